@@ -1,0 +1,168 @@
+//! BPv7 (RFC 9171) bundles: the only module that touches `hardy-bpv7`.
+//!
+//! Builds bundles with a CRC-32C on every block, a creation time and a lifetime; parses
+//! them with all CRC and structure checks, refusing anything not canonical, expired, or
+//! not carrying exactly one plain payload block.
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+use hardy_bpv7::bpsec::key::KeySet;
+use hardy_bpv7::builder::Builder;
+use hardy_bpv7::bundle::ParsedBundle;
+use hardy_bpv7::creation_timestamp::CreationTimestamp;
+use hardy_bpv7::dtn_time::DtnTime;
+use hardy_bpv7::eid::Eid;
+
+use crate::limits::{BUNDLE_BYTES_MAX, CLOCK_SKEW_MAX_SECS};
+
+/// Milliseconds between the Unix epoch and the DTN epoch (2000-01-01T00:00:00Z).
+pub const DTN_EPOCH_UNIX_MS: u64 = 946_684_800_000;
+
+/// Why bytes are not an acceptable BPv7 bundle.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BundleFormatError {
+    /// Larger than `BUNDLE_BYTES_MAX`.
+    #[error("bundle is {0} bytes, over the limit of {BUNDLE_BYTES_MAX}")]
+    TooLarge(usize),
+    /// Not BPv7, or a CRC failed, or a block is malformed.
+    #[error("not a valid BPv7 bundle: {0}")]
+    Invalid(String),
+    /// Valid BPv7 but not in canonical form (we only ever write canonical bundles).
+    #[error("bundle is not in canonical BPv7 form")]
+    NonCanonical,
+    /// Missing creation time; Caravan bundles always carry one.
+    #[error("bundle has no creation time")]
+    NoCreationTime,
+    /// The bundle's lifetime has passed.
+    #[error("bundle expired {0} s ago")]
+    Expired(u64),
+    /// Created implausibly far in the future.
+    #[error("bundle was created {0} s in the future")]
+    FromTheFuture(u64),
+    /// The payload is protected by BPSec, which Caravan does not use.
+    #[error("bundle payload uses BPSec confidentiality, which Caravan does not use")]
+    BpsecPayload,
+}
+
+/// What Caravan needs from a parsed bundle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BundleInfo {
+    /// Source endpoint id, as text.
+    pub source: String,
+    /// Destination endpoint id, as text.
+    pub destination: String,
+    /// Creation time, milliseconds since the Unix epoch.
+    pub created_unix_ms: u64,
+    /// Lifetime in milliseconds.
+    pub lifetime_ms: u64,
+    /// Byte range of the payload within the bundle.
+    pub payload: std::ops::Range<usize>,
+}
+
+impl BundleInfo {
+    /// Expiry time, milliseconds since the Unix epoch.
+    pub fn expires_unix_ms(&self) -> u64 {
+        self.created_unix_ms.saturating_add(self.lifetime_ms)
+    }
+}
+
+/// Builds a canonical BPv7 bundle (CRC-32C on every block).
+///
+/// `sequence` disambiguates bundles created in the same millisecond by the same source.
+pub fn build(
+    source: &str,
+    destination: &str,
+    created_unix_ms: u64,
+    sequence: u64,
+    lifetime: Duration,
+    payload: &[u8],
+) -> Vec<u8> {
+    let source: Eid = source.parse().expect("our own source endpoint id is valid");
+    let destination: Eid = destination.parse().expect("our own destination endpoint id is valid");
+    let time = DtnTime::new(created_unix_ms.saturating_sub(DTN_EPOCH_UNIX_MS));
+    let (_, data) = Builder::new(source, destination)
+        .with_lifetime(lifetime)
+        .with_payload(Cow::Borrowed(payload))
+        .build(CreationTimestamp::from_parts(Some(time), sequence))
+        .expect("building a bundle from valid parts");
+    data.into_vec()
+}
+
+/// Parses and checks a bundle at time `now_unix_ms`.
+pub fn parse(data: &[u8], now_unix_ms: u64) -> Result<BundleInfo, BundleFormatError> {
+    if data.len() > BUNDLE_BYTES_MAX {
+        return Err(BundleFormatError::TooLarge(data.len()));
+    }
+    let parsed = ParsedBundle::parse_with_keys(data, &KeySet::EMPTY)
+        .map_err(|e| BundleFormatError::Invalid(e.to_string()))?;
+    if parsed.non_canonical {
+        return Err(BundleFormatError::NonCanonical);
+    }
+    let bundle = parsed.bundle;
+    let payload_block = bundle
+        .blocks
+        .get(&1)
+        .ok_or_else(|| BundleFormatError::Invalid("no payload block".into()))?;
+    if payload_block.bcb.is_some() {
+        return Err(BundleFormatError::BpsecPayload);
+    }
+    let payload = payload_block.payload_range();
+    if payload.end > data.len() || payload.start > payload.end {
+        return Err(BundleFormatError::Invalid("payload outside the bundle".into()));
+    }
+    let created = bundle
+        .id
+        .timestamp
+        .creation_time()
+        .ok_or(BundleFormatError::NoCreationTime)?
+        .millisecs()
+        .saturating_add(DTN_EPOCH_UNIX_MS);
+    let lifetime_ms = u64::try_from(bundle.lifetime.as_millis()).unwrap_or(u64::MAX);
+    let info = BundleInfo {
+        source: bundle.id.source.to_string(),
+        destination: bundle.destination.to_string(),
+        created_unix_ms: created,
+        lifetime_ms,
+        payload,
+    };
+    if now_unix_ms > info.expires_unix_ms() {
+        return Err(BundleFormatError::Expired((now_unix_ms - info.expires_unix_ms()) / 1000));
+    }
+    if created > now_unix_ms.saturating_add(CLOCK_SKEW_MAX_SECS * 1000) {
+        return Err(BundleFormatError::FromTheFuture((created - now_unix_ms) / 1000));
+    }
+    Ok(info)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: u64 = 1_795_000_000_000;
+
+    #[test]
+    fn build_parse_round_trip() {
+        let data = build("dtn://aaaa/caravan", "dtn://bbbb/~community", NOW, 1, Duration::from_secs(60), b"hi");
+        let info = parse(&data, NOW).unwrap();
+        assert_eq!(info.source, "dtn://aaaa/caravan");
+        assert_eq!(info.destination, "dtn://bbbb/~community");
+        assert_eq!(&data[info.payload.clone()], b"hi");
+        assert_eq!(info.created_unix_ms, NOW);
+        assert!(matches!(parse(&data, NOW + 61_000), Err(BundleFormatError::Expired(1))));
+    }
+
+    #[test]
+    fn every_flipped_byte_is_caught() {
+        let data = build("dtn://aaaa/caravan", "dtn://bbbb/caravan", NOW, 1, Duration::from_secs(60), b"payload bytes");
+        for i in 0..data.len() {
+            for bit in [0x01u8, 0x80] {
+                let mut bad = data.clone();
+                bad[i] ^= bit;
+                assert!(parse(&bad, NOW).is_err(), "flip of bit {bit:#x} at byte {i} was accepted");
+            }
+        }
+        assert!(parse(&data[..data.len() - 1], NOW).is_err());
+    }
+}

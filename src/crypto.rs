@@ -1,0 +1,186 @@
+//! Every cryptographic construction Caravan uses, and every context string, in one place.
+//! `spec/crypto.md` describes the same constructions byte by byte.
+
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use ed25519_dalek::Signature;
+use x25519_dalek::{EphemeralSecret, PublicKey as AgreementPublic, StaticSecret};
+
+/// BLAKE3 `derive_key` context for node ids.
+pub const CONTEXT_NODE_ID: &str = "caravan 2026-11 node id v1";
+/// BLAKE3 `derive_key` context for contact card checksums.
+pub const CONTEXT_CARD_CHECKSUM: &str = "caravan 2026-11 contact card checksum v1";
+/// Signature context for contact cards.
+pub const CONTEXT_CARD_SIGNATURE: &str = "caravan 2026-11 contact card signature v1";
+/// Signature context for change batches.
+pub const CONTEXT_BATCH_SIGNATURE: &str = "caravan 2026-11 change batch signature v1";
+/// Signature context for key grants and invitations.
+pub const CONTEXT_GRANT_SIGNATURE: &str = "caravan 2026-11 key grant signature v1";
+/// Signature context for membership certificates.
+pub const CONTEXT_CERT_SIGNATURE: &str = "caravan 2026-11 membership certificate v1";
+/// BLAKE3 `derive_key` context for the key that wraps a grant for one recipient.
+pub const CONTEXT_WRAP_KEY: &str = "caravan 2026-11 x25519 key wrap v1";
+/// BLAKE3 `derive_key` context for community ids.
+pub const CONTEXT_COMMUNITY_ID: &str = "caravan 2026-11 community id v1";
+/// BLAKE3 `derive_key` context for bundle digests (store keys, duplicate detection).
+pub const CONTEXT_BUNDLE_DIGEST: &str = "caravan 2026-11 bundle digest v1";
+
+/// Bytes of an XChaCha20 nonce.
+pub const NONCE_BYTES: usize = 24;
+/// Bytes of a Poly1305 tag.
+pub const TAG_BYTES: usize = 16;
+
+/// A symmetric content key (community or audience key).
+pub type SymmetricKey = [u8; 32];
+
+/// Why a cryptographic check failed. Deliberately vague: says which check, not why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CryptoError {
+    /// AEAD authentication failed: wrong key or altered ciphertext.
+    #[error("decryption failed (wrong key or altered ciphertext)")]
+    Decrypt,
+    /// Ciphertext shorter than nonce plus tag.
+    #[error("ciphertext too short")]
+    Short,
+    /// The Ed25519 signature or public key is invalid.
+    #[error("signature does not verify")]
+    Signature,
+    /// The X25519 agreement produced a non-contributory (all-zero) secret.
+    #[error("key agreement with a low-order public key")]
+    LowOrder,
+}
+
+/// 32 bytes from the operating system's random source.
+pub fn random_32() -> [u8; 32] {
+    let mut out = [0u8; 32];
+    fill_random(&mut out);
+    out
+}
+
+/// Fills `buf` from the operating system's random source.
+pub fn fill_random(buf: &mut [u8]) {
+    // The OS random source failing leaves no safe way to continue creating keys.
+    getrandom::fill(buf).expect("operating system random source failed");
+}
+
+/// BLAKE3 `derive_key(context, part_0 || part_1 || ...)`.
+pub fn derive(context: &str, parts: &[&[u8]]) -> [u8; 32] {
+    let mut hasher = blake3::Hasher::new_derive_key(context);
+    for part in parts {
+        hasher.update(part);
+    }
+    *hasher.finalize().as_bytes()
+}
+
+/// The exact bytes an Ed25519 signature covers: the context and each part, each prefixed
+/// by its length as a u64 little-endian, so no two part lists share an encoding.
+pub fn to_be_signed(context: &str, parts: &[&[u8]]) -> Vec<u8> {
+    let total: usize = context.len() + parts.iter().map(|p| p.len() + 8).sum::<usize>() + 8;
+    let mut out = Vec::with_capacity(total);
+    out.extend_from_slice(&(context.len() as u64).to_le_bytes());
+    out.extend_from_slice(context.as_bytes());
+    for part in parts {
+        out.extend_from_slice(&(part.len() as u64).to_le_bytes());
+        out.extend_from_slice(part);
+    }
+    out
+}
+
+/// Verifies an Ed25519 signature made with `Identity::sign` (strict verification).
+pub fn verify(
+    public: &[u8; 32],
+    context: &str,
+    parts: &[&[u8]],
+    signature: &[u8; 64],
+) -> Result<(), CryptoError> {
+    let key = crate::identity::verifying_key(public).ok_or(CryptoError::Signature)?;
+    key.verify_strict(&to_be_signed(context, parts), &Signature::from_bytes(signature))
+        .map_err(|_| CryptoError::Signature)
+}
+
+/// XChaCha20-Poly1305 with a fresh random 192-bit nonce: `nonce || ciphertext || tag`.
+pub fn seal(key: &SymmetricKey, aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+    let mut nonce = [0u8; NONCE_BYTES];
+    fill_random(&mut nonce);
+    let cipher = XChaCha20Poly1305::new(key.into());
+    let sealed = cipher
+        .encrypt(&XNonce::from(nonce), Payload { msg: plaintext, aad })
+        .expect("plaintext within XChaCha20-Poly1305 limits");
+    let mut out = Vec::with_capacity(NONCE_BYTES + sealed.len());
+    out.extend_from_slice(&nonce);
+    out.extend_from_slice(&sealed);
+    out
+}
+
+/// Opens what `seal` produced.
+pub fn open(key: &SymmetricKey, aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    if sealed.len() < NONCE_BYTES + TAG_BYTES {
+        return Err(CryptoError::Short);
+    }
+    let (nonce, ciphertext) = sealed.split_at(NONCE_BYTES);
+    let nonce: [u8; NONCE_BYTES] = nonce.try_into().expect("split at NONCE_BYTES");
+    XChaCha20Poly1305::new(key.into())
+        .decrypt(&XNonce::from(nonce), Payload { msg: ciphertext, aad })
+        .map_err(|_| CryptoError::Decrypt)
+}
+
+/// Wraps `plaintext` for one recipient's X25519 key (ephemeral-static agreement):
+/// `eph_pk(32) || seal(derive(CONTEXT_WRAP_KEY, shared || eph_pk || recipient_pk), aad, plaintext)`.
+pub fn wrap(recipient: &[u8; 32], aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    let ephemeral = EphemeralSecret::random();
+    let eph_public = AgreementPublic::from(&ephemeral).to_bytes();
+    let shared = ephemeral.diffie_hellman(&AgreementPublic::from(*recipient));
+    if !shared.was_contributory() {
+        return Err(CryptoError::LowOrder);
+    }
+    let key = derive(CONTEXT_WRAP_KEY, &[shared.as_bytes(), &eph_public, recipient]);
+    let mut out = eph_public.to_vec();
+    out.extend_from_slice(&seal(&key, aad, plaintext));
+    Ok(out)
+}
+
+/// Opens what `wrap` produced, with the recipient's static secret.
+pub fn unwrap(secret: &StaticSecret, aad: &[u8], wrapped: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    if wrapped.len() < 32 + NONCE_BYTES + TAG_BYTES {
+        return Err(CryptoError::Short);
+    }
+    let eph_public: [u8; 32] = wrapped[..32].try_into().expect("sliced 32");
+    let shared = secret.diffie_hellman(&AgreementPublic::from(eph_public));
+    if !shared.was_contributory() {
+        return Err(CryptoError::LowOrder);
+    }
+    let recipient = AgreementPublic::from(secret).to_bytes();
+    let key = derive(CONTEXT_WRAP_KEY, &[shared.as_bytes(), &eph_public, &recipient]);
+    open(&key, aad, &wrapped[32..])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seal_open_and_tamper() {
+        let key = random_32();
+        let sealed = seal(&key, b"hdr", b"hello");
+        assert_eq!(open(&key, b"hdr", &sealed).unwrap(), b"hello");
+        assert_eq!(open(&key, b"other", &sealed), Err(CryptoError::Decrypt));
+        assert_eq!(open(&random_32(), b"hdr", &sealed), Err(CryptoError::Decrypt));
+        let mut bad = sealed.clone();
+        bad[30] ^= 1;
+        assert_eq!(open(&key, b"hdr", &bad), Err(CryptoError::Decrypt));
+        assert_eq!(open(&key, b"hdr", &sealed[..10]), Err(CryptoError::Short));
+    }
+
+    #[test]
+    fn wrap_reaches_only_its_recipient() {
+        let alice = StaticSecret::from(random_32());
+        let bob = StaticSecret::from(random_32());
+        let alice_pk = AgreementPublic::from(&alice).to_bytes();
+        let wrapped = wrap(&alice_pk, b"aad", b"community key").unwrap();
+        assert_eq!(unwrap(&alice, b"aad", &wrapped).unwrap(), b"community key");
+        assert_eq!(unwrap(&bob, b"aad", &wrapped), Err(CryptoError::Decrypt));
+        // A low-order point is refused rather than yielding a predictable key.
+        assert_eq!(wrap(&[0u8; 32], b"", b"x"), Err(CryptoError::LowOrder));
+    }
+}

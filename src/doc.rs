@@ -1,0 +1,478 @@
+//! Documents: what they are called, who may write them, who may read them, and typed
+//! views over their Automerge content.
+//!
+//! A profile is one Automerge document per audience (`p/<node>/<audience>`), so each
+//! audience's content can be encrypted under its own key. A community is four documents
+//! (`c/<community>/<part>`), split by who may write them, so permission checks need only
+//! the document id and the author's role, never the content of a change.
+
+use std::fmt;
+
+use automerge::transaction::Transactable;
+use automerge::{AutoCommit, ObjType, ReadDoc, ScalarValue, Value, ROOT};
+use data_encoding::BASE32_NOPAD;
+
+use crate::identity::NodeId;
+
+/// Who a profile document is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Audience {
+    /// Anyone: signed, not encrypted.
+    Public,
+    /// Contacts marked as friends.
+    Friends,
+    /// Contacts marked as family.
+    Family,
+    /// Contacts marked as business.
+    Business,
+    /// Friends, and the friends of friends they pass the key to.
+    FriendsOfFriends,
+}
+
+impl Audience {
+    /// Every audience, in bit order.
+    pub const ALL: [Audience; 5] = [
+        Audience::Public,
+        Audience::Friends,
+        Audience::Family,
+        Audience::Business,
+        Audience::FriendsOfFriends,
+    ];
+
+    /// Text name used in document ids and the CLI.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Audience::Public => "public",
+            Audience::Friends => "friends",
+            Audience::Family => "family",
+            Audience::Business => "business",
+            Audience::FriendsOfFriends => "friends-of-friends",
+        }
+    }
+
+    /// Parses the text name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+
+    pub(crate) fn bit(self) -> u8 {
+        1 << (self as u8)
+    }
+}
+
+impl fmt::Display for Audience {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A member's role in a community.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Role {
+    /// Runs the community: edits everything, invites, grants roles.
+    Owner,
+    /// Edits the wiki and posts to the feed.
+    Editor,
+    /// Posts to the feed and reads everything.
+    Member,
+}
+
+impl Role {
+    /// Wire code.
+    pub fn code(self) -> u8 {
+        match self {
+            Role::Owner => 0,
+            Role::Editor => 1,
+            Role::Member => 2,
+        }
+    }
+
+    /// From a wire code.
+    pub fn from_code(code: u8) -> Option<Self> {
+        match code {
+            0 => Some(Role::Owner),
+            1 => Some(Role::Editor),
+            2 => Some(Role::Member),
+            _ => None,
+        }
+    }
+
+    /// Text name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Editor => "editor",
+            Role::Member => "member",
+        }
+    }
+
+    /// Parses the text name.
+    pub fn parse(s: &str) -> Option<Self> {
+        [Role::Owner, Role::Editor, Role::Member].into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A community's id: 160 bits of BLAKE3 over its genesis (root owner key and nonce).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CommunityId(pub [u8; 20]);
+
+impl CommunityId {
+    /// Parses the 32-character text form.
+    pub fn parse(text: &str) -> Option<Self> {
+        let bytes = BASE32_NOPAD.decode(text.to_ascii_uppercase().as_bytes()).ok()?;
+        Some(CommunityId(bytes.try_into().ok()?))
+    }
+
+    /// The community's group endpoint id, destination of all its content bundles.
+    pub fn endpoint(&self) -> String {
+        format!("dtn://{self}/~community")
+    }
+}
+
+impl fmt::Display for CommunityId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&BASE32_NOPAD.encode(&self.0).to_ascii_lowercase())
+    }
+}
+
+impl fmt::Debug for CommunityId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CommunityId({self})")
+    }
+}
+
+/// One of a community's documents, split by who may write it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Part {
+    /// Name and description; readable by anyone; owners write.
+    Public,
+    /// Who is in, with which role; members read; owners write.
+    Roster,
+    /// Wiki pages as Automerge Text; members read; owners and editors write.
+    Wiki,
+    /// Posts; members read; every member writes.
+    Feed,
+}
+
+impl Part {
+    /// Every part, in priority order (membership first).
+    pub const ALL: [Part; 4] = [Part::Roster, Part::Public, Part::Wiki, Part::Feed];
+
+    /// Text name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Part::Public => "public",
+            Part::Roster => "roster",
+            Part::Wiki => "wiki",
+            Part::Feed => "feed",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+
+    /// Whether a member with `role` may write this part.
+    pub fn writable_by(self, role: Role) -> bool {
+        match self {
+            Part::Public | Part::Roster => role == Role::Owner,
+            Part::Wiki => matches!(role, Role::Owner | Role::Editor),
+            Part::Feed => true,
+        }
+    }
+}
+
+/// Identifies one Automerge document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DocId {
+    /// One audience of a node's profile.
+    Profile {
+        /// The profile's owner, its only writer.
+        owner: NodeId,
+        /// Who may read it.
+        audience: Audience,
+    },
+    /// One part of a community.
+    Community {
+        /// The community.
+        id: CommunityId,
+        /// Which document of it.
+        part: Part,
+    },
+}
+
+impl DocId {
+    /// Parses `p/<node>/<audience>` or `c/<community>/<part>`.
+    pub fn parse(s: &str) -> Option<Self> {
+        let mut it = s.split('/');
+        let (kind, id, sub) = (it.next()?, it.next()?, it.next()?);
+        if it.next().is_some() {
+            return None;
+        }
+        match kind {
+            "p" => Some(DocId::Profile { owner: NodeId::parse(id)?, audience: Audience::parse(sub)? }),
+            "c" => Some(DocId::Community { id: CommunityId::parse(id)?, part: Part::parse(sub)? }),
+            _ => None,
+        }
+    }
+
+    /// Whether content is public (signed only) rather than encrypted.
+    pub fn is_public(&self) -> bool {
+        matches!(
+            self,
+            DocId::Profile { audience: Audience::Public, .. } | DocId::Community { part: Part::Public, .. }
+        )
+    }
+
+    /// The key scope that encrypts this document, if it is not public.
+    pub fn key_scope(&self) -> Option<String> {
+        if self.is_public() {
+            return None;
+        }
+        Some(match self {
+            DocId::Profile { owner, audience } => format!("p/{owner}/{audience}"),
+            DocId::Community { id, .. } => format!("c/{id}"),
+        })
+    }
+
+    /// The group endpoint id bundles of this document are addressed to.
+    pub fn endpoint(&self) -> String {
+        match self {
+            DocId::Profile { owner, audience } => format!("dtn://{owner}/~profile/{audience}"),
+            DocId::Community { id, .. } => id.endpoint(),
+        }
+    }
+
+    /// Export priority: lower goes first (membership, then profiles, then content).
+    pub fn priority(&self) -> u8 {
+        match self {
+            DocId::Community { part: Part::Roster, .. } => 1,
+            DocId::Community { part: Part::Public, .. } => 2,
+            DocId::Profile { .. } => 3,
+            DocId::Community { part: Part::Wiki, .. } => 4,
+            DocId::Community { part: Part::Feed, .. } => 5,
+        }
+    }
+}
+
+impl fmt::Display for DocId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DocId::Profile { owner, audience } => write!(f, "p/{owner}/{audience}"),
+            DocId::Community { id, part } => write!(f, "c/{id}/{}", part.as_str()),
+        }
+    }
+}
+
+/// Parses a key scope (`c/<community>` or `p/<node>/<audience>`).
+pub fn parse_scope(scope: &str) -> Option<ScopeOwner> {
+    let mut it = scope.split('/');
+    match (it.next()?, it.next()?, it.next(), it.next()) {
+        ("c", id, None, None) => Some(ScopeOwner::Community(CommunityId::parse(id)?)),
+        ("p", node, Some(aud), None) => {
+            let audience = Audience::parse(aud).filter(|a| *a != Audience::Public)?;
+            Some(ScopeOwner::Profile(NodeId::parse(node)?, audience))
+        }
+        _ => None,
+    }
+}
+
+/// What a key scope protects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScopeOwner {
+    /// A community's members-only documents.
+    Community(CommunityId),
+    /// One audience of a node's profile.
+    Profile(NodeId, Audience),
+}
+
+// Flat root keys, never nested containers created lazily: two nodes creating the same
+// container concurrently would make one of them invisible.
+const FIELD_PREFIX: &str = "field/";
+const POST_PREFIX: &str = "post/";
+const PAGE_PREFIX: &str = "page/";
+const MEMBER_PREFIX: &str = "member/";
+
+/// A post in a profile or a community feed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Post {
+    /// Author's node id (text).
+    pub author: String,
+    /// When it was written, milliseconds since the Unix epoch (author's clock).
+    pub at_unix_ms: u64,
+    /// The text.
+    pub text: String,
+}
+
+fn get_str(doc: &AutoCommit, obj: &automerge::ObjId, key: &str) -> Option<String> {
+    match doc.get(obj, key).ok()?? {
+        (Value::Scalar(s), _) => match s.as_ref() {
+            ScalarValue::Str(t) => Some(t.to_string()),
+            _ => None,
+        },
+        (Value::Object(ObjType::Text), id) => doc.text(&id).ok(),
+        _ => None,
+    }
+}
+
+/// Sets a scalar string at a root key.
+pub(crate) fn put_str(doc: &mut AutoCommit, key: &str, value: &str) -> Result<(), automerge::AutomergeError> {
+    doc.put(ROOT, key, value)
+}
+
+/// Reads a scalar string at a root key.
+pub(crate) fn read_str(doc: &AutoCommit, key: &str) -> Option<String> {
+    get_str(doc, &ROOT, key)
+}
+
+/// Profile field `name` at its root key.
+pub(crate) fn field_key(name: &str) -> String {
+    format!("{FIELD_PREFIX}{name}")
+}
+
+/// All `field/*` entries of a profile document.
+pub(crate) fn read_fields(doc: &AutoCommit) -> Vec<(String, String)> {
+    doc.keys(ROOT)
+        .filter_map(|k| {
+            let name = k.strip_prefix(FIELD_PREFIX)?.to_string();
+            Some((name, read_str(doc, &k)?))
+        })
+        .collect()
+}
+
+/// Appends a post under a unique root key (time, author, random) so concurrent posts
+/// never collide and sort by time.
+pub(crate) fn add_post(
+    doc: &mut AutoCommit,
+    author: &NodeId,
+    at_unix_ms: u64,
+    text: &str,
+) -> Result<(), automerge::AutomergeError> {
+    let nonce = crate::crypto::random_32();
+    let key = format!(
+        "{POST_PREFIX}{at_unix_ms:016}/{author}/{}",
+        BASE32_NOPAD.encode(&nonce[..5]).to_ascii_lowercase()
+    );
+    let post = doc.put_object(ROOT, key, ObjType::Map)?;
+    doc.put(&post, "author", author.to_string())?;
+    doc.put(&post, "at", at_unix_ms)?;
+    doc.put(&post, "text", text)?;
+    Ok(())
+}
+
+/// All posts, oldest first.
+pub(crate) fn read_posts(doc: &AutoCommit) -> Vec<Post> {
+    let mut keys: Vec<String> = doc.keys(ROOT).filter(|k| k.starts_with(POST_PREFIX)).collect();
+    keys.sort();
+    keys.into_iter()
+        .filter_map(|k| {
+            let (Value::Object(ObjType::Map), obj) = doc.get(ROOT, k.as_str()).ok()?? else {
+                return None;
+            };
+            let at = match doc.get(&obj, "at").ok()?? {
+                (Value::Scalar(s), _) => match s.as_ref() {
+                    ScalarValue::Uint(n) => *n,
+                    ScalarValue::Int(n) => u64::try_from(*n).unwrap_or(0),
+                    _ => 0,
+                },
+                _ => 0,
+            };
+            Some(Post { author: get_str(doc, &obj, "author")?, at_unix_ms: at, text: get_str(doc, &obj, "text")? })
+        })
+        .collect()
+}
+
+/// Writes a wiki page: creates its Text, or applies the new text as a diff
+/// (`update_text`) so concurrent edits elsewhere in the page survive the merge.
+pub(crate) fn put_page(doc: &mut AutoCommit, page: &str, text: &str) -> Result<(), automerge::AutomergeError> {
+    let key = format!("{PAGE_PREFIX}{page}");
+    match doc.get(ROOT, key.as_str())? {
+        Some((Value::Object(ObjType::Text), obj)) => doc.update_text(&obj, text),
+        _ => {
+            let obj = doc.put_object(ROOT, key, ObjType::Text)?;
+            doc.splice_text(&obj, 0, 0, text)
+        }
+    }
+}
+
+/// A wiki page's text.
+pub(crate) fn read_page(doc: &AutoCommit, page: &str) -> Option<String> {
+    match doc.get(ROOT, format!("{PAGE_PREFIX}{page}").as_str()).ok()?? {
+        (Value::Object(ObjType::Text), obj) => doc.text(&obj).ok(),
+        _ => None,
+    }
+}
+
+/// Names of all wiki pages, sorted.
+pub(crate) fn list_pages(doc: &AutoCommit) -> Vec<String> {
+    let mut pages: Vec<String> =
+        doc.keys(ROOT).filter_map(|k| k.strip_prefix(PAGE_PREFIX).map(str::to_string)).collect();
+    pages.sort();
+    pages
+}
+
+/// Records a member's role and name in the roster document.
+pub(crate) fn put_member(
+    doc: &mut AutoCommit,
+    node: &NodeId,
+    role: Role,
+    name: &str,
+) -> Result<(), automerge::AutomergeError> {
+    let entry = doc.put_object(ROOT, format!("{MEMBER_PREFIX}{node}"), ObjType::Map)?;
+    doc.put(&entry, "role", role.as_str())?;
+    doc.put(&entry, "name", name)?;
+    Ok(())
+}
+
+/// The roster: node id text, role, display name.
+pub(crate) fn read_roster(doc: &AutoCommit) -> Vec<(String, Role, String)> {
+    let mut out: Vec<(String, Role, String)> = doc
+        .keys(ROOT)
+        .filter_map(|k| {
+            let node = k.strip_prefix(MEMBER_PREFIX)?.to_string();
+            let (Value::Object(ObjType::Map), obj) = doc.get(ROOT, k.as_str()).ok()?? else {
+                return None;
+            };
+            let role = Role::parse(&get_str(doc, &obj, "role")?)?;
+            Some((node, role, get_str(doc, &obj, "name").unwrap_or_default()))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn doc_ids_round_trip() {
+        let node = crate::identity::Identity::generate().node_id();
+        let cid = CommunityId([9u8; 20]);
+        for d in [
+            DocId::Profile { owner: node, audience: Audience::FriendsOfFriends },
+            DocId::Community { id: cid, part: Part::Wiki },
+        ] {
+            assert_eq!(DocId::parse(&d.to_string()), Some(d));
+        }
+        assert_eq!(DocId::parse("c/zz/wiki"), None);
+        assert_eq!(DocId::parse("x/a/b"), None);
+    }
+
+    #[test]
+    fn concurrent_page_edits_merge() {
+        let mut a = AutoCommit::new();
+        put_page(&mut a, "Wells", "line one\nline two\n").unwrap();
+        let mut b = a.fork();
+        put_page(&mut a, "Wells", "line one, by A\nline two\n").unwrap();
+        put_page(&mut b, "Wells", "line one\nline two, by B\n").unwrap();
+        a.merge(&mut b).unwrap();
+        assert_eq!(read_page(&a, "Wells").unwrap(), "line one, by A\nline two, by B\n");
+    }
+}

@@ -1,0 +1,464 @@
+//! The payload envelope: the only module that touches `serde_cbor`.
+//!
+//! Every decode is size-capped before it starts and every count is checked after, so a
+//! crafted payload can neither exhaust memory nor smuggle oversized fields inward.
+//! Structures that are signed or used as AEAD associated data travel as byte strings, so
+//! verification covers the exact bytes received, independent of CBOR canonical form.
+
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use serde_bytes::ByteBuf;
+
+use crate::limits::{
+    BATCH_CHANGES_MAX, CERT_CHAIN_LEN_MAX, DOC_ID_BYTES_MAX, ENVELOPE_BYTES_MAX, HEADER_BYTES_MAX,
+    HEADS_COUNT_MAX, NAME_BYTES_MAX,
+};
+
+/// Envelope format version written by this code.
+pub const ENVELOPE_VERSION: u8 = 1;
+
+/// Why a payload could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EnvelopeError {
+    /// Larger than the limit for this structure.
+    #[error("{what} is {bytes} bytes, over the limit of {max}")]
+    TooLarge {
+        /// Which structure.
+        what: &'static str,
+        /// Its size.
+        bytes: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// Not valid CBOR for this structure.
+    #[error("{what} is not valid CBOR: {reason}")]
+    Cbor {
+        /// Which structure.
+        what: &'static str,
+        /// The decoder's message.
+        reason: String,
+    },
+    /// A version this code does not know.
+    #[error("envelope version {0} is not supported (this node reads version {ENVELOPE_VERSION})")]
+    Version(u8),
+    /// A field is out of range.
+    #[error("invalid field {0}")]
+    Field(&'static str),
+}
+
+fn decode<T: DeserializeOwned>(what: &'static str, bytes: &[u8], max: usize) -> Result<T, EnvelopeError> {
+    if bytes.len() > max {
+        return Err(EnvelopeError::TooLarge { what, bytes: bytes.len(), max });
+    }
+    serde_cbor::from_slice(bytes).map_err(|e| EnvelopeError::Cbor { what, reason: e.to_string() })
+}
+
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    // Serializing our own in-memory structures to a Vec cannot fail.
+    serde_cbor::to_vec(value).expect("CBOR encoding of an in-memory structure")
+}
+
+fn fixed<const N: usize>(b: &ByteBuf, field: &'static str) -> Result<[u8; N], EnvelopeError> {
+    b.as_slice().try_into().map_err(|_| EnvelopeError::Field(field))
+}
+
+/// What a bundle carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A signed batch of Automerge changes (possibly empty: a heads announcement).
+    Batch,
+    /// A key grant or community invitation, wrapped for one recipient.
+    Grant,
+}
+
+/// The outer envelope: a header and a body, each as exact bytes.
+#[derive(Serialize, Deserialize)]
+struct EnvelopeWire {
+    v: u8,
+    h: ByteBuf,
+    b: ByteBuf,
+}
+
+#[derive(Serialize, Deserialize)]
+struct HeaderWire {
+    k: u8,
+    d: String,
+    e: u32,
+    s: Vec<ByteBuf>,
+    x: bool,
+}
+
+/// The cleartext header: what a relay without keys can see besides the primary block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    /// What the body is.
+    pub kind: Kind,
+    /// Document id (batches) or key scope (grants).
+    pub doc: String,
+    /// Key epoch the body is encrypted under (0 for public content).
+    pub epoch: u32,
+    /// The sender's heads of the document when it sealed this bundle.
+    pub heads: Vec<[u8; 32]>,
+    /// Whether the body is encrypted.
+    pub encrypted: bool,
+}
+
+/// A decoded envelope, keeping the exact header bytes for AAD and signatures.
+#[derive(Debug, Clone)]
+pub struct Envelope {
+    /// The parsed header.
+    pub header: Header,
+    /// The header's exact bytes.
+    pub header_bytes: Vec<u8>,
+    /// The body: signed batch, sealed signed batch, or wrapped grant.
+    pub body: Vec<u8>,
+}
+
+impl Header {
+    /// Encodes the header.
+    pub fn encode(&self) -> Vec<u8> {
+        encode(&HeaderWire {
+            k: match self.kind {
+                Kind::Batch => 0,
+                Kind::Grant => 1,
+            },
+            d: self.doc.clone(),
+            e: self.epoch,
+            s: self.heads.iter().map(|h| ByteBuf::from(h.to_vec())).collect(),
+            x: self.encrypted,
+        })
+    }
+
+    fn decode(bytes: &[u8]) -> Result<Self, EnvelopeError> {
+        let w: HeaderWire = decode("envelope header", bytes, HEADER_BYTES_MAX)?;
+        let kind = match w.k {
+            0 => Kind::Batch,
+            1 => Kind::Grant,
+            _ => return Err(EnvelopeError::Field("header kind")),
+        };
+        if w.d.len() > DOC_ID_BYTES_MAX {
+            return Err(EnvelopeError::Field("header document id"));
+        }
+        if w.s.len() > HEADS_COUNT_MAX {
+            return Err(EnvelopeError::Field("header heads count"));
+        }
+        let heads = w.s.iter().map(|h| fixed(h, "header head")).collect::<Result<_, _>>()?;
+        Ok(Header { kind, doc: w.d, epoch: w.e, heads, encrypted: w.x })
+    }
+}
+
+/// Encodes an envelope from a header and body.
+pub fn encode_envelope(header_bytes: &[u8], body: &[u8]) -> Vec<u8> {
+    encode(&EnvelopeWire {
+        v: ENVELOPE_VERSION,
+        h: ByteBuf::from(header_bytes.to_vec()),
+        b: ByteBuf::from(body.to_vec()),
+    })
+}
+
+/// Decodes a bundle payload into an envelope.
+pub fn decode_envelope(payload: &[u8]) -> Result<Envelope, EnvelopeError> {
+    let w: EnvelopeWire = decode("envelope", payload, ENVELOPE_BYTES_MAX)?;
+    if w.v != ENVELOPE_VERSION {
+        return Err(EnvelopeError::Version(w.v));
+    }
+    let header = Header::decode(&w.h)?;
+    Ok(Envelope { header, header_bytes: w.h.into_vec(), body: w.b.into_vec() })
+}
+
+/// A signed structure: exact inner bytes plus an Ed25519 signature over them.
+#[derive(Serialize, Deserialize)]
+struct SignedWire {
+    i: ByteBuf,
+    g: ByteBuf,
+}
+
+/// Encodes `inner` bytes with their signature.
+pub fn encode_signed(inner: &[u8], signature: &[u8; 64]) -> Vec<u8> {
+    encode(&SignedWire { i: ByteBuf::from(inner.to_vec()), g: ByteBuf::from(signature.to_vec()) })
+}
+
+/// Splits a signed structure into inner bytes and signature.
+pub fn decode_signed(bytes: &[u8]) -> Result<(Vec<u8>, [u8; 64]), EnvelopeError> {
+    let w: SignedWire = decode("signed body", bytes, ENVELOPE_BYTES_MAX)?;
+    Ok((w.i.into_vec(), fixed(&w.g, "signature")?))
+}
+
+/// How the changes of a batch are encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeEncoding {
+    /// A CBOR array of raw Automerge change byte strings (stable format).
+    Raw,
+    /// One Automerge `bundle()` (compact; Automerge marks the format experimental).
+    AutomergeBundle,
+}
+
+/// A community's genesis: the root owner's key and a nonce; hashes to the community id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Genesis {
+    /// Ed25519 public key of the community's creator, its root owner.
+    pub root: [u8; 32],
+    /// Random nonce so one creator can found many communities.
+    pub nonce: [u8; 16],
+}
+
+/// A membership certificate: `issuer` says `member` holds `role` in `community`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Cert {
+    /// Community id bytes.
+    pub community: [u8; 20],
+    /// Ed25519 key of the member.
+    pub member: [u8; 32],
+    /// Role code: 0 owner, 1 editor, 2 member.
+    pub role: u8,
+    /// Ed25519 key of the issuing owner.
+    pub issuer: [u8; 32],
+    /// Issuer's signature.
+    pub signature: [u8; 64],
+}
+
+#[derive(Serialize, Deserialize)]
+struct GenesisWire {
+    r: ByteBuf,
+    n: ByteBuf,
+}
+
+#[derive(Serialize, Deserialize)]
+struct CertWire {
+    c: ByteBuf,
+    m: ByteBuf,
+    r: u8,
+    i: ByteBuf,
+    g: ByteBuf,
+}
+
+impl GenesisWire {
+    fn from(g: &Genesis) -> Self {
+        GenesisWire { r: ByteBuf::from(g.root.to_vec()), n: ByteBuf::from(g.nonce.to_vec()) }
+    }
+    fn to(&self) -> Result<Genesis, EnvelopeError> {
+        Ok(Genesis { root: fixed(&self.r, "genesis root")?, nonce: fixed(&self.n, "genesis nonce")? })
+    }
+}
+
+impl CertWire {
+    fn from(c: &Cert) -> Self {
+        CertWire {
+            c: ByteBuf::from(c.community.to_vec()),
+            m: ByteBuf::from(c.member.to_vec()),
+            r: c.role,
+            i: ByteBuf::from(c.issuer.to_vec()),
+            g: ByteBuf::from(c.signature.to_vec()),
+        }
+    }
+    fn to(&self) -> Result<Cert, EnvelopeError> {
+        Ok(Cert {
+            community: fixed(&self.c, "cert community")?,
+            member: fixed(&self.m, "cert member")?,
+            role: self.r,
+            issuer: fixed(&self.i, "cert issuer")?,
+            signature: fixed(&self.g, "cert signature")?,
+        })
+    }
+}
+
+fn chain_from(wire: &[CertWire]) -> Result<Vec<Cert>, EnvelopeError> {
+    if wire.len() > CERT_CHAIN_LEN_MAX {
+        return Err(EnvelopeError::Field("certificate chain length"));
+    }
+    wire.iter().map(CertWire::to).collect()
+}
+
+#[derive(Serialize, Deserialize)]
+struct BatchWire {
+    a: ByteBuf,
+    g: Option<GenesisWire>,
+    p: Vec<CertWire>,
+    n: u8,
+    c: ByteBuf,
+}
+
+/// The signed inside of a batch bundle.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    /// Ed25519 key of the author; must equal the Automerge actor of every change.
+    pub author: [u8; 32],
+    /// For community documents: the community's genesis.
+    pub genesis: Option<Genesis>,
+    /// For community documents: the author's membership chain (empty for the root owner).
+    pub chain: Vec<Cert>,
+    /// How `changes` is encoded.
+    pub encoding: ChangeEncoding,
+    /// The encoded changes.
+    pub changes: Vec<u8>,
+}
+
+impl Batch {
+    /// Encodes the batch (the bytes that get signed).
+    pub fn encode(&self) -> Vec<u8> {
+        encode(&BatchWire {
+            a: ByteBuf::from(self.author.to_vec()),
+            g: self.genesis.as_ref().map(GenesisWire::from),
+            p: self.chain.iter().map(CertWire::from).collect(),
+            n: match self.encoding {
+                ChangeEncoding::Raw => 0,
+                ChangeEncoding::AutomergeBundle => 1,
+            },
+            c: ByteBuf::from(self.changes.clone()),
+        })
+    }
+
+    /// Decodes a batch.
+    pub fn decode(bytes: &[u8]) -> Result<Self, EnvelopeError> {
+        let w: BatchWire = decode("change batch", bytes, ENVELOPE_BYTES_MAX)?;
+        Ok(Batch {
+            author: fixed(&w.a, "batch author")?,
+            genesis: w.g.as_ref().map(GenesisWire::to).transpose()?,
+            chain: chain_from(&w.p)?,
+            encoding: match w.n {
+                0 => ChangeEncoding::Raw,
+                1 => ChangeEncoding::AutomergeBundle,
+                _ => return Err(EnvelopeError::Field("batch change encoding")),
+            },
+            changes: w.c.into_vec(),
+        })
+    }
+}
+
+/// Encodes raw changes as a CBOR array of byte strings.
+pub fn encode_raw_changes(changes: &[&[u8]]) -> Vec<u8> {
+    let list: Vec<&serde_bytes::Bytes> = changes.iter().map(|c| serde_bytes::Bytes::new(c)).collect();
+    encode(&list)
+}
+
+/// Decodes a CBOR array of raw changes.
+pub fn decode_raw_changes(bytes: &[u8]) -> Result<Vec<Vec<u8>>, EnvelopeError> {
+    let list: Vec<ByteBuf> = decode("raw changes", bytes, ENVELOPE_BYTES_MAX)?;
+    if list.len() > BATCH_CHANGES_MAX {
+        return Err(EnvelopeError::Field("raw change count"));
+    }
+    Ok(list.into_iter().map(ByteBuf::into_vec).collect())
+}
+
+#[derive(Serialize, Deserialize)]
+struct GrantWire {
+    f: ByteBuf,
+    t: ByteBuf,
+    s: String,
+    e: u32,
+    k: ByteBuf,
+    c: Option<InvitationWire>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct InvitationWire {
+    g: GenesisWire,
+    p: Vec<CertWire>,
+    n: String,
+}
+
+/// A community invitation's extra content inside a grant.
+#[derive(Debug, Clone)]
+pub struct Invitation {
+    /// The community's genesis.
+    pub genesis: Genesis,
+    /// The invitee's membership chain; its last certificate names the invitee.
+    pub chain: Vec<Cert>,
+    /// The community's name, so the invitee can decide.
+    pub name: String,
+}
+
+/// The signed inside of a grant: a symmetric key for a scope, for one recipient.
+#[derive(Debug, Clone)]
+pub struct Grant {
+    /// Ed25519 key of the granter.
+    pub granter: [u8; 32],
+    /// Ed25519 key of the recipient (binds the grant to one node).
+    pub recipient: [u8; 32],
+    /// Key scope: `c/<community>` or `p/<node>/<audience>`.
+    pub scope: String,
+    /// Key epoch.
+    pub epoch: u32,
+    /// The key.
+    pub key: [u8; 32],
+    /// Present when the grant is a community invitation.
+    pub invitation: Option<Invitation>,
+}
+
+impl Grant {
+    /// Encodes the grant (the bytes that get signed).
+    pub fn encode(&self) -> Vec<u8> {
+        encode(&GrantWire {
+            f: ByteBuf::from(self.granter.to_vec()),
+            t: ByteBuf::from(self.recipient.to_vec()),
+            s: self.scope.clone(),
+            e: self.epoch,
+            k: ByteBuf::from(self.key.to_vec()),
+            c: self.invitation.as_ref().map(|i| InvitationWire {
+                g: GenesisWire::from(&i.genesis),
+                p: i.chain.iter().map(CertWire::from).collect(),
+                n: i.name.clone(),
+            }),
+        })
+    }
+
+    /// Decodes a grant.
+    pub fn decode(bytes: &[u8]) -> Result<Self, EnvelopeError> {
+        let w: GrantWire = decode("key grant", bytes, HEADER_BYTES_MAX)?;
+        if w.s.len() > DOC_ID_BYTES_MAX {
+            return Err(EnvelopeError::Field("grant scope"));
+        }
+        let invitation = match w.c {
+            None => None,
+            Some(i) => {
+                if i.n.len() > NAME_BYTES_MAX {
+                    return Err(EnvelopeError::Field("invitation community name"));
+                }
+                Some(Invitation { genesis: i.g.to()?, chain: chain_from(&i.p)?, name: i.n })
+            }
+        };
+        Ok(Grant {
+            granter: fixed(&w.f, "grant granter")?,
+            recipient: fixed(&w.t, "grant recipient")?,
+            scope: w.s,
+            epoch: w.e,
+            key: fixed(&w.k, "grant key")?,
+            invitation,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelope_round_trip_and_caps() {
+        let header = Header {
+            kind: Kind::Batch,
+            doc: "c/abc/wiki".into(),
+            epoch: 3,
+            heads: vec![[7u8; 32]],
+            encrypted: true,
+        };
+        let hb = header.encode();
+        let env = decode_envelope(&encode_envelope(&hb, b"body")).unwrap();
+        assert_eq!(env.header, header);
+        assert_eq!(env.header_bytes, hb);
+        assert_eq!(env.body, b"body");
+
+        let too_many = Header { heads: vec![[1u8; 32]; HEADS_COUNT_MAX + 1], ..header };
+        let bytes = encode_envelope(&too_many.encode(), b"");
+        assert_eq!(decode_envelope(&bytes).unwrap_err(), EnvelopeError::Field("header heads count"));
+        assert!(matches!(decode_envelope(b"\xff\x00garbage"), Err(EnvelopeError::Cbor { .. })));
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_crash() {
+        // 10,000 nested arrays: the decoder's depth limit must refuse it.
+        let mut bytes = vec![0x81u8; 10_000];
+        bytes.push(0x00);
+        assert!(decode_envelope(&bytes).is_err());
+        assert!(decode_raw_changes(&bytes).is_err());
+    }
+}

@@ -1,0 +1,124 @@
+//! Error types, by whose fault it is: a peer's or a stick's bad data ([`Rejection`],
+//! reported per bundle, never fatal), our local storage ([`Error::Store`]), or a request
+//! the caller made that cannot be honoured ([`Error`]'s other variants).
+
+use crate::bundle::BundleFormatError;
+use crate::crypto::CryptoError;
+use crate::doc::{CommunityId, Part, Role};
+use crate::envelope::EnvelopeError;
+use crate::identity::IdentityError;
+use crate::store::StoreError;
+
+/// Why an incoming bundle was refused. Nothing stored changes when a bundle is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Rejection {
+    /// Not a valid, unexpired BPv7 bundle (CRC, structure, lifetime).
+    #[error(transparent)]
+    Format(#[from] BundleFormatError),
+    /// The payload is not a valid Caravan envelope.
+    #[error(transparent)]
+    Envelope(#[from] EnvelopeError),
+    /// The source endpoint is not a Caravan node endpoint.
+    #[error("source endpoint {0} is not a Caravan node")]
+    Source(String),
+    /// The document id in the envelope is unknown or malformed.
+    #[error("unknown document id {0:?}")]
+    Document(String),
+    /// The destination endpoint does not match the document or grant.
+    #[error("destination {found} does not match {expected}")]
+    Destination {
+        /// What the primary block says.
+        found: String,
+        /// What the envelope implies.
+        expected: String,
+    },
+    /// Public content arrived encrypted, or private content in the clear.
+    #[error("document {0} arrived with the wrong protection (public must be signed only, private must be encrypted)")]
+    Protection(String),
+    /// Decryption failed with the key we hold for this scope and epoch.
+    #[error("decryption failed: {0}")]
+    Decrypt(CryptoError),
+    /// The author's signature does not verify.
+    #[error("signature of the author does not verify")]
+    Signature,
+    /// The signing key does not belong to the bundle's source node.
+    #[error("signing key does not belong to source node {0}")]
+    AuthorNotSource(String),
+    /// A change was made by an Automerge actor other than the signer.
+    #[error("a change's actor {actor} is not the signer")]
+    WrongActor {
+        /// The offending actor id (hex).
+        actor: String,
+    },
+    /// The author is not a member of the community (bad or missing certificate chain).
+    #[error("author is not a member of community {community}: {reason}")]
+    NotMember {
+        /// The community.
+        community: CommunityId,
+        /// What is wrong with the membership proof.
+        reason: &'static str,
+    },
+    /// The author's role may not write this document.
+    #[error("a {role} may not write the community's {part:?} document")]
+    Permission {
+        /// The author's role.
+        role: Role,
+        /// The document part.
+        part: Part,
+    },
+    /// Someone other than the owner changed a profile.
+    #[error("only the owner may change profile {0}")]
+    NotProfileOwner(String),
+    /// The Automerge changes could not be decoded.
+    #[error("changes could not be decoded: {0}")]
+    Changes(String),
+    /// A key grant or invitation is malformed or not properly authorised.
+    #[error("invalid key grant: {0}")]
+    Grant(&'static str),
+}
+
+/// A failed library operation.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The node's database failed (disk full, permissions, damaged file).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The identity file or a contact card is bad.
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+    /// A file in the node's home could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// Path involved.
+        path: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// This node is not a member of the community (or does not know it).
+    #[error("not a member of community {0}")]
+    NotMember(CommunityId),
+    /// This node's role does not allow the operation.
+    #[error("a {role} may not {action}")]
+    NotPermitted {
+        /// This node's role.
+        role: Role,
+        /// What was attempted.
+        action: &'static str,
+    },
+    /// No pending invitation with this id.
+    #[error("no pending invitation {0}")]
+    UnknownInvite(String),
+    /// A stored document could not be loaded or changed.
+    #[error("document {doc}: {reason}")]
+    Document {
+        /// Document id.
+        doc: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A request argument is invalid.
+    #[error("{0}")]
+    Invalid(String),
+}

@@ -1,0 +1,354 @@
+//! Who a node is: its keys, its node id, its endpoint ids and its contact card.
+//!
+//! A node has one Ed25519 key (signs everything it authors; its public key is also the
+//! node's Automerge actor id) and one X25519 key (receives wrapped keys). The node id is
+//! derived from the Ed25519 public key, so a forged id is impossible without the key.
+
+use std::fmt;
+use std::io::Write;
+use std::path::Path;
+
+use data_encoding::BASE32_NOPAD;
+use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
+use x25519_dalek::{PublicKey as AgreementPublic, StaticSecret};
+
+use crate::crypto::{self, CONTEXT_CARD_CHECKSUM, CONTEXT_CARD_SIGNATURE, CONTEXT_NODE_ID};
+use crate::limits::NAME_BYTES_MAX;
+
+/// Bytes of a node id: 160 bits of BLAKE3 over the Ed25519 public key.
+pub const NODE_ID_BYTES: usize = 20;
+
+/// A node's id: derived from its Ed25519 public key, printed as 32 lowercase base32 chars.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NodeId(pub [u8; NODE_ID_BYTES]);
+
+impl NodeId {
+    /// The node id belonging to an Ed25519 public key.
+    pub fn from_signing_public(public: &[u8; 32]) -> Self {
+        let full = crypto::derive(CONTEXT_NODE_ID, &[public]);
+        let mut id = [0u8; NODE_ID_BYTES];
+        id.copy_from_slice(&full[..NODE_ID_BYTES]);
+        NodeId(id)
+    }
+
+    /// Parses the 32-character text form.
+    pub fn parse(text: &str) -> Option<Self> {
+        let bytes = BASE32_NOPAD.decode(text.to_ascii_uppercase().as_bytes()).ok()?;
+        let id: [u8; NODE_ID_BYTES] = bytes.try_into().ok()?;
+        Some(NodeId(id))
+    }
+
+    /// The node's own endpoint id, `dtn://<node-id>/caravan`, where bundles for it go.
+    pub fn endpoint(&self) -> String {
+        format!("dtn://{self}/caravan")
+    }
+}
+
+impl fmt::Display for NodeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&BASE32_NOPAD.encode(&self.0).to_ascii_lowercase())
+    }
+}
+
+impl fmt::Debug for NodeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "NodeId({self})")
+    }
+}
+
+/// A node's private keys. Never leaves the node's home directory.
+pub struct Identity {
+    signing: SigningKey,
+    agreement: StaticSecret,
+}
+
+/// Why a contact card or identity file could not be read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum IdentityError {
+    /// The card does not start with the `caravan1_` prefix.
+    #[error("not a Caravan contact card (it must start with `{CARD_PREFIX}`)")]
+    NotACard,
+    /// The card's base32 text is damaged.
+    #[error("contact card is not valid base32 (was it cut or retyped?)")]
+    Base32,
+    /// The checksum does not match: a typo or truncation.
+    #[error("contact card checksum does not match (was it cut or retyped?)")]
+    Checksum,
+    /// The card's layout is wrong.
+    #[error("contact card is malformed: {0}")]
+    Malformed(&'static str),
+    /// The card's signature does not verify with its own key.
+    #[error("contact card signature is invalid")]
+    Signature,
+    /// The identity file is damaged.
+    #[error("identity file {path} is damaged: {reason}")]
+    File {
+        /// Path of the file.
+        path: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The identity file could not be read or written.
+    #[error("identity file {path}: {source}")]
+    Io {
+        /// Path of the file.
+        path: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+}
+
+impl Identity {
+    /// Creates a fresh identity from the operating system's random source.
+    pub fn generate() -> Self {
+        let signing = SigningKey::from_bytes(&crypto::random_32());
+        let agreement = StaticSecret::from(crypto::random_32());
+        Identity { signing, agreement }
+    }
+
+    /// Rebuilds an identity from its 64-byte secret form (signing || agreement).
+    pub fn from_secret_bytes(bytes: &[u8; 64]) -> Self {
+        let mut s = [0u8; 32];
+        let mut a = [0u8; 32];
+        s.copy_from_slice(&bytes[..32]);
+        a.copy_from_slice(&bytes[32..]);
+        Identity {
+            signing: SigningKey::from_bytes(&s),
+            agreement: StaticSecret::from(a),
+        }
+    }
+
+    /// Loads the identity file, or creates it (mode 0600) if it does not exist.
+    pub fn load_or_create(path: &Path) -> Result<Self, IdentityError> {
+        let io = |source| IdentityError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        match std::fs::read(path) {
+            Ok(bytes) => {
+                let secret: [u8; 64] = bytes.try_into().map_err(|b: Vec<u8>| IdentityError::File {
+                    path: path.display().to_string(),
+                    reason: format!("expected 64 bytes, found {}", b.len()),
+                })?;
+                Ok(Self::from_secret_bytes(&secret))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let id = Self::generate();
+                let mut options = std::fs::OpenOptions::new();
+                options.write(true).create_new(true);
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::OpenOptionsExt;
+                    options.mode(0o600);
+                }
+                let mut file = options.open(path).map_err(io)?;
+                file.write_all(&id.secret_bytes()).map_err(io)?;
+                file.sync_all().map_err(io)?;
+                Ok(id)
+            }
+            Err(e) => Err(io(e)),
+        }
+    }
+
+    fn secret_bytes(&self) -> [u8; 64] {
+        let mut out = [0u8; 64];
+        out[..32].copy_from_slice(&self.signing.to_bytes());
+        out[32..].copy_from_slice(self.agreement.as_bytes());
+        out
+    }
+
+    /// This node's id.
+    pub fn node_id(&self) -> NodeId {
+        NodeId::from_signing_public(&self.signing_public())
+    }
+
+    /// The Ed25519 public key; also this node's Automerge actor id.
+    pub fn signing_public(&self) -> [u8; 32] {
+        self.signing.verifying_key().to_bytes()
+    }
+
+    /// The X25519 public key other nodes wrap keys for.
+    pub fn agreement_public(&self) -> [u8; 32] {
+        AgreementPublic::from(&self.agreement).to_bytes()
+    }
+
+    /// Signs `message` under a context string (domain separation).
+    pub(crate) fn sign(&self, context: &str, message: &[&[u8]]) -> [u8; 64] {
+        self.signing
+            .sign(&crypto::to_be_signed(context, message))
+            .to_bytes()
+    }
+
+    pub(crate) fn agreement_secret(&self) -> &StaticSecret {
+        &self.agreement
+    }
+
+    /// This node's signed contact card with the given display name.
+    pub fn card(&self, name: &str) -> ContactCard {
+        let mut name = name.to_string();
+        truncate_utf8(&mut name, NAME_BYTES_MAX);
+        let signing_public = self.signing_public();
+        let agreement_public = self.agreement_public();
+        let signature = self.sign(
+            CONTEXT_CARD_SIGNATURE,
+            &[name.as_bytes(), &signing_public, &agreement_public],
+        );
+        ContactCard {
+            name,
+            signing_public,
+            agreement_public,
+            signature,
+        }
+    }
+}
+
+fn truncate_utf8(s: &mut String, max: usize) {
+    if s.len() > max {
+        let mut cut = max;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+    }
+}
+
+/// Text prefix of every contact card; the digit is the card format version.
+pub const CARD_PREFIX: &str = "caravan1_";
+
+/// A node's public introduction: display name and both public keys, signed by the node.
+///
+/// Its text form is one line: `caravan1_` then base32 of
+/// `version(1) | name_len(1) | name | ed25519_pk(32) | x25519_pk(32) | sig(64) | checksum(4)`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ContactCard {
+    /// Display name chosen by the node (not unique, not trusted).
+    pub name: String,
+    /// Ed25519 public key.
+    pub signing_public: [u8; 32],
+    /// X25519 public key.
+    pub agreement_public: [u8; 32],
+    /// Ed25519 signature over name and both keys.
+    pub signature: [u8; 64],
+}
+
+const CARD_VERSION: u8 = 1;
+
+impl ContactCard {
+    /// The node id this card belongs to.
+    pub fn node_id(&self) -> NodeId {
+        NodeId::from_signing_public(&self.signing_public)
+    }
+
+    /// Binary form (without the text prefix).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(2 + self.name.len() + 132);
+        out.push(CARD_VERSION);
+        out.push(self.name.len() as u8);
+        out.extend_from_slice(self.name.as_bytes());
+        out.extend_from_slice(&self.signing_public);
+        out.extend_from_slice(&self.agreement_public);
+        out.extend_from_slice(&self.signature);
+        let sum = crypto::derive(CONTEXT_CARD_CHECKSUM, &[&out]);
+        out.extend_from_slice(&sum[..4]);
+        out
+    }
+
+    /// Parses and verifies the binary form.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, IdentityError> {
+        if bytes.len() < 2 + 32 + 32 + 64 + 4 {
+            return Err(IdentityError::Malformed("too short"));
+        }
+        let (body, sum) = bytes.split_at(bytes.len() - 4);
+        if crypto::derive(CONTEXT_CARD_CHECKSUM, &[body])[..4] != *sum {
+            return Err(IdentityError::Checksum);
+        }
+        if body[0] != CARD_VERSION {
+            return Err(IdentityError::Malformed("unknown card version"));
+        }
+        let name_len = body[1] as usize;
+        if body.len() != 2 + name_len + 128 {
+            return Err(IdentityError::Malformed("length does not match its name"));
+        }
+        let name = std::str::from_utf8(&body[2..2 + name_len])
+            .map_err(|_| IdentityError::Malformed("name is not UTF-8"))?
+            .to_string();
+        let rest = &body[2 + name_len..];
+        let card = ContactCard {
+            name,
+            signing_public: rest[..32].try_into().expect("sliced 32"),
+            agreement_public: rest[32..64].try_into().expect("sliced 32"),
+            signature: rest[64..128].try_into().expect("sliced 64"),
+        };
+        crypto::verify(
+            &card.signing_public,
+            CONTEXT_CARD_SIGNATURE,
+            &[card.name.as_bytes(), &card.signing_public, &card.agreement_public],
+            &card.signature,
+        )
+        .map_err(|_| IdentityError::Signature)?;
+        Ok(card)
+    }
+
+    /// Parses the one-line text form, ignoring surrounding whitespace.
+    pub fn parse(text: &str) -> Result<Self, IdentityError> {
+        let text = text.trim();
+        let body = text.strip_prefix(CARD_PREFIX).ok_or(IdentityError::NotACard)?;
+        let bytes = BASE32_NOPAD
+            .decode(body.to_ascii_uppercase().as_bytes())
+            .map_err(|_| IdentityError::Base32)?;
+        Self::from_bytes(&bytes)
+    }
+}
+
+impl fmt::Display for ContactCard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{CARD_PREFIX}{}",
+            BASE32_NOPAD.encode(&self.to_bytes()).to_ascii_lowercase()
+        )
+    }
+}
+
+/// Verifying key for an Ed25519 public key, if it is a valid curve point.
+pub(crate) fn verifying_key(public: &[u8; 32]) -> Option<VerifyingKey> {
+    VerifyingKey::from_bytes(public).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn card_round_trips_and_detects_damage() {
+        let id = Identity::generate();
+        let card = id.card("Amina of Kisumu");
+        let text = card.to_string();
+        assert!(!text.contains(char::is_whitespace));
+        let back = ContactCard::parse(&text).unwrap();
+        assert_eq!(back, card);
+        assert_eq!(back.node_id(), id.node_id());
+
+        // One changed character anywhere after the prefix is caught.
+        let mut chars: Vec<char> = text.chars().collect();
+        let i = CARD_PREFIX.len() + 10;
+        chars[i] = if chars[i] == 'a' { 'b' } else { 'a' };
+        let damaged: String = chars.into_iter().collect();
+        assert!(ContactCard::parse(&damaged).is_err());
+        assert!(matches!(
+            ContactCard::parse(&text[..text.len() - 3]),
+            Err(IdentityError::Checksum | IdentityError::Base32 | IdentityError::Malformed(_))
+        ));
+        assert!(matches!(ContactCard::parse("hello"), Err(IdentityError::NotACard)));
+    }
+
+    #[test]
+    fn node_id_text_round_trips() {
+        let id = Identity::generate().node_id();
+        let text = id.to_string();
+        assert_eq!(text.len(), 32);
+        assert_eq!(NodeId::parse(&text), Some(id));
+        assert!(id.endpoint().starts_with("dtn://"));
+    }
+}

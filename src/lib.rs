@@ -1,0 +1,45 @@
+//! Caravan: a delay-tolerant, store-and-forward sync engine.
+//!
+//! Profiles and communities are Automerge documents. Their changes travel in signed,
+//! encrypted Bundle Protocol v7 bundles that any node imports in any order, any number
+//! of times, with no round trip, and every replica converges.
+//!
+//! ```
+//! use caravan::{Audience, Node, Role, Target};
+//! # fn main() -> Result<(), caravan::Error> {
+//! let (a_home, b_home) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+//! let mut a = Node::open(a_home.path(), "Village A")?;
+//! let mut b = Node::open(b_home.path(), "Village B")?;
+//! b.add_contact(&a.card(), &[Audience::Friends])?;
+//!
+//! let wells = a.create_community("Wells", "Where the water is")?;
+//! a.invite(&wells, &b.card(), Role::Editor)?;
+//! a.put_wiki_page(&wells, "North well", "Pump fixed in May.\n")?;
+//!
+//! // Bundles are bytes: carry them on a stick, a socket, anything.
+//! for bundle in a.export(Target::Peer(b.node_id()))? {
+//!     b.import(&bundle)?;
+//! }
+//! assert_eq!(b.wiki_page(&wells, "North well")?.as_deref(), Some("Pump fixed in May.\n"));
+//! # Ok(()) }
+//! ```
+
+#![forbid(unsafe_code)]
+
+pub mod bundle;
+pub mod crypto;
+pub mod doc;
+pub mod envelope;
+pub mod error;
+pub mod identity;
+pub mod limits;
+pub mod membership;
+pub mod node;
+pub mod store;
+pub mod sync;
+
+pub use doc::{Audience, CommunityId, DocId, Part, Post, Role};
+pub use error::{Error, Rejection};
+pub use identity::{ContactCard, Identity, NodeId};
+pub use node::{CommunityInfo, Contact, Event, ImportReport, InviteInfo, Node, Outcome, ProfileField, WaitReason};
+pub use sync::Target;

@@ -1,0 +1,50 @@
+//! Every bound Caravan enforces, in one place, each with its reason.
+//!
+//! Names carry their unit last. Decoders check these before allocating, so a crafted
+//! bundle cannot exhaust memory; the stores check them before accepting data.
+
+/// Largest whole bundle we parse. Bundles carry change batches of one document; a
+/// batch larger than this is split by the sender. Bounds memory per import.
+pub const BUNDLE_BYTES_MAX: usize = 64 * 1024 * 1024 + 64 * 1024;
+
+/// Largest payload envelope (CBOR) we decode. Same reason as `BUNDLE_BYTES_MAX`.
+pub const ENVELOPE_BYTES_MAX: usize = 64 * 1024 * 1024 + 32 * 1024;
+
+/// Largest encoded header inside an envelope: ids, epoch and heads only.
+pub const HEADER_BYTES_MAX: usize = 32 * 1024;
+
+/// Most heads a sender may announce for one document. Real documents have a handful of
+/// concurrent heads; a few hundred is generous and bounds the work of the sync planner.
+pub const HEADS_COUNT_MAX: usize = 256;
+
+/// Most Automerge changes in one batch. Bounds decompression of an Automerge bundle.
+pub const BATCH_CHANGES_MAX: usize = 100_000;
+
+/// Largest decompressed change batch in bytes.
+pub const BATCH_BYTES_MAX: usize = 64 * 1024 * 1024;
+
+/// Longest membership certificate chain (root owner, then delegated owners).
+pub const CERT_CHAIN_LEN_MAX: usize = 4;
+
+/// Longest display name or community name, in bytes.
+pub const NAME_BYTES_MAX: usize = 128;
+
+/// Longest document id string: `c/<26 chars>/<part>` or `p/<32 chars>/<audience>`.
+pub const DOC_ID_BYTES_MAX: usize = 96;
+
+/// Default bundle lifetime: thirty days, long enough for a stick to travel a region.
+pub const BUNDLE_LIFETIME_DEFAULT_SECS: u64 = 30 * 24 * 3600;
+
+/// Bundles created this far in the future (clock skew) are still accepted.
+pub const CLOCK_SKEW_MAX_SECS: u64 = 24 * 3600;
+
+/// How many remembered heads we keep per (peer, document). Excess heads are dropped
+/// oldest first; forgetting only makes us send more, never less.
+pub const PEER_HEADS_COUNT_MAX: usize = 64;
+
+/// Incremental document chunks kept before the store compacts to one saved document.
+pub const DOC_CHUNKS_COUNT_MAX: u64 = 64;
+
+/// Bundles verified in parallel per chunk of `import_many`, bounding memory held by
+/// decrypted batches not yet merged.
+pub const IMPORT_CHUNK_COUNT_MAX: usize = 4096;

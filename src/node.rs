@@ -1,0 +1,1411 @@
+//! The facade: a node opened from a home directory, wiring identity, store, documents,
+//! crypto, envelopes and bundles together. Every bundle crosses this module as bytes.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use automerge::{ActorId, AutoCommit, Change, ChangeHash};
+
+use crate::bundle::{self, BundleInfo};
+use crate::crypto::{self, CONTEXT_BATCH_SIGNATURE, CONTEXT_BUNDLE_DIGEST, CONTEXT_GRANT_SIGNATURE};
+use crate::doc::{self, Audience, CommunityId, DocId, Part, Post, Role, ScopeOwner};
+use crate::envelope::{self, Batch, ChangeEncoding, Envelope, Genesis, Grant, Header, Invitation, Kind};
+use crate::error::{Error, Rejection};
+use crate::identity::{ContactCard, Identity, NodeId};
+use crate::limits::{
+    BATCH_BYTES_MAX, BATCH_CHANGES_MAX, BUNDLE_LIFETIME_DEFAULT_SECS, DOC_CHUNKS_COUNT_MAX,
+    PEER_HEADS_COUNT_MAX,
+};
+use crate::membership::{self, CertCache};
+use crate::store::{hex, BundleMeta, BundleState, Reads, Store, Txn};
+use crate::sync::{self, Target};
+
+/// Largest Automerge `bundle()` encoding we decode; larger batches travel as raw
+/// changes. Bounds the decompression an authorised but hostile member can cause.
+const AUTOMERGE_BUNDLE_BYTES_MAX: usize = 1024 * 1024;
+
+/// Something that happened to this node's data, delivered to subscribers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// A document changed (locally or from imported bundles).
+    DocChanged {
+        /// Which document.
+        doc: DocId,
+        /// Its new heads.
+        heads: Vec<[u8; 32]>,
+    },
+    /// An invitation arrived that needs consent (`Node::accept_invite`).
+    Invitation {
+        /// Id to accept it by.
+        id: String,
+        /// The community.
+        community: CommunityId,
+        /// The community's name.
+        name: String,
+    },
+    /// We became a member of a community.
+    Joined(CommunityId),
+}
+
+/// What happened to one imported bundle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Verified and taken in.
+    New {
+        /// The document it changed (None for a key grant).
+        doc: Option<DocId>,
+        /// Changes that were new to us (applied or waiting for dependencies).
+        changes: usize,
+    },
+    /// Already held: nothing changed.
+    Duplicate,
+    /// Stored, but not yet readable or applicable.
+    Waiting(WaitReason),
+    /// Refused: nothing stored changed.
+    Rejected(Rejection),
+}
+
+/// Why a stored bundle is not applied yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WaitReason {
+    /// Encrypted under a key we do not hold: kept, carried, and opened if the key arrives.
+    Key {
+        /// `scope#epoch` of the missing key.
+        scope: String,
+    },
+    /// A community invitation waiting for our consent.
+    Consent {
+        /// Invitation id.
+        invite: String,
+    },
+    /// Addressed to another node: carried only.
+    ForOthers,
+}
+
+/// The result of importing bundles: one outcome per bundle, in input order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportReport {
+    /// Outcome of each bundle.
+    pub outcomes: Vec<Outcome>,
+    /// Bundles that had waited for a key and were opened by a key in this import.
+    pub unlocked: usize,
+}
+
+impl ImportReport {
+    /// Bundles taken in.
+    pub fn new_bundles(&self) -> usize {
+        self.outcomes.iter().filter(|o| matches!(o, Outcome::New { .. })).count()
+    }
+    /// Changes new to us.
+    pub fn new_changes(&self) -> usize {
+        self.outcomes.iter().map(|o| if let Outcome::New { changes, .. } = o { *changes } else { 0 }).sum()
+    }
+    /// Bundles already held.
+    pub fn duplicates(&self) -> usize {
+        self.outcomes.iter().filter(|o| matches!(o, Outcome::Duplicate)).count()
+    }
+    /// Bundles stored but waiting.
+    pub fn waiting(&self) -> usize {
+        self.outcomes.iter().filter(|o| matches!(o, Outcome::Waiting(_))).count()
+    }
+    /// Refused bundles and why.
+    pub fn rejected(&self) -> Vec<&Rejection> {
+        self.outcomes.iter().filter_map(|o| if let Outcome::Rejected(r) = o { Some(r) } else { None }).collect()
+    }
+}
+
+/// A community this node belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommunityInfo {
+    /// Its id.
+    pub id: CommunityId,
+    /// Its name (from the public document, else from the invitation).
+    pub name: String,
+    /// Our role.
+    pub role: Role,
+}
+
+/// A pending invitation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InviteInfo {
+    /// Id to accept it by.
+    pub id: String,
+    /// The community.
+    pub community: CommunityId,
+    /// Its name.
+    pub name: String,
+    /// Who invited us.
+    pub from: NodeId,
+    /// Offered role.
+    pub role: Role,
+}
+
+/// A contact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Contact {
+    /// Their card.
+    pub card: ContactCard,
+    /// Audiences of our profile they belong to.
+    pub audiences: Vec<Audience>,
+}
+
+/// One profile field as this node sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfileField {
+    /// Audience the field was published to.
+    pub audience: Audience,
+    /// Field name.
+    pub name: String,
+    /// Value.
+    pub value: String,
+}
+
+/// Source of the current time, milliseconds since the Unix epoch.
+pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
+
+fn system_clock() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+struct DocState {
+    doc: AutoCommit,
+    /// Heads covered by the chunks already in the store.
+    saved_heads: Vec<ChangeHash>,
+    next_chunk: u64,
+    chunks: u64,
+}
+
+/// A verified change batch: only `open_batch` makes one, and only merging consumes it.
+struct Verified {
+    doc: DocId,
+    author_node: NodeId,
+    heads: Vec<[u8; 32]>,
+    changes: Vec<Change>,
+}
+
+enum Opened {
+    Batch(Verified),
+    NeedKey(String),
+}
+
+/// A Caravan node: identity, store, documents. Open one per home directory.
+///
+/// ```
+/// # fn main() -> Result<(), caravan::Error> {
+/// let home = tempfile::tempdir().unwrap();
+/// let mut node = caravan::Node::open(home.path(), "Village A")?;
+/// let community = node.create_community("Wells", "Where the water is")?;
+/// node.put_wiki_page(&community, "North well", "Pump fixed in May.\n")?;
+/// let bundles = node.export(caravan::Target::Everyone)?;
+/// assert!(!bundles.is_empty());
+/// # Ok(()) }
+/// ```
+pub struct Node {
+    home: PathBuf,
+    identity: Identity,
+    name: String,
+    store: Store,
+    docs: HashMap<DocId, DocState>,
+    certs: CertCache,
+    subscribers: Vec<mpsc::Sender<Event>>,
+    clock: Clock,
+    lifetime: Duration,
+    sequence: u64,
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Io { path: path.display().to_string(), source }
+}
+
+fn hash_bytes(h: &ChangeHash) -> [u8; 32] {
+    h.0
+}
+
+impl Node {
+    /// Opens the node in `home`, creating the directory, identity and database on first
+    /// use. `name` is the display name used when the node is created.
+    pub fn open(home: &Path, name: &str) -> Result<Self, Error> {
+        std::fs::create_dir_all(home).map_err(io_err(home))?;
+        let identity = Identity::load_or_create(&home.join("identity.key"))?;
+        let store = Store::open(&home.join("caravan.redb"))?;
+        let stored_name = store.read()?.meta("name")?;
+        let name = match stored_name {
+            Some(n) => String::from_utf8_lossy(&n).into_owned(),
+            None => {
+                let mut t = store.write()?;
+                t.set_meta("name", name.as_bytes())?;
+                t.commit()?;
+                name.to_string()
+            }
+        };
+        let sequence = store
+            .read()?
+            .meta("sequence")?
+            .and_then(|b| b.try_into().ok().map(u64::from_le_bytes))
+            .unwrap_or(0);
+        Ok(Node {
+            home: home.to_path_buf(),
+            identity,
+            name,
+            store,
+            docs: HashMap::new(),
+            certs: CertCache::default(),
+            subscribers: Vec::new(),
+            clock: Arc::new(system_clock),
+            lifetime: Duration::from_secs(BUNDLE_LIFETIME_DEFAULT_SECS),
+            sequence,
+        })
+    }
+
+    /// Replaces the clock (tests and simulations drive time themselves).
+    pub fn set_clock(&mut self, clock: Clock) {
+        self.clock = clock;
+    }
+
+    /// Sets the lifetime of bundles this node creates from now on.
+    pub fn set_bundle_lifetime(&mut self, lifetime: Duration) {
+        self.lifetime = lifetime;
+    }
+
+    /// The home directory.
+    pub fn home(&self) -> &Path {
+        &self.home
+    }
+
+    /// This node's id.
+    pub fn node_id(&self) -> NodeId {
+        self.identity.node_id()
+    }
+
+    /// This node's display name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// This node's contact card.
+    pub fn card(&self) -> ContactCard {
+        self.identity.card(&self.name)
+    }
+
+    /// A receiver of this node's events from now on.
+    pub fn subscribe(&mut self) -> mpsc::Receiver<Event> {
+        let (tx, rx) = mpsc::channel();
+        self.subscribers.push(tx);
+        rx
+    }
+
+    fn emit(&mut self, events: Vec<Event>) {
+        self.subscribers.retain(|s| events.iter().all(|e| s.send(e.clone()).is_ok()));
+    }
+
+    fn actor(&self) -> ActorId {
+        ActorId::from(self.identity.signing_public().to_vec())
+    }
+
+    // ----- contacts -------------------------------------------------------------------
+
+    /// Adds (or updates) a contact, placing it in `audiences` of our profile. Members of
+    /// an audience receive its key in a grant bundle with the next export.
+    pub fn add_contact(&mut self, card: &ContactCard, audiences: &[Audience]) -> Result<(), Error> {
+        let bits = audiences.iter().filter(|a| **a != Audience::Public).fold(0u8, |b, a| b | a.bit());
+        let mut t = self.store.write()?;
+        t.put_contact(&card.node_id().to_string(), bits, &card.to_bytes())?;
+        for audience in audiences.iter().filter(|a| **a != Audience::Public) {
+            self.ensure_audience_grants(&mut t, *audience)?;
+        }
+        t.commit()?;
+        Ok(())
+    }
+
+    /// All contacts.
+    pub fn contacts(&self) -> Result<Vec<Contact>, Error> {
+        Ok(self
+            .store
+            .read()?
+            .contacts()?
+            .into_iter()
+            .filter_map(|(_, bits, card)| {
+                let card = ContactCard::from_bytes(&card).ok()?;
+                let audiences = Audience::ALL.into_iter().filter(|a| bits & a.bit() != 0).collect();
+                Some(Contact { card, audiences })
+            })
+            .collect())
+    }
+
+    fn contact_card(&self, r: &impl Reads, node: &NodeId) -> Result<Option<ContactCard>, Error> {
+        let id = node.to_string();
+        Ok(r.contacts()?.into_iter().find(|(n, _, _)| *n == id).and_then(|(_, _, c)| ContactCard::from_bytes(&c).ok()))
+    }
+
+    // ----- keys and grants ------------------------------------------------------------
+
+    fn grant_of(&self, r: &impl Reads, scope: &str, epoch: u32) -> Result<Option<Grant>, Error> {
+        Ok(r.grant(&format!("{scope}#{epoch}"))?.and_then(|g| Grant::decode(&g).ok()))
+    }
+
+    fn latest_grant(&self, r: &impl Reads, scope: &str) -> Result<Option<Grant>, Error> {
+        let prefix = format!("{scope}#");
+        Ok(r
+            .grants()?
+            .into_iter()
+            .filter(|(k, _)| k.starts_with(&prefix))
+            .filter_map(|(_, g)| Grant::decode(&g).ok())
+            .max_by_key(|g| g.epoch))
+    }
+
+    /// Ensures our key for `audience` exists and every contact in it has a grant bundle.
+    fn ensure_audience_grants(&mut self, t: &mut Txn, audience: Audience) -> Result<(), Error> {
+        let me = self.node_id();
+        let scope = format!("p/{me}/{audience}");
+        let own = match self.latest_grant(t, &scope)? {
+            Some(g) => g,
+            None => {
+                let g = Grant {
+                    granter: self.identity.signing_public(),
+                    recipient: self.identity.signing_public(),
+                    scope: scope.clone(),
+                    epoch: 0,
+                    key: crypto::random_32(),
+                    invitation: None,
+                };
+                t.put_grant(&format!("{scope}#0"), &g.encode())?;
+                g
+            }
+        };
+        let already: HashSet<String> = t
+            .all_bundle_meta()?
+            .into_iter()
+            .filter(|(_, m)| m.state == BundleState::Grant && m.doc == scope)
+            .map(|(_, m)| m.destination)
+            .collect();
+        for (_, bits, card) in t.contacts()? {
+            if bits & audience.bit() == 0 {
+                continue;
+            }
+            let Ok(card) = ContactCard::from_bytes(&card) else { continue };
+            if already.contains(&card.node_id().endpoint()) {
+                continue;
+            }
+            let grant = Grant { recipient: card.signing_public, invitation: None, ..own.clone() };
+            self.store_grant_bundle(t, &card, &grant)?;
+        }
+        Ok(())
+    }
+
+    fn next_sequence(&mut self, t: &mut Txn) -> Result<u64, Error> {
+        self.sequence += 1;
+        t.set_meta("sequence", &self.sequence.to_le_bytes())?;
+        Ok(self.sequence)
+    }
+
+    fn store_grant_bundle(&mut self, t: &mut Txn, to: &ContactCard, grant: &Grant) -> Result<(), Error> {
+        let header = Header { kind: Kind::Grant, doc: grant.scope.clone(), epoch: grant.epoch, heads: vec![], encrypted: true };
+        let header_bytes = header.encode();
+        let inner = grant.encode();
+        let signature = self.identity.sign(CONTEXT_GRANT_SIGNATURE, &[&header_bytes, &inner]);
+        let wrapped = crypto::wrap(&to.agreement_public, &header_bytes, &envelope::encode_signed(&inner, &signature))
+            .map_err(|e| Error::Invalid(format!("cannot wrap a key for {}: {e}", to.node_id())))?;
+        let destination = to.node_id().endpoint();
+        self.store_own_bundle(t, &destination, &header_bytes, &wrapped, grant.scope.clone(), BundleState::Grant, &[])?;
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn store_own_bundle(
+        &mut self,
+        t: &mut Txn,
+        destination: &str,
+        header_bytes: &[u8],
+        body: &[u8],
+        doc: String,
+        state: BundleState,
+        changes: &[[u8; 32]],
+    ) -> Result<[u8; 32], Error> {
+        let payload = envelope::encode_envelope(header_bytes, body);
+        let now = (self.clock)();
+        let seq = self.next_sequence(t)?;
+        let bytes = bundle::build(&self.node_id().endpoint(), destination, now, seq, self.lifetime, &payload);
+        let digest = crypto::derive(CONTEXT_BUNDLE_DIGEST, &[&bytes]);
+        let meta = BundleMeta {
+            state,
+            doc,
+            destination: destination.to_string(),
+            expires_unix_ms: now.saturating_add(self.lifetime.as_millis() as u64),
+            changes: changes.len() as u32,
+            bytes: bytes.len() as u32,
+        };
+        t.put_bundle(&digest, &bytes, &meta)?;
+        t.index_changes(&digest, changes)?;
+        Ok(digest)
+    }
+
+    // ----- documents ------------------------------------------------------------------
+
+    fn load_doc(&mut self, r: &impl Reads, id: DocId) -> Result<&mut DocState, Error> {
+        if !self.docs.contains_key(&id) {
+            let name = id.to_string();
+            let derr = |e: automerge::AutomergeError| Error::Document { doc: name.clone(), reason: e.to_string() };
+            let chunks = r.doc_chunks(&name)?;
+            let mut doc = AutoCommit::new();
+            for (_, bytes) in &chunks {
+                doc.load_incremental(bytes).map_err(derr)?;
+            }
+            let saved_heads = doc.get_heads();
+            // Changes that were waiting for dependencies wait again inside Automerge.
+            for (_, raw) in r.pending(&name)? {
+                let changes = decode_raw(&raw).map_err(|e| Error::Document { doc: name.clone(), reason: e })?;
+                doc.apply_changes(changes).map_err(derr)?;
+            }
+            doc.set_actor(self.actor());
+            let next_chunk = chunks.last().map_or(0, |(s, _)| s + 1);
+            let state = DocState { doc, saved_heads, next_chunk, chunks: chunks.len() as u64 };
+            self.docs.insert(id, state);
+        }
+        Ok(self.docs.get_mut(&id).expect("inserted above"))
+    }
+
+    /// Writes what changed in `id` since its last persist into the transaction.
+    fn persist_doc(&mut self, t: &mut Txn, id: DocId) -> Result<(), Error> {
+        let name = id.to_string();
+        let Some(state) = self.docs.get_mut(&id) else { return Ok(()) };
+        let heads = state.doc.get_heads();
+        if heads == state.saved_heads {
+            return Ok(());
+        }
+        if state.chunks >= DOC_CHUNKS_COUNT_MAX {
+            t.compact_doc(&name, &state.doc.save(), state.next_chunk)?;
+            state.chunks = 1;
+        } else {
+            let bytes = state.doc.save_after(&state.saved_heads);
+            t.put_doc_chunk(&name, state.next_chunk, &bytes)?;
+            state.chunks += 1;
+        }
+        state.next_chunk += 1;
+        state.saved_heads = heads;
+        Ok(())
+    }
+
+    fn heads_of(&mut self, id: DocId) -> Result<Vec<[u8; 32]>, Error> {
+        let view = self.store.read()?;
+        Ok(self.load_doc(&view, id)?.doc.get_heads().iter().map(hash_bytes).collect())
+    }
+
+    /// Current heads of a document (empty if we hold none of it).
+    pub fn heads(&mut self, id: DocId) -> Result<Vec<[u8; 32]>, Error> {
+        self.heads_of(id)
+    }
+
+    /// Runs a local edit on a document and commits it durably.
+    fn edit<F>(&mut self, id: DocId, f: F) -> Result<(), Error>
+    where
+        F: FnOnce(&mut AutoCommit, &NodeId, u64) -> Result<(), automerge::AutomergeError>,
+    {
+        let me = self.node_id();
+        let now = (self.clock)();
+        let view = self.store.read()?;
+        let state = self.load_doc(&view, id)?;
+        drop(view);
+        f(&mut state.doc, &me, now).map_err(|e| Error::Document { doc: id.to_string(), reason: e.to_string() })?;
+        state.doc.commit();
+        let mut t = self.store.write()?;
+        let result = self.persist_doc(&mut t, id).and_then(|_| Ok(t.commit()?));
+        if let Err(e) = result {
+            self.docs.remove(&id);
+            return Err(e);
+        }
+        let heads = self.heads_of(id)?;
+        self.emit(vec![Event::DocChanged { doc: id, heads }]);
+        Ok(())
+    }
+
+    // ----- profile --------------------------------------------------------------------
+
+    /// Sets a field of our profile for `audience` (name, about, location, skills, ...).
+    pub fn set_profile_field(&mut self, field: &str, value: &str, audience: Audience) -> Result<(), Error> {
+        self.prepare_audience(audience)?;
+        let id = DocId::Profile { owner: self.node_id(), audience };
+        self.edit(id, |d, _, _| doc::put_str(d, &doc::field_key(field), value))
+    }
+
+    /// Posts to our profile for `audience`.
+    pub fn add_profile_post(&mut self, text: &str, audience: Audience) -> Result<(), Error> {
+        self.prepare_audience(audience)?;
+        let id = DocId::Profile { owner: self.node_id(), audience };
+        self.edit(id, |d, me, now| doc::add_post(d, me, now, text))
+    }
+
+    fn prepare_audience(&mut self, audience: Audience) -> Result<(), Error> {
+        if audience != Audience::Public {
+            let mut t = self.store.write()?;
+            self.ensure_audience_grants(&mut t, audience)?;
+            t.commit()?;
+        }
+        Ok(())
+    }
+
+    /// The profile fields of `node` this node can read, all audiences.
+    pub fn profile(&mut self, node: &NodeId) -> Result<Vec<ProfileField>, Error> {
+        let view = self.store.read()?;
+        let mut out = Vec::new();
+        for audience in Audience::ALL {
+            let id = DocId::Profile { owner: *node, audience };
+            for (name, value) in doc::read_fields(&self.load_doc(&view, id)?.doc) {
+                out.push(ProfileField { audience, name, value });
+            }
+        }
+        Ok(out)
+    }
+
+    /// The profile posts of `node` this node can read, for one audience.
+    pub fn profile_posts(&mut self, node: &NodeId, audience: Audience) -> Result<Vec<Post>, Error> {
+        let view = self.store.read()?;
+        Ok(doc::read_posts(&self.load_doc(&view, DocId::Profile { owner: *node, audience })?.doc))
+    }
+
+    // ----- communities ----------------------------------------------------------------
+
+    /// Founds a community with us as root owner. Returns its id.
+    pub fn create_community(&mut self, name: &str, description: &str) -> Result<CommunityId, Error> {
+        if name.is_empty() || name.len() > crate::limits::NAME_BYTES_MAX {
+            return Err(Error::Invalid(format!(
+                "a community name must be 1 to {} bytes",
+                crate::limits::NAME_BYTES_MAX
+            )));
+        }
+        let mut nonce = [0u8; 16];
+        crypto::fill_random(&mut nonce);
+        let genesis = Genesis { root: self.identity.signing_public(), nonce };
+        let cid = membership::community_id(&genesis);
+        let me_pk = self.identity.signing_public();
+        let grant = Grant {
+            granter: me_pk,
+            recipient: me_pk,
+            scope: format!("c/{cid}"),
+            epoch: 0,
+            key: crypto::random_32(),
+            invitation: Some(Invitation { genesis, chain: vec![], name: name.to_string() }),
+        };
+        let mut t = self.store.write()?;
+        t.put_grant(&format!("c/{cid}#0"), &grant.encode())?;
+        t.commit()?;
+        let me = self.node_id();
+        let my_name = self.name.clone();
+        self.edit(DocId::Community { id: cid, part: Part::Public }, |d, _, _| {
+            doc::put_str(d, "name", name)?;
+            doc::put_str(d, "description", description)
+        })?;
+        self.edit(DocId::Community { id: cid, part: Part::Roster }, |d, _, _| {
+            doc::put_member(d, &me, Role::Owner, &my_name)
+        })?;
+        Ok(cid)
+    }
+
+    /// Our membership in a community: the grant holding its key and our chain.
+    fn membership(&self, r: &impl Reads, cid: &CommunityId) -> Result<(Grant, Invitation, Role), Error> {
+        let grant = self.latest_grant(r, &format!("c/{cid}"))?.ok_or(Error::NotMember(*cid))?;
+        let inv = grant.invitation.clone().ok_or(Error::NotMember(*cid))?;
+        let role = match inv.chain.last() {
+            None => Role::Owner,
+            Some(c) => Role::from_code(c.role).ok_or(Error::NotMember(*cid))?,
+        };
+        Ok((grant, inv, role))
+    }
+
+    /// Our role in a community.
+    pub fn role(&self, cid: &CommunityId) -> Result<Role, Error> {
+        Ok(self.membership(&self.store.read()?, cid)?.2)
+    }
+
+    /// Invites the holder of `card` into a community with `role`. The invitation bundle
+    /// (the community key wrapped for them, and their membership certificate) goes out
+    /// with the next export. Only owners invite.
+    pub fn invite(&mut self, cid: &CommunityId, card: &ContactCard, role: Role) -> Result<(), Error> {
+        let view = self.store.read()?;
+        let (grant, inv, my_role) = self.membership(&view, cid)?;
+        drop(view);
+        if my_role != Role::Owner {
+            return Err(Error::NotPermitted { role: my_role, action: "invite members" });
+        }
+        let cert = membership::issue(&self.identity, cid, &card.signing_public, role);
+        let mut chain = inv.chain.clone();
+        chain.push(cert);
+        if chain.len() > crate::limits::CERT_CHAIN_LEN_MAX {
+            return Err(Error::Invalid("delegation chain too long: ask an owner closer to the founder".into()));
+        }
+        let invitation = Grant {
+            granter: self.identity.signing_public(),
+            recipient: card.signing_public,
+            invitation: Some(Invitation { chain, ..inv }),
+            ..grant
+        };
+        let mut t = self.store.write()?;
+        let id = card.node_id().to_string();
+        if !t.contacts()?.iter().any(|(n, _, _)| *n == id) {
+            t.put_contact(&id, 0, &card.to_bytes())?;
+        }
+        self.store_grant_bundle(&mut t, card, &invitation)?;
+        t.commit()?;
+        let node = card.node_id();
+        let name = card.name.clone();
+        self.edit(DocId::Community { id: *cid, part: Part::Roster }, |d, _, _| doc::put_member(d, &node, role, &name))
+    }
+
+    /// Communities we belong to.
+    pub fn communities(&mut self) -> Result<Vec<CommunityInfo>, Error> {
+        let view = self.store.read()?;
+        let mut out = Vec::new();
+        for (key, g) in view.grants()? {
+            if !key.starts_with("c/") {
+                continue;
+            }
+            let Ok(g) = Grant::decode(&g) else { continue };
+            let Some(inv) = g.invitation else { continue };
+            let cid = membership::community_id(&inv.genesis);
+            if out.iter().any(|c: &CommunityInfo| c.id == cid) {
+                continue;
+            }
+            let role = inv.chain.last().map_or(Some(Role::Owner), |c| Role::from_code(c.role));
+            let Some(role) = role else { continue };
+            let public = self.load_doc(&view, DocId::Community { id: cid, part: Part::Public })?;
+            let name = doc::read_str(&public.doc, "name").unwrap_or(inv.name);
+            out.push(CommunityInfo { id: cid, name, role });
+        }
+        Ok(out)
+    }
+
+    /// A community's roster: (node id, role, name).
+    pub fn members(&mut self, cid: &CommunityId) -> Result<Vec<(String, Role, String)>, Error> {
+        let view = self.store.read()?;
+        Ok(doc::read_roster(&self.load_doc(&view, DocId::Community { id: *cid, part: Part::Roster })?.doc))
+    }
+
+    /// A community's public name and description, readable by anyone holding them.
+    pub fn community_about(&mut self, cid: &CommunityId) -> Result<(Option<String>, Option<String>), Error> {
+        let view = self.store.read()?;
+        let d = &self.load_doc(&view, DocId::Community { id: *cid, part: Part::Public })?.doc;
+        Ok((doc::read_str(d, "name"), doc::read_str(d, "description")))
+    }
+
+    fn require_role(&self, cid: &CommunityId, part: Part, action: &'static str) -> Result<(), Error> {
+        let role = self.role(cid)?;
+        if part.writable_by(role) { Ok(()) } else { Err(Error::NotPermitted { role, action }) }
+    }
+
+    /// Writes a wiki page: creates it, or applies `text` as a diff against the current
+    /// page so concurrent edits elsewhere in it survive. Owners and editors only.
+    pub fn put_wiki_page(&mut self, cid: &CommunityId, page: &str, text: &str) -> Result<(), Error> {
+        self.require_role(cid, Part::Wiki, "edit the wiki")?;
+        self.edit(DocId::Community { id: *cid, part: Part::Wiki }, |d, _, _| doc::put_page(d, page, text))
+    }
+
+    /// A wiki page's text, if it exists and we can read it.
+    pub fn wiki_page(&mut self, cid: &CommunityId, page: &str) -> Result<Option<String>, Error> {
+        let view = self.store.read()?;
+        Ok(doc::read_page(&self.load_doc(&view, DocId::Community { id: *cid, part: Part::Wiki })?.doc, page))
+    }
+
+    /// Names of a community's wiki pages.
+    pub fn wiki_pages(&mut self, cid: &CommunityId) -> Result<Vec<String>, Error> {
+        let view = self.store.read()?;
+        Ok(doc::list_pages(&self.load_doc(&view, DocId::Community { id: *cid, part: Part::Wiki })?.doc))
+    }
+
+    /// Posts to a community's feed. Any member.
+    pub fn post(&mut self, cid: &CommunityId, text: &str) -> Result<(), Error> {
+        self.require_role(cid, Part::Feed, "post")?;
+        self.edit(DocId::Community { id: *cid, part: Part::Feed }, |d, me, now| doc::add_post(d, me, now, text))
+    }
+
+    /// A community's feed, oldest first.
+    pub fn feed(&mut self, cid: &CommunityId) -> Result<Vec<Post>, Error> {
+        let view = self.store.read()?;
+        Ok(doc::read_posts(&self.load_doc(&view, DocId::Community { id: *cid, part: Part::Feed })?.doc))
+    }
+
+    /// Invitations waiting for our consent.
+    pub fn invites(&self) -> Result<Vec<InviteInfo>, Error> {
+        Ok(self
+            .store
+            .read()?
+            .invites()?
+            .into_iter()
+            .filter_map(|(id, g)| {
+                let g = Grant::decode(&g).ok()?;
+                let inv = g.invitation?;
+                let role = Role::from_code(inv.chain.last()?.role)?;
+                Some(InviteInfo {
+                    id,
+                    community: membership::community_id(&inv.genesis),
+                    name: inv.name,
+                    from: NodeId::from_signing_public(&g.granter),
+                    role,
+                })
+            })
+            .collect())
+    }
+
+    /// Accepts a pending invitation: we hold the community key from now on, and any of
+    /// its content we already carry is opened.
+    pub fn accept_invite(&mut self, id: &str) -> Result<CommunityId, Error> {
+        let mut t = self.store.write()?;
+        let grant = t
+            .invites()?
+            .into_iter()
+            .find(|(k, _)| k == id)
+            .and_then(|(_, g)| Grant::decode(&g).ok())
+            .ok_or_else(|| Error::UnknownInvite(id.to_string()))?;
+        t.remove_invite(id)?;
+        let mut report = ImportReport::default();
+        let mut touched = BTreeSet::new();
+        let now = (self.clock)();
+        let result = self.accept_grant(&mut t, &grant, now, &mut report, &mut touched);
+        self.finish(t, result, touched, now)?;
+        let cid = membership::community_id(&grant.invitation.as_ref().expect("invites hold invitations").genesis);
+        self.emit(vec![Event::Joined(cid)]);
+        Ok(cid)
+    }
+
+    // ----- import ---------------------------------------------------------------------
+
+    /// Imports one bundle. See [`Node::import_many`].
+    pub fn import(&mut self, bytes: &[u8]) -> Result<ImportReport, Error> {
+        self.import_many([bytes])
+    }
+
+    /// Imports bundles in one durable transaction: each is checked (CRC, lifetime,
+    /// envelope, decryption, signature, membership, actor), then merged. A refused bundle
+    /// changes nothing; the outcome of each is in the report. `Err` means local storage
+    /// failed, and then nothing of this call was stored.
+    pub fn import_many<'a>(&mut self, bundles: impl IntoIterator<Item = &'a [u8]>) -> Result<ImportReport, Error> {
+        let now = (self.clock)();
+        let mut t = self.store.write()?;
+        let mut report = ImportReport::default();
+        let mut touched = BTreeSet::new();
+        let mut batches: Vec<(usize, [u8; 32], BundleInfo, Verified, Vec<u8>)> = Vec::new();
+        let mut result = Ok(());
+        let mut seen = HashSet::new();
+        for (i, bytes) in bundles.into_iter().enumerate() {
+            report.outcomes.push(Outcome::Duplicate);
+            if !seen.insert(crypto::derive(CONTEXT_BUNDLE_DIGEST, &[bytes])) {
+                continue;
+            }
+            match self.take_in(&mut t, bytes, now, &mut report, &mut touched) {
+                Ok(Ok(Some((digest, info, verified)))) => batches.push((i, digest, info, verified, bytes.to_vec())),
+                Ok(Ok(None)) => {}
+                Ok(Err(outcome)) => report.outcomes[i] = outcome,
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        if result.is_ok() {
+            result = self.merge_batches(&mut t, batches, &mut report, &mut touched);
+        }
+        self.finish(t, result, touched, now)?;
+        Ok(report)
+    }
+
+    /// Persists touched documents and commits; on any failure forgets in-memory
+    /// documents so they reload from the last committed state.
+    fn finish(&mut self, mut t: Txn, result: Result<(), Error>, touched: BTreeSet<DocId>, _now: u64) -> Result<(), Error> {
+        let result = result.and_then(|_| {
+            for id in &touched {
+                self.persist_doc(&mut t, *id)?;
+            }
+            Ok(t.commit()?)
+        });
+        if let Err(e) = result {
+            self.docs.clear();
+            return Err(e);
+        }
+        let mut events = Vec::new();
+        for id in touched {
+            let heads = self.heads_of(id)?;
+            events.push(Event::DocChanged { doc: id, heads });
+        }
+        self.emit(events);
+        Ok(())
+    }
+
+    /// Checks one bundle and stores it if it is not a change batch to merge. Returns the
+    /// verified batch to merge, or the final outcome.
+    #[allow(clippy::type_complexity)]
+    fn take_in(
+        &mut self,
+        t: &mut Txn,
+        bytes: &[u8],
+        now: u64,
+        report: &mut ImportReport,
+        touched: &mut BTreeSet<DocId>,
+    ) -> Result<Result<Option<([u8; 32], BundleInfo, Verified)>, Outcome>, Error> {
+        let info = match bundle::parse(bytes, now) {
+            Ok(i) => i,
+            Err(e) => return Ok(Err(Outcome::Rejected(e.into()))),
+        };
+        let digest = crypto::derive(CONTEXT_BUNDLE_DIGEST, &[bytes]);
+        if t.bundle_meta(&digest)?.is_some() {
+            return Ok(Err(Outcome::Duplicate));
+        }
+        let env = match envelope::decode_envelope(&bytes[info.payload.clone()]) {
+            Ok(e) => e,
+            Err(e) => return Ok(Err(Outcome::Rejected(e.into()))),
+        };
+        match env.header.kind {
+            Kind::Grant => self.take_grant(t, bytes, digest, &info, &env, now, report, touched).map(Err),
+            Kind::Batch => match self.open_batch(t, &info, &env)? {
+                Err(r) => Ok(Err(Outcome::Rejected(r))),
+                Ok(Opened::NeedKey(scope)) => {
+                    let meta = meta_for(&info, BundleState::WaitingKey, env.header.doc.clone(), 0, bytes.len());
+                    t.put_bundle(&digest, bytes, &meta)?;
+                    t.put_waiting_key(&scope, &digest)?;
+                    Ok(Err(Outcome::Waiting(WaitReason::Key { scope })))
+                }
+                Ok(Opened::Batch(v)) => Ok(Ok(Some((digest, info, v)))),
+            },
+        }
+    }
+
+    /// Decrypts and verifies a batch bundle. Rejections are `Ok(Err(_))`.
+    fn open_batch(&mut self, r: &impl Reads, info: &BundleInfo, env: &Envelope) -> Result<Result<Opened, Rejection>, Error> {
+        let h = &env.header;
+        let Some(doc) = DocId::parse(&h.doc) else { return Ok(Err(Rejection::Document(h.doc.clone()))) };
+        let Some(source) = source_node(&info.source) else { return Ok(Err(Rejection::Source(info.source.clone()))) };
+        if info.destination != doc.endpoint() {
+            return Ok(Err(Rejection::Destination { found: info.destination.clone(), expected: doc.endpoint() }));
+        }
+        if h.encrypted == doc.is_public() {
+            return Ok(Err(Rejection::Protection(h.doc.clone())));
+        }
+        let signed = match doc.key_scope() {
+            None => env.body.clone(),
+            Some(scope) => match self.grant_of(r, &scope, h.epoch)? {
+                None => return Ok(Ok(Opened::NeedKey(format!("{scope}#{}", h.epoch)))),
+                Some(g) => match crypto::open(&g.key, &env.header_bytes, &env.body) {
+                    Ok(p) => p,
+                    Err(e) => return Ok(Err(Rejection::Decrypt(e))),
+                },
+            },
+        };
+        Ok(self.verify_batch(doc, source, &env.header_bytes, h, &signed).map(Opened::Batch))
+    }
+
+    fn verify_batch(
+        &mut self,
+        doc: DocId,
+        source: NodeId,
+        header_bytes: &[u8],
+        header: &Header,
+        signed: &[u8],
+    ) -> Result<Verified, Rejection> {
+        let (inner, signature) = envelope::decode_signed(signed)?;
+        let batch = Batch::decode(&inner)?;
+        crypto::verify(&batch.author, CONTEXT_BATCH_SIGNATURE, &[header_bytes, &inner], &signature)
+            .map_err(|_| Rejection::Signature)?;
+        if NodeId::from_signing_public(&batch.author) != source {
+            return Err(Rejection::AuthorNotSource(source.to_string()));
+        }
+        let changes = decode_changes(&batch)?;
+        let actor = ActorId::from(batch.author.to_vec());
+        if let Some(c) = changes.iter().find(|c| *c.actor_id() != actor) {
+            return Err(Rejection::WrongActor { actor: c.actor_id().to_hex_string() });
+        }
+        match doc {
+            DocId::Profile { owner, .. } => {
+                if !changes.is_empty() && owner != source {
+                    return Err(Rejection::NotProfileOwner(owner.to_string()));
+                }
+            }
+            DocId::Community { id, part } => {
+                let genesis = batch.genesis.ok_or(Rejection::NotMember { community: id, reason: "no genesis" })?;
+                let role = self
+                    .certs
+                    .verify(&id, &genesis, &batch.chain, &batch.author)
+                    .map_err(|reason| Rejection::NotMember { community: id, reason })?;
+                if !changes.is_empty() && !part.writable_by(role) {
+                    return Err(Rejection::Permission { role, part });
+                }
+            }
+        }
+        Ok(Verified { doc, author_node: source, heads: header.heads.clone(), changes })
+    }
+
+    /// Merges verified batches, one `apply_changes` call per document, and records the
+    /// bundles, their changes, and what their senders have.
+    fn merge_batches(
+        &mut self,
+        t: &mut Txn,
+        batches: Vec<(usize, [u8; 32], BundleInfo, Verified, Vec<u8>)>,
+        report: &mut ImportReport,
+        touched: &mut BTreeSet<DocId>,
+    ) -> Result<(), Error> {
+        let mut by_doc: HashMap<DocId, Vec<(usize, [u8; 32], BundleInfo, Verified, Vec<u8>)>> = HashMap::new();
+        for b in batches {
+            by_doc.entry(b.3.doc).or_default().push(b);
+        }
+        let mut docs: Vec<_> = by_doc.into_iter().collect();
+        docs.sort_by_key(|(id, _)| *id);
+        for (id, items) in docs {
+            let state = self.load_doc(t, id)?;
+            let mut all = Vec::new();
+            let mut new_counts = Vec::with_capacity(items.len());
+            let mut seen = HashSet::new();
+            for (_, _, _, v, _) in &items {
+                let mut n = 0;
+                for c in &v.changes {
+                    let h = c.hash();
+                    if seen.insert(h) && state.doc.get_change_by_hash(&h).is_none() {
+                        n += 1;
+                        all.push(c.clone());
+                    }
+                }
+                new_counts.push(n);
+            }
+            if !all.is_empty() {
+                state
+                    .doc
+                    .apply_changes(all)
+                    .map_err(|e| Error::Document { doc: id.to_string(), reason: e.to_string() })?;
+                touched.insert(id);
+            }
+            let name = id.to_string();
+            for ((i, digest, info, v, bytes), n) in items.into_iter().zip(new_counts) {
+                let state = self.docs.get_mut(&id).expect("loaded above");
+                let missing: Vec<&Change> =
+                    v.changes.iter().filter(|c| state.doc.get_change_by_hash(&c.hash()).is_none()).collect();
+                if !missing.is_empty() {
+                    let raw: Vec<&[u8]> = missing.iter().map(|c| c.raw_bytes()).collect();
+                    t.put_pending(&name, &digest, &envelope::encode_raw_changes(&raw))?;
+                }
+                let hashes: Vec<[u8; 32]> = v.changes.iter().map(|c| c.hash().0).collect();
+                let meta = meta_for(&info, BundleState::Applied, name.clone(), hashes.len(), bytes.len());
+                t.put_bundle(&digest, &bytes, &meta)?;
+                t.index_changes(&digest, &hashes)?;
+                self.learn_heads(t, &v.author_node, &name, &v.heads)?;
+                report.outcomes[i] = Outcome::New { doc: Some(id), changes: n };
+            }
+            // Pending sets whose changes all arrived are done.
+            let state = self.docs.get_mut(&id).expect("loaded above");
+            for (key, raw) in t.pending(&name)? {
+                let done = decode_raw(&raw)
+                    .map(|cs| cs.iter().all(|c| state.doc.get_change_by_hash(&c.hash()).is_some()))
+                    .unwrap_or(true);
+                if done {
+                    t.remove_pending(&key)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn learn_heads(&mut self, t: &mut Txn, node: &NodeId, doc: &str, heads: &[[u8; 32]]) -> Result<(), Error> {
+        if *node == self.node_id() {
+            return Ok(());
+        }
+        let node = node.to_string();
+        let mut known = t.peer_heads(&node, doc)?;
+        for h in heads {
+            if !known.contains(h) {
+                known.push(*h);
+            }
+        }
+        if known.len() > PEER_HEADS_COUNT_MAX {
+            known.drain(..known.len() - PEER_HEADS_COUNT_MAX);
+        }
+        t.set_peer_heads(&node, doc, &known)?;
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn take_grant(
+        &mut self,
+        t: &mut Txn,
+        bytes: &[u8],
+        digest: [u8; 32],
+        info: &BundleInfo,
+        env: &Envelope,
+        now: u64,
+        report: &mut ImportReport,
+        touched: &mut BTreeSet<DocId>,
+    ) -> Result<Outcome, Error> {
+        let Some(source) = source_node(&info.source) else {
+            return Ok(Outcome::Rejected(Rejection::Source(info.source.clone())));
+        };
+        let me = self.node_id();
+        if info.destination != me.endpoint() {
+            if source_node(&info.destination).is_none() {
+                return Ok(Outcome::Rejected(Rejection::Grant("a grant must be addressed to a node")));
+            }
+            let meta = meta_for(info, BundleState::Carried, env.header.doc.clone(), 0, bytes.len());
+            t.put_bundle(&digest, bytes, &meta)?;
+            return Ok(Outcome::Waiting(WaitReason::ForOthers));
+        }
+        let grant = match self.open_grant(env, source) {
+            Ok(g) => g,
+            Err(r) => return Ok(Outcome::Rejected(r)),
+        };
+        let scope_owner = doc::parse_scope(&grant.scope);
+        match (scope_owner, &grant.invitation) {
+            (Some(ScopeOwner::Profile(owner, _)), None) if owner == source => {
+                let meta = meta_for(info, BundleState::Grant, grant.scope.clone(), 0, bytes.len());
+                t.put_bundle(&digest, bytes, &meta)?;
+                self.accept_grant(t, &grant, now, report, touched)?;
+                Ok(Outcome::New { doc: None, changes: 0 })
+            }
+            (Some(ScopeOwner::Community(cid)), Some(inv)) => {
+                let Some(last) = inv.chain.last() else {
+                    return Ok(Outcome::Rejected(Rejection::Grant("invitation without a certificate")));
+                };
+                if last.issuer != grant.granter {
+                    return Ok(Outcome::Rejected(Rejection::Grant("invitation not from the certificate's issuer")));
+                }
+                if let Err(reason) = self.certs.verify(&cid, &inv.genesis, &inv.chain, &grant.recipient) {
+                    return Ok(Outcome::Rejected(Rejection::NotMember { community: cid, reason }));
+                }
+                if self.contact_card(t, &source)?.is_some() || self.membership(t, &cid).is_ok() {
+                    let meta = meta_for(info, BundleState::Grant, grant.scope.clone(), 0, bytes.len());
+                    t.put_bundle(&digest, bytes, &meta)?;
+                    self.accept_grant(t, &grant, now, report, touched)?;
+                    Ok(Outcome::New { doc: None, changes: 0 })
+                } else {
+                    let id = hex(&digest[..8]);
+                    let meta = meta_for(info, BundleState::Invite, grant.scope.clone(), 0, bytes.len());
+                    t.put_bundle(&digest, bytes, &meta)?;
+                    t.put_invite(&id, &grant.encode())?;
+                    self.emit(vec![Event::Invitation { id: id.clone(), community: cid, name: inv.name.clone() }]);
+                    Ok(Outcome::Waiting(WaitReason::Consent { invite: id }))
+                }
+            }
+            _ => Ok(Outcome::Rejected(Rejection::Grant("scope and granter do not match"))),
+        }
+    }
+
+    fn open_grant(&self, env: &Envelope, source: NodeId) -> Result<Grant, Rejection> {
+        let signed = crypto::unwrap(self.identity.agreement_secret(), &env.header_bytes, &env.body)
+            .map_err(Rejection::Decrypt)?;
+        let (inner, signature) = envelope::decode_signed(&signed)?;
+        let grant = Grant::decode(&inner)?;
+        crypto::verify(&grant.granter, CONTEXT_GRANT_SIGNATURE, &[&env.header_bytes, &inner], &signature)
+            .map_err(|_| Rejection::Signature)?;
+        if NodeId::from_signing_public(&grant.granter) != source {
+            return Err(Rejection::AuthorNotSource(source.to_string()));
+        }
+        if grant.recipient != self.identity.signing_public() {
+            return Err(Rejection::Grant("grant names another recipient"));
+        }
+        if grant.scope != env.header.doc || grant.epoch != env.header.epoch {
+            return Err(Rejection::Grant("grant does not match its header"));
+        }
+        Ok(grant)
+    }
+
+    /// Stores a key and opens every bundle that waited for it.
+    fn accept_grant(
+        &mut self,
+        t: &mut Txn,
+        grant: &Grant,
+        now: u64,
+        report: &mut ImportReport,
+        touched: &mut BTreeSet<DocId>,
+    ) -> Result<(), Error> {
+        let scope_epoch = format!("{}#{}", grant.scope, grant.epoch);
+        t.put_grant(&scope_epoch, &grant.encode())?;
+        let mut batches = Vec::new();
+        for digest in t.waiting_for_key(&scope_epoch)? {
+            t.remove_waiting_key(&scope_epoch, &digest)?;
+            let Some(bytes) = t.bundle(&digest)? else { continue };
+            // It was checked when it arrived; re-parse at `now` and open with the key.
+            let opened = bundle::parse(&bytes, now).ok().and_then(|info| {
+                let env = envelope::decode_envelope(&bytes[info.payload.clone()]).ok()?;
+                Some((info, env))
+            });
+            let Some((info, env)) = opened else {
+                t.remove_bundle(&digest)?;
+                continue;
+            };
+            match self.open_batch(t, &info, &env)? {
+                Ok(Opened::Batch(v)) => {
+                    t.remove_bundle(&digest)?;
+                    batches.push((0, digest, info, v, bytes));
+                }
+                // Forged content under a real key: drop it now that we can tell.
+                Ok(Opened::NeedKey(_)) | Err(_) => t.remove_bundle(&digest)?,
+            }
+        }
+        let mut inner = ImportReport { outcomes: vec![Outcome::Duplicate; batches.len()], unlocked: 0 };
+        let batches = batches.into_iter().enumerate().map(|(i, (_, d, info, v, b))| (i, d, info, v, b)).collect();
+        self.merge_batches(t, batches, &mut inner, touched)?;
+        report.unlocked += inner.new_bundles();
+        Ok(())
+    }
+
+    // ----- export ---------------------------------------------------------------------
+
+    /// Seals our unsent changes, then returns the bundles `target` needs, as bytes, in
+    /// priority order (key grants first). Decided only from what we know the target has.
+    pub fn export(&mut self, target: Target) -> Result<Vec<Vec<u8>>, Error> {
+        self.seal_all()?;
+        let now = (self.clock)();
+        let view = self.store.read()?;
+        let catalog = view.all_bundle_meta()?;
+        let scope = self.scope_for(&view, target, &catalog)?;
+        let mut out = Vec::new();
+        for digest in sync::plan(&catalog, &scope, now) {
+            if let Some(b) = view.bundle(&digest)? {
+                out.push(b);
+            }
+        }
+        Ok(out)
+    }
+
+    fn scope_for(
+        &mut self,
+        view: &crate::store::View,
+        target: Target,
+        catalog: &[([u8; 32], BundleMeta)],
+    ) -> Result<sync::Scope, Error> {
+        let mut scope = sync::Scope::default();
+        let me = self.node_id();
+        let (docs, recipients): (Vec<DocId>, Vec<NodeId>) = match target {
+            Target::Everyone => {
+                scope.everything = true;
+                return Ok(scope);
+            }
+            Target::Peer(peer) => {
+                scope.grant_destinations.insert(peer.endpoint());
+                let mut docs = vec![DocId::Profile { owner: me, audience: Audience::Public }];
+                if let Some(c) = view.contacts()?.into_iter().find(|(n, _, _)| *n == peer.to_string()) {
+                    docs.extend(
+                        Audience::ALL
+                            .into_iter()
+                            .filter(|a| c.1 & a.bit() != 0)
+                            .map(|audience| DocId::Profile { owner: me, audience }),
+                    );
+                }
+                for c in self.communities()? {
+                    let roster = self.members(&c.id)?;
+                    if roster.iter().any(|(n, _, _)| *n == peer.to_string()) {
+                        docs.extend(Part::ALL.map(|part| DocId::Community { id: c.id, part }));
+                        scope.opaque_docs.extend(Part::ALL.map(|part| DocId::Community { id: c.id, part }.to_string()));
+                    }
+                }
+                (docs, vec![peer])
+            }
+            Target::Community(cid) => {
+                let roster = self.members(&cid)?;
+                let members: Vec<NodeId> =
+                    roster.iter().filter_map(|(n, _, _)| NodeId::parse(n)).filter(|n| *n != me).collect();
+                scope.grant_destinations.extend(members.iter().map(NodeId::endpoint));
+                let docs: Vec<DocId> = Part::ALL.iter().map(|part| DocId::Community { id: cid, part: *part }).collect();
+                scope.opaque_docs.extend(docs.iter().map(ToString::to_string));
+                (docs, members)
+            }
+        };
+        let held: HashSet<&str> = catalog.iter().map(|(_, m)| m.doc.as_str()).collect();
+        for id in docs {
+            let name = id.to_string();
+            if !held.contains(name.as_str()) {
+                continue;
+            }
+            if let Some((digest, _)) = view.sealed(&name)? {
+                scope.latest_own.insert(name.clone(), digest);
+            }
+            let mut lacking_changes: HashSet<ChangeHash> = HashSet::new();
+            let mut known_per = Vec::new();
+            for r in &recipients {
+                known_per.push(view.peer_heads(&r.to_string(), &name)?);
+            }
+            if recipients.is_empty() {
+                known_per.push(Vec::new());
+            }
+            let state = self.load_doc(view, id)?;
+            for known in known_per {
+                let have: Vec<ChangeHash> = known
+                    .into_iter()
+                    .map(ChangeHash)
+                    .filter(|h| state.doc.get_change_by_hash(h).is_some())
+                    .collect();
+                lacking_changes.extend(state.doc.get_changes(&have).iter().map(|c| c.hash()));
+            }
+            let mut bundles = HashSet::new();
+            for h in lacking_changes {
+                if let Some(d) = view.change_bundle(&h.0)? {
+                    bundles.insert(d);
+                }
+            }
+            scope.lacking.insert(name, bundles);
+        }
+        Ok(scope)
+    }
+
+    /// Seals, per document we may write, our changes not yet in a bundle; and, where our
+    /// heads moved without changes of ours, an empty batch announcing what we now have.
+    fn seal_all(&mut self) -> Result<(), Error> {
+        let view = self.store.read()?;
+        let me = self.node_id();
+        let mut candidates: Vec<DocId> =
+            Audience::ALL.iter().map(|a| DocId::Profile { owner: me, audience: *a }).collect();
+        for c in self.communities()? {
+            candidates.extend(Part::ALL.map(|part| DocId::Community { id: c.id, part }));
+        }
+        let stored: HashSet<String> = view.doc_ids()?.into_iter().collect();
+        drop(view);
+        let mut t = self.store.write()?;
+        let result = (|| {
+            for id in candidates {
+                if stored.contains(&id.to_string()) {
+                    self.seal_doc(&mut t, id)?;
+                }
+            }
+            Ok(())
+        })();
+        match result {
+            Ok(()) => Ok(t.commit()?),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn seal_doc(&mut self, t: &mut Txn, id: DocId) -> Result<(), Error> {
+        let name = id.to_string();
+        let sealed = t.sealed(&name)?;
+        let actor = self.actor();
+        let state = self.load_doc(t, id)?;
+        let heads = state.doc.get_heads();
+        let heads_bytes: Vec<[u8; 32]> = heads.iter().map(hash_bytes).collect();
+        let previous: Vec<ChangeHash> = sealed.as_ref().map(|s| s.1.iter().copied().map(ChangeHash).collect()).unwrap_or_default();
+        if sealed.as_ref().is_some_and(|s| s.1 == heads_bytes) {
+            return Ok(());
+        }
+        let have: Vec<ChangeHash> = previous.into_iter().filter(|h| state.doc.get_change_by_hash(h).is_some()).collect();
+        let own: Vec<Change> = state.doc.get_changes(&have).into_iter().filter(|c| *c.actor_id() == actor).collect();
+        let (encoding, changes) = encode_changes(&mut state.doc, &own);
+        let (genesis, chain) = match id {
+            DocId::Community { id: cid, part } => {
+                let (_, inv, role) = self.membership(t, &cid)?;
+                if !own.is_empty() && !part.writable_by(role) {
+                    return Err(Error::NotPermitted { role, action: "write this document" });
+                }
+                (Some(inv.genesis), inv.chain)
+            }
+            DocId::Profile { .. } => (None, vec![]),
+        };
+        let batch = Batch { author: self.identity.signing_public(), genesis, chain, encoding, changes };
+        let header = Header {
+            kind: Kind::Batch,
+            doc: name.clone(),
+            epoch: 0,
+            heads: heads_bytes.clone(),
+            encrypted: !id.is_public(),
+        };
+        let key = match id.key_scope() {
+            None => None,
+            Some(scope) => {
+                let g = self.latest_grant(t, &scope)?.ok_or_else(|| Error::Document {
+                    doc: name.clone(),
+                    reason: "no key held for this document".into(),
+                })?;
+                Some(g)
+            }
+        };
+        let header = Header { epoch: key.as_ref().map_or(0, |g| g.epoch), ..header };
+        let header_bytes = header.encode();
+        let inner = batch.encode();
+        let signature = self.identity.sign(CONTEXT_BATCH_SIGNATURE, &[&header_bytes, &inner]);
+        let signed = envelope::encode_signed(&inner, &signature);
+        let body = match &key {
+            None => signed,
+            Some(g) => crypto::seal(&g.key, &header_bytes, &signed),
+        };
+        let hashes: Vec<[u8; 32]> = own.iter().map(|c| c.hash().0).collect();
+        let digest = self.store_own_bundle(t, &id.endpoint(), &header_bytes, &body, name.clone(), BundleState::Applied, &hashes)?;
+        // A superseded announcement carries nothing anyone needs.
+        if let Some((old, _)) = sealed {
+            if t.bundle_meta(&old)?.is_some_and(|m| m.changes == 0) {
+                t.remove_bundle(&old)?;
+            }
+        }
+        t.set_sealed(&name, &digest, &heads_bytes)?;
+        Ok(())
+    }
+}
+
+fn meta_for(info: &BundleInfo, state: BundleState, doc: String, changes: usize, bytes: usize) -> BundleMeta {
+    BundleMeta {
+        state,
+        doc,
+        destination: info.destination.clone(),
+        expires_unix_ms: info.expires_unix_ms(),
+        changes: changes as u32,
+        bytes: bytes as u32,
+    }
+}
+
+/// The node id in a `dtn://<node-id>/caravan` endpoint.
+fn source_node(eid: &str) -> Option<NodeId> {
+    let rest = eid.strip_prefix("dtn://")?;
+    let (node, service) = rest.split_once('/')?;
+    (service == "caravan").then(|| NodeId::parse(node)).flatten()
+}
+
+fn decode_raw(raw: &[u8]) -> Result<Vec<Change>, String> {
+    let list = envelope::decode_raw_changes(raw).map_err(|e| e.to_string())?;
+    list.into_iter().map(|b| Change::from_bytes(b).map_err(|e| e.to_string())).collect()
+}
+
+/// Encodes changes compactly with Automerge's `bundle()` when it round-trips and is
+/// smaller, otherwise as raw changes.
+fn encode_changes(doc: &mut AutoCommit, changes: &[Change]) -> (ChangeEncoding, Vec<u8>) {
+    let raw_list: Vec<&[u8]> = changes.iter().map(|c| c.raw_bytes()).collect();
+    let raw = envelope::encode_raw_changes(&raw_list);
+    if changes.len() < 2 {
+        return (ChangeEncoding::Raw, raw);
+    }
+    let compact = doc.bundle(changes.iter().map(|c| c.hash())).ok().map(|b| b.bytes().to_vec());
+    if let Some(bytes) = compact {
+        let round_trips = automerge::Bundle::try_from(bytes.as_slice())
+            .ok()
+            .and_then(|b| b.to_changes().ok())
+            .is_some_and(|back| {
+                back.len() == changes.len() && back.iter().zip(changes).all(|(a, b)| a.hash() == b.hash())
+            });
+        if round_trips && bytes.len() < raw.len() && bytes.len() <= AUTOMERGE_BUNDLE_BYTES_MAX {
+            return (ChangeEncoding::AutomergeBundle, bytes);
+        }
+    }
+    (ChangeEncoding::Raw, raw)
+}
+
+fn decode_changes(batch: &Batch) -> Result<Vec<Change>, Rejection> {
+    let changes = match batch.encoding {
+        ChangeEncoding::Raw => {
+            let list = envelope::decode_raw_changes(&batch.changes)?;
+            let total: usize = list.iter().map(Vec::len).sum();
+            if total > BATCH_BYTES_MAX {
+                return Err(Rejection::Changes("batch too large".into()));
+            }
+            list.into_iter()
+                .map(|b| Change::from_bytes(b).map_err(|e| Rejection::Changes(e.to_string())))
+                .collect::<Result<Vec<_>, _>>()?
+        }
+        ChangeEncoding::AutomergeBundle => {
+            if batch.changes.len() > AUTOMERGE_BUNDLE_BYTES_MAX {
+                return Err(Rejection::Changes("compact batch too large".into()));
+            }
+            automerge::Bundle::try_from(batch.changes.as_slice())
+                .map_err(|e| Rejection::Changes(e.to_string()))?
+                .to_changes()
+                .map_err(|e| Rejection::Changes(e.to_string()))?
+        }
+    };
+    if changes.len() > BATCH_CHANGES_MAX {
+        return Err(Rejection::Changes(format!("more than {BATCH_CHANGES_MAX} changes")));
+    }
+    Ok(changes)
+}

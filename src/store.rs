@@ -1,0 +1,475 @@
+//! Persistent state: one redb database per node. The only module that touches redb.
+//!
+//! Every operation that takes in outside data runs inside one [`Txn`], committed
+//! durably at the end: a crash at any instant leaves the last committed state.
+
+use std::path::Path;
+
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+
+/// Raw bundle bytes by digest.
+const BUNDLES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("bundles");
+/// Bundle metadata (see [`BundleMeta`]) by digest.
+const BUNDLE_META: TableDefinition<&[u8], &[u8]> = TableDefinition::new("bundle_meta");
+/// Which stored bundle carries an Automerge change, by change hash.
+const CHANGE_BUNDLE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("change_bundle");
+/// Document content: `doc|seq(16 hex)` -> saved document or incremental changes.
+const DOC_CHUNKS: TableDefinition<&str, &[u8]> = TableDefinition::new("doc_chunks");
+/// Verified changes waiting for their dependencies: `doc|digest hex` -> raw changes.
+const PENDING: TableDefinition<&str, &[u8]> = TableDefinition::new("pending_changes");
+/// Bundles waiting for a key: `scope#epoch|digest hex` -> ().
+const WAITING_KEY: TableDefinition<&str, ()> = TableDefinition::new("waiting_key");
+/// Heads a peer is known to have: `node|doc` -> concatenated 32-byte heads.
+const PEER_HEADS: TableDefinition<&str, &[u8]> = TableDefinition::new("peer_heads");
+/// Keys held (accepted grants, our own included): `scope#epoch` -> encoded grant.
+const GRANTS: TableDefinition<&str, &[u8]> = TableDefinition::new("grants");
+/// Invitations waiting for consent: digest hex -> encoded grant.
+const INVITES: TableDefinition<&str, &[u8]> = TableDefinition::new("invites");
+/// Contacts: node id -> audience bits (1 byte) || contact card bytes.
+const CONTACTS: TableDefinition<&str, &[u8]> = TableDefinition::new("contacts");
+/// Our last sealed bundle per document: doc -> digest(32) || concatenated heads.
+const SEALED: TableDefinition<&str, &[u8]> = TableDefinition::new("sealed");
+/// Small settings: display name, bundle sequence counter.
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+
+/// A local storage failure (disk, database file). Never caused by a peer's data.
+#[derive(Debug, thiserror::Error)]
+#[error("store: {0}")]
+pub struct StoreError(String);
+
+macro_rules! from_redb {
+    ($($t:ty),*) => {$(
+        impl From<$t> for StoreError {
+            fn from(e: $t) -> Self { StoreError(e.to_string()) }
+        }
+    )*};
+}
+from_redb!(
+    redb::Error,
+    redb::DatabaseError,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError
+);
+
+/// What the store remembers about a bundle besides its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BundleMeta {
+    /// Where the bundle stands.
+    pub state: BundleState,
+    /// Document id (batches) or key scope (grants).
+    pub doc: String,
+    /// Destination endpoint id.
+    pub destination: String,
+    /// Expiry, milliseconds since the Unix epoch.
+    pub expires_unix_ms: u64,
+    /// Number of Automerge changes it carries (0 for grants and announcements).
+    pub changes: u32,
+    /// Size in bytes.
+    pub bytes: u32,
+}
+
+/// Where a stored bundle stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BundleState {
+    /// Read and merged (or our own).
+    Applied,
+    /// Encrypted under a key we do not hold (yet): kept and carried.
+    WaitingKey,
+    /// A grant for another node: carried only.
+    Carried,
+    /// A grant for us, accepted (or our own grant to someone).
+    Grant,
+    /// A community invitation for us, waiting for consent.
+    Invite,
+}
+
+impl BundleMeta {
+    fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(20 + self.doc.len() + self.destination.len());
+        out.push(match self.state {
+            BundleState::Applied => 0,
+            BundleState::WaitingKey => 1,
+            BundleState::Carried => 2,
+            BundleState::Grant => 3,
+            BundleState::Invite => 4,
+        });
+        out.extend_from_slice(&self.expires_unix_ms.to_le_bytes());
+        out.extend_from_slice(&self.changes.to_le_bytes());
+        out.extend_from_slice(&self.bytes.to_le_bytes());
+        out.push(self.doc.len() as u8);
+        out.extend_from_slice(self.doc.as_bytes());
+        out.extend_from_slice(self.destination.as_bytes());
+        out
+    }
+
+    fn decode(b: &[u8]) -> Option<Self> {
+        let state = match *b.first()? {
+            0 => BundleState::Applied,
+            1 => BundleState::WaitingKey,
+            2 => BundleState::Carried,
+            3 => BundleState::Grant,
+            4 => BundleState::Invite,
+            _ => return None,
+        };
+        let expires_unix_ms = u64::from_le_bytes(b.get(1..9)?.try_into().ok()?);
+        let changes = u32::from_le_bytes(b.get(9..13)?.try_into().ok()?);
+        let bytes = u32::from_le_bytes(b.get(13..17)?.try_into().ok()?);
+        let doc_len = *b.get(17)? as usize;
+        let doc = std::str::from_utf8(b.get(18..18 + doc_len)?).ok()?.to_string();
+        let destination = std::str::from_utf8(b.get(18 + doc_len..)?).ok()?.to_string();
+        Some(BundleMeta { state, doc, destination, expires_unix_ms, changes, bytes })
+    }
+}
+
+/// Lower-case hex of a digest, for composite string keys.
+pub fn hex(bytes: &[u8]) -> String {
+    data_encoding::HEXLOWER.encode(bytes)
+}
+
+fn join_heads(heads: &[[u8; 32]]) -> Vec<u8> {
+    heads.concat()
+}
+
+fn split_heads(b: &[u8]) -> Vec<[u8; 32]> {
+    b.chunks_exact(32).map(|c| c.try_into().expect("chunk of 32")).collect()
+}
+
+/// The node's database.
+pub struct Store {
+    db: Database,
+}
+
+impl Store {
+    /// Opens (or creates) the database file and its tables.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let db = Database::create(path)?;
+        let tx = db.begin_write()?;
+        tx.open_table(BUNDLES)?;
+        tx.open_table(BUNDLE_META)?;
+        tx.open_table(CHANGE_BUNDLE)?;
+        tx.open_table(DOC_CHUNKS)?;
+        tx.open_table(PENDING)?;
+        tx.open_table(WAITING_KEY)?;
+        tx.open_table(PEER_HEADS)?;
+        tx.open_table(GRANTS)?;
+        tx.open_table(INVITES)?;
+        tx.open_table(CONTACTS)?;
+        tx.open_table(SEALED)?;
+        tx.open_table(META)?;
+        tx.commit()?;
+        Ok(Store { db })
+    }
+
+    /// Starts a write transaction.
+    pub fn write(&self) -> Result<Txn, StoreError> {
+        Ok(Txn { tx: self.db.begin_write()? })
+    }
+
+    /// Starts a read view.
+    pub fn read(&self) -> Result<View, StoreError> {
+        Ok(View { tx: self.db.begin_read()? })
+    }
+}
+
+/// A read-only snapshot.
+pub struct View {
+    tx: redb::ReadTransaction,
+}
+
+/// Read operations shared by [`View`] and [`Txn`].
+pub trait Reads {
+    /// Raw bytes of a stored bundle.
+    fn bundle(&self, digest: &[u8; 32]) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Metadata of a stored bundle.
+    fn bundle_meta(&self, digest: &[u8; 32]) -> Result<Option<BundleMeta>, StoreError>;
+    /// Every stored bundle's digest and metadata.
+    fn all_bundle_meta(&self) -> Result<Vec<([u8; 32], BundleMeta)>, StoreError>;
+    /// The bundle carrying a change.
+    fn change_bundle(&self, change: &[u8; 32]) -> Result<Option<[u8; 32]>, StoreError>;
+    /// All chunks of a document, in order.
+    fn doc_chunks(&self, doc: &str) -> Result<Vec<(u64, Vec<u8>)>, StoreError>;
+    /// Names of all documents with content.
+    fn doc_ids(&self) -> Result<Vec<String>, StoreError>;
+    /// Pending (dependency-waiting) change sets of a document.
+    fn pending(&self, doc: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
+    /// Bundles waiting for `scope#epoch`.
+    fn waiting_for_key(&self, scope_epoch: &str) -> Result<Vec<[u8; 32]>, StoreError>;
+    /// Heads `node` is known to have of `doc`.
+    fn peer_heads(&self, node: &str, doc: &str) -> Result<Vec<[u8; 32]>, StoreError>;
+    /// An accepted grant.
+    fn grant(&self, scope_epoch: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// All accepted grants.
+    fn grants(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
+    /// All invitations waiting for consent.
+    fn invites(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
+    /// All contacts: node id, audience bits, card bytes.
+    fn contacts(&self) -> Result<Vec<(String, u8, Vec<u8>)>, StoreError>;
+    /// Our last sealed bundle of `doc` and its heads.
+    fn sealed(&self, doc: &str) -> Result<Option<([u8; 32], Vec<[u8; 32]>)>, StoreError>;
+    /// A small setting.
+    fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+}
+
+macro_rules! impl_reads {
+    ($t:ty) => {
+        impl Reads for $t {
+            fn bundle(&self, digest: &[u8; 32]) -> Result<Option<Vec<u8>>, StoreError> {
+                Ok(self.tx.open_table(BUNDLES)?.get(&digest[..])?.map(|v| v.value().to_vec()))
+            }
+            fn bundle_meta(&self, digest: &[u8; 32]) -> Result<Option<BundleMeta>, StoreError> {
+                let t = self.tx.open_table(BUNDLE_META)?;
+                let v = t.get(&digest[..])?;
+                match v {
+                    None => Ok(None),
+                    Some(v) => BundleMeta::decode(v.value())
+                        .map(Some)
+                        .ok_or_else(|| StoreError("damaged bundle metadata".into())),
+                }
+            }
+            fn all_bundle_meta(&self) -> Result<Vec<([u8; 32], BundleMeta)>, StoreError> {
+                let t = self.tx.open_table(BUNDLE_META)?;
+                let mut out = Vec::new();
+                for row in t.iter()? {
+                    let (k, v) = row?;
+                    let digest: [u8; 32] =
+                        k.value().try_into().map_err(|_| StoreError("damaged bundle key".into()))?;
+                    let meta = BundleMeta::decode(v.value())
+                        .ok_or_else(|| StoreError("damaged bundle metadata".into()))?;
+                    out.push((digest, meta));
+                }
+                Ok(out)
+            }
+            fn change_bundle(&self, change: &[u8; 32]) -> Result<Option<[u8; 32]>, StoreError> {
+                let t = self.tx.open_table(CHANGE_BUNDLE)?;
+                let v = t.get(&change[..])?;
+                Ok(v.and_then(|v| v.value().try_into().ok()))
+            }
+            fn doc_chunks(&self, doc: &str) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+                let t = self.tx.open_table(DOC_CHUNKS)?;
+                let lo = format!("{doc}|");
+                let hi = format!("{doc}}}");
+                let mut out = Vec::new();
+                for row in t.range(lo.as_str()..hi.as_str())? {
+                    let (k, v) = row?;
+                    let seq = k.value().rsplit('|').next().and_then(|s| u64::from_str_radix(s, 16).ok());
+                    let seq = seq.ok_or_else(|| StoreError("damaged document chunk key".into()))?;
+                    out.push((seq, v.value().to_vec()));
+                }
+                Ok(out)
+            }
+            fn doc_ids(&self) -> Result<Vec<String>, StoreError> {
+                let t = self.tx.open_table(DOC_CHUNKS)?;
+                let mut out: Vec<String> = Vec::new();
+                for row in t.iter()? {
+                    let (k, _) = row?;
+                    if let Some((doc, _)) = k.value().rsplit_once('|') {
+                        if out.last().map(String::as_str) != Some(doc) {
+                            out.push(doc.to_string());
+                        }
+                    }
+                }
+                Ok(out)
+            }
+            fn pending(&self, doc: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+                prefix_rows(&self.tx.open_table(PENDING)?, &format!("{doc}|"))
+            }
+            fn waiting_for_key(&self, scope_epoch: &str) -> Result<Vec<[u8; 32]>, StoreError> {
+                let t = self.tx.open_table(WAITING_KEY)?;
+                let lo = format!("{scope_epoch}|");
+                let mut out = Vec::new();
+                for row in t.range(lo.as_str()..)? {
+                    let (k, _) = row?;
+                    let Some(rest) = k.value().strip_prefix(lo.as_str()) else { break };
+                    let bytes = data_encoding::HEXLOWER
+                        .decode(rest.as_bytes())
+                        .map_err(|_| StoreError("damaged waiting key".into()))?;
+                    out.push(bytes.try_into().map_err(|_| StoreError("damaged waiting key".into()))?);
+                }
+                Ok(out)
+            }
+            fn peer_heads(&self, node: &str, doc: &str) -> Result<Vec<[u8; 32]>, StoreError> {
+                let t = self.tx.open_table(PEER_HEADS)?;
+                let v = t.get(format!("{node}|{doc}").as_str())?;
+                Ok(v.map(|v| split_heads(v.value())).unwrap_or_default())
+            }
+            fn grant(&self, scope_epoch: &str) -> Result<Option<Vec<u8>>, StoreError> {
+                Ok(self.tx.open_table(GRANTS)?.get(scope_epoch)?.map(|v| v.value().to_vec()))
+            }
+            fn grants(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+                prefix_rows(&self.tx.open_table(GRANTS)?, "")
+            }
+            fn invites(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+                prefix_rows(&self.tx.open_table(INVITES)?, "")
+            }
+            fn contacts(&self) -> Result<Vec<(String, u8, Vec<u8>)>, StoreError> {
+                Ok(prefix_rows(&self.tx.open_table(CONTACTS)?, "")?
+                    .into_iter()
+                    .filter(|(_, v)| !v.is_empty())
+                    .map(|(k, v)| (k, v[0], v[1..].to_vec()))
+                    .collect())
+            }
+            fn sealed(&self, doc: &str) -> Result<Option<([u8; 32], Vec<[u8; 32]>)>, StoreError> {
+                let t = self.tx.open_table(SEALED)?;
+                let v = t.get(doc)?;
+                Ok(v.and_then(|v| {
+                    let b = v.value();
+                    let digest: [u8; 32] = b.get(..32)?.try_into().ok()?;
+                    Some((digest, split_heads(&b[32..])))
+                }))
+            }
+            fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+                Ok(self.tx.open_table(META)?.get(key)?.map(|v| v.value().to_vec()))
+            }
+        }
+    };
+}
+
+fn prefix_rows<T: ReadableTable<&'static str, &'static [u8]>>(
+    t: &T,
+    prefix: &str,
+) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+    let mut out = Vec::new();
+    for row in t.range(prefix..)? {
+        let (k, v) = row?;
+        let key = k.value();
+        if !key.starts_with(prefix) {
+            break;
+        }
+        out.push((key.to_string(), v.value().to_vec()));
+    }
+    Ok(out)
+}
+
+impl_reads!(View);
+impl_reads!(Txn);
+
+/// A write transaction. Dropped without [`Txn::commit`], it changes nothing.
+pub struct Txn {
+    tx: redb::WriteTransaction,
+}
+
+impl Txn {
+    /// Commits durably.
+    pub fn commit(self) -> Result<(), StoreError> {
+        Ok(self.tx.commit()?)
+    }
+
+    /// Stores a bundle with its metadata.
+    pub fn put_bundle(&mut self, digest: &[u8; 32], bytes: &[u8], meta: &BundleMeta) -> Result<(), StoreError> {
+        self.tx.open_table(BUNDLES)?.insert(&digest[..], bytes)?;
+        self.set_bundle_meta(digest, meta)
+    }
+
+    /// Updates a bundle's metadata.
+    pub fn set_bundle_meta(&mut self, digest: &[u8; 32], meta: &BundleMeta) -> Result<(), StoreError> {
+        self.tx.open_table(BUNDLE_META)?.insert(&digest[..], meta.encode().as_slice())?;
+        Ok(())
+    }
+
+    /// Removes a bundle and its metadata.
+    pub fn remove_bundle(&mut self, digest: &[u8; 32]) -> Result<(), StoreError> {
+        self.tx.open_table(BUNDLES)?.remove(&digest[..])?;
+        self.tx.open_table(BUNDLE_META)?.remove(&digest[..])?;
+        Ok(())
+    }
+
+    /// Records which bundle carries each change (first bundle wins).
+    pub fn index_changes(&mut self, digest: &[u8; 32], changes: &[[u8; 32]]) -> Result<(), StoreError> {
+        let mut t = self.tx.open_table(CHANGE_BUNDLE)?;
+        for c in changes {
+            if t.get(&c[..])?.is_none() {
+                t.insert(&c[..], &digest[..])?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Appends a document chunk with sequence number `seq`.
+    pub fn put_doc_chunk(&mut self, doc: &str, seq: u64, bytes: &[u8]) -> Result<(), StoreError> {
+        self.tx.open_table(DOC_CHUNKS)?.insert(format!("{doc}|{seq:016x}").as_str(), bytes)?;
+        Ok(())
+    }
+
+    /// Replaces all chunks of a document with one saved document.
+    pub fn compact_doc(&mut self, doc: &str, saved: &[u8], seq: u64) -> Result<(), StoreError> {
+        let lo = format!("{doc}|");
+        let hi = format!("{doc}}}");
+        {
+            let mut t = self.tx.open_table(DOC_CHUNKS)?;
+            t.retain_in(lo.as_str()..hi.as_str(), |_, _| false)?;
+        }
+        self.put_doc_chunk(doc, seq, saved)
+    }
+
+    /// Records changes waiting for dependencies.
+    pub fn put_pending(&mut self, doc: &str, digest: &[u8; 32], raw: &[u8]) -> Result<(), StoreError> {
+        self.tx.open_table(PENDING)?.insert(format!("{doc}|{}", hex(digest)).as_str(), raw)?;
+        Ok(())
+    }
+
+    /// Removes a pending entry by its full key.
+    pub fn remove_pending(&mut self, key: &str) -> Result<(), StoreError> {
+        self.tx.open_table(PENDING)?.remove(key)?;
+        Ok(())
+    }
+
+    /// Marks a bundle as waiting for `scope#epoch`.
+    pub fn put_waiting_key(&mut self, scope_epoch: &str, digest: &[u8; 32]) -> Result<(), StoreError> {
+        self.tx.open_table(WAITING_KEY)?.insert(format!("{scope_epoch}|{}", hex(digest)).as_str(), ())?;
+        Ok(())
+    }
+
+    /// Clears a waiting mark.
+    pub fn remove_waiting_key(&mut self, scope_epoch: &str, digest: &[u8; 32]) -> Result<(), StoreError> {
+        self.tx.open_table(WAITING_KEY)?.remove(format!("{scope_epoch}|{}", hex(digest)).as_str())?;
+        Ok(())
+    }
+
+    /// Sets the heads `node` is known to have of `doc`.
+    pub fn set_peer_heads(&mut self, node: &str, doc: &str, heads: &[[u8; 32]]) -> Result<(), StoreError> {
+        self.tx.open_table(PEER_HEADS)?.insert(format!("{node}|{doc}").as_str(), join_heads(heads).as_slice())?;
+        Ok(())
+    }
+
+    /// Stores an accepted grant.
+    pub fn put_grant(&mut self, scope_epoch: &str, grant: &[u8]) -> Result<(), StoreError> {
+        self.tx.open_table(GRANTS)?.insert(scope_epoch, grant)?;
+        Ok(())
+    }
+
+    /// Stores an invitation waiting for consent.
+    pub fn put_invite(&mut self, id: &str, grant: &[u8]) -> Result<(), StoreError> {
+        self.tx.open_table(INVITES)?.insert(id, grant)?;
+        Ok(())
+    }
+
+    /// Removes an invitation.
+    pub fn remove_invite(&mut self, id: &str) -> Result<(), StoreError> {
+        self.tx.open_table(INVITES)?.remove(id)?;
+        Ok(())
+    }
+
+    /// Adds or updates a contact.
+    pub fn put_contact(&mut self, node: &str, audiences: u8, card: &[u8]) -> Result<(), StoreError> {
+        let mut v = vec![audiences];
+        v.extend_from_slice(card);
+        self.tx.open_table(CONTACTS)?.insert(node, v.as_slice())?;
+        Ok(())
+    }
+
+    /// Records our latest sealed bundle of `doc`.
+    pub fn set_sealed(&mut self, doc: &str, digest: &[u8; 32], heads: &[[u8; 32]]) -> Result<(), StoreError> {
+        let mut v = digest.to_vec();
+        v.extend_from_slice(&join_heads(heads));
+        self.tx.open_table(SEALED)?.insert(doc, v.as_slice())?;
+        Ok(())
+    }
+
+    /// Sets a small setting.
+    pub fn set_meta(&mut self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.tx.open_table(META)?.insert(key, value)?;
+        Ok(())
+    }
+}
