@@ -173,8 +173,9 @@ impl Identity {
         AgreementPublic::from(&self.agreement).to_bytes()
     }
 
-    /// Signs `message` under a context string (domain separation).
-    pub(crate) fn sign(&self, context: &str, message: &[&[u8]]) -> [u8; 64] {
+    /// Signs the parts of a message under a context string (domain separation), as
+    /// [`crate::crypto::to_be_signed`] lays them out.
+    pub fn sign(&self, context: &str, message: &[&[u8]]) -> [u8; 64] {
         self.signing
             .sign(&crypto::to_be_signed(context, message))
             .to_bytes()

@@ -618,6 +618,13 @@ impl Node {
         Ok((grant, inv, role))
     }
 
+    /// The community's current content key and its epoch. For backups, and for tools
+    /// that seal bundles by hand (interoperability and adversarial tests).
+    pub fn community_key(&self, cid: &CommunityId) -> Result<([u8; 32], u32), Error> {
+        let (grant, _, _) = self.membership(&self.store.read()?, cid)?;
+        Ok((grant.key, grant.epoch))
+    }
+
     /// Our role in a community.
     pub fn role(&self, cid: &CommunityId) -> Result<Role, Error> {
         Ok(self.membership(&self.store.read()?, cid)?.2)
@@ -1162,6 +1169,14 @@ impl Node {
                 out.push(b);
             }
         }
+        drop(view);
+        if !scope.latest_own.is_empty() {
+            let mut t = self.store.write()?;
+            for digest in scope.latest_own.values() {
+                t.set_announced(&target_key(target), digest)?;
+            }
+            t.commit()?;
+        }
         Ok(out)
     }
 
@@ -1214,17 +1229,27 @@ impl Node {
             if !held.contains(name.as_str()) {
                 continue;
             }
-            if let Some((digest, _)) = view.sealed(&name)? {
-                scope.latest_own.insert(name.clone(), digest);
-            }
-            let mut lacking_changes: HashSet<ChangeHash> = HashSet::new();
             let mut known_per = Vec::new();
             for r in &recipients {
-                known_per.push(view.peer_heads(&r.to_string(), &name)?);
+                let known = view.peer_heads(&r.to_string(), &name)?;
+                if !known.is_empty() {
+                    if let Some(key_scope) = id.key_scope() {
+                        scope.grants_delivered.insert((r.endpoint(), key_scope));
+                    }
+                }
+                known_per.push(known);
             }
             if recipients.is_empty() {
                 known_per.push(Vec::new());
             }
+            // Our latest sealed bundle tells recipients what we have. Hand it to each
+            // target once; it is small, and a lost copy only makes the peer send us more.
+            if let Some((digest, _)) = view.sealed(&name)? {
+                if !view.announced(&target_key(target), &digest)? {
+                    scope.latest_own.insert(name.clone(), digest);
+                }
+            }
+            let mut lacking_changes: HashSet<ChangeHash> = HashSet::new();
             let state = self.load_doc(view, id)?;
             for known in known_per {
                 let have: Vec<ChangeHash> = known
@@ -1333,6 +1358,15 @@ impl Node {
         }
         t.set_sealed(&name, &digest, &heads_bytes)?;
         Ok(())
+    }
+}
+
+/// Key naming an export target in the store.
+fn target_key(target: Target) -> String {
+    match target {
+        Target::Peer(n) => format!("peer:{n}"),
+        Target::Community(c) => format!("community:{c}"),
+        Target::Everyone => "everyone".to_string(),
     }
 }
 

@@ -29,6 +29,8 @@ const INVITES: TableDefinition<&str, &[u8]> = TableDefinition::new("invites");
 const CONTACTS: TableDefinition<&str, &[u8]> = TableDefinition::new("contacts");
 /// Our last sealed bundle per document: doc -> digest(32) || concatenated heads.
 const SEALED: TableDefinition<&str, &[u8]> = TableDefinition::new("sealed");
+/// Announcements already handed to an export for a target: `target|digest hex` -> ().
+const ANNOUNCED: TableDefinition<&str, ()> = TableDefinition::new("announced");
 /// Small settings: display name, bundle sequence counter.
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 
@@ -158,13 +160,14 @@ impl Store {
         tx.open_table(CONTACTS)?;
         tx.open_table(SEALED)?;
         tx.open_table(META)?;
+        tx.open_table(ANNOUNCED)?;
         tx.commit()?;
         Ok(Store { db })
     }
 
     /// Starts a write transaction.
     pub fn write(&self) -> Result<Txn, StoreError> {
-        Ok(Txn { tx: self.db.begin_write()? })
+        Ok(Txn { tx: self.db.begin_write()?, dirty: false })
     }
 
     /// Starts a read view.
@@ -210,6 +213,8 @@ pub trait Reads {
     fn sealed(&self, doc: &str) -> Result<Option<([u8; 32], Vec<[u8; 32]>)>, StoreError>;
     /// A small setting.
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Whether our announcement `digest` was already exported to `target`.
+    fn announced(&self, target: &str, digest: &[u8; 32]) -> Result<bool, StoreError>;
 }
 
 macro_rules! impl_reads {
@@ -322,6 +327,9 @@ macro_rules! impl_reads {
             fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
                 Ok(self.tx.open_table(META)?.get(key)?.map(|v| v.value().to_vec()))
             }
+            fn announced(&self, target: &str, digest: &[u8; 32]) -> Result<bool, StoreError> {
+                Ok(self.tx.open_table(ANNOUNCED)?.get(format!("{target}|{}", hex(digest)).as_str())?.is_some())
+            }
         }
     };
 }
@@ -348,36 +356,50 @@ impl_reads!(Txn);
 /// A write transaction. Dropped without [`Txn::commit`], it changes nothing.
 pub struct Txn {
     tx: redb::WriteTransaction,
+    dirty: bool,
 }
 
 impl Txn {
-    /// Commits durably.
+    /// Commits durably, if anything was written; otherwise leaves the file untouched.
     pub fn commit(self) -> Result<(), StoreError> {
-        Ok(self.tx.commit()?)
+        if self.dirty {
+            self.tx.commit()?;
+        } else {
+            self.tx.abort()?;
+        }
+        Ok(())
+    }
+
+    fn table<K: redb::Key + 'static, V: redb::Value + 'static>(
+        &mut self,
+        def: TableDefinition<K, V>,
+    ) -> Result<redb::Table<'_, K, V>, StoreError> {
+        self.dirty = true;
+        Ok(self.tx.open_table(def)?)
     }
 
     /// Stores a bundle with its metadata.
     pub fn put_bundle(&mut self, digest: &[u8; 32], bytes: &[u8], meta: &BundleMeta) -> Result<(), StoreError> {
-        self.tx.open_table(BUNDLES)?.insert(&digest[..], bytes)?;
+        self.table(BUNDLES)?.insert(&digest[..], bytes)?;
         self.set_bundle_meta(digest, meta)
     }
 
     /// Updates a bundle's metadata.
     pub fn set_bundle_meta(&mut self, digest: &[u8; 32], meta: &BundleMeta) -> Result<(), StoreError> {
-        self.tx.open_table(BUNDLE_META)?.insert(&digest[..], meta.encode().as_slice())?;
+        self.table(BUNDLE_META)?.insert(&digest[..], meta.encode().as_slice())?;
         Ok(())
     }
 
     /// Removes a bundle and its metadata.
     pub fn remove_bundle(&mut self, digest: &[u8; 32]) -> Result<(), StoreError> {
-        self.tx.open_table(BUNDLES)?.remove(&digest[..])?;
-        self.tx.open_table(BUNDLE_META)?.remove(&digest[..])?;
+        self.table(BUNDLES)?.remove(&digest[..])?;
+        self.table(BUNDLE_META)?.remove(&digest[..])?;
         Ok(())
     }
 
     /// Records which bundle carries each change (first bundle wins).
     pub fn index_changes(&mut self, digest: &[u8; 32], changes: &[[u8; 32]]) -> Result<(), StoreError> {
-        let mut t = self.tx.open_table(CHANGE_BUNDLE)?;
+        let mut t = self.table(CHANGE_BUNDLE)?;
         for c in changes {
             if t.get(&c[..])?.is_none() {
                 t.insert(&c[..], &digest[..])?;
@@ -388,7 +410,7 @@ impl Txn {
 
     /// Appends a document chunk with sequence number `seq`.
     pub fn put_doc_chunk(&mut self, doc: &str, seq: u64, bytes: &[u8]) -> Result<(), StoreError> {
-        self.tx.open_table(DOC_CHUNKS)?.insert(format!("{doc}|{seq:016x}").as_str(), bytes)?;
+        self.table(DOC_CHUNKS)?.insert(format!("{doc}|{seq:016x}").as_str(), bytes)?;
         Ok(())
     }
 
@@ -397,7 +419,7 @@ impl Txn {
         let lo = format!("{doc}|");
         let hi = format!("{doc}}}");
         {
-            let mut t = self.tx.open_table(DOC_CHUNKS)?;
+            let mut t = self.table(DOC_CHUNKS)?;
             t.retain_in(lo.as_str()..hi.as_str(), |_, _| false)?;
         }
         self.put_doc_chunk(doc, seq, saved)
@@ -405,49 +427,49 @@ impl Txn {
 
     /// Records changes waiting for dependencies.
     pub fn put_pending(&mut self, doc: &str, digest: &[u8; 32], raw: &[u8]) -> Result<(), StoreError> {
-        self.tx.open_table(PENDING)?.insert(format!("{doc}|{}", hex(digest)).as_str(), raw)?;
+        self.table(PENDING)?.insert(format!("{doc}|{}", hex(digest)).as_str(), raw)?;
         Ok(())
     }
 
     /// Removes a pending entry by its full key.
     pub fn remove_pending(&mut self, key: &str) -> Result<(), StoreError> {
-        self.tx.open_table(PENDING)?.remove(key)?;
+        self.table(PENDING)?.remove(key)?;
         Ok(())
     }
 
     /// Marks a bundle as waiting for `scope#epoch`.
     pub fn put_waiting_key(&mut self, scope_epoch: &str, digest: &[u8; 32]) -> Result<(), StoreError> {
-        self.tx.open_table(WAITING_KEY)?.insert(format!("{scope_epoch}|{}", hex(digest)).as_str(), ())?;
+        self.table(WAITING_KEY)?.insert(format!("{scope_epoch}|{}", hex(digest)).as_str(), ())?;
         Ok(())
     }
 
     /// Clears a waiting mark.
     pub fn remove_waiting_key(&mut self, scope_epoch: &str, digest: &[u8; 32]) -> Result<(), StoreError> {
-        self.tx.open_table(WAITING_KEY)?.remove(format!("{scope_epoch}|{}", hex(digest)).as_str())?;
+        self.table(WAITING_KEY)?.remove(format!("{scope_epoch}|{}", hex(digest)).as_str())?;
         Ok(())
     }
 
     /// Sets the heads `node` is known to have of `doc`.
     pub fn set_peer_heads(&mut self, node: &str, doc: &str, heads: &[[u8; 32]]) -> Result<(), StoreError> {
-        self.tx.open_table(PEER_HEADS)?.insert(format!("{node}|{doc}").as_str(), join_heads(heads).as_slice())?;
+        self.table(PEER_HEADS)?.insert(format!("{node}|{doc}").as_str(), join_heads(heads).as_slice())?;
         Ok(())
     }
 
     /// Stores an accepted grant.
     pub fn put_grant(&mut self, scope_epoch: &str, grant: &[u8]) -> Result<(), StoreError> {
-        self.tx.open_table(GRANTS)?.insert(scope_epoch, grant)?;
+        self.table(GRANTS)?.insert(scope_epoch, grant)?;
         Ok(())
     }
 
     /// Stores an invitation waiting for consent.
     pub fn put_invite(&mut self, id: &str, grant: &[u8]) -> Result<(), StoreError> {
-        self.tx.open_table(INVITES)?.insert(id, grant)?;
+        self.table(INVITES)?.insert(id, grant)?;
         Ok(())
     }
 
     /// Removes an invitation.
     pub fn remove_invite(&mut self, id: &str) -> Result<(), StoreError> {
-        self.tx.open_table(INVITES)?.remove(id)?;
+        self.table(INVITES)?.remove(id)?;
         Ok(())
     }
 
@@ -455,7 +477,7 @@ impl Txn {
     pub fn put_contact(&mut self, node: &str, audiences: u8, card: &[u8]) -> Result<(), StoreError> {
         let mut v = vec![audiences];
         v.extend_from_slice(card);
-        self.tx.open_table(CONTACTS)?.insert(node, v.as_slice())?;
+        self.table(CONTACTS)?.insert(node, v.as_slice())?;
         Ok(())
     }
 
@@ -463,13 +485,19 @@ impl Txn {
     pub fn set_sealed(&mut self, doc: &str, digest: &[u8; 32], heads: &[[u8; 32]]) -> Result<(), StoreError> {
         let mut v = digest.to_vec();
         v.extend_from_slice(&join_heads(heads));
-        self.tx.open_table(SEALED)?.insert(doc, v.as_slice())?;
+        self.table(SEALED)?.insert(doc, v.as_slice())?;
+        Ok(())
+    }
+
+    /// Records that announcement `digest` was exported to `target`.
+    pub fn set_announced(&mut self, target: &str, digest: &[u8; 32]) -> Result<(), StoreError> {
+        self.table(ANNOUNCED)?.insert(format!("{target}|{}", hex(digest)).as_str(), ())?;
         Ok(())
     }
 
     /// Sets a small setting.
     pub fn set_meta(&mut self, key: &str, value: &[u8]) -> Result<(), StoreError> {
-        self.tx.open_table(META)?.insert(key, value)?;
+        self.table(META)?.insert(key, value)?;
         Ok(())
     }
 }

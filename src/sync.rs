@@ -33,6 +33,9 @@ pub struct Scope {
     pub opaque_docs: HashSet<String>,
     /// Endpoint ids whose key grants are in scope.
     pub grant_destinations: HashSet<String>,
+    /// (destination, scope) pairs known delivered: the recipient has already sent us
+    /// content under that scope, so it holds the key.
+    pub grants_delivered: HashSet<(String, String)>,
     /// Send everything.
     pub everything: bool,
 }
@@ -46,7 +49,10 @@ pub fn plan(catalog: &[([u8; 32], BundleMeta)], scope: &Scope, now_unix_ms: u64)
             let wanted = match m.state {
                 BundleState::Invite => false,
                 _ if scope.everything => true,
-                BundleState::Grant | BundleState::Carried => scope.grant_destinations.contains(&m.destination),
+                BundleState::Grant | BundleState::Carried => {
+                    scope.grant_destinations.contains(&m.destination)
+                        && !scope.grants_delivered.contains(&(m.destination.clone(), m.doc.clone()))
+                }
                 BundleState::Applied => {
                     scope.lacking.get(&m.doc).is_some_and(|l| l.contains(digest))
                         || scope.latest_own.get(&m.doc) == Some(digest)

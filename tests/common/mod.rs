@@ -1,0 +1,111 @@
+//! Helpers shared by the integration tests: nodes in temporary homes, deterministic
+//! shuffles, and hand-sealed bundles for adversarial cases.
+#![allow(dead_code)]
+
+use caravan::crypto::{self, CONTEXT_BATCH_SIGNATURE};
+use caravan::envelope::{self, Batch, ChangeEncoding, Genesis, Header, Kind};
+use caravan::{Identity, Node};
+
+pub struct TestNode {
+    pub node: Node,
+    pub home: tempfile::TempDir,
+}
+
+pub fn node(name: &str) -> TestNode {
+    let home = tempfile::tempdir().unwrap();
+    let node = Node::open(home.path(), name).unwrap();
+    TestNode { node, home }
+}
+
+/// A small deterministic generator (xorshift), so failures replay from their seed.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    /// Shuffles and adds duplicates of about a third of the items.
+    pub fn shuffle_with_duplicates(&mut self, items: &[Vec<u8>]) -> Vec<Vec<u8>> {
+        let mut out: Vec<Vec<u8>> = items.to_vec();
+        for item in items {
+            if self.below(3) == 0 {
+                out.push(item.clone());
+            }
+        }
+        for i in (1..out.len()).rev() {
+            let j = self.below(i + 1);
+            out.swap(i, j);
+        }
+        out
+    }
+}
+
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
+}
+
+/// Seals a batch by hand: `author` signs, `key` (if any) encrypts, `source` is the
+/// bundle's source node endpoint. Lets tests build bundles the library would refuse to.
+#[allow(clippy::too_many_arguments)]
+pub fn forge_batch(
+    author: &Identity,
+    source: &str,
+    doc: &str,
+    destination: &str,
+    key: Option<([u8; 32], u32)>,
+    genesis: Option<Genesis>,
+    chain: Vec<caravan::envelope::Cert>,
+    raw_changes: &[Vec<u8>],
+) -> Vec<u8> {
+    let refs: Vec<&[u8]> = raw_changes.iter().map(Vec::as_slice).collect();
+    let batch = Batch {
+        author: author.signing_public(),
+        genesis,
+        chain,
+        encoding: ChangeEncoding::Raw,
+        changes: envelope::encode_raw_changes(&refs),
+    };
+    let header = Header {
+        kind: Kind::Batch,
+        doc: doc.to_string(),
+        epoch: key.map_or(0, |k| k.1),
+        heads: vec![],
+        encrypted: key.is_some(),
+    };
+    let hb = header.encode();
+    let inner = batch.encode();
+    let sig = author.sign(CONTEXT_BATCH_SIGNATURE, &[&hb, &inner]);
+    let signed = envelope::encode_signed(&inner, &sig);
+    let body = match key {
+        Some((k, _)) => crypto::seal(&k, &hb, &signed),
+        None => signed,
+    };
+    caravan::bundle::build(
+        source,
+        destination,
+        now_ms(),
+        1,
+        std::time::Duration::from_secs(3600),
+        &envelope::encode_envelope(&hb, &body),
+    )
+}
+
+/// Raw Automerge changes made by `actor` (an Ed25519 public key) on a fresh document.
+pub fn changes_by(actor: &[u8; 32], key: &str, value: &str) -> Vec<Vec<u8>> {
+    use automerge::transaction::Transactable;
+    let mut d = automerge::AutoCommit::new().with_actor(automerge::ActorId::from(actor.to_vec()));
+    d.put(automerge::ROOT, key, value).unwrap();
+    d.commit();
+    d.get_changes(&[]).iter().map(|c| c.raw_bytes().to_vec()).collect()
+}
+
+/// Hash of a file's bytes (to show a store file did not change).
+pub fn file_digest(path: &std::path::Path) -> blake3::Hash {
+    blake3::hash(&std::fs::read(path).unwrap())
+}

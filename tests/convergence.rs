@@ -1,0 +1,171 @@
+//! One-way convergence: nodes exchange bundles only as byte vectors, in shuffled orders
+//! with duplicates, content before the keys that open it, and all end identical.
+
+mod common;
+
+use caravan::{Audience, DocId, Outcome, Part, Role, Target, WaitReason};
+use common::{node, Rng};
+
+const PAGE: &str = "Water";
+const BASE: &str = "North well: pump works.\nSouth well: dry since June.\nEast well: unknown.\n";
+
+#[test]
+fn three_villages_converge_in_any_order_with_duplicates() {
+    for seed in [1u64, 7, 42, 1234, 98765] {
+        let mut rng = Rng(seed);
+        let mut a = node("Village A");
+        let mut b = node("Village B");
+        let mut c = node("Village C");
+        // B knows A (auto-accepts its invitation); C does not (must consent).
+        b.node.add_contact(&a.node.card(), &[]).unwrap();
+
+        let wells = a.node.create_community("Wells", "Where the water is").unwrap();
+        a.node.invite(&wells, &b.node.card(), Role::Editor).unwrap();
+        a.node.invite(&wells, &c.node.card(), Role::Member).unwrap();
+        a.node.put_wiki_page(&wells, PAGE, BASE).unwrap();
+
+        // First delivery: everything A has, shuffled, duplicated; content may precede keys.
+        let first = a.node.export(Target::Everyone).unwrap();
+        b.node.import_many(rng.shuffle_with_duplicates(&first).iter().map(Vec::as_slice)).unwrap();
+        let report = c.node.import_many(rng.shuffle_with_duplicates(&first).iter().map(Vec::as_slice)).unwrap();
+        assert!(
+            report.outcomes.iter().any(|o| matches!(o, Outcome::Waiting(WaitReason::Consent { .. }))),
+            "seed {seed}: C must be asked to consent: {report:?}"
+        );
+        assert_eq!(c.node.wiki_page(&wells, PAGE).unwrap(), None, "seed {seed}: C cannot read before consenting");
+        let invite = c.node.invites().unwrap().pop().expect("pending invitation");
+        assert_eq!((invite.community, invite.role, invite.name.as_str()), (wells, Role::Member, "Wells"));
+        c.node.accept_invite(&invite.id).unwrap();
+        assert_eq!(c.node.wiki_page(&wells, PAGE).unwrap().as_deref(), Some(BASE), "seed {seed}");
+        assert_eq!(b.node.role(&wells).unwrap(), Role::Editor);
+
+        // Concurrent edits of the same page, on different lines, plus feed posts.
+        a.node.put_wiki_page(&wells, PAGE, &BASE.replace("pump works", "pump works, new handle")).unwrap();
+        b.node.put_wiki_page(&wells, PAGE, &BASE.replace("East well: unknown", "East well: clean, tested")).unwrap();
+        c.node.post(&wells, "Can someone bring a rope to the south well?").unwrap();
+        b.node.post(&wells, "Rope is on its way.").unwrap();
+
+        // Everyone sends everything to everyone else, shuffled with duplicates.
+        let from: Vec<Vec<Vec<u8>>> =
+            [&mut a, &mut b, &mut c].into_iter().map(|n| n.node.export(Target::Everyone).unwrap()).collect();
+        for (i, n) in [&mut a, &mut b, &mut c].into_iter().enumerate() {
+            let mut incoming: Vec<Vec<u8>> =
+                from.iter().enumerate().filter(|(j, _)| *j != i).flat_map(|(_, v)| v.clone()).collect();
+            incoming = rng.shuffle_with_duplicates(&incoming);
+            let report = n.node.import_many(incoming.iter().map(Vec::as_slice)).unwrap();
+            assert!(report.rejected().is_empty(), "seed {seed}: {:?}", report.rejected());
+        }
+
+        let expected = "North well: pump works, new handle.\nSouth well: dry since June.\nEast well: clean, tested.\n";
+        for n in [&mut a, &mut b, &mut c] {
+            assert_eq!(n.node.wiki_page(&wells, PAGE).unwrap().as_deref(), Some(expected), "seed {seed}");
+            assert_eq!(n.node.feed(&wells).unwrap().len(), 2, "seed {seed}");
+            assert_eq!(n.node.members(&wells).unwrap().len(), 3, "seed {seed}");
+        }
+        for part in Part::ALL {
+            let id = DocId::Community { id: wells, part };
+            let ha = a.node.heads(id).unwrap();
+            assert!(!ha.is_empty() || part == Part::Feed);
+            assert_eq!(ha, b.node.heads(id).unwrap(), "seed {seed} part {part:?}");
+            assert_eq!(ha, c.node.heads(id).unwrap(), "seed {seed} part {part:?}");
+        }
+    }
+}
+
+#[test]
+fn everything_waiting_survives_a_restart() {
+    let mut a = node("A");
+    let mut b = node("B");
+    b.node.add_contact(&a.node.card(), &[]).unwrap();
+    let wells = a.node.create_community("Wells", "").unwrap();
+    a.node.invite(&wells, &b.node.card(), Role::Member).unwrap();
+    a.node.put_wiki_page(&wells, PAGE, "v1\n").unwrap();
+    let first = a.node.export(Target::Everyone).unwrap();
+    a.node.put_wiki_page(&wells, PAGE, "v1\nv2\n").unwrap();
+    let second: Vec<Vec<u8>> =
+        a.node.export(Target::Everyone).unwrap().into_iter().filter(|b| !first.contains(b)).collect();
+    assert!(!second.is_empty());
+
+    // Changes before their dependencies, content before the invitation.
+    let b_endpoint = b.node.node_id().endpoint();
+    let (invitations, content): (Vec<_>, Vec<_>) = first.iter().partition(|bundle| {
+        caravan::bundle::parse(bundle, common::now_ms()).unwrap().destination == b_endpoint
+    });
+    for bundle in &second {
+        b.node.import(bundle).unwrap();
+    }
+    for bundle in &content {
+        b.node.import(bundle).unwrap();
+    }
+    assert_eq!(b.node.wiki_page(&wells, PAGE).unwrap(), None);
+
+    // Restart: everything that waited is still there, and the key opens it all.
+    let home = b.home;
+    drop(b.node);
+    let mut reopened = caravan::Node::open(home.path(), "B").unwrap();
+    for bundle in &invitations {
+        let report = reopened.import(bundle).unwrap();
+        assert!(report.unlocked > 0, "{report:?}");
+    }
+    assert_eq!(reopened.wiki_page(&wells, PAGE).unwrap().as_deref(), Some("v1\nv2\n"));
+
+    // And after another restart, the merged state is durable.
+    drop(reopened);
+    let mut again = caravan::Node::open(home.path(), "B").unwrap();
+    assert_eq!(again.wiki_page(&wells, PAGE).unwrap().as_deref(), Some("v1\nv2\n"));
+    let id = DocId::Community { id: wells, part: Part::Wiki };
+    assert_eq!(again.heads(id).unwrap(), a.node.heads(id).unwrap());
+}
+
+#[test]
+fn one_way_export_sends_only_what_the_peer_lacks() {
+    let mut a = node("A");
+    let mut b = node("B");
+    b.node.add_contact(&a.node.card(), &[]).unwrap();
+    let wells = a.node.create_community("Wells", "").unwrap();
+    a.node.invite(&wells, &b.node.card(), Role::Editor).unwrap();
+    a.node.put_wiki_page(&wells, PAGE, BASE).unwrap();
+    for bundle in a.node.export(Target::Peer(b.node.node_id())).unwrap() {
+        b.node.import(&bundle).unwrap();
+    }
+    // B tells A what it has (its export carries its heads); A learns it one-way.
+    for bundle in b.node.export(Target::Peer(a.node.node_id())).unwrap() {
+        a.node.import(&bundle).unwrap();
+    }
+    a.node.put_wiki_page(&wells, PAGE, &format!("{BASE}West well: new.\n")).unwrap();
+    let next = a.node.export(Target::Peer(b.node.node_id())).unwrap();
+    let report = b.node.import_many(next.iter().map(Vec::as_slice)).unwrap();
+    assert_eq!(report.duplicates(), 0, "A resent what B already had: {report:?}");
+    assert_eq!(report.new_changes(), 1, "{report:?}");
+    assert!(b.node.wiki_page(&wells, PAGE).unwrap().unwrap().ends_with("West well: new.\n"));
+}
+
+#[test]
+fn profile_audiences_reach_only_their_audience() {
+    let mut a = node("A");
+    let mut friend = node("Friend");
+    let mut stranger = node("Stranger");
+    a.node.add_contact(&friend.node.card(), &[Audience::Friends]).unwrap();
+    a.node.set_profile_field("name", "Amina", Audience::Public).unwrap();
+    a.node.set_profile_field("phone", "+254 700 000 000", Audience::Friends).unwrap();
+    a.node.add_profile_post("Back from the market.", Audience::Friends).unwrap();
+    let all = a.node.export(Target::Everyone).unwrap();
+    for n in [&mut friend, &mut stranger] {
+        n.node.import_many(all.iter().map(Vec::as_slice)).unwrap();
+    }
+    let a_id = a.node.node_id();
+    let seen = |fields: Vec<caravan::ProfileField>| -> Vec<(String, String)> {
+        let mut v: Vec<_> = fields.into_iter().map(|f| (f.name, f.value)).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        seen(friend.node.profile(&a_id).unwrap()),
+        vec![("name".into(), "Amina".into()), ("phone".into(), "+254 700 000 000".into())]
+    );
+    assert_eq!(friend.node.profile_posts(&a_id, Audience::Friends).unwrap().len(), 1);
+    assert_eq!(seen(stranger.node.profile(&a_id).unwrap()), vec![("name".into(), "Amina".into())]);
+    assert!(stranger.node.profile_posts(&a_id, Audience::Friends).unwrap().is_empty());
+    // The phone number appears in no bundle in the clear.
+    assert!(all.iter().all(|b| !b.windows(7).any(|w| w == b"254 700")));
+}
