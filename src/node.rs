@@ -625,6 +625,13 @@ impl Node {
         Ok((grant.key, grant.epoch))
     }
 
+    /// The community's genesis and our certificate chain: the proof of membership this
+    /// node attaches to every batch it writes for the community.
+    pub fn membership_proof(&self, cid: &CommunityId) -> Result<(Genesis, Vec<envelope::Cert>), Error> {
+        let (_, inv, _) = self.membership(&self.store.read()?, cid)?;
+        Ok((inv.genesis, inv.chain))
+    }
+
     /// Our role in a community.
     pub fn role(&self, cid: &CommunityId) -> Result<Role, Error> {
         Ok(self.membership(&self.store.read()?, cid)?.2)

@@ -1,0 +1,228 @@
+//! Bad input: tampered, forged or unauthorised bundles are refused with a reason that
+//! names the problem, and the store file does not change by a single byte.
+
+mod common;
+
+use caravan::envelope::Genesis;
+use caravan::{Audience, DocId, Identity, Outcome, Part, Rejection, Role, Target};
+use common::{changes_by, file_digest, forge_batch, node, TestNode};
+
+struct World {
+    a: TestNode,
+    b: TestNode,
+    c: TestNode,
+    wells: caravan::CommunityId,
+    a_bundles: Vec<Vec<u8>>,
+}
+
+/// A founds Wells, B is an editor, C a member; B and C have taken in everything.
+fn world() -> World {
+    let mut a = node("A");
+    let mut b = node("B");
+    let mut c = node("C");
+    b.node.add_contact(&a.node.card(), &[]).unwrap();
+    c.node.add_contact(&a.node.card(), &[]).unwrap();
+    a.node.add_contact(&b.node.card(), &[Audience::Friends]).unwrap();
+    let wells = a.node.create_community("Wells", "public description").unwrap();
+    a.node.invite(&wells, &b.node.card(), Role::Editor).unwrap();
+    a.node.invite(&wells, &c.node.card(), Role::Member).unwrap();
+    a.node.put_wiki_page(&wells, "Water", "members only text\n").unwrap();
+    a.node.set_profile_field("name", "Amina", Audience::Public).unwrap();
+    a.node.set_profile_field("phone", "555-0100", Audience::Friends).unwrap();
+    let a_bundles = a.node.export(Target::Everyone).unwrap();
+    for n in [&mut b, &mut c] {
+        let r = n.node.import_many(a_bundles.iter().map(Vec::as_slice)).unwrap();
+        assert!(r.rejected().is_empty(), "{:?}", r.rejected());
+    }
+    World { a, b, c, wells, a_bundles }
+}
+
+fn store_file(n: &TestNode) -> std::path::PathBuf {
+    n.home.path().join("caravan.redb")
+}
+
+fn rejected(report: &caravan::ImportReport) -> Rejection {
+    match report.outcomes.as_slice() {
+        [Outcome::Rejected(r)] => r.clone(),
+        other => panic!("expected one rejection, got {other:?}"),
+    }
+}
+
+#[test]
+fn flipping_any_byte_gets_a_bundle_rejected_and_changes_nothing() {
+    let mut w = world();
+    // A fresh recipient that would accept every one of these bundles.
+    let mut d = node("D");
+    d.node.add_contact(&w.a.node.card(), &[]).unwrap();
+    let before = file_digest(&store_file(&d));
+    let mut tried = 0;
+    for bundle in &w.a_bundles {
+        for i in 0..bundle.len() {
+            let mut bad = bundle.clone();
+            bad[i] ^= 0x20;
+            let report = d.node.import(&bad).unwrap();
+            assert!(
+                matches!(report.outcomes.as_slice(), [Outcome::Rejected(_)]),
+                "byte {i} of a {}-byte bundle flipped was not rejected: {report:?}",
+                bundle.len()
+            );
+            tried += 1;
+        }
+        // Cut short at a few points.
+        for cut in [1, bundle.len() / 2, bundle.len() - 1] {
+            assert!(matches!(d.node.import(&bundle[..cut]).unwrap().outcomes.as_slice(), [Outcome::Rejected(_)]));
+        }
+    }
+    assert!(tried > 1000);
+    assert_eq!(file_digest(&store_file(&d)), before, "a rejected bundle changed the store file");
+    // The untampered originals are all accepted (D is not a member, so content waits).
+    let report = d.node.import_many(w.a_bundles.iter().map(Vec::as_slice)).unwrap();
+    assert!(report.rejected().is_empty());
+    assert_ne!(file_digest(&store_file(&d)), before);
+    let _ = &mut w;
+}
+
+#[test]
+fn forged_and_unauthorised_batches_are_rejected_with_their_reason() {
+    let mut w = world();
+    let wells = w.wells;
+    let key = w.b.node.community_key(&wells).unwrap();
+    let public_doc = DocId::Community { id: wells, part: Part::Public };
+    let wiki_doc = DocId::Community { id: wells, part: Part::Wiki };
+    let roster_doc = DocId::Community { id: wells, part: Part::Roster };
+    let endpoint = wells.endpoint();
+    let before = file_digest(&store_file(&w.b));
+
+    // 1. A non-member signs a change to the community's public document.
+    let outsider = Identity::generate();
+    let outsider_src = outsider.node_id().endpoint();
+    let changes = changes_by(&outsider.signing_public(), "name", "Hijacked");
+    let forged = forge_batch(&outsider, &outsider_src, &public_doc.to_string(), &endpoint, None, None, vec![], &changes);
+    assert!(matches!(rejected(&w.b.node.import(&forged).unwrap()), Rejection::NotMember { .. }));
+
+    // ...claiming to be the founder with a genesis of its own making.
+    let fake = Genesis { root: outsider.signing_public(), nonce: [0; 16] };
+    let forged = forge_batch(&outsider, &outsider_src, &public_doc.to_string(), &endpoint, None, Some(fake), vec![], &changes);
+    assert!(matches!(rejected(&w.b.node.import(&forged).unwrap()), Rejection::NotMember { .. }));
+
+    // ...with a self-issued owner certificate, even holding the (leaked) key.
+    let wells_id = wells;
+    let real_genesis = genesis_of(&w);
+    let self_cert = caravan::membership::issue(&outsider, &wells_id, &outsider.signing_public(), Role::Owner);
+    let forged = forge_batch(
+        &outsider, &outsider_src, &wiki_doc.to_string(), &endpoint, Some(key), Some(real_genesis), vec![self_cert], &changes,
+    );
+    assert!(matches!(rejected(&w.b.node.import(&forged).unwrap()), Rejection::NotMember { .. }));
+
+    // 2. A signer whose key is not the actor of the changes.
+    let c_identity = identity_of(&w.c);
+    let a_actor_changes = changes_by(&identity_of(&w.a).signing_public(), "page/Water", "overwritten");
+    let c_chain = chain_of(&w.c, &wells);
+    let forged = forge_batch(
+        &c_identity, &w.c.node.node_id().endpoint(), &wiki_doc.to_string(), &endpoint, Some(key), Some(real_genesis),
+        c_chain.clone(), &a_actor_changes,
+    );
+    assert!(matches!(rejected(&w.b.node.import(&forged).unwrap()), Rejection::WrongActor { .. }));
+
+    // 3. A member (not editor) writing the wiki, and the roster.
+    let c_changes = changes_by(&c_identity.signing_public(), "page/Water", "member edit");
+    for (doc, part) in [(wiki_doc, Part::Wiki), (roster_doc, Part::Roster)] {
+        let forged = forge_batch(
+            &c_identity, &w.c.node.node_id().endpoint(), &doc.to_string(), &endpoint, Some(key), Some(real_genesis),
+            c_chain.clone(), &c_changes,
+        );
+        assert_eq!(
+            rejected(&w.b.node.import(&forged).unwrap()),
+            Rejection::Permission { role: Role::Member, part }
+        );
+    }
+
+    // 4. Signed by C but claiming to come from A.
+    let forged = forge_batch(
+        &c_identity, &w.a.node.node_id().endpoint(), &DocId::Community { id: wells, part: Part::Feed }.to_string(),
+        &endpoint, Some(key), Some(real_genesis), c_chain.clone(), &c_changes,
+    );
+    assert!(matches!(rejected(&w.b.node.import(&forged).unwrap()), Rejection::AuthorNotSource(_)));
+
+    // 5. Someone else writing A's profile.
+    let a_profile = DocId::Profile { owner: w.a.node.node_id(), audience: Audience::Public };
+    let forged = forge_batch(
+        &outsider, &outsider_src, &a_profile.to_string(), &a_profile.endpoint(), None, None, vec![],
+        &changes_by(&outsider.signing_public(), "field/name", "Not Amina"),
+    );
+    assert!(matches!(rejected(&w.b.node.import(&forged).unwrap()), Rejection::NotProfileOwner(_)));
+
+    // 6. Members-only content sent in the clear, and content under a wrong key.
+    let forged = forge_batch(
+        &c_identity, &w.c.node.node_id().endpoint(), &DocId::Community { id: wells, part: Part::Feed }.to_string(),
+        &endpoint, None, Some(real_genesis), c_chain.clone(), &c_changes,
+    );
+    assert!(matches!(rejected(&w.b.node.import(&forged).unwrap()), Rejection::Protection(_)));
+    let forged = forge_batch(
+        &c_identity, &w.c.node.node_id().endpoint(), &DocId::Community { id: wells, part: Part::Feed }.to_string(),
+        &endpoint, Some(([7; 32], key.1)), Some(real_genesis), c_chain.clone(), &c_changes,
+    );
+    assert!(matches!(rejected(&w.b.node.import(&forged).unwrap()), Rejection::Decrypt(_)));
+
+    assert_eq!(file_digest(&store_file(&w.b)), before, "a rejection changed B's store");
+    assert_eq!(w.b.node.wiki_page(&wells, "Water").unwrap().as_deref(), Some("members only text\n"));
+
+    // The same member, posting to the feed as a member may, is accepted.
+    let feed = DocId::Community { id: wells, part: Part::Feed };
+    let ok = forge_batch(
+        &c_identity, &w.c.node.node_id().endpoint(), &feed.to_string(), &endpoint, Some(key), Some(real_genesis),
+        c_chain, &c_changes,
+    );
+    assert!(matches!(w.b.node.import(&ok).unwrap().outcomes.as_slice(), [Outcome::New { .. }]));
+}
+
+#[test]
+fn non_members_and_relays_learn_only_public_content() {
+    let w = world();
+    let mut d = node("D, not a member");
+    let mut relay = node("Relay with no keys");
+    for n in [&mut d, &mut relay] {
+        let r = n.node.import_many(w.a_bundles.iter().map(Vec::as_slice)).unwrap();
+        assert!(r.rejected().is_empty());
+        assert_eq!(n.node.community_about(&w.wells).unwrap(), (Some("Wells".into()), Some("public description".into())));
+        assert_eq!(n.node.wiki_page(&w.wells, "Water").unwrap(), None);
+        assert!(n.node.members(&w.wells).unwrap().is_empty());
+        let fields: Vec<String> = n.node.profile(&w.a.node.node_id()).unwrap().into_iter().map(|f| f.value).collect();
+        assert_eq!(fields, vec!["Amina".to_string()]);
+    }
+    // The relay carries what it cannot read, and a member who only meets the relay
+    // gets everything from it.
+    let carried = relay.node.export(Target::Everyone).unwrap();
+    assert!(carried.len() >= w.a_bundles.len() - 1);
+    assert!(carried.iter().all(|b| !b.windows(17).any(|x| x == b"members only text")));
+    assert!(carried.iter().all(|b| !b.windows(8).any(|x| x == b"555-0100")));
+    let mut late = node("Late member");
+    late.node.add_contact(&w.a.node.card(), &[]).unwrap();
+    let mut a = w.a;
+    a.node.invite(&w.wells, &late.node.card(), Role::Member).unwrap();
+    let invitation: Vec<Vec<u8>> = a
+        .node
+        .export(Target::Peer(late.node.node_id()))
+        .unwrap()
+        .into_iter()
+        .filter(|b| caravan::bundle::parse(b, common::now_ms()).unwrap().destination == late.node.node_id().endpoint())
+        .collect();
+    assert_eq!(invitation.len(), 1);
+    late.node.import_many(carried.iter().map(Vec::as_slice)).unwrap();
+    let report = late.node.import(&invitation[0]).unwrap();
+    assert!(report.unlocked > 0);
+    assert_eq!(late.node.wiki_page(&w.wells, "Water").unwrap().as_deref(), Some("members only text\n"));
+}
+
+fn identity_of(n: &TestNode) -> Identity {
+    let secret: [u8; 64] = std::fs::read(n.home.path().join("identity.key")).unwrap().try_into().unwrap();
+    Identity::from_secret_bytes(&secret)
+}
+
+fn genesis_of(w: &World) -> Genesis {
+    w.b.node.membership_proof(&w.wells).unwrap().0
+}
+
+fn chain_of(n: &TestNode, cid: &caravan::CommunityId) -> Vec<caravan::envelope::Cert> {
+    n.node.membership_proof(cid).unwrap().1
+}
