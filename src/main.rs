@@ -1,1 +1,593 @@
-fn main(){}
+//! The `caravan` command: argument parsing and friendly output over the library.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use caravan::{Audience, CommunityId, ContactCard, Node, NodeId, Outcome, Role, Target};
+use clap::{Parser, Subcommand};
+
+mod demo;
+
+/// Caravan: keep profiles and community documents in sync over USB sticks, daily
+/// windows and local networks. Nothing is lost while a bundle waits for the next contact.
+#[derive(Parser)]
+#[command(name = "caravan", version, about, long_about = None)]
+struct Cli {
+    /// The node's home directory (identity, database).
+    #[arg(long, global = true, env = "CARAVAN_HOME", value_name = "DIR")]
+    home: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create this node: a new identity and an empty store.
+    Init {
+        /// Display name shown on your contact card.
+        #[arg(long)]
+        name: String,
+    },
+    /// Print this node's contact card (one line; give it to people you trust).
+    Id,
+    /// Manage contacts.
+    #[command(subcommand)]
+    Contact(ContactCommand),
+    /// Edit or show profiles.
+    #[command(subcommand)]
+    Profile(ProfileCommand),
+    /// Create, join and inspect communities.
+    #[command(subcommand)]
+    Community(CommunityCommand),
+    /// Read and write a community's wiki.
+    #[command(subcommand)]
+    Wiki(WikiCommand),
+    /// Post to a community's feed.
+    Post {
+        /// Community id.
+        community: String,
+        /// The post's text.
+        text: String,
+    },
+    /// Show a community's feed.
+    Feed {
+        /// Community id.
+        community: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write bundles into a directory, one file each (`<digest>.bundle`).
+    Export {
+        /// Directory to write into (created if missing). Existing bundles are kept.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Only what this peer (node id) needs.
+        #[arg(long, value_name = "NODE", conflicts_with = "community")]
+        to: Option<String>,
+        /// Only what this community's members need.
+        #[arg(long, value_name = "COMMUNITY")]
+        community: Option<String>,
+    },
+    /// Import bundle files (or every `*.bundle` in directories).
+    Import {
+        /// Files or directories.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Print a JSON summary.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show this node's identity, contacts, communities and pending invitations.
+    Status {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run three villages, one community and a carried stick in a temporary directory,
+    /// and show that every village converges.
+    Demo,
+}
+
+#[derive(Subcommand)]
+enum ContactCommand {
+    /// Add a contact from their card, optionally into audiences of your profile.
+    Add {
+        /// The contact card (`caravan1_...`).
+        card: String,
+        /// Audiences of your profile they may read.
+        #[arg(long, value_parser = parse_audience)]
+        audience: Vec<Audience>,
+    },
+    /// List contacts.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum ProfileCommand {
+    /// Set a field of your profile.
+    Set {
+        /// Field name (name, about, location, skills, ...).
+        field: String,
+        /// Value.
+        value: String,
+        /// Who may read it.
+        #[arg(long, default_value = "public", value_parser = parse_audience)]
+        audience: Audience,
+    },
+    /// Show a profile (yours by default): the fields this node can read.
+    Show {
+        /// Node id.
+        node: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum CommunityCommand {
+    /// Found a community; prints its id on the last line.
+    Create {
+        /// Name.
+        name: String,
+        /// Public description.
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    /// Invite someone by their contact card.
+    Invite {
+        /// Community id.
+        community: String,
+        /// Their contact card.
+        card: String,
+        /// Their role.
+        #[arg(long, default_value = "member", value_parser = parse_role)]
+        role: Role,
+    },
+    /// List your communities.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List a community's members.
+    Members {
+        /// Community id.
+        community: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List invitations waiting for your consent.
+    Invites {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Accept an invitation.
+    Accept {
+        /// Invitation id (from `community invites`).
+        id: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum WikiCommand {
+    /// Write a page from a file or stdin; applied as a diff, so concurrent edits
+    /// elsewhere in the page survive.
+    Put {
+        /// Community id.
+        community: String,
+        /// Page name.
+        page: String,
+        /// Read the text from this file instead of stdin.
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
+    /// Print a page's text exactly.
+    Get {
+        /// Community id.
+        community: String,
+        /// Page name.
+        page: String,
+    },
+    /// List pages.
+    List {
+        /// Community id.
+        community: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn parse_audience(s: &str) -> Result<Audience, String> {
+    Audience::parse(s).ok_or_else(|| "expected public, friends, family, business or friends-of-friends".into())
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    Role::parse(s).ok_or_else(|| "expected owner, editor or member".into())
+}
+
+fn default_home() -> PathBuf {
+    if let Some(d) = std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(d).join("caravan");
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+    home.join(".local/share/caravan")
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("caravan: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn open(home: &Path) -> Result<Node, String> {
+    if !home.join("identity.key").exists() {
+        return Err(format!("no node in {}; create one with `caravan init --name NAME`", home.display()));
+    }
+    Node::open(home, "").map_err(|e| e.to_string())
+}
+
+fn community(s: &str) -> Result<CommunityId, String> {
+    CommunityId::parse(s.trim()).ok_or_else(|| format!("{s:?} is not a community id (32 letters and digits)"))
+}
+
+fn card(s: &str) -> Result<ContactCard, String> {
+    ContactCard::parse(s).map_err(|e| e.to_string())
+}
+
+fn json_str(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn run(cli: Cli) -> Result<(), String> {
+    let home = cli.home.unwrap_or_else(default_home);
+    let e = |e: caravan::Error| e.to_string();
+    match cli.command {
+        Command::Init { name } => {
+            if home.join("identity.key").exists() {
+                return Err(format!("a node already exists in {}", home.display()));
+            }
+            let node = Node::open(&home, &name).map_err(e)?;
+            println!("created node {} ({}) in {}", node.node_id(), node.name(), home.display());
+            println!("{}", node.card());
+        }
+        Command::Id => println!("{}", open(&home)?.card()),
+        Command::Contact(ContactCommand::Add { card: c, audience }) => {
+            let mut node = open(&home)?;
+            let c = card(&c)?;
+            node.add_contact(&c, &audience).map_err(e)?;
+            println!("added {} ({})", c.name, c.node_id());
+        }
+        Command::Contact(ContactCommand::List { json }) => {
+            let node = open(&home)?;
+            let contacts = node.contacts().map_err(e)?;
+            if json {
+                let items: Vec<String> = contacts
+                    .iter()
+                    .map(|c| {
+                        let aud: Vec<String> = c.audiences.iter().map(|a| json_str(a.as_str())).collect();
+                        format!(
+                            "{{\"node\":{},\"name\":{},\"audiences\":[{}]}}",
+                            json_str(&c.card.node_id().to_string()),
+                            json_str(&c.card.name),
+                            aud.join(",")
+                        )
+                    })
+                    .collect();
+                println!("[{}]", items.join(","));
+            } else {
+                for c in contacts {
+                    let aud: Vec<&str> = c.audiences.iter().map(|a| a.as_str()).collect();
+                    println!("{}  {}  {}", c.card.node_id(), c.card.name, aud.join(","));
+                }
+            }
+        }
+        Command::Profile(ProfileCommand::Set { field, value, audience }) => {
+            open(&home)?.set_profile_field(&field, &value, audience).map_err(e)?;
+        }
+        Command::Profile(ProfileCommand::Show { node: who, json }) => {
+            let mut node = open(&home)?;
+            let id = match who {
+                None => node.node_id(),
+                Some(s) => NodeId::parse(s.trim()).ok_or_else(|| format!("{s:?} is not a node id"))?,
+            };
+            let fields = node.profile(&id).map_err(e)?;
+            if json {
+                let items: Vec<String> = fields
+                    .iter()
+                    .map(|f| {
+                        format!(
+                            "{{\"audience\":{},\"field\":{},\"value\":{}}}",
+                            json_str(f.audience.as_str()),
+                            json_str(&f.name),
+                            json_str(&f.value)
+                        )
+                    })
+                    .collect();
+                println!("[{}]", items.join(","));
+            } else {
+                for f in fields {
+                    println!("{} = {}  ({})", f.name, f.value, f.audience);
+                }
+            }
+        }
+        Command::Community(CommunityCommand::Create { name, description }) => {
+            let cid = open(&home)?.create_community(&name, &description).map_err(e)?;
+            println!("created community {name:?}");
+            println!("{cid}");
+        }
+        Command::Community(CommunityCommand::Invite { community: c, card: k, role }) => {
+            let mut node = open(&home)?;
+            let k = card(&k)?;
+            node.invite(&community(&c)?, &k, role).map_err(e)?;
+            println!("invited {} as {role}; the invitation leaves with the next export", k.name);
+        }
+        Command::Community(CommunityCommand::List { json }) => {
+            let list = open(&home)?.communities().map_err(e)?;
+            if json {
+                let items: Vec<String> = list
+                    .iter()
+                    .map(|c| format!("{{\"id\":\"{}\",\"name\":{},\"role\":\"{}\"}}", c.id, json_str(&c.name), c.role))
+                    .collect();
+                println!("[{}]", items.join(","));
+            } else {
+                for c in list {
+                    println!("{}  {}  ({})", c.id, c.name, c.role);
+                }
+            }
+        }
+        Command::Community(CommunityCommand::Members { community: c, json }) => {
+            let list = open(&home)?.members(&community(&c)?).map_err(e)?;
+            if json {
+                let items: Vec<String> = list
+                    .iter()
+                    .map(|(n, r, name)| format!("{{\"node\":\"{n}\",\"role\":\"{r}\",\"name\":{}}}", json_str(name)))
+                    .collect();
+                println!("[{}]", items.join(","));
+            } else {
+                for (n, r, name) in list {
+                    println!("{n}  {r}  {name}");
+                }
+            }
+        }
+        Command::Community(CommunityCommand::Invites { json }) => {
+            let list = open(&home)?.invites().map_err(e)?;
+            if json {
+                let items: Vec<String> = list
+                    .iter()
+                    .map(|i| {
+                        format!(
+                            "{{\"id\":\"{}\",\"community\":\"{}\",\"name\":{},\"from\":\"{}\",\"role\":\"{}\"}}",
+                            i.id,
+                            i.community,
+                            json_str(&i.name),
+                            i.from,
+                            i.role
+                        )
+                    })
+                    .collect();
+                println!("[{}]", items.join(","));
+            } else if list.is_empty() {
+                println!("no invitations waiting");
+            } else {
+                for i in list {
+                    println!("{}  {} as {} from {}", i.id, i.name, i.role, i.from);
+                }
+            }
+        }
+        Command::Community(CommunityCommand::Accept { id }) => {
+            let cid = open(&home)?.accept_invite(&id).map_err(e)?;
+            println!("joined {cid}");
+        }
+        Command::Wiki(WikiCommand::Put { community: c, page, file }) => {
+            let text = match file {
+                Some(f) => std::fs::read_to_string(&f).map_err(|err| format!("{}: {err}", f.display()))?,
+                None => std::io::read_to_string(std::io::stdin()).map_err(|err| format!("stdin: {err}"))?,
+            };
+            open(&home)?.put_wiki_page(&community(&c)?, &page, &text).map_err(e)?;
+        }
+        Command::Wiki(WikiCommand::Get { community: c, page }) => {
+            match open(&home)?.wiki_page(&community(&c)?, &page).map_err(e)? {
+                Some(t) => print!("{t}"),
+                None => return Err(format!("no page {page:?} (or you cannot read this community)")),
+            }
+        }
+        Command::Wiki(WikiCommand::List { community: c, json }) => {
+            let pages = open(&home)?.wiki_pages(&community(&c)?).map_err(e)?;
+            if json {
+                let items: Vec<String> = pages.iter().map(|p| json_str(p)).collect();
+                println!("[{}]", items.join(","));
+            } else {
+                for p in pages {
+                    println!("{p}");
+                }
+            }
+        }
+        Command::Post { community: c, text } => open(&home)?.post(&community(&c)?, &text).map_err(e)?,
+        Command::Feed { community: c, json } => {
+            let posts = open(&home)?.feed(&community(&c)?).map_err(e)?;
+            if json {
+                let items: Vec<String> = posts
+                    .iter()
+                    .map(|p| {
+                        format!(
+                            "{{\"author\":\"{}\",\"at_unix_ms\":{},\"text\":{}}}",
+                            p.author,
+                            p.at_unix_ms,
+                            json_str(&p.text)
+                        )
+                    })
+                    .collect();
+                println!("[{}]", items.join(","));
+            } else {
+                for p in posts {
+                    println!("[{}] {}: {}", p.at_unix_ms / 1000, p.author, p.text);
+                }
+            }
+        }
+        Command::Export { out, to, community: c } => {
+            let mut node = open(&home)?;
+            let target = match (to, c) {
+                (Some(n), _) => Target::Peer(NodeId::parse(n.trim()).ok_or_else(|| format!("{n:?} is not a node id"))?),
+                (None, Some(c)) => Target::Community(community(&c)?),
+                (None, None) => Target::Everyone,
+            };
+            let bundles = node.export(target).map_err(e)?;
+            let written = caravan_files::write_bundles(&out, &bundles)?;
+            println!("exported {} bundles ({written} new files) to {}", bundles.len(), out.display());
+        }
+        Command::Import { paths, json } => {
+            let mut node = open(&home)?;
+            let files = caravan_files::list_bundle_files(&paths)?;
+            let mut totals = Totals::default();
+            for chunk in files.chunks(caravan::limits::IMPORT_CHUNK_COUNT_MAX.min(512)) {
+                let mut data = Vec::with_capacity(chunk.len());
+                for f in chunk {
+                    data.push(std::fs::read(f).map_err(|err| format!("{}: {err}", f.display()))?);
+                }
+                let report = node.import_many(data.iter().map(Vec::as_slice)).map_err(e)?;
+                for (f, o) in chunk.iter().zip(&report.outcomes) {
+                    if let Outcome::Rejected(r) = o {
+                        eprintln!("rejected {}: {r}", f.display());
+                    }
+                }
+                totals.add(&report);
+            }
+            if json {
+                println!(
+                    "{{\"read\":{},\"new\":{},\"changes\":{},\"duplicate\":{},\"waiting\":{},\"rejected\":{},\"unlocked\":{}}}",
+                    files.len(),
+                    totals.new,
+                    totals.changes,
+                    totals.duplicate,
+                    totals.waiting,
+                    totals.rejected,
+                    totals.unlocked
+                );
+            } else {
+                println!(
+                    "read {} bundles: {} new ({} changes), {} duplicate, {} waiting, {} rejected, {} unlocked",
+                    files.len(),
+                    totals.new,
+                    totals.changes,
+                    totals.duplicate,
+                    totals.waiting,
+                    totals.rejected,
+                    totals.unlocked
+                );
+            }
+        }
+        Command::Status { json } => {
+            let mut node = open(&home)?;
+            let contacts = node.contacts().map_err(e)?.len();
+            let communities = node.communities().map_err(e)?;
+            let invites = node.invites().map_err(e)?.len();
+            if json {
+                println!(
+                    "{{\"node\":\"{}\",\"name\":{},\"contacts\":{contacts},\"communities\":{},\"invites\":{invites}}}",
+                    node.node_id(),
+                    json_str(node.name()),
+                    communities.len()
+                );
+            } else {
+                println!("node {} ({})", node.node_id(), node.name());
+                println!("{contacts} contacts, {} communities, {invites} invitations waiting", communities.len());
+                for c in communities {
+                    println!("  {}  {}  ({})", c.id, c.name, c.role);
+                }
+            }
+        }
+        Command::Demo => demo::run()?,
+    }
+    Ok(())
+}
+
+#[derive(Default)]
+struct Totals {
+    new: usize,
+    changes: usize,
+    duplicate: usize,
+    waiting: usize,
+    rejected: usize,
+    unlocked: usize,
+}
+
+impl Totals {
+    fn add(&mut self, r: &caravan::ImportReport) {
+        self.new += r.new_bundles();
+        self.changes += r.new_changes();
+        self.duplicate += r.duplicates();
+        self.waiting += r.waiting();
+        self.rejected += r.rejected().len();
+        self.unlocked += r.unlocked;
+    }
+}
+
+/// Bundle files in a directory: one `<digest>.bundle` per bundle, written atomically.
+mod caravan_files {
+    use std::io::Write;
+    use std::path::{Path, PathBuf};
+
+    pub fn write_bundles(dir: &Path, bundles: &[Vec<u8>]) -> Result<usize, String> {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let mut written = 0;
+        for b in bundles {
+            let name = format!("{}.bundle", &blake3::hash(b).to_hex()[..32]);
+            let path = dir.join(&name);
+            if path.exists() {
+                continue;
+            }
+            // Write to a temporary name, sync, then rename: a reader never sees half a bundle.
+            let tmp = dir.join(format!(".{name}.tmp"));
+            let mut f = std::fs::File::create(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
+            f.write_all(b).and_then(|_| f.sync_all()).map_err(|e| format!("{}: {e}", tmp.display()))?;
+            std::fs::rename(&tmp, &path).map_err(|e| format!("{}: {e}", path.display()))?;
+            written += 1;
+        }
+        Ok(written)
+    }
+
+    pub fn list_bundle_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+        let mut out = Vec::new();
+        for p in paths {
+            if p.is_dir() {
+                let mut files: Vec<PathBuf> = std::fs::read_dir(p)
+                    .map_err(|e| format!("{}: {e}", p.display()))?
+                    .filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|f| f.extension().is_some_and(|x| x == "bundle"))
+                    .collect();
+                files.sort();
+                out.extend(files);
+            } else if p.exists() {
+                out.push(p.clone());
+            } else {
+                return Err(format!("{}: no such file or directory", p.display()));
+            }
+        }
+        Ok(out)
+    }
+}
