@@ -8,6 +8,10 @@ use clap::{Parser, Subcommand};
 
 mod demo;
 
+/// Bundles imported per durable commit: big enough to amortise the fsync, small enough
+/// that progress survives an interruption.
+const IMPORT_FILES_PER_COMMIT: usize = 64;
+
 /// Caravan: keep profiles and community documents in sync over USB sticks, daily
 /// windows and local networks. Nothing is lost while a bundle waits for the next contact.
 #[derive(Parser)]
@@ -464,7 +468,7 @@ fn run(cli: Cli) -> Result<(), String> {
             let mut node = open(&home)?;
             let files = caravan_files::list_bundle_files(&paths)?;
             let mut totals = Totals::default();
-            for chunk in files.chunks(caravan::limits::IMPORT_CHUNK_COUNT_MAX.min(512)) {
+            for chunk in files.chunks(IMPORT_FILES_PER_COMMIT) {
                 let mut data = Vec::with_capacity(chunk.len());
                 for f in chunk {
                     data.push(std::fs::read(f).map_err(|err| format!("{}: {err}", f.display()))?);
