@@ -1,0 +1,210 @@
+//! The golden corpus in `bundles/`: real bundles this code produced, each beside what it
+//! must decode to. Today's code must still read every one of them, and a second BPv7
+//! implementation (dtn7-rs's `bp7`) must parse each as valid BPv7.
+//!
+//! Regenerate (only when a format changes on purpose, with `spec/` updated in the same
+//! commit): `cargo test --test golden -- --ignored regenerate`.
+
+use std::path::{Path, PathBuf};
+
+use caravan::envelope::{self, Kind};
+use caravan::{Audience, CommunityId, Node, NodeId, Outcome, Role, Target};
+use serde_json::{json, Value};
+
+fn corpus() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("bundles")
+}
+
+/// Opens a node in a fresh home with a corpus identity, at a fixed time.
+fn reader(who: &str, now: u64) -> (Node, tempfile::TempDir) {
+    let home = tempfile::tempdir().unwrap();
+    std::fs::copy(corpus().join("keys").join(format!("{who}.key")), home.path().join("identity.key")).unwrap();
+    let mut node = Node::open(home.path(), who).unwrap();
+    node.set_clock(std::sync::Arc::new(move || now));
+    // Readers know the corpus's other nodes (so invitations from them are accepted).
+    for entry in std::fs::read_dir(corpus().join("keys")).unwrap() {
+        let p = entry.unwrap().path();
+        if p.extension().is_some_and(|e| e == "card") {
+            let card = caravan::ContactCard::parse(&std::fs::read_to_string(&p).unwrap()).unwrap();
+            if card.node_id() != node.node_id() {
+                node.add_contact(&card, &[]).unwrap();
+            }
+        }
+    }
+    (node, home)
+}
+
+fn read(node: &mut Node, what: &str, arg: &str, community: &CommunityId, a: &NodeId) -> Option<String> {
+    match what {
+        "wiki" => node.wiki_page(community, arg).unwrap(),
+        "community" => {
+            let (name, description) = node.community_about(community).unwrap();
+            if arg == "name" { name } else { description }
+        }
+        "members" => Some(node.members(community).unwrap().len().to_string()),
+        "profile" => node.profile(a).unwrap().into_iter().find(|f| f.name == arg).map(|f| f.value),
+        "role" => node.role(community).ok().map(|r| r.to_string()),
+        other => panic!("unknown read {other}"),
+    }
+}
+
+#[test]
+fn golden_corpus_still_decodes() {
+    let dir = corpus();
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| {
+            let p = e.unwrap().path();
+            (p.extension()? == "bundle").then(|| p.file_stem().unwrap().to_string_lossy().into_owned())
+        })
+        .collect();
+    names.sort();
+    assert!(names.len() >= 8, "corpus is missing bundles: {names:?}");
+    for name in &names {
+        let bytes = std::fs::read(dir.join(format!("{name}.bundle"))).unwrap();
+        let expect: Value =
+            serde_json::from_slice(&std::fs::read(dir.join(format!("{name}.json"))).unwrap()).unwrap();
+        let created = expect["created_unix_ms"].as_u64().unwrap();
+        let now = created + 1000;
+
+        // Primary block, through our decoder.
+        let info = caravan::bundle::parse(&bytes, now).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(info.source, expect["source"], "{name}");
+        assert_eq!(info.destination, expect["destination"], "{name}");
+        assert_eq!(info.created_unix_ms, created, "{name}");
+        assert_eq!(info.lifetime_ms, expect["lifetime_ms"].as_u64().unwrap(), "{name}");
+
+        // The second decoder agrees it is valid BPv7 and on the addressing.
+        let other = bp7::Bundle::try_from(bytes.as_slice()).unwrap_or_else(|e| panic!("{name}: bp7: {e:?}"));
+        other.validate().unwrap_or_else(|e| panic!("{name}: bp7 validate: {e:?}"));
+        assert_eq!(other.primary.destination.to_string(), info.destination, "{name}");
+        assert_eq!(other.primary.source.to_string(), info.source, "{name}");
+        assert_eq!(other.payload().unwrap().as_slice(), &bytes[info.payload.clone()], "{name}");
+
+        // Envelope header.
+        let env = envelope::decode_envelope(&bytes[info.payload.clone()]).unwrap();
+        let kind = match env.header.kind {
+            Kind::Batch => "batch",
+            Kind::Grant => "grant",
+        };
+        assert_eq!(kind, expect["kind"], "{name}");
+        assert_eq!(env.header.doc, expect["doc"], "{name}");
+        assert_eq!(env.header.encrypted, expect["encrypted"], "{name}");
+        assert_eq!(env.header.heads.len() as u64, expect["heads"].as_u64().unwrap(), "{name}");
+
+        // Opened by its reader (after its prerequisites), it yields the recorded content.
+        let community = CommunityId::parse(expect["community"].as_str().unwrap()).unwrap();
+        let a = NodeId::parse(expect["founder"].as_str().unwrap()).unwrap();
+        let (mut node, _home) = reader(expect["reader"].as_str().unwrap(), now);
+        for pre in expect["prerequisites"].as_array().unwrap() {
+            let pre = std::fs::read(dir.join(format!("{}.bundle", pre.as_str().unwrap()))).unwrap();
+            let r = node.import(&pre).unwrap();
+            assert!(r.rejected().is_empty(), "{name}: prerequisite rejected: {:?}", r.rejected());
+        }
+        let report = node.import(&bytes).unwrap();
+        match (&report.outcomes[0], expect["changes"].as_u64()) {
+            (Outcome::New { changes, .. }, Some(n)) => assert_eq!(*changes as u64, n, "{name}"),
+            (other, _) => panic!("{name}: expected a new bundle, got {other:?}"),
+        }
+        for r in expect["reads"].as_array().unwrap() {
+            let r = r.as_array().unwrap();
+            let got = read(&mut node, r[0].as_str().unwrap(), r[1].as_str().unwrap(), &community, &a);
+            assert_eq!(got.as_deref(), r[2].as_str(), "{name}: read {r:?}");
+        }
+    }
+}
+
+#[test]
+#[ignore = "rewrites bundles/; run only when a format changes on purpose"]
+fn regenerate() {
+    let dir = corpus();
+    std::fs::create_dir_all(dir.join("keys")).unwrap();
+    let home = |who: &str| {
+        let h = tempfile::tempdir().unwrap();
+        let key = dir.join("keys").join(format!("{who}.key"));
+        if !key.exists() {
+            caravan::Identity::load_or_create(&key).unwrap();
+        }
+        std::fs::copy(&key, h.path().join("identity.key")).unwrap();
+        h
+    };
+    let (ha, hb) = (home("a"), home("b"));
+    let mut a = Node::open(ha.path(), "Founder A").unwrap();
+    let mut b = Node::open(hb.path(), "Editor B").unwrap();
+    a.add_contact(&b.card(), &[Audience::Friends]).unwrap();
+    b.add_contact(&a.card(), &[]).unwrap();
+    a.set_profile_field("name", "Amina", Audience::Public).unwrap();
+    a.set_profile_field("phone", "+254 700 111 222", Audience::Friends).unwrap();
+    std::fs::write(dir.join("keys/a.card"), a.card().to_string() + "\n").unwrap();
+    std::fs::write(dir.join("keys/b.card"), b.card().to_string() + "\n").unwrap();
+    let wells = a.create_community("Wells", "Where the water is").unwrap();
+    a.invite(&wells, &b.card(), Role::Editor).unwrap();
+    a.put_wiki_page(&wells, "Water", "North well: pump works.\n").unwrap();
+    let from_a = a.export(Target::Everyone).unwrap();
+    b.import_many(from_a.iter().map(Vec::as_slice)).unwrap();
+    let from_b = b.export(Target::Peer(a.node_id())).unwrap();
+
+    for old in std::fs::read_dir(&dir).unwrap() {
+        let p = old.unwrap().path();
+        if p.is_file() && matches!(p.extension().and_then(|e| e.to_str()), Some("bundle" | "json")) {
+            std::fs::remove_file(p).unwrap();
+        }
+    }
+    let cid = wells.to_string();
+    let aid = a.node_id().to_string();
+    let write = |name: &str, bytes: &[u8], reader: &str, pre: &[&str], changes: u64, reads: Value| {
+        let info = caravan::bundle::parse(bytes, caravan_now()).unwrap();
+        let env = envelope::decode_envelope(&bytes[info.payload.clone()]).unwrap();
+        let expect = json!({
+            "source": info.source,
+            "destination": info.destination,
+            "created_unix_ms": info.created_unix_ms,
+            "lifetime_ms": info.lifetime_ms,
+            "kind": if env.header.kind == Kind::Batch { "batch" } else { "grant" },
+            "doc": env.header.doc,
+            "encrypted": env.header.encrypted,
+            "heads": env.header.heads.len(),
+            "community": cid,
+            "founder": aid,
+            "reader": reader,
+            "prerequisites": pre,
+            "changes": changes,
+            "reads": reads,
+        });
+        std::fs::write(dir.join(format!("{name}.bundle")), bytes).unwrap();
+        std::fs::write(dir.join(format!("{name}.json")), serde_json::to_string_pretty(&expect).unwrap() + "\n").unwrap();
+    };
+    let doc_of = |b: &[u8]| {
+        let info = caravan::bundle::parse(b, caravan_now()).unwrap();
+        envelope::decode_envelope(&b[info.payload.clone()]).unwrap().header.doc
+    };
+    let find = |set: &[Vec<u8>], suffix: &str| -> Vec<u8> {
+        set.iter().find(|b| doc_of(b).ends_with(suffix)).unwrap_or_else(|| panic!("no bundle for {suffix}")).clone()
+    };
+    let p = |s: &str| format!("p/{aid}/{s}");
+    write("invitation", &find(&from_a, &format!("c/{cid}")), "b", &[], 0, json!([["role", "", "editor"]]));
+    write("community-public", &find(&from_a, "/public"), "b", &[], 1,
+        json!([["community", "name", "Wells"], ["community", "description", "Where the water is"]]));
+    let public_profile = from_a.iter().find(|x| doc_of(x) == p("public")).unwrap().clone();
+    write("profile-public", &public_profile, "b", &[], 1, json!([["profile", "name", "Amina"]]));
+    let friends_grant = from_a
+        .iter()
+        .find(|x| doc_of(x) == p("friends") && caravan::bundle::parse(x, caravan_now()).unwrap().destination.ends_with("/caravan"))
+        .unwrap()
+        .clone();
+    write("profile-friends-grant", &friends_grant, "b", &[], 0, json!([]));
+    let friends = from_a
+        .iter()
+        .find(|x| doc_of(x) == p("friends") && caravan::bundle::parse(x, caravan_now()).unwrap().destination.contains("~profile"))
+        .unwrap()
+        .clone();
+    write("profile-friends", &friends, "b", &["profile-friends-grant"], 1, json!([["profile", "phone", "+254 700 111 222"]]));
+    write("community-roster", &find(&from_a, "/roster"), "b", &["invitation"], 2, json!([["members", "", "2"]]));
+    write("community-wiki", &find(&from_a, "/wiki"), "b", &["invitation"], 1,
+        json!([["wiki", "Water", "North well: pump works.\n"]]));
+    write("announcement", &find(&from_b, "/wiki"), "b", &["invitation", "community-wiki"], 0, json!([["wiki", "Water", "North well: pump works.\n"]]));
+}
+
+fn caravan_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
+}
