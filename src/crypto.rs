@@ -73,17 +73,23 @@ pub fn derive(context: &str, parts: &[&[u8]]) -> [u8; 32] {
     *hasher.finalize().as_bytes()
 }
 
-/// The exact bytes an Ed25519 signature covers: the context and each part, each prefixed
-/// by its length as a u64 little-endian, so no two part lists share an encoding.
+/// BLAKE3 `derive_key` context for the digest a signature covers.
+pub const CONTEXT_SIGNED_DIGEST: &str = "caravan 2026-11 signed message digest v1";
+
+/// The exact bytes an Ed25519 signature covers: the signature context, then a BLAKE3
+/// digest of the parts, each prefixed by its length as a u64 little-endian (so no two
+/// part lists share an encoding). Hashing first with BLAKE3 keeps signing and verifying
+/// a 64 KiB batch near BLAKE3 speed instead of Ed25519's internal SHA-512.
 pub fn to_be_signed(context: &str, parts: &[&[u8]]) -> Vec<u8> {
-    let total: usize = context.len() + parts.iter().map(|p| p.len() + 8).sum::<usize>() + 8;
-    let mut out = Vec::with_capacity(total);
+    let mut hasher = blake3::Hasher::new_derive_key(CONTEXT_SIGNED_DIGEST);
+    for part in parts {
+        hasher.update(&(part.len() as u64).to_le_bytes());
+        hasher.update(part);
+    }
+    let mut out = Vec::with_capacity(8 + context.len() + 32);
     out.extend_from_slice(&(context.len() as u64).to_le_bytes());
     out.extend_from_slice(context.as_bytes());
-    for part in parts {
-        out.extend_from_slice(&(part.len() as u64).to_le_bytes());
-        out.extend_from_slice(part);
-    }
+    out.extend_from_slice(hasher.finalize().as_bytes());
     out
 }
 

@@ -26,6 +26,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod batch;
 pub mod bundle;
 pub mod crypto;
 pub mod doc;

@@ -10,7 +10,7 @@ use std::time::Duration;
 use automerge::{ActorId, AutoCommit, Change, ChangeHash};
 
 use crate::bundle::{self, BundleInfo};
-use crate::crypto::{self, CONTEXT_BATCH_SIGNATURE, CONTEXT_BUNDLE_DIGEST, CONTEXT_GRANT_SIGNATURE};
+use crate::crypto::{self, CONTEXT_BUNDLE_DIGEST, CONTEXT_GRANT_SIGNATURE};
 use crate::doc::{self, Audience, CommunityId, DocId, Part, Post, Role, ScopeOwner};
 use crate::envelope::{self, Batch, ChangeEncoding, Envelope, Genesis, Grant, Header, Invitation, Kind};
 use crate::error::{Error, Rejection};
@@ -898,31 +898,23 @@ impl Node {
         if h.encrypted == doc.is_public() {
             return Ok(Err(Rejection::Protection(h.doc.clone())));
         }
-        let signed = match doc.key_scope() {
-            None => env.body.clone(),
+        let key = match doc.key_scope() {
+            None => None,
             Some(scope) => match self.grant_of(r, &scope, h.epoch)? {
                 None => return Ok(Ok(Opened::NeedKey(format!("{scope}#{}", h.epoch)))),
-                Some(g) => match crypto::open(&g.key, &env.header_bytes, &env.body) {
-                    Ok(p) => p,
-                    Err(e) => return Ok(Err(Rejection::Decrypt(e))),
-                },
+                Some(g) => Some(g.key),
             },
         };
-        Ok(self.verify_batch(doc, source, &env.header_bytes, h, &signed).map(Opened::Batch))
+        let batch = match crate::batch::open(&env.header_bytes, &env.body, key.as_ref()) {
+            Ok(b) => b,
+            Err(r) => return Ok(Err(r)),
+        };
+        Ok(self.verify_batch(doc, source, h, batch).map(Opened::Batch))
     }
 
-    fn verify_batch(
-        &mut self,
-        doc: DocId,
-        source: NodeId,
-        header_bytes: &[u8],
-        header: &Header,
-        signed: &[u8],
-    ) -> Result<Verified, Rejection> {
-        let (inner, signature) = envelope::decode_signed(signed)?;
-        let batch = Batch::decode(&inner)?;
-        crypto::verify(&batch.author, CONTEXT_BATCH_SIGNATURE, &[header_bytes, &inner], &signature)
-            .map_err(|_| Rejection::Signature)?;
+    /// Checks what a valid signature does not prove: that the signer is the source node,
+    /// the actor of every change, and allowed to write this document.
+    fn verify_batch(&mut self, doc: DocId, source: NodeId, header: &Header, batch: Batch) -> Result<Verified, Rejection> {
         if NodeId::from_signing_public(&batch.author) != source {
             return Err(Rejection::AuthorNotSource(source.to_string()));
         }
@@ -1347,14 +1339,7 @@ impl Node {
             }
         };
         let header = Header { epoch: key.as_ref().map_or(0, |g| g.epoch), ..header };
-        let header_bytes = header.encode();
-        let inner = batch.encode();
-        let signature = self.identity.sign(CONTEXT_BATCH_SIGNATURE, &[&header_bytes, &inner]);
-        let signed = envelope::encode_signed(&inner, &signature);
-        let body = match &key {
-            None => signed,
-            Some(g) => crypto::seal(&g.key, &header_bytes, &signed),
-        };
+        let (header_bytes, body) = crate::batch::seal(&self.identity, &header, &batch, key.as_ref().map(|g| &g.key));
         let hashes: Vec<[u8; 32]> = own.iter().map(|c| c.hash().0).collect();
         let digest = self.store_own_bundle(t, &id.endpoint(), &header_bytes, &body, name.clone(), BundleState::Applied, &hashes)?;
         // A superseded announcement carries nothing anyone needs.
