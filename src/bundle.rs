@@ -1,6 +1,6 @@
 //! BPv7 (RFC 9171) bundles: the only module that touches `hardy-bpv7`.
 //!
-//! Builds bundles with a CRC-32C on every block, a creation time and a lifetime; parses
+//! Builds bundles with a CRC-32C on the primary block, a creation time and a lifetime; parses
 //! them with all CRC and structure checks, refusing anything not canonical, expired, or
 //! not carrying exactly one plain payload block.
 
@@ -8,7 +8,9 @@ use std::borrow::Cow;
 use std::time::Duration;
 
 use hardy_bpv7::bpsec::key::KeySet;
+use hardy_bpv7::block;
 use hardy_bpv7::builder::Builder;
+use hardy_bpv7::crc::CrcType;
 use hardy_bpv7::bundle::ParsedBundle;
 use hardy_bpv7::creation_timestamp::CreationTimestamp;
 use hardy_bpv7::dtn_time::DtnTime;
@@ -68,7 +70,7 @@ impl BundleInfo {
     }
 }
 
-/// Builds a canonical BPv7 bundle (CRC-32C on every block).
+/// Builds a canonical BPv7 bundle (CRC-32C on the primary block).
 ///
 /// `sequence` disambiguates bundles created in the same millisecond by the same source.
 pub fn build(
@@ -82,12 +84,25 @@ pub fn build(
     let source: Eid = source.parse().expect("our own source endpoint id is valid");
     let destination: Eid = destination.parse().expect("our own destination endpoint id is valid");
     let time = DtnTime::new(created_unix_ms.saturating_sub(DTN_EPOCH_UNIX_MS));
+    // CRC-32C on the primary block only: the payload is protected end to end by its
+    // signature (and AEAD tag), and a CRC over megabytes would cost more than both.
     let (_, data) = Builder::new(source, destination)
+        .with_crc_type(CrcType::CRC32_CASTAGNOLI)
         .with_lifetime(lifetime)
-        .with_payload(Cow::Borrowed(payload))
+        .add_extension_block(block::Type::Payload)
+        .expect("a payload block is not a primary block")
+        .with_flags(payload_flags())
+        .with_crc_type(CrcType::None)
+        .build(Cow::Borrowed(payload))
         .build(CreationTimestamp::from_parts(Some(time), sequence))
         .expect("building a bundle from valid parts");
     data.into_vec()
+}
+
+/// Payload block flags on every Caravan bundle: delete the bundle if the block cannot
+/// be processed.
+fn payload_flags() -> block::Flags {
+    block::Flags { delete_bundle_on_failure: true, ..Default::default() }
 }
 
 /// Parses and checks a bundle at time `now_unix_ms`.
@@ -107,6 +122,11 @@ pub fn parse(data: &[u8], now_unix_ms: u64) -> Result<BundleInfo, BundleFormatEr
         .ok_or_else(|| BundleFormatError::Invalid("no payload block".into()))?;
     if payload_block.bcb.is_some() {
         return Err(BundleFormatError::BpsecPayload);
+    }
+    // The payload block header is not covered by a CRC, so its flags must be exactly
+    // what Caravan writes: a damaged flag byte is caught here instead.
+    if payload_block.flags != payload_flags() {
+        return Err(BundleFormatError::Invalid("unexpected payload block flags".into()));
     }
     let payload = payload_block.payload_range();
     if payload.end > data.len() || payload.start > payload.end {
@@ -154,9 +174,10 @@ mod tests {
     }
 
     #[test]
-    fn every_flipped_byte_is_caught() {
+    fn every_flipped_byte_outside_the_payload_is_caught() {
         let data = build("dtn://aaaa/caravan", "dtn://bbbb/caravan", NOW, 1, Duration::from_secs(60), b"payload bytes");
-        for i in 0..data.len() {
+        let payload = parse(&data, NOW).unwrap().payload;
+        for i in (0..data.len()).filter(|i| !payload.contains(i)) {
             for bit in [0x01u8, 0x80] {
                 let mut bad = data.clone();
                 bad[i] ^= bit;

@@ -44,6 +44,12 @@ pub enum EnvelopeError {
     /// A field is out of range.
     #[error("invalid field {0}")]
     Field(&'static str),
+    /// Not in the one encoding Caravan writes.
+    #[error("envelope is not in canonical form")]
+    NonCanonical,
+    /// The envelope checksum does not match: the bundle was damaged on the way.
+    #[error("envelope checksum does not match (damaged in transit or storage)")]
+    Checksum,
 }
 
 fn decode<T: DeserializeOwned>(what: &'static str, bytes: &[u8], max: usize) -> Result<T, EnvelopeError> {
@@ -77,6 +83,16 @@ struct EnvelopeWire {
     v: u8,
     h: ByteBuf,
     b: ByteBuf,
+    c: u32,
+}
+
+/// CRC-32 (IEEE) over header bytes then body: lets a relay that holds no key detect a
+/// damaged bundle. Not a defence against tampering; signatures and AEAD tags are.
+fn checksum(header: &[u8], body: &[u8]) -> u32 {
+    let mut h = crc32fast::Hasher::new();
+    h.update(header);
+    h.update(body);
+    h.finalize()
 }
 
 #[derive(Serialize, Deserialize)]
@@ -153,6 +169,7 @@ pub fn encode_envelope(header_bytes: &[u8], body: &[u8]) -> Vec<u8> {
         v: ENVELOPE_VERSION,
         h: ByteBuf::from(header_bytes.to_vec()),
         b: ByteBuf::from(body.to_vec()),
+        c: checksum(header_bytes, body),
     })
 }
 
@@ -161,6 +178,15 @@ pub fn decode_envelope(payload: &[u8]) -> Result<Envelope, EnvelopeError> {
     let w: EnvelopeWire = decode("envelope", payload, ENVELOPE_BYTES_MAX)?;
     if w.v != ENVELOPE_VERSION {
         return Err(EnvelopeError::Version(w.v));
+    }
+    if checksum(&w.h, &w.b) != w.c {
+        return Err(EnvelopeError::Checksum);
+    }
+    // Only the exact encoding we write is accepted: CBOR has several spellings of the
+    // same structure (a key as text or bytes, long-form lengths), and a damaged byte must
+    // not turn into an equivalent spelling that the checksum does not cover.
+    if encode(&w) != payload {
+        return Err(EnvelopeError::NonCanonical);
     }
     let header = Header::decode(&w.h)?;
     Ok(Envelope { header, header_bytes: w.h.into_vec(), body: w.b.into_vec() })

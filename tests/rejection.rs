@@ -226,3 +226,4 @@ fn genesis_of(w: &World) -> Genesis {
 fn chain_of(n: &TestNode, cid: &caravan::CommunityId) -> Vec<caravan::envelope::Cert> {
     n.node.membership_proof(cid).unwrap().1
 }
+
