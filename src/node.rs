@@ -17,7 +17,7 @@ use crate::error::{Error, Rejection};
 use crate::identity::{ContactCard, Identity, NodeId};
 use crate::limits::{
     BATCH_BYTES_MAX, BATCH_CHANGES_MAX, BUNDLE_LIFETIME_DEFAULT_SECS, DOC_CHUNKS_COUNT_MAX,
-    PEER_HEADS_COUNT_MAX,
+    IMPORT_CHUNK_COUNT_MAX, PEER_HEADS_COUNT_MAX,
 };
 use crate::membership::{self, CertCache};
 use crate::store::{hex, BundleMeta, BundleState, Reads, Store, Txn};
@@ -799,32 +799,60 @@ impl Node {
     /// failed, and then nothing of this call was stored.
     pub fn import_many<'a>(&mut self, bundles: impl IntoIterator<Item = &'a [u8]>) -> Result<ImportReport, Error> {
         let now = (self.clock)();
+        let bundles: Vec<&[u8]> = bundles.into_iter().collect();
         let mut t = self.store.write()?;
         let mut report = ImportReport::default();
         let mut touched = BTreeSet::new();
-        let mut batches: Vec<(usize, [u8; 32], BundleInfo, Verified, Vec<u8>)> = Vec::new();
         let mut result = Ok(());
         let mut seen = HashSet::new();
-        for (i, bytes) in bundles.into_iter().enumerate() {
-            report.outcomes.push(Outcome::Duplicate);
-            if !seen.insert(crypto::derive(CONTEXT_BUNDLE_DIGEST, &[bytes])) {
-                continue;
-            }
-            match self.take_in(&mut t, bytes, now, &mut report, &mut touched) {
-                Ok(Ok(Some((digest, info, verified)))) => batches.push((i, digest, info, verified, bytes.to_vec())),
-                Ok(Ok(None)) => {}
-                Ok(Err(outcome)) => report.outcomes[i] = outcome,
+        let mut offset = 0;
+        for chunk in bundles.chunks(IMPORT_CHUNK_COUNT_MAX) {
+            // Decoding, decryption and signature checks need no store access: spread
+            // them over the cores, then take the results in input order.
+            let keys = match self.key_map(&t) {
+                Ok(k) => k,
                 Err(e) => {
                     result = Err(e);
                     break;
                 }
+            };
+            let pre = preopen_all(chunk, now, &keys);
+            let mut batches = Vec::new();
+            for (j, (bytes, pre)) in chunk.iter().zip(pre).enumerate() {
+                let i = offset + j;
+                report.outcomes.push(Outcome::Duplicate);
+                if !seen.insert(pre.digest) {
+                    continue;
+                }
+                match self.take_in(&mut t, bytes, pre, now, &mut report, &mut touched) {
+                    Ok(Ok(Some((digest, info, verified)))) => batches.push((i, digest, info, verified, bytes.to_vec())),
+                    Ok(Ok(None)) => {}
+                    Ok(Err(outcome)) => report.outcomes[i] = outcome,
+                    Err(e) => {
+                        result = Err(e);
+                        break;
+                    }
+                }
             }
-        }
-        if result.is_ok() {
-            result = self.merge_batches(&mut t, batches, &mut report, &mut touched);
+            if result.is_ok() {
+                result = self.merge_batches(&mut t, batches, &mut report, &mut touched);
+            }
+            if result.is_err() {
+                break;
+            }
+            offset += chunk.len();
         }
         self.finish(t, result, touched, now)?;
         Ok(report)
+    }
+
+    /// Every key we hold, by `scope#epoch`.
+    fn key_map(&self, r: &impl Reads) -> Result<HashMap<String, [u8; 32]>, Error> {
+        Ok(r
+            .grants()?
+            .into_iter()
+            .filter_map(|(k, g)| Grant::decode(&g).ok().map(|g| (k, g.key)))
+            .collect())
     }
 
     /// Persists touched documents and commits; on any failure forgets in-memory
@@ -856,25 +884,26 @@ impl Node {
         &mut self,
         t: &mut Txn,
         bytes: &[u8],
+        pre: Preopened,
         now: u64,
         report: &mut ImportReport,
         touched: &mut BTreeSet<DocId>,
     ) -> Result<Result<Option<([u8; 32], BundleInfo, Verified)>, Outcome>, Error> {
-        let info = match bundle::parse(bytes, now) {
+        let info = match pre.info {
             Ok(i) => i,
             Err(e) => return Ok(Err(Outcome::Rejected(e.into()))),
         };
-        let digest = crypto::derive(CONTEXT_BUNDLE_DIGEST, &[bytes]);
+        let digest = pre.digest;
         if t.bundle_meta(&digest)?.is_some() {
             return Ok(Err(Outcome::Duplicate));
         }
-        let env = match envelope::decode_envelope(&bytes[info.payload.clone()]) {
+        let env = match pre.envelope.expect("parsed bundles have a decoded envelope") {
             Ok(e) => e,
             Err(e) => return Ok(Err(Outcome::Rejected(e.into()))),
         };
         match env.header.kind {
             Kind::Grant => self.take_grant(t, bytes, digest, &info, &env, now, report, touched).map(Err),
-            Kind::Batch => match self.open_batch(t, &info, &env)? {
+            Kind::Batch => match self.open_batch(t, &info, &env, pre.batch)? {
                 Err(r) => Ok(Err(Outcome::Rejected(r))),
                 Ok(Opened::NeedKey(scope)) => {
                     let meta = meta_for(&info, BundleState::WaitingKey, env.header.doc.clone(), 0, bytes.len());
@@ -887,8 +916,15 @@ impl Node {
         }
     }
 
-    /// Decrypts and verifies a batch bundle. Rejections are `Ok(Err(_))`.
-    fn open_batch(&mut self, r: &impl Reads, info: &BundleInfo, env: &Envelope) -> Result<Result<Opened, Rejection>, Error> {
+    /// Decrypts and verifies a batch bundle, or takes the result of doing so from the
+    /// parallel pre-pass. Rejections are `Ok(Err(_))`.
+    fn open_batch(
+        &mut self,
+        r: &impl Reads,
+        info: &BundleInfo,
+        env: &Envelope,
+        pre: Option<Result<OpenBatch, Rejection>>,
+    ) -> Result<Result<Opened, Rejection>, Error> {
         let h = &env.header;
         let Some(doc) = DocId::parse(&h.doc) else { return Ok(Err(Rejection::Document(h.doc.clone()))) };
         let Some(source) = source_node(&info.source) else { return Ok(Err(Rejection::Source(info.source.clone()))) };
@@ -898,27 +934,39 @@ impl Node {
         if h.encrypted == doc.is_public() {
             return Ok(Err(Rejection::Protection(h.doc.clone())));
         }
-        let key = match doc.key_scope() {
-            None => None,
-            Some(scope) => match self.grant_of(r, &scope, h.epoch)? {
-                None => return Ok(Ok(Opened::NeedKey(format!("{scope}#{}", h.epoch)))),
-                Some(g) => Some(g.key),
-            },
+        let opened = match pre {
+            Some(p) => p,
+            None => {
+                let key = match doc.key_scope() {
+                    None => None,
+                    Some(scope) => match self.grant_of(r, &scope, h.epoch)? {
+                        None => return Ok(Ok(Opened::NeedKey(format!("{scope}#{}", h.epoch)))),
+                        Some(g) => Some(g.key),
+                    },
+                };
+                open_and_decode(env, key.as_ref())
+            }
         };
-        let batch = match crate::batch::open(&env.header_bytes, &env.body, key.as_ref()) {
+        let (batch, changes) = match opened {
             Ok(b) => b,
             Err(r) => return Ok(Err(r)),
         };
-        Ok(self.verify_batch(doc, source, h, batch).map(Opened::Batch))
+        Ok(self.verify_batch(doc, source, h, batch, changes).map(Opened::Batch))
     }
 
     /// Checks what a valid signature does not prove: that the signer is the source node,
     /// the actor of every change, and allowed to write this document.
-    fn verify_batch(&mut self, doc: DocId, source: NodeId, header: &Header, batch: Batch) -> Result<Verified, Rejection> {
+    fn verify_batch(
+        &mut self,
+        doc: DocId,
+        source: NodeId,
+        header: &Header,
+        batch: Batch,
+        changes: Vec<Change>,
+    ) -> Result<Verified, Rejection> {
         if NodeId::from_signing_public(&batch.author) != source {
             return Err(Rejection::AuthorNotSource(source.to_string()));
         }
-        let changes = decode_changes(&batch)?;
         let actor = ActorId::from(batch.author.to_vec());
         if let Some(c) = changes.iter().find(|c| *c.actor_id() != actor) {
             return Err(Rejection::WrongActor { actor: c.actor_id().to_hex_string() });
@@ -1136,7 +1184,7 @@ impl Node {
                 t.remove_bundle(&digest)?;
                 continue;
             };
-            match self.open_batch(t, &info, &env)? {
+            match self.open_batch(t, &info, &env, None)? {
                 Ok(Opened::Batch(v)) => {
                     t.remove_bundle(&digest)?;
                     batches.push((0, digest, info, v, bytes));
@@ -1378,6 +1426,58 @@ fn source_node(eid: &str) -> Option<NodeId> {
     let rest = eid.strip_prefix("dtn://")?;
     let (node, service) = rest.split_once('/')?;
     (service == "caravan").then(|| NodeId::parse(node)).flatten()
+}
+
+/// A bundle as far as it can be checked without the store.
+struct Preopened {
+    digest: [u8; 32],
+    info: Result<BundleInfo, bundle::BundleFormatError>,
+    envelope: Option<Result<Envelope, envelope::EnvelopeError>>,
+    /// Present when the key was at hand: the opened, signature-checked batch.
+    batch: Option<Result<OpenBatch, Rejection>>,
+}
+
+/// A batch whose signature verified, with its changes decoded.
+type OpenBatch = (Batch, Vec<Change>);
+
+fn preopen(bytes: &[u8], now: u64, keys: &HashMap<String, [u8; 32]>) -> Preopened {
+    let digest = crypto::derive(CONTEXT_BUNDLE_DIGEST, &[bytes]);
+    let info = bundle::parse(bytes, now);
+    let Ok(i) = &info else { return Preopened { digest, info, envelope: None, batch: None } };
+    let envelope = envelope::decode_envelope(&bytes[i.payload.clone()]);
+    let batch = match &envelope {
+        Ok(env) if env.header.kind == Kind::Batch => match DocId::parse(&env.header.doc) {
+            Some(doc) if doc.is_public() => Some(open_and_decode(env, None)),
+            Some(doc) => doc
+                .key_scope()
+                .and_then(|s| keys.get(&format!("{s}#{}", env.header.epoch)))
+                .map(|k| open_and_decode(env, Some(k))),
+            None => None,
+        },
+        _ => None,
+    };
+    Preopened { digest, info, envelope: Some(envelope), batch }
+}
+
+fn preopen_all(chunk: &[&[u8]], now: u64, keys: &HashMap<String, [u8; 32]>) -> Vec<Preopened> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    if threads < 2 || chunk.len() < 64 {
+        return chunk.iter().map(|b| preopen(b, now, keys)).collect();
+    }
+    let per = chunk.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = chunk
+            .chunks(per)
+            .map(|part| s.spawn(move || part.iter().map(|b| preopen(b, now, keys)).collect::<Vec<_>>()))
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().expect("decoding does not panic")).collect()
+    })
+}
+
+fn open_and_decode(env: &Envelope, key: Option<&[u8; 32]>) -> Result<OpenBatch, Rejection> {
+    let batch = crate::batch::open(&env.header_bytes, &env.body, key)?;
+    let changes = decode_changes(&batch)?;
+    Ok((batch, changes))
 }
 
 fn decode_raw(raw: &[u8]) -> Result<Vec<Change>, String> {
