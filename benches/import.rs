@@ -1,6 +1,8 @@
 //! End-to-end import of 10,000 bundles of 1 KiB each (decode, verify, decrypt, merge,
 //! durable commit) into a member's redb store. Goal: >= 5,000 bundles/s.
 
+#![allow(missing_docs)]
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 

@@ -346,24 +346,23 @@ pub(crate) fn read_fields(doc: &AutoCommit) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Appends a post under a unique root key (time, author, random) so concurrent posts
-/// never collide and sort by time.
+/// Adds a post as one scalar under a root key `post/<time ms>/<author>[/<n>]`: posts
+/// never collide (the author is in the key, `n` separates one author's posts in the same
+/// millisecond), sort by time, and cost one operation each.
 pub(crate) fn add_post(
     doc: &mut AutoCommit,
     author: &NodeId,
     at_unix_ms: u64,
     text: &str,
 ) -> Result<(), automerge::AutomergeError> {
-    let nonce = crate::crypto::random_32();
-    let key = format!(
-        "{POST_PREFIX}{at_unix_ms:016}/{author}/{}",
-        BASE32_NOPAD.encode(&nonce[..5]).to_ascii_lowercase()
-    );
-    let post = doc.put_object(ROOT, key, ObjType::Map)?;
-    doc.put(&post, "author", author.to_string())?;
-    doc.put(&post, "at", at_unix_ms)?;
-    doc.put(&post, "text", text)?;
-    Ok(())
+    let base = format!("{POST_PREFIX}{at_unix_ms:013}/{author}");
+    let mut key = base.clone();
+    let mut n = 1;
+    while doc.get(ROOT, key.as_str())?.is_some() {
+        n += 1;
+        key = format!("{base}/{n}");
+    }
+    doc.put(ROOT, key, text)
 }
 
 /// All posts, oldest first.
@@ -372,18 +371,10 @@ pub(crate) fn read_posts(doc: &AutoCommit) -> Vec<Post> {
     keys.sort();
     keys.into_iter()
         .filter_map(|k| {
-            let (Value::Object(ObjType::Map), obj) = doc.get(ROOT, k.as_str()).ok()?? else {
-                return None;
-            };
-            let at = match doc.get(&obj, "at").ok()?? {
-                (Value::Scalar(s), _) => match s.as_ref() {
-                    ScalarValue::Uint(n) => *n,
-                    ScalarValue::Int(n) => u64::try_from(*n).unwrap_or(0),
-                    _ => 0,
-                },
-                _ => 0,
-            };
-            Some(Post { author: get_str(doc, &obj, "author")?, at_unix_ms: at, text: get_str(doc, &obj, "text")? })
+            let mut parts = k[POST_PREFIX.len()..].split('/');
+            let at_unix_ms = parts.next()?.parse().ok()?;
+            let author = parts.next()?.to_string();
+            Some(Post { author, at_unix_ms, text: read_str(doc, &k)? })
         })
         .collect()
 }

@@ -217,6 +217,8 @@ pub enum ChangeEncoding {
     Raw,
     /// One Automerge `bundle()` (compact; Automerge marks the format experimental).
     AutomergeBundle,
+    /// DEFLATE (RFC 1951) over one Automerge `bundle()`.
+    DeflatedAutomergeBundle,
 }
 
 /// A community's genesis: the root owner's key and a nonce; hashes to the community id.
@@ -329,6 +331,7 @@ impl Batch {
             n: match self.encoding {
                 ChangeEncoding::Raw => 0,
                 ChangeEncoding::AutomergeBundle => 1,
+                ChangeEncoding::DeflatedAutomergeBundle => 2,
             },
             c: ByteBuf::from(self.changes.clone()),
         })
@@ -344,6 +347,7 @@ impl Batch {
             encoding: match w.n {
                 0 => ChangeEncoding::Raw,
                 1 => ChangeEncoding::AutomergeBundle,
+                2 => ChangeEncoding::DeflatedAutomergeBundle,
                 _ => return Err(EnvelopeError::Field("batch change encoding")),
             },
             changes: w.c.into_vec(),

@@ -20,6 +20,11 @@ pub const HEADS_COUNT_MAX: usize = 256;
 /// Most Automerge changes in one batch. Bounds decompression of an Automerge bundle.
 pub const BATCH_CHANGES_MAX: usize = 100_000;
 
+/// Largest Automerge `bundle()` encoding we decode (after inflating); larger batches
+/// travel as raw changes. Bounds the decompression an authorised but hostile member
+/// can cause inside Automerge.
+pub const AUTOMERGE_BUNDLE_BYTES_MAX: usize = 1024 * 1024;
+
 /// Largest decompressed change batch in bytes.
 pub const BATCH_BYTES_MAX: usize = 64 * 1024 * 1024;
 

@@ -12,20 +12,13 @@ use automerge::{ActorId, AutoCommit, Change, ChangeHash};
 use crate::bundle::{self, BundleInfo};
 use crate::crypto::{self, CONTEXT_BUNDLE_DIGEST, CONTEXT_GRANT_SIGNATURE};
 use crate::doc::{self, Audience, CommunityId, DocId, Part, Post, Role, ScopeOwner};
-use crate::envelope::{self, Batch, ChangeEncoding, Envelope, Genesis, Grant, Header, Invitation, Kind};
+use crate::envelope::{self, Batch, Envelope, Genesis, Grant, Header, Invitation, Kind};
 use crate::error::{Error, Rejection};
 use crate::identity::{ContactCard, Identity, NodeId};
-use crate::limits::{
-    BATCH_BYTES_MAX, BATCH_CHANGES_MAX, BUNDLE_LIFETIME_DEFAULT_SECS, DOC_CHUNKS_COUNT_MAX,
-    IMPORT_CHUNK_COUNT_MAX, PEER_HEADS_COUNT_MAX,
-};
+use crate::limits::{BUNDLE_LIFETIME_DEFAULT_SECS, DOC_CHUNKS_COUNT_MAX, IMPORT_CHUNK_COUNT_MAX, PEER_HEADS_COUNT_MAX};
 use crate::membership::{self, CertCache};
 use crate::store::{hex, BundleMeta, BundleState, Reads, Store, Txn};
 use crate::sync::{self, Target};
-
-/// Largest Automerge `bundle()` encoding we decode; larger batches travel as raw
-/// changes. Bounds the decompression an authorised but hostile member can cause.
-const AUTOMERGE_BUNDLE_BYTES_MAX: usize = 1024 * 1024;
 
 /// Something that happened to this node's data, delivered to subscribers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -495,6 +488,13 @@ impl Node {
     fn heads_of(&mut self, id: DocId) -> Result<Vec<[u8; 32]>, Error> {
         let view = self.store.read()?;
         Ok(self.load_doc(&view, id)?.doc.get_heads().iter().map(hash_bytes).collect())
+    }
+
+    /// A document saved in Automerge's own format (empty document if we hold none of
+    /// it), for apps that read it with Automerge directly.
+    pub fn document_bytes(&mut self, id: DocId) -> Result<Vec<u8>, Error> {
+        let view = self.store.read()?;
+        Ok(self.load_doc(&view, id)?.doc.save())
     }
 
     /// Current heads of a document (empty if we hold none of it).
@@ -1357,7 +1357,7 @@ impl Node {
         }
         let have: Vec<ChangeHash> = previous.into_iter().filter(|h| state.doc.get_change_by_hash(h).is_some()).collect();
         let own: Vec<Change> = state.doc.get_changes(&have).into_iter().filter(|c| *c.actor_id() == actor).collect();
-        let (encoding, changes) = encode_changes(&mut state.doc, &own);
+        let (encoding, changes) = crate::batch::encode_changes(&mut state.doc, &own);
         let (genesis, chain) = match id {
             DocId::Community { id: cid, part } => {
                 let (_, inv, role) = self.membership(t, &cid)?;
@@ -1476,7 +1476,7 @@ fn preopen_all(chunk: &[&[u8]], now: u64, keys: &HashMap<String, [u8; 32]>) -> V
 
 fn open_and_decode(env: &Envelope, key: Option<&[u8; 32]>) -> Result<OpenBatch, Rejection> {
     let batch = crate::batch::open(&env.header_bytes, &env.body, key)?;
-    let changes = decode_changes(&batch)?;
+    let changes = crate::batch::decode_changes(&batch)?;
     Ok((batch, changes))
 }
 
@@ -1485,53 +1485,3 @@ fn decode_raw(raw: &[u8]) -> Result<Vec<Change>, String> {
     list.into_iter().map(|b| Change::from_bytes(b).map_err(|e| e.to_string())).collect()
 }
 
-/// Encodes changes compactly with Automerge's `bundle()` when it round-trips and is
-/// smaller, otherwise as raw changes.
-fn encode_changes(doc: &mut AutoCommit, changes: &[Change]) -> (ChangeEncoding, Vec<u8>) {
-    let raw_list: Vec<&[u8]> = changes.iter().map(|c| c.raw_bytes()).collect();
-    let raw = envelope::encode_raw_changes(&raw_list);
-    if changes.len() < 2 {
-        return (ChangeEncoding::Raw, raw);
-    }
-    let compact = doc.bundle(changes.iter().map(|c| c.hash())).ok().map(|b| b.bytes().to_vec());
-    if let Some(bytes) = compact {
-        let round_trips = automerge::Bundle::try_from(bytes.as_slice())
-            .ok()
-            .and_then(|b| b.to_changes().ok())
-            .is_some_and(|back| {
-                back.len() == changes.len() && back.iter().zip(changes).all(|(a, b)| a.hash() == b.hash())
-            });
-        if round_trips && bytes.len() < raw.len() && bytes.len() <= AUTOMERGE_BUNDLE_BYTES_MAX {
-            return (ChangeEncoding::AutomergeBundle, bytes);
-        }
-    }
-    (ChangeEncoding::Raw, raw)
-}
-
-fn decode_changes(batch: &Batch) -> Result<Vec<Change>, Rejection> {
-    let changes = match batch.encoding {
-        ChangeEncoding::Raw => {
-            let list = envelope::decode_raw_changes(&batch.changes)?;
-            let total: usize = list.iter().map(Vec::len).sum();
-            if total > BATCH_BYTES_MAX {
-                return Err(Rejection::Changes("batch too large".into()));
-            }
-            list.into_iter()
-                .map(|b| Change::from_bytes(b).map_err(|e| Rejection::Changes(e.to_string())))
-                .collect::<Result<Vec<_>, _>>()?
-        }
-        ChangeEncoding::AutomergeBundle => {
-            if batch.changes.len() > AUTOMERGE_BUNDLE_BYTES_MAX {
-                return Err(Rejection::Changes("compact batch too large".into()));
-            }
-            automerge::Bundle::try_from(batch.changes.as_slice())
-                .map_err(|e| Rejection::Changes(e.to_string()))?
-                .to_changes()
-                .map_err(|e| Rejection::Changes(e.to_string()))?
-        }
-    };
-    if changes.len() > BATCH_CHANGES_MAX {
-        return Err(Rejection::Changes(format!("more than {BATCH_CHANGES_MAX} changes")));
-    }
-    Ok(changes)
-}
