@@ -7,10 +7,10 @@
 use std::time::{Duration, Instant};
 
 use caravan::envelope::{self, Batch, ChangeEncoding, Genesis, Header, Kind};
-use caravan::{batch, bundle, crypto, Identity};
+use caravan::{Identity, batch, bundle, crypto};
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
-use criterion::{criterion_group, Criterion, Throughput};
+use criterion::{Criterion, Throughput, criterion_group};
 
 const NOW: u64 = 1_795_000_000_000;
 
@@ -41,7 +41,14 @@ fn fixture(size: usize) -> Fixture {
 fn seal_sign(f: &Fixture) -> Vec<u8> {
     let (h, body) = batch::seal(&f.author, &f.header, &f.batch, Some(&f.key));
     let src = f.author.node_id().endpoint();
-    bundle::build(&src, "dtn://aaaa/~community", NOW, 1, Duration::from_secs(3600), &envelope::encode_envelope(&h, &body))
+    bundle::build(
+        &src,
+        "dtn://aaaa/~community",
+        NOW,
+        1,
+        Duration::from_secs(3600),
+        &envelope::encode_envelope(&h, &body),
+    )
 }
 
 /// Caravan's whole opening path: BPv7 parse with CRCs, envelope, decrypt, verify.
@@ -104,10 +111,26 @@ fn ratios() {
         let mb = |t: f64| size as f64 / t / 1e6;
         let raw_s = median(21, inner, || drop(std::hint::black_box(raw_seal(&f.key, &f.plain))));
         let our_s = median(21, inner, || drop(std::hint::black_box(seal_sign(&f))));
-        let raw_o = median(21, inner, || { std::hint::black_box(raw_open(&f.key, &raw_ct)); });
-        let our_o = median(21, inner, || { std::hint::black_box(verify_open(&f, &sealed)); });
-        println!("{:>3} KiB  seal+sign     {:>10.0}   {:>8.0}   {:>6.0}%", size / 1024, mb(our_s), mb(raw_s), raw_s / our_s * 100.0);
-        println!("{:>3} KiB  verify+open   {:>10.0}   {:>8.0}   {:>6.0}%", size / 1024, mb(our_o), mb(raw_o), raw_o / our_o * 100.0);
+        let raw_o = median(21, inner, || {
+            std::hint::black_box(raw_open(&f.key, &raw_ct));
+        });
+        let our_o = median(21, inner, || {
+            std::hint::black_box(verify_open(&f, &sealed));
+        });
+        println!(
+            "{:>3} KiB  seal+sign     {:>10.0}   {:>8.0}   {:>6.0}%",
+            size / 1024,
+            mb(our_s),
+            mb(raw_s),
+            raw_s / our_s * 100.0
+        );
+        println!(
+            "{:>3} KiB  verify+open   {:>10.0}   {:>8.0}   {:>6.0}%",
+            size / 1024,
+            mb(our_o),
+            mb(raw_o),
+            raw_o / our_o * 100.0
+        );
     }
 }
 

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use automerge::transaction::Transactable;
 use caravan::envelope::{self, Batch, ChangeEncoding, Header, Kind};
-use caravan::{batch, bundle, Audience, DocId, Identity, Node, Part, Role, Target};
-use criterion::{criterion_group, Criterion, Throughput};
+use caravan::{Audience, DocId, Identity, Node, Part, Role, Target, batch, bundle};
+use criterion::{Criterion, Throughput, criterion_group};
 
 const COUNT: usize = 10_000;
 
@@ -56,13 +56,8 @@ fn fixture() -> (tempfile::TempDir, Vec<Vec<u8>>) {
             encoding: ChangeEncoding::Raw,
             changes: envelope::encode_raw_changes(&[change.raw_bytes()]),
         };
-        let header = Header {
-            kind: Kind::Batch,
-            doc: feed.to_string(),
-            epoch,
-            heads: vec![change.hash().0],
-            encrypted: true,
-        };
+        let header =
+            Header { kind: Kind::Batch, doc: feed.to_string(), epoch, heads: vec![change.hash().0], encrypted: true };
         let (h, body) = batch::seal(&author, &header, &batch, Some(&key));
         let payload = envelope::encode_envelope(&h, &body);
         bundles.push(bundle::build(

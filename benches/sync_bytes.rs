@@ -4,8 +4,8 @@
 
 #![allow(missing_docs)]
 
-use automerge::sync::{Message, State, SyncDoc};
 use automerge::AutoCommit;
+use automerge::sync::{Message, State, SyncDoc};
 use caravan::{DocId, Node, Part, Role, Target};
 
 const DIVERGENCE: usize = 1_000;
@@ -82,8 +82,12 @@ fn main() {
         let mut z = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
         std::io::Write::write_all(&mut z, &bundle_bytes).unwrap();
         eprintln!("deflate(bundle) = {} B", z.finish().unwrap().len());
-        eprintln!("A's {} new changes: raw {raw} B, bundle() {compact} B; caravan bundle sizes {:?} {:?}",
-            new.len(), to_b.iter().map(Vec::len).collect::<Vec<_>>(), to_a.iter().map(Vec::len).collect::<Vec<_>>());
+        eprintln!(
+            "A's {} new changes: raw {raw} B, bundle() {compact} B; caravan bundle sizes {:?} {:?}",
+            new.len(),
+            to_b.iter().map(Vec::len).collect::<Vec<_>>(),
+            to_a.iter().map(Vec::len).collect::<Vec<_>>()
+        );
     }
     let (am_bytes, am_messages, am_round_trips) = automerge_sync(&mut am_a, &mut am_b);
     println!("two replicas diverged by {DIVERGENCE} changes each (community feed posts)");

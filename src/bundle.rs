@@ -7,11 +7,11 @@
 use std::borrow::Cow;
 use std::time::Duration;
 
-use hardy_bpv7::bpsec::key::KeySet;
 use hardy_bpv7::block;
+use hardy_bpv7::bpsec::key::KeySet;
 use hardy_bpv7::builder::Builder;
-use hardy_bpv7::crc::CrcType;
 use hardy_bpv7::bundle::ParsedBundle;
+use hardy_bpv7::crc::CrcType;
 use hardy_bpv7::creation_timestamp::CreationTimestamp;
 use hardy_bpv7::dtn_time::DtnTime;
 use hardy_bpv7::eid::Eid;
@@ -110,16 +110,13 @@ pub fn parse(data: &[u8], now_unix_ms: u64) -> Result<BundleInfo, BundleFormatEr
     if data.len() > BUNDLE_BYTES_MAX {
         return Err(BundleFormatError::TooLarge(data.len()));
     }
-    let parsed = ParsedBundle::parse_with_keys(data, &KeySet::EMPTY)
-        .map_err(|e| BundleFormatError::Invalid(e.to_string()))?;
+    let parsed =
+        ParsedBundle::parse_with_keys(data, &KeySet::EMPTY).map_err(|e| BundleFormatError::Invalid(e.to_string()))?;
     if parsed.non_canonical {
         return Err(BundleFormatError::NonCanonical);
     }
     let bundle = parsed.bundle;
-    let payload_block = bundle
-        .blocks
-        .get(&1)
-        .ok_or_else(|| BundleFormatError::Invalid("no payload block".into()))?;
+    let payload_block = bundle.blocks.get(&1).ok_or_else(|| BundleFormatError::Invalid("no payload block".into()))?;
     if payload_block.bcb.is_some() {
         return Err(BundleFormatError::BpsecPayload);
     }

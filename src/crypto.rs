@@ -94,12 +94,7 @@ pub fn to_be_signed(context: &str, parts: &[&[u8]]) -> Vec<u8> {
 }
 
 /// Verifies an Ed25519 signature made with `Identity::sign` (strict verification).
-pub fn verify(
-    public: &[u8; 32],
-    context: &str,
-    parts: &[&[u8]],
-    signature: &[u8; 64],
-) -> Result<(), CryptoError> {
+pub fn verify(public: &[u8; 32], context: &str, parts: &[&[u8]], signature: &[u8; 64]) -> Result<(), CryptoError> {
     let key = crate::identity::verifying_key(public).ok_or(CryptoError::Signature)?;
     key.verify_strict(&to_be_signed(context, parts), &Signature::from_bytes(signature))
         .map_err(|_| CryptoError::Signature)

@@ -10,10 +10,8 @@ const FIRST: &str = "North well: pump works.\nSouth well: dry since June.\nEast 
 
 fn carry(node: &mut Node, stick: &Path, village: &str) -> Result<(), String> {
     let e = |e: caravan::Error| e.to_string();
-    let mut files: Vec<_> = std::fs::read_dir(stick)
-        .map_err(|e| e.to_string())?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
+    let mut files: Vec<_> =
+        std::fs::read_dir(stick).map_err(|e| e.to_string())?.filter_map(|e| e.ok().map(|e| e.path())).collect();
     files.sort();
     let data: Vec<Vec<u8>> = files.iter().filter_map(|f| std::fs::read(f).ok()).collect();
     let report = node.import_many(data.iter().map(Vec::as_slice)).map_err(e)?;
@@ -81,8 +79,11 @@ pub fn run() -> Result<(), String> {
     println!("\n4. What each village sees:");
     let a_id = a.node_id();
     let mut converged = true;
-    let reference: Vec<Vec<[u8; 32]>> =
-        Part::ALL.iter().map(|p| a.heads(DocId::Community { id: lake, part: *p })).collect::<Result<_, _>>().map_err(e)?;
+    let reference: Vec<Vec<[u8; 32]>> = Part::ALL
+        .iter()
+        .map(|p| a.heads(DocId::Community { id: lake, part: *p }))
+        .collect::<Result<_, _>>()
+        .map_err(e)?;
     for (node, name) in [(&mut a, "Kisumu"), (&mut b, "Homa Bay"), (&mut c, "Mbita")] {
         let page = node.wiki_page(&lake, PAGE).map_err(e)?.unwrap_or_default();
         let feed = node.feed(&lake).map_err(e)?;
@@ -95,14 +96,16 @@ pub fn run() -> Result<(), String> {
             .map_err(e)?;
         let same = heads == reference;
         converged &= same;
-        println!("\n  {name} ({} members, {} posts, heads {}):", node.members(&lake).map_err(e)?.len(), feed.len(), if same { "identical" } else { "DIFFERENT" });
+        println!(
+            "\n  {name} ({} members, {} posts, heads {}):",
+            node.members(&lake).map_err(e)?.len(),
+            feed.len(),
+            if same { "identical" } else { "DIFFERENT" }
+        );
         for line in page.lines() {
             println!("    | {line}");
         }
-        println!(
-            "    Kisumu's phone (friends only): {}",
-            phone.as_deref().unwrap_or("hidden (not a friend)")
-        );
+        println!("    Kisumu's phone (friends only): {}", phone.as_deref().unwrap_or("hidden (not a friend)"));
     }
     println!();
     if converged {

@@ -9,7 +9,7 @@
 use std::fmt;
 
 use automerge::transaction::Transactable;
-use automerge::{AutoCommit, ObjType, ReadDoc, ScalarValue, Value, ROOT};
+use automerge::{AutoCommit, ObjType, ROOT, ReadDoc, ScalarValue, Value};
 use data_encoding::BASE32_NOPAD;
 
 use crate::identity::NodeId;
@@ -31,13 +31,8 @@ pub enum Audience {
 
 impl Audience {
     /// Every audience, in bit order.
-    pub const ALL: [Audience; 5] = [
-        Audience::Public,
-        Audience::Friends,
-        Audience::Family,
-        Audience::Business,
-        Audience::FriendsOfFriends,
-    ];
+    pub const ALL: [Audience; 5] =
+        [Audience::Public, Audience::Friends, Audience::Family, Audience::Business, Audience::FriendsOfFriends];
 
     /// Text name used in document ids and the CLI.
     pub fn as_str(self) -> &'static str {
@@ -224,10 +219,7 @@ impl DocId {
 
     /// Whether content is public (signed only) rather than encrypted.
     pub fn is_public(&self) -> bool {
-        matches!(
-            self,
-            DocId::Profile { audience: Audience::Public, .. } | DocId::Community { part: Part::Public, .. }
-        )
+        matches!(self, DocId::Profile { audience: Audience::Public, .. } | DocId::Community { part: Part::Public, .. })
     }
 
     /// The key scope that encrypts this document, if it is not public.

@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_bytes::ByteBuf;
 
 use crate::limits::{
-    BATCH_CHANGES_MAX, CERT_CHAIN_LEN_MAX, DOC_ID_BYTES_MAX, ENVELOPE_BYTES_MAX, HEADER_BYTES_MAX,
-    HEADS_COUNT_MAX, NAME_BYTES_MAX,
+    BATCH_CHANGES_MAX, CERT_CHAIN_LEN_MAX, DOC_ID_BYTES_MAX, ENVELOPE_BYTES_MAX, HEADER_BYTES_MAX, HEADS_COUNT_MAX,
+    NAME_BYTES_MAX,
 };
 
 /// Envelope format version written by this code.
@@ -464,13 +464,8 @@ mod tests {
 
     #[test]
     fn envelope_round_trip_and_caps() {
-        let header = Header {
-            kind: Kind::Batch,
-            doc: "c/abc/wiki".into(),
-            epoch: 3,
-            heads: vec![[7u8; 32]],
-            encrypted: true,
-        };
+        let header =
+            Header { kind: Kind::Batch, doc: "c/abc/wiki".into(), epoch: 3, heads: vec![[7u8; 32]], encrypted: true };
         let hb = header.encode();
         let env = decode_envelope(&encode_envelope(&hb, b"body")).unwrap();
         assert_eq!(env.header, header);

@@ -113,18 +113,12 @@ impl Identity {
         let mut a = [0u8; 32];
         s.copy_from_slice(&bytes[..32]);
         a.copy_from_slice(&bytes[32..]);
-        Identity {
-            signing: SigningKey::from_bytes(&s),
-            agreement: StaticSecret::from(a),
-        }
+        Identity { signing: SigningKey::from_bytes(&s), agreement: StaticSecret::from(a) }
     }
 
     /// Loads the identity file, or creates it (mode 0600) if it does not exist.
     pub fn load_or_create(path: &Path) -> Result<Self, IdentityError> {
-        let io = |source| IdentityError::Io {
-            path: path.display().to_string(),
-            source,
-        };
+        let io = |source| IdentityError::Io { path: path.display().to_string(), source };
         match std::fs::read(path) {
             Ok(bytes) => {
                 let secret: [u8; 64] = bytes.try_into().map_err(|b: Vec<u8>| IdentityError::File {
@@ -176,9 +170,7 @@ impl Identity {
     /// Signs the parts of a message under a context string (domain separation), as
     /// [`crate::crypto::to_be_signed`] lays them out.
     pub fn sign(&self, context: &str, message: &[&[u8]]) -> [u8; 64] {
-        self.signing
-            .sign(&crypto::to_be_signed(context, message))
-            .to_bytes()
+        self.signing.sign(&crypto::to_be_signed(context, message)).to_bytes()
     }
 
     pub(crate) fn agreement_secret(&self) -> &StaticSecret {
@@ -191,16 +183,8 @@ impl Identity {
         truncate_utf8(&mut name, NAME_BYTES_MAX);
         let signing_public = self.signing_public();
         let agreement_public = self.agreement_public();
-        let signature = self.sign(
-            CONTEXT_CARD_SIGNATURE,
-            &[name.as_bytes(), &signing_public, &agreement_public],
-        );
-        ContactCard {
-            name,
-            signing_public,
-            agreement_public,
-            signature,
-        }
+        let signature = self.sign(CONTEXT_CARD_SIGNATURE, &[name.as_bytes(), &signing_public, &agreement_public]);
+        ContactCard { name, signing_public, agreement_public, signature }
     }
 }
 
@@ -295,20 +279,14 @@ impl ContactCard {
     pub fn parse(text: &str) -> Result<Self, IdentityError> {
         let text = text.trim();
         let body = text.strip_prefix(CARD_PREFIX).ok_or(IdentityError::NotACard)?;
-        let bytes = BASE32_NOPAD
-            .decode(body.to_ascii_uppercase().as_bytes())
-            .map_err(|_| IdentityError::Base32)?;
+        let bytes = BASE32_NOPAD.decode(body.to_ascii_uppercase().as_bytes()).map_err(|_| IdentityError::Base32)?;
         Self::from_bytes(&bytes)
     }
 }
 
 impl fmt::Display for ContactCard {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{CARD_PREFIX}{}",
-            BASE32_NOPAD.encode(&self.to_bytes()).to_ascii_lowercase()
-        )
+        write!(f, "{CARD_PREFIX}{}", BASE32_NOPAD.encode(&self.to_bytes()).to_ascii_lowercase())
     }
 }
 

@@ -3,8 +3,8 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
 use std::sync::Arc;
+use std::sync::mpsc;
 use std::time::Duration;
 
 use automerge::{ActorId, AutoCommit, Change, ChangeHash};
@@ -17,7 +17,7 @@ use crate::error::{Error, Rejection};
 use crate::identity::{ContactCard, Identity, NodeId};
 use crate::limits::{BUNDLE_LIFETIME_DEFAULT_SECS, DOC_CHUNKS_COUNT_MAX, IMPORT_CHUNK_COUNT_MAX, PEER_HEADS_COUNT_MAX};
 use crate::membership::{self, CertCache};
-use crate::store::{hex, BundleMeta, BundleState, Reads, Store, Txn};
+use crate::store::{BundleMeta, BundleState, Reads, Store, Txn, hex};
 use crate::sync::{self, Target};
 
 /// Something that happened to this node's data, delivered to subscribers.
@@ -161,10 +161,7 @@ pub struct ProfileField {
 pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
 
 fn system_clock() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
 struct DocState {
@@ -238,11 +235,8 @@ impl Node {
                 name.to_string()
             }
         };
-        let sequence = store
-            .read()?
-            .meta("sequence")?
-            .and_then(|b| b.try_into().ok().map(u64::from_le_bytes))
-            .unwrap_or(0);
+        let sequence =
+            store.read()?.meta("sequence")?.and_then(|b| b.try_into().ok().map(u64::from_le_bytes)).unwrap_or(0);
         Ok(Node {
             home: home.to_path_buf(),
             identity,
@@ -345,8 +339,7 @@ impl Node {
 
     fn latest_grant(&self, r: &impl Reads, scope: &str) -> Result<Option<Grant>, Error> {
         let prefix = format!("{scope}#");
-        Ok(r
-            .grants()?
+        Ok(r.grants()?
             .into_iter()
             .filter(|(k, _)| k.starts_with(&prefix))
             .filter_map(|(_, g)| Grant::decode(&g).ok())
@@ -399,7 +392,8 @@ impl Node {
     }
 
     fn store_grant_bundle(&mut self, t: &mut Txn, to: &ContactCard, grant: &Grant) -> Result<(), Error> {
-        let header = Header { kind: Kind::Grant, doc: grant.scope.clone(), epoch: grant.epoch, heads: vec![], encrypted: true };
+        let header =
+            Header { kind: Kind::Grant, doc: grant.scope.clone(), epoch: grant.epoch, heads: vec![], encrypted: true };
         let header_bytes = header.encode();
         let inner = grant.encode();
         let signature = self.identity.sign(CONTEXT_GRANT_SIGNATURE, &[&header_bytes, &inner]);
@@ -848,16 +842,18 @@ impl Node {
 
     /// Every key we hold, by `scope#epoch`.
     fn key_map(&self, r: &impl Reads) -> Result<HashMap<String, [u8; 32]>, Error> {
-        Ok(r
-            .grants()?
-            .into_iter()
-            .filter_map(|(k, g)| Grant::decode(&g).ok().map(|g| (k, g.key)))
-            .collect())
+        Ok(r.grants()?.into_iter().filter_map(|(k, g)| Grant::decode(&g).ok().map(|g| (k, g.key))).collect())
     }
 
     /// Persists touched documents and commits; on any failure forgets in-memory
     /// documents so they reload from the last committed state.
-    fn finish(&mut self, mut t: Txn, result: Result<(), Error>, touched: BTreeSet<DocId>, _now: u64) -> Result<(), Error> {
+    fn finish(
+        &mut self,
+        mut t: Txn,
+        result: Result<(), Error>,
+        touched: BTreeSet<DocId>,
+        _now: u64,
+    ) -> Result<(), Error> {
         let result = result.and_then(|_| {
             for id in &touched {
                 self.persist_doc(&mut t, *id)?;
@@ -1299,11 +1295,8 @@ impl Node {
             let mut lacking_changes: HashSet<ChangeHash> = HashSet::new();
             let state = self.load_doc(view, id)?;
             for known in known_per {
-                let have: Vec<ChangeHash> = known
-                    .into_iter()
-                    .map(ChangeHash)
-                    .filter(|h| state.doc.get_change_by_hash(h).is_some())
-                    .collect();
+                let have: Vec<ChangeHash> =
+                    known.into_iter().map(ChangeHash).filter(|h| state.doc.get_change_by_hash(h).is_some()).collect();
                 lacking_changes.extend(state.doc.get_changes(&have).iter().map(|c| c.hash()));
             }
             let mut bundles = HashSet::new();
@@ -1351,11 +1344,13 @@ impl Node {
         let state = self.load_doc(t, id)?;
         let heads = state.doc.get_heads();
         let heads_bytes: Vec<[u8; 32]> = heads.iter().map(hash_bytes).collect();
-        let previous: Vec<ChangeHash> = sealed.as_ref().map(|s| s.1.iter().copied().map(ChangeHash).collect()).unwrap_or_default();
+        let previous: Vec<ChangeHash> =
+            sealed.as_ref().map(|s| s.1.iter().copied().map(ChangeHash).collect()).unwrap_or_default();
         if sealed.as_ref().is_some_and(|s| s.1 == heads_bytes) {
             return Ok(());
         }
-        let have: Vec<ChangeHash> = previous.into_iter().filter(|h| state.doc.get_change_by_hash(h).is_some()).collect();
+        let have: Vec<ChangeHash> =
+            previous.into_iter().filter(|h| state.doc.get_change_by_hash(h).is_some()).collect();
         let own: Vec<Change> = state.doc.get_changes(&have).into_iter().filter(|c| *c.actor_id() == actor).collect();
         let (encoding, changes) = crate::batch::encode_changes(&mut state.doc, &own);
         let (genesis, chain) = match id {
@@ -1389,7 +1384,15 @@ impl Node {
         let header = Header { epoch: key.as_ref().map_or(0, |g| g.epoch), ..header };
         let (header_bytes, body) = crate::batch::seal(&self.identity, &header, &batch, key.as_ref().map(|g| &g.key));
         let hashes: Vec<[u8; 32]> = own.iter().map(|c| c.hash().0).collect();
-        let digest = self.store_own_bundle(t, &id.endpoint(), &header_bytes, &body, name.clone(), BundleState::Applied, &hashes)?;
+        let digest = self.store_own_bundle(
+            t,
+            &id.endpoint(),
+            &header_bytes,
+            &body,
+            name.clone(),
+            BundleState::Applied,
+            &hashes,
+        )?;
         // A superseded announcement carries nothing anyone needs.
         if let Some((old, _)) = sealed {
             if t.bundle_meta(&old)?.is_some_and(|m| m.changes == 0) {
@@ -1484,4 +1487,3 @@ fn decode_raw(raw: &[u8]) -> Result<Vec<Change>, String> {
     let list = envelope::decode_raw_changes(raw).map_err(|e| e.to_string())?;
     list.into_iter().map(|b| Change::from_bytes(b).map_err(|e| e.to_string())).collect()
 }
-

@@ -238,10 +238,9 @@ macro_rules! impl_reads {
                 let mut out = Vec::new();
                 for row in t.iter()? {
                     let (k, v) = row?;
-                    let digest: [u8; 32] =
-                        k.value().try_into().map_err(|_| StoreError("damaged bundle key".into()))?;
-                    let meta = BundleMeta::decode(v.value())
-                        .ok_or_else(|| StoreError("damaged bundle metadata".into()))?;
+                    let digest: [u8; 32] = k.value().try_into().map_err(|_| StoreError("damaged bundle key".into()))?;
+                    let meta =
+                        BundleMeta::decode(v.value()).ok_or_else(|| StoreError("damaged bundle metadata".into()))?;
                     out.push((digest, meta));
                 }
                 Ok(out)

@@ -4,7 +4,7 @@
 mod common;
 
 use caravan::{Audience, DocId, Outcome, Part, Role, Target, WaitReason};
-use common::{node, Rng};
+use common::{Rng, node};
 
 const PAGE: &str = "Water";
 const BASE: &str = "North well: pump works.\nSouth well: dry since June.\nEast well: unknown.\n";
@@ -88,9 +88,9 @@ fn everything_waiting_survives_a_restart() {
 
     // Changes before their dependencies, content before the invitation.
     let b_endpoint = b.node.node_id().endpoint();
-    let (invitations, content): (Vec<_>, Vec<_>) = first.iter().partition(|bundle| {
-        caravan::bundle::parse(bundle, common::now_ms()).unwrap().destination == b_endpoint
-    });
+    let (invitations, content): (Vec<_>, Vec<_>) = first
+        .iter()
+        .partition(|bundle| caravan::bundle::parse(bundle, common::now_ms()).unwrap().destination == b_endpoint);
     for bundle in &second {
         b.node.import(bundle).unwrap();
     }

@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use caravan::{DocId, Node, Part, Role, Target};
-use common::{node, Rng};
+use common::{Rng, node};
 
 #[test]
 fn sigkill_during_import_never_corrupts_the_store() {

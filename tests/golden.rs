@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use caravan::envelope::{self, Kind};
 use caravan::{Audience, CommunityId, Node, NodeId, Outcome, Role, Target};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 fn corpus() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("bundles")
@@ -62,8 +62,7 @@ fn golden_corpus_still_decodes() {
     assert!(names.len() >= 8, "corpus is missing bundles: {names:?}");
     for name in &names {
         let bytes = std::fs::read(dir.join(format!("{name}.bundle"))).unwrap();
-        let expect: Value =
-            serde_json::from_slice(&std::fs::read(dir.join(format!("{name}.json"))).unwrap()).unwrap();
+        let expect: Value = serde_json::from_slice(&std::fs::read(dir.join(format!("{name}.json"))).unwrap()).unwrap();
         let created = expect["created_unix_ms"].as_u64().unwrap();
         let now = created + 1000;
 
@@ -172,7 +171,8 @@ fn regenerate() {
             "reads": reads,
         });
         std::fs::write(dir.join(format!("{name}.bundle")), bytes).unwrap();
-        std::fs::write(dir.join(format!("{name}.json")), serde_json::to_string_pretty(&expect).unwrap() + "\n").unwrap();
+        std::fs::write(dir.join(format!("{name}.json")), serde_json::to_string_pretty(&expect).unwrap() + "\n")
+            .unwrap();
     };
     let doc_of = |b: &[u8]| {
         let info = caravan::bundle::parse(b, caravan_now()).unwrap();
@@ -183,26 +183,58 @@ fn regenerate() {
     };
     let p = |s: &str| format!("p/{aid}/{s}");
     write("invitation", &find(&from_a, &format!("c/{cid}")), "b", &[], 0, json!([["role", "", "editor"]]));
-    write("community-public", &find(&from_a, "/public"), "b", &[], 1,
-        json!([["community", "name", "Wells"], ["community", "description", "Where the water is"]]));
+    write(
+        "community-public",
+        &find(&from_a, "/public"),
+        "b",
+        &[],
+        1,
+        json!([["community", "name", "Wells"], ["community", "description", "Where the water is"]]),
+    );
     let public_profile = from_a.iter().find(|x| doc_of(x) == p("public")).unwrap().clone();
     write("profile-public", &public_profile, "b", &[], 1, json!([["profile", "name", "Amina"]]));
     let friends_grant = from_a
         .iter()
-        .find(|x| doc_of(x) == p("friends") && caravan::bundle::parse(x, caravan_now()).unwrap().destination.ends_with("/caravan"))
+        .find(|x| {
+            doc_of(x) == p("friends")
+                && caravan::bundle::parse(x, caravan_now()).unwrap().destination.ends_with("/caravan")
+        })
         .unwrap()
         .clone();
     write("profile-friends-grant", &friends_grant, "b", &[], 0, json!([]));
     let friends = from_a
         .iter()
-        .find(|x| doc_of(x) == p("friends") && caravan::bundle::parse(x, caravan_now()).unwrap().destination.contains("~profile"))
+        .find(|x| {
+            doc_of(x) == p("friends")
+                && caravan::bundle::parse(x, caravan_now()).unwrap().destination.contains("~profile")
+        })
         .unwrap()
         .clone();
-    write("profile-friends", &friends, "b", &["profile-friends-grant"], 1, json!([["profile", "phone", "+254 700 111 222"]]));
+    write(
+        "profile-friends",
+        &friends,
+        "b",
+        &["profile-friends-grant"],
+        1,
+        json!([["profile", "phone", "+254 700 111 222"]]),
+    );
     write("community-roster", &find(&from_a, "/roster"), "b", &["invitation"], 2, json!([["members", "", "2"]]));
-    write("community-wiki", &find(&from_a, "/wiki"), "b", &["invitation"], 1,
-        json!([["wiki", "Water", "North well: pump works.\n"]]));
-    write("announcement", &find(&from_b, "/wiki"), "b", &["invitation", "community-wiki"], 0, json!([["wiki", "Water", "North well: pump works.\n"]]));
+    write(
+        "community-wiki",
+        &find(&from_a, "/wiki"),
+        "b",
+        &["invitation"],
+        1,
+        json!([["wiki", "Water", "North well: pump works.\n"]]),
+    );
+    write(
+        "announcement",
+        &find(&from_b, "/wiki"),
+        "b",
+        &["invitation", "community-wiki"],
+        0,
+        json!([["wiki", "Water", "North well: pump works.\n"]]),
+    );
 }
 
 fn caravan_now() -> u64 {

@@ -5,7 +5,7 @@ mod common;
 
 use caravan::envelope::Genesis;
 use caravan::{Audience, DocId, Identity, Outcome, Part, Rejection, Role, Target};
-use common::{changes_by, file_digest, forge_batch, node, TestNode};
+use common::{TestNode, changes_by, file_digest, forge_batch, node};
 
 struct World {
     a: TestNode,
@@ -97,12 +97,14 @@ fn forged_and_unauthorised_batches_are_rejected_with_their_reason() {
     let outsider = Identity::generate();
     let outsider_src = outsider.node_id().endpoint();
     let changes = changes_by(&outsider.signing_public(), "name", "Hijacked");
-    let forged = forge_batch(&outsider, &outsider_src, &public_doc.to_string(), &endpoint, None, None, vec![], &changes);
+    let forged =
+        forge_batch(&outsider, &outsider_src, &public_doc.to_string(), &endpoint, None, None, vec![], &changes);
     assert!(matches!(rejected(&w.b.node.import(&forged).unwrap()), Rejection::NotMember { .. }));
 
     // ...claiming to be the founder with a genesis of its own making.
     let fake = Genesis { root: outsider.signing_public(), nonce: [0; 16] };
-    let forged = forge_batch(&outsider, &outsider_src, &public_doc.to_string(), &endpoint, None, Some(fake), vec![], &changes);
+    let forged =
+        forge_batch(&outsider, &outsider_src, &public_doc.to_string(), &endpoint, None, Some(fake), vec![], &changes);
     assert!(matches!(rejected(&w.b.node.import(&forged).unwrap()), Rejection::NotMember { .. }));
 
     // ...with a self-issued owner certificate, even holding the (leaked) key.
@@ -110,7 +112,14 @@ fn forged_and_unauthorised_batches_are_rejected_with_their_reason() {
     let real_genesis = genesis_of(&w);
     let self_cert = caravan::membership::issue(&outsider, &wells_id, &outsider.signing_public(), Role::Owner);
     let forged = forge_batch(
-        &outsider, &outsider_src, &wiki_doc.to_string(), &endpoint, Some(key), Some(real_genesis), vec![self_cert], &changes,
+        &outsider,
+        &outsider_src,
+        &wiki_doc.to_string(),
+        &endpoint,
+        Some(key),
+        Some(real_genesis),
+        vec![self_cert],
+        &changes,
     );
     assert!(matches!(rejected(&w.b.node.import(&forged).unwrap()), Rejection::NotMember { .. }));
 
@@ -119,8 +128,14 @@ fn forged_and_unauthorised_batches_are_rejected_with_their_reason() {
     let a_actor_changes = changes_by(&identity_of(&w.a).signing_public(), "page/Water", "overwritten");
     let c_chain = chain_of(&w.c, &wells);
     let forged = forge_batch(
-        &c_identity, &w.c.node.node_id().endpoint(), &wiki_doc.to_string(), &endpoint, Some(key), Some(real_genesis),
-        c_chain.clone(), &a_actor_changes,
+        &c_identity,
+        &w.c.node.node_id().endpoint(),
+        &wiki_doc.to_string(),
+        &endpoint,
+        Some(key),
+        Some(real_genesis),
+        c_chain.clone(),
+        &a_actor_changes,
     );
     assert!(matches!(rejected(&w.b.node.import(&forged).unwrap()), Rejection::WrongActor { .. }));
 
@@ -128,39 +143,66 @@ fn forged_and_unauthorised_batches_are_rejected_with_their_reason() {
     let c_changes = changes_by(&c_identity.signing_public(), "page/Water", "member edit");
     for (doc, part) in [(wiki_doc, Part::Wiki), (roster_doc, Part::Roster)] {
         let forged = forge_batch(
-            &c_identity, &w.c.node.node_id().endpoint(), &doc.to_string(), &endpoint, Some(key), Some(real_genesis),
-            c_chain.clone(), &c_changes,
+            &c_identity,
+            &w.c.node.node_id().endpoint(),
+            &doc.to_string(),
+            &endpoint,
+            Some(key),
+            Some(real_genesis),
+            c_chain.clone(),
+            &c_changes,
         );
-        assert_eq!(
-            rejected(&w.b.node.import(&forged).unwrap()),
-            Rejection::Permission { role: Role::Member, part }
-        );
+        assert_eq!(rejected(&w.b.node.import(&forged).unwrap()), Rejection::Permission { role: Role::Member, part });
     }
 
     // 4. Signed by C but claiming to come from A.
     let forged = forge_batch(
-        &c_identity, &w.a.node.node_id().endpoint(), &DocId::Community { id: wells, part: Part::Feed }.to_string(),
-        &endpoint, Some(key), Some(real_genesis), c_chain.clone(), &c_changes,
+        &c_identity,
+        &w.a.node.node_id().endpoint(),
+        &DocId::Community { id: wells, part: Part::Feed }.to_string(),
+        &endpoint,
+        Some(key),
+        Some(real_genesis),
+        c_chain.clone(),
+        &c_changes,
     );
     assert!(matches!(rejected(&w.b.node.import(&forged).unwrap()), Rejection::AuthorNotSource(_)));
 
     // 5. Someone else writing A's profile.
     let a_profile = DocId::Profile { owner: w.a.node.node_id(), audience: Audience::Public };
     let forged = forge_batch(
-        &outsider, &outsider_src, &a_profile.to_string(), &a_profile.endpoint(), None, None, vec![],
+        &outsider,
+        &outsider_src,
+        &a_profile.to_string(),
+        &a_profile.endpoint(),
+        None,
+        None,
+        vec![],
         &changes_by(&outsider.signing_public(), "field/name", "Not Amina"),
     );
     assert!(matches!(rejected(&w.b.node.import(&forged).unwrap()), Rejection::NotProfileOwner(_)));
 
     // 6. Members-only content sent in the clear, and content under a wrong key.
     let forged = forge_batch(
-        &c_identity, &w.c.node.node_id().endpoint(), &DocId::Community { id: wells, part: Part::Feed }.to_string(),
-        &endpoint, None, Some(real_genesis), c_chain.clone(), &c_changes,
+        &c_identity,
+        &w.c.node.node_id().endpoint(),
+        &DocId::Community { id: wells, part: Part::Feed }.to_string(),
+        &endpoint,
+        None,
+        Some(real_genesis),
+        c_chain.clone(),
+        &c_changes,
     );
     assert!(matches!(rejected(&w.b.node.import(&forged).unwrap()), Rejection::Protection(_)));
     let forged = forge_batch(
-        &c_identity, &w.c.node.node_id().endpoint(), &DocId::Community { id: wells, part: Part::Feed }.to_string(),
-        &endpoint, Some(([7; 32], key.1)), Some(real_genesis), c_chain.clone(), &c_changes,
+        &c_identity,
+        &w.c.node.node_id().endpoint(),
+        &DocId::Community { id: wells, part: Part::Feed }.to_string(),
+        &endpoint,
+        Some(([7; 32], key.1)),
+        Some(real_genesis),
+        c_chain.clone(),
+        &c_changes,
     );
     assert!(matches!(rejected(&w.b.node.import(&forged).unwrap()), Rejection::Decrypt(_)));
 
@@ -170,8 +212,14 @@ fn forged_and_unauthorised_batches_are_rejected_with_their_reason() {
     // The same member, posting to the feed as a member may, is accepted.
     let feed = DocId::Community { id: wells, part: Part::Feed };
     let ok = forge_batch(
-        &c_identity, &w.c.node.node_id().endpoint(), &feed.to_string(), &endpoint, Some(key), Some(real_genesis),
-        c_chain, &c_changes,
+        &c_identity,
+        &w.c.node.node_id().endpoint(),
+        &feed.to_string(),
+        &endpoint,
+        Some(key),
+        Some(real_genesis),
+        c_chain,
+        &c_changes,
     );
     assert!(matches!(w.b.node.import(&ok).unwrap().outcomes.as_slice(), [Outcome::New { .. }]));
 }
@@ -184,7 +232,10 @@ fn non_members_and_relays_learn_only_public_content() {
     for n in [&mut d, &mut relay] {
         let r = n.node.import_many(w.a_bundles.iter().map(Vec::as_slice)).unwrap();
         assert!(r.rejected().is_empty());
-        assert_eq!(n.node.community_about(&w.wells).unwrap(), (Some("Wells".into()), Some("public description".into())));
+        assert_eq!(
+            n.node.community_about(&w.wells).unwrap(),
+            (Some("Wells".into()), Some("public description".into()))
+        );
         assert_eq!(n.node.wiki_page(&w.wells, "Water").unwrap(), None);
         assert!(n.node.members(&w.wells).unwrap().is_empty());
         let fields: Vec<String> = n.node.profile(&w.a.node.node_id()).unwrap().into_iter().map(|f| f.value).collect();
@@ -226,4 +277,3 @@ fn genesis_of(w: &World) -> Genesis {
 fn chain_of(n: &TestNode, cid: &caravan::CommunityId) -> Vec<caravan::envelope::Cert> {
     n.node.membership_proof(cid).unwrap().1
 }
-
