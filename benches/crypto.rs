@@ -103,11 +103,11 @@ fn median(rounds: usize, inner: usize, mut f: impl FnMut()) -> f64 {
 /// The ratio table the issue asks for, measured interleaved in this same run.
 fn ratios() {
     println!("\nsize    path          caravan MB/s   raw MB/s   caravan/raw");
-    for size in [1024usize, 64 * 1024] {
+    for size in [1024usize, 64 * 1024, 256 * 1024] {
         let f = fixture(size);
         let sealed = seal_sign(&f);
         let (raw_ct, _) = raw_seal(&f.key, &f.plain);
-        let inner = if size > 4096 { 50 } else { 2000 };
+        let inner = if size > 4096 { 20 } else { 2000 };
         let mb = |t: f64| size as f64 / t / 1e6;
         let raw_s = median(21, inner, || drop(std::hint::black_box(raw_seal(&f.key, &f.plain))));
         let our_s = median(21, inner, || drop(std::hint::black_box(seal_sign(&f))));

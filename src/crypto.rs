@@ -95,9 +95,32 @@ pub fn to_be_signed(context: &str, parts: &[&[u8]]) -> Vec<u8> {
 
 /// Verifies an Ed25519 signature made with `Identity::sign` (strict verification).
 pub fn verify(public: &[u8; 32], context: &str, parts: &[&[u8]], signature: &[u8; 64]) -> Result<(), CryptoError> {
-    let key = crate::identity::verifying_key(public).ok_or(CryptoError::Signature)?;
+    let key = cached_verifying_key(public).ok_or(CryptoError::Signature)?;
     key.verify_strict(&to_be_signed(context, parts), &Signature::from_bytes(signature))
         .map_err(|_| CryptoError::Signature)
+}
+
+/// Decompressing an Ed25519 public key costs about a fifth of a verification, and a
+/// stick or a sync brings thousands of bundles from a handful of authors: keep the
+/// decompressed keys per thread (bounded; cleared when full).
+fn cached_verifying_key(public: &[u8; 32]) -> Option<ed25519_dalek::VerifyingKey> {
+    const ENTRIES_MAX: usize = 1024;
+    thread_local! {
+        static KEYS: std::cell::RefCell<std::collections::HashMap<[u8; 32], ed25519_dalek::VerifyingKey>> =
+            std::cell::RefCell::new(std::collections::HashMap::new());
+    }
+    KEYS.with(|keys| {
+        let mut keys = keys.borrow_mut();
+        if let Some(k) = keys.get(public) {
+            return Some(*k);
+        }
+        let k = crate::identity::verifying_key(public)?;
+        if keys.len() >= ENTRIES_MAX {
+            keys.clear();
+        }
+        keys.insert(*public, k);
+        Some(k)
+    })
 }
 
 /// XChaCha20-Poly1305 with a fresh random 192-bit nonce: `nonce || ciphertext || tag`.

@@ -1026,6 +1026,7 @@ impl Node {
                 touched.insert(id);
             }
             let name = id.to_string();
+            let mut learned: HashMap<NodeId, Vec<[u8; 32]>> = HashMap::new();
             for ((i, digest, info, v, bytes), n) in items.into_iter().zip(new_counts) {
                 let state = self.docs.get_mut(&id).expect("loaded above");
                 let missing: Vec<&Change> =
@@ -1038,8 +1039,11 @@ impl Node {
                 let meta = meta_for(&info, BundleState::Applied, name.clone(), hashes.len(), bytes.len());
                 t.put_bundle(&digest, &bytes, &meta)?;
                 t.index_changes(&digest, &hashes)?;
-                self.learn_heads(t, &v.author_node, &name, &v.heads)?;
+                learned.entry(v.author_node).or_default().extend(v.heads);
                 report.outcomes[i] = Outcome::New { doc: Some(id), changes: n };
+            }
+            for (node, heads) in learned {
+                self.learn_heads(t, &node, &name, &heads)?;
             }
             // Pending sets whose changes all arrived are done.
             let state = self.docs.get_mut(&id).expect("loaded above");
