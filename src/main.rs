@@ -15,7 +15,12 @@ const IMPORT_FILES_PER_COMMIT: usize = 64;
 /// Caravan: keep profiles and community documents in sync over USB sticks, daily
 /// windows and local networks. Nothing is lost while a bundle waits for the next contact.
 #[derive(Parser)]
-#[command(name = "caravan", version, about, long_about = None)]
+#[command(
+    name = "caravan",
+    version,
+    after_help = "Start with `caravan init --name NAME`, give `caravan id` to the people you trust, and see the whole \
+                  story with `caravan demo`."
+)]
 struct Cli {
     /// The node's home directory (identity, database).
     #[arg(long, global = true, env = "CARAVAN_HOME", value_name = "DIR")]

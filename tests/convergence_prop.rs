@@ -5,7 +5,7 @@
 mod common;
 
 use caravan::{DocId, Part, Role, Target};
-use common::{node, Rng, TestNode};
+use common::{Rng, TestNode, node};
 use proptest::prelude::*;
 
 #[derive(Debug, Clone)]

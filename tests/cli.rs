@@ -1,0 +1,90 @@
+//! The `caravan` binary, as a person uses it: two homes, cards swapped, a community,
+//! bundles carried in a directory, and clear errors for bad input.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn caravan(home: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_caravan")).arg("--home").arg(home).args(args).output().unwrap()
+}
+
+fn ok(home: &Path, args: &[&str]) -> String {
+    let out = caravan(home, args);
+    assert!(out.status.success(), "caravan {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn two_villages_through_the_command_line() {
+    let (a, b, stick) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    ok(a.path(), &["init", "--name", "Kisumu"]);
+    ok(b.path(), &["init", "--name", "Homa Bay"]);
+    let card_a = ok(a.path(), &["id"]).trim().to_string();
+    let card_b = ok(b.path(), &["id"]).trim().to_string();
+    assert_eq!(card_a.lines().count(), 1);
+    ok(b.path(), &["contact", "add", &card_a]);
+    ok(a.path(), &["contact", "add", &card_b, "--audience", "friends"]);
+    ok(a.path(), &["profile", "set", "phone", "555-0100", "--audience", "friends"]);
+
+    let created = ok(a.path(), &["community", "create", "Lake Villages", "--description", "around the lake"]);
+    let cid = created.lines().last().unwrap().trim().to_string();
+    ok(a.path(), &["community", "invite", &cid, &card_b, "--role", "editor"]);
+    let page = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(page.path(), "North well: pump works.\n").unwrap();
+    ok(a.path(), &["wiki", "put", &cid, "Water", "--file", page.path().to_str().unwrap()]);
+
+    let stick_dir = stick.path().join("caravan");
+    ok(a.path(), &["export", "--out", stick_dir.to_str().unwrap()]);
+    let summary = ok(b.path(), &["import", stick_dir.to_str().unwrap(), "--json"]);
+    let v: serde_json::Value = serde_json::from_str(summary.trim()).unwrap();
+    assert_eq!(v["rejected"], 0, "{summary}");
+    assert!(v["new"].as_u64().unwrap() >= 4, "{summary}");
+
+    assert_eq!(ok(b.path(), &["wiki", "get", &cid, "Water"]), "North well: pump works.\n");
+    let members: serde_json::Value =
+        serde_json::from_str(&ok(b.path(), &["community", "members", &cid, "--json"])).unwrap();
+    assert_eq!(members.as_array().unwrap().len(), 2);
+    let profile = ok(b.path(), &["profile", "show", &card_node(&card_a, a.path())]);
+    assert!(profile.contains("phone = 555-0100"), "{profile}");
+
+    // Importing the same stick again changes nothing and says so.
+    let again: serde_json::Value =
+        serde_json::from_str(ok(b.path(), &["import", stick_dir.to_str().unwrap(), "--json"]).trim()).unwrap();
+    assert_eq!(again["new"], 0);
+}
+
+fn card_node(_card: &str, home: &Path) -> String {
+    let status: serde_json::Value = serde_json::from_str(&ok(home, &["status", "--json"])).unwrap();
+    status["node"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn bad_input_gets_one_clear_line_and_a_failure_status() {
+    let home = tempfile::tempdir().unwrap();
+    let out = caravan(home.path(), &["id"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("caravan init"));
+
+    ok(home.path(), &["init", "--name", "X"]);
+    let cases: &[&[&str]] = &[
+        &["contact", "add", "caravan1_notacard"],
+        &["contact", "add", "hello"],
+        &["wiki", "get", "not-a-community", "P"],
+        &["post", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "hi"],
+        &["import", "/no/such/dir"],
+    ];
+    for args in cases {
+        let out = caravan(home.path(), args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+        assert!(err.starts_with("caravan: "), "{args:?}: {err}");
+    }
+
+    // A damaged bundle file is reported by name, and the rest of the import goes on.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("bad.bundle"), b"\x9f\x89\x07garbage").unwrap();
+    let out = caravan(home.path(), &["import", dir.path().to_str().unwrap()]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bad.bundle"));
+}
