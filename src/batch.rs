@@ -38,8 +38,8 @@ pub fn open(header_bytes: &[u8], body: &[u8], key: Option<&SymmetricKey>) -> Res
         }
     };
     let (inner, signature) = envelope::decode_signed(signed)?;
-    let batch = Batch::decode(&inner)?;
-    crypto::verify(&batch.author, CONTEXT_BATCH_SIGNATURE, &[header_bytes, &inner], &signature)
+    let batch = Batch::decode(inner)?;
+    crypto::verify(&batch.author, CONTEXT_BATCH_SIGNATURE, &[header_bytes, inner], &signature)
         .map_err(|_| Rejection::Signature)?;
     Ok(batch)
 }

@@ -1,7 +1,7 @@
 //! Every cryptographic construction Caravan uses, and every context string, in one place.
 //! `spec/crypto.md` describes the same constructions byte by byte.
 
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::aead::{Aead, AeadInOut, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use ed25519_dalek::Signature;
 use x25519_dalek::{EphemeralSecret, PublicKey as AgreementPublic, StaticSecret};
@@ -127,13 +127,14 @@ fn cached_verifying_key(public: &[u8; 32]) -> Option<ed25519_dalek::VerifyingKey
 pub fn seal(key: &SymmetricKey, aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
     let mut nonce = [0u8; NONCE_BYTES];
     fill_random(&mut nonce);
-    let cipher = XChaCha20Poly1305::new(key.into());
-    let sealed = cipher
-        .encrypt(&XNonce::from(nonce), Payload { msg: plaintext, aad })
-        .expect("plaintext within XChaCha20-Poly1305 limits");
-    let mut out = Vec::with_capacity(NONCE_BYTES + sealed.len());
+    // One buffer, encrypted in place: nonce, then ciphertext, then tag.
+    let mut out = Vec::with_capacity(NONCE_BYTES + plaintext.len() + TAG_BYTES);
     out.extend_from_slice(&nonce);
-    out.extend_from_slice(&sealed);
+    out.extend_from_slice(plaintext);
+    let tag = XChaCha20Poly1305::new(key.into())
+        .encrypt_inout_detached(&XNonce::from(nonce), aad, (&mut out[NONCE_BYTES..]).into())
+        .expect("plaintext within XChaCha20-Poly1305 limits");
+    out.extend_from_slice(&tag);
     out
 }
 

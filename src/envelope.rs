@@ -6,7 +6,7 @@
 //! verification covers the exact bytes received, independent of CBOR canonical form.
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
-use serde_bytes::ByteBuf;
+use serde_bytes::{ByteBuf, Bytes};
 
 use crate::limits::{
     BATCH_CHANGES_MAX, CERT_CHAIN_LEN_MAX, DOC_ID_BYTES_MAX, ENVELOPE_BYTES_MAX, HEADER_BYTES_MAX, HEADS_COUNT_MAX,
@@ -59,6 +59,18 @@ fn decode<T: DeserializeOwned>(what: &'static str, bytes: &[u8], max: usize) -> 
     serde_cbor::from_slice(bytes).map_err(|e| EnvelopeError::Cbor { what, reason: e.to_string() })
 }
 
+/// Like `decode`, but byte strings borrow from `bytes` instead of being copied.
+fn decode_borrowed<'a, T: Deserialize<'a>>(
+    what: &'static str,
+    bytes: &'a [u8],
+    max: usize,
+) -> Result<T, EnvelopeError> {
+    if bytes.len() > max {
+        return Err(EnvelopeError::TooLarge { what, bytes: bytes.len(), max });
+    }
+    serde_cbor::from_slice(bytes).map_err(|e| EnvelopeError::Cbor { what, reason: e.to_string() })
+}
+
 fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     // Serializing our own in-memory structures to a Vec cannot fail.
     serde_cbor::to_vec(value).expect("CBOR encoding of an in-memory structure")
@@ -79,10 +91,12 @@ pub enum Kind {
 
 /// The outer envelope: a header and a body, each as exact bytes.
 #[derive(Serialize, Deserialize)]
-struct EnvelopeWire {
+struct EnvelopeWire<'a> {
     v: u8,
-    h: ByteBuf,
-    b: ByteBuf,
+    #[serde(borrow)]
+    h: &'a Bytes,
+    #[serde(borrow)]
+    b: &'a Bytes,
     c: u32,
 }
 
@@ -167,15 +181,15 @@ impl Header {
 pub fn encode_envelope(header_bytes: &[u8], body: &[u8]) -> Vec<u8> {
     encode(&EnvelopeWire {
         v: ENVELOPE_VERSION,
-        h: ByteBuf::from(header_bytes.to_vec()),
-        b: ByteBuf::from(body.to_vec()),
+        h: Bytes::new(header_bytes),
+        b: Bytes::new(body),
         c: checksum(header_bytes, body),
     })
 }
 
 /// Decodes a bundle payload into an envelope.
 pub fn decode_envelope(payload: &[u8]) -> Result<Envelope, EnvelopeError> {
-    let w: EnvelopeWire = decode("envelope", payload, ENVELOPE_BYTES_MAX)?;
+    let w: EnvelopeWire = decode_borrowed("envelope", payload, ENVELOPE_BYTES_MAX)?;
     if w.v != ENVELOPE_VERSION {
         return Err(EnvelopeError::Version(w.v));
     }
@@ -188,26 +202,29 @@ pub fn decode_envelope(payload: &[u8]) -> Result<Envelope, EnvelopeError> {
     if encode(&w) != payload {
         return Err(EnvelopeError::NonCanonical);
     }
-    let header = Header::decode(&w.h)?;
-    Ok(Envelope { header, header_bytes: w.h.into_vec(), body: w.b.into_vec() })
+    let header = Header::decode(w.h)?;
+    Ok(Envelope { header, header_bytes: w.h.to_vec(), body: w.b.to_vec() })
 }
 
 /// A signed structure: exact inner bytes plus an Ed25519 signature over them.
 #[derive(Serialize, Deserialize)]
-struct SignedWire {
-    i: ByteBuf,
-    g: ByteBuf,
+struct SignedWire<'a> {
+    #[serde(borrow)]
+    i: &'a Bytes,
+    #[serde(borrow)]
+    g: &'a Bytes,
 }
 
 /// Encodes `inner` bytes with their signature.
 pub fn encode_signed(inner: &[u8], signature: &[u8; 64]) -> Vec<u8> {
-    encode(&SignedWire { i: ByteBuf::from(inner.to_vec()), g: ByteBuf::from(signature.to_vec()) })
+    encode(&SignedWire { i: Bytes::new(inner), g: Bytes::new(signature) })
 }
 
-/// Splits a signed structure into inner bytes and signature.
-pub fn decode_signed(bytes: &[u8]) -> Result<(Vec<u8>, [u8; 64]), EnvelopeError> {
-    let w: SignedWire = decode("signed body", bytes, ENVELOPE_BYTES_MAX)?;
-    Ok((w.i.into_vec(), fixed(&w.g, "signature")?))
+/// Splits a signed structure into inner bytes (borrowed) and signature.
+pub fn decode_signed(bytes: &[u8]) -> Result<(&[u8], [u8; 64]), EnvelopeError> {
+    let w: SignedWire = decode_borrowed("signed body", bytes, ENVELOPE_BYTES_MAX)?;
+    let signature = w.g.as_ref().try_into().map_err(|_| EnvelopeError::Field("signature"))?;
+    Ok((w.i, signature))
 }
 
 /// How the changes of a batch are encoded.
@@ -298,12 +315,13 @@ fn chain_from(wire: &[CertWire]) -> Result<Vec<Cert>, EnvelopeError> {
 }
 
 #[derive(Serialize, Deserialize)]
-struct BatchWire {
+struct BatchWire<'a> {
     a: ByteBuf,
     g: Option<GenesisWire>,
     p: Vec<CertWire>,
     n: u8,
-    c: ByteBuf,
+    #[serde(borrow)]
+    c: &'a Bytes,
 }
 
 /// The signed inside of a batch bundle.
@@ -333,13 +351,13 @@ impl Batch {
                 ChangeEncoding::AutomergeBundle => 1,
                 ChangeEncoding::DeflatedAutomergeBundle => 2,
             },
-            c: ByteBuf::from(self.changes.clone()),
+            c: Bytes::new(&self.changes),
         })
     }
 
     /// Decodes a batch.
     pub fn decode(bytes: &[u8]) -> Result<Self, EnvelopeError> {
-        let w: BatchWire = decode("change batch", bytes, ENVELOPE_BYTES_MAX)?;
+        let w: BatchWire = decode_borrowed("change batch", bytes, ENVELOPE_BYTES_MAX)?;
         Ok(Batch {
             author: fixed(&w.a, "batch author")?,
             genesis: w.g.as_ref().map(GenesisWire::to).transpose()?,
@@ -350,7 +368,7 @@ impl Batch {
                 2 => ChangeEncoding::DeflatedAutomergeBundle,
                 _ => return Err(EnvelopeError::Field("batch change encoding")),
             },
-            changes: w.c.into_vec(),
+            changes: w.c.to_vec(),
         })
     }
 }

@@ -1145,8 +1145,8 @@ impl Node {
         let signed = crypto::unwrap(self.identity.agreement_secret(), &env.header_bytes, &env.body)
             .map_err(Rejection::Decrypt)?;
         let (inner, signature) = envelope::decode_signed(&signed)?;
-        let grant = Grant::decode(&inner)?;
-        crypto::verify(&grant.granter, CONTEXT_GRANT_SIGNATURE, &[&env.header_bytes, &inner], &signature)
+        let grant = Grant::decode(inner)?;
+        crypto::verify(&grant.granter, CONTEXT_GRANT_SIGNATURE, &[&env.header_bytes, inner], &signature)
             .map_err(|_| Rejection::Signature)?;
         if NodeId::from_signing_public(&grant.granter) != source {
             return Err(Rejection::AuthorNotSource(source.to_string()));
