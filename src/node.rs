@@ -1127,6 +1127,7 @@ impl Node {
                     let meta = meta_for(info, BundleState::Grant, grant.scope.clone(), 0, bytes.len());
                     t.put_bundle(&digest, bytes, &meta)?;
                     self.accept_grant(t, &grant, now, report, touched)?;
+                    self.emit(vec![Event::Joined(cid)]);
                     Ok(Outcome::New { doc: None, changes: 0 })
                 } else {
                     let id = hex(&digest[..8]);
