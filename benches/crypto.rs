@@ -49,6 +49,7 @@ fn seal_sign(f: &Fixture) -> Vec<u8> {
         Duration::from_secs(3600),
         &envelope::encode_envelope(&h, &body),
     )
+    .unwrap()
 }
 
 /// Caravan's whole opening path: BPv7 parse with CRCs, envelope, decrypt, verify.

@@ -60,14 +60,17 @@ fn fixture() -> (tempfile::TempDir, Vec<Vec<u8>>) {
             Header { kind: Kind::Batch, doc: feed.to_string(), epoch, heads: vec![change.hash().0], encrypted: true };
         let (h, body) = batch::seal(&author, &header, &batch, Some(&key));
         let payload = envelope::encode_envelope(&h, &body);
-        bundles.push(bundle::build(
-            &author.node_id().endpoint(),
-            &feed.endpoint(),
-            now,
-            i as u64 + 1000,
-            Duration::from_secs(86_400),
-            &payload,
-        ));
+        bundles.push(
+            bundle::build(
+                &author.node_id().endpoint(),
+                &feed.endpoint(),
+                now,
+                i as u64 + 1000,
+                Duration::from_secs(86_400),
+                &payload,
+            )
+            .unwrap(),
+        );
     }
     let avg = bundles.iter().map(Vec::len).sum::<usize>() / COUNT;
     println!("fixture: {COUNT} bundles, {avg} bytes each on average");

@@ -43,6 +43,9 @@ pub enum BundleFormatError {
     /// Created implausibly far in the future.
     #[error("bundle was created {0} s in the future")]
     FromTheFuture(u64),
+    /// An endpoint id given to `build` is not a valid BPv7 endpoint id.
+    #[error("invalid endpoint id {0:?}")]
+    Endpoint(String),
     /// The payload is protected by BPSec, which Caravan does not use.
     #[error("bundle payload uses BPSec confidentiality, which Caravan does not use")]
     BpsecPayload,
@@ -80,9 +83,9 @@ pub fn build(
     sequence: u64,
     lifetime: Duration,
     payload: &[u8],
-) -> Vec<u8> {
-    let source: Eid = source.parse().expect("our own source endpoint id is valid");
-    let destination: Eid = destination.parse().expect("our own destination endpoint id is valid");
+) -> Result<Vec<u8>, BundleFormatError> {
+    let source: Eid = source.parse().map_err(|_| BundleFormatError::Endpoint(source.to_string()))?;
+    let destination: Eid = destination.parse().map_err(|_| BundleFormatError::Endpoint(destination.to_string()))?;
     let time = DtnTime::new(created_unix_ms.saturating_sub(DTN_EPOCH_UNIX_MS));
     // CRC-32C on the primary block only: the payload is protected end to end by its
     // signature (and AEAD tag), and a CRC over megabytes would cost more than both.
@@ -95,8 +98,8 @@ pub fn build(
         .with_crc_type(CrcType::None)
         .build(Cow::Borrowed(payload))
         .build(CreationTimestamp::from_parts(Some(time), sequence))
-        .expect("building a bundle from valid parts");
-    data.into_vec()
+        .map_err(|e| BundleFormatError::Invalid(e.to_string()))?;
+    Ok(data.into_vec())
 }
 
 /// Payload block flags on every Caravan bundle: delete the bundle if the block cannot
@@ -161,7 +164,12 @@ mod tests {
 
     #[test]
     fn build_parse_round_trip() {
-        let data = build("dtn://aaaa/caravan", "dtn://bbbb/~community", NOW, 1, Duration::from_secs(60), b"hi");
+        let data =
+            build("dtn://aaaa/caravan", "dtn://bbbb/~community", NOW, 1, Duration::from_secs(60), b"hi").unwrap();
+        assert!(matches!(
+            build("not an eid", "dtn://bbbb/caravan", NOW, 1, Duration::from_secs(60), b"hi"),
+            Err(BundleFormatError::Endpoint(_))
+        ));
         let info = parse(&data, NOW).unwrap();
         assert_eq!(info.source, "dtn://aaaa/caravan");
         assert_eq!(info.destination, "dtn://bbbb/~community");
@@ -172,7 +180,8 @@ mod tests {
 
     #[test]
     fn every_flipped_byte_outside_the_payload_is_caught() {
-        let data = build("dtn://aaaa/caravan", "dtn://bbbb/caravan", NOW, 1, Duration::from_secs(60), b"payload bytes");
+        let data = build("dtn://aaaa/caravan", "dtn://bbbb/caravan", NOW, 1, Duration::from_secs(60), b"payload bytes")
+            .unwrap();
         let payload = parse(&data, NOW).unwrap().payload;
         for i in (0..data.len()).filter(|i| !payload.contains(i)) {
             for bit in [0x01u8, 0x80] {

@@ -418,7 +418,8 @@ impl Node {
         let payload = envelope::encode_envelope(header_bytes, body);
         let now = (self.clock)();
         let seq = self.next_sequence(t)?;
-        let bytes = bundle::build(&self.node_id().endpoint(), destination, now, seq, self.lifetime, &payload);
+        let bytes = bundle::build(&self.node_id().endpoint(), destination, now, seq, self.lifetime, &payload)
+            .map_err(|e| Error::Invalid(e.to_string()))?;
         let digest = crypto::derive(CONTEXT_BUNDLE_DIGEST, &[&bytes]);
         let meta = BundleMeta {
             state,
@@ -769,13 +770,16 @@ impl Node {
             .find(|(k, _)| k == id)
             .and_then(|(_, g)| Grant::decode(&g).ok())
             .ok_or_else(|| Error::UnknownInvite(id.to_string()))?;
+        let cid = match &grant.invitation {
+            Some(inv) => membership::community_id(&inv.genesis),
+            None => return Err(Error::UnknownInvite(id.to_string())),
+        };
         t.remove_invite(id)?;
         let mut report = ImportReport::default();
         let mut touched = BTreeSet::new();
         let now = (self.clock)();
         let result = self.accept_grant(&mut t, &grant, now, &mut report, &mut touched);
         self.finish(t, result, touched, now)?;
-        let cid = membership::community_id(&grant.invitation.as_ref().expect("invites hold invitations").genesis);
         self.emit(vec![Event::Joined(cid)]);
         Ok(cid)
     }

@@ -94,6 +94,7 @@ pub fn forge_batch(
         std::time::Duration::from_secs(3600),
         &envelope::encode_envelope(&hb, &body),
     )
+    .unwrap()
 }
 
 /// Raw Automerge changes made by `actor` (an Ed25519 public key) on a fresh document.
