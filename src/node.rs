@@ -1008,30 +1008,40 @@ impl Node {
         docs.sort_by_key(|(id, _)| *id);
         for (id, items) in docs {
             let state = self.load_doc(t, id)?;
-            let mut all = Vec::new();
-            let mut new_counts = Vec::with_capacity(items.len());
+            let mut fresh: Vec<Vec<Change>> = Vec::with_capacity(items.len());
             let mut seen = HashSet::new();
             for (_, _, _, v, _) in &items {
-                let mut n = 0;
-                for c in &v.changes {
-                    let h = c.hash();
-                    if seen.insert(h) && state.doc.get_change_by_hash(&h).is_none() {
-                        n += 1;
-                        all.push(c.clone());
+                let new: Vec<Change> = v
+                    .changes
+                    .iter()
+                    .filter(|c| seen.insert(c.hash()) && state.doc.get_change_by_hash(&c.hash()).is_none())
+                    .cloned()
+                    .collect();
+                fresh.push(new);
+            }
+            let mut refused: Vec<Option<String>> = vec![None; items.len()];
+            let all: Vec<Change> = fresh.iter().flatten().cloned().collect();
+            if !all.is_empty() {
+                // Automerge refuses a call whole (the document unchanged) if any change in it
+                // is bad, e.g. an author reusing a sequence number for different changes. One
+                // such batch must not sink the others: then apply batch by batch.
+                if state.doc.apply_changes(all).is_err() {
+                    for (k, new) in fresh.iter().enumerate() {
+                        if let Err(e) = state.doc.apply_changes(new.clone()) {
+                            refused[k] = Some(e.to_string());
+                        }
                     }
                 }
-                new_counts.push(n);
-            }
-            if !all.is_empty() {
-                state
-                    .doc
-                    .apply_changes(all)
-                    .map_err(|e| Error::Document { doc: id.to_string(), reason: e.to_string() })?;
                 touched.insert(id);
             }
             let name = id.to_string();
             let mut learned: HashMap<NodeId, Vec<[u8; 32]>> = HashMap::new();
-            for ((i, digest, info, v, bytes), n) in items.into_iter().zip(new_counts) {
+            for (((i, digest, info, v, bytes), new), refused) in items.into_iter().zip(fresh).zip(refused) {
+                if let Some(reason) = refused {
+                    report.outcomes[i] = Outcome::Rejected(Rejection::Changes(reason));
+                    continue;
+                }
+                let n = new.len();
                 let state = self.docs.get_mut(&id).expect("loaded above");
                 let missing: Vec<&Change> =
                     v.changes.iter().filter(|c| state.doc.get_change_by_hash(&c.hash()).is_none()).collect();

@@ -277,3 +277,40 @@ fn genesis_of(w: &World) -> Genesis {
 fn chain_of(n: &TestNode, cid: &caravan::CommunityId) -> Vec<caravan::envelope::Cert> {
     n.node.membership_proof(cid).unwrap().1
 }
+
+#[test]
+fn an_equivocating_author_is_refused_without_sinking_the_rest_of_the_import() {
+    let mut w = world();
+    let wells = w.wells;
+    // C posts for real (its first change in the feed); B takes it in.
+    w.c.node.post(&wells, "the real first post").unwrap();
+    let from_c = w.c.node.export(Target::Everyone).unwrap();
+    w.b.node.import_many(from_c.iter().map(Vec::as_slice)).unwrap();
+    // C then signs a different change with the same actor and sequence number.
+    let c_identity = identity_of(&w.c);
+    let feed = DocId::Community { id: wells, part: Part::Feed };
+    let forged = forge_batch(
+        &c_identity,
+        &w.c.node.node_id().endpoint(),
+        &feed.to_string(),
+        &wells.endpoint(),
+        Some(w.b.node.community_key(&wells).unwrap()),
+        Some(genesis_of(&w)),
+        chain_of(&w.c, &wells),
+        &changes_by(&c_identity.signing_public(), "post/0000000000001/x", "a second history"),
+    );
+    // In the same import, legitimate changes from A to the same feed and to the wiki.
+    w.a.node.put_wiki_page(&wells, "Water", "members only text\nand more\n").unwrap();
+    w.a.node.post(&wells, "a post from A").unwrap();
+    let from_a: Vec<Vec<u8>> =
+        w.a.node.export(Target::Everyone).unwrap().into_iter().filter(|b| !w.a_bundles.contains(b)).collect();
+    let mut batch = vec![forged];
+    batch.extend(from_a);
+    let report = w.b.node.import_many(batch.iter().map(Vec::as_slice)).unwrap();
+    assert!(matches!(&report.outcomes[0], Outcome::Rejected(Rejection::Changes(_))), "{report:?}");
+    assert!(report.new_changes() >= 1, "{report:?}");
+    assert_eq!(w.b.node.wiki_page(&wells, "Water").unwrap().as_deref(), Some("members only text\nand more\n"));
+    let feed_text: Vec<String> = w.b.node.feed(&wells).unwrap().into_iter().map(|p| p.text).collect();
+    assert_eq!(feed_text.len(), 2, "{feed_text:?}");
+    assert!(feed_text.contains(&"the real first post".to_string()) && feed_text.contains(&"a post from A".to_string()));
+}
