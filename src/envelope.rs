@@ -193,7 +193,7 @@ pub fn decode_envelope(payload: &[u8]) -> Result<Envelope, EnvelopeError> {
     if w.v != ENVELOPE_VERSION {
         return Err(EnvelopeError::Version(w.v));
     }
-    if checksum(&w.h, &w.b) != w.c {
+    if checksum(w.h, w.b) != w.c {
         return Err(EnvelopeError::Checksum);
     }
     // Only the exact encoding we write is accepted: CBOR has several spellings of the

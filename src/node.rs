@@ -180,6 +180,10 @@ struct Verified {
     changes: Vec<Change>,
 }
 
+/// A verified batch waiting to be merged: input index, digest, bundle info, the batch,
+/// and the bundle's bytes.
+type Taken = (usize, [u8; 32], BundleInfo, Verified, Vec<u8>);
+
 enum Opened {
     Batch(Verified),
     NeedKey(String),
@@ -996,11 +1000,11 @@ impl Node {
     fn merge_batches(
         &mut self,
         t: &mut Txn,
-        batches: Vec<(usize, [u8; 32], BundleInfo, Verified, Vec<u8>)>,
+        batches: Vec<Taken>,
         report: &mut ImportReport,
         touched: &mut BTreeSet<DocId>,
     ) -> Result<(), Error> {
-        let mut by_doc: HashMap<DocId, Vec<(usize, [u8; 32], BundleInfo, Verified, Vec<u8>)>> = HashMap::new();
+        let mut by_doc: HashMap<DocId, Vec<Taken>> = HashMap::new();
         for b in batches {
             by_doc.entry(b.3.doc).or_default().push(b);
         }
@@ -1294,10 +1298,10 @@ impl Node {
             let mut known_per = Vec::new();
             for r in &recipients {
                 let known = view.peer_heads(&r.to_string(), &name)?;
-                if !known.is_empty() {
-                    if let Some(key_scope) = id.key_scope() {
-                        scope.grants_delivered.insert((r.endpoint(), key_scope));
-                    }
+                if !known.is_empty()
+                    && let Some(key_scope) = id.key_scope()
+                {
+                    scope.grants_delivered.insert((r.endpoint(), key_scope));
                 }
                 known_per.push(known);
             }
@@ -1306,10 +1310,10 @@ impl Node {
             }
             // Our latest sealed bundle tells recipients what we have. Hand it to each
             // target once; it is small, and a lost copy only makes the peer send us more.
-            if let Some((digest, _)) = view.sealed(&name)? {
-                if !view.announced(&target_key(target), &digest)? {
-                    scope.latest_own.insert(name.clone(), digest);
-                }
+            if let Some((digest, _)) = view.sealed(&name)?
+                && !view.announced(&target_key(target), &digest)?
+            {
+                scope.latest_own.insert(name.clone(), digest);
             }
             let mut lacking_changes: HashSet<ChangeHash> = HashSet::new();
             let state = self.load_doc(view, id)?;
@@ -1413,10 +1417,10 @@ impl Node {
             &hashes,
         )?;
         // A superseded announcement carries nothing anyone needs.
-        if let Some((old, _)) = sealed {
-            if t.bundle_meta(&old)?.is_some_and(|m| m.changes == 0) {
-                t.remove_bundle(&old)?;
-            }
+        if let Some((old, _)) = sealed
+            && t.bundle_meta(&old)?.is_some_and(|m| m.changes == 0)
+        {
+            t.remove_bundle(&old)?;
         }
         t.set_sealed(&name, &digest, &heads_bytes)?;
         Ok(())

@@ -181,6 +181,9 @@ pub struct View {
     tx: redb::ReadTransaction,
 }
 
+/// A stored contact: node id, audience bits, contact card bytes.
+pub type ContactRow = (String, u8, Vec<u8>);
+
 /// Read operations shared by [`View`] and [`Txn`].
 pub trait Reads {
     /// Raw bytes of a stored bundle.
@@ -208,7 +211,7 @@ pub trait Reads {
     /// All invitations waiting for consent.
     fn invites(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
     /// All contacts: node id, audience bits, card bytes.
-    fn contacts(&self) -> Result<Vec<(String, u8, Vec<u8>)>, StoreError>;
+    fn contacts(&self) -> Result<Vec<ContactRow>, StoreError>;
     /// Our last sealed bundle of `doc` and its heads.
     fn sealed(&self, doc: &str) -> Result<Option<([u8; 32], Vec<[u8; 32]>)>, StoreError>;
     /// A small setting.
@@ -307,7 +310,7 @@ macro_rules! impl_reads {
             fn invites(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
                 prefix_rows(&self.tx.open_table(INVITES)?, "")
             }
-            fn contacts(&self) -> Result<Vec<(String, u8, Vec<u8>)>, StoreError> {
+            fn contacts(&self) -> Result<Vec<ContactRow>, StoreError> {
                 Ok(prefix_rows(&self.tx.open_table(CONTACTS)?, "")?
                     .into_iter()
                     .filter(|(_, v)| !v.is_empty())
