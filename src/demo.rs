@@ -3,34 +3,16 @@
 
 use std::path::Path;
 
-use caravan::{Audience, DocId, Node, Part, Role, Target};
+use caravan::{Audience, DocId, Node, Part, Role};
 
 const PAGE: &str = "Water";
 const FIRST: &str = "North well: pump works.\nSouth well: dry since June.\nEast well: not tested.\n";
 
 fn carry(node: &mut Node, stick: &Path, village: &str) -> Result<(), String> {
-    let e = |e: caravan::Error| e.to_string();
-    let mut files: Vec<_> =
-        std::fs::read_dir(stick).map_err(|e| e.to_string())?.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    files.sort();
-    let data: Vec<Vec<u8>> = files.iter().filter_map(|f| std::fs::read(f).ok()).collect();
-    let report = node.import_many(data.iter().map(Vec::as_slice)).map_err(e)?;
-    let out = node.export(Target::Everyone).map_err(e)?;
-    let mut left = 0;
-    for b in &out {
-        let path = stick.join(format!("{}.bundle", &blake3::hash(b).to_hex()[..32]));
-        if !path.exists() {
-            std::fs::write(&path, b).map_err(|e| e.to_string())?;
-            left += 1;
-        }
-    }
+    let r = caravan::link::stick::sync(node, stick, &Default::default()).map_err(|e| e.to_string())?;
     println!(
-        "  {village}: read {} bundles ({} new, {} changes, {} opened by a new key, {} waiting), left {left} new bundles",
-        data.len(),
-        report.new_bundles(),
-        report.new_changes(),
-        report.unlocked,
-        report.waiting()
+        "  {village}: read {} records ({} new bundles, {} changes, {} waiting), left {} bundles ({} carried for others)",
+        r.records, r.new_bundles, r.new_changes, r.waiting, r.exported, r.carried
     );
     Ok(())
 }

@@ -34,6 +34,7 @@ pub mod envelope;
 pub mod error;
 pub mod identity;
 pub mod limits;
+pub mod link;
 pub mod membership;
 pub mod node;
 pub mod store;
@@ -42,5 +43,8 @@ pub mod sync;
 pub use doc::{Audience, CommunityId, DocId, Part, Post, Role};
 pub use error::{Error, Rejection};
 pub use identity::{ContactCard, Identity, NodeId};
-pub use node::{CommunityInfo, Contact, Event, ImportReport, InviteInfo, Node, Outcome, ProfileField, WaitReason};
+pub use node::{
+    bundle_digest, CommunityInfo, Contact, Event, ImportReport, InviteInfo, Node, Outcome, Outgoing, ProfileField,
+    WaitReason,
+};
 pub use sync::Target;

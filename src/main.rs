@@ -87,6 +87,19 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Sync with a USB stick (or any directory): take what is new on it, then leave on it
+    /// what this node holds that is not there yet.
+    Sync {
+        /// The stick's mount point; Caravan uses (and creates) its `caravan` folder.
+        #[arg(long, value_name = "DIR")]
+        stick: PathBuf,
+        /// Write at most this many bytes to the stick.
+        #[arg(long, value_name = "N")]
+        max_bytes: Option<u64>,
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Show this node's identity, contacts, communities and pending invitations.
     Status {
         /// Print JSON.
@@ -528,6 +541,35 @@ fn run(cli: Cli) -> Result<(), String> {
                 for c in communities {
                     println!("  {}  {}  ({})", c.id, c.name, c.role);
                 }
+            }
+        }
+        Command::Sync { stick, max_bytes, json } => {
+            let mut node = open(&home)?;
+            let options = caravan::link::stick::SyncOptions { max_bytes };
+            let r = caravan::link::stick::sync(&mut node, &stick, &options).map_err(|e| e.to_string())?;
+            for reason in &r.rejected {
+                eprintln!("rejected: {reason}");
+            }
+            if json {
+                println!(
+                    "{{\"records\":{},\"known\":{},\"damaged\":{},\"new\":{},\"changes\":{},\"waiting\":{},\"rejected\":{},\"exported\":{},\"carried\":{},\"bytes_written\":{},\"bytes_read\":{},\"expired_segments\":{},\"full\":{},\"millis\":{}}}",
+                    r.records, r.known, r.damaged, r.new_bundles, r.new_changes, r.waiting, r.rejected.len(), r.exported,
+                    r.carried, r.bytes_written, r.bytes_read, r.expired_segments, r.full, r.millis
+                );
+            } else {
+                println!(
+                    "read {} records ({} already here, {} damaged): {} new bundles, {} new changes, {} waiting, {} rejected",
+                    r.records, r.known, r.damaged, r.new_bundles, r.new_changes, r.waiting, r.rejected.len()
+                );
+                println!(
+                    "wrote {} bundles ({} carried for others), {} bytes{}; {} expired segments removed; {:.1} s",
+                    r.exported,
+                    r.carried,
+                    r.bytes_written,
+                    if r.full { ", STICK FULL: the rest waits for the next trip" } else { "" },
+                    r.expired_segments,
+                    r.millis as f64 / 1000.0
+                );
             }
         }
         Command::Demo => demo::run()?,

@@ -157,6 +157,25 @@ pub struct ProfileField {
     pub value: String,
 }
 
+/// A bundle an export would send, without its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    /// Its digest ([`bundle_digest`]).
+    pub digest: [u8; 32],
+    /// When it expires, milliseconds since the Unix epoch.
+    pub expires_unix_ms: u64,
+    /// Its size.
+    pub bytes: u32,
+    /// Carried for others (we cannot read it), rather than ours or our communities'.
+    pub carried: bool,
+}
+
+/// The digest that names a bundle in stores and on sticks: BLAKE3 `derive_key` with
+/// context `caravan 2026-11 bundle digest v1` over its bytes.
+pub fn bundle_digest(bytes: &[u8]) -> [u8; 32] {
+    crypto::derive(CONTEXT_BUNDLE_DIGEST, &[bytes])
+}
+
 /// Source of the current time, milliseconds since the Unix epoch.
 pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
 
@@ -258,6 +277,11 @@ impl Node {
     /// Replaces the clock (tests and simulations drive time themselves).
     pub fn set_clock(&mut self, clock: Clock) {
         self.clock = clock;
+    }
+
+    /// The node's current time (its clock), milliseconds since the Unix epoch.
+    pub fn now(&self) -> u64 {
+        (self.clock)()
     }
 
     /// Sets the lifetime of bundles this node creates from now on.
@@ -1224,17 +1248,40 @@ impl Node {
     /// Seals our unsent changes, then returns the bundles `target` needs, as bytes, in
     /// priority order (key grants first). Decided only from what we know the target has.
     pub fn export(&mut self, target: Target) -> Result<Vec<Vec<u8>>, Error> {
+        let plan = self.plan_export(target)?;
+        let view = self.store.read()?;
+        let mut out = Vec::with_capacity(plan.len());
+        for o in plan {
+            if let Some(b) = view.bundle(&o.digest)? {
+                out.push(b);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Like [`Node::export`], but returns what to send without loading it, so a link can
+    /// stream large exports: our own and our communities' bundles first, then those we
+    /// carry for others. Fetch each with [`Node::bundle_bytes`].
+    pub fn plan_export(&mut self, target: Target) -> Result<Vec<Outgoing>, Error> {
         self.seal_all()?;
         let now = (self.clock)();
         let view = self.store.read()?;
         let catalog = view.all_bundle_meta()?;
         let scope = self.scope_for(&view, target, &catalog)?;
-        let mut out = Vec::new();
-        for digest in sync::plan(&catalog, &scope, now) {
-            if let Some(b) = view.bundle(&digest)? {
-                out.push(b);
-            }
-        }
+        let by_digest: HashMap<[u8; 32], &BundleMeta> = catalog.iter().map(|(d, m)| (*d, m)).collect();
+        let mut out: Vec<Outgoing> = sync::plan(&catalog, &scope, now)
+            .into_iter()
+            .filter_map(|digest| {
+                let m = by_digest.get(&digest)?;
+                Some(Outgoing {
+                    digest,
+                    expires_unix_ms: m.expires_unix_ms,
+                    bytes: m.bytes,
+                    carried: matches!(m.state, BundleState::WaitingKey | BundleState::Carried),
+                })
+            })
+            .collect();
+        out.sort_by_key(|o| o.carried);
         drop(view);
         if !scope.latest_own.is_empty() {
             let mut t = self.store.write()?;
@@ -1244,6 +1291,16 @@ impl Node {
             t.commit()?;
         }
         Ok(out)
+    }
+
+    /// A stored bundle's bytes.
+    pub fn bundle_bytes(&self, digest: &[u8; 32]) -> Result<Option<Vec<u8>>, Error> {
+        Ok(self.store.read()?.bundle(digest)?)
+    }
+
+    /// Whether this node already holds a bundle (by its digest, see [`bundle_digest`]).
+    pub fn holds(&self, digest: &[u8; 32]) -> Result<bool, Error> {
+        Ok(self.store.read()?.bundle_meta(digest)?.is_some())
     }
 
     fn scope_for(

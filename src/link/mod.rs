@@ -1,0 +1,4 @@
+//! Links: the edges where bundles meet files and sockets. Everything here is I/O around
+//! the node's byte-vector interface.
+
+pub mod stick;
