@@ -44,7 +44,7 @@ pub use doc::{Audience, CommunityId, DocId, Part, Post, Role};
 pub use error::{Error, Rejection};
 pub use identity::{ContactCard, Identity, NodeId};
 pub use node::{
-    bundle_digest, CommunityInfo, Contact, Event, ImportReport, InviteInfo, Node, Outcome, Outgoing, ProfileField,
-    WaitReason,
+    CommunityInfo, Contact, Event, ImportReport, InviteInfo, Node, Outcome, Outgoing, ProfileField, WaitReason,
+    bundle_digest,
 };
 pub use sync::Target;

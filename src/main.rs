@@ -553,13 +553,31 @@ fn run(cli: Cli) -> Result<(), String> {
             if json {
                 println!(
                     "{{\"records\":{},\"known\":{},\"damaged\":{},\"new\":{},\"changes\":{},\"waiting\":{},\"rejected\":{},\"exported\":{},\"carried\":{},\"bytes_written\":{},\"bytes_read\":{},\"expired_segments\":{},\"full\":{},\"millis\":{}}}",
-                    r.records, r.known, r.damaged, r.new_bundles, r.new_changes, r.waiting, r.rejected.len(), r.exported,
-                    r.carried, r.bytes_written, r.bytes_read, r.expired_segments, r.full, r.millis
+                    r.records,
+                    r.known,
+                    r.damaged,
+                    r.new_bundles,
+                    r.new_changes,
+                    r.waiting,
+                    r.rejected.len(),
+                    r.exported,
+                    r.carried,
+                    r.bytes_written,
+                    r.bytes_read,
+                    r.expired_segments,
+                    r.full,
+                    r.millis
                 );
             } else {
                 println!(
                     "read {} records ({} already here, {} damaged): {} new bundles, {} new changes, {} waiting, {} rejected",
-                    r.records, r.known, r.damaged, r.new_bundles, r.new_changes, r.waiting, r.rejected.len()
+                    r.records,
+                    r.known,
+                    r.damaged,
+                    r.new_bundles,
+                    r.new_changes,
+                    r.waiting,
+                    r.rejected.len()
                 );
                 println!(
                     "wrote {} bundles ({} carried for others), {} bytes{}; {} expired segments removed; {:.1} s",

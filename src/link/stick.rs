@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use crate::identity::NodeId;
 use crate::limits::BUNDLE_BYTES_MAX;
-use crate::node::{bundle_digest, Node};
+use crate::node::{Node, bundle_digest};
 use crate::sync::Target;
 
 /// Folder on the stick that holds everything Caravan writes.
@@ -171,9 +171,11 @@ impl Stick {
         } else if create {
             std::fs::create_dir_all(&folder).map_err(io(&folder))?;
             let mut f = File::create(&marker).map_err(io(&marker))?;
-            f.write_all(format!("{MARKER_LINE}\nBundles carried by Caravan. Do not edit; safe to delete.\n").as_bytes())
-                .and_then(|_| f.sync_all())
-                .map_err(io(&marker))?;
+            f.write_all(
+                format!("{MARKER_LINE}\nBundles carried by Caravan. Do not edit; safe to delete.\n").as_bytes(),
+            )
+            .and_then(|_| f.sync_all())
+            .map_err(io(&marker))?;
         }
         Ok(Stick { folder })
     }
@@ -212,12 +214,15 @@ impl Stick {
         if bytes.len() < INDEX_MAGIC.len() || &bytes[..8] != INDEX_MAGIC {
             return Ok(Vec::new());
         }
+        // A stick cut short may hold less data than its index names: only entries whose
+        // records are whole count.
+        let data_len = std::fs::metadata(&seg.data).map(|m| m.len()).unwrap_or(0);
         let mut out = Vec::new();
         let mut end = SEGMENT_MAGIC.len() as u64;
         for chunk in bytes[8..].chunks(INDEX_ENTRY_BYTES) {
             match Entry::decode(chunk) {
                 // Entries are contiguous; one out of place is damage, and so is the rest.
-                Some(e) if e.offset == end && (e.len as usize) <= BUNDLE_BYTES_MAX => {
+                Some(e) if e.offset == end && (e.len as usize) <= BUNDLE_BYTES_MAX && e.end() <= data_len => {
                     end = e.end();
                     out.push(e);
                 }
@@ -384,11 +389,7 @@ fn open_writer(stick: &Stick, me: &str, number: u32) -> Result<Writer, StickErro
     let data_path = stick.folder.join(format!("{base}.seg"));
     let index_path = stick.folder.join(format!("{base}.idx"));
     let seg = Segment { writer: me.to_string(), number, data: data_path.clone(), index: index_path.clone() };
-    let mut entries = stick.entries(&seg)?;
-    // A stick cut short (pulled out, or copied partially) may hold less data than its
-    // index names: only entries whose records are whole still count.
-    let data_len = std::fs::metadata(&data_path).map(|m| m.len()).unwrap_or(0);
-    entries.retain(|e| e.end() <= data_len);
+    let entries = stick.entries(&seg)?;
     let end = entries.last().map_or(SEGMENT_MAGIC.len() as u64, Entry::end);
     let index_len = (INDEX_MAGIC.len() + entries.len() * INDEX_ENTRY_BYTES) as u64;
     let open = |p: &Path| OpenOptions::new().read(true).write(true).create(true).truncate(false).open(p);
@@ -426,7 +427,8 @@ fn write_from(
 ) -> Result<(), StickError> {
     let me = node.node_id().to_string();
     let on_stick = stick.digests()?;
-    let plan: Vec<_> = node.plan_export(Target::Everyone)?.into_iter().filter(|o| !on_stick.contains(&o.digest)).collect();
+    let plan: Vec<_> =
+        node.plan_export(Target::Everyone)?.into_iter().filter(|o| !on_stick.contains(&o.digest)).collect();
     if plan.is_empty() {
         return Ok(());
     }
@@ -447,7 +449,8 @@ fn write_from(
             number += 1;
             w = open_writer(stick, &me, number)?;
         }
-        let entry = Entry { offset: w.end, len: bytes.len() as u32, expires_unix_ms: o.expires_unix_ms, digest: o.digest };
+        let entry =
+            Entry { offset: w.end, len: bytes.len() as u32, expires_unix_ms: o.expires_unix_ms, digest: o.digest };
         let mut header = [0u8; RECORD_HEADER_BYTES as usize];
         header[..4].copy_from_slice(&(bytes.len() as u32).to_le_bytes());
         header[4..].copy_from_slice(&record_checksum(&bytes));
@@ -518,4 +521,3 @@ fn commit(w: &mut Writer, pending: &mut Vec<(Entry, bool)>, report: &mut SyncRep
         Err(e) => Err(io(&w.index_path)(e)),
     }
 }
-
