@@ -38,7 +38,9 @@ fn two_villages_through_the_command_line() {
     let summary = ok(b.path(), &["import", stick_dir.to_str().unwrap(), "--json"]);
     let v: serde_json::Value = serde_json::from_str(summary.trim()).unwrap();
     assert_eq!(v["rejected"], 0, "{summary}");
-    assert!(v["new"].as_u64().unwrap() >= 4, "{summary}");
+    // Files are read in name order, so content may come before the invitation holding its
+    // key: it waits, and is opened ("unlocked") when the key arrives in the same import.
+    assert!(v["new"].as_u64().unwrap() + v["unlocked"].as_u64().unwrap() >= 4, "{summary}");
 
     assert_eq!(ok(b.path(), &["wiki", "get", &cid, "Water"]), "North well: pump works.\n");
     let members: serde_json::Value =
