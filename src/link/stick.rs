@@ -24,6 +24,15 @@ pub const SEGMENT_BYTES_MAX: u64 = 1 << 30;
 
 const SEGMENT_MAGIC: &[u8; 8] = b"CVNSEG\x00\x01";
 const INDEX_MAGIC: &[u8; 8] = b"CVNIDX\x00\x01";
+/// Both files start with one 512-byte sector: the magic, then zeros. A file is then never
+/// shorter than a sector, which some FAT drivers (fusefat) cannot extend once reopened.
+const HEADER_BYTES: u64 = 512;
+
+fn header(magic: &[u8; 8]) -> [u8; HEADER_BYTES as usize] {
+    let mut h = [0u8; HEADER_BYTES as usize];
+    h[..8].copy_from_slice(magic);
+    h
+}
 /// Record header: length (u32 LE) then the first 16 bytes of BLAKE3(payload).
 const RECORD_HEADER_BYTES: u64 = 20;
 /// Index entry: offset u64, length u32, expiry u64, digest 32, CRC-32 of the previous 52.
@@ -211,15 +220,15 @@ impl Stick {
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(io(&seg.index)(e)),
         };
-        if bytes.len() < INDEX_MAGIC.len() || &bytes[..8] != INDEX_MAGIC {
+        if bytes.len() < HEADER_BYTES as usize || &bytes[..8] != INDEX_MAGIC {
             return Ok(Vec::new());
         }
         // A stick cut short may hold less data than its index names: only entries whose
         // records are whole count.
         let data_len = std::fs::metadata(&seg.data).map(|m| m.len()).unwrap_or(0);
         let mut out = Vec::new();
-        let mut end = SEGMENT_MAGIC.len() as u64;
-        for chunk in bytes[8..].chunks(INDEX_ENTRY_BYTES) {
+        let mut end = HEADER_BYTES;
+        for chunk in bytes[HEADER_BYTES as usize..].chunks(INDEX_ENTRY_BYTES) {
             match Entry::decode(chunk) {
                 // Entries are contiguous; one out of place is damage, and so is the rest.
                 Some(e) if e.offset == end && (e.len as usize) <= BUNDLE_BYTES_MAX && e.end() <= data_len => {
@@ -390,23 +399,25 @@ fn open_writer(stick: &Stick, me: &str, number: u32) -> Result<Writer, StickErro
     let index_path = stick.folder.join(format!("{base}.idx"));
     let seg = Segment { writer: me.to_string(), number, data: data_path.clone(), index: index_path.clone() };
     let entries = stick.entries(&seg)?;
-    let end = entries.last().map_or(SEGMENT_MAGIC.len() as u64, Entry::end);
-    let index_len = (INDEX_MAGIC.len() + entries.len() * INDEX_ENTRY_BYTES) as u64;
+    let end = entries.last().map_or(HEADER_BYTES, Entry::end);
+    let index_len = HEADER_BYTES + (entries.len() * INDEX_ENTRY_BYTES) as u64;
     let open = |p: &Path| OpenOptions::new().read(true).write(true).create(true).truncate(false).open(p);
     let mut data = open(&data_path).map_err(io(&data_path))?;
     let mut index = open(&index_path).map_err(io(&index_path))?;
     let mut data_on_disk = data.metadata().map_err(io(&data_path))?.len();
-    if data_on_disk == 0 {
-        data.write_all(SEGMENT_MAGIC).and_then(|_| data.sync_all()).map_err(io(&data_path))?;
-        data_on_disk = SEGMENT_MAGIC.len() as u64;
+    if data_on_disk < HEADER_BYTES {
+        data.set_len(0).map_err(io(&data_path))?;
+        data.write_all(&header(SEGMENT_MAGIC)).and_then(|_| data.sync_all()).map_err(io(&data_path))?;
+        data_on_disk = HEADER_BYTES;
     }
     if data_on_disk != end {
         // A torn or unindexed tail never counted: cut it off.
         data.set_len(end).and_then(|_| data.sync_all()).map_err(io(&data_path))?;
     }
     let index_on_disk = index.metadata().map_err(io(&index_path))?.len();
-    if index_on_disk == 0 {
-        index.write_all(INDEX_MAGIC).and_then(|_| index.sync_all()).map_err(io(&index_path))?;
+    if index_on_disk < HEADER_BYTES {
+        index.set_len(0).map_err(io(&index_path))?;
+        index.write_all(&header(INDEX_MAGIC)).and_then(|_| index.sync_all()).map_err(io(&index_path))?;
     } else if index_on_disk != index_len {
         index.set_len(index_len).and_then(|_| index.sync_all()).map_err(io(&index_path))?;
     }
@@ -444,7 +455,7 @@ fn write_from(
             report.full = true;
             break;
         }
-        if w.end + cost > SEGMENT_BYTES_MAX && w.end > SEGMENT_MAGIC.len() as u64 {
+        if w.end + cost > SEGMENT_BYTES_MAX && w.end > HEADER_BYTES {
             commit(&mut w, &mut pending, report)?;
             number += 1;
             w = open_writer(stick, &me, number)?;
