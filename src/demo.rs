@@ -9,7 +9,7 @@ const PAGE: &str = "Water";
 const FIRST: &str = "North well: pump works.\nSouth well: dry since June.\nEast well: not tested.\n";
 
 fn carry(node: &mut Node, stick: &Path, village: &str) -> Result<(), String> {
-    let r = caravan::link::stick::sync(node, stick, &Default::default()).map_err(|e| e.to_string())?;
+    let r = caravan::link::stick::sync(node, stick, Default::default()).map_err(|e| e.to_string())?;
     println!(
         "  {village}: read {} records ({} new bundles, {} changes, {} waiting), left {} bundles ({} carried for others)",
         r.records, r.new_bundles, r.new_changes, r.waiting, r.exported, r.carried

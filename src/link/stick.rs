@@ -302,27 +302,58 @@ pub struct SyncReport {
 }
 
 /// Options for [`sync`].
-#[derive(Debug, Clone, Default)]
-pub struct SyncOptions {
+#[derive(Default)]
+pub struct SyncOptions<'a> {
     /// Write at most this many bytes (records and index) to the stick.
     pub max_bytes: Option<u64>,
+    /// Called as work advances, for progress displays.
+    pub progress: Option<&'a mut dyn FnMut(Progress)>,
+}
+
+/// How far a sync has got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// Reading: records examined so far, of all committed records on the stick.
+    Reading {
+        /// Records examined.
+        done: usize,
+        /// Committed records on the stick.
+        total: usize,
+    },
+    /// Writing: bytes written so far, of the bytes planned.
+    Writing {
+        /// Bytes written.
+        done: u64,
+        /// Bytes planned.
+        total: u64,
+    },
 }
 
 /// Takes everything new from the stick into `node`, then leaves on it what `node` holds
 /// that is not there yet, own and community bundles first, then what it carries.
-pub fn sync(node: &mut Node, root: &Path, options: &SyncOptions) -> Result<SyncReport, StickError> {
+pub fn sync(node: &mut Node, root: &Path, mut options: SyncOptions) -> Result<SyncReport, StickError> {
     let start = Instant::now();
     let mut report = SyncReport::default();
     let stick = Stick::open(root, true)?;
     let now = node.now();
-    read_into(node, &stick, &mut report)?;
+    let mut quiet = |_: Progress| {};
+    let progress: &mut dyn FnMut(Progress) = match options.progress.take() {
+        Some(p) => p,
+        None => &mut quiet,
+    };
+    read_into(node, &stick, &mut report, progress)?;
     report.expired_segments = drop_expired(&stick, now)?;
-    write_from(node, &stick, options, &mut report)?;
+    write_from(node, &stick, options.max_bytes, &mut report, progress)?;
     report.millis = start.elapsed().as_millis();
     Ok(report)
 }
 
-fn read_into(node: &mut Node, stick: &Stick, report: &mut SyncReport) -> Result<(), StickError> {
+fn read_into(
+    node: &mut Node,
+    stick: &Stick,
+    report: &mut SyncReport,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<(), StickError> {
     let mut batch: Vec<Vec<u8>> = Vec::new();
     let flush = |node: &mut Node, batch: &mut Vec<Vec<u8>>, report: &mut SyncReport| -> Result<(), StickError> {
         if batch.is_empty() {
@@ -336,11 +367,18 @@ fn read_into(node: &mut Node, stick: &Stick, report: &mut SyncReport) -> Result<
         batch.clear();
         Ok(())
     };
-    for seg in stick.segments()? {
-        let entries = stick.entries(&seg)?;
+    let segments: Vec<(Segment, Vec<Entry>)> =
+        stick.segments()?.into_iter().map(|s| stick.entries(&s).map(|e| (s, e))).collect::<Result<_, _>>()?;
+    let total: usize = segments.iter().map(|(_, e)| e.len()).sum();
+    let mut done = 0;
+    for (seg, entries) in segments {
         report.records += entries.len();
         let mut file = None;
         for e in entries {
+            done += 1;
+            if done % 64 == 0 || done == total {
+                progress(Progress::Reading { done, total });
+            }
             if node.holds(&e.digest)? {
                 report.known += 1;
                 continue;
@@ -433,8 +471,9 @@ fn is_full(e: &std::io::Error) -> bool {
 fn write_from(
     node: &mut Node,
     stick: &Stick,
-    options: &SyncOptions,
+    max_bytes: Option<u64>,
     report: &mut SyncReport,
+    progress: &mut dyn FnMut(Progress),
 ) -> Result<(), StickError> {
     let me = node.node_id().to_string();
     let on_stick = stick.digests()?;
@@ -445,7 +484,10 @@ fn write_from(
     }
     let mut number = stick.segments()?.iter().filter(|s| s.writer == me).map(|s| s.number).max().unwrap_or(0);
     let mut w = open_writer(stick, &me, number)?;
-    let mut budget = options.max_bytes.unwrap_or(u64::MAX);
+    let mut budget = max_bytes.unwrap_or(u64::MAX);
+    let planned: u64 = plan.iter().map(|o| RECORD_HEADER_BYTES + o.bytes as u64 + INDEX_ENTRY_BYTES as u64).sum();
+    let total = planned.min(budget);
+    let mut done = 0u64;
     let mut pending: Vec<(Entry, bool)> = Vec::new();
     let mut unsynced = 0u64;
     for o in plan {
@@ -478,6 +520,8 @@ fn write_from(
         w.end += RECORD_HEADER_BYTES + bytes.len() as u64;
         budget -= cost;
         unsynced += cost;
+        done += cost;
+        progress(Progress::Writing { done, total });
         pending.push((entry, o.carried));
         if unsynced >= SYNC_EVERY_BYTES {
             commit(&mut w, &mut pending, report)?;
