@@ -1298,6 +1298,18 @@ impl Node {
         Ok(self.store.read()?.bundle(digest)?)
     }
 
+    /// Stored bundles' bytes, fetched in one read transaction (`None` where not held).
+    pub fn bundles_bytes(&self, digests: &[[u8; 32]]) -> Result<Vec<Option<Vec<u8>>>, Error> {
+        let view = self.store.read()?;
+        digests.iter().map(|d| Ok(view.bundle(d)?)).collect()
+    }
+
+    /// Which of these bundles this node already holds, in one read transaction.
+    pub fn holds_each(&self, digests: &[[u8; 32]]) -> Result<Vec<bool>, Error> {
+        let view = self.store.read()?;
+        digests.iter().map(|d| Ok(view.bundle_meta(d)?.is_some())).collect()
+    }
+
     /// Whether this node already holds a bundle (by its digest, see [`bundle_digest`]).
     pub fn holds(&self, digest: &[u8; 32]) -> Result<bool, Error> {
         Ok(self.store.read()?.bundle_meta(digest)?.is_some())

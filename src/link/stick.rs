@@ -37,8 +37,14 @@ fn header(magic: &[u8; 8]) -> [u8; HEADER_BYTES as usize] {
 const RECORD_HEADER_BYTES: u64 = 20;
 /// Index entry: offset u64, length u32, expiry u64, digest 32, CRC-32 of the previous 52.
 const INDEX_ENTRY_BYTES: usize = 56;
-/// Bundles imported per node transaction while reading a stick.
-const IMPORT_BATCH_COUNT: usize = 512;
+/// Bundles imported per node transaction while reading a stick (each transaction ends in
+/// one fsync), bounded in bytes too.
+const IMPORT_BATCH_COUNT: usize = 4096;
+const IMPORT_BATCH_BYTES: usize = 64 << 20;
+/// Bundle bytes fetched from the store at a time while writing.
+const FETCH_BYTES_MAX: u64 = 16 << 20;
+/// Records are handed to the file in writes of about this size.
+const WRITE_BUFFER_BYTES: usize = 1 << 20;
 /// Bytes appended between data syncs while writing.
 const SYNC_EVERY_BYTES: u64 = 64 << 20;
 
@@ -355,6 +361,7 @@ fn read_into(
     progress: &mut dyn FnMut(Progress),
 ) -> Result<(), StickError> {
     let mut batch: Vec<Vec<u8>> = Vec::new();
+    let mut batch_bytes = 0usize;
     let flush = |node: &mut Node, batch: &mut Vec<Vec<u8>>, report: &mut SyncReport| -> Result<(), StickError> {
         if batch.is_empty() {
             return Ok(());
@@ -373,13 +380,15 @@ fn read_into(
     let mut done = 0;
     for (seg, entries) in segments {
         report.records += entries.len();
+        let digests: Vec<[u8; 32]> = entries.iter().map(|e| e.digest).collect();
+        let held = node.holds_each(&digests)?;
         let mut file = None;
-        for e in entries {
+        for (e, held) in entries.into_iter().zip(held) {
             done += 1;
             if done % 64 == 0 || done == total {
                 progress(Progress::Reading { done, total });
             }
-            if node.holds(&e.digest)? {
+            if held {
                 report.known += 1;
                 continue;
             }
@@ -390,12 +399,14 @@ fn read_into(
             match Stick::read_record(f, &e).map_err(io(&seg.data))? {
                 Some(payload) => {
                     report.bytes_read += payload.len() as u64;
+                    batch_bytes += payload.len();
                     batch.push(payload);
                 }
                 None => report.damaged += 1,
             }
-            if batch.len() >= IMPORT_BATCH_COUNT {
+            if batch.len() >= IMPORT_BATCH_COUNT || batch_bytes >= IMPORT_BATCH_BYTES {
                 flush(node, &mut batch, report)?;
+                batch_bytes = 0;
             }
         }
     }
@@ -427,6 +438,8 @@ struct Writer {
     end: u64,
     /// End of committed data: data synced and indexed.
     committed_end: u64,
+    /// Records appended but not yet handed to the file.
+    buffer: Vec<u8>,
     /// Length of the committed index.
     index_len: u64,
 }
@@ -461,7 +474,28 @@ fn open_writer(stick: &Stick, me: &str, number: u32) -> Result<Writer, StickErro
     }
     data.seek(SeekFrom::Start(end)).map_err(io(&data_path))?;
     index.seek(SeekFrom::Start(index_len)).map_err(io(&index_path))?;
-    Ok(Writer { data, index, data_path, index_path, end, committed_end: end, index_len })
+    Ok(Writer { data, index, data_path, index_path, end, committed_end: end, index_len, buffer: Vec::new() })
+}
+
+impl Writer {
+    /// Hands buffered records to the file (not yet synced).
+    fn drain(&mut self) -> std::io::Result<()> {
+        let result = self.data.write_all(&self.buffer);
+        self.buffer.clear();
+        result
+    }
+
+    /// Forgets everything since the last commit and cuts the file back to it.
+    fn abandon_uncommitted(&mut self, pending: &mut Vec<(Entry, bool)>) {
+        pending.clear();
+        self.buffer.clear();
+        self.end = self.committed_end;
+        let _ = self
+            .data
+            .set_len(self.committed_end)
+            .and_then(|_| self.data.seek(SeekFrom::Start(self.committed_end)).map(|_| ()))
+            .and_then(|_| self.data.sync_all());
+    }
 }
 
 fn is_full(e: &std::io::Error) -> bool {
@@ -490,8 +524,25 @@ fn write_from(
     let mut done = 0u64;
     let mut pending: Vec<(Entry, bool)> = Vec::new();
     let mut unsynced = 0u64;
-    for o in plan {
-        let Some(bytes) = node.bundle_bytes(&o.digest)? else { continue };
+    // Fetch in groups: one store read per group, and bounded memory for big bundles.
+    let mut queue: std::collections::VecDeque<(crate::node::Outgoing, Option<Vec<u8>>)> = Default::default();
+    let mut rest = plan.into_iter().peekable();
+    loop {
+        if queue.is_empty() {
+            let mut group = Vec::new();
+            let mut group_bytes = 0u64;
+            while let Some(o) = rest.next_if(|o| group.is_empty() || group_bytes + o.bytes as u64 <= FETCH_BYTES_MAX) {
+                group_bytes += o.bytes as u64;
+                group.push(o);
+            }
+            if group.is_empty() {
+                break;
+            }
+            let digests: Vec<[u8; 32]> = group.iter().map(|o| o.digest).collect();
+            queue.extend(group.into_iter().zip(node.bundles_bytes(&digests)?));
+        }
+        let Some((o, bytes)) = queue.pop_front() else { break };
+        let Some(bytes) = bytes else { continue };
         let cost = RECORD_HEADER_BYTES + bytes.len() as u64 + INDEX_ENTRY_BYTES as u64;
         if cost > budget {
             report.full = true;
@@ -504,18 +555,19 @@ fn write_from(
         }
         let entry =
             Entry { offset: w.end, len: bytes.len() as u32, expires_unix_ms: o.expires_unix_ms, digest: o.digest };
-        let mut header = [0u8; RECORD_HEADER_BYTES as usize];
-        header[..4].copy_from_slice(&(bytes.len() as u32).to_le_bytes());
-        header[4..].copy_from_slice(&record_checksum(&bytes));
-        let written = w.data.write_all(&header).and_then(|_| w.data.write_all(&bytes));
-        if let Err(e) = written {
-            if is_full(&e) {
-                // Cut the partial record off; what was written before it still commits.
-                report.full = true;
-                let _ = w.data.set_len(w.end);
-                break;
+        w.buffer.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+        w.buffer.extend_from_slice(&record_checksum(&bytes));
+        w.buffer.extend_from_slice(&bytes);
+        if w.buffer.len() >= WRITE_BUFFER_BYTES {
+            if let Err(e) = w.drain() {
+                if is_full(&e) {
+                    // Nothing since the last commit counts; cut it off and commit the rest later.
+                    report.full = true;
+                    w.abandon_uncommitted(&mut pending);
+                    break;
+                }
+                return Err(io(&w.data_path)(e));
             }
-            return Err(io(&w.data_path)(e));
         }
         w.end += RECORD_HEADER_BYTES + bytes.len() as u64;
         budget -= cost;
@@ -537,15 +589,13 @@ fn commit(w: &mut Writer, pending: &mut Vec<(Entry, bool)>, report: &mut SyncRep
     if pending.is_empty() {
         return Ok(());
     }
-    if let Err(e) = w.data.flush().and_then(|_| w.data.sync_data()) {
+    if let Err(e) = w.drain().and_then(|_| w.data.sync_data()) {
         if !is_full(&e) {
             return Err(io(&w.data_path)(e));
         }
         // The data did not all reach the stick: none of it counts.
         report.full = true;
-        pending.clear();
-        w.end = w.committed_end;
-        let _ = w.data.set_len(w.committed_end).and_then(|_| w.data.sync_all());
+        w.abandon_uncommitted(pending);
         return Ok(());
     }
     let mut buf = Vec::with_capacity(pending.len() * INDEX_ENTRY_BYTES);
@@ -567,10 +617,8 @@ fn commit(w: &mut Writer, pending: &mut Vec<(Entry, bool)>, report: &mut SyncRep
         Err(e) if is_full(&e) => {
             // No room for the index: these records never counted. Cut both files back.
             report.full = true;
-            pending.clear();
             let _ = w.index.set_len(w.index_len).and_then(|_| w.index.sync_all());
-            w.end = w.committed_end;
-            let _ = w.data.set_len(w.committed_end).and_then(|_| w.data.sync_all());
+            w.abandon_uncommitted(pending);
             Ok(())
         }
         Err(e) => Err(io(&w.index_path)(e)),
