@@ -183,6 +183,10 @@ impl Stick {
             if text.lines().next() != Some(MARKER_LINE) {
                 return Err(StickError::Foreign(folder.clone()));
             }
+            if create {
+                // Find out now, before anything is imported, whether we can write here.
+                OpenOptions::new().append(true).open(&marker).map_err(io(&marker))?;
+            }
         } else if create {
             std::fs::create_dir_all(&folder).map_err(io(&folder))?;
             let mut f = File::create(&marker).map_err(io(&marker))?;
@@ -478,11 +482,44 @@ fn open_writer(stick: &Stick, me: &str, number: u32) -> Result<Writer, StickErro
 }
 
 impl Writer {
-    /// Hands buffered records to the file (not yet synced).
-    fn drain(&mut self) -> std::io::Result<()> {
+    /// Hands buffered records to the file (not yet synced). If the stick fills up, places
+    /// as many whole buffered records as fit, forgets the others, and returns `true`.
+    fn drain(&mut self, pending: &mut Vec<(Entry, bool)>) -> std::io::Result<bool> {
         let result = self.data.write_all(&self.buffer);
+        let err = match result {
+            Ok(()) => {
+                self.buffer.clear();
+                return Ok(false);
+            }
+            Err(e) if is_full(&e) => e,
+            Err(e) => return Err(e),
+        };
+        drop(err);
+        let start = self.end - self.buffer.len() as u64;
+        self.data.set_len(start)?;
+        self.data.seek(SeekFrom::Start(start))?;
+        let first = pending.iter().position(|(e, _)| e.offset >= start).unwrap_or(pending.len());
+        let (mut pos, mut end, mut keep) = (0usize, start, first);
+        for (e, _) in &pending[first..] {
+            let len = (RECORD_HEADER_BYTES + e.len as u64) as usize;
+            match self.data.write_all(&self.buffer[pos..pos + len]) {
+                Ok(()) => {
+                    pos += len;
+                    end += len as u64;
+                    keep += 1;
+                }
+                Err(e) if is_full(&e) => {
+                    self.data.set_len(end)?;
+                    self.data.seek(SeekFrom::Start(end))?;
+                    break;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        pending.truncate(keep);
+        self.end = end;
         self.buffer.clear();
-        result
+        Ok(true)
     }
 
     /// Forgets everything since the last commit and cuts the file back to it.
@@ -495,6 +532,28 @@ impl Writer {
             .set_len(self.committed_end)
             .and_then(|_| self.data.seek(SeekFrom::Start(self.committed_end)).map(|_| ()))
             .and_then(|_| self.data.sync_all());
+    }
+}
+
+impl StickError {
+    /// Whether this is the stick running out of space.
+    pub fn is_full(&self) -> bool {
+        matches!(self, StickError::Io { source, .. } if is_full(source))
+    }
+}
+
+/// Deletes a segment of ours that holds no committed record (a header at most).
+fn remove_if_empty(stick: &Stick, me: &str, number: u32) {
+    let base = segment_name(me, number);
+    let seg = Segment {
+        writer: me.to_string(),
+        number,
+        data: stick.folder.join(format!("{base}.seg")),
+        index: stick.folder.join(format!("{base}.idx")),
+    };
+    if stick.entries(&seg).is_ok_and(|e| e.is_empty()) {
+        let _ = std::fs::remove_file(&seg.index);
+        let _ = std::fs::remove_file(&seg.data);
     }
 }
 
@@ -517,7 +576,16 @@ fn write_from(
         return Ok(());
     }
     let mut number = stick.segments()?.iter().filter(|s| s.writer == me).map(|s| s.number).max().unwrap_or(0);
-    let mut w = open_writer(stick, &me, number)?;
+    let mut w = match open_writer(stick, &me, number) {
+        Ok(w) => w,
+        Err(e) if e.is_full() => {
+            // Not even room for a new segment's header: nothing of ours was committed here.
+            report.full = true;
+            remove_if_empty(stick, &me, number);
+            return Ok(());
+        }
+        Err(e) => return Err(e),
+    };
     let mut budget = max_bytes.unwrap_or(u64::MAX);
     let planned: u64 = plan.iter().map(|o| RECORD_HEADER_BYTES + o.bytes as u64 + INDEX_ENTRY_BYTES as u64).sum();
     let total = planned.min(budget);
@@ -551,23 +619,24 @@ fn write_from(
         if w.end + cost > SEGMENT_BYTES_MAX && w.end > HEADER_BYTES {
             commit(&mut w, &mut pending, report)?;
             number += 1;
-            w = open_writer(stick, &me, number)?;
+            w = match open_writer(stick, &me, number) {
+                Ok(w) => w,
+                Err(e) if e.is_full() => {
+                    report.full = true;
+                    remove_if_empty(stick, &me, number);
+                    return Ok(());
+                }
+                Err(e) => return Err(e),
+            };
         }
         let entry =
             Entry { offset: w.end, len: bytes.len() as u32, expires_unix_ms: o.expires_unix_ms, digest: o.digest };
         w.buffer.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
         w.buffer.extend_from_slice(&record_checksum(&bytes));
         w.buffer.extend_from_slice(&bytes);
-        if w.buffer.len() >= WRITE_BUFFER_BYTES {
-            if let Err(e) = w.drain() {
-                if is_full(&e) {
-                    // Nothing since the last commit counts; cut it off and commit the rest later.
-                    report.full = true;
-                    w.abandon_uncommitted(&mut pending);
-                    break;
-                }
-                return Err(io(&w.data_path)(e));
-            }
+        if w.buffer.len() >= WRITE_BUFFER_BYTES && w.drain(&mut pending).map_err(io(&w.data_path))? {
+            report.full = true;
+            break;
         }
         w.end += RECORD_HEADER_BYTES + bytes.len() as u64;
         budget -= cost;
@@ -589,7 +658,14 @@ fn commit(w: &mut Writer, pending: &mut Vec<(Entry, bool)>, report: &mut SyncRep
     if pending.is_empty() {
         return Ok(());
     }
-    if let Err(e) = w.drain().and_then(|_| w.data.sync_data()) {
+    match w.drain(pending) {
+        Ok(full) => report.full |= full,
+        Err(e) => return Err(io(&w.data_path)(e)),
+    }
+    if pending.is_empty() {
+        return Ok(());
+    }
+    if let Err(e) = w.data.sync_data() {
         if !is_full(&e) {
             return Err(io(&w.data_path)(e));
         }
