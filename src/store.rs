@@ -201,6 +201,9 @@ pub struct View {
     tx: redb::ReadTransaction,
 }
 
+/// Our latest sealed bundle of a document and the heads it announced.
+pub type Sealed = ([u8; 32], Vec<[u8; 32]>);
+
 /// A stored contact: node id, audience bits, contact card bytes.
 pub type ContactRow = (String, u8, Vec<u8>);
 
@@ -233,7 +236,7 @@ pub trait Reads {
     /// All contacts: node id, audience bits, card bytes.
     fn contacts(&self) -> Result<Vec<ContactRow>, StoreError>;
     /// Our last sealed bundle of `doc` and its heads.
-    fn sealed(&self, doc: &str) -> Result<Option<([u8; 32], Vec<[u8; 32]>)>, StoreError>;
+    fn sealed(&self, doc: &str) -> Result<Option<Sealed>, StoreError>;
     /// A small setting.
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
     /// Whether our announcement `digest` was already exported to `target`.
@@ -337,7 +340,7 @@ macro_rules! impl_reads {
                     .map(|(k, v)| (k, v[0], v[1..].to_vec()))
                     .collect())
             }
-            fn sealed(&self, doc: &str) -> Result<Option<([u8; 32], Vec<[u8; 32]>)>, StoreError> {
+            fn sealed(&self, doc: &str) -> Result<Option<Sealed>, StoreError> {
                 let t = self.tx.open_table(SEALED)?;
                 let v = t.get(doc)?;
                 Ok(v.and_then(|v| {
