@@ -555,10 +555,11 @@ fn run(cli: Cli) -> Result<(), String> {
             }
             if json {
                 println!(
-                    "{{\"records\":{},\"known\":{},\"damaged\":{},\"new\":{},\"changes\":{},\"waiting\":{},\"rejected\":{},\"exported\":{},\"carried\":{},\"bytes_written\":{},\"bytes_read\":{},\"expired_segments\":{},\"full\":{},\"millis\":{}}}",
+                    "{{\"records\":{},\"known\":{},\"damaged\":{},\"expired\":{},\"new\":{},\"changes\":{},\"waiting\":{},\"rejected\":{},\"exported\":{},\"carried\":{},\"bytes_written\":{},\"bytes_read\":{},\"expired_segments\":{},\"full\":{},\"millis\":{}}}",
                     r.records,
                     r.known,
                     r.damaged,
+                    r.expired,
                     r.new_bundles,
                     r.new_changes,
                     r.waiting,
@@ -573,10 +574,11 @@ fn run(cli: Cli) -> Result<(), String> {
                 );
             } else {
                 println!(
-                    "read {} records ({} already here, {} damaged): {} new bundles, {} new changes, {} waiting, {} rejected",
+                    "read {} records ({} already here, {} damaged, {} expired): {} new bundles, {} new changes, {} waiting, {} rejected",
                     r.records,
                     r.known,
                     r.damaged,
+                    r.expired,
                     r.new_bundles,
                     r.new_changes,
                     r.waiting,

@@ -287,6 +287,8 @@ pub struct SyncReport {
     pub known: usize,
     /// Records whose bytes were damaged (checksum), skipped.
     pub damaged: usize,
+    /// Records not read because their bundles had expired.
+    pub expired: usize,
     /// Bundles taken in.
     pub new_bundles: usize,
     /// Changes new to this node.
@@ -351,7 +353,7 @@ pub fn sync(node: &mut Node, root: &Path, mut options: SyncOptions) -> Result<Sy
         Some(p) => p,
         None => &mut quiet,
     };
-    read_into(node, &stick, &mut report, progress)?;
+    read_into(node, &stick, now, &mut report, progress)?;
     report.expired_segments = drop_expired(&stick, now)?;
     write_from(node, &stick, options.max_bytes, &mut report, progress)?;
     report.millis = start.elapsed().as_millis();
@@ -361,6 +363,7 @@ pub fn sync(node: &mut Node, root: &Path, mut options: SyncOptions) -> Result<Sy
 fn read_into(
     node: &mut Node,
     stick: &Stick,
+    now: u64,
     report: &mut SyncReport,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<(), StickError> {
@@ -394,6 +397,11 @@ fn read_into(
             }
             if held {
                 report.known += 1;
+                continue;
+            }
+            if e.expires_unix_ms < now {
+                // Dead on arrival: not worth reading, and the index already says so.
+                report.expired += 1;
                 continue;
             }
             if file.is_none() {
