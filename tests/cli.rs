@@ -1,18 +1,10 @@
 //! The `caravan` binary, as a person uses it: two homes, cards swapped, a community,
 //! bundles carried in a directory, and clear errors for bad input.
 
+mod common;
+
+use common::{caravan, ok};
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn caravan(home: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_caravan")).arg("--home").arg(home).args(args).output().unwrap()
-}
-
-fn ok(home: &Path, args: &[&str]) -> String {
-    let out = caravan(home, args);
-    assert!(out.status.success(), "caravan {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
-}
 
 #[test]
 fn two_villages_through_the_command_line() {

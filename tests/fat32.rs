@@ -2,8 +2,11 @@
 //! mounted through FUSE (`fusefat`), unmounted between villages like a stick pulled out
 //! and carried. Needs dosfstools, fusefat and /dev/fuse; `.ci/run` installs the tools.
 
+mod common;
+
+use common::ok;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn have(tool: &str) -> bool {
@@ -84,16 +87,6 @@ impl Drop for FatStick {
             }
         }
     }
-}
-
-fn caravan(home: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_caravan")).arg("--home").arg(home).args(args).output().unwrap()
-}
-
-fn ok(home: &Path, args: &[&str]) -> String {
-    let out = caravan(home, args);
-    assert!(out.status.success(), "caravan {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
 }
 
 fn visit(home: &Path, stick: &mut FatStick) -> serde_json::Value {

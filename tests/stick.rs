@@ -2,22 +2,12 @@
 //! story, a stick cut short, a damaged record, a size limit, a foreign folder, and two
 //! writers taking turns.
 
+mod common;
+
+use common::{caravan, ok};
 use std::path::Path;
-use std::process::{Command, Output};
 
-fn caravan(home: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_caravan")).arg("--home").arg(home).args(args).output().unwrap()
-}
-
-fn ok(home: &Path, args: &[&str]) -> String {
-    let out = caravan(home, args);
-    assert!(out.status.success(), "caravan {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn sync(home: &Path, stick: &Path) -> serde_json::Value {
-    serde_json::from_str(ok(home, &["sync", "--stick", stick.to_str().unwrap(), "--json"]).trim()).unwrap()
-}
+use common::sync_json as sync;
 
 struct Village {
     home: tempfile::TempDir,

@@ -1,8 +1,11 @@
 //! Sticks that are full or read-only, on real filesystems (small tmpfs mounts). Needs
 //! root for `mount`; skips loudly otherwise.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
+
+use common::{caravan, ok};
+use std::path::PathBuf;
+use std::process::Command;
 
 struct Mount {
     dir: tempfile::TempDir,
@@ -37,19 +40,7 @@ impl Drop for Mount {
     }
 }
 
-fn caravan(home: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_caravan")).arg("--home").arg(home).args(args).output().unwrap()
-}
-
-fn ok(home: &Path, args: &[&str]) -> String {
-    let out = caravan(home, args);
-    assert!(out.status.success(), "caravan {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn sync(home: &Path, stick: &Path) -> serde_json::Value {
-    serde_json::from_str(ok(home, &["sync", "--stick", stick.to_str().unwrap(), "--json"]).trim()).unwrap()
-}
+use common::sync_json as sync;
 
 /// A founder with a community, 60 posts of ~1 KB, and a member who knows the founder.
 fn busy_pair() -> (tempfile::TempDir, tempfile::TempDir, String) {

@@ -550,6 +550,20 @@ impl StickError {
     }
 }
 
+/// Opens our segment `number`, or notes that the stick is full (`None`): then there was
+/// not even room for a new segment's header, and nothing of ours was committed there.
+fn open_or_full(stick: &Stick, me: &str, number: u32, report: &mut SyncReport) -> Result<Option<Writer>, StickError> {
+    match open_writer(stick, me, number) {
+        Ok(w) => Ok(Some(w)),
+        Err(e) if e.is_full() => {
+            report.full = true;
+            remove_if_empty(stick, me, number);
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// Deletes a segment of ours that holds no committed record (a header at most).
 fn remove_if_empty(stick: &Stick, me: &str, number: u32) {
     let base = segment_name(me, number);
@@ -584,16 +598,7 @@ fn write_from(
         return Ok(());
     }
     let mut number = stick.segments()?.iter().filter(|s| s.writer == me).map(|s| s.number).max().unwrap_or(0);
-    let mut w = match open_writer(stick, &me, number) {
-        Ok(w) => w,
-        Err(e) if e.is_full() => {
-            // Not even room for a new segment's header: nothing of ours was committed here.
-            report.full = true;
-            remove_if_empty(stick, &me, number);
-            return Ok(());
-        }
-        Err(e) => return Err(e),
-    };
+    let Some(mut w) = open_or_full(stick, &me, number, report)? else { return Ok(()) };
     let mut budget = max_bytes.unwrap_or(u64::MAX);
     let planned: u64 = plan.iter().map(|o| RECORD_HEADER_BYTES + o.bytes as u64 + INDEX_ENTRY_BYTES as u64).sum();
     let total = planned.min(budget);
@@ -627,15 +632,8 @@ fn write_from(
         if w.end + cost > SEGMENT_BYTES_MAX && w.end > HEADER_BYTES {
             commit(&mut w, &mut pending, report)?;
             number += 1;
-            w = match open_writer(stick, &me, number) {
-                Ok(w) => w,
-                Err(e) if e.is_full() => {
-                    report.full = true;
-                    remove_if_empty(stick, &me, number);
-                    return Ok(());
-                }
-                Err(e) => return Err(e),
-            };
+            let Some(next) = open_or_full(stick, &me, number, report)? else { return Ok(()) };
+            w = next;
         }
         let entry =
             Entry { offset: w.end, len: bytes.len() as u32, expires_unix_ms: o.expires_unix_ms, digest: o.digest };

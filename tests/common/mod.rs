@@ -110,3 +110,20 @@ pub fn changes_by(actor: &[u8; 32], key: &str, value: &str) -> Vec<Vec<u8>> {
 pub fn file_digest(path: &std::path::Path) -> blake3::Hash {
     blake3::hash(&std::fs::read(path).unwrap())
 }
+
+/// Runs the `caravan` binary with `--home`.
+pub fn caravan(home: &std::path::Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_caravan")).arg("--home").arg(home).args(args).output().unwrap()
+}
+
+/// Runs the binary, insists on success, returns stdout.
+pub fn ok(home: &std::path::Path, args: &[&str]) -> String {
+    let out = caravan(home, args);
+    assert!(out.status.success(), "caravan {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// `caravan sync --stick DIR --json`, parsed.
+pub fn sync_json(home: &std::path::Path, stick: &std::path::Path) -> serde_json::Value {
+    serde_json::from_str(ok(home, &["sync", "--stick", stick.to_str().unwrap(), "--json"]).trim()).unwrap()
+}
