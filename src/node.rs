@@ -228,6 +228,8 @@ pub struct Node {
     docs: HashMap<DocId, DocState>,
     certs: CertCache,
     subscribers: Vec<mpsc::Sender<Event>>,
+    /// Events of the running import, delivered only once it has committed.
+    queued: Vec<Event>,
     clock: Clock,
     lifetime: Duration,
     sequence: u64,
@@ -268,6 +270,7 @@ impl Node {
             docs: HashMap::new(),
             certs: CertCache::default(),
             subscribers: Vec::new(),
+            queued: Vec::new(),
             clock: Arc::new(system_clock),
             lifetime: Duration::from_secs(BUNDLE_LIFETIME_DEFAULT_SECS),
             sequence,
@@ -807,7 +810,7 @@ impl Node {
         let mut touched = BTreeSet::new();
         let now = (self.clock)();
         let result = self.accept_grant(&mut t, &grant, now, &mut report, &mut touched);
-        self.finish(t, result, touched, now)?;
+        self.finish(t, result, touched)?;
         self.emit(vec![Event::Joined(cid)]);
         Ok(cid)
     }
@@ -868,7 +871,7 @@ impl Node {
             }
             offset += chunk.len();
         }
-        self.finish(t, result, touched, now)?;
+        self.finish(t, result, touched)?;
         Ok(report)
     }
 
@@ -879,24 +882,18 @@ impl Node {
 
     /// Persists touched documents and commits; on any failure forgets in-memory
     /// documents so they reload from the last committed state.
-    fn finish(
-        &mut self,
-        mut t: Txn,
-        result: Result<(), Error>,
-        touched: BTreeSet<DocId>,
-        _now: u64,
-    ) -> Result<(), Error> {
+    fn finish(&mut self, mut t: Txn, result: Result<(), Error>, touched: BTreeSet<DocId>) -> Result<(), Error> {
         let result = result.and_then(|_| {
             for id in &touched {
                 self.persist_doc(&mut t, *id)?;
             }
             Ok(t.commit()?)
         });
+        let mut events = std::mem::take(&mut self.queued);
         if let Err(e) = result {
             self.docs.clear();
             return Err(e);
         }
-        let mut events = Vec::new();
         for id in touched {
             let heads = self.heads_of(id)?;
             events.push(Event::DocChanged { doc: id, heads });
@@ -1169,14 +1166,14 @@ impl Node {
                     let meta = meta_for(info, BundleState::Grant, grant.scope.clone(), 0, bytes.len());
                     t.put_bundle(&digest, bytes, &meta)?;
                     self.accept_grant(t, &grant, now, report, touched)?;
-                    self.emit(vec![Event::Joined(cid)]);
+                    self.queued.push(Event::Joined(cid));
                     Ok(Outcome::New { doc: None, changes: 0 })
                 } else {
                     let id = hex(&digest[..8]);
                     let meta = meta_for(info, BundleState::Invite, grant.scope.clone(), 0, bytes.len());
                     t.put_bundle(&digest, bytes, &meta)?;
                     t.put_invite(&id, &grant.encode())?;
-                    self.emit(vec![Event::Invitation { id: id.clone(), community: cid, name: inv.name.clone() }]);
+                    self.queued.push(Event::Invitation { id: id.clone(), community: cid, name: inv.name.clone() });
                     Ok(Outcome::Waiting(WaitReason::Consent { invite: id }))
                 }
             }

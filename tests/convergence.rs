@@ -169,3 +169,37 @@ fn profile_audiences_reach_only_their_audience() {
     // The phone number appears in no bundle in the clear.
     assert!(all.iter().all(|b| !b.windows(7).any(|w| w == b"254 700")));
 }
+
+#[test]
+fn events_tell_the_app_what_changed_after_it_is_stored() {
+    let mut a = node("A");
+    let mut b = node("B");
+    let events = b.node.subscribe();
+    let wells = a.node.create_community("Wells", "").unwrap();
+    a.node.invite(&wells, &b.node.card(), Role::Member).unwrap();
+    a.node.put_wiki_page(&wells, PAGE, BASE).unwrap();
+    let all = a.node.export(Target::Everyone).unwrap();
+    b.node.import_many(all.iter().map(Vec::as_slice)).unwrap();
+    let got: Vec<caravan::Event> = events.try_iter().collect();
+    let invite = got.iter().find_map(|e| match e {
+        caravan::Event::Invitation { id, community, .. } if *community == wells => Some(id.clone()),
+        _ => None,
+    });
+    let invite = invite.unwrap_or_else(|| panic!("no invitation event in {got:?}"));
+    // The public part is readable at once; members-only parts wait for consent.
+    assert!(
+        got.iter()
+            .any(|e| matches!(e, caravan::Event::DocChanged { doc: DocId::Community { part: Part::Public, .. }, .. }))
+    );
+    assert!(
+        !got.iter()
+            .any(|e| matches!(e, caravan::Event::DocChanged { doc: DocId::Community { part: Part::Wiki, .. }, .. }))
+    );
+    b.node.accept_invite(&invite).unwrap();
+    let got: Vec<caravan::Event> = events.try_iter().collect();
+    assert!(got.contains(&caravan::Event::Joined(wells)), "{got:?}");
+    assert!(
+        got.iter()
+            .any(|e| matches!(e, caravan::Event::DocChanged { doc: DocId::Community { part: Part::Wiki, .. }, .. }))
+    );
+}
