@@ -240,3 +240,55 @@ fn regenerate() {
 fn caravan_now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
 }
+
+fn corpus_time() -> u64 {
+    let expect: Value = serde_json::from_slice(&std::fs::read(corpus().join("invitation.json")).unwrap()).unwrap();
+    expect["created_unix_ms"].as_u64().unwrap()
+}
+
+fn corpus_bundles() -> Vec<Vec<u8>> {
+    let mut paths: Vec<_> = std::fs::read_dir(corpus())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "bundle"))
+        .collect();
+    paths.sort();
+    paths.iter().map(|p| std::fs::read(p).unwrap()).collect()
+}
+
+/// A stick written by this code (`bundles/stick-v1/`): today's code must still read it.
+#[test]
+fn golden_stick_still_reads() {
+    let now = corpus_time() + 2000;
+    let stick = tempfile::tempdir().unwrap();
+    let golden = corpus().join("stick-v1/caravan");
+    std::fs::create_dir(stick.path().join("caravan")).unwrap();
+    for e in std::fs::read_dir(&golden).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), stick.path().join("caravan").join(e.file_name())).unwrap();
+    }
+    let (mut b, _home) = reader("b", now);
+    let r = caravan::link::stick::sync(&mut b, stick.path(), Default::default()).unwrap();
+    assert_eq!(r.records, corpus_bundles().len(), "{r:?}");
+    assert_eq!((r.damaged, r.expired, r.rejected.len()), (0, 0, 0), "{r:?}");
+    let expect: Value = serde_json::from_slice(&std::fs::read(corpus().join("community-wiki.json")).unwrap()).unwrap();
+    let cid = CommunityId::parse(expect["community"].as_str().unwrap()).unwrap();
+    assert_eq!(b.wiki_page(&cid, "Water").unwrap().as_deref(), Some("North well: pump works.\n"));
+}
+
+#[test]
+#[ignore = "rewrites bundles/stick-v1; run only when the stick layout changes on purpose"]
+fn regenerate_stick() {
+    let now = corpus_time() + 1000;
+    let out = corpus().join("stick-v1");
+    let _ = std::fs::remove_dir_all(&out);
+    std::fs::create_dir_all(&out).unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let mut relay = Node::open(home.path(), "relay").unwrap();
+    relay.set_clock(std::sync::Arc::new(move || now));
+    let all = corpus_bundles();
+    let r = relay.import_many(all.iter().map(Vec::as_slice)).unwrap();
+    assert!(r.rejected().is_empty(), "{:?}", r.rejected());
+    let s = caravan::link::stick::sync(&mut relay, &out, Default::default()).unwrap();
+    assert_eq!(s.exported, all.len());
+}
