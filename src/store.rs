@@ -146,7 +146,7 @@ pub struct Store {
 impl Store {
     /// Opens (or creates) the database file and its tables.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let db = Database::create(path)?;
+        let db = Database::create(path).map_err(|e| StoreError(format!("{}: {e}", path.display())))?;
         // Create missing tables, without writing to a store that has them all: opening a
         // node must not touch its file.
         let complete = {
