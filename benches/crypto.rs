@@ -56,7 +56,7 @@ fn seal_sign(f: &Fixture) -> Vec<u8> {
 fn verify_open(f: &Fixture, sealed: &[u8]) -> usize {
     let info = bundle::parse(sealed, NOW).unwrap();
     let env = envelope::decode_envelope(&sealed[info.payload.clone()]).unwrap();
-    batch::open(&env.header_bytes, &env.body, Some(&f.key)).unwrap().changes.len()
+    batch::open(env.header_bytes, env.body, Some(&f.key)).unwrap().changes.len()
 }
 
 fn raw_seal(key: &[u8; 32], plain: &[u8]) -> (Vec<u8>, blake3::Hash) {

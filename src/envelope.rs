@@ -133,15 +133,16 @@ pub struct Header {
     pub encrypted: bool,
 }
 
-/// A decoded envelope, keeping the exact header bytes for AAD and signatures.
+/// A decoded envelope, borrowing the exact header bytes (for AAD and signatures) and the
+/// body from the bundle.
 #[derive(Debug, Clone)]
-pub struct Envelope {
+pub struct Envelope<'a> {
     /// The parsed header.
     pub header: Header,
     /// The header's exact bytes.
-    pub header_bytes: Vec<u8>,
+    pub header_bytes: &'a [u8],
     /// The body: signed batch, sealed signed batch, or wrapped grant.
-    pub body: Vec<u8>,
+    pub body: &'a [u8],
 }
 
 impl Header {
@@ -188,7 +189,7 @@ pub fn encode_envelope(header_bytes: &[u8], body: &[u8]) -> Vec<u8> {
 }
 
 /// Decodes a bundle payload into an envelope.
-pub fn decode_envelope(payload: &[u8]) -> Result<Envelope, EnvelopeError> {
+pub fn decode_envelope(payload: &[u8]) -> Result<Envelope<'_>, EnvelopeError> {
     let w: EnvelopeWire = decode_borrowed("envelope", payload, ENVELOPE_BYTES_MAX)?;
     if w.v != ENVELOPE_VERSION {
         return Err(EnvelopeError::Version(w.v));
@@ -203,7 +204,7 @@ pub fn decode_envelope(payload: &[u8]) -> Result<Envelope, EnvelopeError> {
         return Err(EnvelopeError::NonCanonical);
     }
     let header = Header::decode(w.h)?;
-    Ok(Envelope { header, header_bytes: w.h.to_vec(), body: w.b.to_vec() })
+    Ok(Envelope { header, header_bytes: w.h, body: w.b })
 }
 
 /// A signed structure: exact inner bytes plus an Ed25519 signature over them.
@@ -485,7 +486,8 @@ mod tests {
         let header =
             Header { kind: Kind::Batch, doc: "c/abc/wiki".into(), epoch: 3, heads: vec![[7u8; 32]], encrypted: true };
         let hb = header.encode();
-        let env = decode_envelope(&encode_envelope(&hb, b"body")).unwrap();
+        let encoded = encode_envelope(&hb, b"body");
+        let env = decode_envelope(&encoded).unwrap();
         assert_eq!(env.header, header);
         assert_eq!(env.header_bytes, hb);
         assert_eq!(env.body, b"body");

@@ -1182,11 +1182,11 @@ impl Node {
     }
 
     fn open_grant(&self, env: &Envelope, source: NodeId) -> Result<Grant, Rejection> {
-        let signed = crypto::unwrap(self.identity.agreement_secret(), &env.header_bytes, &env.body)
-            .map_err(Rejection::Decrypt)?;
+        let signed =
+            crypto::unwrap(self.identity.agreement_secret(), env.header_bytes, env.body).map_err(Rejection::Decrypt)?;
         let (inner, signature) = envelope::decode_signed(&signed)?;
         let grant = Grant::decode(inner)?;
-        crypto::verify(&grant.granter, CONTEXT_GRANT_SIGNATURE, &[&env.header_bytes, inner], &signature)
+        crypto::verify(&grant.granter, CONTEXT_GRANT_SIGNATURE, &[env.header_bytes, inner], &signature)
             .map_err(|_| Rejection::Signature)?;
         if NodeId::from_signing_public(&grant.granter) != source {
             return Err(Rejection::AuthorNotSource(source.to_string()));
@@ -1521,10 +1521,10 @@ fn source_node(eid: &str) -> Option<NodeId> {
 }
 
 /// A bundle as far as it can be checked without the store.
-struct Preopened {
+struct Preopened<'a> {
     digest: [u8; 32],
     info: Result<BundleInfo, bundle::BundleFormatError>,
-    envelope: Option<Result<Envelope, envelope::EnvelopeError>>,
+    envelope: Option<Result<Envelope<'a>, envelope::EnvelopeError>>,
     /// Present when the key was at hand: the opened, signature-checked batch.
     batch: Option<Result<OpenBatch, Rejection>>,
 }
@@ -1532,7 +1532,7 @@ struct Preopened {
 /// A batch whose signature verified, with its changes decoded.
 type OpenBatch = (Batch, Vec<Change>);
 
-fn preopen(bytes: &[u8], now: u64, keys: &HashMap<String, [u8; 32]>) -> Preopened {
+fn preopen<'a>(bytes: &'a [u8], now: u64, keys: &HashMap<String, [u8; 32]>) -> Preopened<'a> {
     let digest = crypto::derive(CONTEXT_BUNDLE_DIGEST, &[bytes]);
     let info = bundle::parse(bytes, now);
     let Ok(i) = &info else { return Preopened { digest, info, envelope: None, batch: None } };
@@ -1551,7 +1551,7 @@ fn preopen(bytes: &[u8], now: u64, keys: &HashMap<String, [u8; 32]>) -> Preopene
     Preopened { digest, info, envelope: Some(envelope), batch }
 }
 
-fn preopen_all(chunk: &[&[u8]], now: u64, keys: &HashMap<String, [u8; 32]>) -> Vec<Preopened> {
+fn preopen_all<'a>(chunk: &[&'a [u8]], now: u64, keys: &HashMap<String, [u8; 32]>) -> Vec<Preopened<'a>> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
     if threads < 2 || chunk.len() < 64 {
         return chunk.iter().map(|b| preopen(b, now, keys)).collect();
@@ -1567,7 +1567,7 @@ fn preopen_all(chunk: &[&[u8]], now: u64, keys: &HashMap<String, [u8; 32]>) -> V
 }
 
 fn open_and_decode(env: &Envelope, key: Option<&[u8; 32]>) -> Result<OpenBatch, Rejection> {
-    let batch = crate::batch::open(&env.header_bytes, &env.body, key)?;
+    let batch = crate::batch::open(env.header_bytes, env.body, key)?;
     let changes = crate::batch::decode_changes(&batch)?;
     Ok((batch, changes))
 }
