@@ -270,19 +270,9 @@ fn card(s: &str) -> Result<ContactCard, String> {
     ContactCard::parse(s).map_err(|e| e.to_string())
 }
 
-fn json_str(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+/// Prints one JSON value on its own line.
+fn print_json(v: serde_json::Value) {
+    println!("{v}");
 }
 
 fn run(cli: Cli) -> Result<(), String> {
@@ -308,19 +298,15 @@ fn run(cli: Cli) -> Result<(), String> {
             let node = open(&home)?;
             let contacts = node.contacts().map_err(e)?;
             if json {
-                let items: Vec<String> = contacts
-                    .iter()
-                    .map(|c| {
-                        let aud: Vec<String> = c.audiences.iter().map(|a| json_str(a.as_str())).collect();
-                        format!(
-                            "{{\"node\":{},\"name\":{},\"audiences\":[{}]}}",
-                            json_str(&c.card.node_id().to_string()),
-                            json_str(&c.card.name),
-                            aud.join(",")
-                        )
-                    })
-                    .collect();
-                println!("[{}]", items.join(","));
+                print_json(serde_json::Value::Array(
+                    contacts
+                        .iter()
+                        .map(|c| {
+                            let audiences: Vec<&str> = c.audiences.iter().map(|a| a.as_str()).collect();
+                            serde_json::json!({"node": c.card.node_id().to_string(), "name": c.card.name, "audiences": audiences})
+                        })
+                        .collect(),
+                ));
             } else {
                 for c in contacts {
                     let aud: Vec<&str> = c.audiences.iter().map(|a| a.as_str()).collect();
@@ -339,18 +325,14 @@ fn run(cli: Cli) -> Result<(), String> {
             };
             let fields = node.profile(&id).map_err(e)?;
             if json {
-                let items: Vec<String> = fields
-                    .iter()
-                    .map(|f| {
-                        format!(
-                            "{{\"audience\":{},\"field\":{},\"value\":{}}}",
-                            json_str(f.audience.as_str()),
-                            json_str(&f.name),
-                            json_str(&f.value)
+                print_json(serde_json::Value::Array(
+                    fields
+                        .iter()
+                        .map(
+                            |f| serde_json::json!({"audience": f.audience.as_str(), "field": f.name, "value": f.value}),
                         )
-                    })
-                    .collect();
-                println!("[{}]", items.join(","));
+                        .collect(),
+                ));
             } else {
                 for f in fields {
                     println!("{} = {}  ({})", f.name, f.value, f.audience);
@@ -371,11 +353,11 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::Community(CommunityCommand::List { json }) => {
             let list = open(&home)?.communities().map_err(e)?;
             if json {
-                let items: Vec<String> = list
-                    .iter()
-                    .map(|c| format!("{{\"id\":\"{}\",\"name\":{},\"role\":\"{}\"}}", c.id, json_str(&c.name), c.role))
-                    .collect();
-                println!("[{}]", items.join(","));
+                print_json(serde_json::Value::Array(
+                    list.iter()
+                        .map(|c| serde_json::json!({"id": c.id.to_string(), "name": c.name, "role": c.role.as_str()}))
+                        .collect(),
+                ));
             } else {
                 for c in list {
                     println!("{}  {}  ({})", c.id, c.name, c.role);
@@ -385,11 +367,11 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::Community(CommunityCommand::Members { community: c, json }) => {
             let list = open(&home)?.members(&community(&c)?).map_err(e)?;
             if json {
-                let items: Vec<String> = list
-                    .iter()
-                    .map(|(n, r, name)| format!("{{\"node\":\"{n}\",\"role\":\"{r}\",\"name\":{}}}", json_str(name)))
-                    .collect();
-                println!("[{}]", items.join(","));
+                print_json(serde_json::Value::Array(
+                    list.iter()
+                        .map(|(n, r, name)| serde_json::json!({"node": n, "role": r.as_str(), "name": name}))
+                        .collect(),
+                ));
             } else {
                 for (n, r, name) in list {
                     println!("{n}  {r}  {name}");
@@ -399,20 +381,16 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::Community(CommunityCommand::Invites { json }) => {
             let list = open(&home)?.invites().map_err(e)?;
             if json {
-                let items: Vec<String> = list
-                    .iter()
-                    .map(|i| {
-                        format!(
-                            "{{\"id\":\"{}\",\"community\":\"{}\",\"name\":{},\"from\":\"{}\",\"role\":\"{}\"}}",
-                            i.id,
-                            i.community,
-                            json_str(&i.name),
-                            i.from,
-                            i.role
-                        )
-                    })
-                    .collect();
-                println!("[{}]", items.join(","));
+                print_json(serde_json::Value::Array(
+                    list.iter()
+                        .map(|i| {
+                            serde_json::json!({
+                                "id": i.id, "community": i.community.to_string(), "name": i.name,
+                                "from": i.from.to_string(), "role": i.role.as_str(),
+                            })
+                        })
+                        .collect(),
+                ));
             } else if list.is_empty() {
                 println!("no invitations waiting");
             } else {
@@ -441,8 +419,7 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::Wiki(WikiCommand::List { community: c, json }) => {
             let pages = open(&home)?.wiki_pages(&community(&c)?).map_err(e)?;
             if json {
-                let items: Vec<String> = pages.iter().map(|p| json_str(p)).collect();
-                println!("[{}]", items.join(","));
+                print_json(serde_json::json!(pages));
             } else {
                 for p in pages {
                     println!("{p}");
@@ -453,18 +430,12 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::Feed { community: c, json } => {
             let posts = open(&home)?.feed(&community(&c)?).map_err(e)?;
             if json {
-                let items: Vec<String> = posts
-                    .iter()
-                    .map(|p| {
-                        format!(
-                            "{{\"author\":\"{}\",\"at_unix_ms\":{},\"text\":{}}}",
-                            p.author,
-                            p.at_unix_ms,
-                            json_str(&p.text)
-                        )
-                    })
-                    .collect();
-                println!("[{}]", items.join(","));
+                print_json(serde_json::Value::Array(
+                    posts
+                        .iter()
+                        .map(|p| serde_json::json!({"author": p.author, "at_unix_ms": p.at_unix_ms, "text": p.text}))
+                        .collect(),
+                ));
             } else {
                 for p in posts {
                     println!("[{}] {}: {}", p.at_unix_ms / 1000, p.author, p.text);
@@ -500,16 +471,10 @@ fn run(cli: Cli) -> Result<(), String> {
                 totals.add(&report);
             }
             if json {
-                println!(
-                    "{{\"read\":{},\"new\":{},\"changes\":{},\"duplicate\":{},\"waiting\":{},\"rejected\":{},\"unlocked\":{}}}",
-                    files.len(),
-                    totals.new,
-                    totals.changes,
-                    totals.duplicate,
-                    totals.waiting,
-                    totals.rejected,
-                    totals.unlocked
-                );
+                print_json(serde_json::json!({
+                    "read": files.len(), "new": totals.new, "changes": totals.changes, "duplicate": totals.duplicate,
+                    "waiting": totals.waiting, "rejected": totals.rejected, "unlocked": totals.unlocked,
+                }));
             } else {
                 println!(
                     "read {} bundles: {} new ({} changes), {} duplicate, {} waiting, {} rejected, {} unlocked",
@@ -529,12 +494,10 @@ fn run(cli: Cli) -> Result<(), String> {
             let communities = node.communities().map_err(e)?;
             let invites = node.invites().map_err(e)?.len();
             if json {
-                println!(
-                    "{{\"node\":\"{}\",\"name\":{},\"contacts\":{contacts},\"communities\":{},\"invites\":{invites}}}",
-                    node.node_id(),
-                    json_str(node.name()),
-                    communities.len()
-                );
+                print_json(serde_json::json!({
+                    "node": node.node_id().to_string(), "name": node.name(), "contacts": contacts,
+                    "communities": communities.len(), "invites": invites,
+                }));
             } else {
                 println!("node {} ({})", node.node_id(), node.name());
                 println!("{contacts} contacts, {} communities, {invites} invitations waiting", communities.len());
@@ -554,24 +517,13 @@ fn run(cli: Cli) -> Result<(), String> {
                 eprintln!("rejected: {reason}");
             }
             if json {
-                println!(
-                    "{{\"records\":{},\"known\":{},\"damaged\":{},\"expired\":{},\"new\":{},\"changes\":{},\"waiting\":{},\"rejected\":{},\"exported\":{},\"carried\":{},\"bytes_written\":{},\"bytes_read\":{},\"expired_segments\":{},\"full\":{},\"millis\":{}}}",
-                    r.records,
-                    r.known,
-                    r.damaged,
-                    r.expired,
-                    r.new_bundles,
-                    r.new_changes,
-                    r.waiting,
-                    r.rejected.len(),
-                    r.exported,
-                    r.carried,
-                    r.bytes_written,
-                    r.bytes_read,
-                    r.expired_segments,
-                    r.full,
-                    r.millis
-                );
+                print_json(serde_json::json!({
+                    "records": r.records, "known": r.known, "damaged": r.damaged, "expired": r.expired,
+                    "new": r.new_bundles, "changes": r.new_changes, "waiting": r.waiting,
+                    "rejected": r.rejected.len(), "rejections": r.rejected, "exported": r.exported,
+                    "carried": r.carried, "bytes_written": r.bytes_written, "bytes_read": r.bytes_read,
+                    "expired_segments": r.expired_segments, "full": r.full, "millis": r.millis as u64,
+                }));
             } else {
                 println!(
                     "read {} records ({} already here, {} damaged, {} expired): {} new bundles, {} new changes, {} waiting, {} rejected",
