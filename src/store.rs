@@ -149,38 +149,40 @@ impl Store {
         let db = Database::create(path).map_err(|e| StoreError(format!("{}: {e}", path.display())))?;
         // Create missing tables, without writing to a store that has them all: opening a
         // node must not touch its file.
-        let complete = {
-            let r = db.begin_read()?;
-            r.open_table(BUNDLES).is_ok()
-                && r.open_table(BUNDLE_META).is_ok()
-                && r.open_table(CHANGE_BUNDLE).is_ok()
-                && r.open_table(DOC_CHUNKS).is_ok()
-                && r.open_table(PENDING).is_ok()
-                && r.open_table(WAITING_KEY).is_ok()
-                && r.open_table(PEER_HEADS).is_ok()
-                && r.open_table(GRANTS).is_ok()
-                && r.open_table(INVITES).is_ok()
-                && r.open_table(CONTACTS).is_ok()
-                && r.open_table(SEALED).is_ok()
-                && r.open_table(META).is_ok()
-                && r.open_table(ANNOUNCED).is_ok()
-        };
-        if !complete {
-            let tx = db.begin_write()?;
-            tx.open_table(BUNDLES)?;
-            tx.open_table(BUNDLE_META)?;
-            tx.open_table(CHANGE_BUNDLE)?;
-            tx.open_table(DOC_CHUNKS)?;
-            tx.open_table(PENDING)?;
-            tx.open_table(WAITING_KEY)?;
-            tx.open_table(PEER_HEADS)?;
-            tx.open_table(GRANTS)?;
-            tx.open_table(INVITES)?;
-            tx.open_table(CONTACTS)?;
-            tx.open_table(SEALED)?;
-            tx.open_table(META)?;
-            tx.open_table(ANNOUNCED)?;
-            tx.commit()?;
+        macro_rules! all_tables_exist {
+            ($($t:ident),*) => {{
+                let r = db.begin_read()?;
+                true $(&& r.open_table($t).is_ok())*
+            }};
+        }
+        macro_rules! create_all_tables {
+            ($($t:ident),*) => {{
+                let tx = db.begin_write()?;
+                $(tx.open_table($t)?;)*
+                tx.commit()?;
+            }};
+        }
+        macro_rules! with_tables {
+            ($m:ident) => {
+                $m!(
+                    BUNDLES,
+                    BUNDLE_META,
+                    CHANGE_BUNDLE,
+                    DOC_CHUNKS,
+                    PENDING,
+                    WAITING_KEY,
+                    PEER_HEADS,
+                    GRANTS,
+                    INVITES,
+                    CONTACTS,
+                    SEALED,
+                    META,
+                    ANNOUNCED
+                )
+            };
+        }
+        if !with_tables!(all_tables_exist) {
+            with_tables!(create_all_tables);
         }
         Ok(Store { db })
     }

@@ -5,6 +5,8 @@
 //! Regenerate (only when a format changes on purpose, with `spec/` updated in the same
 //! commit): `cargo test --test golden -- --ignored regenerate`.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use caravan::envelope::{self, Kind};
@@ -246,16 +248,6 @@ fn corpus_time() -> u64 {
     expect["created_unix_ms"].as_u64().unwrap()
 }
 
-fn corpus_bundles() -> Vec<Vec<u8>> {
-    let mut paths: Vec<_> = std::fs::read_dir(corpus())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "bundle"))
-        .collect();
-    paths.sort();
-    paths.iter().map(|p| std::fs::read(p).unwrap()).collect()
-}
-
 /// A stick written by this code (`bundles/stick-v1/`): today's code must still read it.
 #[test]
 fn golden_stick_still_reads() {
@@ -269,7 +261,7 @@ fn golden_stick_still_reads() {
     }
     let (mut b, _home) = reader("b", now);
     let r = caravan::link::stick::sync(&mut b, stick.path(), Default::default()).unwrap();
-    assert_eq!(r.records, corpus_bundles().len(), "{r:?}");
+    assert_eq!(r.records, common::corpus_bundles().len(), "{r:?}");
     assert_eq!((r.damaged, r.expired, r.rejected.len()), (0, 0, 0), "{r:?}");
     let expect: Value = serde_json::from_slice(&std::fs::read(corpus().join("community-wiki.json")).unwrap()).unwrap();
     let cid = CommunityId::parse(expect["community"].as_str().unwrap()).unwrap();
@@ -286,7 +278,7 @@ fn regenerate_stick() {
     let home = tempfile::tempdir().unwrap();
     let mut relay = Node::open(home.path(), "relay").unwrap();
     relay.set_clock(std::sync::Arc::new(move || now));
-    let all = corpus_bundles();
+    let all = common::corpus_bundles();
     let r = relay.import_many(all.iter().map(Vec::as_slice)).unwrap();
     assert!(r.rejected().is_empty(), "{:?}", r.rejected());
     let s = caravan::link::stick::sync(&mut relay, &out, Default::default()).unwrap();

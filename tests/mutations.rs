@@ -9,17 +9,6 @@ mod common;
 use caravan::Outcome;
 use common::{Rng, node};
 
-fn corpus() -> Vec<Vec<u8>> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("bundles");
-    let mut names: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "bundle"))
-        .collect();
-    names.sort();
-    names.iter().map(|p| std::fs::read(p).unwrap()).collect()
-}
-
 fn mutate(rng: &mut Rng, all: &[Vec<u8>]) -> Vec<u8> {
     let mut b = all[rng.below(all.len())].clone();
     for _ in 0..1 + rng.below(4) {
@@ -52,7 +41,7 @@ fn mutate(rng: &mut Rng, all: &[Vec<u8>]) -> Vec<u8> {
 
 #[test]
 fn damaged_bundles_never_panic_and_are_never_stored() {
-    let all = corpus();
+    let all = common::corpus_bundles();
     // The corpus was made on one day; judge it as of that day.
     let expect: serde_json::Value = serde_json::from_slice(
         &std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("bundles/invitation.json")).unwrap(),

@@ -127,3 +127,15 @@ pub fn ok(home: &std::path::Path, args: &[&str]) -> String {
 pub fn sync_json(home: &std::path::Path, stick: &std::path::Path) -> serde_json::Value {
     serde_json::from_str(ok(home, &["sync", "--stick", stick.to_str().unwrap(), "--json"]).trim()).unwrap()
 }
+
+/// The golden corpus's bundles, in file-name order.
+pub fn corpus_bundles() -> Vec<Vec<u8>> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("bundles");
+    let mut paths: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "bundle"))
+        .collect();
+    paths.sort();
+    paths.iter().map(|p| std::fs::read(p).unwrap()).collect()
+}
