@@ -29,6 +29,7 @@
 pub mod batch;
 pub mod bundle;
 pub mod crypto;
+pub mod custody;
 pub mod doc;
 pub mod envelope;
 pub mod error;
@@ -37,6 +38,8 @@ pub mod limits;
 pub mod link;
 pub mod membership;
 pub mod node;
+pub mod relay;
+pub mod routing;
 pub mod store;
 pub mod sync;
 
