@@ -62,6 +62,10 @@ pub struct BundleInfo {
     pub created_unix_ms: u64,
     /// Lifetime in milliseconds.
     pub lifetime_ms: u64,
+    /// Creation sequence number: Caravan sources number their bundles 1, 2, 3, ...
+    pub sequence: u64,
+    /// The payload is a BPv7 administrative record (a custody signal), not an envelope.
+    pub admin_record: bool,
     /// Byte range of the payload within the bundle.
     pub payload: std::ops::Range<usize>,
 }
@@ -84,12 +88,37 @@ pub fn build(
     lifetime: Duration,
     payload: &[u8],
 ) -> Result<Vec<u8>, BundleFormatError> {
+    build_with(source, destination, created_unix_ms, sequence, lifetime, payload, false)
+}
+
+/// Builds a bundle whose payload is a BPv7 administrative record (RFC 9171 6.1).
+pub fn build_admin_record(
+    source: &str,
+    destination: &str,
+    created_unix_ms: u64,
+    sequence: u64,
+    lifetime: Duration,
+    record: &[u8],
+) -> Result<Vec<u8>, BundleFormatError> {
+    build_with(source, destination, created_unix_ms, sequence, lifetime, record, true)
+}
+
+fn build_with(
+    source: &str,
+    destination: &str,
+    created_unix_ms: u64,
+    sequence: u64,
+    lifetime: Duration,
+    payload: &[u8],
+    admin_record: bool,
+) -> Result<Vec<u8>, BundleFormatError> {
     let source: Eid = source.parse().map_err(|_| BundleFormatError::Endpoint(source.to_string()))?;
     let destination: Eid = destination.parse().map_err(|_| BundleFormatError::Endpoint(destination.to_string()))?;
     let time = DtnTime::new(created_unix_ms.saturating_sub(DTN_EPOCH_UNIX_MS));
     // CRC-32C on the primary block only: the payload is protected end to end by its
     // signature (and AEAD tag), and a CRC over megabytes would cost more than both.
     let (_, data) = Builder::new(source, destination)
+        .with_flags(hardy_bpv7::bundle::Flags { is_admin_record: admin_record, ..Default::default() })
         .with_crc_type(CrcType::CRC32_CASTAGNOLI)
         .with_lifetime(lifetime)
         .add_extension_block(block::Type::Payload)
@@ -145,6 +174,8 @@ pub fn parse(data: &[u8], now_unix_ms: u64) -> Result<BundleInfo, BundleFormatEr
         destination: bundle.destination.to_string(),
         created_unix_ms: created,
         lifetime_ms,
+        sequence: bundle.id.timestamp.sequence_number(),
+        admin_record: bundle.flags.is_admin_record,
         payload,
     };
     if now_unix_ms > info.expires_unix_ms() {

@@ -312,6 +312,67 @@ impl Record {
     }
 }
 
+/// Why stored record bytes could not be read back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("custody record is malformed")]
+pub struct RecordFormatError;
+
+impl Record {
+    /// Encodes the record for the store (the source is implied: it is always us):
+    /// seq u64, expires u64, copies u32, last spray u64, pending count u16, pending ids,
+    /// refusal count u8, refusals (id, code); integers little-endian.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(31 + 20 * self.pending.len() + 21 * self.refusals.len());
+        out.extend_from_slice(&self.id.seq.to_le_bytes());
+        out.extend_from_slice(&self.expires_ms.to_le_bytes());
+        out.extend_from_slice(&self.copies.to_le_bytes());
+        out.extend_from_slice(&self.last_spray_ms.to_le_bytes());
+        out.extend_from_slice(&(self.pending.len() as u16).to_le_bytes());
+        for p in &self.pending {
+            out.extend_from_slice(&p.0);
+        }
+        out.push(self.refusals.len() as u8);
+        for (n, d) in &self.refusals {
+            out.extend_from_slice(&n.0);
+            out.push(d.code());
+        }
+        out
+    }
+
+    /// Decodes a stored record of a bundle from `source`.
+    pub fn from_bytes(source: NodeId, b: &[u8]) -> Result<Record, RecordFormatError> {
+        fn take<'a>(b: &mut &'a [u8], n: usize) -> Result<&'a [u8], RecordFormatError> {
+            let (head, rest) = b.split_at_checked(n).ok_or(RecordFormatError)?;
+            *b = rest;
+            Ok(head)
+        }
+        fn u64_le(b: &mut &[u8]) -> Result<u64, RecordFormatError> {
+            Ok(u64::from_le_bytes(take(b, 8)?.try_into().map_err(|_| RecordFormatError)?))
+        }
+        fn node(b: &mut &[u8]) -> Result<NodeId, RecordFormatError> {
+            Ok(NodeId(take(b, 20)?.try_into().map_err(|_| RecordFormatError)?))
+        }
+        let mut b = b;
+        let seq = u64_le(&mut b)?;
+        let expires_ms = u64_le(&mut b)?;
+        let copies = u32::from_le_bytes(take(&mut b, 4)?.try_into().map_err(|_| RecordFormatError)?);
+        let last_spray_ms = u64_le(&mut b)?;
+        let n = u16::from_le_bytes(take(&mut b, 2)?.try_into().map_err(|_| RecordFormatError)?);
+        let pending = (0..n).map(|_| node(&mut b)).collect::<Result<Vec<_>, _>>()?;
+        let r = take(&mut b, 1)?[0];
+        let mut refusals = Vec::with_capacity(r as usize);
+        for _ in 0..r {
+            let n = node(&mut b)?;
+            let d = Disposition::from_code(take(&mut b, 1)?[0]).ok_or(RecordFormatError)?;
+            refusals.push((n, d));
+        }
+        if !b.is_empty() {
+            return Err(RecordFormatError);
+        }
+        Ok(Record { id: BundleId { source, seq }, expires_ms, pending, copies, last_spray_ms, refusals })
+    }
+}
+
 /// Whether a holder may forget a bundle: every destination is known to hold every one of
 /// its changes. `has(node, change)` answers from signed heads summaries. A bundle with no
 /// known destinations is never forgotten this way (only by expiry).
@@ -376,6 +437,17 @@ mod tests {
         assert_eq!(r.on_answer(d, Disposition::Redundant), SignalEffect::Released);
         let mut r = Record::new(id(1, 2), 100, vec![d], 4, 0);
         assert_eq!(r.on_answer(NodeId([1; 20]), Disposition::Delivered), SignalEffect::Released);
+    }
+
+    #[test]
+    fn records_round_trip_and_reject_garbage() {
+        let mut r = Record::new(id(1, 9), 77, vec![NodeId([4; 20]), NodeId([2; 20])], 8, 5);
+        r.on_answer(NodeId([6; 20]), Disposition::NoSpace);
+        let bytes = r.to_bytes();
+        assert_eq!(Record::from_bytes(NodeId([1; 20]), &bytes), Ok(r));
+        for cut in 0..bytes.len() {
+            assert_eq!(Record::from_bytes(NodeId([1; 20]), &bytes[..cut]), Err(RecordFormatError));
+        }
     }
 
     #[test]

@@ -47,7 +47,7 @@ pub use doc::{Audience, CommunityId, DocId, Part, Post, Role};
 pub use error::{Error, Rejection};
 pub use identity::{ContactCard, Identity, NodeId};
 pub use node::{
-    CommunityInfo, Contact, Event, ImportReport, InviteInfo, Node, Outcome, Outgoing, ProfileField, WaitReason,
-    bundle_digest,
+    CommunityInfo, Contact, CustodyStatus, Event, ImportReport, InviteInfo, Node, Outcome, Outgoing, ProfileField,
+    WaitReason, bundle_digest,
 };
 pub use sync::Target;

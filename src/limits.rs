@@ -53,3 +53,13 @@ pub const DOC_CHUNKS_COUNT_MAX: u64 = 64;
 /// Bundles verified in parallel per chunk of `import_many`, bounding memory held by
 /// decrypted batches not yet merged.
 pub const IMPORT_CHUNK_COUNT_MAX: usize = 4096;
+
+/// Largest custody-signal administrative record we decode. A signal answers for ranges of
+/// one sender's bundles; 64 KiB holds thousands of ranges.
+pub const SIGNAL_BYTES_MAX: usize = 64 * 1024;
+
+/// Most entries (disposition, source) in one custody signal.
+pub const SIGNAL_ENTRIES_MAX: usize = 1024;
+
+/// Most sequence-number ranges in one custody signal, all entries together.
+pub const SIGNAL_RANGES_MAX: usize = 4096;

@@ -493,10 +493,19 @@ fn run(cli: Cli) -> Result<(), String> {
             let contacts = node.contacts().map_err(e)?.len();
             let communities = node.communities().map_err(e)?;
             let invites = node.invites().map_err(e)?.len();
+            let custody = node.custody().map_err(e)?;
+            let (relay_used, relay_quota) = node.relay_usage().map_err(e)?;
             if json {
+                let waiting: Vec<_> = custody
+                    .waiting_for
+                    .iter()
+                    .map(|(n, k)| serde_json::json!({"node": n.to_string(), "bundles": k}))
+                    .collect();
                 print_json(serde_json::json!({
                     "node": node.node_id().to_string(), "name": node.name(), "contacts": contacts,
                     "communities": communities.len(), "invites": invites,
+                    "custody": {"open": custody.open, "waiting_for": waiting, "answers_queued": custody.answers_queued},
+                    "relay": {"used_bytes": relay_used, "quota_bytes": relay_quota},
                 }));
             } else {
                 println!("node {} ({})", node.node_id(), node.name());
@@ -504,6 +513,14 @@ fn run(cli: Cli) -> Result<(), String> {
                 for c in communities {
                     println!("  {}  {}  ({})", c.id, c.name, c.role);
                 }
+                println!(
+                    "custody: {} of our bundles not yet taken by every destination; {} answers to send",
+                    custody.open, custody.answers_queued
+                );
+                for (n, k) in &custody.waiting_for {
+                    println!("  waiting for {n}: {k} bundles");
+                }
+                println!("relay: carrying {relay_used} of {relay_quota} bytes for others");
             }
         }
         Command::Sync { stick, max_bytes, json } => {
@@ -521,6 +538,7 @@ fn run(cli: Cli) -> Result<(), String> {
                     "records": r.records, "known": r.known, "damaged": r.damaged, "expired": r.expired,
                     "new": r.new_bundles, "changes": r.new_changes, "waiting": r.waiting,
                     "rejected": r.rejected.len(), "rejections": r.rejected, "exported": r.exported,
+                    "custody_released": r.custody_released, "not_carried": r.not_carried,
                     "carried": r.carried, "bytes_written": r.bytes_written, "bytes_read": r.bytes_read,
                     "expired_segments": r.expired_segments, "full": r.full, "millis": r.millis as u64,
                 }));
@@ -536,6 +554,12 @@ fn run(cli: Cli) -> Result<(), String> {
                     r.waiting,
                     r.rejected.len()
                 );
+                if r.custody_released > 0 || r.not_carried > 0 {
+                    println!(
+                        "custody released for {} of our bundles (every destination has them); {} left for others: relay quota full",
+                        r.custody_released, r.not_carried
+                    );
+                }
                 println!(
                     "wrote {} bundles ({} carried for others), {} bytes{}; {} expired segments removed; {:.1} s",
                     r.exported,

@@ -10,13 +10,16 @@ use std::time::Duration;
 use automerge::{ActorId, AutoCommit, Change, ChangeHash};
 
 use crate::bundle::{self, BundleInfo};
-use crate::crypto::{self, CONTEXT_BUNDLE_DIGEST, CONTEXT_GRANT_SIGNATURE};
+use crate::crypto::{self, CONTEXT_BUNDLE_DIGEST, CONTEXT_CUSTODY_SIGNAL, CONTEXT_GRANT_SIGNATURE};
+use crate::custody::{BundleId, Disposition, Record, Signal, SignalEffect};
 use crate::doc::{self, Audience, CommunityId, DocId, Part, Post, Role, ScopeOwner};
 use crate::envelope::{self, Batch, Envelope, Genesis, Grant, Header, Invitation, Kind};
 use crate::error::{Error, Rejection};
 use crate::identity::{ContactCard, Identity, NodeId};
 use crate::limits::{BUNDLE_LIFETIME_DEFAULT_SECS, DOC_CHUNKS_COUNT_MAX, IMPORT_CHUNK_COUNT_MAX, PEER_HEADS_COUNT_MAX};
 use crate::membership::{self, CertCache};
+use crate::relay::{self, Held, QuotaRefusal};
+use crate::routing::{Caravan, Strategy};
 use crate::store::{BundleMeta, BundleState, Reads, Store, Txn, hex};
 use crate::sync::{self, Target};
 
@@ -60,6 +63,13 @@ pub enum Outcome {
     Waiting(WaitReason),
     /// Refused: nothing stored changed.
     Rejected(Rejection),
+    /// A custody signal for us: it released our custody of this many bundles.
+    Custody {
+        /// Bundles whose every destination has now taken custody.
+        released: usize,
+    },
+    /// Not ours, and no room to carry it within the relay quota: left where it was.
+    NotCarried(QuotaRefusal),
 }
 
 /// Why a stored bundle is not applied yet.
@@ -104,6 +114,14 @@ impl ImportReport {
     /// Bundles stored but waiting.
     pub fn waiting(&self) -> usize {
         self.outcomes.iter().filter(|o| matches!(o, Outcome::Waiting(_))).count()
+    }
+    /// Our bundles whose custody was released by custody signals in this import.
+    pub fn custody_released(&self) -> usize {
+        self.outcomes.iter().map(|o| if let Outcome::Custody { released } = o { *released } else { 0 }).sum()
+    }
+    /// Bundles for others left behind because the relay quota was full.
+    pub fn not_carried(&self) -> usize {
+        self.outcomes.iter().filter(|o| matches!(o, Outcome::NotCarried(_))).count()
     }
     /// Refused bundles and why.
     pub fn rejected(&self) -> Vec<&Rejection> {
@@ -170,6 +188,17 @@ pub struct Outgoing {
     pub carried: bool,
 }
 
+/// The state of this node's custody (see [`Node::custody`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CustodyStatus {
+    /// Our bundles still in our custody.
+    pub open: usize,
+    /// Destinations that have not yet taken some of them, with how many.
+    pub waiting_for: Vec<(NodeId, usize)>,
+    /// Custody answers we owe, sent with the next export.
+    pub answers_queued: usize,
+}
+
 /// The digest that names a bundle in stores and on sticks: BLAKE3 `derive_key` with
 /// context `caravan 2026-11 bundle digest v1` over its bytes.
 pub fn bundle_digest(bytes: &[u8]) -> [u8; 32] {
@@ -233,6 +262,9 @@ pub struct Node {
     clock: Clock,
     lifetime: Duration,
     sequence: u64,
+    relay_quota: u64,
+    /// Relayed bundles held, loaded on the first relayed bundle of an import.
+    ledger: Option<Vec<Held<[u8; 32]>>>,
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
@@ -274,7 +306,15 @@ impl Node {
             clock: Arc::new(system_clock),
             lifetime: Duration::from_secs(BUNDLE_LIFETIME_DEFAULT_SECS),
             sequence,
+            relay_quota: relay::QUOTA_DEFAULT_BYTES,
+            ledger: None,
         })
+    }
+
+    /// Sets how many bytes this node carries for others (default 1 GiB). Its own and its
+    /// communities' data never count against it.
+    pub fn set_relay_quota(&mut self, bytes: u64) {
+        self.relay_quota = bytes;
     }
 
     /// Replaces the clock (tests and simulations drive time themselves).
@@ -431,7 +471,17 @@ impl Node {
         let wrapped = crypto::wrap(&to.agreement_public, &header_bytes, &envelope::encode_signed(&inner, &signature))
             .map_err(|e| Error::Invalid(format!("cannot wrap a key for {}: {e}", to.node_id())))?;
         let destination = to.node_id().endpoint();
-        self.store_own_bundle(t, &destination, &header_bytes, &wrapped, grant.scope.clone(), BundleState::Grant, &[])?;
+        let custody_for = vec![to.node_id()];
+        self.store_own_bundle(
+            t,
+            &destination,
+            &header_bytes,
+            &wrapped,
+            grant.scope.clone(),
+            BundleState::Grant,
+            &[],
+            custody_for,
+        )?;
         Ok(())
     }
 
@@ -445,6 +495,7 @@ impl Node {
         doc: String,
         state: BundleState,
         changes: &[[u8; 32]],
+        custody_for: Vec<NodeId>,
     ) -> Result<[u8; 32], Error> {
         let payload = envelope::encode_envelope(header_bytes, body);
         let now = (self.clock)();
@@ -462,6 +513,11 @@ impl Node {
         };
         t.put_bundle(&digest, &bytes, &meta)?;
         t.index_changes(&digest, changes)?;
+        if !custody_for.is_empty() {
+            let id = BundleId { source: self.node_id(), seq };
+            let record = Record::new(id, meta.expires_unix_ms, custody_for, Caravan::default().initial_copies(), now);
+            t.put_custody(seq, &record.to_bytes())?;
+        }
         Ok(digest)
     }
 
@@ -829,6 +885,7 @@ impl Node {
     pub fn import_many<'a>(&mut self, bundles: impl IntoIterator<Item = &'a [u8]>) -> Result<ImportReport, Error> {
         let now = (self.clock)();
         let bundles: Vec<&[u8]> = bundles.into_iter().collect();
+        self.ledger = None;
         let mut t = self.store.write()?;
         let mut report = ImportReport::default();
         let mut touched = BTreeSet::new();
@@ -922,6 +979,9 @@ impl Node {
         if t.bundle_meta(&digest)?.is_some() {
             return Ok(Err(Outcome::Duplicate));
         }
+        if info.admin_record {
+            return self.take_signal(t, bytes, digest, &info).map(Err);
+        }
         let env = match pre.envelope.expect("parsed bundles have a decoded envelope") {
             Ok(e) => e,
             Err(e) => return Ok(Err(Outcome::Rejected(e.into()))),
@@ -931,6 +991,11 @@ impl Node {
             Kind::Batch => match self.open_batch(t, &info, &env, pre.batch)? {
                 Err(r) => Ok(Err(Outcome::Rejected(r))),
                 Ok(Opened::NeedKey(scope)) => {
+                    if self.relayed_doc(t, &env.header.doc)?
+                        && let Err(e) = self.carry(t, digest, &info, bytes.len())
+                    {
+                        return Ok(Err(Outcome::NotCarried(e)));
+                    }
                     let meta = meta_for(&info, BundleState::WaitingKey, env.header.doc.clone(), 0, bytes.len());
                     t.put_bundle(&digest, bytes, &meta)?;
                     t.put_waiting_key(&scope, &digest)?;
@@ -1078,6 +1143,10 @@ impl Node {
                 let meta = meta_for(&info, BundleState::Applied, name.clone(), hashes.len(), bytes.len());
                 t.put_bundle(&digest, &bytes, &meta)?;
                 t.index_changes(&digest, &hashes)?;
+                // Durable in this transaction: our custody answer goes out with it.
+                if !hashes.is_empty() && v.author_node != self.identity.node_id() {
+                    t.put_custody_answer(&v.author_node.0, Disposition::Accepted.code(), info.sequence)?;
+                }
                 learned.entry(v.author_node).or_default().extend(v.heads);
                 report.outcomes[i] = Outcome::New { doc: Some(id), changes: n };
             }
@@ -1136,6 +1205,9 @@ impl Node {
             if source_node(&info.destination).is_none() {
                 return Ok(Outcome::Rejected(Rejection::Grant("a grant must be addressed to a node")));
             }
+            if let Err(e) = self.carry(t, digest, info, bytes.len()) {
+                return Ok(Outcome::NotCarried(e));
+            }
             let meta = meta_for(info, BundleState::Carried, env.header.doc.clone(), 0, bytes.len());
             t.put_bundle(&digest, bytes, &meta)?;
             return Ok(Outcome::Waiting(WaitReason::ForOthers));
@@ -1149,6 +1221,7 @@ impl Node {
             (Some(ScopeOwner::Profile(owner, _)), None) if owner == source => {
                 let meta = meta_for(info, BundleState::Grant, grant.scope.clone(), 0, bytes.len());
                 t.put_bundle(&digest, bytes, &meta)?;
+                t.put_custody_answer(&source.0, Disposition::Accepted.code(), info.sequence)?;
                 self.accept_grant(t, &grant, now, report, touched)?;
                 Ok(Outcome::New { doc: None, changes: 0 })
             }
@@ -1162,6 +1235,8 @@ impl Node {
                 if let Err(reason) = self.certs.verify(&cid, &inv.genesis, &inv.chain, &grant.recipient) {
                     return Ok(Outcome::Rejected(Rejection::NotMember { community: cid, reason }));
                 }
+                // Stored either way (accepted now, or waiting for consent): custody is ours.
+                t.put_custody_answer(&source.0, Disposition::Accepted.code(), info.sequence)?;
                 if self.contact_card(t, &source)?.is_some() || self.membership(t, &cid).is_ok() {
                     let meta = meta_for(info, BundleState::Grant, grant.scope.clone(), 0, bytes.len());
                     t.put_bundle(&digest, bytes, &meta)?;
@@ -1401,6 +1476,217 @@ impl Node {
 
     /// Seals, per document we may write, our changes not yet in a bundle; and, where our
     /// heads moved without changes of ours, an empty batch announcing what we now have.
+    /// Who a document's bundles are for, ourselves excluded: a community's members, or
+    /// the contacts in a profile audience (every contact for the public profile).
+    fn destinations(&mut self, r: &impl Reads, id: DocId) -> Result<Vec<NodeId>, Error> {
+        let me = self.node_id();
+        let mut out: Vec<NodeId> = match id {
+            DocId::Community { id: cid, .. } => {
+                let roster = self.load_doc(r, DocId::Community { id: cid, part: Part::Roster })?;
+                doc::read_roster(&roster.doc).into_iter().filter_map(|(n, _, _)| NodeId::parse(&n)).collect()
+            }
+            DocId::Profile { audience, .. } => r
+                .contacts()?
+                .into_iter()
+                .filter(|(_, bits, _)| audience == Audience::Public || bits & audience.bit() != 0)
+                .filter_map(|(n, _, _)| NodeId::parse(&n))
+                .collect(),
+        };
+        out.retain(|n| *n != me);
+        Ok(out)
+    }
+
+    /// Turns queued custody answers into one signed signal bundle per custodian.
+    fn seal_signals(&mut self, t: &mut Txn) -> Result<(), Error> {
+        let outbox = t.custody_outbox()?;
+        if outbox.is_empty() {
+            return Ok(());
+        }
+        let mut by: std::collections::BTreeMap<[u8; 20], Vec<(Disposition, BundleId)>> = Default::default();
+        for (custodian, code, seq) in outbox {
+            let Some(d) = Disposition::from_code(code) else { continue };
+            by.entry(custodian).or_default().push((d, BundleId { source: NodeId(custodian), seq }));
+        }
+        let signer = self.identity.signing_public();
+        for (custodian, answers) in by {
+            let signal = Signal::aggregate(answers);
+            // Bounded records: split a very long answer list over several signals.
+            for part in signal.entries.chunks(crate::limits::SIGNAL_ENTRIES_MAX / 2) {
+                let part = Signal { entries: part.to_vec() };
+                let inner = envelope::encode_signal(&signer, &part);
+                let signature = self.identity.sign(CONTEXT_CUSTODY_SIGNAL, &[&inner]);
+                let record = envelope::encode_signal_record(&inner, &signature);
+                let now = (self.clock)();
+                let seq = self.next_sequence(t)?;
+                let destination = NodeId(custodian).endpoint();
+                let bytes = bundle::build_admin_record(
+                    &self.node_id().endpoint(),
+                    &destination,
+                    now,
+                    seq,
+                    self.lifetime,
+                    &record,
+                )
+                .map_err(|e| Error::Invalid(e.to_string()))?;
+                let digest = crypto::derive(CONTEXT_BUNDLE_DIGEST, &[&bytes]);
+                let meta = BundleMeta {
+                    state: BundleState::Signal,
+                    doc: "custody".into(),
+                    destination,
+                    expires_unix_ms: now.saturating_add(self.lifetime.as_millis() as u64),
+                    changes: 0,
+                    bytes: bytes.len() as u32,
+                };
+                t.put_bundle(&digest, &bytes, &meta)?;
+            }
+        }
+        t.clear_custody_outbox()?;
+        Ok(())
+    }
+
+    /// Takes in a custody signal: applies it to our custody records if it is for us,
+    /// otherwise carries it (within the relay quota) toward its custodian.
+    fn take_signal(
+        &mut self,
+        t: &mut Txn,
+        bytes: &[u8],
+        digest: [u8; 32],
+        info: &BundleInfo,
+    ) -> Result<Outcome, Error> {
+        let Some(source) = source_node(&info.source) else {
+            return Ok(Outcome::Rejected(Rejection::Source(info.source.clone())));
+        };
+        let rec = match envelope::decode_signal_record(&bytes[info.payload.clone()]) {
+            Ok(r) => r,
+            Err(e) => return Ok(Outcome::Rejected(e.into())),
+        };
+        if NodeId::from_signing_public(&rec.signer) != source {
+            return Ok(Outcome::Rejected(Rejection::AuthorNotSource(source.to_string())));
+        }
+        if crypto::verify(&rec.signer, CONTEXT_CUSTODY_SIGNAL, &[rec.inner], &rec.signature).is_err() {
+            return Ok(Outcome::Rejected(Rejection::Signature));
+        }
+        let me = self.node_id();
+        if info.destination != me.endpoint() {
+            if source_node(&info.destination).is_none() {
+                return Ok(Outcome::Rejected(Rejection::Grant("a custody signal must be addressed to a node")));
+            }
+            if let Err(e) = self.carry(t, digest, info, bytes.len()) {
+                return Ok(Outcome::NotCarried(e));
+            }
+            let meta = meta_for(info, BundleState::Signal, "custody".into(), 0, bytes.len());
+            t.put_bundle(&digest, bytes, &meta)?;
+            return Ok(Outcome::Waiting(WaitReason::ForOthers));
+        }
+        // Ours: applied, not stored (applying it again changes nothing).
+        let records: std::collections::BTreeMap<u64, Vec<u8>> = t.custody_records()?.into_iter().collect();
+        let mut released = 0;
+        for entry in rec.signal.entries.iter().filter(|e| e.source == me) {
+            for &(lo, hi) in &entry.ranges {
+                for (&seq, stored) in records.range(lo..=hi) {
+                    let Ok(mut record) = Record::from_bytes(me, stored) else { continue };
+                    match record.on_answer(source, entry.disposition) {
+                        SignalEffect::Released => {
+                            t.remove_custody(seq)?;
+                            released += 1;
+                        }
+                        SignalEffect::Progress | SignalEffect::Noted => t.put_custody(seq, &record.to_bytes())?,
+                        SignalEffect::Ignored => {}
+                    }
+                }
+            }
+        }
+        Ok(Outcome::Custody { released })
+    }
+
+    /// Whether bundles of `doc` are carried for others (not a community of ours, not a
+    /// profile of a contact or ours).
+    fn relayed_doc(&self, r: &impl Reads, doc: &str) -> Result<bool, Error> {
+        Ok(match DocId::parse(doc) {
+            Some(DocId::Community { id, .. }) => self.membership(r, &id).is_err(),
+            Some(DocId::Profile { owner, .. }) => owner != self.node_id() && self.contact_card(r, &owner)?.is_none(),
+            None => true,
+        })
+    }
+
+    /// Makes room for a relayed bundle within the relay quota, evicting other relayed
+    /// bundles (expired first, then the heaviest source's largest), or refuses it.
+    fn carry(&mut self, t: &mut Txn, digest: [u8; 32], info: &BundleInfo, len: usize) -> Result<(), QuotaRefusal> {
+        let now = (self.clock)();
+        if self.ledger.is_none() {
+            self.ledger = Some(self.load_ledger(t, now).unwrap_or_default());
+        }
+        let ledger = self.ledger.as_mut().expect("loaded above");
+        let source = source_node(&info.source).unwrap_or(NodeId([0; 20]));
+        let incoming = Held { key: digest, source, bytes: len as u64, expires_ms: info.expires_unix_ms() };
+        let evict = relay::admit(ledger, &incoming, self.relay_quota, now)?;
+        for key in &evict {
+            // A failed removal only leaves the bundle stored: never loses anything.
+            let _ = t.remove_bundle(key);
+        }
+        ledger.retain(|h| !evict.contains(&h.key));
+        ledger.push(incoming);
+        Ok(())
+    }
+
+    fn load_ledger(&self, t: &Txn, now: u64) -> Result<Vec<Held<[u8; 32]>>, Error> {
+        let mut out = Vec::new();
+        for (digest, meta) in t.all_bundle_meta()? {
+            let relayed = match meta.state {
+                BundleState::Carried | BundleState::Signal => true,
+                BundleState::WaitingKey => self.relayed_doc(t, &meta.doc)?,
+                _ => false,
+            };
+            if !relayed {
+                continue;
+            }
+            let source = t
+                .bundle(&digest)?
+                .and_then(|b| bundle::parse(&b, now).ok())
+                .and_then(|i| source_node(&i.source))
+                .unwrap_or(NodeId([0; 20]));
+            out.push(Held { key: digest, source, bytes: meta.bytes as u64, expires_ms: meta.expires_unix_ms });
+        }
+        Ok(out)
+    }
+
+    /// Custody of our bundles: records still open, and for each destination, how many
+    /// bundles still wait for it.
+    pub fn custody(&self) -> Result<CustodyStatus, Error> {
+        let view = self.store.read()?;
+        let me = self.node_id();
+        let mut status = CustodyStatus::default();
+        let mut waiting: HashMap<NodeId, usize> = HashMap::new();
+        for (_, bytes) in view.custody_records()? {
+            let Ok(r) = Record::from_bytes(me, &bytes) else { continue };
+            status.open += 1;
+            for n in r.pending {
+                *waiting.entry(n).or_default() += 1;
+            }
+        }
+        status.waiting_for = waiting.into_iter().collect();
+        status.waiting_for.sort();
+        status.answers_queued = view.custody_outbox()?.len();
+        Ok(status)
+    }
+
+    /// Relay usage: bytes carried for others, and the quota.
+    pub fn relay_usage(&self) -> Result<(u64, u64), Error> {
+        let view = self.store.read()?;
+        let mut used = 0u64;
+        for (_, meta) in view.all_bundle_meta()? {
+            let relayed = match meta.state {
+                BundleState::Carried | BundleState::Signal => true,
+                BundleState::WaitingKey => self.relayed_doc(&view, &meta.doc)?,
+                _ => false,
+            };
+            if relayed {
+                used += meta.bytes as u64;
+            }
+        }
+        Ok((used, self.relay_quota))
+    }
+
     fn seal_all(&mut self) -> Result<(), Error> {
         let view = self.store.read()?;
         let me = self.node_id();
@@ -1418,7 +1704,7 @@ impl Node {
                     self.seal_doc(&mut t, id)?;
                 }
             }
-            Ok(())
+            self.seal_signals(&mut t)
         })();
         match result {
             Ok(()) => Ok(t.commit()?),
@@ -1473,6 +1759,8 @@ impl Node {
         let header = Header { epoch: key.as_ref().map_or(0, |g| g.epoch), ..header };
         let (header_bytes, body) = crate::batch::seal(&self.identity, &header, &batch, key.as_ref().map(|g| &g.key));
         let hashes: Vec<[u8; 32]> = own.iter().map(|c| c.hash().0).collect();
+        // Bundles with changes stay in our custody until every destination took them.
+        let custody_for = if hashes.is_empty() { Vec::new() } else { self.destinations(t, id)? };
         let digest = self.store_own_bundle(
             t,
             &id.endpoint(),
@@ -1481,6 +1769,7 @@ impl Node {
             name.clone(),
             BundleState::Applied,
             &hashes,
+            custody_for,
         )?;
         // A superseded announcement carries nothing anyone needs.
         if let Some((old, _)) = sealed
@@ -1536,6 +1825,9 @@ fn preopen<'a>(bytes: &'a [u8], now: u64, keys: &HashMap<String, [u8; 32]>) -> P
     let digest = crypto::derive(CONTEXT_BUNDLE_DIGEST, &[bytes]);
     let info = bundle::parse(bytes, now);
     let Ok(i) = &info else { return Preopened { digest, info, envelope: None, batch: None } };
+    if i.admin_record {
+        return Preopened { digest, info, envelope: None, batch: None };
+    }
     let envelope = envelope::decode_envelope(&bytes[i.payload.clone()]);
     let batch = match &envelope {
         Ok(env) if env.header.kind == Kind::Batch => match DocId::parse(&env.header.doc) {

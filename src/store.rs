@@ -31,6 +31,10 @@ const CONTACTS: TableDefinition<&str, &[u8]> = TableDefinition::new("contacts");
 const SEALED: TableDefinition<&str, &[u8]> = TableDefinition::new("sealed");
 /// Announcements already handed to an export for a target: `target|digest hex` -> ().
 const ANNOUNCED: TableDefinition<&str, ()> = TableDefinition::new("announced");
+/// Bundles of ours in our custody: sequence number -> encoded `custody::Record`.
+const CUSTODY: TableDefinition<u64, &[u8]> = TableDefinition::new("custody");
+/// Custody answers to send: custodian(20) || disposition(1) || sequence(8 BE) -> ().
+const CUSTODY_OUT: TableDefinition<&[u8], ()> = TableDefinition::new("custody_out");
 /// Small settings: display name, bundle sequence counter.
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 
@@ -85,6 +89,8 @@ pub enum BundleState {
     Grant,
     /// A community invitation for us, waiting for consent.
     Invite,
+    /// A custody signal (ours, or carried for its custodian).
+    Signal,
 }
 
 impl BundleMeta {
@@ -96,6 +102,7 @@ impl BundleMeta {
             BundleState::Carried => 2,
             BundleState::Grant => 3,
             BundleState::Invite => 4,
+            BundleState::Signal => 5,
         });
         out.extend_from_slice(&self.expires_unix_ms.to_le_bytes());
         out.extend_from_slice(&self.changes.to_le_bytes());
@@ -113,6 +120,7 @@ impl BundleMeta {
             2 => BundleState::Carried,
             3 => BundleState::Grant,
             4 => BundleState::Invite,
+            5 => BundleState::Signal,
             _ => return None,
         };
         let expires_unix_ms = u64::from_le_bytes(b.get(1..9)?.try_into().ok()?);
@@ -177,7 +185,9 @@ impl Store {
                     CONTACTS,
                     SEALED,
                     META,
-                    ANNOUNCED
+                    ANNOUNCED,
+                    CUSTODY,
+                    CUSTODY_OUT
                 )
             };
         }
@@ -243,6 +253,10 @@ pub trait Reads {
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
     /// Whether our announcement `digest` was already exported to `target`.
     fn announced(&self, target: &str, digest: &[u8; 32]) -> Result<bool, StoreError>;
+    /// Custody records of our bundles, by sequence number, in order.
+    fn custody_records(&self) -> Result<Vec<(u64, Vec<u8>)>, StoreError>;
+    /// Custody answers waiting to be sent, as (custodian, disposition code, sequence).
+    fn custody_outbox(&self) -> Result<Vec<([u8; 20], u8, u64)>, StoreError>;
 }
 
 macro_rules! impl_reads {
@@ -356,6 +370,29 @@ macro_rules! impl_reads {
             }
             fn announced(&self, target: &str, digest: &[u8; 32]) -> Result<bool, StoreError> {
                 Ok(self.tx.open_table(ANNOUNCED)?.get(format!("{target}|{}", hex(digest)).as_str())?.is_some())
+            }
+            fn custody_records(&self) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+                let t = self.tx.open_table(CUSTODY)?;
+                let mut out = Vec::new();
+                for row in t.iter()? {
+                    let (k, v) = row?;
+                    out.push((k.value(), v.value().to_vec()));
+                }
+                Ok(out)
+            }
+            fn custody_outbox(&self) -> Result<Vec<([u8; 20], u8, u64)>, StoreError> {
+                let t = self.tx.open_table(CUSTODY_OUT)?;
+                let mut out = Vec::new();
+                for row in t.iter()? {
+                    let (k, _) = row?;
+                    let k = k.value();
+                    let bad = || StoreError("malformed custody answer key".into());
+                    let custodian: [u8; 20] = k.get(..20).and_then(|b| b.try_into().ok()).ok_or_else(bad)?;
+                    let code = *k.get(20).ok_or_else(bad)?;
+                    let seq = u64::from_be_bytes(k.get(21..29).and_then(|b| b.try_into().ok()).ok_or_else(bad)?);
+                    out.push((custodian, code, seq));
+                }
+                Ok(out)
             }
         }
     };
@@ -525,6 +562,34 @@ impl Txn {
     /// Sets a small setting.
     pub fn set_meta(&mut self, key: &str, value: &[u8]) -> Result<(), StoreError> {
         self.table(META)?.insert(key, value)?;
+        Ok(())
+    }
+
+    /// Stores (or replaces) the custody record of our bundle `seq`.
+    pub fn put_custody(&mut self, seq: u64, record: &[u8]) -> Result<(), StoreError> {
+        self.table(CUSTODY)?.insert(seq, record)?;
+        Ok(())
+    }
+
+    /// Removes the custody record of our bundle `seq`.
+    pub fn remove_custody(&mut self, seq: u64) -> Result<(), StoreError> {
+        self.table(CUSTODY)?.remove(seq)?;
+        Ok(())
+    }
+
+    /// Queues a custody answer for `custodian` about its bundle `seq`.
+    pub fn put_custody_answer(&mut self, custodian: &[u8; 20], code: u8, seq: u64) -> Result<(), StoreError> {
+        let mut key = [0u8; 29];
+        key[..20].copy_from_slice(custodian);
+        key[20] = code;
+        key[21..].copy_from_slice(&seq.to_be_bytes());
+        self.table(CUSTODY_OUT)?.insert(&key[..], ())?;
+        Ok(())
+    }
+
+    /// Empties the custody answer queue (once its signals are sealed).
+    pub fn clear_custody_outbox(&mut self) -> Result<(), StoreError> {
+        self.table(CUSTODY_OUT)?.retain(|_, _| false)?;
         Ok(())
     }
 }

@@ -31,7 +31,7 @@ pub struct Scope {
     pub latest_own: HashMap<String, [u8; 32]>,
     /// Documents in scope we cannot read (bundles waiting for a key): sent whole.
     pub opaque_docs: HashSet<String>,
-    /// Endpoint ids whose key grants are in scope.
+    /// Node endpoints of the recipients: their key grants and custody signals are in scope.
     pub grant_destinations: HashSet<String>,
     /// (destination, scope) pairs known delivered: the recipient has already sent us
     /// content under that scope, so it holds the key.
@@ -58,6 +58,8 @@ pub fn plan(catalog: &[([u8; 32], BundleMeta)], scope: &Scope, now_unix_ms: u64)
                         || scope.latest_own.get(&m.doc) == Some(digest)
                 }
                 BundleState::WaitingKey => scope.opaque_docs.contains(&m.doc),
+                // Custody signals go to their custodian (and with couriers, to everyone).
+                BundleState::Signal => scope.grant_destinations.contains(&m.destination),
             };
             wanted.then(|| (priority(m), m.expires_unix_ms, *digest))
         })
@@ -70,7 +72,7 @@ pub fn plan(catalog: &[([u8; 32], BundleMeta)], scope: &Scope, now_unix_ms: u64)
 /// document kind: membership, profiles, wiki, feed.
 fn priority(m: &BundleMeta) -> u8 {
     match m.state {
-        BundleState::Grant | BundleState::Carried | BundleState::Invite => 0,
+        BundleState::Grant | BundleState::Carried | BundleState::Invite | BundleState::Signal => 0,
         _ => DocId::parse(&m.doc).map_or(9, |d| d.priority()),
     }
 }

@@ -297,6 +297,10 @@ pub struct SyncReport {
     pub waiting: usize,
     /// Refused bundles, with reasons.
     pub rejected: Vec<String>,
+    /// Our bundles released from custody by signals read from the stick.
+    pub custody_released: usize,
+    /// Bundles for others left on the stick because the relay quota was full.
+    pub not_carried: usize,
     /// Bundles written to the stick.
     pub exported: usize,
     /// Of those, carried for others.
@@ -378,6 +382,8 @@ fn read_into(
         report.new_changes += r.new_changes();
         report.waiting += r.waiting();
         report.rejected.extend(r.rejected().into_iter().map(|e| e.to_string()));
+        report.custody_released += r.custody_released();
+        report.not_carried += r.not_carried();
         batch.clear();
         Ok(())
     };
