@@ -76,6 +76,9 @@ pub enum Rejection {
     /// A key grant or invitation is malformed or not properly authorised.
     #[error("invalid key grant: {0}")]
     Grant(&'static str),
+    /// A custody signal or notice that breaks the rules.
+    #[error("invalid custody signal: {0}")]
+    Signal(&'static str),
 }
 
 /// A failed library operation.

@@ -264,7 +264,14 @@ pub struct Node {
     sequence: u64,
     relay_quota: u64,
     /// Relayed bundles held, loaded on the first relayed bundle of an import.
-    ledger: Option<Vec<Held<[u8; 32]>>>,
+    ledger: Option<Ledger>,
+}
+
+/// The relayed bundles a node holds, for quota decisions and `Delivered` notices.
+#[derive(Default)]
+struct Ledger {
+    held: Vec<Held<[u8; 32]>>,
+    ids: HashMap<BundleId, [u8; 32]>,
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
@@ -976,7 +983,7 @@ impl Node {
             Err(e) => return Ok(Err(Outcome::Rejected(e.into()))),
         };
         let digest = pre.digest;
-        if t.bundle_meta(&digest)?.is_some() {
+        if t.bundle_meta(&digest)?.is_some() || t.forgotten(&digest)? {
             return Ok(Err(Outcome::Duplicate));
         }
         if info.admin_record {
@@ -992,9 +999,9 @@ impl Node {
                 Err(r) => Ok(Err(Outcome::Rejected(r))),
                 Ok(Opened::NeedKey(scope)) => {
                     if self.relayed_doc(t, &env.header.doc)?
-                        && let Err(e) = self.carry(t, digest, &info, bytes.len())
+                        && let Err(o) = self.carry(t, digest, &info, bytes.len())?
                     {
-                        return Ok(Err(Outcome::NotCarried(e)));
+                        return Ok(Err(o));
                     }
                     let meta = meta_for(&info, BundleState::WaitingKey, env.header.doc.clone(), 0, bytes.len());
                     t.put_bundle(&digest, bytes, &meta)?;
@@ -1143,8 +1150,13 @@ impl Node {
                 let meta = meta_for(&info, BundleState::Applied, name.clone(), hashes.len(), bytes.len());
                 t.put_bundle(&digest, &bytes, &meta)?;
                 t.index_changes(&digest, &hashes)?;
-                // Durable in this transaction: our custody answer goes out with it.
-                if !hashes.is_empty() && v.author_node != self.identity.node_id() {
+                // Durable in this transaction: our custody answer goes out with it, if we
+                // are a destination (a member; a contact of the profile's owner).
+                let destination = match id {
+                    DocId::Community { id: cid, .. } => self.membership(t, &cid).is_ok(),
+                    DocId::Profile { owner, .. } => self.contact_card(t, &owner)?.is_some(),
+                };
+                if destination && !hashes.is_empty() && v.author_node != self.identity.node_id() {
                     t.put_custody_answer(&v.author_node.0, Disposition::Accepted.code(), info.sequence)?;
                 }
                 learned.entry(v.author_node).or_default().extend(v.heads);
@@ -1205,8 +1217,8 @@ impl Node {
             if source_node(&info.destination).is_none() {
                 return Ok(Outcome::Rejected(Rejection::Grant("a grant must be addressed to a node")));
             }
-            if let Err(e) = self.carry(t, digest, info, bytes.len()) {
-                return Ok(Outcome::NotCarried(e));
+            if let Err(o) = self.carry(t, digest, info, bytes.len())? {
+                return Ok(o);
             }
             let meta = meta_for(info, BundleState::Carried, env.header.doc.clone(), 0, bytes.len());
             t.put_bundle(&digest, bytes, &meta)?;
@@ -1376,15 +1388,17 @@ impl Node {
         digests.iter().map(|d| Ok(view.bundle(d)?)).collect()
     }
 
-    /// Which of these bundles this node already holds, in one read transaction.
+    /// Which of these bundles this node already holds (or carried and dropped once its
+    /// source declared it delivered), in one read transaction.
     pub fn holds_each(&self, digests: &[[u8; 32]]) -> Result<Vec<bool>, Error> {
         let view = self.store.read()?;
-        digests.iter().map(|d| Ok(view.bundle_meta(d)?.is_some())).collect()
+        digests.iter().map(|d| Ok(view.bundle_meta(d)?.is_some() || view.forgotten(d)?)).collect()
     }
 
-    /// Whether this node already holds a bundle (by its digest, see [`bundle_digest`]).
+    /// Whether this node already holds a bundle (by its digest, see [`bundle_digest`]), or
+    /// carried it and dropped it as delivered.
     pub fn holds(&self, digest: &[u8; 32]) -> Result<bool, Error> {
-        Ok(self.store.read()?.bundle_meta(digest)?.is_some())
+        Ok(self.holds_each(&[*digest])?.first().copied().unwrap_or(false))
     }
 
     fn scope_for(
@@ -1567,18 +1581,37 @@ impl Node {
             return Ok(Outcome::Rejected(Rejection::Signature));
         }
         let me = self.node_id();
+        // Addressed to its own source: a `Delivered` notice about the source's own bundles,
+        // for everyone who carries them.
+        if info.destination == info.source {
+            let own = |e: &crate::custody::SignalEntry| e.disposition == Disposition::Delivered && e.source == source;
+            if !rec.signal.entries.iter().all(own) {
+                return Ok(Outcome::Rejected(Rejection::Signal("a notice may only declare its own bundles delivered")));
+            }
+            self.drop_delivered(t, source, &rec.signal)?;
+            if source != me {
+                if let Err(o) = self.carry(t, digest, info, bytes.len())? {
+                    return Ok(o);
+                }
+                let meta = meta_for(info, BundleState::Signal, "custody".into(), 0, bytes.len());
+                t.put_bundle(&digest, bytes, &meta)?;
+            }
+            return Ok(Outcome::Waiting(WaitReason::ForOthers));
+        }
         if info.destination != me.endpoint() {
             if source_node(&info.destination).is_none() {
-                return Ok(Outcome::Rejected(Rejection::Grant("a custody signal must be addressed to a node")));
+                return Ok(Outcome::Rejected(Rejection::Signal("it must be addressed to a node")));
             }
-            if let Err(e) = self.carry(t, digest, info, bytes.len()) {
-                return Ok(Outcome::NotCarried(e));
+            if let Err(o) = self.carry(t, digest, info, bytes.len())? {
+                return Ok(o);
             }
             let meta = meta_for(info, BundleState::Signal, "custody".into(), 0, bytes.len());
             t.put_bundle(&digest, bytes, &meta)?;
             return Ok(Outcome::Waiting(WaitReason::ForOthers));
         }
-        // Ours: applied, not stored (applying it again changes nothing).
+        // Ours: applied, and kept only so that it is known (never sent on).
+        let meta = meta_for(info, BundleState::Consumed, "custody".into(), 0, bytes.len());
+        t.put_bundle(&digest, bytes, &meta)?;
         let records: std::collections::BTreeMap<u64, Vec<u8>> = t.custody_records()?.into_iter().collect();
         let mut released = 0;
         for entry in rec.signal.entries.iter().filter(|e| e.source == me) {
@@ -1588,6 +1621,8 @@ impl Node {
                     match record.on_answer(source, entry.disposition) {
                         SignalEffect::Released => {
                             t.remove_custody(seq)?;
+                            // Tell carriers: every destination has it.
+                            t.put_custody_answer(&me.0, Disposition::Delivered.code(), seq)?;
                             released += 1;
                         }
                         SignalEffect::Progress | SignalEffect::Noted => t.put_custody(seq, &record.to_bytes())?,
@@ -1610,27 +1645,80 @@ impl Node {
     }
 
     /// Makes room for a relayed bundle within the relay quota, evicting other relayed
-    /// bundles (expired first, then the heaviest source's largest), or refuses it.
-    fn carry(&mut self, t: &mut Txn, digest: [u8; 32], info: &BundleInfo, len: usize) -> Result<(), QuotaRefusal> {
+    /// bundles (expired first, then the heaviest source's largest), or refuses it: not
+    /// carried (no room), or a duplicate (its source declared it delivered).
+    fn carry(
+        &mut self,
+        t: &mut Txn,
+        digest: [u8; 32],
+        info: &BundleInfo,
+        len: usize,
+    ) -> Result<Result<(), Outcome>, Error> {
+        let source = source_node(&info.source).unwrap_or(NodeId([0; 20]));
+        if t.delivered(&source.0)?.iter().any(|&(lo, hi)| (lo..=hi).contains(&info.sequence)) {
+            t.set_forgotten(&digest)?;
+            return Ok(Err(Outcome::Duplicate));
+        }
+        Ok(self.admit(t, digest, source, info, len).map_err(Outcome::NotCarried))
+    }
+
+    fn admit(
+        &mut self,
+        t: &mut Txn,
+        digest: [u8; 32],
+        source: NodeId,
+        info: &BundleInfo,
+        len: usize,
+    ) -> Result<(), QuotaRefusal> {
         let now = (self.clock)();
         if self.ledger.is_none() {
             self.ledger = Some(self.load_ledger(t, now).unwrap_or_default());
         }
         let ledger = self.ledger.as_mut().expect("loaded above");
-        let source = source_node(&info.source).unwrap_or(NodeId([0; 20]));
         let incoming = Held { key: digest, source, bytes: len as u64, expires_ms: info.expires_unix_ms() };
-        let evict = relay::admit(ledger, &incoming, self.relay_quota, now)?;
+        let evict = relay::admit(&ledger.held, &incoming, self.relay_quota, now)?;
         for key in &evict {
             // A failed removal only leaves the bundle stored: never loses anything.
             let _ = t.remove_bundle(key);
         }
-        ledger.retain(|h| !evict.contains(&h.key));
-        ledger.push(incoming);
+        ledger.held.retain(|h| !evict.contains(&h.key));
+        ledger.ids.retain(|_, d| !evict.contains(d));
+        ledger.held.push(incoming);
+        ledger.ids.insert(BundleId { source, seq: info.sequence }, digest);
         Ok(())
     }
 
-    fn load_ledger(&self, t: &Txn, now: u64) -> Result<Vec<Held<[u8; 32]>>, Error> {
-        let mut out = Vec::new();
+    /// Applies a source's `Delivered` notice: every destination has these bundles, so the
+    /// copies we carry for others go. Returns how many were dropped.
+    fn drop_delivered(&mut self, t: &mut Txn, source: NodeId, signal: &Signal) -> Result<usize, Error> {
+        let now = (self.clock)();
+        if self.ledger.is_none() {
+            self.ledger = Some(self.load_ledger(t, now).unwrap_or_default());
+        }
+        let ledger = self.ledger.as_mut().expect("loaded above");
+        let gone: Vec<(BundleId, [u8; 32])> = ledger
+            .ids
+            .iter()
+            .filter(|(id, _)| id.source == source && signal.disposition_of(id) == Some(Disposition::Delivered))
+            .map(|(id, d)| (*id, *d))
+            .collect();
+        for (id, digest) in &gone {
+            t.remove_bundle(digest)?;
+            t.set_forgotten(digest)?;
+            ledger.ids.remove(id);
+            ledger.held.retain(|h| h.key != *digest);
+        }
+        // Remember, so the same bundles read again from a stick are not carried again.
+        let mut ranges = t.delivered(&source.0)?;
+        for e in signal.entries.iter().filter(|e| e.source == source) {
+            ranges.extend(e.ranges.iter().copied());
+        }
+        t.set_delivered(&source.0, &merge_ranges(ranges))?;
+        Ok(gone.len())
+    }
+
+    fn load_ledger(&self, t: &Txn, now: u64) -> Result<Ledger, Error> {
+        let mut out = Ledger::default();
         for (digest, meta) in t.all_bundle_meta()? {
             let relayed = match meta.state {
                 BundleState::Carried | BundleState::Signal => true,
@@ -1640,12 +1728,14 @@ impl Node {
             if !relayed {
                 continue;
             }
-            let source = t
-                .bundle(&digest)?
-                .and_then(|b| bundle::parse(&b, now).ok())
-                .and_then(|i| source_node(&i.source))
-                .unwrap_or(NodeId([0; 20]));
-            out.push(Held { key: digest, source, bytes: meta.bytes as u64, expires_ms: meta.expires_unix_ms });
+            // Expired or unreadable: source unknown, evicted first (expiry 0).
+            let info = t.bundle(&digest)?.and_then(|b| bundle::parse(&b, now).ok());
+            let source = info.as_ref().and_then(|i| source_node(&i.source)).unwrap_or(NodeId([0; 20]));
+            let expires_ms = if info.is_some() { meta.expires_unix_ms } else { 0 };
+            if let Some(i) = &info {
+                out.ids.insert(BundleId { source, seq: i.sequence }, digest);
+            }
+            out.held.push(Held { key: digest, source, bytes: meta.bytes as u64, expires_ms });
         }
         Ok(out)
     }
@@ -1780,6 +1870,19 @@ impl Node {
         t.set_sealed(&name, &digest, &heads_bytes)?;
         Ok(())
     }
+}
+
+/// Sorts and merges overlapping or adjacent inclusive ranges.
+fn merge_ranges(mut ranges: Vec<(u64, u64)>) -> Vec<(u64, u64)> {
+    ranges.sort_unstable();
+    let mut out: Vec<(u64, u64)> = Vec::with_capacity(ranges.len());
+    for (lo, hi) in ranges {
+        match out.last_mut() {
+            Some((_, h)) if lo <= h.saturating_add(1) => *h = (*h).max(hi),
+            _ => out.push((lo, hi)),
+        }
+    }
+    out
 }
 
 /// Key naming an export target in the store.

@@ -35,6 +35,11 @@ const ANNOUNCED: TableDefinition<&str, ()> = TableDefinition::new("announced");
 const CUSTODY: TableDefinition<u64, &[u8]> = TableDefinition::new("custody");
 /// Custody answers to send: custodian(20) || disposition(1) || sequence(8 BE) -> ().
 const CUSTODY_OUT: TableDefinition<&[u8], ()> = TableDefinition::new("custody_out");
+/// Bundles their sources declared delivered: source(20) -> inclusive ranges of sequence
+/// numbers, as pairs of u64 BE. Carried copies of these are not taken again.
+const DELIVERED: TableDefinition<&[u8], &[u8]> = TableDefinition::new("delivered");
+/// Digests of carried bundles dropped as delivered: known, so never taken again.
+const FORGOTTEN: TableDefinition<&[u8], ()> = TableDefinition::new("forgotten");
 /// Small settings: display name, bundle sequence counter.
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 
@@ -91,6 +96,8 @@ pub enum BundleState {
     Invite,
     /// A custody signal (ours, or carried for its custodian).
     Signal,
+    /// A custody signal for us, already applied: kept so a stick visit knows it, never sent.
+    Consumed,
 }
 
 impl BundleMeta {
@@ -103,6 +110,7 @@ impl BundleMeta {
             BundleState::Grant => 3,
             BundleState::Invite => 4,
             BundleState::Signal => 5,
+            BundleState::Consumed => 6,
         });
         out.extend_from_slice(&self.expires_unix_ms.to_le_bytes());
         out.extend_from_slice(&self.changes.to_le_bytes());
@@ -121,6 +129,7 @@ impl BundleMeta {
             3 => BundleState::Grant,
             4 => BundleState::Invite,
             5 => BundleState::Signal,
+            6 => BundleState::Consumed,
             _ => return None,
         };
         let expires_unix_ms = u64::from_le_bytes(b.get(1..9)?.try_into().ok()?);
@@ -187,7 +196,9 @@ impl Store {
                     META,
                     ANNOUNCED,
                     CUSTODY,
-                    CUSTODY_OUT
+                    CUSTODY_OUT,
+                    DELIVERED,
+                    FORGOTTEN
                 )
             };
         }
@@ -257,6 +268,10 @@ pub trait Reads {
     fn custody_records(&self) -> Result<Vec<(u64, Vec<u8>)>, StoreError>;
     /// Custody answers waiting to be sent, as (custodian, disposition code, sequence).
     fn custody_outbox(&self) -> Result<Vec<([u8; 20], u8, u64)>, StoreError>;
+    /// Ranges of `source`'s bundles it declared delivered.
+    fn delivered(&self, source: &[u8; 20]) -> Result<Vec<(u64, u64)>, StoreError>;
+    /// Whether a carried bundle was dropped as delivered.
+    fn forgotten(&self, digest: &[u8; 32]) -> Result<bool, StoreError>;
 }
 
 macro_rules! impl_reads {
@@ -379,6 +394,23 @@ macro_rules! impl_reads {
                     out.push((k.value(), v.value().to_vec()));
                 }
                 Ok(out)
+            }
+            fn forgotten(&self, digest: &[u8; 32]) -> Result<bool, StoreError> {
+                Ok(self.tx.open_table(FORGOTTEN)?.get(&digest[..])?.is_some())
+            }
+            fn delivered(&self, source: &[u8; 20]) -> Result<Vec<(u64, u64)>, StoreError> {
+                let t = self.tx.open_table(DELIVERED)?;
+                let Some(v) = t.get(&source[..])? else { return Ok(Vec::new()) };
+                Ok(v.value()
+                    .chunks_exact(16)
+                    .map(|c| {
+                        let (lo, hi) = c.split_at(8);
+                        (
+                            u64::from_be_bytes(lo.try_into().unwrap_or_default()),
+                            u64::from_be_bytes(hi.try_into().unwrap_or_default()),
+                        )
+                    })
+                    .collect())
             }
             fn custody_outbox(&self) -> Result<Vec<([u8; 20], u8, u64)>, StoreError> {
                 let t = self.tx.open_table(CUSTODY_OUT)?;
@@ -584,6 +616,20 @@ impl Txn {
         key[20] = code;
         key[21..].copy_from_slice(&seq.to_be_bytes());
         self.table(CUSTODY_OUT)?.insert(&key[..], ())?;
+        Ok(())
+    }
+
+    /// Remembers that a carried bundle was dropped as delivered.
+    pub fn set_forgotten(&mut self, digest: &[u8; 32]) -> Result<(), StoreError> {
+        self.table(FORGOTTEN)?.insert(&digest[..], ())?;
+        Ok(())
+    }
+
+    /// Replaces the delivered ranges of `source`.
+    pub fn set_delivered(&mut self, source: &[u8; 20], ranges: &[(u64, u64)]) -> Result<(), StoreError> {
+        let bytes: Vec<u8> =
+            ranges.iter().flat_map(|&(lo, hi)| [lo.to_be_bytes(), hi.to_be_bytes()]).flatten().collect();
+        self.table(DELIVERED)?.insert(&source[..], bytes.as_slice())?;
         Ok(())
     }
 

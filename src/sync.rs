@@ -47,7 +47,7 @@ pub fn plan(catalog: &[([u8; 32], BundleMeta)], scope: &Scope, now_unix_ms: u64)
         .filter(|(_, m)| m.expires_unix_ms >= now_unix_ms)
         .filter_map(|(digest, m)| {
             let wanted = match m.state {
-                BundleState::Invite => false,
+                BundleState::Invite | BundleState::Consumed => false,
                 _ if scope.everything => true,
                 BundleState::Grant | BundleState::Carried => {
                     scope.grant_destinations.contains(&m.destination)
@@ -72,7 +72,11 @@ pub fn plan(catalog: &[([u8; 32], BundleMeta)], scope: &Scope, now_unix_ms: u64)
 /// document kind: membership, profiles, wiki, feed.
 fn priority(m: &BundleMeta) -> u8 {
     match m.state {
-        BundleState::Grant | BundleState::Carried | BundleState::Invite | BundleState::Signal => 0,
+        BundleState::Grant
+        | BundleState::Carried
+        | BundleState::Invite
+        | BundleState::Signal
+        | BundleState::Consumed => 0,
         _ => DocId::parse(&m.doc).map_or(9, |d| d.priority()),
     }
 }

@@ -1,0 +1,153 @@
+//! Three villages with real nodes (real redb stores, real stick folders): A and C share
+//! a community and never meet; B is not a member and only carries. Two sticks, A-B and
+//! B-C. Everything converges, B never reads the community, and A's custody of each of
+//! its bundles is released only once C's custody signal has come back through B.
+
+use std::path::Path;
+
+use caravan::link::stick::{self, SyncOptions, SyncReport};
+use caravan::{Audience, DocId, Node, Part, Role};
+
+fn sync(node: &mut Node, stick: &Path) -> SyncReport {
+    stick::sync(node, stick, SyncOptions::default()).expect("stick sync")
+}
+
+struct World {
+    _dirs: Vec<tempfile::TempDir>,
+    a: Node,
+    b: Node,
+    c: Node,
+    ab: std::path::PathBuf,
+    bc: std::path::PathBuf,
+}
+
+fn world() -> World {
+    let dirs: Vec<tempfile::TempDir> = (0..5).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut a = Node::open(dirs[0].path(), "Village A").unwrap();
+    let b = Node::open(dirs[1].path(), "Village B").unwrap();
+    let mut c = Node::open(dirs[2].path(), "Village C").unwrap();
+    // A and C exchanged cards once (a letter, a phone call): invitations between them
+    // are accepted on arrival.
+    a.add_contact(&c.card(), &[Audience::Friends]).unwrap();
+    c.add_contact(&a.card(), &[Audience::Friends]).unwrap();
+    let (ab, bc) = (dirs[3].path().to_path_buf(), dirs[4].path().to_path_buf());
+    World { _dirs: dirs, a, b, c, ab, bc }
+}
+
+/// A's stick goes to B, B's other stick to C, and back.
+fn trip(w: &mut World) -> (SyncReport, SyncReport) {
+    sync(&mut w.a, &w.ab);
+    sync(&mut w.b, &w.ab);
+    sync(&mut w.b, &w.bc);
+    let at_c = sync(&mut w.c, &w.bc);
+    sync(&mut w.b, &w.bc);
+    sync(&mut w.b, &w.ab);
+    let at_a = sync(&mut w.a, &w.ab);
+    (at_c, at_a)
+}
+
+#[test]
+fn three_villages_converge_through_a_pure_relay_and_custody_comes_back() {
+    let mut w = world();
+    let cid = w.a.create_community("Wells", "Where the water is").unwrap();
+    w.a.invite(&cid, &w.c.card(), Role::Editor).unwrap();
+    w.a.put_wiki_page(&cid, "North well", "Pump fixed in May.\n").unwrap();
+    w.a.set_profile_field("about", "Millers by the river", Audience::Friends).unwrap();
+
+    // Before any trip, A holds custody of what it wrote for C.
+    w.a.export(caravan::Target::Everyone).unwrap();
+    let before = w.a.custody().unwrap();
+    assert!(before.open >= 3, "grant, roster, wiki and profile bundles should be in custody: {before:?}");
+    assert_eq!(before.waiting_for, vec![(w.c.node_id(), before.open)]);
+
+    // First leg: A -> B -> C. C reads everything; B carries what it cannot read.
+    sync(&mut w.a, &w.ab);
+    sync(&mut w.b, &w.ab);
+    sync(&mut w.b, &w.bc);
+    let at_c = sync(&mut w.c, &w.bc);
+    assert!(at_c.rejected.is_empty(), "{:?}", at_c.rejected);
+    assert_eq!(w.c.wiki_page(&cid, "North well").unwrap().as_deref(), Some("Pump fixed in May.\n"));
+    assert_eq!(
+        w.c.profile(&w.a.node_id()).unwrap().iter().find(|f| f.name == "about").unwrap().value,
+        "Millers by the river"
+    );
+    // A still holds custody: C's signal is on its way, not yet back.
+    assert_eq!(w.a.custody().unwrap().open, before.open);
+
+    // B, the relay, never reads the community or the friends-only profile field.
+    assert!(w.b.communities().unwrap().is_empty());
+    assert!(w.b.community_key(&cid).is_err());
+    assert_eq!(w.b.wiki_page(&cid, "North well").unwrap(), None);
+    assert!(w.b.profile(&w.a.node_id()).unwrap().iter().all(|f| f.name != "about"));
+    let (carried, quota) = w.b.relay_usage().unwrap();
+    assert!(carried > 0 && carried <= quota, "B carries {carried} of {quota}");
+
+    // C edits the same page concurrently; the stick goes back C -> B -> A.
+    w.c.put_wiki_page(&cid, "North well", "Pump fixed in May.\nRope replaced in June.\n").unwrap();
+    sync(&mut w.c, &w.bc);
+    sync(&mut w.b, &w.bc);
+    sync(&mut w.b, &w.ab);
+    let at_a = sync(&mut w.a, &w.ab);
+    assert!(at_a.rejected.is_empty(), "{:?}", at_a.rejected);
+    assert_eq!(at_a.custody_released, before.open, "C's signal releases every bundle A wrote for C");
+    let after = w.a.custody().unwrap();
+    assert_eq!(after.open, 0, "{after:?}");
+    assert_eq!(
+        w.a.wiki_page(&cid, "North well").unwrap().as_deref(),
+        Some("Pump fixed in May.\nRope replaced in June.\n")
+    );
+
+    // One more trip carries A's answers to C: C's custody is released too, and the two
+    // members hold the same heads for every community document.
+    let (at_c, _) = trip(&mut w);
+    assert!(at_c.custody_released > 0);
+    assert_eq!(w.c.custody().unwrap().open, 0);
+    for part in Part::ALL {
+        let id = DocId::Community { id: cid, part };
+        assert_eq!(w.a.heads(id).unwrap(), w.c.heads(id).unwrap(), "{part:?}");
+    }
+}
+
+#[test]
+fn a_full_relay_carries_what_fits_and_nothing_is_lost() {
+    let mut w = world();
+    // Room for about three pages (and the small signals and heads announcements).
+    w.b.set_relay_quota(40 * 1024);
+    let cid = w.a.create_community("Wells", "").unwrap();
+    w.a.invite(&cid, &w.c.card(), Role::Member).unwrap();
+    for i in 0..6 {
+        // Random-looking text: it does not compress, so each page is its own ~12 KiB bundle.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15 ^ i;
+        let text: String = (0..1500)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                format!("{:08x}", x as u32)
+            })
+            .collect();
+        w.a.put_wiki_page(&cid, &format!("page {i}"), &text).unwrap();
+        w.a.export(caravan::Target::Everyone).unwrap();
+    }
+    sync(&mut w.a, &w.ab);
+    let at_b = sync(&mut w.b, &w.ab);
+    assert!(at_b.not_carried > 0, "the relay should have run out of room: {at_b:?}");
+    // What B left behind stays on the stick and in A's custody; trips continue until C has
+    // everything, B never over its quota, and delivered copies leave B.
+    let mut trips = 0;
+    while w.c.wiki_pages(&cid).unwrap().len() < 6 || w.a.custody().unwrap().open > 0 {
+        trips += 1;
+        assert!(trips <= 12, "not converged after 12 trips: C has {:?}", w.c.wiki_pages(&cid).unwrap());
+        trip(&mut w);
+        let (carried, q) = w.b.relay_usage().unwrap();
+        assert!(carried <= q, "B carries {carried} bytes, over its quota of {q}");
+    }
+    assert!(trips >= 2, "everything fit at once: the quota was not exercised");
+    for i in 0..6 {
+        assert!(w.c.wiki_page(&cid, &format!("page {i}")).unwrap().is_some());
+    }
+    // A's notices reach B: the delivered pages are no longer carried, only small signals.
+    trip(&mut w);
+    let (carried, _) = w.b.relay_usage().unwrap();
+    assert!(carried < 8 * 1024, "B still carries {carried} bytes of delivered data");
+}
