@@ -302,7 +302,8 @@ impl<'a> Sim<'a> {
         match &bundle.body {
             Body::Change { doc, .. } => n != bundle.source && self.is_reader(*doc, n),
             Body::Signal { to, .. } => *to == n,
-            Body::Notice(list) => list.iter().any(|x| self.nodes[n as usize].held.contains_key(x)),
+            // Notices are tiny and anyone may hold a copy of the bundles they cover: flooded.
+            Body::Notice(_) => n != bundle.source,
         }
     }
 
