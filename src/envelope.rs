@@ -89,6 +89,9 @@ pub enum Kind {
     Batch,
     /// A key grant or community invitation, wrapped for one recipient.
     Grant,
+    /// A snapshot: a signed batch holding every change of the document, from an owner,
+    /// for readers whose missing changes are no longer stored as bundles.
+    Snapshot,
 }
 
 /// The outer envelope: a header and a body, each as exact bytes.
@@ -154,6 +157,7 @@ impl Header {
             k: match self.kind {
                 Kind::Batch => 0,
                 Kind::Grant => 1,
+                Kind::Snapshot => 2,
             },
             d: self.doc.clone(),
             e: self.epoch,
@@ -167,6 +171,7 @@ impl Header {
         let kind = match w.k {
             0 => Kind::Batch,
             1 => Kind::Grant,
+            2 => Kind::Snapshot,
             _ => return Err(EnvelopeError::Field("header kind")),
         };
         if w.d.len() > DOC_ID_BYTES_MAX {

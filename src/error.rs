@@ -76,6 +76,9 @@ pub enum Rejection {
     /// A key grant or invitation is malformed or not properly authorised.
     #[error("invalid key grant: {0}")]
     Grant(&'static str),
+    /// A community snapshot signed by someone who is not an owner.
+    #[error("only an owner may send a community snapshot, not a {0}")]
+    SnapshotNotOwner(Role),
     /// A custody signal or notice that breaks the rules.
     #[error("invalid custody signal: {0}")]
     Signal(&'static str),

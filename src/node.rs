@@ -519,11 +519,12 @@ impl Node {
             bytes: bytes.len() as u32,
         };
         t.put_bundle(&digest, &bytes, &meta)?;
+        t.put_bundle_id(&self.node_id().0, seq, &digest)?;
         t.index_changes(&digest, changes)?;
         if !custody_for.is_empty() {
             let id = BundleId { source: self.node_id(), seq };
             let record = Record::new(id, meta.expires_unix_ms, custody_for, Caravan::default().initial_copies(), now);
-            t.put_custody(seq, &record.to_bytes())?;
+            t.put_custody(seq, &[&digest[..], &record.to_bytes()].concat())?;
         }
         Ok(digest)
     }
@@ -995,7 +996,7 @@ impl Node {
         };
         match env.header.kind {
             Kind::Grant => self.take_grant(t, bytes, digest, &info, &env, now, report, touched).map(Err),
-            Kind::Batch => match self.open_batch(t, &info, &env, pre.batch)? {
+            Kind::Batch | Kind::Snapshot => match self.open_batch(t, &info, &env, pre.batch)? {
                 Err(r) => Ok(Err(Outcome::Rejected(r))),
                 Ok(Opened::NeedKey(scope)) => {
                     if self.relayed_doc(t, &env.header.doc)?
@@ -1064,8 +1065,13 @@ impl Node {
         if NodeId::from_signing_public(&batch.author) != source {
             return Err(Rejection::AuthorNotSource(source.to_string()));
         }
+        // A community snapshot carries every member's changes, vouched for by an owner; all
+        // other batches carry only their signer's own changes.
+        let snapshot = header.kind == Kind::Snapshot;
         let actor = ActorId::from(batch.author.to_vec());
-        if let Some(c) = changes.iter().find(|c| *c.actor_id() != actor) {
+        if !(snapshot && matches!(doc, DocId::Community { .. }))
+            && let Some(c) = changes.iter().find(|c| *c.actor_id() != actor)
+        {
             return Err(Rejection::WrongActor { actor: c.actor_id().to_hex_string() });
         }
         match doc {
@@ -1082,6 +1088,9 @@ impl Node {
                     .map_err(|reason| Rejection::NotMember { community: id, reason })?;
                 if !changes.is_empty() && !part.writable_by(role) {
                     return Err(Rejection::Permission { role, part });
+                }
+                if snapshot && role != Role::Owner {
+                    return Err(Rejection::SnapshotNotOwner(role));
                 }
             }
         }
@@ -1149,6 +1158,7 @@ impl Node {
                 let hashes: Vec<[u8; 32]> = v.changes.iter().map(|c| c.hash().0).collect();
                 let meta = meta_for(&info, BundleState::Applied, name.clone(), hashes.len(), bytes.len());
                 t.put_bundle(&digest, &bytes, &meta)?;
+                t.put_bundle_id(&v.author_node.0, info.sequence, &digest)?;
                 t.index_changes(&digest, &hashes)?;
                 // Durable in this transaction: our custody answer goes out with it, if we
                 // are a destination (a member; a contact of the profile's owner).
@@ -1158,6 +1168,26 @@ impl Node {
                 };
                 if destination && !hashes.is_empty() && v.author_node != self.identity.node_id() {
                     t.put_custody_answer(&v.author_node.0, Disposition::Accepted.code(), info.sequence)?;
+                }
+                // A heads announcement supersedes the same sender's older one for the
+                // document (its heads are learned either way).
+                if hashes.is_empty() && v.author_node != self.identity.node_id() {
+                    let key = format!("{}|{name}", v.author_node);
+                    // Superseded ones are remembered as known, so a stick does not bring
+                    // them back.
+                    match t.latest_announcement(&key)? {
+                        Some((seq, _)) if seq > info.sequence => {
+                            t.remove_bundle(&digest)?;
+                            t.set_forgotten(&digest)?;
+                        }
+                        previous => {
+                            if let Some((_, old)) = previous {
+                                t.remove_bundle(&old)?;
+                                t.set_forgotten(&old)?;
+                            }
+                            t.set_latest_announcement(&key, info.sequence, &digest)?;
+                        }
+                    }
                 }
                 learned.entry(v.author_node).or_default().extend(v.heads);
                 report.outcomes[i] = Outcome::New { doc: Some(id), changes: n };
@@ -1488,8 +1518,6 @@ impl Node {
         Ok(scope)
     }
 
-    /// Seals, per document we may write, our changes not yet in a bundle; and, where our
-    /// heads moved without changes of ours, an empty batch announcing what we now have.
     /// Who a document's bundles are for, ourselves excluded: a community's members, or
     /// the contacts in a profile audience (every contact for the public profile).
     fn destinations(&mut self, r: &impl Reads, id: DocId) -> Result<Vec<NodeId>, Error> {
@@ -1589,6 +1617,7 @@ impl Node {
                 return Ok(Outcome::Rejected(Rejection::Signal("a notice may only declare its own bundles delivered")));
             }
             self.drop_delivered(t, source, &rec.signal)?;
+            self.forget_delivered(t, source, &rec.signal)?;
             if source != me {
                 if let Err(o) = self.carry(t, digest, info, bytes.len())? {
                     return Ok(o);
@@ -1617,15 +1646,22 @@ impl Node {
         for entry in rec.signal.entries.iter().filter(|e| e.source == me) {
             for &(lo, hi) in &entry.ranges {
                 for (&seq, stored) in records.range(lo..=hi) {
-                    let Ok(mut record) = Record::from_bytes(me, stored) else { continue };
-                    match record.on_answer(source, entry.disposition) {
+                    let Some((digest, mut record)) = split_custody(me, stored) else { continue };
+                    let effect = record.on_answer(source, entry.disposition);
+                    if matches!(effect, SignalEffect::Released | SignalEffect::Progress) {
+                        self.learn_from_snapshot(t, &digest, &source)?;
+                    }
+                    match effect {
                         SignalEffect::Released => {
                             t.remove_custody(seq)?;
-                            // Tell carriers: every destination has it.
+                            // Every destination stored it: tell carriers, and forget it.
                             t.put_custody_answer(&me.0, Disposition::Delivered.code(), seq)?;
+                            self.forget_own(t, &digest)?;
                             released += 1;
                         }
-                        SignalEffect::Progress | SignalEffect::Noted => t.put_custody(seq, &record.to_bytes())?,
+                        SignalEffect::Progress | SignalEffect::Noted => {
+                            t.put_custody(seq, &[&digest[..], &record.to_bytes()].concat())?
+                        }
                         SignalEffect::Ignored => {}
                     }
                 }
@@ -1748,7 +1784,7 @@ impl Node {
         let mut status = CustodyStatus::default();
         let mut waiting: HashMap<NodeId, usize> = HashMap::new();
         for (_, bytes) in view.custody_records()? {
-            let Ok(r) = Record::from_bytes(me, &bytes) else { continue };
+            let Some((_, r)) = split_custody(me, &bytes) else { continue };
             status.open += 1;
             for n in r.pending {
                 *waiting.entry(n).or_default() += 1;
@@ -1758,6 +1794,13 @@ impl Node {
         status.waiting_for.sort();
         status.answers_queued = view.custody_outbox()?.len();
         Ok(status)
+    }
+
+    /// Bundles stored (ours, our communities', and carried for others): count and bytes.
+    pub fn stored(&self) -> Result<(usize, u64), Error> {
+        let view = self.store.read()?;
+        let all = view.all_bundle_meta()?;
+        Ok((all.len(), all.iter().map(|(_, m)| m.bytes as u64).sum()))
     }
 
     /// Relay usage: bytes carried for others, and the quota.
@@ -1777,6 +1820,158 @@ impl Node {
         Ok((used, self.relay_quota))
     }
 
+    /// Drops expired bundles that hold nothing a document needs: signals, notices,
+    /// carried and unreadable bundles, heads announcements. (An expired bundle can no
+    /// longer be imported anywhere, nor opened here.)
+    fn purge_expired(&mut self, t: &mut Txn) -> Result<(), Error> {
+        let now = (self.clock)();
+        for (digest, m) in t.all_bundle_meta()? {
+            let dead = match m.state {
+                BundleState::Signal | BundleState::Consumed | BundleState::Carried | BundleState::WaitingKey => true,
+                BundleState::Applied => m.changes == 0,
+                BundleState::Grant | BundleState::Invite => false,
+            };
+            if dead && m.expires_unix_ms <= now {
+                t.remove_bundle(&digest)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Forgets one of our community bundles once every destination stored it. (The
+    /// `sealed` entry keeps its heads: peers learned them from the bundle itself.)
+    fn forget_own(&mut self, t: &mut Txn, digest: &[u8; 32]) -> Result<(), Error> {
+        let Some(meta) = t.bundle_meta(digest)? else { return Ok(()) };
+        // Profile bundles stay: a new contact gets them as they are (profiles are small,
+        // and only communities have owners to vouch for a snapshot).
+        if !matches!(DocId::parse(&meta.doc), Some(DocId::Community { .. })) {
+            return Ok(());
+        }
+        t.remove_bundle(digest)?;
+        // Copies still travelling (on sticks, at members) are known when they come back.
+        t.set_forgotten(digest)?;
+        Ok(())
+    }
+
+    /// A member's side of a `Delivered` notice: every destination has stored these
+    /// bundles of `source`, so our copies go (the document keeps their changes; a late
+    /// joiner gets them from an owner's snapshot).
+    fn forget_delivered(&mut self, t: &mut Txn, source: NodeId, signal: &Signal) -> Result<(), Error> {
+        for e in signal.entries.iter().filter(|e| e.source == source && e.disposition == Disposition::Delivered) {
+            for &(lo, hi) in &e.ranges {
+                for (_, digest) in t.bundle_ids(&source.0, lo, hi)? {
+                    if t.bundle_meta(&digest)?.is_some_and(|m| m.state == BundleState::Applied) {
+                        t.remove_bundle(&digest)?;
+                        t.set_forgotten(&digest)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// When a destination takes one of our snapshots, it holds the document up to the
+    /// snapshot's heads: remember that as what it has.
+    fn learn_from_snapshot(&mut self, t: &mut Txn, digest: &[u8; 32], node: &NodeId) -> Result<(), Error> {
+        let now = (self.clock)();
+        let Some(bytes) = t.bundle(digest)? else { return Ok(()) };
+        let Ok(info) = bundle::parse(&bytes, now) else { return Ok(()) };
+        let Ok(env) = envelope::decode_envelope(&bytes[info.payload.clone()]) else { return Ok(()) };
+        if env.header.kind == Kind::Snapshot {
+            self.learn_heads(t, node, &env.header.doc, &env.header.heads)?;
+        }
+        Ok(())
+    }
+
+    /// Seals a snapshot of each part of each community we own when a member lacks
+    /// changes (by the heads it announced) whose bundles are no longer stored: forgotten
+    /// once delivered, so it joined later. Its custody is for those members only.
+    fn seal_snapshots(&mut self, t: &mut Txn) -> Result<(), Error> {
+        let mut docs: Vec<DocId> = Vec::new();
+        for c in self.communities()? {
+            if c.role == Role::Owner {
+                docs.extend(Part::ALL.map(|part| DocId::Community { id: c.id, part }));
+            }
+        }
+        for id in docs {
+            let name = id.to_string();
+            if self.load_doc(t, id)?.doc.get_heads().is_empty() {
+                continue;
+            }
+            let destinations = self.destinations(t, id)?;
+            let mut needy = Vec::new();
+            let mut uncovered: Vec<[u8; 32]> = Vec::new();
+            for d in destinations {
+                let known = t.peer_heads(&d.to_string(), &name)?;
+                let state = self.load_doc(t, id)?;
+                let have: Vec<ChangeHash> =
+                    known.into_iter().map(ChangeHash).filter(|h| state.doc.get_change_by_hash(h).is_some()).collect();
+                let lacking: Vec<[u8; 32]> = state.doc.get_changes(&have).iter().map(|c| c.hash().0).collect();
+                let mut missing = false;
+                for h in lacking {
+                    let stored = match t.change_bundle(&h)? {
+                        Some(b) => t.bundle_meta(&b)?.is_some(),
+                        None => false,
+                    };
+                    if !stored {
+                        missing = true;
+                        if !uncovered.contains(&h) {
+                            uncovered.push(h);
+                        }
+                    }
+                }
+                if missing {
+                    needy.push(d);
+                }
+            }
+            if needy.is_empty() {
+                continue;
+            }
+            let state = self.load_doc(t, id)?;
+            let heads: Vec<[u8; 32]> = state.doc.get_heads().iter().map(hash_bytes).collect();
+            let all: Vec<Change> = state.doc.get_changes(&[]).into_iter().collect();
+            let (encoding, changes) = crate::batch::encode_changes(&mut state.doc, &all);
+            let (genesis, chain) = match id {
+                DocId::Community { id: cid, .. } => {
+                    let (_, inv, _) = self.membership(t, &cid)?;
+                    (Some(inv.genesis), inv.chain)
+                }
+                DocId::Profile { .. } => (None, vec![]),
+            };
+            let batch = Batch { author: self.identity.signing_public(), genesis, chain, encoding, changes };
+            let key = match id.key_scope() {
+                None => None,
+                Some(scope) => Some(self.latest_grant(t, &scope)?.ok_or_else(|| Error::Document {
+                    doc: name.clone(),
+                    reason: "no key held for this document".into(),
+                })?),
+            };
+            let header = Header {
+                kind: Kind::Snapshot,
+                doc: name.clone(),
+                epoch: key.as_ref().map_or(0, |g| g.epoch),
+                heads,
+                encrypted: !id.is_public(),
+            };
+            let (header_bytes, body) =
+                crate::batch::seal(&self.identity, &header, &batch, key.as_ref().map(|g| &g.key));
+            self.store_own_bundle(
+                t,
+                &id.endpoint(),
+                &header_bytes,
+                &body,
+                name,
+                BundleState::Applied,
+                &uncovered,
+                needy,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Seals, per document we may write, our changes not yet in a bundle; and, where our
+    /// heads moved without changes of ours, an empty batch announcing what we now have;
+    /// then snapshots where needed, and our queued custody answers.
     fn seal_all(&mut self) -> Result<(), Error> {
         let view = self.store.read()?;
         let me = self.node_id();
@@ -1794,6 +1989,8 @@ impl Node {
                     self.seal_doc(&mut t, id)?;
                 }
             }
+            self.seal_snapshots(&mut t)?;
+            self.purge_expired(&mut t)?;
             self.seal_signals(&mut t)
         })();
         match result {
@@ -1872,6 +2069,12 @@ impl Node {
     }
 }
 
+/// Splits a stored custody value: the bundle's digest, then the record.
+fn split_custody(me: NodeId, stored: &[u8]) -> Option<([u8; 32], Record)> {
+    let (digest, record) = stored.split_at_checked(32)?;
+    Some((digest.try_into().ok()?, Record::from_bytes(me, record).ok()?))
+}
+
 /// Sorts and merges overlapping or adjacent inclusive ranges.
 fn merge_ranges(mut ranges: Vec<(u64, u64)>) -> Vec<(u64, u64)> {
     ranges.sort_unstable();
@@ -1933,7 +2136,7 @@ fn preopen<'a>(bytes: &'a [u8], now: u64, keys: &HashMap<String, [u8; 32]>) -> P
     }
     let envelope = envelope::decode_envelope(&bytes[i.payload.clone()]);
     let batch = match &envelope {
-        Ok(env) if env.header.kind == Kind::Batch => match DocId::parse(&env.header.doc) {
+        Ok(env) if matches!(env.header.kind, Kind::Batch | Kind::Snapshot) => match DocId::parse(&env.header.doc) {
             Some(doc) if doc.is_public() => Some(open_and_decode(env, None)),
             Some(doc) => doc
                 .key_scope()

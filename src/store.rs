@@ -31,7 +31,11 @@ const CONTACTS: TableDefinition<&str, &[u8]> = TableDefinition::new("contacts");
 const SEALED: TableDefinition<&str, &[u8]> = TableDefinition::new("sealed");
 /// Announcements already handed to an export for a target: `target|digest hex` -> ().
 const ANNOUNCED: TableDefinition<&str, ()> = TableDefinition::new("announced");
-/// Bundles of ours in our custody: sequence number -> encoded `custody::Record`.
+/// The latest heads announcement from a peer: `node|doc` -> sequence (8 BE) || digest(32).
+const PEER_ANNOUNCEMENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("peer_announcements");
+/// Every stored bundle by BPv7 id: source node(20) || sequence (8 BE) -> digest(32).
+const BUNDLE_IDS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("bundle_ids");
+/// Bundles of ours in our custody: sequence number -> digest(32) || encoded `custody::Record`.
 const CUSTODY: TableDefinition<u64, &[u8]> = TableDefinition::new("custody");
 /// Custody answers to send: custodian(20) || disposition(1) || sequence(8 BE) -> ().
 const CUSTODY_OUT: TableDefinition<&[u8], ()> = TableDefinition::new("custody_out");
@@ -198,7 +202,9 @@ impl Store {
                     CUSTODY,
                     CUSTODY_OUT,
                     DELIVERED,
-                    FORGOTTEN
+                    FORGOTTEN,
+                    BUNDLE_IDS,
+                    PEER_ANNOUNCEMENTS
                 )
             };
         }
@@ -272,6 +278,17 @@ pub trait Reads {
     fn delivered(&self, source: &[u8; 20]) -> Result<Vec<(u64, u64)>, StoreError>;
     /// Whether a carried bundle was dropped as delivered.
     fn forgotten(&self, digest: &[u8; 32]) -> Result<bool, StoreError>;
+    /// The latest heads announcement stored from `node|doc`: its sequence and digest.
+    fn latest_announcement(&self, key: &str) -> Result<Option<(u64, [u8; 32])>, StoreError>;
+    /// Digests recorded for `source`'s bundles with sequence numbers in `lo..=hi`.
+    fn bundle_ids(&self, source: &[u8; 20], lo: u64, hi: u64) -> Result<Vec<(u64, [u8; 32])>, StoreError>;
+}
+
+fn id_key(source: &[u8; 20], seq: u64) -> [u8; 28] {
+    let mut k = [0u8; 28];
+    k[..20].copy_from_slice(source);
+    k[20..].copy_from_slice(&seq.to_be_bytes());
+    k
 }
 
 macro_rules! impl_reads {
@@ -392,6 +409,28 @@ macro_rules! impl_reads {
                 for row in t.iter()? {
                     let (k, v) = row?;
                     out.push((k.value(), v.value().to_vec()));
+                }
+                Ok(out)
+            }
+            fn latest_announcement(&self, key: &str) -> Result<Option<(u64, [u8; 32])>, StoreError> {
+                let t = self.tx.open_table(PEER_ANNOUNCEMENTS)?;
+                let Some(v) = t.get(key)? else { return Ok(None) };
+                let v = v.value();
+                let seq = v.get(..8).and_then(|b| b.try_into().ok()).map(u64::from_be_bytes);
+                let digest: Option<[u8; 32]> = v.get(8..40).and_then(|b| b.try_into().ok());
+                Ok(seq.zip(digest))
+            }
+            fn bundle_ids(&self, source: &[u8; 20], lo: u64, hi: u64) -> Result<Vec<(u64, [u8; 32])>, StoreError> {
+                let t = self.tx.open_table(BUNDLE_IDS)?;
+                let (from, to) = (id_key(source, lo), id_key(source, hi));
+                let mut out = Vec::new();
+                for row in t.range(&from[..]..=&to[..])? {
+                    let (k, v) = row?;
+                    let seq = k.value().get(20..28).and_then(|b| b.try_into().ok()).map(u64::from_be_bytes);
+                    let digest: Option<[u8; 32]> = v.value().try_into().ok();
+                    if let (Some(seq), Some(digest)) = (seq, digest) {
+                        out.push((seq, digest));
+                    }
                 }
                 Ok(out)
             }
@@ -616,6 +655,19 @@ impl Txn {
         key[20] = code;
         key[21..].copy_from_slice(&seq.to_be_bytes());
         self.table(CUSTODY_OUT)?.insert(&key[..], ())?;
+        Ok(())
+    }
+
+    /// Records the latest heads announcement from `node|doc`.
+    pub fn set_latest_announcement(&mut self, key: &str, seq: u64, digest: &[u8; 32]) -> Result<(), StoreError> {
+        let value = [&seq.to_be_bytes()[..], &digest[..]].concat();
+        self.table(PEER_ANNOUNCEMENTS)?.insert(key, value.as_slice())?;
+        Ok(())
+    }
+
+    /// Records a stored bundle's BPv7 id.
+    pub fn put_bundle_id(&mut self, source: &[u8; 20], seq: u64, digest: &[u8; 32]) -> Result<(), StoreError> {
+        self.table(BUNDLE_IDS)?.insert(&id_key(source, seq)[..], &digest[..])?;
         Ok(())
     }
 

@@ -87,6 +87,7 @@ fn golden_corpus_still_decodes() {
         let kind = match env.header.kind {
             Kind::Batch => "batch",
             Kind::Grant => "grant",
+            Kind::Snapshot => "snapshot",
         };
         assert_eq!(kind, expect["kind"], "{name}");
         assert_eq!(env.header.doc, expect["doc"], "{name}");

@@ -34,6 +34,19 @@ fn world() -> World {
     World { _dirs: dirs, a, b, c, ab, bc }
 }
 
+/// Incompressible text of `words` 8-character words.
+fn noise(seed: u64, words: usize) -> String {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15 ^ seed;
+    (0..words)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            format!("{:08x}", x as u32)
+        })
+        .collect()
+}
+
 /// A's stick goes to B, B's other stick to C, and back.
 fn trip(w: &mut World) -> (SyncReport, SyncReport) {
     sync(&mut w.a, &w.ab);
@@ -117,15 +130,7 @@ fn a_full_relay_carries_what_fits_and_nothing_is_lost() {
     w.a.invite(&cid, &w.c.card(), Role::Member).unwrap();
     for i in 0..6 {
         // Random-looking text: it does not compress, so each page is its own ~12 KiB bundle.
-        let mut x: u64 = 0x9e37_79b9_7f4a_7c15 ^ i;
-        let text: String = (0..1500)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                format!("{:08x}", x as u32)
-            })
-            .collect();
+        let text = noise(i, 1500);
         w.a.put_wiki_page(&cid, &format!("page {i}"), &text).unwrap();
         w.a.export(caravan::Target::Everyone).unwrap();
     }
@@ -150,4 +155,52 @@ fn a_full_relay_carries_what_fits_and_nothing_is_lost() {
     trip(&mut w);
     let (carried, _) = w.b.relay_usage().unwrap();
     assert!(carried < 8 * 1024, "B still carries {carried} bytes of delivered data");
+}
+
+#[test]
+fn delivered_bundles_are_forgotten_and_a_late_joiner_gets_a_snapshot() {
+    let mut w = world();
+    let cid = w.a.create_community("Wells", "Where the water is").unwrap();
+    w.a.invite(&cid, &w.c.card(), Role::Editor).unwrap();
+    for i in 0..5 {
+        w.a.put_wiki_page(&cid, &format!("log {i}"), &noise(i, 1600)).unwrap();
+        w.a.put_wiki_page(&cid, "North well", &format!("Pump checked {i} times.\n")).unwrap();
+        w.a.export(caravan::Target::Everyone).unwrap();
+    }
+    let (_, peak) = w.a.stored().unwrap();
+    assert!(peak > 30_000, "{peak}");
+    // Two round trips: C takes everything and says so; A forgets what every member has,
+    // and its notice makes B (carrier) and C (member) drop their copies too.
+    trip(&mut w);
+    trip(&mut w);
+    trip(&mut w);
+    assert_eq!(w.a.custody().unwrap().open, 0);
+    let (_, after) = w.a.stored().unwrap();
+    assert!(after * 3 < peak, "A still stores {after} bytes of {peak}");
+    let (carried, _) = w.b.relay_usage().unwrap();
+    assert!(carried < 4096, "B still carries {carried} bytes");
+    assert_eq!(w.c.wiki_page(&cid, "North well").unwrap().as_deref(), Some("Pump checked 4 times.\n"));
+
+    // D joins late, by its own stick from A: the history it missed is no longer stored as
+    // bundles anywhere, so A (an owner) sends a snapshot.
+    let d_home = tempfile::tempdir().unwrap();
+    let ad = tempfile::tempdir().unwrap();
+    let mut d = Node::open(d_home.path(), "Village D").unwrap();
+    d.add_contact(&w.a.card(), &[]).unwrap();
+    w.a.invite(&cid, &d.card(), Role::Member).unwrap();
+    sync(&mut w.a, ad.path());
+    let at_d = sync(&mut d, ad.path());
+    assert!(at_d.rejected.is_empty(), "{:?}", at_d.rejected);
+    assert_eq!(d.wiki_page(&cid, "North well").unwrap().as_deref(), Some("Pump checked 4 times.\n"));
+    for part in Part::ALL {
+        let id = DocId::Community { id: cid, part };
+        assert_eq!(d.heads(id).unwrap(), w.a.heads(id).unwrap(), "{part:?}");
+    }
+    // D's answer comes back: the snapshot is delivered and forgotten in turn.
+    sync(&mut d, ad.path());
+    let at_a = sync(&mut w.a, ad.path());
+    assert!(at_a.custody_released > 0);
+    // What is still open waits only for C (the roster change that added D).
+    let open = w.a.custody().unwrap();
+    assert!(open.waiting_for.iter().all(|(n, _)| *n == w.c.node_id()), "{open:?}");
 }
