@@ -271,6 +271,8 @@ pub struct Node {
 #[derive(Default)]
 struct Ledger {
     held: Vec<Held<[u8; 32]>>,
+    /// Sum of `held` sizes.
+    used: u64,
     ids: HashMap<BundleId, [u8; 32]>,
 }
 
@@ -1712,13 +1714,19 @@ impl Node {
         }
         let ledger = self.ledger.as_mut().expect("loaded above");
         let incoming = Held { key: digest, source, bytes: len as u64, expires_ms: info.expires_unix_ms() };
-        let evict = relay::admit(&ledger.held, &incoming, self.relay_quota, now)?;
+        // The common case, room to spare, without walking the ledger.
+        let evict = if ledger.used + incoming.bytes <= self.relay_quota {
+            Vec::new()
+        } else {
+            relay::admit(&ledger.held, &incoming, self.relay_quota, now)?
+        };
         for key in &evict {
             // A failed removal only leaves the bundle stored: never loses anything.
             let _ = t.remove_bundle(key);
         }
         ledger.held.retain(|h| !evict.contains(&h.key));
         ledger.ids.retain(|_, d| !evict.contains(d));
+        ledger.used = ledger.held.iter().map(|h| h.bytes).sum::<u64>() + incoming.bytes;
         ledger.held.push(incoming);
         ledger.ids.insert(BundleId { source, seq: info.sequence }, digest);
         Ok(())
@@ -1744,6 +1752,7 @@ impl Node {
             ledger.ids.remove(id);
             ledger.held.retain(|h| h.key != *digest);
         }
+        ledger.used = ledger.held.iter().map(|h| h.bytes).sum();
         // Remember, so the same bundles read again from a stick are not carried again.
         let mut ranges = t.delivered(&source.0)?;
         for e in signal.entries.iter().filter(|e| e.source == source) {
@@ -1772,6 +1781,7 @@ impl Node {
                 out.ids.insert(BundleId { source, seq: i.sequence }, digest);
             }
             out.held.push(Held { key: digest, source, bytes: meta.bytes as u64, expires_ms });
+            out.used += meta.bytes as u64;
         }
         Ok(out)
     }
