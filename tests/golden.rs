@@ -365,16 +365,18 @@ fn regenerate_custody() {
     let notice = to_d.iter().find(|x| is_admin(x)).expect("A's delivered notice").clone();
     let kind_of = |x: &[u8]| {
         let info = caravan::bundle::parse(x, caravan_now()).unwrap();
-        envelope::decode_envelope(&x[info.payload.clone()]).ok().map(|e| (e.header.kind, info.destination))
+        envelope::decode_envelope(&x[info.payload.clone()])
+            .ok()
+            .map(|e| (e.header.kind, info.destination, e.header.doc))
     };
     let snapshot = to_d
         .iter()
-        .find(|x| kind_of(x).is_some_and(|(k, _)| k == Kind::Snapshot))
-        .expect("a snapshot for D")
+        .find(|x| kind_of(x).is_some_and(|(k, _, doc)| k == Kind::Snapshot && doc.ends_with("/wiki")))
+        .expect("a snapshot of the wiki for D")
         .clone();
     let invitation = to_d
         .iter()
-        .find(|x| kind_of(x).is_some_and(|(k, dest)| k == Kind::Grant && dest == d.node_id().endpoint()))
+        .find(|x| kind_of(x).is_some_and(|(k, dest, _)| k == Kind::Grant && dest == d.node_id().endpoint()))
         .expect("D's invitation")
         .clone();
     let describe = |x: &[u8]| {
@@ -396,7 +398,8 @@ fn regenerate_custody() {
         "notice": describe(&notice),
         "pages": [["Water", "North well: pump works.\n"], ["Roads", "The ford is passable.\n"]],
     });
-    for (name, bytes) in [("signal", &signal), ("notice", &notice), ("snapshot", &snapshot), ("invitation-d", &invitation)]
+    for (name, bytes) in
+        [("signal", &signal), ("notice", &notice), ("snapshot", &snapshot), ("invitation-d", &invitation)]
     {
         std::fs::write(dir.join(format!("{name}.bundle")), bytes).unwrap();
     }
