@@ -303,6 +303,11 @@ impl Node {
         };
         let sequence =
             store.read()?.meta("sequence")?.and_then(|b| b.try_into().ok().map(u64::from_le_bytes)).unwrap_or(0);
+        let relay_quota = store
+            .read()?
+            .meta("relay_quota")?
+            .and_then(|b| b.try_into().ok().map(u64::from_le_bytes))
+            .unwrap_or(relay::QUOTA_DEFAULT_BYTES);
         Ok(Node {
             home: home.to_path_buf(),
             identity,
@@ -315,15 +320,20 @@ impl Node {
             clock: Arc::new(system_clock),
             lifetime: Duration::from_secs(BUNDLE_LIFETIME_DEFAULT_SECS),
             sequence,
-            relay_quota: relay::QUOTA_DEFAULT_BYTES,
+            relay_quota,
             ledger: None,
         })
     }
 
-    /// Sets how many bytes this node carries for others (default 1 GiB). Its own and its
-    /// communities' data never count against it.
-    pub fn set_relay_quota(&mut self, bytes: u64) {
+    /// Sets how many bytes this node carries for others (default 1 GiB), and keeps the
+    /// setting in the store. Its own and its communities' data never count against it.
+    /// Bundles already carried beyond a lowered quota are evicted as new ones need room.
+    pub fn set_relay_quota(&mut self, bytes: u64) -> Result<(), Error> {
+        let mut t = self.store.write()?;
+        t.set_meta("relay_quota", &bytes.to_le_bytes())?;
+        t.commit()?;
         self.relay_quota = bytes;
+        Ok(())
     }
 
     /// Replaces the clock (tests and simulations drive time themselves).

@@ -82,3 +82,21 @@ fn bad_input_gets_one_clear_line_and_a_failure_status() {
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("bad.bundle"));
 }
+
+#[test]
+fn the_relay_quota_is_set_kept_and_shown_and_custody_is_reported() {
+    let home = tempfile::tempdir().unwrap();
+    ok(home.path(), &["init", "--name", "Relay"]);
+    let shown: serde_json::Value = serde_json::from_str(&ok(home.path(), &["relay", "--json"])).unwrap();
+    assert_eq!(shown["quota_bytes"], 1u64 << 30, "default quota is 1 GiB");
+    ok(home.path(), &["relay", "--quota", "2MiB"]);
+    let status: serde_json::Value = serde_json::from_str(&ok(home.path(), &["status", "--json"])).unwrap();
+    assert_eq!(status["relay"]["quota_bytes"], 2u64 << 20, "the quota is kept: {status}");
+    assert_eq!(status["relay"]["used_bytes"], 0);
+    assert_eq!(status["custody"]["open"], 0);
+    let bad = caravan(home.path(), &["relay", "--quota", "5 parsecs"]);
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("parsecs") && err.lines().count() == 1, "{err}");
+    assert!(ok(home.path(), &["status"]).contains("relay: carrying 0 of 2097152 bytes"));
+}

@@ -125,7 +125,7 @@ fn three_villages_converge_through_a_pure_relay_and_custody_comes_back() {
 fn a_full_relay_carries_what_fits_and_nothing_is_lost() {
     let mut w = world();
     // Room for about three pages (and the small signals and heads announcements).
-    w.b.set_relay_quota(40 * 1024);
+    w.b.set_relay_quota(40 * 1024).unwrap();
     let cid = w.a.create_community("Wells", "").unwrap();
     w.a.invite(&cid, &w.c.card(), Role::Member).unwrap();
     for i in 0..6 {
