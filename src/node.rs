@@ -1153,6 +1153,10 @@ impl Node {
                 touched.insert(id);
             }
             let name = id.to_string();
+            let destination = match id {
+                DocId::Community { id: cid, .. } => self.membership(t, &cid).is_ok(),
+                DocId::Profile { owner, .. } => self.contact_card(t, &owner)?.is_some(),
+            };
             let mut learned: HashMap<NodeId, Vec<[u8; 32]>> = HashMap::new();
             for (((i, digest, info, v, bytes), new), refused) in items.into_iter().zip(fresh).zip(refused) {
                 if let Some(reason) = refused {
@@ -1174,10 +1178,6 @@ impl Node {
                 t.index_changes(&digest, &hashes)?;
                 // Durable in this transaction: our custody answer goes out with it, if we
                 // are a destination (a member; a contact of the profile's owner).
-                let destination = match id {
-                    DocId::Community { id: cid, .. } => self.membership(t, &cid).is_ok(),
-                    DocId::Profile { owner, .. } => self.contact_card(t, &owner)?.is_some(),
-                };
                 if destination && !hashes.is_empty() && v.author_node != self.identity.node_id() {
                     t.put_custody_answer(&v.author_node.0, Disposition::Accepted.code(), info.sequence)?;
                 }
