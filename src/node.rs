@@ -1707,7 +1707,18 @@ impl Node {
             t.set_forgotten(&digest)?;
             return Ok(Err(Outcome::Duplicate));
         }
+        self.ensure_ledger(t)?;
         Ok(self.admit(t, digest, source, info, len).map_err(Outcome::NotCarried))
+    }
+
+    /// Loads the relay ledger once per import (a store failure is an error, not an empty
+    /// ledger: the quota must hold).
+    fn ensure_ledger(&mut self, t: &Txn) -> Result<(), Error> {
+        if self.ledger.is_none() {
+            let now = (self.clock)();
+            self.ledger = Some(self.load_ledger(t, now)?);
+        }
+        Ok(())
     }
 
     fn admit(
@@ -1719,10 +1730,7 @@ impl Node {
         len: usize,
     ) -> Result<(), QuotaRefusal> {
         let now = (self.clock)();
-        if self.ledger.is_none() {
-            self.ledger = Some(self.load_ledger(t, now).unwrap_or_default());
-        }
-        let ledger = self.ledger.as_mut().expect("loaded above");
+        let Some(ledger) = self.ledger.as_mut() else { return Err(QuotaRefusal::Full) };
         let incoming = Held { key: digest, source, bytes: len as u64, expires_ms: info.expires_unix_ms() };
         // The common case, room to spare, without walking the ledger.
         let evict = if ledger.used + incoming.bytes <= self.relay_quota {
@@ -1745,11 +1753,8 @@ impl Node {
     /// Applies a source's `Delivered` notice: every destination has these bundles, so the
     /// copies we carry for others go. Returns how many were dropped.
     fn drop_delivered(&mut self, t: &mut Txn, source: NodeId, signal: &Signal) -> Result<usize, Error> {
-        let now = (self.clock)();
-        if self.ledger.is_none() {
-            self.ledger = Some(self.load_ledger(t, now).unwrap_or_default());
-        }
-        let ledger = self.ledger.as_mut().expect("loaded above");
+        self.ensure_ledger(t)?;
+        let Some(ledger) = self.ledger.as_mut() else { return Ok(0) };
         let gone: Vec<(BundleId, [u8; 32])> = ledger
             .ids
             .iter()
