@@ -239,6 +239,10 @@ pub struct Record {
 /// How long a custodian waits for releases before spraying new carrier copies.
 pub const REOFFER_AFTER_MS: u64 = 7 * 24 * 3600 * 1000;
 
+/// A bundle still in custody is renewed (the same signed payload in a new primary block)
+/// this long before it expires, so a destination that has not had it yet still can.
+pub const RENEW_BEFORE_MS: u64 = 3 * 24 * 3600 * 1000;
+
 /// Refusals remembered per record, for status reports.
 pub const REFUSALS_KEPT: usize = 8;
 
@@ -289,6 +293,12 @@ impl Record {
     /// Whether `node` still has to take custody.
     pub fn awaits(&self, node: &NodeId) -> bool {
         self.pending.binary_search(node).is_ok()
+    }
+
+    /// Whether the bundle should be renewed at `now_ms`: destinations are still pending
+    /// and it expires within `RENEW_BEFORE_MS`.
+    pub fn needs_renewal(&self, now_ms: u64) -> bool {
+        !self.pending.is_empty() && self.expires_ms <= now_ms.saturating_add(RENEW_BEFORE_MS)
     }
 
     /// Whether the record is still live at `now_ms`.
@@ -448,6 +458,15 @@ mod tests {
         for cut in 0..bytes.len() {
             assert_eq!(Record::from_bytes(NodeId([1; 20]), &bytes[..cut]), Err(RecordFormatError));
         }
+    }
+
+    #[test]
+    fn renewal_only_while_destinations_wait() {
+        let mut r = Record::new(id(1, 1), 10 * RENEW_BEFORE_MS, vec![NodeId([2; 20])], 4, 0);
+        assert!(!r.needs_renewal(RENEW_BEFORE_MS));
+        assert!(r.needs_renewal(9 * RENEW_BEFORE_MS));
+        r.on_answer(NodeId([2; 20]), Disposition::Accepted);
+        assert!(!r.needs_renewal(9 * RENEW_BEFORE_MS));
     }
 
     #[test]

@@ -1845,6 +1845,61 @@ impl Node {
         Ok((used, self.relay_quota))
     }
 
+    /// Renews our bundles still waiting for destinations that are about to expire: the
+    /// same signed payload in a new primary block (new creation time, sequence number and
+    /// lifetime). Readers take identity from the signature, so the renewed bundle is as
+    /// good as the old; a destination that had the old one answers for the new one too.
+    fn renew_custody(&mut self, t: &mut Txn) -> Result<(), Error> {
+        let now = (self.clock)();
+        let me = self.node_id();
+        for (seq, stored) in t.custody_records()? {
+            let Some((digest, record)) = split_custody(me, &stored) else { continue };
+            if !record.needs_renewal(now) {
+                continue;
+            }
+            t.remove_custody(seq)?;
+            let (Some(bytes), Some(meta)) = (t.bundle(&digest)?, t.bundle_meta(&digest)?) else { continue };
+            // Parsed as of just before its expiry: it may already have expired.
+            let Ok(info) = bundle::parse(&bytes, meta.expires_unix_ms.saturating_sub(1)) else { continue };
+            if info.admin_record {
+                continue;
+            }
+            let payload = &bytes[info.payload.clone()];
+            let new_seq = self.next_sequence(t)?;
+            let renewed = bundle::build(&info.source, &info.destination, now, new_seq, self.lifetime, payload)
+                .map_err(|e| Error::Invalid(e.to_string()))?;
+            let new_digest = crypto::derive(CONTEXT_BUNDLE_DIGEST, &[&renewed]);
+            let expires = now.saturating_add(self.lifetime.as_millis() as u64);
+            let new_meta = BundleMeta { expires_unix_ms: expires, bytes: renewed.len() as u32, ..meta.clone() };
+            t.put_bundle(&new_digest, &renewed, &new_meta)?;
+            t.put_bundle_id(&me.0, new_seq, &new_digest)?;
+            // The change index points at the renewed bundle from now on.
+            if let Ok(env) = envelope::decode_envelope(payload)
+                && matches!(env.header.kind, Kind::Batch | Kind::Snapshot)
+                && let Some(doc) = DocId::parse(&env.header.doc)
+            {
+                let key = match doc.key_scope() {
+                    Some(scope) => self.grant_of(t, &scope, env.header.epoch)?.map(|g| g.key),
+                    None => None,
+                };
+                if let Ok((_, changes)) = open_and_decode(&env, key.as_ref()) {
+                    let hashes: Vec<[u8; 32]> = changes.iter().map(|c| c.hash().0).collect();
+                    t.index_changes(&new_digest, &hashes)?;
+                }
+            }
+            if let Some((latest, heads)) = t.sealed(&meta.doc)?
+                && latest == digest
+            {
+                t.set_sealed(&meta.doc, &new_digest, &heads)?;
+            }
+            t.remove_bundle(&digest)?;
+            let id = BundleId { source: me, seq: new_seq };
+            let fresh = Record { id, expires_ms: expires, last_spray_ms: now, ..record };
+            t.put_custody(new_seq, &[&new_digest[..], &fresh.to_bytes()].concat())?;
+        }
+        Ok(())
+    }
+
     /// Drops expired bundles that hold nothing a document needs: signals, notices,
     /// carried and unreadable bundles, heads announcements. (An expired bundle can no
     /// longer be imported anywhere, nor opened here.)
@@ -2015,6 +2070,7 @@ impl Node {
                 }
             }
             self.seal_snapshots(&mut t)?;
+            self.renew_custody(&mut t)?;
             self.purge_expired(&mut t)?;
             self.seal_signals(&mut t)
         })();

@@ -204,3 +204,40 @@ fn delivered_bundles_are_forgotten_and_a_late_joiner_gets_a_snapshot() {
     let open = w.a.custody().unwrap();
     assert!(open.waiting_for.iter().all(|(n, _)| *n == w.c.node_id()), "{open:?}");
 }
+
+#[test]
+fn a_bundle_still_waiting_for_a_destination_is_renewed_before_it_expires() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let day = 24 * 3600 * 1000;
+    let clock = Arc::new(AtomicU64::new(
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64,
+    ));
+    let mut w = world();
+    for n in [&mut w.a, &mut w.b, &mut w.c] {
+        let c = clock.clone();
+        n.set_clock(Arc::new(move || c.load(Ordering::SeqCst)));
+    }
+    let cid = w.a.create_community("Wells", "").unwrap();
+    w.a.invite(&cid, &w.c.card(), Role::Member).unwrap();
+    w.a.put_wiki_page(&cid, "North well", "Pump fixed in May.\n").unwrap();
+    sync(&mut w.a, &w.ab);
+    // The stick sits in a drawer for four weeks; A syncs again just before the bundles
+    // would expire, and its custody renews them.
+    clock.fetch_add(28 * day, Ordering::SeqCst);
+    let again = sync(&mut w.a, &w.ab);
+    assert!(again.exported > 0, "nothing renewed: {again:?}");
+    // The stick reaches C through B after the first copies have expired.
+    clock.fetch_add(4 * day, Ordering::SeqCst);
+    let at_b = sync(&mut w.b, &w.ab);
+    assert!(at_b.expired > 0, "the old copies should have expired: {at_b:?}");
+    sync(&mut w.b, &w.bc);
+    let at_c = sync(&mut w.c, &w.bc);
+    assert!(at_c.rejected.is_empty(), "{:?}", at_c.rejected);
+    assert_eq!(w.c.wiki_page(&cid, "North well").unwrap().as_deref(), Some("Pump fixed in May.\n"));
+    // And custody still comes back for the renewed bundles.
+    sync(&mut w.b, &w.bc);
+    sync(&mut w.b, &w.ab);
+    sync(&mut w.a, &w.ab);
+    assert_eq!(w.a.custody().unwrap().open, 0);
+}
