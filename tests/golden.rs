@@ -286,6 +286,17 @@ fn regenerate_stick() {
     assert_eq!(s.exported, all.len());
 }
 
+/// A signal's entries as JSON: `[disposition, source, ranges]`.
+fn signal_entries(rec: &envelope::SignalRecord) -> Value {
+    let entries: Vec<Value> = rec
+        .signal
+        .entries
+        .iter()
+        .map(|e| json!([format!("{:?}", e.disposition), e.source.to_string(), e.ranges]))
+        .collect();
+    Value::from(entries)
+}
+
 /// The custody corpus, `bundles/custody-v1/`: a custody signal from B to A (a BPv7
 /// administrative record), A's delivered notice, and a snapshot A sealed for a late
 /// joiner D, with the invitation D must see first.
@@ -305,13 +316,7 @@ fn golden_custody_corpus_still_reads() {
         let rec = envelope::decode_signal_record(&bytes[info.payload.clone()]).unwrap();
         caravan::crypto::verify(&rec.signer, caravan::crypto::CONTEXT_CUSTODY_SIGNAL, &[rec.inner], &rec.signature)
             .unwrap_or_else(|e| panic!("{file}: signature: {e}"));
-        let entries: Vec<Value> = rec
-            .signal
-            .entries
-            .iter()
-            .map(|e| json!([format!("{:?}", e.disposition), e.source.to_string(), e.ranges]))
-            .collect();
-        assert_eq!(Value::from(entries), expect[file]["entries"], "{file}");
+        assert_eq!(signal_entries(&rec), expect[file]["entries"], "{file}");
         assert!(rec.signal.entries.iter().all(|e| format!("{:?}", e.disposition) == disposition));
     }
     // D opens the snapshot after its invitation and holds the whole wiki, written by two
@@ -382,13 +387,7 @@ fn regenerate_custody() {
     let describe = |x: &[u8]| {
         let info = caravan::bundle::parse(x, caravan_now()).unwrap();
         let rec = envelope::decode_signal_record(&x[info.payload.clone()]).unwrap();
-        let entries: Vec<Value> = rec
-            .signal
-            .entries
-            .iter()
-            .map(|e| json!([format!("{:?}", e.disposition), e.source.to_string(), e.ranges]))
-            .collect();
-        json!({"source": info.source, "destination": info.destination, "entries": entries})
+        json!({"source": info.source, "destination": info.destination, "entries": signal_entries(&rec)})
     };
     let created = caravan::bundle::parse(&snapshot, caravan_now()).unwrap().created_unix_ms;
     let expect = json!({
