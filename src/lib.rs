@@ -28,6 +28,7 @@
 
 pub mod batch;
 pub mod bundle;
+pub mod config;
 pub mod crypto;
 pub mod custody;
 pub mod doc;
@@ -40,6 +41,7 @@ pub mod membership;
 pub mod node;
 pub mod relay;
 pub mod routing;
+pub mod schedule;
 pub mod store;
 pub mod sync;
 

@@ -273,27 +273,6 @@ fn open(home: &Path) -> Result<Node, String> {
     Node::open(home, "").map_err(|e| e.to_string())
 }
 
-/// Parses a size: plain bytes, or a number with K/M/G/T (powers of 1000) or KiB/MiB/GiB/TiB.
-fn size(s: &str) -> Result<u64, String> {
-    let t = s.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: u64 = num.parse().map_err(|_| format!("{s:?} is not a size (try 500MB or 2GiB)"))?;
-    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" => 1_000,
-        "m" | "mb" => 1_000_000,
-        "g" | "gb" => 1_000_000_000,
-        "t" | "tb" => 1_000_000_000_000,
-        "kib" => 1 << 10,
-        "mib" => 1 << 20,
-        "gib" => 1 << 30,
-        "tib" => 1 << 40,
-        other => return Err(format!("unknown size unit {other:?} in {s:?} (try MB, GB, MiB, GiB)")),
-    };
-    n.checked_mul(mult).ok_or_else(|| format!("{s:?} is too large"))
-}
-
 fn community(s: &str) -> Result<CommunityId, String> {
     CommunityId::parse(s.trim()).ok_or_else(|| format!("{s:?} is not a community id (32 letters and digits)"))
 }
@@ -523,7 +502,7 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::Relay { quota, json } => {
             let mut node = open(&home)?;
             if let Some(q) = quota {
-                node.set_relay_quota(size(&q)?).map_err(e)?;
+                node.set_relay_quota(caravan::config::parse_size(&q)?).map_err(e)?;
             }
             let (used, quota) = node.relay_usage().map_err(e)?;
             if json {

@@ -1,0 +1,226 @@
+//! The daemon's configuration file (`config.toml` in the node's home; `spec/config.md`).
+//! Every key is known: an unknown or misspelled one is an error that names it, so a typo
+//! never silently leaves a default in place.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::identity::ContactCard;
+use crate::relay::QUOTA_DEFAULT_BYTES;
+use crate::schedule::Window;
+
+/// Default QUIC listen address (UDP).
+pub const LISTEN_DEFAULT: &str = "0.0.0.0:4433";
+
+/// A configuration that cannot be used, with where and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct ConfigError {
+    /// The file (or `<text>`).
+    pub path: String,
+    /// What is wrong, naming the key.
+    pub message: String,
+}
+
+/// A peer to dial: who it must be (its card) and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peer {
+    /// Its contact card: the connection is refused unless the other end proves this key.
+    pub card: ContactCard,
+    /// `host:port` to dial.
+    pub address: String,
+}
+
+/// The daemon's settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// QUIC listen address.
+    pub listen: SocketAddr,
+    /// Bytes carried for others.
+    pub relay_quota: u64,
+    /// LAN sync parties: signed UDP multicast beacons.
+    pub discovery: bool,
+    /// How much faster than real time the daemon's clock runs (testnets compress days
+    /// into minutes); 1 in real use.
+    pub time_scale: f64,
+    /// Peers to dial inside windows.
+    pub peers: Vec<Peer>,
+    /// When outbound connections are allowed; none means always.
+    pub windows: Vec<Window>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: LISTEN_DEFAULT.parse().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 4433))),
+            relay_quota: QUOTA_DEFAULT_BYTES,
+            discovery: false,
+            time_scale: 1.0,
+            peers: Vec::new(),
+            windows: Vec::new(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    listen: Option<String>,
+    relay_quota: Option<Size>,
+    discovery: Option<bool>,
+    time_scale: Option<f64>,
+    #[serde(default)]
+    peer: Vec<PeerFile>,
+    #[serde(default)]
+    window: Vec<WindowFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Size {
+    Bytes(u64),
+    Text(String),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PeerFile {
+    card: String,
+    address: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WindowFile {
+    daily: Option<String>,
+    weekly: Option<String>,
+    once: Option<String>,
+    zone: Option<String>,
+}
+
+/// Parses a size: plain bytes, or a number with K/M/G/T (powers of 1000) or
+/// KiB/MiB/GiB/TiB.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num.parse().map_err(|_| format!("{s:?} is not a size (try 500MB or 2GiB)"))?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1_000,
+        "m" | "mb" => 1_000_000,
+        "g" | "gb" => 1_000_000_000,
+        "t" | "tb" => 1_000_000_000_000,
+        "kib" => 1 << 10,
+        "mib" => 1 << 20,
+        "gib" => 1 << 30,
+        "tib" => 1 << 40,
+        other => return Err(format!("unknown size unit {other:?} in {s:?} (try MB, GB, MiB, GiB)")),
+    };
+    n.checked_mul(mult).ok_or_else(|| format!("{s:?} is too large"))
+}
+
+impl Config {
+    /// Reads `path`; a missing file gives the defaults.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Config::parse(&text, &path.display().to_string()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
+            Err(e) => Err(ConfigError { path: path.display().to_string(), message: e.to_string() }),
+        }
+    }
+
+    /// Parses configuration text; `path` names it in errors.
+    pub fn parse(text: &str, path: &str) -> Result<Config, ConfigError> {
+        let fail = |message: String| ConfigError { path: path.to_string(), message };
+        let f: File = toml::from_str(text).map_err(|e| fail(e.to_string().trim().replace('\n', " ")))?;
+        let mut c = Config::default();
+        if let Some(l) = f.listen {
+            c.listen = l.parse().map_err(|_| fail(format!("listen: {l:?} is not an address like 0.0.0.0:4433")))?;
+        }
+        if let Some(q) = f.relay_quota {
+            c.relay_quota = match q {
+                Size::Bytes(b) => b,
+                Size::Text(t) => parse_size(&t).map_err(|e| fail(format!("relay_quota: {e}")))?,
+            };
+        }
+        c.discovery = f.discovery.unwrap_or(false);
+        if let Some(s) = f.time_scale {
+            if !(s.is_finite() && s > 0.0) {
+                return Err(fail(format!("time_scale: {s} must be a positive number")));
+            }
+            c.time_scale = s;
+        }
+        for (i, p) in f.peer.into_iter().enumerate() {
+            let card = ContactCard::parse(&p.card).map_err(|e| fail(format!("peer {}: card: {e}", i + 1)))?;
+            if !p.address.contains(':') {
+                return Err(fail(format!("peer {}: address {:?} needs a port (host:4433)", i + 1, p.address)));
+            }
+            c.peers.push(Peer { card, address: p.address });
+        }
+        for (i, w) in f.window.into_iter().enumerate() {
+            let zone = w.zone.as_deref().unwrap_or("UTC");
+            let window = match (w.daily, w.weekly, w.once) {
+                (Some(d), None, None) => Window::daily(&d, zone),
+                (None, Some(d), None) => Window::weekly(&d, zone),
+                (None, None, Some(d)) => Window::once(&d, zone),
+                _ => return Err(fail(format!("window {}: give exactly one of daily, weekly or once", i + 1))),
+            };
+            c.windows.push(window.map_err(|e| fail(format!("window {}: {e}", i + 1)))?);
+        }
+        Ok(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_a_full_file() {
+        assert_eq!(Config::parse("", "c").unwrap(), Config::default());
+        let card = crate::identity::Identity::generate().card("Hub").to_string();
+        let text = format!(
+            "listen = \"127.0.0.1:5000\"\nrelay_quota = \"2GiB\"\ndiscovery = true\ntime_scale = 60.0\n\
+             [[peer]]\ncard = \"{card}\"\naddress = \"hub.example.org:4433\"\n\
+             [[window]]\ndaily = \"18:00-19:00\"\nzone = \"Africa/Nairobi\"\n\
+             [[window]]\nweekly = \"sat 09:00-12:00\"\n"
+        );
+        let c = Config::parse(&text, "c").unwrap();
+        assert_eq!(c.listen, "127.0.0.1:5000".parse().unwrap());
+        assert_eq!(c.relay_quota, 2 << 30);
+        assert!(c.discovery);
+        assert_eq!(c.time_scale, 60.0);
+        assert_eq!(c.peers.len(), 1);
+        assert_eq!(c.windows.len(), 2);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_named() {
+        let e = Config::parse("relay_qouta = 5\n", "home/config.toml").unwrap_err();
+        assert!(e.to_string().contains("relay_qouta") && e.to_string().starts_with("home/config.toml"), "{e}");
+        let e = Config::parse("[[window]]\ndaily = \"18:00-19:00\"\ntimezone = \"UTC\"\n", "c").unwrap_err();
+        assert!(e.to_string().contains("timezone"), "{e}");
+        let e = Config::parse("[[window]]\ndaily = \"18:00-19:00\"\nweekly = \"sat 09:00-10:00\"\n", "c").unwrap_err();
+        assert!(e.to_string().contains("window 1: give exactly one"), "{e}");
+        let e = Config::parse("relay_quota = \"lots\"\n", "c").unwrap_err();
+        assert!(e.to_string().contains("relay_quota"), "{e}");
+        let e = Config::parse("[[peer]]\ncard = \"caravan1_nope\"\naddress = \"x:1\"\n", "c").unwrap_err();
+        assert!(e.to_string().contains("peer 1: card"), "{e}");
+        let e = Config::parse("time_scale = 0.0\n", "c").unwrap_err();
+        assert!(e.to_string().contains("time_scale"), "{e}");
+        let e = Config::parse("listen = \"everywhere\"\n", "c").unwrap_err();
+        assert!(e.to_string().contains("listen"), "{e}");
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("1048576"), Ok(1 << 20));
+        assert_eq!(parse_size("2MiB"), Ok(2 << 20));
+        assert_eq!(parse_size("500 MB"), Ok(500_000_000));
+        assert!(parse_size("5 parsecs").unwrap_err().contains("parsecs"));
+        assert!(parse_size("99999999999TiB").is_err());
+    }
+}
