@@ -173,6 +173,13 @@ impl Identity {
         self.signing.sign(&crypto::to_be_signed(context, message)).to_bytes()
     }
 
+    /// The Ed25519 signing key as PKCS#8 DER, for the TLS stack of QUIC links (which
+    /// proves this key in every handshake). Never written anywhere.
+    pub(crate) fn signing_pkcs8(&self) -> Option<Vec<u8>> {
+        use ed25519_dalek::pkcs8::EncodePrivateKey;
+        self.signing.to_pkcs8_der().ok().map(|d| d.as_bytes().to_vec())
+    }
+
     pub(crate) fn agreement_secret(&self) -> &StaticSecret {
         &self.agreement
     }

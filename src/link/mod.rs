@@ -1,4 +1,5 @@
 //! Links: the edges where bundles meet files and sockets. Everything here is I/O around
 //! the node's byte-vector interface.
 
+pub mod quic;
 pub mod stick;
