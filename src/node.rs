@@ -1821,6 +1821,11 @@ impl Node {
         Ok(status)
     }
 
+    /// Digests of every bundle stored: what a peer on a live link need not send.
+    pub fn held_digests(&self) -> Result<Vec<[u8; 32]>, Error> {
+        Ok(self.store.read()?.all_bundle_meta()?.into_iter().map(|(d, _)| d).collect())
+    }
+
     /// Bundles stored (ours, our communities', and carried for others): count and bytes.
     pub fn stored(&self) -> Result<(usize, u64), Error> {
         let view = self.store.read()?;

@@ -58,3 +58,51 @@ async fn a_node_that_is_not_the_expected_one_is_refused() {
     let result = client.connect(addr, "caravan").unwrap().await;
     assert!(result.is_err(), "connected to an impostor");
 }
+
+#[tokio::test]
+async fn two_nodes_exchange_over_quic_and_converge() {
+    use caravan::{Node, Role};
+    let (ha, hb) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut a = Node::open(ha.path(), "Hub").unwrap();
+    let mut b = Node::open(hb.path(), "Village").unwrap();
+    b.add_contact(&a.card(), &[]).unwrap();
+    a.add_contact(&b.card(), &[]).unwrap();
+    let wells = a.create_community("Wells", "").unwrap();
+    a.invite(&wells, &b.card(), Role::Editor).unwrap();
+    a.put_wiki_page(&wells, "North well", "Pump fixed in May.\n").unwrap();
+    b.set_profile_field("name", "Village B", caravan::Audience::Public).unwrap();
+
+    let a_id = Identity::load_or_create(&ha.path().join("identity.key")).unwrap();
+    let b_id = Identity::load_or_create(&hb.path().join("identity.key")).unwrap();
+    let server = listener(&a_id).await;
+    let addr = server.local_addr().unwrap();
+    let hub = tokio::spawn(async move {
+        let mut outcomes = Vec::new();
+        for _ in 0..2 {
+            let conn = server.accept().await.unwrap().await.unwrap();
+            outcomes.push(quic::exchange(&mut a, &conn).await.unwrap());
+        }
+        (a, outcomes)
+    });
+    let client = dialler(&b_id, &a_id);
+    let conn = client.connect(addr, "caravan").unwrap().await.unwrap();
+    let first = quic::exchange(&mut b, &conn).await.unwrap();
+    assert!(first.received.rejected().is_empty(), "{:?}", first.received.rejected());
+    assert_eq!(b.wiki_page(&wells, "North well").unwrap().as_deref(), Some("Pump fixed in May.\n"));
+    conn.close(0u32.into(), b"done");
+    // A second session sends nothing the other already holds.
+    b.put_wiki_page(&wells, "North well", "Pump fixed in May.\nRope replaced.\n").unwrap();
+    let conn = client.connect(addr, "caravan").unwrap().await.unwrap();
+    let second = quic::exchange(&mut b, &conn).await.unwrap();
+    conn.close(0u32.into(), b"done");
+    let (mut a, at_hub) = hub.await.unwrap();
+    assert_eq!(at_hub[0].peer, Some(b_id.node_id()));
+    assert!(at_hub[0].sent >= 4, "{:?}", at_hub[0]);
+    // Everything sent the first time is skipped now (what is sent is new: the hub's
+    // custody answers and heads).
+    assert!(at_hub[1].skipped >= at_hub[0].sent, "the hub resent what the village holds: {:?}", at_hub[1]);
+    assert!(at_hub[1].received.custody_released() > 0, "the village's answers came back over QUIC");
+    assert!(second.sent >= 1);
+    assert_eq!(a.wiki_page(&wells, "North well").unwrap().as_deref(), Some("Pump fixed in May.\nRope replaced.\n"));
+    assert!(a.profile(&b.node_id()).unwrap().iter().any(|f| f.value == "Village B"));
+}

@@ -17,6 +17,9 @@ use rustls::sign::CertifiedKey;
 use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, SignatureScheme};
 
 use crate::identity::{Identity, NodeId};
+use crate::limits::BUNDLE_BYTES_MAX;
+use crate::node::{ImportReport, Node};
+use crate::sync::Target;
 
 /// ALPN protocol name of Caravan's QUIC exchange.
 pub const ALPN: &[u8] = b"caravan/1";
@@ -28,6 +31,106 @@ pub enum QuicError {
     /// The TLS configuration could not be built.
     #[error("TLS setup: {0}")]
     Tls(String),
+    /// The connection failed or the peer broke the exchange protocol.
+    #[error("link: {0}")]
+    Link(String),
+    /// The peer did not prove a node key.
+    #[error("the peer did not prove a node key")]
+    Anonymous,
+    /// Local storage failed.
+    #[error(transparent)]
+    Node(#[from] crate::Error),
+}
+
+/// Most digests in a summary (32 bytes each): bounds what a peer can make us hold.
+pub const SUMMARY_DIGESTS_MAX: usize = 1 << 20;
+
+/// What one exchange over a connection did.
+#[derive(Debug, Default)]
+pub struct Exchange {
+    /// The node at the other end.
+    pub peer: Option<NodeId>,
+    /// Bundles we sent.
+    pub sent: usize,
+    /// Bundles we did not send because the peer's summary showed it holds them.
+    pub skipped: usize,
+    /// What importing the peer's bundles did.
+    pub received: ImportReport,
+}
+
+fn link_err(e: impl std::fmt::Display) -> QuicError {
+    QuicError::Link(e.to_string())
+}
+
+async fn write_frame(send: &mut quinn::SendStream, bytes: &[u8]) -> Result<(), QuicError> {
+    let len = u32::try_from(bytes.len()).map_err(link_err)?;
+    send.write_all(&len.to_be_bytes()).await.map_err(link_err)?;
+    send.write_all(bytes).await.map_err(link_err)
+}
+
+/// Reads one frame of at most `max` bytes; `None` at the end marker (a zero length).
+async fn read_frame(recv: &mut quinn::RecvStream, max: usize) -> Result<Option<Vec<u8>>, QuicError> {
+    let mut len = [0u8; 4];
+    recv.read_exact(&mut len).await.map_err(link_err)?;
+    let len = u32::from_be_bytes(len) as usize;
+    if len == 0 {
+        return Ok(None);
+    }
+    if len > max {
+        return Err(QuicError::Link(format!("frame of {len} bytes, over the limit of {max}")));
+    }
+    let mut buf = vec![0u8; len];
+    recv.read_exact(&mut buf).await.map_err(link_err)?;
+    Ok(Some(buf))
+}
+
+/// One exchange over an established connection, the same on both ends: each side sends
+/// a summary (the digests it holds), then the bundles the other is entitled to
+/// (`Target::Peer`) and does not hold, in priority order, then an end marker; each
+/// imports what it received in one transaction. Custody answers travel as bundles in the
+/// next exchange. (Resuming a dropped transfer, flow control across imports and
+/// link-level acknowledgements are the daemon's, still to come.)
+pub async fn exchange(node: &mut Node, conn: &quinn::Connection) -> Result<Exchange, QuicError> {
+    let peer = peer_node(conn).ok_or(QuicError::Anonymous)?;
+    let plan = node.plan_export(Target::Peer(peer))?;
+    let mut summary = Vec::new();
+    for d in node.held_digests()?.into_iter().take(SUMMARY_DIGESTS_MAX) {
+        summary.extend_from_slice(&d);
+    }
+    let mut send = conn.open_uni().await.map_err(link_err)?;
+    write_frame(&mut send, &summary).await?;
+    let mut recv = conn.accept_uni().await.map_err(link_err)?;
+    let theirs = read_frame(&mut recv, SUMMARY_DIGESTS_MAX * 32).await?.unwrap_or_default();
+    if theirs.len() % 32 != 0 {
+        return Err(QuicError::Link("summary is not a list of 32-byte digests".into()));
+    }
+    let held: std::collections::HashSet<&[u8]> = theirs.chunks_exact(32).collect();
+    let wanted: Vec<[u8; 32]> = plan.iter().map(|o| o.digest).filter(|d| !held.contains(&d[..])).collect();
+    let mut out = Exchange { peer: Some(peer), skipped: plan.len() - wanted.len(), ..Exchange::default() };
+    let bytes = node.bundles_bytes(&wanted)?;
+    let sending = async {
+        let mut sent = 0;
+        for b in bytes.iter().flatten() {
+            write_frame(&mut send, b).await?;
+            sent += 1;
+        }
+        write_frame(&mut send, &[]).await?;
+        send.finish().map_err(link_err)?;
+        Ok::<usize, QuicError>(sent)
+    };
+    let receiving = async {
+        let mut got = Vec::new();
+        while let Some(b) = read_frame(&mut recv, BUNDLE_BYTES_MAX).await? {
+            got.push(b);
+        }
+        Ok::<Vec<Vec<u8>>, QuicError>(got)
+    };
+    let (sent, got) = tokio::join!(sending, receiving);
+    out.sent = sent?;
+    let got = got?;
+    out.received = node.import_many(got.iter().map(Vec::as_slice))?;
+    let _ = send.stopped().await;
+    Ok(out)
 }
 
 /// The SubjectPublicKeyInfo DER of an Ed25519 key: what this node presents.
