@@ -31,6 +31,7 @@ pub mod bundle;
 pub mod config;
 pub mod crypto;
 pub mod custody;
+pub mod daemon;
 pub mod doc;
 pub mod envelope;
 pub mod error;

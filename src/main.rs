@@ -100,6 +100,14 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run as a daemon: listen for QUIC connections, and sync with the configured peers
+    /// while a window is open, until SIGINT or SIGTERM. Settings: `config.toml` in the
+    /// node's home (see spec/config.md), or --config.
+    Daemon {
+        /// Configuration file (default: config.toml in the node's home; missing = defaults).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Show or set how much this node carries for others (the relay quota, default 1 GiB).
     /// Its own and its communities' data never count against it.
     Relay {
@@ -271,6 +279,29 @@ fn open(home: &Path) -> Result<Node, String> {
         return Err(format!("no node in {}; create one with `caravan init --name NAME`", home.display()));
     }
     Node::open(home, "").map_err(|e| e.to_string())
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 fn community(s: &str) -> Result<CommunityId, String> {
@@ -498,6 +529,24 @@ fn run(cli: Cli) -> Result<(), String> {
                     totals.unlocked
                 );
             }
+        }
+        Command::Daemon { config } => {
+            let _ = open(&home)?;
+            let path = config.unwrap_or_else(|| home.join("config.toml"));
+            let config = caravan::config::Config::load(&path).map_err(|e| e.to_string())?;
+            let runtime = tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the runtime: {e}"))?;
+            eprintln!(
+                "caravan daemon: listening on {} (QUIC), {} peers, {} windows",
+                config.listen,
+                config.peers.len(),
+                config.windows.len()
+            );
+            let stats =
+                runtime.block_on(caravan::daemon::run(&home, config, shutdown_signal())).map_err(|e| e.to_string())?;
+            eprintln!(
+                "caravan daemon: stopped ({} accepted, {} dialled, {} failed dials)",
+                stats.accepted, stats.dialled, stats.dial_failures
+            );
         }
         Command::Relay { quota, json } => {
             let mut node = open(&home)?;

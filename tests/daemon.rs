@@ -1,0 +1,101 @@
+//! Daemons on loopback QUIC, in one process: a village dials its hub and they sync; and
+//! outside its windows a daemon makes no outbound connection.
+
+use std::time::Duration;
+
+use caravan::config::{Config, Peer};
+use caravan::schedule::Window;
+use caravan::{Node, Role};
+
+fn free_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+struct Setup {
+    hub_home: tempfile::TempDir,
+    village_home: tempfile::TempDir,
+    hub: Config,
+    village: Config,
+    wells: caravan::CommunityId,
+}
+
+fn setup() -> Setup {
+    let (hub_home, village_home) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut a = Node::open(hub_home.path(), "Hub").unwrap();
+    let mut b = Node::open(village_home.path(), "Village").unwrap();
+    b.add_contact(&a.card(), &[]).unwrap();
+    let wells = a.create_community("Wells", "").unwrap();
+    a.invite(&wells, &b.card(), Role::Editor).unwrap();
+    a.put_wiki_page(&wells, "North well", "Pump fixed in May.\n").unwrap();
+    let port = free_port();
+    let hub = Config { listen: format!("127.0.0.1:{port}").parse().unwrap(), ..Config::default() };
+    let village = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        peers: vec![Peer { card: a.card(), address: format!("127.0.0.1:{port}") }],
+        ..Config::default()
+    };
+    Setup { hub_home, village_home, hub, village, wells }
+}
+
+async fn run_both(
+    s: &Setup,
+    village: Config,
+    secs: u64,
+) -> (caravan::daemon::DaemonStats, caravan::daemon::DaemonStats) {
+    let stop = || tokio::time::sleep(Duration::from_secs(secs));
+    let (hub, village) = tokio::join!(
+        caravan::daemon::run(s.hub_home.path(), s.hub.clone(), stop()),
+        caravan::daemon::run(s.village_home.path(), village, stop()),
+    );
+    (hub.unwrap(), village.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_village_daemon_dials_its_hub_and_they_sync() {
+    let s = setup();
+    let (hub, village) = run_both(&s, s.village.clone(), 3).await;
+    assert!(village.dialled >= 1, "{village:?}");
+    assert!(hub.accepted >= 1, "{hub:?}");
+    let mut b = Node::open(s.village_home.path(), "").unwrap();
+    assert_eq!(b.wiki_page(&s.wells, "North well").unwrap().as_deref(), Some("Pump fixed in May.\n"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outside_its_windows_a_daemon_makes_no_outbound_connection() {
+    let s = setup();
+    let closed = Config { windows: vec![Window::once("2001-01-01 10:00-11:00", "UTC").unwrap()], ..s.village.clone() };
+    let (hub, village) = run_both(&s, closed, 2).await;
+    assert_eq!(village.dialled + village.dial_failures, 0, "{village:?}");
+    assert_eq!(hub.accepted, 0, "{hub:?}");
+    let mut b = Node::open(s.village_home.path(), "").unwrap();
+    assert_eq!(b.wiki_page(&s.wells, "North well").unwrap(), None);
+}
+
+#[test]
+fn the_daemon_process_refuses_a_bad_config_and_stops_cleanly_on_sigterm() {
+    let home = tempfile::tempdir().unwrap();
+    Node::open(home.path(), "Hub").unwrap();
+    let exe = env!("CARGO_BIN_EXE_caravan");
+    std::fs::write(home.path().join("config.toml"), "listen = \"127.0.0.1:0\"\nrelay_qouta = \"1GiB\"\n").unwrap();
+    let bad = std::process::Command::new(exe).arg("--home").arg(home.path()).arg("daemon").output().unwrap();
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("relay_qouta") && err.contains("config.toml"), "{err}");
+
+    std::fs::write(home.path().join("config.toml"), format!("listen = \"127.0.0.1:{}\"\n", free_port())).unwrap();
+    let child = std::process::Command::new(exe)
+        .arg("--home")
+        .arg(home.path())
+        .arg("daemon")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    let pid = child.id().to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let start = std::time::Instant::now();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(start.elapsed() < Duration::from_secs(10));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("stopped"), "{out:?}");
+}
