@@ -8,7 +8,6 @@ use std::path::Path;
 use serde::Deserialize;
 
 use crate::identity::ContactCard;
-use crate::relay::QUOTA_DEFAULT_BYTES;
 use crate::schedule::Window;
 
 /// Default QUIC listen address (UDP).
@@ -38,8 +37,9 @@ pub struct Peer {
 pub struct Config {
     /// QUIC listen address.
     pub listen: SocketAddr,
-    /// Bytes carried for others.
-    pub relay_quota: u64,
+    /// Bytes carried for others; `None` keeps the node's own setting (`caravan relay`,
+    /// default 1 GiB).
+    pub relay_quota: Option<u64>,
     /// LAN sync parties: signed UDP multicast beacons.
     pub discovery: bool,
     /// How much faster than real time the daemon's clock runs (testnets compress days
@@ -55,7 +55,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             listen: LISTEN_DEFAULT.parse().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 4433))),
-            relay_quota: QUOTA_DEFAULT_BYTES,
+            relay_quota: None,
             discovery: false,
             time_scale: 1.0,
             peers: Vec::new(),
@@ -141,10 +141,10 @@ impl Config {
             c.listen = l.parse().map_err(|_| fail(format!("listen: {l:?} is not an address like 0.0.0.0:4433")))?;
         }
         if let Some(q) = f.relay_quota {
-            c.relay_quota = match q {
+            c.relay_quota = Some(match q {
                 Size::Bytes(b) => b,
                 Size::Text(t) => parse_size(&t).map_err(|e| fail(format!("relay_quota: {e}")))?,
-            };
+            });
         }
         c.discovery = f.discovery.unwrap_or(false);
         if let Some(s) = f.time_scale {
@@ -190,7 +190,7 @@ mod tests {
         );
         let c = Config::parse(&text, "c").unwrap();
         assert_eq!(c.listen, "127.0.0.1:5000".parse().unwrap());
-        assert_eq!(c.relay_quota, 2 << 30);
+        assert_eq!(c.relay_quota, Some(2 << 30));
         assert!(c.discovery);
         assert_eq!(c.time_scale, 60.0);
         assert_eq!(c.peers.len(), 1);

@@ -68,7 +68,9 @@ pub async fn run(
 ) -> Result<DaemonStats, DaemonError> {
     let identity = Identity::load_or_create(&home.join("identity.key"))?;
     let mut node = Node::open(home, "")?;
-    node.set_relay_quota(config.relay_quota)?;
+    if let Some(q) = config.relay_quota {
+        node.set_relay_quota(q)?;
+    }
     let node = Arc::new(Mutex::new(node));
     let endpoint = quinn::Endpoint::server(quic::server_config(&identity)?, config.listen)
         .map_err(|source| DaemonError::Listen { addr: config.listen, source })?;
@@ -82,10 +84,16 @@ pub async fn run(
                 let (node, stats) = (node.clone(), stats.clone());
                 tokio::spawn(async move {
                     let Ok(conn) = incoming.await else { return };
-                    let result = quic::exchange(&mut *node.lock().await, &conn).await;
+                    let mut guard = node.lock().await;
+                    let result = quic::exchange(&mut guard, &conn).await;
                     match result {
                         Ok(x) => {
                             tracing::info!(peer = ?x.peer, sent = x.sent, "exchange (accepted)");
+                            if let Some(p) = x.peer
+                                && let Err(e) = guard.record_contact(&p)
+                            {
+                                tracing::warn!("recording the contact: {e}");
+                            }
                             if let Ok(mut s) = stats.lock() {
                                 s.accepted += 1;
                             }
@@ -166,9 +174,15 @@ async fn dial_once(
         .map_err(|e| QuicError::Link(e.to_string()))?
         .await
         .map_err(|e| QuicError::Link(e.to_string()))?;
-    let result = quic::exchange(&mut *node.lock().await, &conn).await;
+    let mut guard = node.lock().await;
+    let result = quic::exchange(&mut guard, &conn).await;
     conn.close(0u32.into(), b"done");
-    result.map(|x| tracing::info!(peer = ?x.peer, sent = x.sent, "exchange (dialled)"))
+    let x = result?;
+    tracing::info!(peer = ?x.peer, sent = x.sent, "exchange (dialled)");
+    if let Some(p) = x.peer {
+        guard.record_contact(&p)?;
+    }
+    Ok(())
 }
 
 fn now_ms() -> u64 {

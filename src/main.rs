@@ -541,6 +541,11 @@ fn run(cli: Cli) -> Result<(), String> {
                 config.peers.len(),
                 config.windows.len()
             );
+            if config.discovery {
+                eprintln!(
+                    "caravan daemon: discovery = true is not available yet (LAN beacons); only configured peers are dialled"
+                );
+            }
             let stats =
                 runtime.block_on(caravan::daemon::run(&home, config, shutdown_signal())).map_err(|e| e.to_string())?;
             eprintln!(
@@ -567,6 +572,19 @@ fn run(cli: Cli) -> Result<(), String> {
             let invites = node.invites().map_err(e)?.len();
             let custody = node.custody().map_err(e)?;
             let (relay_used, relay_quota) = node.relay_usage().map_err(e)?;
+            let seen = node.contacts_seen().map_err(e)?;
+            // The daemon's settings, if any: peers and the next window.
+            let config = caravan::config::Config::load(&home.join("config.toml")).map_err(|e| e.to_string())?;
+            let now =
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+            let next_window = if config.windows.is_empty() {
+                None
+            } else if caravan::schedule::open(&config.windows, now) {
+                Some(now)
+            } else {
+                config.windows.iter().filter_map(|w| w.next_open(now)).min()
+            };
+            let last_seen = |n: &NodeId| seen.iter().find(|(m, _)| m == n).map(|(_, t)| *t);
             if json {
                 let waiting: Vec<_> = custody
                     .waiting_for
@@ -578,6 +596,12 @@ fn run(cli: Cli) -> Result<(), String> {
                     "communities": communities.len(), "invites": invites,
                     "custody": {"open": custody.open, "waiting_for": waiting, "answers_queued": custody.answers_queued},
                     "relay": {"used_bytes": relay_used, "quota_bytes": relay_quota},
+                    "peers": config.peers.iter().map(|p| serde_json::json!({
+                        "node": p.card.node_id().to_string(), "name": p.card.name, "address": p.address,
+                        "last_seen_unix_ms": last_seen(&p.card.node_id()),
+                    })).collect::<Vec<_>>(),
+                    "seen": seen.iter().map(|(n, t)| serde_json::json!({"node": n.to_string(), "last_seen_unix_ms": t})).collect::<Vec<_>>(),
+                    "next_window_unix_ms": next_window,
                 }));
             } else {
                 println!("node {} ({})", node.node_id(), node.name());
@@ -593,6 +617,17 @@ fn run(cli: Cli) -> Result<(), String> {
                     println!("  waiting for {n}: {k} bundles");
                 }
                 println!("relay: carrying {relay_used} of {relay_quota} bytes for others");
+                for p in &config.peers {
+                    let when = last_seen(&p.card.node_id())
+                        .map_or("never".to_string(), |t| format!("{} s ago", now.saturating_sub(t) / 1000));
+                    println!("peer {} ({}) at {}: last synced {when}", p.card.node_id(), p.card.name, p.address);
+                }
+                match next_window {
+                    Some(t) if t <= now => println!("window: open now"),
+                    Some(t) => println!("next window opens in {} min", (t - now) / 60_000),
+                    None if config.windows.is_empty() => {}
+                    None => println!("no window ahead"),
+                }
             }
         }
         Command::Sync { stick, max_bytes, json } => {

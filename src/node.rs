@@ -1821,6 +1821,27 @@ impl Node {
         Ok(status)
     }
 
+    /// Notes that an exchange with `peer` just completed (shown by `caravan status`).
+    pub fn record_contact(&mut self, peer: &NodeId) -> Result<(), Error> {
+        let now = (self.clock)();
+        let mut t = self.store.write()?;
+        t.set_meta(&format!("seen|{peer}"), &now.to_le_bytes())?;
+        t.commit()?;
+        Ok(())
+    }
+
+    /// Nodes this node has exchanged with over live links, with when it last did (ms).
+    pub fn contacts_seen(&self) -> Result<Vec<(NodeId, u64)>, Error> {
+        let rows = self.store.read()?.meta_prefix("seen|")?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(k, v)| {
+                let node = NodeId::parse(k.strip_prefix("seen|")?)?;
+                Some((node, u64::from_le_bytes(v.as_slice().try_into().ok()?)))
+            })
+            .collect())
+    }
+
     /// Digests of every bundle stored: what a peer on a live link need not send.
     pub fn held_digests(&self) -> Result<Vec<[u8; 32]>, Error> {
         Ok(self.store.read()?.all_bundle_meta()?.into_iter().map(|(d, _)| d).collect())

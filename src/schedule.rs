@@ -100,8 +100,12 @@ impl Window {
         let Ok(now) = Timestamp::from_millisecond(now_ms as i64) else { return Vec::new() };
         let today = now.to_zoned(self.zone.clone()).date();
         let mut out = Vec::new();
-        for offset in -2i64..=8 {
-            let Ok(date) = today.checked_add(jiff::Span::new().days(offset)) else { continue };
+        // A one-off window has one date, however far; recurring ones open within a week.
+        let dates: Vec<Date> = match &self.recurrence {
+            Recurrence::Once(d) => vec![*d],
+            _ => (-2i64..=8).filter_map(|o| today.checked_add(jiff::Span::new().days(o)).ok()).collect(),
+        };
+        for date in dates {
             let wanted = match &self.recurrence {
                 Recurrence::Daily => true,
                 Recurrence::Weekly(d) => date.weekday() == *d,
@@ -186,6 +190,8 @@ mod tests {
         let o = Window::once("2026-12-01 10:00-12:00", "UTC").unwrap();
         assert!(o.contains(ms("2026-12-01T11:00+00:00[UTC]")));
         assert_eq!(o.next_open(ms("2026-12-02T11:00+00:00[UTC]")), None);
+        let far = Window::once("2099-01-01 18:00-19:00", "UTC").unwrap();
+        assert_eq!(far.next_open(ms("2026-12-02T11:00+00:00[UTC]")), Some(ms("2099-01-01T18:00+00:00[UTC]")));
     }
 
     #[test]

@@ -268,6 +268,8 @@ pub trait Reads {
     fn sealed(&self, doc: &str) -> Result<Option<Sealed>, StoreError>;
     /// A small setting.
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Every setting whose key starts with `prefix`.
+    fn meta_prefix(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
     /// Whether our announcement `digest` was already exported to `target`.
     fn announced(&self, target: &str, digest: &[u8; 32]) -> Result<bool, StoreError>;
     /// Custody records of our bundles, by sequence number, in order.
@@ -399,6 +401,9 @@ macro_rules! impl_reads {
             }
             fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
                 Ok(self.tx.open_table(META)?.get(key)?.map(|v| v.value().to_vec()))
+            }
+            fn meta_prefix(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+                prefix_rows(&self.tx.open_table(META)?, prefix)
             }
             fn announced(&self, target: &str, digest: &[u8; 32]) -> Result<bool, StoreError> {
                 Ok(self.tx.open_table(ANNOUNCED)?.get(format!("{target}|{}", hex(digest)).as_str())?.is_some())

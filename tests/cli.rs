@@ -100,3 +100,27 @@ fn the_relay_quota_is_set_kept_and_shown_and_custody_is_reported() {
     assert!(err.contains("parsecs") && err.lines().count() == 1, "{err}");
     assert!(ok(home.path(), &["status"]).contains("relay: carrying 0 of 2097152 bytes"));
 }
+
+#[test]
+fn status_shows_configured_peers_and_the_next_window() {
+    let (home, hub) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    ok(home.path(), &["init", "--name", "Village"]);
+    ok(hub.path(), &["init", "--name", "Hub"]);
+    let card = ok(hub.path(), &["id"]).trim().to_string();
+    std::fs::write(
+        home.path().join("config.toml"),
+        format!("[[peer]]\ncard = \"{card}\"\naddress = \"hub.example:4433\"\n[[window]]\nonce = \"2099-01-01 18:00-19:00\"\n"),
+    )
+    .unwrap();
+    let status: serde_json::Value = serde_json::from_str(&ok(home.path(), &["status", "--json"])).unwrap();
+    assert_eq!(status["peers"][0]["name"], "Hub", "{status}");
+    assert_eq!(status["peers"][0]["last_seen_unix_ms"], serde_json::Value::Null);
+    assert!(status["next_window_unix_ms"].as_u64().unwrap() > 4_000_000_000_000, "{status}");
+    let text = ok(home.path(), &["status"]);
+    assert!(text.contains("last synced never") && text.contains("next window opens in"), "{text}");
+    // A broken config is named, not ignored.
+    std::fs::write(home.path().join("config.toml"), "[[window]]\ndaily = \"18:00-19:00\"\ntz = \"UTC\"\n").unwrap();
+    let bad = caravan(home.path(), &["status"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("tz"));
+}

@@ -58,6 +58,11 @@ async fn a_village_daemon_dials_its_hub_and_they_sync() {
     assert!(hub.accepted >= 1, "{hub:?}");
     let mut b = Node::open(s.village_home.path(), "").unwrap();
     assert_eq!(b.wiki_page(&s.wells, "North well").unwrap().as_deref(), Some("Pump fixed in May.\n"));
+    // Both remember the contact, for `caravan status`.
+    let hub_id = s.village.peers[0].card.node_id();
+    assert!(b.contacts_seen().unwrap().iter().any(|(n, _)| *n == hub_id));
+    let a = Node::open(s.hub_home.path(), "").unwrap();
+    assert!(a.contacts_seen().unwrap().iter().any(|(n, _)| *n == b.node_id()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
