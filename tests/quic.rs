@@ -106,3 +106,70 @@ async fn two_nodes_exchange_over_quic_and_converge() {
     assert_eq!(a.wiki_page(&wells, "North well").unwrap().as_deref(), Some("Pump fixed in May.\nRope replaced.\n"));
     assert!(a.profile(&b.node_id()).unwrap().iter().any(|f| f.value == "Village B"));
 }
+
+/// Writes one frame of the exchange (`spec/sync.md`): a big-endian u32 length, then bytes.
+async fn frame(send: &mut quinn::SendStream, bytes: &[u8]) {
+    send.write_all(&(bytes.len() as u32).to_be_bytes()).await.unwrap();
+    send.write_all(bytes).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_exchange_keeps_what_was_committed_and_is_not_resent() {
+    use caravan::{Node, Role, Target};
+    let (hh, hv) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut hub = Node::open(hh.path(), "Hub").unwrap();
+    let mut village = Node::open(hv.path(), "Village").unwrap();
+    hub.add_contact(&village.card(), &[]).unwrap();
+    let wells = village.create_community("Wells", "").unwrap();
+    village.invite(&wells, &hub.card(), Role::Member).unwrap();
+    for i in 0..40 {
+        village.post(&wells, &format!("post {i}")).unwrap();
+        village.plan_export(Target::Everyone).unwrap(); // one bundle per post
+    }
+    let bundles = village.export(Target::Peer(hub.node_id())).unwrap();
+    assert!(bundles.len() > 40, "{}", bundles.len());
+
+    let (hub_id, village_id) = (
+        Identity::load_or_create(&hh.path().join("identity.key")).unwrap(),
+        Identity::load_or_create(&hv.path().join("identity.key")).unwrap(),
+    );
+    let server = listener(&hub_id).await;
+    let addr = server.local_addr().unwrap();
+    let hub_task = tokio::spawn(async move {
+        let mut results = Vec::new();
+        for _ in 0..2 {
+            let conn = server.accept().await.unwrap().await.unwrap();
+            // Commits every 16 bundles (the default is 1,024 or 8 MiB).
+            results.push(quic::exchange_with(&mut hub, &conn, 16, 8 << 20).await.map(|x| x.received.new_bundles()));
+        }
+        (hub, results)
+    });
+
+    // First session: the village's side is cut after 36 bundles, with no end marker.
+    let client = dialler(&village_id, &hub_id);
+    let conn = client.connect(addr, "caravan").unwrap().await.unwrap();
+    let mut send = conn.open_uni().await.unwrap();
+    frame(&mut send, &[]).await; // an empty summary
+    let mut recv = conn.accept_uni().await.unwrap();
+    let mut len = [0u8; 4];
+    recv.read_exact(&mut len).await.unwrap();
+    let mut summary = vec![0u8; u32::from_be_bytes(len) as usize];
+    recv.read_exact(&mut summary).await.unwrap();
+    for b in &bundles[..36] {
+        frame(&mut send, b).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    conn.close(1u32.into(), b"unplugged");
+
+    // Second session, the real exchange: what the hub committed is not sent again.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let conn = client.connect(addr, "caravan").unwrap().await.unwrap();
+    let second = quic::exchange(&mut village, &conn).await.unwrap();
+    conn.close(0u32.into(), b"done");
+    let (mut hub, results) = hub_task.await.unwrap();
+    assert!(results[0].is_err(), "the cut session should fail: {:?}", results[0]);
+    // Two batches of 16 were committed before the cut: 32 bundles are not sent again.
+    assert!(second.skipped >= 32, "resent what the hub had committed: {second:?}");
+    assert!(second.sent <= bundles.len() - 32, "{second:?}");
+    assert_eq!(hub.feed(&wells).unwrap().len(), 40);
+}

@@ -42,6 +42,15 @@ pub enum QuicError {
     Node(#[from] crate::Error),
 }
 
+/// Bundles fetched from the store at a time for sending.
+pub const SEND_CHUNK_COUNT: usize = 64;
+
+/// A live link commits what it received every this many bundles...
+pub const LINK_BATCH_COUNT: usize = 1024;
+
+/// ...or this many bytes, whichever comes first.
+pub const LINK_BATCH_BYTES: usize = 8 << 20;
+
 /// Most digests in a summary (32 bytes each): bounds what a peer can make us hold.
 pub const SUMMARY_DIGESTS_MAX: usize = 1 << 20;
 
@@ -91,6 +100,17 @@ async fn read_frame(recv: &mut quinn::RecvStream, max: usize) -> Result<Option<V
 /// next exchange. (Resuming a dropped transfer, flow control across imports and
 /// link-level acknowledgements are the daemon's, still to come.)
 pub async fn exchange(node: &mut Node, conn: &quinn::Connection) -> Result<Exchange, QuicError> {
+    exchange_with(node, conn, LINK_BATCH_COUNT, LINK_BATCH_BYTES).await
+}
+
+/// [`exchange`], committing received bundles every `batch_count` bundles or
+/// `batch_bytes` bytes.
+pub async fn exchange_with(
+    node: &mut Node,
+    conn: &quinn::Connection,
+    batch_count: usize,
+    batch_bytes_max: usize,
+) -> Result<Exchange, QuicError> {
     let peer = peer_node(conn).ok_or(QuicError::Anonymous)?;
     let plan = node.plan_export(Target::Peer(peer))?;
     let mut summary = Vec::new();
@@ -107,28 +127,52 @@ pub async fn exchange(node: &mut Node, conn: &quinn::Connection) -> Result<Excha
     let held: std::collections::HashSet<&[u8]> = theirs.chunks_exact(32).collect();
     let wanted: Vec<[u8; 32]> = plan.iter().map(|o| o.digest).filter(|d| !held.contains(&d[..])).collect();
     let mut out = Exchange { peer: Some(peer), skipped: plan.len() - wanted.len(), ..Exchange::default() };
-    let bytes = node.bundles_bytes(&wanted)?;
+    // Both directions run at once on this task; the node is shared between them, and
+    // never held across a network wait.
+    let node = tokio::sync::Mutex::new(node);
     let sending = async {
         let mut sent = 0;
-        for b in bytes.iter().flatten() {
-            write_frame(&mut send, b).await?;
-            sent += 1;
+        for chunk in wanted.chunks(SEND_CHUNK_COUNT) {
+            let bytes = node.lock().await.bundles_bytes(chunk)?;
+            for b in bytes.iter().flatten() {
+                write_frame(&mut send, b).await?;
+                sent += 1;
+            }
         }
         write_frame(&mut send, &[]).await?;
         send.finish().map_err(link_err)?;
         Ok::<usize, QuicError>(sent)
     };
     let receiving = async {
-        let mut got = Vec::new();
-        while let Some(b) = read_frame(&mut recv, BUNDLE_BYTES_MAX).await? {
-            got.push(b);
+        let mut report = ImportReport::default();
+        let mut batch: Vec<Vec<u8>> = Vec::new();
+        let mut batch_bytes = 0usize;
+        let mut done = false;
+        while !done {
+            match read_frame(&mut recv, BUNDLE_BYTES_MAX).await? {
+                Some(b) => {
+                    batch_bytes += b.len();
+                    batch.push(b);
+                }
+                None => done = true,
+            }
+            // Commit as we go: what is committed survives a dropped connection and is in
+            // our next summary, so it is not sent again; memory stays bounded.
+            if done || batch.len() >= batch_count || batch_bytes >= batch_bytes_max {
+                if !batch.is_empty() {
+                    let r = node.lock().await.import_many(batch.iter().map(Vec::as_slice))?;
+                    report.outcomes.extend(r.outcomes);
+                    report.unlocked += r.unlocked;
+                }
+                batch.clear();
+                batch_bytes = 0;
+            }
         }
-        Ok::<Vec<Vec<u8>>, QuicError>(got)
+        Ok::<ImportReport, QuicError>(report)
     };
-    let (sent, got) = tokio::join!(sending, receiving);
+    let (sent, received) = tokio::join!(sending, receiving);
     out.sent = sent?;
-    let got = got?;
-    out.received = node.import_many(got.iter().map(Vec::as_slice))?;
+    out.received = received?;
     let _ = send.stopped().await;
     Ok(out)
 }
