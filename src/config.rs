@@ -42,6 +42,8 @@ pub struct Config {
     pub relay_quota: Option<u64>,
     /// LAN sync parties: signed UDP multicast beacons.
     pub discovery: bool,
+    /// Where beacons go and are heard: an IPv4 multicast group and port.
+    pub discovery_group: std::net::SocketAddrV4,
     /// How much faster than real time the daemon's clock runs (testnets compress days
     /// into minutes); 1 in real use.
     pub time_scale: f64,
@@ -57,6 +59,7 @@ impl Default for Config {
             listen: LISTEN_DEFAULT.parse().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 4433))),
             relay_quota: None,
             discovery: false,
+            discovery_group: crate::link::lan::GROUP_DEFAULT,
             time_scale: 1.0,
             peers: Vec::new(),
             windows: Vec::new(),
@@ -70,6 +73,7 @@ struct File {
     listen: Option<String>,
     relay_quota: Option<Size>,
     discovery: Option<bool>,
+    discovery_group: Option<String>,
     time_scale: Option<f64>,
     #[serde(default)]
     peer: Vec<PeerFile>,
@@ -147,6 +151,15 @@ impl Config {
             });
         }
         c.discovery = f.discovery.unwrap_or(false);
+        if let Some(g) = f.discovery_group {
+            let addr: std::net::SocketAddrV4 = g
+                .parse()
+                .map_err(|_| fail(format!("discovery_group: {g:?} is not an address like 239.255.67.86:4434")))?;
+            if !addr.ip().is_multicast() {
+                return Err(fail(format!("discovery_group: {} is not a multicast address (224.0.0.0/4)", addr.ip())));
+            }
+            c.discovery_group = addr;
+        }
         if let Some(s) = f.time_scale {
             if !(s.is_finite() && s > 0.0) {
                 return Err(fail(format!("time_scale: {s} must be a positive number")));
@@ -211,6 +224,8 @@ mod tests {
         assert!(e.to_string().contains("peer 1: card"), "{e}");
         let e = Config::parse("time_scale = 0.0\n", "c").unwrap_err();
         assert!(e.to_string().contains("time_scale"), "{e}");
+        let e = Config::parse("discovery_group = \"10.0.0.1:4434\"\n", "c").unwrap_err();
+        assert!(e.to_string().contains("not a multicast address"), "{e}");
         let e = Config::parse("listen = \"everywhere\"\n", "c").unwrap_err();
         assert!(e.to_string().contains("listen"), "{e}");
     }

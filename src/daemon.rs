@@ -1,19 +1,25 @@
-//! The daemon: a QUIC listener that syncs with whoever connects, and a dialler that
-//! syncs with the configured peers while a window is open (`spec/config.md`). I/O lives
-//! here; what to send is still `Node::plan_export`, and when to dial is
-//! `schedule::open`.
+//! The daemon: a QUIC listener that syncs with whoever connects, a dialler that syncs
+//! with the configured peers (and, with discovery on, with nodes heard on the LAN) while
+//! a window is open (`spec/config.md`), and a status file for `caravan status`. I/O lives
+//! here; what to send is still `Node::plan_export`, when to dial is `schedule::open`, and
+//! what a beacon proves is `link::lan`.
 
-use std::path::Path;
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::Mutex;
+use tokio::time::Instant;
 
 use crate::config::Config;
-use crate::identity::Identity;
+use crate::identity::{ContactCard, Identity, NodeId};
+use crate::link::lan;
 use crate::link::quic::{self, QuicError};
 use crate::node::Node;
 use crate::schedule;
+use crate::status::{self, DaemonLine, Status, SyncLine};
 
 /// How long in-flight exchanges may take to finish after a shutdown request.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -24,6 +30,8 @@ pub const BACKOFF_MIN: Duration = Duration::from_secs(1);
 pub const BACKOFF_MAX: Duration = Duration::from_secs(60);
 /// After a successful exchange, the next one with that peer (while the window lasts).
 pub const RESYNC_AFTER: Duration = Duration::from_secs(30);
+/// How often the status file is rewritten (and after every exchange).
+pub const STATUS_EVERY: Duration = Duration::from_secs(2);
 
 /// Why the daemon stopped or could not start.
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +65,71 @@ pub struct DaemonStats {
     pub dialled: usize,
     /// Outbound attempts that failed.
     pub dial_failures: usize,
+    /// Distinct nodes heard on the LAN.
+    pub discovered: usize,
+}
+
+/// A node heard on the LAN.
+struct Heard {
+    card: ContactCard,
+    addr: SocketAddr,
+    sent_ms: u64,
+    at: Instant,
+}
+
+/// What the daemon's tasks share (never held across an await).
+#[derive(Default)]
+struct Shared {
+    stats: DaemonStats,
+    connected: HashMap<NodeId, usize>,
+    syncs: VecDeque<SyncLine>,
+    discovered: HashMap<NodeId, Heard>,
+    /// The node's part of the status, refreshed whenever the node is free.
+    node_status: Option<Status>,
+}
+
+type SharedRef = Arc<std::sync::Mutex<Shared>>;
+
+fn with<T>(shared: &SharedRef, f: impl FnOnce(&mut Shared) -> T) -> T {
+    let mut guard = match shared.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    f(&mut guard)
+}
+
+/// Marks a peer connected for as long as it lives.
+struct Connected(SharedRef, NodeId);
+
+impl Connected {
+    fn new(shared: &SharedRef, peer: NodeId) -> Self {
+        with(shared, |s| *s.connected.entry(peer).or_default() += 1);
+        Connected(shared.clone(), peer)
+    }
+}
+
+impl Drop for Connected {
+    fn drop(&mut self) {
+        with(&self.0, |s| {
+            if let Some(n) = s.connected.get_mut(&self.1) {
+                *n -= 1;
+                if *n == 0 {
+                    s.connected.remove(&self.1);
+                }
+            }
+        });
+    }
+}
+
+/// Everything the tasks need.
+struct Ctx {
+    home: PathBuf,
+    config: Config,
+    identity: Identity,
+    node: Mutex<Node>,
+    shared: SharedRef,
+    started_ms: u64,
+    listen: SocketAddr,
 }
 
 /// Runs the daemon for the node in `home` until `shutdown` completes, then lets
@@ -71,71 +144,73 @@ pub async fn run(
     if let Some(q) = config.relay_quota {
         node.set_relay_quota(q)?;
     }
-    let node = Arc::new(Mutex::new(node));
     let endpoint = quinn::Endpoint::server(quic::server_config(&identity)?, config.listen)
         .map_err(|source| DaemonError::Listen { addr: config.listen, source })?;
-    let stats = Arc::new(std::sync::Mutex::new(DaemonStats::default()));
-    let origin = now_ms();
+    let listen = endpoint.local_addr().unwrap_or(config.listen);
+    let ctx = Arc::new(Ctx {
+        home: home.to_path_buf(),
+        config,
+        identity,
+        node: Mutex::new(node),
+        shared: SharedRef::default(),
+        started_ms: now_ms(),
+        listen,
+    });
+    refresh_status(&ctx).await;
 
     let accept = {
-        let (endpoint, node, stats) = (endpoint.clone(), node.clone(), stats.clone());
+        let (endpoint, ctx) = (endpoint.clone(), ctx.clone());
         async move {
             while let Some(incoming) = endpoint.accept().await {
-                let (node, stats) = (node.clone(), stats.clone());
+                let ctx = ctx.clone();
                 tokio::spawn(async move {
                     let Ok(conn) = incoming.await else { return };
-                    let mut guard = node.lock().await;
-                    let result = quic::exchange(&mut guard, &conn).await;
-                    match result {
-                        Ok(x) => {
-                            tracing::info!(peer = ?x.peer, sent = x.sent, "exchange (accepted)");
-                            if let Some(p) = x.peer
-                                && let Err(e) = guard.record_contact(&p)
-                            {
-                                tracing::warn!("recording the contact: {e}");
-                            }
-                            if let Ok(mut s) = stats.lock() {
-                                s.accepted += 1;
-                            }
-                        }
-                        Err(e) => tracing::warn!("exchange (accepted) failed: {e}"),
-                    }
+                    let Some(peer) = quic::peer_node(&conn) else { return };
+                    let _live = Connected::new(&ctx.shared, peer);
+                    let result = {
+                        let mut guard = ctx.node.lock().await;
+                        exchange_and_record(&mut guard, &conn).await
+                    };
                     conn.close(0u32.into(), b"done");
+                    record_sync(&ctx, peer, "accepted", &result);
+                    if result.is_ok() {
+                        with(&ctx.shared, |s| s.stats.accepted += 1);
+                    }
+                    refresh_status(&ctx).await;
                 });
             }
         }
     };
 
     let dial = {
-        let (endpoint, node, stats) = (endpoint.clone(), node.clone(), stats.clone());
-        let config = config.clone();
+        let (endpoint, ctx) = (endpoint.clone(), ctx.clone());
         async move {
-            let mut next_at: Vec<tokio::time::Instant> = vec![tokio::time::Instant::now(); config.peers.len()];
-            let mut backoff: Vec<Duration> = vec![BACKOFF_MIN; config.peers.len()];
+            let mut next_at: HashMap<NodeId, Instant> = HashMap::new();
+            let mut backoff: HashMap<NodeId, Duration> = HashMap::new();
             loop {
-                let now = schedule::scaled(origin, now_ms(), config.time_scale);
-                if schedule::open(&config.windows, now) {
-                    for (i, peer) in config.peers.iter().enumerate() {
-                        if tokio::time::Instant::now() < next_at[i] {
+                let now = schedule::scaled(ctx.started_ms, now_ms(), ctx.config.time_scale);
+                if schedule::open(&ctx.config.windows, now) {
+                    for (card, address) in dial_targets(&ctx) {
+                        let id = card.node_id();
+                        if next_at.get(&id).is_some_and(|t| Instant::now() < *t)
+                            || with(&ctx.shared, |s| s.connected.contains_key(&id))
+                        {
                             continue;
                         }
-                        match dial_once(&endpoint, &identity, peer, &node).await {
-                            Ok(()) => {
-                                backoff[i] = BACKOFF_MIN;
-                                next_at[i] = tokio::time::Instant::now() + RESYNC_AFTER;
-                                if let Ok(mut s) = stats.lock() {
-                                    s.dialled += 1;
-                                }
-                            }
-                            Err(e) => {
-                                tracing::warn!("dialling {}: {e}", peer.address);
-                                next_at[i] = tokio::time::Instant::now() + backoff[i];
-                                backoff[i] = (backoff[i] * 2).min(BACKOFF_MAX);
-                                if let Ok(mut s) = stats.lock() {
-                                    s.dial_failures += 1;
-                                }
-                            }
+                        let result = dial_once(&endpoint, &ctx, &card, &address).await;
+                        let ok = result.is_ok();
+                        if let Err(e) = &result {
+                            tracing::warn!("dialling {} at {address}: {e}", card.name);
                         }
+                        let b = backoff.entry(id).or_insert(BACKOFF_MIN);
+                        if ok {
+                            *b = BACKOFF_MIN;
+                            next_at.insert(id, Instant::now() + RESYNC_AFTER);
+                        } else {
+                            next_at.insert(id, Instant::now() + *b);
+                            *b = (*b * 2).min(BACKOFF_MAX);
+                        }
+                        with(&ctx.shared, |s| if ok { s.stats.dialled += 1 } else { s.stats.dial_failures += 1 });
                     }
                 }
                 tokio::time::sleep(Duration::from_millis(200)).await;
@@ -143,46 +218,230 @@ pub async fn run(
         }
     };
 
+    let status_loop = {
+        let ctx = ctx.clone();
+        async move {
+            loop {
+                tokio::time::sleep(STATUS_EVERY).await;
+                refresh_status(&ctx).await;
+            }
+        }
+    };
+
+    let discovery = {
+        let ctx = ctx.clone();
+        async move {
+            if !ctx.config.discovery {
+                return std::future::pending::<()>().await;
+            }
+            let interface = match ctx.listen.ip() {
+                IpAddr::V4(ip) if !ip.is_unspecified() => Some(ip),
+                _ => None,
+            };
+            match lan::socket(ctx.config.discovery_group, interface) {
+                Ok(socket) => {
+                    tracing::info!("discovery: beacons on {}", ctx.config.discovery_group);
+                    tokio::join!(beacon_loop(&ctx, &socket), listen_loop(&ctx, &socket));
+                }
+                Err(e) => {
+                    tracing::warn!(
+                        "discovery unavailable on {}: {e}; only configured peers are dialled",
+                        ctx.config.discovery_group
+                    );
+                }
+            }
+            std::future::pending::<()>().await
+        }
+    };
+
     tokio::select! {
         _ = shutdown => {}
         _ = accept => {}
         _ = dial => {}
+        _ = status_loop => {}
+        _ = discovery => {}
     }
     // No new connections; let in-flight exchanges finish (they hold the node's lock).
     endpoint.set_server_config(None);
-    let _ = tokio::time::timeout(SHUTDOWN_GRACE, node.lock()).await;
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, ctx.node.lock()).await;
     endpoint.close(0u32.into(), b"shutting down");
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, endpoint.wait_idle()).await;
-    let out = stats.lock().map(|s| s.clone()).unwrap_or_default();
-    Ok(out)
+    let _ = std::fs::remove_file(status::file(&ctx.home));
+    Ok(with(&ctx.shared, |s| s.stats.clone()))
 }
 
-async fn dial_once(
-    endpoint: &quinn::Endpoint,
-    identity: &Identity,
-    peer: &crate::config::Peer,
-    node: &Mutex<Node>,
-) -> Result<(), QuicError> {
-    let addr = tokio::net::lookup_host(&peer.address)
+/// Configured peers, then nodes heard on the LAN (each pair dialled from one side only:
+/// the smaller node id dials).
+fn dial_targets(ctx: &Ctx) -> Vec<(ContactCard, String)> {
+    let mut out: Vec<(ContactCard, String)> =
+        ctx.config.peers.iter().map(|p| (p.card.clone(), p.address.clone())).collect();
+    let me = ctx.identity.node_id();
+    with(&ctx.shared, |s| {
+        s.discovered.retain(|_, h| h.at.elapsed() < lan::HEARD_TTL);
+        for (id, h) in &s.discovered {
+            if me < *id && !out.iter().any(|(c, _)| c.node_id() == *id) {
+                out.push((h.card.clone(), h.addr.to_string()));
+            }
+        }
+    });
+    out
+}
+
+async fn beacon_loop(ctx: &Ctx, socket: &tokio::net::UdpSocket) {
+    let card = ctx.node.lock().await.card();
+    loop {
+        let beacon = lan::seal(&ctx.identity, &card, ctx.listen.port(), now_ms());
+        if let Err(e) = socket.send_to(&beacon, std::net::SocketAddr::V4(ctx.config.discovery_group)).await {
+            tracing::debug!("sending a beacon: {e}");
+        }
+        tokio::time::sleep(lan::BEACON_EVERY).await;
+    }
+}
+
+async fn listen_loop(ctx: &Ctx, socket: &tokio::net::UdpSocket) {
+    let me = ctx.identity.node_id();
+    let mut buf = vec![0u8; lan::BEACON_BYTES_MAX + 1];
+    loop {
+        let Ok((n, from)) = socket.recv_from(&mut buf).await else { continue };
+        let beacon = match lan::open(&buf[..n]) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::debug!("ignoring a datagram from {from}: {e}");
+                continue;
+            }
+        };
+        let id = beacon.card.node_id();
+        if id == me {
+            continue;
+        }
+        let addr = lan::address_of(&beacon, from);
+        with(&ctx.shared, |s| {
+            let known = s.discovered.get(&id).map(|h| h.sent_ms);
+            if known.is_some_and(|t| beacon.sent_ms <= t) {
+                return; // older or replayed
+            }
+            if known.is_none() {
+                s.stats.discovered += 1;
+                tracing::info!("discovered {} ({id}) at {addr}", beacon.card.name);
+            }
+            s.discovered.insert(id, Heard { card: beacon.card, addr, sent_ms: beacon.sent_ms, at: Instant::now() });
+        });
+    }
+}
+
+async fn exchange_and_record(node: &mut Node, conn: &quinn::Connection) -> Result<quic::Exchange, QuicError> {
+    let x = quic::exchange(node, conn).await?;
+    if let Some(p) = x.peer {
+        node.record_contact(&p)?;
+    }
+    Ok(x)
+}
+
+fn record_sync(ctx: &Ctx, peer: NodeId, direction: &str, result: &Result<quic::Exchange, QuicError>) {
+    let line = match result {
+        Ok(x) => {
+            tracing::info!(
+                "sync with {peer} ({direction}): sent {}, received {} new of {}",
+                x.sent,
+                x.received.new_bundles(),
+                x.received.outcomes.len()
+            );
+            SyncLine {
+                peer: peer.to_string(),
+                at_unix_ms: now_ms(),
+                direction: direction.into(),
+                sent: x.sent,
+                received_new: x.received.new_bundles(),
+                error: String::new(),
+            }
+        }
+        Err(e) => {
+            tracing::warn!("sync with {peer} ({direction}) failed: {e}");
+            SyncLine {
+                peer: peer.to_string(),
+                at_unix_ms: now_ms(),
+                direction: direction.into(),
+                sent: 0,
+                received_new: 0,
+                error: e.to_string(),
+            }
+        }
+    };
+    with(&ctx.shared, |s| {
+        s.syncs.push_back(line);
+        while s.syncs.len() > status::SYNCS_KEPT {
+            s.syncs.pop_front();
+        }
+    });
+}
+
+async fn dial_once(endpoint: &quinn::Endpoint, ctx: &Ctx, card: &ContactCard, address: &str) -> Result<(), QuicError> {
+    let addr = tokio::net::lookup_host(address)
         .await
-        .map_err(|e| QuicError::Link(format!("{}: {e}", peer.address)))?
+        .map_err(|e| QuicError::Link(format!("{address}: {e}")))?
         .next()
-        .ok_or_else(|| QuicError::Link(format!("{}: no address", peer.address)))?;
-    let config = quic::client_config(identity, &peer.card.signing_public)?;
+        .ok_or_else(|| QuicError::Link(format!("{address}: no address")))?;
+    let config = quic::client_config(&ctx.identity, &card.signing_public)?;
     let conn = endpoint
         .connect_with(config, addr, "caravan")
         .map_err(|e| QuicError::Link(e.to_string()))?
         .await
         .map_err(|e| QuicError::Link(e.to_string()))?;
-    let mut guard = node.lock().await;
-    let result = quic::exchange(&mut guard, &conn).await;
+    let peer = card.node_id();
+    let _live = Connected::new(&ctx.shared, peer);
+    let result = {
+        let mut guard = ctx.node.lock().await;
+        exchange_and_record(&mut guard, &conn).await
+    };
     conn.close(0u32.into(), b"done");
-    let x = result?;
-    tracing::info!(peer = ?x.peer, sent = x.sent, "exchange (dialled)");
-    if let Some(p) = x.peer {
-        guard.record_contact(&p)?;
+    record_sync(ctx, peer, "dialled", &result);
+    refresh_status(ctx).await;
+    result.map(|_| ())
+}
+
+/// Rewrites the status file: the node's part when the node is free (else the last one),
+/// the daemon's part always.
+async fn refresh_status(ctx: &Ctx) {
+    if let Ok(mut node) = ctx.node.try_lock() {
+        // Windows are judged on the daemon's clock (scaled in testnets); the report gives
+        // real times.
+        let scaled = schedule::scaled(ctx.started_ms, now_ms(), ctx.config.time_scale);
+        match status::collect(&mut node, &ctx.config, scaled) {
+            Ok(mut s) => {
+                s.next_window_unix_ms = s
+                    .next_window_unix_ms
+                    .map(|t| ctx.started_ms + (t.saturating_sub(ctx.started_ms) as f64 / ctx.config.time_scale) as u64);
+                with(&ctx.shared, |sh| sh.node_status = Some(s))
+            }
+            Err(e) => tracing::warn!("collecting status: {e}"),
+        }
     }
-    Ok(())
+    let Some(s) = with(&ctx.shared, |sh| {
+        let mut s = sh.node_status.clone()?;
+        for p in &mut s.peers {
+            p.connected = NodeId::parse(&p.node).is_some_and(|id| sh.connected.contains_key(&id));
+        }
+        let mut connected: Vec<String> = sh.connected.keys().map(|n| n.to_string()).collect();
+        connected.sort();
+        let mut discovered: Vec<(String, String)> =
+            sh.discovered.iter().map(|(n, h)| (n.to_string(), h.addr.to_string())).collect();
+        discovered.sort();
+        s.daemon = Some(DaemonLine {
+            pid: std::process::id(),
+            listen: ctx.listen.to_string(),
+            started_unix_ms: ctx.started_ms,
+            updated_unix_ms: now_ms(),
+            connected,
+            discovered,
+            syncs: sh.syncs.iter().cloned().collect(),
+        });
+        Some(s)
+    }) else {
+        return;
+    };
+    if let Err(e) = status::write(&ctx.home, &s) {
+        tracing::warn!("writing {}: {e}", status::file(&ctx.home).display());
+    }
 }
 
 fn now_ms() -> u64 {

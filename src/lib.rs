@@ -43,6 +43,7 @@ pub mod node;
 pub mod relay;
 pub mod routing;
 pub mod schedule;
+pub mod status;
 pub mod store;
 pub mod sync;
 

@@ -278,7 +278,15 @@ fn open(home: &Path) -> Result<Node, String> {
     if !home.join("identity.key").exists() {
         return Err(format!("no node in {}; create one with `caravan init --name NAME`", home.display()));
     }
-    Node::open(home, "").map_err(|e| e.to_string())
+    Node::open(home, "").map_err(|e| match caravan::status::read(home).and_then(|s| s.daemon) {
+        // redb allows one process at a time.
+        Some(d) => format!(
+            "the node in {} is in use by a running `caravan daemon` (pid {}); stop it first (`caravan status` works meanwhile)",
+            home.display(),
+            d.pid
+        ),
+        None => e.to_string(),
+    })
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.
@@ -531,7 +539,14 @@ fn run(cli: Cli) -> Result<(), String> {
             }
         }
         Command::Daemon { config } => {
-            let _ = open(&home)?;
+            drop(open(&home)?);
+            let filter = tracing_subscriber::EnvFilter::try_from_env("CARAVAN_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("caravan=info"));
+            tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+                .with_writer(std::io::stderr)
+                .init();
             let path = config.unwrap_or_else(|| home.join("config.toml"));
             let config = caravan::config::Config::load(&path).map_err(|e| e.to_string())?;
             let runtime = tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the runtime: {e}"))?;
@@ -542,15 +557,13 @@ fn run(cli: Cli) -> Result<(), String> {
                 config.windows.len()
             );
             if config.discovery {
-                eprintln!(
-                    "caravan daemon: discovery = true is not available yet (LAN beacons); only configured peers are dialled"
-                );
+                eprintln!("caravan daemon: LAN discovery on {}", config.discovery_group);
             }
             let stats =
                 runtime.block_on(caravan::daemon::run(&home, config, shutdown_signal())).map_err(|e| e.to_string())?;
             eprintln!(
-                "caravan daemon: stopped ({} accepted, {} dialled, {} failed dials)",
-                stats.accepted, stats.dialled, stats.dial_failures
+                "caravan daemon: stopped ({} accepted, {} dialled, {} failed dials, {} discovered)",
+                stats.accepted, stats.dialled, stats.dial_failures, stats.discovered
             );
         }
         Command::Relay { quota, json } => {
@@ -566,68 +579,21 @@ fn run(cli: Cli) -> Result<(), String> {
             }
         }
         Command::Status { json } => {
-            let mut node = open(&home)?;
-            let contacts = node.contacts().map_err(e)?.len();
-            let communities = node.communities().map_err(e)?;
-            let invites = node.invites().map_err(e)?.len();
-            let custody = node.custody().map_err(e)?;
-            let (relay_used, relay_quota) = node.relay_usage().map_err(e)?;
-            let seen = node.contacts_seen().map_err(e)?;
-            // The daemon's settings, if any: peers and the next window.
-            let config = caravan::config::Config::load(&home.join("config.toml")).map_err(|e| e.to_string())?;
             let now =
                 std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
-            let next_window = if config.windows.is_empty() {
-                None
-            } else if caravan::schedule::open(&config.windows, now) {
-                Some(now)
-            } else {
-                config.windows.iter().filter_map(|w| w.next_open(now)).min()
+            // A running daemon holds the store and keeps its report in a file; otherwise
+            // the store is read directly.
+            let status = match open(&home) {
+                Ok(mut node) => {
+                    let config = caravan::config::Config::load(&home.join("config.toml")).map_err(|e| e.to_string())?;
+                    caravan::status::collect(&mut node, &config, now).map_err(e)?
+                }
+                Err(err) => caravan::status::read(&home).ok_or(err)?,
             };
-            let last_seen = |n: &NodeId| seen.iter().find(|(m, _)| m == n).map(|(_, t)| *t);
             if json {
-                let waiting: Vec<_> = custody
-                    .waiting_for
-                    .iter()
-                    .map(|(n, k)| serde_json::json!({"node": n.to_string(), "bundles": k}))
-                    .collect();
-                print_json(serde_json::json!({
-                    "node": node.node_id().to_string(), "name": node.name(), "contacts": contacts,
-                    "communities": communities.len(), "invites": invites,
-                    "custody": {"open": custody.open, "waiting_for": waiting, "answers_queued": custody.answers_queued},
-                    "relay": {"used_bytes": relay_used, "quota_bytes": relay_quota},
-                    "peers": config.peers.iter().map(|p| serde_json::json!({
-                        "node": p.card.node_id().to_string(), "name": p.card.name, "address": p.address,
-                        "last_seen_unix_ms": last_seen(&p.card.node_id()),
-                    })).collect::<Vec<_>>(),
-                    "seen": seen.iter().map(|(n, t)| serde_json::json!({"node": n.to_string(), "last_seen_unix_ms": t})).collect::<Vec<_>>(),
-                    "next_window_unix_ms": next_window,
-                }));
+                print_json(serde_json::to_value(&status).map_err(|e| e.to_string())?);
             } else {
-                println!("node {} ({})", node.node_id(), node.name());
-                println!("{contacts} contacts, {} communities, {invites} invitations waiting", communities.len());
-                for c in communities {
-                    println!("  {}  {}  ({})", c.id, c.name, c.role);
-                }
-                println!(
-                    "custody: {} of our bundles not yet taken by every destination; {} answers to send",
-                    custody.open, custody.answers_queued
-                );
-                for (n, k) in &custody.waiting_for {
-                    println!("  waiting for {n}: {k} bundles");
-                }
-                println!("relay: carrying {relay_used} of {relay_quota} bytes for others");
-                for p in &config.peers {
-                    let when = last_seen(&p.card.node_id())
-                        .map_or("never".to_string(), |t| format!("{} s ago", now.saturating_sub(t) / 1000));
-                    println!("peer {} ({}) at {}: last synced {when}", p.card.node_id(), p.card.name, p.address);
-                }
-                match next_window {
-                    Some(t) if t <= now => println!("window: open now"),
-                    Some(t) => println!("next window opens in {} min", (t - now) / 60_000),
-                    None if config.windows.is_empty() => {}
-                    None => println!("no window ahead"),
-                }
+                print!("{}", caravan::status::render(&status, now));
             }
         }
         Command::Sync { stick, max_bytes, json } => {

@@ -95,12 +95,56 @@ fn the_daemon_process_refuses_a_bad_config_and_stops_cleanly_on_sigterm() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(700));
+    // While it runs it holds the store: `status` reads its report, other commands say why
+    // they cannot run.
+    let run =
+        |args: &[&str]| std::process::Command::new(exe).arg("--home").arg(home.path()).args(args).output().unwrap();
     let pid = child.id().to_string();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        let out = run(&["status", "--json"]);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        if v["daemon"]["pid"].to_string() == pid || std::time::Instant::now() > deadline {
+            break v;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(status["daemon"]["pid"].to_string(), pid, "{status}");
+    assert_eq!(status["name"], "Hub");
+    let busy = run(&["community", "list"]);
+    assert!(!busy.status.success());
+    let err = String::from_utf8_lossy(&busy.stderr);
+    assert!(err.contains("in use by a running `caravan daemon`") && err.contains(&pid), "{err}");
     assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
     let start = std::time::Instant::now();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{out:?}");
     assert!(start.elapsed() < Duration::from_secs(10));
     assert!(String::from_utf8_lossy(&out.stderr).contains("stopped"), "{out:?}");
+    let after: serde_json::Value = serde_json::from_slice(&run(&["status", "--json"]).stdout).unwrap();
+    assert_eq!(after["daemon"], serde_json::Value::Null, "a stopped daemon leaves no report behind");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_discovery_only_two_daemons_on_a_lan_find_each_other_and_sync() {
+    let s = setup();
+    // A group and port of this test's own, so other tests' daemons are not heard.
+    let group: std::net::SocketAddrV4 = format!("239.255.67.87:{}", free_port()).parse().unwrap();
+    if let Err(e) = caravan::link::lan::socket(group, None) {
+        eprintln!("SKIPPED: no multicast on this machine ({e})");
+        return;
+    }
+    let lan = |c: &Config| Config { discovery: true, discovery_group: group, peers: vec![], ..c.clone() };
+    let stop = || tokio::time::sleep(Duration::from_secs(6));
+    let (hub, village) = tokio::join!(
+        caravan::daemon::run(s.hub_home.path(), lan(&s.hub), stop()),
+        caravan::daemon::run(s.village_home.path(), lan(&s.village), stop()),
+    );
+    let (hub, village) = (hub.unwrap(), village.unwrap());
+    assert_eq!((hub.discovered, village.discovered), (1, 1), "{hub:?} {village:?}");
+    // One side dials (the smaller node id), the other accepts.
+    assert_eq!(hub.dialled + village.dialled, 1, "{hub:?} {village:?}");
+    assert_eq!(hub.accepted + village.accepted, 1, "{hub:?} {village:?}");
+    let mut b = Node::open(s.village_home.path(), "").unwrap();
+    assert_eq!(b.wiki_page(&s.wells, "North well").unwrap().as_deref(), Some("Pump fixed in May.\n"));
 }

@@ -1,0 +1,302 @@
+//! What `caravan status` shows: the node, its custody queue, relay usage, configured
+//! peers with their last sync and the next window, and, while a daemon runs, who is
+//! connected now and the last syncs. A running daemon holds the store, so it writes this
+//! same report to `daemon-status.json` in the node's home (atomically, after each sync
+//! and every few seconds) and the CLI reads it from there.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
+use crate::node::Node;
+
+/// The file a running daemon keeps its status in, inside the node's home.
+pub const STATUS_FILE: &str = "daemon-status.json";
+
+/// A node's status.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Status {
+    /// This node's id.
+    pub node: String,
+    /// Its display name.
+    pub name: String,
+    /// Contacts known.
+    pub contacts: usize,
+    /// Communities joined, with our role.
+    pub communities: Vec<CommunityLine>,
+    /// Invitations waiting for consent.
+    pub invites: usize,
+    /// The custody queue.
+    pub custody: CustodyLine,
+    /// What this node carries for others.
+    pub relay: RelayLine,
+    /// Configured peers.
+    pub peers: Vec<PeerLine>,
+    /// Every node synced with, and when (ms since the epoch).
+    pub seen: Vec<Seen>,
+    /// When the next window opens (now if one is open); `None` with no windows.
+    pub next_window_unix_ms: Option<u64>,
+    /// Whether windows are configured at all.
+    pub windows: usize,
+    /// The running daemon, if this report comes from one.
+    pub daemon: Option<DaemonLine>,
+}
+
+/// One community.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CommunityLine {
+    /// Its id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// Our role.
+    pub role: String,
+}
+
+/// The custody queue.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CustodyLine {
+    /// Our bundles not yet taken by every destination.
+    pub open: usize,
+    /// Destinations still missing some of our bundles, with how many, most first.
+    pub waiting_for: Vec<Waiting>,
+    /// Custody answers to send.
+    pub answers_queued: usize,
+}
+
+/// Relay usage.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RelayLine {
+    /// Bytes carried for others.
+    pub used_bytes: u64,
+    /// The quota.
+    pub quota_bytes: u64,
+}
+
+/// A destination in the custody queue.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Waiting {
+    /// The destination node.
+    pub node: String,
+    /// Bundles it has not taken yet.
+    pub bundles: usize,
+}
+
+/// A configured peer.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PeerLine {
+    /// Its node id.
+    pub node: String,
+    /// Its name, from its card.
+    pub name: String,
+    /// Where it is dialled.
+    pub address: String,
+    /// Last sync with it (ms since the epoch).
+    pub last_seen_unix_ms: Option<u64>,
+    /// Connected right now (only known while a daemon runs).
+    pub connected: bool,
+}
+
+/// A node synced with.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Seen {
+    /// Its node id.
+    pub node: String,
+    /// When (ms since the epoch).
+    pub last_seen_unix_ms: u64,
+}
+
+/// The running daemon's part.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct DaemonLine {
+    /// Its process id.
+    pub pid: u32,
+    /// Its QUIC address.
+    pub listen: String,
+    /// When it started (ms since the epoch).
+    pub started_unix_ms: u64,
+    /// When this report was written (ms since the epoch).
+    pub updated_unix_ms: u64,
+    /// Nodes connected now.
+    pub connected: Vec<String>,
+    /// Nodes found by LAN discovery (node id, address).
+    pub discovered: Vec<(String, String)>,
+    /// The last syncs, newest last.
+    pub syncs: Vec<SyncLine>,
+}
+
+/// One finished (or failed) exchange.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SyncLine {
+    /// The other node.
+    pub peer: String,
+    /// When it ended (ms since the epoch).
+    pub at_unix_ms: u64,
+    /// `dialled` or `accepted`.
+    pub direction: String,
+    /// Bundles sent.
+    pub sent: usize,
+    /// Bundles received that were new.
+    pub received_new: usize,
+    /// Empty on success, else why it failed.
+    pub error: String,
+}
+
+/// Syncs kept in the daemon's report.
+pub const SYNCS_KEPT: usize = 20;
+
+/// Collects the status of `node` with the daemon settings `config` at `now_ms`.
+pub fn collect(node: &mut Node, config: &Config, now_ms: u64) -> Result<Status, crate::Error> {
+    let custody = node.custody()?;
+    let (relay_used_bytes, relay_quota_bytes) = node.relay_usage()?;
+    let seen = node.contacts_seen()?;
+    let last_seen = |n: &crate::NodeId| seen.iter().find(|(m, _)| m == n).map(|(_, t)| *t);
+    let next_window_unix_ms = if config.windows.is_empty() {
+        None
+    } else if crate::schedule::open(&config.windows, now_ms) {
+        Some(now_ms)
+    } else {
+        config.windows.iter().filter_map(|w| w.next_open(now_ms)).min()
+    };
+    let mut waiting: Vec<Waiting> =
+        custody.waiting_for.iter().map(|(n, k)| Waiting { node: n.to_string(), bundles: *k }).collect();
+    waiting.sort_by(|a, b| b.bundles.cmp(&a.bundles).then(a.node.cmp(&b.node)));
+    Ok(Status {
+        node: node.node_id().to_string(),
+        name: node.name().to_string(),
+        contacts: node.contacts()?.len(),
+        communities: node
+            .communities()?
+            .into_iter()
+            .map(|c| CommunityLine { id: c.id.to_string(), name: c.name, role: c.role.to_string() })
+            .collect(),
+        invites: node.invites()?.len(),
+        custody: CustodyLine { open: custody.open, waiting_for: waiting, answers_queued: custody.answers_queued },
+        relay: RelayLine { used_bytes: relay_used_bytes, quota_bytes: relay_quota_bytes },
+        peers: config
+            .peers
+            .iter()
+            .map(|p| PeerLine {
+                node: p.card.node_id().to_string(),
+                name: p.card.name.clone(),
+                address: p.address.clone(),
+                last_seen_unix_ms: last_seen(&p.card.node_id()),
+                connected: false,
+            })
+            .collect(),
+        seen: seen.iter().map(|(n, t)| Seen { node: n.to_string(), last_seen_unix_ms: *t }).collect(),
+        next_window_unix_ms,
+        windows: config.windows.len(),
+        daemon: None,
+    })
+}
+
+fn ago(now: u64, t: u64) -> String {
+    let s = now.saturating_sub(t) / 1000;
+    match s {
+        0..120 => format!("{s} s ago"),
+        120..7200 => format!("{} min ago", s / 60),
+        _ => format!("{} h ago", s / 3600),
+    }
+}
+
+/// The status as text for a person.
+pub fn render(s: &Status, now_ms: u64) -> String {
+    use std::fmt::Write;
+    let mut o = String::new();
+    let _ = writeln!(o, "node {} ({})", s.node, s.name);
+    let _ =
+        writeln!(o, "{} contacts, {} communities, {} invitations waiting", s.contacts, s.communities.len(), s.invites);
+    for c in &s.communities {
+        let _ = writeln!(o, "  {}  {}  ({})", c.id, c.name, c.role);
+    }
+    let _ = writeln!(
+        o,
+        "custody: {} of our bundles not yet taken by every destination; {} answers to send",
+        s.custody.open, s.custody.answers_queued
+    );
+    for w in &s.custody.waiting_for {
+        let _ = writeln!(o, "  waiting for {}: {} bundles", w.node, w.bundles);
+    }
+    let _ = writeln!(o, "relay: carrying {} of {} bytes for others", s.relay.used_bytes, s.relay.quota_bytes);
+    for p in &s.peers {
+        let when = p.last_seen_unix_ms.map_or("never".to_string(), |t| ago(now_ms, t));
+        let now = if p.connected { ", connected now" } else { "" };
+        let _ = writeln!(o, "peer {} ({}) at {}: last synced {when}{now}", p.node, p.name, p.address);
+    }
+    match s.next_window_unix_ms {
+        Some(t) if t <= now_ms => o.push_str("window: open now\n"),
+        Some(t) => {
+            let _ = writeln!(o, "next window opens in {} min", (t - now_ms) / 60_000);
+        }
+        None if s.windows == 0 => {}
+        None => o.push_str("no window ahead\n"),
+    }
+    match &s.daemon {
+        None => o.push_str("daemon: not running\n"),
+        Some(d) => {
+            let _ = writeln!(
+                o,
+                "daemon: running (pid {}) on {}, since {}; report from {}",
+                d.pid,
+                d.listen,
+                ago(now_ms, d.started_unix_ms),
+                ago(now_ms, d.updated_unix_ms)
+            );
+            let _ = writeln!(
+                o,
+                "  connected now: {}",
+                if d.connected.is_empty() { "nobody".into() } else { d.connected.join(", ") }
+            );
+            for (n, a) in &d.discovered {
+                let _ = writeln!(o, "  found on the LAN: {n} at {a}");
+            }
+            for x in d.syncs.iter().rev().take(5) {
+                if x.error.is_empty() {
+                    let _ = writeln!(
+                        o,
+                        "  sync {} {} ({}): sent {}, received {} new",
+                        ago(now_ms, x.at_unix_ms),
+                        x.peer,
+                        x.direction,
+                        x.sent,
+                        x.received_new
+                    );
+                } else {
+                    let _ = writeln!(
+                        o,
+                        "  sync {} {} ({}): failed: {}",
+                        ago(now_ms, x.at_unix_ms),
+                        x.peer,
+                        x.direction,
+                        x.error
+                    );
+                }
+            }
+        }
+    }
+    o
+}
+
+/// Where a daemon for `home` keeps its status.
+pub fn file(home: &Path) -> PathBuf {
+    home.join(STATUS_FILE)
+}
+
+/// Writes `status` to `home`'s status file atomically (write aside, then rename).
+pub fn write(home: &Path, status: &Status) -> std::io::Result<()> {
+    let tmp = home.join(format!("{STATUS_FILE}.tmp"));
+    let bytes = serde_json::to_vec_pretty(status).map_err(std::io::Error::other)?;
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, file(home))
+}
+
+/// Reads the status a running daemon wrote, if the file is there and parses.
+pub fn read(home: &Path) -> Option<Status> {
+    let bytes = std::fs::read(file(home)).ok()?;
+    if bytes.len() > 16 << 20 {
+        return None;
+    }
+    serde_json::from_slice(&bytes).ok()
+}
