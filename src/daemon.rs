@@ -185,6 +185,10 @@ pub async fn run(
     let dial = {
         let (endpoint, ctx) = (endpoint.clone(), ctx.clone());
         async move {
+            // Periods run on the daemon's clock too: a testnet at time_scale 60 resyncs
+            // every half second.
+            let scale = |d: Duration| d.div_f64(ctx.config.time_scale).max(Duration::from_millis(100));
+            let (resync, backoff_min, backoff_max) = (scale(RESYNC_AFTER), scale(BACKOFF_MIN), scale(BACKOFF_MAX));
             let mut next_at: HashMap<NodeId, Instant> = HashMap::new();
             let mut backoff: HashMap<NodeId, Duration> = HashMap::new();
             loop {
@@ -202,13 +206,13 @@ pub async fn run(
                         if let Err(e) = &result {
                             tracing::warn!("dialling {} at {address}: {e}", card.name);
                         }
-                        let b = backoff.entry(id).or_insert(BACKOFF_MIN);
+                        let b = backoff.entry(id).or_insert(backoff_min);
                         if ok {
-                            *b = BACKOFF_MIN;
-                            next_at.insert(id, Instant::now() + RESYNC_AFTER);
+                            *b = backoff_min;
+                            next_at.insert(id, Instant::now() + resync);
                         } else {
                             next_at.insert(id, Instant::now() + *b);
-                            *b = (*b * 2).min(BACKOFF_MAX);
+                            *b = (*b * 2).min(backoff_max);
                         }
                         with(&ctx.shared, |s| if ok { s.stats.dialled += 1 } else { s.stats.dial_failures += 1 });
                     }

@@ -134,8 +134,10 @@ pub async fn exchange_with(
         let mut sent = 0;
         for chunk in wanted.chunks(SEND_CHUNK_COUNT) {
             let bytes = node.lock().await.bundles_bytes(chunk)?;
-            for b in bytes.iter().flatten() {
+            for (d, b) in chunk.iter().zip(&bytes) {
+                let Some(b) = b else { continue };
                 write_frame(&mut send, b).await?;
+                tracing::debug!("sent bundle {}", crate::store::hex(d));
                 sent += 1;
             }
         }
@@ -161,6 +163,11 @@ pub async fn exchange_with(
             if done || batch.len() >= batch_count || batch_bytes >= batch_bytes_max {
                 if !batch.is_empty() {
                     let r = node.lock().await.import_many(batch.iter().map(Vec::as_slice))?;
+                    if tracing::enabled!(tracing::Level::DEBUG) {
+                        for b in &batch {
+                            tracing::debug!("committed bundle {}", crate::store::hex(&crate::node::bundle_digest(b)));
+                        }
+                    }
                     report.outcomes.extend(r.outcomes);
                     report.unlocked += r.unlocked;
                 }
