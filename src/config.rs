@@ -7,7 +7,8 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::identity::ContactCard;
+use crate::identity::{ContactCard, NodeId};
+use crate::routing::ContactPlan;
 use crate::schedule::Window;
 
 /// Default QUIC listen address (UDP).
@@ -51,6 +52,32 @@ pub struct Config {
     pub peers: Vec<Peer>,
     /// When outbound connections are allowed; none means always.
     pub windows: Vec<Window>,
+    /// Known contacts between other nodes (`[[contact]]`), for the contact plan.
+    pub contacts: Vec<Contact>,
+}
+
+/// A known recurring contact between two nodes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Contact {
+    /// The two nodes.
+    pub between: [NodeId; 2],
+    /// When they meet; empty means at any time.
+    pub windows: Vec<Window>,
+}
+
+impl Config {
+    /// The contact plan: this node meets each configured peer inside its windows, plus
+    /// the `[[contact]]` entries.
+    pub fn contact_plan(&self, me: NodeId) -> ContactPlan {
+        let mut plan = ContactPlan::default();
+        for p in &self.peers {
+            plan.add(me, p.card.node_id(), self.windows.clone());
+        }
+        for c in &self.contacts {
+            plan.add(c.between[0], c.between[1], c.windows.clone());
+        }
+        plan
+    }
 }
 
 impl Default for Config {
@@ -63,6 +90,7 @@ impl Default for Config {
             time_scale: 1.0,
             peers: Vec::new(),
             windows: Vec::new(),
+            contacts: Vec::new(),
         }
     }
 }
@@ -79,6 +107,18 @@ struct File {
     peer: Vec<PeerFile>,
     #[serde(default)]
     window: Vec<WindowFile>,
+    #[serde(default)]
+    contact: Vec<ContactFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ContactFile {
+    between: Vec<String>,
+    daily: Option<String>,
+    weekly: Option<String>,
+    once: Option<String>,
+    zone: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -183,6 +223,31 @@ impl Config {
             };
             c.windows.push(window.map_err(|e| fail(format!("window {}: {e}", i + 1)))?);
         }
+        for (i, k) in f.contact.into_iter().enumerate() {
+            let node = |s: &str| {
+                NodeId::parse(s.trim())
+                    .or_else(|| ContactCard::parse(s).ok().map(|c| c.node_id()))
+                    .ok_or_else(|| fail(format!("contact {}: {s:?} is neither a node id nor a contact card", i + 1)))
+            };
+            let [x, y] = k.between.as_slice() else {
+                return Err(fail(format!("contact {}: between needs exactly two nodes", i + 1)));
+            };
+            let zone = k.zone.as_deref().unwrap_or("UTC");
+            let windows = match (k.daily, k.weekly, k.once) {
+                (None, None, None) => vec![],
+                (Some(d), None, None) => {
+                    vec![Window::daily(&d, zone).map_err(|e| fail(format!("contact {}: {e}", i + 1)))?]
+                }
+                (None, Some(d), None) => {
+                    vec![Window::weekly(&d, zone).map_err(|e| fail(format!("contact {}: {e}", i + 1)))?]
+                }
+                (None, None, Some(d)) => {
+                    vec![Window::once(&d, zone).map_err(|e| fail(format!("contact {}: {e}", i + 1)))?]
+                }
+                _ => return Err(fail(format!("contact {}: give at most one of daily, weekly or once", i + 1))),
+            };
+            c.contacts.push(Contact { between: [node(x)?, node(y)?], windows });
+        }
         Ok(c)
     }
 }
@@ -208,6 +273,19 @@ mod tests {
         assert_eq!(c.time_scale, 60.0);
         assert_eq!(c.peers.len(), 1);
         assert_eq!(c.windows.len(), 2);
+        let (x, y) = (crate::identity::Identity::generate().node_id(), crate::identity::Identity::generate().node_id());
+        let text = format!(
+            "[[contact]]\nbetween = [\"{x}\", \"{y}\"]\ndaily = \"09:00-10:00\"\n[[contact]]\nbetween = [\"{x}\", \"{card}\"]\n"
+        );
+        let c = Config::parse(&text, "c").unwrap();
+        assert_eq!(c.contacts.len(), 2);
+        assert_eq!(c.contacts[0].between, [x, y]);
+        assert!(c.contacts[1].windows.is_empty());
+        assert!(!c.contact_plan(y).is_empty());
+        let e = Config::parse(&format!("[[contact]]\nbetween = [\"{x}\"]\n"), "c").unwrap_err();
+        assert!(e.to_string().contains("contact 1: between needs exactly two"), "{e}");
+        let e = Config::parse("[[contact]]\nbetween = [\"x\", \"y\"]\n", "c").unwrap_err();
+        assert!(e.to_string().contains("neither a node id"), "{e}");
     }
 
     #[test]

@@ -144,6 +144,7 @@ pub async fn run(
     if let Some(q) = config.relay_quota {
         node.set_relay_quota(q)?;
     }
+    node.set_contact_plan(config.contact_plan(identity.node_id()));
     let endpoint = quinn::Endpoint::server(quic::server_config(&identity)?, config.listen)
         .map_err(|source| DaemonError::Listen { addr: config.listen, source })?;
     let listen = endpoint.local_addr().unwrap_or(config.listen);

@@ -19,7 +19,7 @@ use crate::identity::{ContactCard, Identity, NodeId};
 use crate::limits::{BUNDLE_LIFETIME_DEFAULT_SECS, DOC_CHUNKS_COUNT_MAX, IMPORT_CHUNK_COUNT_MAX, PEER_HEADS_COUNT_MAX};
 use crate::membership::{self, CertCache};
 use crate::relay::{self, Held, QuotaRefusal};
-use crate::routing::{Caravan, Strategy};
+use crate::routing::{Caravan, Class, ContactPlan, Offer, Relation, Strategy};
 use crate::store::{BundleMeta, BundleState, Reads, Store, Txn, hex};
 use crate::sync::{self, Target};
 
@@ -188,6 +188,15 @@ pub struct Outgoing {
     pub carried: bool,
 }
 
+/// What to send over a live link ([`Node::plan_link`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LinkPlan {
+    /// The bundles, in sending order.
+    pub outgoing: Vec<Outgoing>,
+    /// Bundles the peer is entitled to but already holds (by its summary): not sent.
+    pub skipped: usize,
+}
+
 /// The state of this node's custody (see [`Node::custody`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CustodyStatus {
@@ -265,6 +274,8 @@ pub struct Node {
     relay_quota: u64,
     /// Relayed bundles held, loaded on the first relayed bundle of an import.
     ledger: Option<Ledger>,
+    /// Who meets whom and when, for choosing carriers on live links.
+    contact_plan: ContactPlan,
 }
 
 /// The relayed bundles a node holds, for quota decisions and `Delivered` notices.
@@ -322,6 +333,7 @@ impl Node {
             sequence,
             relay_quota,
             ledger: None,
+            contact_plan: ContactPlan::default(),
         })
     }
 
@@ -1417,6 +1429,117 @@ impl Node {
             t.commit()?;
         }
         Ok(out)
+    }
+
+    /// The endpoints this node receives for: its own, and its communities' group
+    /// endpoints. A live link tells the peer, so it can hand over what it carries for them.
+    pub fn endpoints(&mut self) -> Result<Vec<String>, Error> {
+        let mut out = vec![self.node_id().endpoint()];
+        out.extend(self.communities()?.into_iter().map(|c| c.id.endpoint()));
+        Ok(out)
+    }
+
+    /// Sets the contact plan used to choose carriers on live links.
+    pub fn set_contact_plan(&mut self, plan: ContactPlan) {
+        self.contact_plan = plan;
+    }
+
+    /// What to send over a live link to `peer`, which holds `peer_holds` and receives for
+    /// `peer_endpoints` (both from its summary): first what it is entitled to (as
+    /// [`Node::plan_export`] for it), then relay traffic: custody signals and notices
+    /// (small; they flood), bundles we carry for its endpoints, and carrier copies of
+    /// our own bundles in custody as the routing strategy decides with the contact plan
+    /// (copies handed over are taken from the custody record's budget).
+    pub fn plan_link(
+        &mut self,
+        peer: NodeId,
+        peer_endpoints: &[String],
+        peer_holds: &HashSet<[u8; 32]>,
+    ) -> Result<LinkPlan, Error> {
+        let entitled = self.plan_export(Target::Peer(peer))?;
+        let before = entitled.len();
+        let mut out: Vec<Outgoing> = entitled.into_iter().filter(|o| !peer_holds.contains(&o.digest)).collect();
+        let skipped = before - out.len();
+        let chosen: HashSet<[u8; 32]> = out.iter().map(|o| o.digest).collect();
+        let now = (self.clock)();
+        let me = self.node_id();
+        let view = self.store.read()?;
+        let records: HashMap<[u8; 32], (u64, Record)> = view
+            .custody_records()?
+            .into_iter()
+            .filter_map(|(seq, b)| split_custody(me, &b).map(|(d, r)| (d, (seq, r))))
+            .collect();
+        let trusted = view.contacts()?.iter().any(|(n, _, _)| *n == peer.to_string());
+        let endpoints: HashSet<&str> = peer_endpoints.iter().map(String::as_str).collect();
+        let mut candidates: Vec<([u8; 32], &BundleMeta)> = Vec::new();
+        let mut offers: Vec<Offer> = Vec::new();
+        let catalog = view.all_bundle_meta()?;
+        for (digest, m) in &catalog {
+            if chosen.contains(digest)
+                || peer_holds.contains(digest)
+                || m.expires_unix_ms < now
+                || matches!(m.state, BundleState::Invite | BundleState::Consumed)
+            {
+                continue;
+            }
+            let content = match m.state {
+                BundleState::Applied | BundleState::WaitingKey => match DocId::parse(&m.doc) {
+                    Some(DocId::Community { part: Part::Roster, .. }) => Class::Membership,
+                    Some(DocId::Profile { .. } | DocId::Community { part: Part::Public, .. }) => Class::Profile,
+                    _ => Class::Content,
+                },
+                _ => Class::Control,
+            };
+            let mut offer = Offer {
+                class: Class::of(content, m.bytes as u64),
+                bytes: m.bytes as u64,
+                expires_ms: m.expires_unix_ms,
+                relation: Relation::Destination,
+                copies: 0,
+                holder_next_ms: None,
+                peer_next_ms: None,
+            };
+            if endpoints.contains(m.destination.as_str()) || m.state == BundleState::Signal {
+                // For the peer, or control that releases storage everywhere.
+            } else if let Some((_, r)) = records.get(digest) {
+                offer.relation = if trusted { Relation::Trusted } else { Relation::Stranger };
+                offer.copies = r.copies;
+                offer.holder_next_ms = self.contact_plan.next_contact(me, &r.pending, now);
+                offer.peer_next_ms = self.contact_plan.next_contact(peer, &r.pending, now);
+            } else {
+                continue; // carried for others: wait for a destination
+            }
+            candidates.push((*digest, m));
+            offers.push(offer);
+        }
+        let picks = Caravan::default().choose(&offers);
+        let mut spent: Vec<(u64, [u8; 32], Record)> = Vec::new();
+        for p in picks {
+            let (digest, m) = candidates[p.index];
+            if p.copies > 0
+                && let Some((seq, r)) = records.get(&digest)
+            {
+                let mut r = r.clone();
+                r.copies = r.copies.saturating_sub(p.copies);
+                r.last_spray_ms = now;
+                spent.push((*seq, digest, r));
+            }
+            out.push(Outgoing {
+                digest,
+                expires_unix_ms: m.expires_unix_ms,
+                bytes: m.bytes,
+                carried: !records.contains_key(&digest),
+            });
+        }
+        drop(view);
+        if !spent.is_empty() {
+            let mut t = self.store.write()?;
+            for (seq, digest, r) in spent {
+                t.put_custody(seq, &[&digest[..], &r.to_bytes()].concat())?;
+            }
+            t.commit()?;
+        }
+        Ok(LinkPlan { outgoing: out, skipped })
     }
 
     /// A stored bundle's bytes.

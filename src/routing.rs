@@ -6,7 +6,13 @@
 //! `Caravan` (the default) gives bundles for the peer first; epidemic within the trust
 //! scope (the peer is a friend or co-member of the holder, and the holder is a
 //! destination or the author of the bundle); to strangers acting as carriers, binary
-//! spray-and-wait: half of the holder's remaining copies, never the last one.
+//! spray-and-wait: half of the holder's remaining copies, never the last one. With a
+//! contact plan (the windows in which nodes meet), a stranger that meets a destination
+//! before the holder does gets half the copies and even the last one, and one that meets
+//! it later than the holder gets none.
+
+use crate::identity::NodeId;
+use crate::schedule::Window;
 
 /// How urgent a bundle is; lower goes first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -61,6 +67,11 @@ pub struct Offer {
     pub relation: Relation,
     /// Carrier copies the holder may still hand out.
     pub copies: u32,
+    /// When the holder next meets a destination, by the contact plan (ms; `None`: not
+    /// in the plan).
+    pub holder_next_ms: Option<u64>,
+    /// When the peer next meets a destination, by the contact plan.
+    pub peer_next_ms: Option<u64>,
 }
 
 /// The decision for one offer.
@@ -132,10 +143,70 @@ impl Strategy for Caravan {
     fn choose(&self, offers: &[Offer]) -> Vec<Pick> {
         ordered(offers, |o| match o.relation {
             Relation::Destination | Relation::Trusted => Some(0),
+            // The plan says this carrier meets a destination first: half, even the last.
+            Relation::Stranger if sooner(o.peer_next_ms, o.holder_next_ms) && o.copies >= 1 => {
+                Some(o.copies.div_ceil(2))
+            }
+            // The plan says we meet one first: keep our copies.
+            Relation::Stranger if o.peer_next_ms.is_some() && o.holder_next_ms.is_some() => None,
             // Binary spray: hand over half; with one copy left, wait for a destination.
             Relation::Stranger if o.copies >= 2 => Some(o.copies / 2),
             Relation::Stranger => None,
         })
+    }
+}
+
+/// Whether contact time `a` is known and strictly before `b` (unknown is never).
+fn sooner(a: Option<u64>, b: Option<u64>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => a < b,
+        (Some(_), None) => true,
+        (None, _) => false,
+    }
+}
+
+/// A contact plan: who meets whom, and when (windows; none means at any time). Built by
+/// the daemon from its configured peers and windows, and from `[[contact]]` entries
+/// describing other nodes' contacts (`spec/routing.md`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ContactPlan {
+    contacts: Vec<(NodeId, NodeId, Vec<Window>)>,
+}
+
+impl ContactPlan {
+    /// Adds a recurring contact between `a` and `b` (symmetric).
+    pub fn add(&mut self, a: NodeId, b: NodeId, windows: Vec<Window>) {
+        self.contacts.push((a, b, windows));
+    }
+
+    /// Whether the plan is empty.
+    pub fn is_empty(&self) -> bool {
+        self.contacts.is_empty()
+    }
+
+    /// When `from` next meets any of `to` directly (now if a window is open or the
+    /// contact has no windows); `None` if the plan has no such contact.
+    pub fn next_contact(&self, from: NodeId, to: &[NodeId], now_ms: u64) -> Option<u64> {
+        self.contacts
+            .iter()
+            .filter_map(|(a, b, w)| {
+                let other = if *a == from {
+                    b
+                } else if *b == from {
+                    a
+                } else {
+                    return None;
+                };
+                if !to.contains(other) {
+                    return None;
+                }
+                if w.is_empty() || crate::schedule::open(w, now_ms) {
+                    Some(now_ms)
+                } else {
+                    w.iter().filter_map(|w| w.next_open(now_ms)).min()
+                }
+            })
+            .min()
     }
 }
 
@@ -144,7 +215,46 @@ mod tests {
     use super::*;
 
     fn offer(class: Class, relation: Relation, copies: u32, expires_ms: u64) -> Offer {
-        Offer { class, bytes: 100, expires_ms, relation, copies }
+        Offer { class, bytes: 100, expires_ms, relation, copies, holder_next_ms: None, peer_next_ms: None }
+    }
+
+    #[test]
+    fn the_contact_plan_prefers_the_carrier_that_meets_the_destination_first() {
+        let strategy = Caravan::default();
+        let with = |copies, holder, peer| Offer {
+            holder_next_ms: holder,
+            peer_next_ms: peer,
+            ..offer(Class::Content, Relation::Stranger, copies, 9)
+        };
+        let picks = |o: Offer| strategy.choose(&[o]).first().map(|p| p.copies);
+        // No plan: binary spray, never the last copy.
+        assert_eq!(picks(with(8, None, None)), Some(4));
+        assert_eq!(picks(with(1, None, None)), None);
+        // The carrier meets the destination sooner: half, and the last copy too.
+        assert_eq!(picks(with(8, Some(50), Some(10))), Some(4));
+        assert_eq!(picks(with(1, Some(50), Some(10))), Some(1));
+        assert_eq!(picks(with(1, None, Some(10))), Some(1));
+        // We meet it sooner (or at the same time): keep every copy.
+        assert_eq!(picks(with(8, Some(10), Some(50))), None);
+        assert_eq!(picks(with(8, Some(10), Some(10))), None);
+        // We have a contact, the carrier is not in the plan: ordinary spray.
+        assert_eq!(picks(with(8, Some(10), None)), Some(4));
+    }
+
+    #[test]
+    fn a_contact_plan_finds_the_next_window_toward_a_destination() {
+        let ids: Vec<NodeId> = (0..4).map(|i| NodeId([i; 20])).collect();
+        let mut plan = ContactPlan::default();
+        let day = 86_400_000;
+        plan.add(ids[0], ids[1], vec![Window::daily("18:00-19:00", "UTC").unwrap()]);
+        plan.add(ids[2], ids[1], vec![]);
+        let at = |h: u64| 20_000 * day + h * 3_600_000;
+        assert_eq!(plan.next_contact(ids[0], &[ids[1]], at(10)), Some(at(18)));
+        assert_eq!(plan.next_contact(ids[1], &[ids[0]], at(18)), Some(at(18)), "open now");
+        assert_eq!(plan.next_contact(ids[1], &[ids[0]], at(20)), Some(at(18) + day));
+        assert_eq!(plan.next_contact(ids[2], &[ids[1], ids[3]], at(3)), Some(at(3)), "no windows: any time");
+        assert_eq!(plan.next_contact(ids[0], &[ids[3]], at(3)), None);
+        assert_eq!(plan.next_contact(ids[3], &[ids[1]], at(3)), None);
     }
 
     #[test]

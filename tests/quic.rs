@@ -150,11 +150,15 @@ async fn a_dropped_exchange_keeps_what_was_committed_and_is_not_resent() {
     let conn = client.connect(addr, "caravan").unwrap().await.unwrap();
     let mut send = conn.open_uni().await.unwrap();
     frame(&mut send, &[]).await; // an empty summary
+    frame(&mut send, &[]).await; // no endpoints
     let mut recv = conn.accept_uni().await.unwrap();
-    let mut len = [0u8; 4];
-    recv.read_exact(&mut len).await.unwrap();
-    let mut summary = vec![0u8; u32::from_be_bytes(len) as usize];
-    recv.read_exact(&mut summary).await.unwrap();
+    for _ in 0..2 {
+        // The hub's summary, then its endpoints.
+        let mut len = [0u8; 4];
+        recv.read_exact(&mut len).await.unwrap();
+        let mut frame = vec![0u8; u32::from_be_bytes(len) as usize];
+        recv.read_exact(&mut frame).await.unwrap();
+    }
     for b in &bundles[..36] {
         frame(&mut send, b).await;
     }
@@ -172,4 +176,88 @@ async fn a_dropped_exchange_keeps_what_was_committed_and_is_not_resent() {
     assert!(second.skipped >= 32, "resent what the hub had committed: {second:?}");
     assert!(second.sent <= bundles.len() - 32, "{second:?}");
     assert_eq!(hub.feed(&wells).unwrap().len(), 40);
+}
+
+/// One live session between two nodes over loopback QUIC: `x` dials `y`.
+async fn session(x: &mut caravan::Node, x_home: &std::path::Path, y: &mut caravan::Node, y_home: &std::path::Path) {
+    let xi = Identity::load_or_create(&x_home.join("identity.key")).unwrap();
+    let yi = Identity::load_or_create(&y_home.join("identity.key")).unwrap();
+    let server = listener(&yi).await;
+    let addr = server.local_addr().unwrap();
+    let client = dialler(&xi, &yi);
+    let (a, b) = tokio::join!(
+        async {
+            let conn = server.accept().await.unwrap().await.unwrap();
+            let r = quic::exchange(y, &conn).await;
+            conn.close(0u32.into(), b"done");
+            r
+        },
+        async {
+            let conn = client.connect(addr, "caravan").unwrap().await.unwrap();
+            quic::exchange(x, &conn).await
+        }
+    );
+    a.unwrap();
+    b.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pure_relay_carries_a_community_between_two_members_and_custody_comes_back() {
+    use caravan::{Node, Role};
+    let homes: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let (ha, hb, hc) = (homes[0].path(), homes[1].path(), homes[2].path());
+    let mut a = Node::open(ha, "Village A").unwrap();
+    let mut b = Node::open(hb, "Relay B").unwrap();
+    let mut c = Node::open(hc, "Village C").unwrap();
+    c.add_contact(&a.card(), &[]).unwrap();
+    let wells = a.create_community("Wells", "").unwrap();
+    a.invite(&wells, &c.card(), Role::Editor).unwrap();
+    a.put_wiki_page(&wells, "North well", "Pump fixed in May.\n").unwrap();
+    assert!(a.custody().unwrap().open > 0);
+    // A and C never meet: B, which is in neither's contacts nor the community, sits between.
+    session(&mut a, ha, &mut b, hb).await;
+    assert!(b.relay_usage().unwrap().0 > 0, "the relay carries A's bundles");
+    session(&mut c, hc, &mut b, hb).await;
+    // C joined with the invitation in that session; from the next one it receives for
+    // the community's endpoint, so B hands over what it carries for it.
+    assert_eq!(c.communities().unwrap().len(), 1);
+    session(&mut c, hc, &mut b, hb).await;
+    assert_eq!(c.wiki_page(&wells, "North well").unwrap().as_deref(), Some("Pump fixed in May.\n"));
+    c.put_wiki_page(&wells, "South well", "Dry since June.\n").unwrap();
+    session(&mut c, hc, &mut b, hb).await; // C's answers and page go to B
+    session(&mut a, ha, &mut b, hb).await;
+    assert_eq!(a.wiki_page(&wells, "South well").unwrap().as_deref(), Some("Dry since June.\n"));
+    assert_eq!(a.custody().unwrap().open, 0, "C's custody signal came back through B: {:?}", a.custody().unwrap());
+    assert_eq!(b.wiki_page(&wells, "North well").ok().flatten(), None, "the relay cannot read what it carries");
+}
+
+#[test]
+fn the_contact_plan_decides_which_carrier_gets_copies() {
+    use caravan::routing::ContactPlan;
+    use caravan::schedule::Window;
+    use caravan::{Node, Role};
+    use std::collections::HashSet;
+    let homes: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut a = Node::open(homes[0].path(), "Village A").unwrap();
+    let c = Node::open(homes[1].path(), "Village C").unwrap();
+    let soon = Node::open(homes[2].path(), "Bus (meets C today)").unwrap();
+    let late = Node::open(homes[3].path(), "Truck (meets C next week)").unwrap();
+    let wells = a.create_community("Wells", "").unwrap();
+    a.invite(&wells, &c.card(), Role::Editor).unwrap();
+    a.put_wiki_page(&wells, "North well", "Pump fixed in May.\n").unwrap();
+    let own_for_c = |a: &mut Node, peer: &Node| {
+        a.plan_link(peer.node_id(), &[peer.node_id().endpoint()], &HashSet::new()).unwrap().outgoing.len()
+    };
+    // No plan: binary spray to any carrier.
+    assert!(own_for_c(&mut a, &late) > 0);
+    // A meets C tomorrow at 09:00, the bus at any time, the truck once next year.
+    let mut plan = ContactPlan::default();
+    let tomorrow = jiff::Zoned::now().with_time_zone(jiff::tz::TimeZone::UTC).date().tomorrow().unwrap();
+    plan.add(a.node_id(), c.node_id(), vec![Window::once(&format!("{tomorrow} 09:00-10:00"), "UTC").unwrap()]);
+    plan.add(soon.node_id(), c.node_id(), vec![]);
+    let next_year = tomorrow.saturating_add(jiff::ToSpan::days(300));
+    plan.add(late.node_id(), c.node_id(), vec![Window::once(&format!("{next_year} 09:00-10:00"), "UTC").unwrap()]);
+    a.set_contact_plan(plan);
+    assert_eq!(own_for_c(&mut a, &late), 0, "the truck meets C after A does: A keeps its copies");
+    assert!(own_for_c(&mut a, &soon) > 0, "the bus meets C first: it gets copies");
 }

@@ -19,7 +19,6 @@ use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, Signatu
 use crate::identity::{Identity, NodeId};
 use crate::limits::BUNDLE_BYTES_MAX;
 use crate::node::{ImportReport, Node};
-use crate::sync::Target;
 
 /// ALPN protocol name of Caravan's QUIC exchange.
 pub const ALPN: &[u8] = b"caravan/1";
@@ -54,6 +53,12 @@ pub const LINK_BATCH_BYTES: usize = 8 << 20;
 /// Most digests in a summary (32 bytes each): bounds what a peer can make us hold.
 pub const SUMMARY_DIGESTS_MAX: usize = 1 << 20;
 
+/// Most endpoints a peer may say it receives for (its own and its communities').
+pub const ENDPOINTS_MAX: usize = 4096;
+
+/// Most bytes of the endpoint list.
+pub const ENDPOINTS_BYTES_MAX: usize = 256 * 1024;
+
 /// What one exchange over a connection did.
 #[derive(Debug, Default)]
 pub struct Exchange {
@@ -61,7 +66,7 @@ pub struct Exchange {
     pub peer: Option<NodeId>,
     /// Bundles we sent.
     pub sent: usize,
-    /// Bundles we did not send because the peer's summary showed it holds them.
+    /// Bundles the peer was entitled to and already held (by its summary): not sent.
     pub skipped: usize,
     /// What importing the peer's bundles did.
     pub received: ImportReport,
@@ -112,21 +117,32 @@ pub async fn exchange_with(
     batch_bytes_max: usize,
 ) -> Result<Exchange, QuicError> {
     let peer = peer_node(conn).ok_or(QuicError::Anonymous)?;
-    let plan = node.plan_export(Target::Peer(peer))?;
     let mut summary = Vec::new();
     for d in node.held_digests()?.into_iter().take(SUMMARY_DIGESTS_MAX) {
         summary.extend_from_slice(&d);
     }
+    let endpoints = node.endpoints()?.into_iter().take(ENDPOINTS_MAX).collect::<Vec<_>>().join("\n");
     let mut send = conn.open_uni().await.map_err(link_err)?;
     write_frame(&mut send, &summary).await?;
+    write_frame(&mut send, endpoints.as_bytes()).await?;
     let mut recv = conn.accept_uni().await.map_err(link_err)?;
     let theirs = read_frame(&mut recv, SUMMARY_DIGESTS_MAX * 32).await?.unwrap_or_default();
     if theirs.len() % 32 != 0 {
         return Err(QuicError::Link("summary is not a list of 32-byte digests".into()));
     }
-    let held: std::collections::HashSet<&[u8]> = theirs.chunks_exact(32).collect();
-    let wanted: Vec<[u8; 32]> = plan.iter().map(|o| o.digest).filter(|d| !held.contains(&d[..])).collect();
-    let mut out = Exchange { peer: Some(peer), skipped: plan.len() - wanted.len(), ..Exchange::default() };
+    let their_endpoints = read_frame(&mut recv, ENDPOINTS_BYTES_MAX).await?.unwrap_or_default();
+    let their_endpoints: Vec<String> = std::str::from_utf8(&their_endpoints)
+        .map_err(|_| QuicError::Link("endpoint list is not UTF-8".into()))?
+        .split('\n')
+        .filter(|e| !e.is_empty())
+        .take(ENDPOINTS_MAX)
+        .map(str::to_string)
+        .collect();
+    let held: std::collections::HashSet<[u8; 32]> =
+        theirs.chunks_exact(32).filter_map(|c| <[u8; 32]>::try_from(c).ok()).collect();
+    let plan = node.plan_link(peer, &their_endpoints, &held)?;
+    let wanted: Vec<[u8; 32]> = plan.outgoing.iter().map(|o| o.digest).collect();
+    let mut out = Exchange { peer: Some(peer), skipped: plan.skipped, ..Exchange::default() };
     // Both directions run at once on this task; the node is shared between them, and
     // never held across a network wait.
     let node = tokio::sync::Mutex::new(node);

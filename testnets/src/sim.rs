@@ -565,7 +565,18 @@ impl<'a> Sim<'a> {
                     Relation::Stranger
                 };
                 let copies = nx.custody.get(&b).map_or(h.copies, |r| r.copies);
-                (b, Offer { class: self.class(b), bytes: bundle.bytes, expires_ms: bundle.expires, relation, copies })
+                (
+                    b,
+                    Offer {
+                        class: self.class(b),
+                        bytes: bundle.bytes,
+                        expires_ms: bundle.expires,
+                        relation,
+                        copies,
+                        holder_next_ms: None,
+                        peer_next_ms: None,
+                    },
+                )
             })
             .collect()
     }
