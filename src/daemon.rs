@@ -140,7 +140,18 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<DaemonStats, DaemonError> {
     let identity = Identity::load_or_create(&home.join("identity.key"))?;
-    let mut node = Node::open(home, "")?;
+    // A short command (`caravan status`, a script) may hold the store for a moment.
+    let mut tries = 0;
+    let mut node = loop {
+        match Node::open(home, "") {
+            Ok(n) => break n,
+            Err(e) if tries < 50 && e.to_string().contains("already open") => {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
     if let Some(q) = config.relay_quota {
         node.set_relay_quota(q)?;
     }

@@ -583,12 +583,16 @@ fn run(cli: Cli) -> Result<(), String> {
                 std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
             // A running daemon holds the store and keeps its report in a file; otherwise
             // the store is read directly.
-            let status = match open(&home) {
-                Ok(mut node) => {
-                    let config = caravan::config::Config::load(&home.join("config.toml")).map_err(|e| e.to_string())?;
-                    caravan::status::collect(&mut node, &config, now).map_err(e)?
-                }
-                Err(err) => caravan::status::read(&home).ok_or(err)?,
+            let status = match caravan::status::running(&home) {
+                Some(from_daemon) => from_daemon,
+                None => match open(&home) {
+                    Ok(mut node) => {
+                        let config =
+                            caravan::config::Config::load(&home.join("config.toml")).map_err(|e| e.to_string())?;
+                        caravan::status::collect(&mut node, &config, now).map_err(e)?
+                    }
+                    Err(err) => caravan::status::read(&home).ok_or(err)?,
+                },
             };
             if json {
                 print_json(serde_json::to_value(&status).map_err(|e| e.to_string())?);

@@ -1965,9 +1965,14 @@ impl Node {
             .collect())
     }
 
-    /// Digests of every bundle stored: what a peer on a live link need not send.
+    /// Digests of every bundle stored, and of those forgotten as delivered: what a peer
+    /// on a live link need not send.
     pub fn held_digests(&self) -> Result<Vec<[u8; 32]>, Error> {
-        Ok(self.store.read()?.all_bundle_meta()?.into_iter().map(|(d, _)| d).collect())
+        let view = self.store.read()?;
+        let mut out: Vec<[u8; 32]> = view.all_bundle_meta()?.into_iter().map(|(d, _)| d).collect();
+        // Forgotten as delivered: a peer must not send them back either.
+        out.extend(view.all_forgotten()?);
+        Ok(out)
     }
 
     /// Bundles stored (ours, our communities', and carried for others): count and bytes.
@@ -2099,15 +2104,29 @@ impl Node {
         Ok(())
     }
 
-    /// When a destination takes one of our snapshots, it holds the document up to the
-    /// snapshot's heads: remember that as what it has.
+    /// When a destination takes one of our bundles, remember what it now has: a
+    /// snapshot's heads; for a batch, those of its heads whose changes the batch itself
+    /// carries. (So an owner does not seal a snapshot for a member that took everything
+    /// before it was forgotten.)
     fn learn_from_snapshot(&mut self, t: &mut Txn, digest: &[u8; 32], node: &NodeId) -> Result<(), Error> {
         let now = (self.clock)();
         let Some(bytes) = t.bundle(digest)? else { return Ok(()) };
         let Ok(info) = bundle::parse(&bytes, now) else { return Ok(()) };
         let Ok(env) = envelope::decode_envelope(&bytes[info.payload.clone()]) else { return Ok(()) };
-        if env.header.kind == Kind::Snapshot {
-            self.learn_heads(t, node, &env.header.doc, &env.header.heads)?;
+        match env.header.kind {
+            Kind::Snapshot => self.learn_heads(t, node, &env.header.doc, &env.header.heads)?,
+            Kind::Batch => {
+                let mut own = Vec::new();
+                for h in &env.header.heads {
+                    if t.change_bundle(h)? == Some(*digest) {
+                        own.push(*h);
+                    }
+                }
+                if !own.is_empty() {
+                    self.learn_heads(t, node, &env.header.doc, &own)?;
+                }
+            }
+            _ => {}
         }
         Ok(())
     }

@@ -292,6 +292,18 @@ pub fn write(home: &Path, status: &Status) -> std::io::Result<()> {
     std::fs::rename(&tmp, file(home))
 }
 
+/// The report of the daemon running for `home`, if there is one: its file is there and
+/// its process is alive.
+pub fn running(home: &Path) -> Option<Status> {
+    let s = read(home)?;
+    let pid = s.daemon.as_ref()?.pid;
+    // A daemon that was killed leaves its file behind: trust it only while the process lives.
+    if cfg!(target_os = "linux") && !Path::new(&format!("/proc/{pid}")).exists() {
+        return None;
+    }
+    Some(s)
+}
+
 /// Reads the status a running daemon wrote, if the file is there and parses.
 pub fn read(home: &Path) -> Option<Status> {
     let bytes = std::fs::read(file(home)).ok()?;

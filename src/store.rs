@@ -280,6 +280,8 @@ pub trait Reads {
     fn delivered(&self, source: &[u8; 20]) -> Result<Vec<(u64, u64)>, StoreError>;
     /// Whether a carried bundle was dropped as delivered.
     fn forgotten(&self, digest: &[u8; 32]) -> Result<bool, StoreError>;
+    /// Every digest forgotten as delivered.
+    fn all_forgotten(&self) -> Result<Vec<[u8; 32]>, StoreError>;
     /// The latest heads announcement stored from `node|doc`: its sequence and digest.
     fn latest_announcement(&self, key: &str) -> Result<Option<(u64, [u8; 32])>, StoreError>;
     /// Digests recorded for `source`'s bundles with sequence numbers in `lo..=hi`.
@@ -441,6 +443,17 @@ macro_rules! impl_reads {
             }
             fn forgotten(&self, digest: &[u8; 32]) -> Result<bool, StoreError> {
                 Ok(self.tx.open_table(FORGOTTEN)?.get(&digest[..])?.is_some())
+            }
+            fn all_forgotten(&self) -> Result<Vec<[u8; 32]>, StoreError> {
+                let t = self.tx.open_table(FORGOTTEN)?;
+                let mut out = Vec::new();
+                for row in t.iter()? {
+                    let (k, _) = row?;
+                    if let Ok(d) = <[u8; 32]>::try_from(k.value()) {
+                        out.push(d);
+                    }
+                }
+                Ok(out)
             }
             fn delivered(&self, source: &[u8; 20]) -> Result<Vec<(u64, u64)>, StoreError> {
                 let t = self.tx.open_table(DELIVERED)?;

@@ -64,8 +64,11 @@ pub const ENDPOINTS_BYTES_MAX: usize = 256 * 1024;
 pub struct Exchange {
     /// The node at the other end.
     pub peer: Option<NodeId>,
-    /// Bundles we sent.
+    /// Bundles we sent in the first round (what the peer lacked).
     pub sent: usize,
+    /// Bundles we sent in the second round: custody answers for what we received, and
+    /// anything else that became due during the session.
+    pub sent_second_round: usize,
     /// Bundles the peer was entitled to and already held (by its summary): not sent.
     pub skipped: usize,
     /// What importing the peer's bundles did.
@@ -143,6 +146,38 @@ pub async fn exchange_with(
     let plan = node.plan_link(peer, &their_endpoints, &held)?;
     let wanted: Vec<[u8; 32]> = plan.outgoing.iter().map(|o| o.digest).collect();
     let mut out = Exchange { peer: Some(peer), skipped: plan.skipped, ..Exchange::default() };
+    let (sent, received, got) = transfer(node, &mut send, Ok(recv), &wanted, batch_count, batch_bytes_max).await?;
+    out.sent = sent;
+    out.received = received;
+    // Second round, on fresh streams: the custody answers for what each side just
+    // stored (and anything else now due), so custodians learn in this session.
+    let mut known = held;
+    known.extend(wanted);
+    known.extend(got);
+    let plan = node.plan_link(peer, &their_endpoints, &known)?;
+    let wanted: Vec<[u8; 32]> = plan.outgoing.iter().map(|o| o.digest).collect();
+    // (The peer sees a new stream only once data is on it: accept while sending.)
+    let mut send2 = conn.open_uni().await.map_err(link_err)?;
+    let (sent, received, _) = transfer(node, &mut send2, Err(conn), &wanted, batch_count, batch_bytes_max).await?;
+    out.sent_second_round = sent;
+    out.received.outcomes.extend(received.outcomes);
+    out.received.unlocked += received.unlocked;
+    let _ = send.stopped().await;
+    let _ = send2.stopped().await;
+    Ok(out)
+}
+
+/// Sends `wanted` (fetched from the store a chunk at a time) while receiving and
+/// committing the peer's frames, until both ends have sent their end markers. Returns
+/// what was sent, what importing did, and the digests received.
+async fn transfer(
+    node: &mut Node,
+    send: &mut quinn::SendStream,
+    recv: Result<quinn::RecvStream, &quinn::Connection>,
+    wanted: &[[u8; 32]],
+    batch_count: usize,
+    batch_bytes_max: usize,
+) -> Result<(usize, ImportReport, Vec<[u8; 32]>), QuicError> {
     // Both directions run at once on this task; the node is shared between them, and
     // never held across a network wait.
     let node = tokio::sync::Mutex::new(node);
@@ -152,17 +187,22 @@ pub async fn exchange_with(
             let bytes = node.lock().await.bundles_bytes(chunk)?;
             for (d, b) in chunk.iter().zip(&bytes) {
                 let Some(b) = b else { continue };
-                write_frame(&mut send, b).await?;
+                write_frame(send, b).await?;
                 tracing::debug!("sent bundle {}", crate::store::hex(d));
                 sent += 1;
             }
         }
-        write_frame(&mut send, &[]).await?;
+        write_frame(send, &[]).await?;
         send.finish().map_err(link_err)?;
         Ok::<usize, QuicError>(sent)
     };
     let receiving = async {
+        let mut recv = match recv {
+            Ok(r) => r,
+            Err(conn) => conn.accept_uni().await.map_err(link_err)?,
+        };
         let mut report = ImportReport::default();
+        let mut digests = Vec::new();
         let mut batch: Vec<Vec<u8>> = Vec::new();
         let mut batch_bytes = 0usize;
         let mut done = false;
@@ -179,10 +219,10 @@ pub async fn exchange_with(
             if done || batch.len() >= batch_count || batch_bytes >= batch_bytes_max {
                 if !batch.is_empty() {
                     let r = node.lock().await.import_many(batch.iter().map(Vec::as_slice))?;
-                    if tracing::enabled!(tracing::Level::DEBUG) {
-                        for b in &batch {
-                            tracing::debug!("committed bundle {}", crate::store::hex(&crate::node::bundle_digest(b)));
-                        }
+                    for b in &batch {
+                        let d = crate::node::bundle_digest(b);
+                        tracing::debug!("committed bundle {}", crate::store::hex(&d));
+                        digests.push(d);
                     }
                     report.outcomes.extend(r.outcomes);
                     report.unlocked += r.unlocked;
@@ -191,13 +231,11 @@ pub async fn exchange_with(
                 batch_bytes = 0;
             }
         }
-        Ok::<ImportReport, QuicError>(report)
+        Ok::<(ImportReport, Vec<[u8; 32]>), QuicError>((report, digests))
     };
     let (sent, received) = tokio::join!(sending, receiving);
-    out.sent = sent?;
-    out.received = received?;
-    let _ = send.stopped().await;
-    Ok(out)
+    let (report, digests) = received?;
+    Ok((sent?, report, digests))
 }
 
 /// The SubjectPublicKeyInfo DER of an Ed25519 key: what this node presents.
