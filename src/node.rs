@@ -341,7 +341,7 @@ impl Node {
     /// setting in the store. Its own and its communities' data never count against it.
     /// Bundles already carried beyond a lowered quota are evicted as new ones need room.
     pub fn set_relay_quota(&mut self, bytes: u64) -> Result<(), Error> {
-        let mut t = self.store.write()?;
+        let mut t = self.write_txn()?;
         t.set_meta("relay_quota", &bytes.to_le_bytes())?;
         t.commit()?;
         self.relay_quota = bytes;
@@ -404,7 +404,7 @@ impl Node {
     /// an audience receive its key in a grant bundle with the next export.
     pub fn add_contact(&mut self, card: &ContactCard, audiences: &[Audience]) -> Result<(), Error> {
         let bits = audiences.iter().filter(|a| **a != Audience::Public).fold(0u8, |b, a| b | a.bit());
-        let mut t = self.store.write()?;
+        let mut t = self.write_txn()?;
         t.put_contact(&card.node_id().to_string(), bits, &card.to_bytes())?;
         for audience in audiences.iter().filter(|a| **a != Audience::Public) {
             self.ensure_audience_grants(&mut t, *audience)?;
@@ -628,7 +628,7 @@ impl Node {
         drop(view);
         f(&mut state.doc, &me, now).map_err(|e| Error::Document { doc: id.to_string(), reason: e.to_string() })?;
         state.doc.commit();
-        let mut t = self.store.write()?;
+        let mut t = self.write_txn()?;
         let result = self.persist_doc(&mut t, id).and_then(|_| Ok(t.commit()?));
         if let Err(e) = result {
             self.docs.remove(&id);
@@ -657,7 +657,7 @@ impl Node {
 
     fn prepare_audience(&mut self, audience: Audience) -> Result<(), Error> {
         if audience != Audience::Public {
-            let mut t = self.store.write()?;
+            let mut t = self.write_txn()?;
             self.ensure_audience_grants(&mut t, audience)?;
             t.commit()?;
         }
@@ -706,7 +706,7 @@ impl Node {
             key: crypto::random_32(),
             invitation: Some(Invitation { genesis, chain: vec![], name: name.to_string() }),
         };
-        let mut t = self.store.write()?;
+        let mut t = self.write_txn()?;
         t.put_grant(&format!("c/{cid}#0"), &grant.encode())?;
         t.commit()?;
         let me = self.node_id();
@@ -773,7 +773,7 @@ impl Node {
             invitation: Some(Invitation { chain, ..inv }),
             ..grant
         };
-        let mut t = self.store.write()?;
+        let mut t = self.write_txn()?;
         let id = card.node_id().to_string();
         if !t.contacts()?.iter().any(|(n, _, _)| *n == id) {
             t.put_contact(&id, 0, &card.to_bytes())?;
@@ -882,7 +882,7 @@ impl Node {
     /// Accepts a pending invitation: we hold the community key from now on, and any of
     /// its content we already carry is opened.
     pub fn accept_invite(&mut self, id: &str) -> Result<CommunityId, Error> {
-        let mut t = self.store.write()?;
+        let mut t = self.write_txn()?;
         let grant = t
             .invites()?
             .into_iter()
@@ -917,7 +917,8 @@ impl Node {
     pub fn import_many<'a>(&mut self, bundles: impl IntoIterator<Item = &'a [u8]>) -> Result<ImportReport, Error> {
         let now = (self.clock)();
         let bundles: Vec<&[u8]> = bundles.into_iter().collect();
-        self.ledger = None;
+        // The relay ledger survives between imports (rebuilding it reads every carried
+        // bundle); any other write, or a failed import, drops it.
         let mut t = self.store.write()?;
         let mut report = ImportReport::default();
         let mut touched = BTreeSet::new();
@@ -981,6 +982,7 @@ impl Node {
         let mut events = std::mem::take(&mut self.queued);
         if let Err(e) = result {
             self.docs.clear();
+            self.ledger = None;
             return Err(e);
         }
         for id in touched {
@@ -1422,7 +1424,7 @@ impl Node {
         out.sort_by_key(|o| o.carried);
         drop(view);
         if !scope.latest_own.is_empty() {
-            let mut t = self.store.write()?;
+            let mut t = self.write_txn()?;
             for digest in scope.latest_own.values() {
                 t.set_announced(&target_key(target), digest)?;
             }
@@ -1533,7 +1535,7 @@ impl Node {
         }
         drop(view);
         if !spent.is_empty() {
-            let mut t = self.store.write()?;
+            let mut t = self.write_txn()?;
             for (seq, digest, r) in spent {
                 t.put_custody(seq, &[&digest[..], &r.to_bytes()].concat())?;
             }
@@ -1834,6 +1836,13 @@ impl Node {
         Ok(self.admit(t, digest, source, info, len).map_err(Outcome::NotCarried))
     }
 
+    /// A write transaction for anything but an import: it may remove carried bundles
+    /// behind the relay ledger's back, so the ledger is reloaded at the next import.
+    fn write_txn(&mut self) -> Result<Txn, Error> {
+        self.ledger = None;
+        Ok(self.store.write()?)
+    }
+
     /// Loads the relay ledger once per import (a store failure is an error, not an empty
     /// ledger: the quota must hold).
     fn ensure_ledger(&mut self, t: &Txn) -> Result<(), Error> {
@@ -1861,13 +1870,17 @@ impl Node {
         } else {
             relay::admit(&ledger.held, &incoming, self.relay_quota, now)?
         };
-        for key in &evict {
-            // A failed removal only leaves the bundle stored: never loses anything.
-            let _ = t.remove_bundle(key);
+        if evict.is_empty() {
+            ledger.used += incoming.bytes;
+        } else {
+            for key in &evict {
+                // A failed removal only leaves the bundle stored: never loses anything.
+                let _ = t.remove_bundle(key);
+            }
+            ledger.held.retain(|h| !evict.contains(&h.key));
+            ledger.ids.retain(|_, d| !evict.contains(d));
+            ledger.used = ledger.held.iter().map(|h| h.bytes).sum::<u64>() + incoming.bytes;
         }
-        ledger.held.retain(|h| !evict.contains(&h.key));
-        ledger.ids.retain(|_, d| !evict.contains(d));
-        ledger.used = ledger.held.iter().map(|h| h.bytes).sum::<u64>() + incoming.bytes;
         ledger.held.push(incoming);
         ledger.ids.insert(BundleId { source, seq: info.sequence }, digest);
         Ok(())
@@ -1947,7 +1960,7 @@ impl Node {
     /// Notes that an exchange with `peer` just completed (shown by `caravan status`).
     pub fn record_contact(&mut self, peer: &NodeId) -> Result<(), Error> {
         let now = (self.clock)();
-        let mut t = self.store.write()?;
+        let mut t = self.write_txn()?;
         t.set_meta(&format!("seen|{peer}"), &now.to_le_bytes())?;
         t.commit()?;
         Ok(())
@@ -2230,7 +2243,7 @@ impl Node {
         }
         let stored: HashSet<String> = view.doc_ids()?.into_iter().collect();
         drop(view);
-        let mut t = self.store.write()?;
+        let mut t = self.write_txn()?;
         let result = (|| {
             for id in candidates {
                 if stored.contains(&id.to_string()) {

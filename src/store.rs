@@ -43,6 +43,9 @@ const CUSTODY_OUT: TableDefinition<&[u8], ()> = TableDefinition::new("custody_ou
 /// numbers, as pairs of u64 BE. Carried copies of these are not taken again.
 const DELIVERED: TableDefinition<&[u8], &[u8]> = TableDefinition::new("delivered");
 /// Digests of carried bundles dropped as delivered: known, so never taken again.
+/// redb's page cache per store.
+pub const CACHE_BYTES: usize = 32 << 20;
+
 const FORGOTTEN: TableDefinition<&[u8], ()> = TableDefinition::new("forgotten");
 /// Small settings: display name, bundle sequence counter.
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
@@ -167,7 +170,11 @@ pub struct Store {
 impl Store {
     /// Opens (or creates) the database file and its tables.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let db = Database::create(path).map_err(|e| StoreError(format!("{}: {e}", path.display())))?;
+        // redb's default cache is 1 GiB; a daemon moving large bundles would fill it.
+        let db = redb::Builder::new()
+            .set_cache_size(CACHE_BYTES)
+            .create(path)
+            .map_err(|e| StoreError(format!("{}: {e}", path.display())))?;
         // Create missing tables, without writing to a store that has them all: opening a
         // node must not touch its file.
         macro_rules! all_tables_exist {

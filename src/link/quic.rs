@@ -41,8 +41,11 @@ pub enum QuicError {
     Node(#[from] crate::Error),
 }
 
-/// Bundles fetched from the store at a time for sending.
+/// Bundles fetched from the store at a time for sending...
 pub const SEND_CHUNK_COUNT: usize = 64;
+
+/// ...or fewer, so a fetch holds at most about this many bytes.
+pub const SEND_CHUNK_BYTES: u64 = 8 << 20;
 
 /// A live link commits what it received every this many bundles...
 pub const LINK_BATCH_COUNT: usize = 1024;
@@ -144,7 +147,7 @@ pub async fn exchange_with(
     let held: std::collections::HashSet<[u8; 32]> =
         theirs.chunks_exact(32).filter_map(|c| <[u8; 32]>::try_from(c).ok()).collect();
     let plan = node.plan_link(peer, &their_endpoints, &held)?;
-    let wanted: Vec<[u8; 32]> = plan.outgoing.iter().map(|o| o.digest).collect();
+    let wanted: Vec<([u8; 32], u32)> = plan.outgoing.iter().map(|o| (o.digest, o.bytes)).collect();
     let mut out = Exchange { peer: Some(peer), skipped: plan.skipped, ..Exchange::default() };
     let (sent, received, got) = transfer(node, &mut send, Ok(recv), &wanted, batch_count, batch_bytes_max).await?;
     out.sent = sent;
@@ -152,10 +155,10 @@ pub async fn exchange_with(
     // Second round, on fresh streams: the custody answers for what each side just
     // stored (and anything else now due), so custodians learn in this session.
     let mut known = held;
-    known.extend(wanted);
+    known.extend(wanted.iter().map(|(d, _)| *d));
     known.extend(got);
     let plan = node.plan_link(peer, &their_endpoints, &known)?;
-    let wanted: Vec<[u8; 32]> = plan.outgoing.iter().map(|o| o.digest).collect();
+    let wanted: Vec<([u8; 32], u32)> = plan.outgoing.iter().map(|o| (o.digest, o.bytes)).collect();
     // (The peer sees a new stream only once data is on it: accept while sending.)
     let mut send2 = conn.open_uni().await.map_err(link_err)?;
     let (sent, received, _) = transfer(node, &mut send2, Err(conn), &wanted, batch_count, batch_bytes_max).await?;
@@ -174,7 +177,7 @@ async fn transfer(
     node: &mut Node,
     send: &mut quinn::SendStream,
     recv: Result<quinn::RecvStream, &quinn::Connection>,
-    wanted: &[[u8; 32]],
+    wanted: &[([u8; 32], u32)],
     batch_count: usize,
     batch_bytes_max: usize,
 ) -> Result<(usize, ImportReport, Vec<[u8; 32]>), QuicError> {
@@ -183,7 +186,23 @@ async fn transfer(
     let node = tokio::sync::Mutex::new(node);
     let sending = async {
         let mut sent = 0;
-        for chunk in wanted.chunks(SEND_CHUNK_COUNT) {
+        // Chunks of at most SEND_CHUNK_COUNT bundles and about SEND_CHUNK_BYTES.
+        let mut chunks: Vec<Vec<[u8; 32]>> = vec![Vec::new()];
+        let mut chunk_bytes = 0u64;
+        for (d, size) in wanted {
+            let full = chunks.last().is_some_and(|c| {
+                !c.is_empty() && (c.len() >= SEND_CHUNK_COUNT || chunk_bytes + *size as u64 > SEND_CHUNK_BYTES)
+            });
+            if full {
+                chunks.push(Vec::new());
+                chunk_bytes = 0;
+            }
+            chunk_bytes += *size as u64;
+            if let Some(c) = chunks.last_mut() {
+                c.push(*d);
+            }
+        }
+        for chunk in &chunks {
             let bytes = node.lock().await.bundles_bytes(chunk)?;
             for (d, b) in chunk.iter().zip(&bytes) {
                 let Some(b) = b else { continue };
