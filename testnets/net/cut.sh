@@ -54,7 +54,7 @@ check "the link is cut mid-transfer"
 t_start=$(ms_now)
 mid=$((total * 2 / 5))
 enough_received() { [ "$(received_bytes)" -ge "$mid" ]; }
-wait_for 60 "R receiving 40% of $total bytes (got $(received_bytes))" enough_received
+wait_until 60 enough_received || fail "R did not receive 40% of $total bytes within 60 s (got $(received_bytes))"
 cut_link s eth0
 cut_at=$(ms_now)
 got=$(received_bytes)
@@ -69,7 +69,7 @@ say "restored after $CUT_SECS s; R's log during the cut: $(grep -c "failed" "$(h
 
 check "after the restore: S's custody queue empties (R stored every bundle and said so)"
 custody_open() { [ "$(status s | jq -r '.custody.open // "none"')" = 0 ]; }
-wait_for 60 "S's custody releasing: $(status s | jq -c .custody)" custody_open
+wait_until 60 custody_open || fail "S's custody not released within 60 s of the restore: $(status s | jq -c .custody)"
 ok "released $((($(ms_now) - cut_at) / 1000 - CUT_SECS)) s after the restore"
 stop r s
 

@@ -62,10 +62,11 @@ joined_all() {
         status "n$i" | jq -e --arg c "$cid" '[.communities[].id] | index($c)' > /dev/null || return 1
     done
 }
-wait_for 60 "the guests joining the community: $(for i in 2 3 4 5; do echo "n$i: $(status "n$i" | jq -c '[.communities[].name]')"; done)" joined_all
+wait_until 60 joined_all ||
+    fail "not every guest joined within 60 s: $(for i in 2 3 4 5; do echo "n$i: $(status "n$i" | jq -c '[.communities[].name]')"; done)"
 ok "all four joined"
 check "every daemon discovered the other four"
-wait_for 20 "discoveries at party one: \$(discovered_all 1)" discovered_all 1
+wait_until 20 discovered_all 1 > /dev/null || fail "discoveries at party one: $(discovered_all 1)"
 ok "20 discoveries"
 stop "${NODES[@]}"
 
@@ -87,7 +88,7 @@ all_released() {
     done
 }
 released=yes
-deadline=$(($(date +%s) + 60))
+deadline=$(($(date +%s) + 40))
 until all_released; do
     if [ "$(date +%s)" -ge "$deadline" ]; then
         released=no
@@ -109,7 +110,7 @@ for n in "${NODES[@]}"; do
     got=$(cv "$n" feed "$cid" --json | jq -r '.[].text' | sort | tr '\n' '|')
     [ "$got" = "$want" ] || problems+=("$n's feed is $got")
 done
-[ "$released" = yes ] || problems+=("custody not released within 60 s: $custody")
+[ "$released" = yes ] || problems+=("custody not released within 40 s: $custody")
 [ ${#problems[@]} = 0 ] || fail "$(printf '%s; ' "${problems[@]}")"
 members=$(cv n3 community members "$cid" --json | jq length)
 [ "$members" = 5 ] || fail "n3 sees $members members"

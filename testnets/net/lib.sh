@@ -270,15 +270,14 @@ stop() {
 # status NODE: `caravan status --json` (the running daemon's report while it runs).
 status() { "$CARAVAN" --home "$(home "$1")" status --json 2> /dev/null || echo '{}'; }
 
-# wait_for SECONDS WHAT COMMAND...: polls COMMAND every half second until it succeeds;
-# fails the scenario with WHAT after SECONDS.
-wait_for() {
-    local secs=$1 what=$2
-    shift 2
+# wait_until SECONDS COMMAND...: polls COMMAND every half second until it succeeds;
+# returns 1 after SECONDS (the caller fails with what it sees then).
+wait_until() {
     local deadline
-    deadline=$(($(date +%s) + secs))
+    deadline=$(($(date +%s) + $1))
+    shift
     until "$@"; do
-        [ "$(date +%s)" -lt "$deadline" ] || fail "$what: not within $secs s"
+        [ "$(date +%s)" -lt "$deadline" ] || return 1
         sleep 0.5
     done
 }
