@@ -409,6 +409,9 @@ impl Node {
         for audience in audiences.iter().filter(|a| **a != Audience::Public) {
             self.ensure_audience_grants(&mut t, *audience)?;
         }
+        // Its profile bundles we already hold: we are a destination of them now.
+        let owner = card.node_id();
+        self.answer_stored(&mut t, |d| matches!(d, DocId::Profile { owner: o, .. } if o == owner))?;
         t.commit()?;
         Ok(())
     }
@@ -1380,6 +1383,31 @@ impl Node {
         let batches = batches.into_iter().enumerate().map(|(i, (_, d, info, v, b))| (i, d, info, v, b)).collect();
         self.merge_batches(t, batches, &mut inner, touched)?;
         report.unlocked += inner.new_bundles();
+        if let (Some(ScopeOwner::Community(cid)), Some(_)) = (doc::parse_scope(&grant.scope), &grant.invitation) {
+            // Public parts stored before we joined were not answered then.
+            self.answer_stored(t, |d| matches!(d, DocId::Community { id, .. } if id == cid))?;
+        }
+        Ok(())
+    }
+
+    /// Queues custody answers for stored change bundles of the documents `which` picks:
+    /// we became a destination of them after storing them (joined the community, added
+    /// the profile's owner as a contact). Answers are idempotent for the custodian.
+    fn answer_stored(&mut self, t: &mut Txn, which: impl Fn(DocId) -> bool) -> Result<(), Error> {
+        let now = (self.clock)();
+        let me = self.node_id();
+        for (digest, meta) in t.all_bundle_meta()? {
+            if meta.state != BundleState::Applied || meta.changes == 0 || !DocId::parse(&meta.doc).is_some_and(&which) {
+                continue;
+            }
+            let Some(bytes) = t.bundle(&digest)? else { continue };
+            let Ok(info) = bundle::parse(&bytes, now) else { continue };
+            if let Some(source) = source_node(&info.source)
+                && source != me
+            {
+                t.put_custody_answer(&source.0, Disposition::Accepted.code(), info.sequence)?;
+            }
+        }
         Ok(())
     }
 

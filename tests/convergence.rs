@@ -203,3 +203,34 @@ fn events_tell_the_app_what_changed_after_it_is_stored() {
             .any(|e| matches!(e, caravan::Event::DocChanged { doc: DocId::Community { part: Part::Wiki, .. }, .. }))
     );
 }
+
+#[test]
+fn custody_is_answered_for_what_was_stored_before_becoming_a_destination() {
+    let mut a = node("Village A");
+    let mut b = node("Village B");
+    b.node.add_contact(&a.node.card(), &[]).unwrap();
+    let wells = a.node.create_community("Wells", "Where the water is").unwrap();
+    a.node.invite(&wells, &b.node.card(), Role::Editor).unwrap();
+    a.node.set_profile_field("name", "Village A", Audience::Public).unwrap();
+    let mut c = node("Village C");
+    a.node.add_contact(&c.node.card(), &[]).unwrap(); // C is a destination of A's profile
+
+    // The invitation comes last: the community's public part is stored before B joins.
+    let mut bundles = a.node.export(Target::Everyone).unwrap();
+    bundles.reverse();
+    for bundle in &bundles {
+        b.node.import(bundle).unwrap();
+    }
+    assert_eq!(b.node.communities().unwrap().len(), 1);
+    // C stores A's public profile before it adds A as a contact.
+    c.node.import_many(bundles.iter().map(Vec::as_slice)).unwrap();
+    c.node.add_contact(&a.node.card(), &[]).unwrap();
+
+    for answers in
+        [b.node.export(Target::Peer(a.node.node_id())).unwrap(), c.node.export(Target::Peer(a.node.node_id())).unwrap()]
+    {
+        a.node.import_many(answers.iter().map(Vec::as_slice)).unwrap();
+    }
+    let custody = a.node.custody().unwrap();
+    assert_eq!(custody.open, 0, "every destination stored every bundle and said so: {custody:?}");
+}
