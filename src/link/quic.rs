@@ -226,12 +226,24 @@ async fn transfer(
         let mut batch_bytes = 0usize;
         let mut done = false;
         while !done {
-            match read_frame(&mut recv, BUNDLE_BYTES_MAX).await? {
-                Some(b) => {
+            match read_frame(&mut recv, BUNDLE_BYTES_MAX).await {
+                Ok(Some(b)) => {
                     batch_bytes += b.len();
                     batch.push(b);
                 }
-                None => done = true,
+                Ok(None) => done = true,
+                Err(e) => {
+                    // The link failed: whole bundles already read are kept all the same,
+                    // so the next session does not send them again.
+                    if !batch.is_empty() {
+                        let r = node.lock().await.import_many(batch.iter().map(Vec::as_slice))?;
+                        for b in &batch {
+                            tracing::debug!("committed bundle {}", crate::store::hex(&crate::node::bundle_digest(b)));
+                        }
+                        tracing::info!("link failed: kept the {} bundles read before it", r.outcomes.len());
+                    }
+                    return Err(e);
+                }
             }
             // Commit as we go: what is committed survives a dropped connection and is in
             // our next summary, so it is not sent again; memory stays bounded.
