@@ -78,6 +78,29 @@ fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     serde_cbor::to_vec(value).expect("CBOR encoding of an in-memory structure")
 }
 
+/// Whether `value` encodes to exactly `expected`, compared as it is written: checking a
+/// 64 MiB envelope must not build a second copy of it.
+fn encodes_to<T: Serialize>(value: &T, expected: &[u8]) -> bool {
+    struct Compare<'a> {
+        rest: &'a [u8],
+        same: bool,
+    }
+    impl std::io::Write for Compare<'_> {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            match self.rest.strip_prefix(buf) {
+                Some(rest) if self.same => self.rest = rest,
+                _ => self.same = false,
+            }
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut c = Compare { rest: expected, same: true };
+    serde_cbor::to_writer(&mut c, value).is_ok() && c.same && c.rest.is_empty()
+}
+
 fn fixed<const N: usize>(b: &ByteBuf, field: &'static str) -> Result<[u8; N], EnvelopeError> {
     b.as_slice().try_into().map_err(|_| EnvelopeError::Field(field))
 }
@@ -207,7 +230,7 @@ pub fn decode_envelope(payload: &[u8]) -> Result<Envelope<'_>, EnvelopeError> {
     // Only the exact encoding we write is accepted: CBOR has several spellings of the
     // same structure (a key as text or bytes, long-form lengths), and a damaged byte must
     // not turn into an equivalent spelling that the checksum does not cover.
-    if encode(&w) != payload {
+    if !encodes_to(&w, payload) {
         return Err(EnvelopeError::NonCanonical);
     }
     let header = Header::decode(w.h)?;
@@ -609,6 +632,23 @@ mod tests {
         let bytes = encode_envelope(&too_many.encode(), b"");
         assert_eq!(decode_envelope(&bytes).unwrap_err(), EnvelopeError::Field("header heads count"));
         assert!(matches!(decode_envelope(b"\xff\x00garbage"), Err(EnvelopeError::Cbor { .. })));
+    }
+
+    #[test]
+    fn another_spelling_of_the_same_envelope_is_refused() {
+        let header = Header { kind: Kind::Batch, doc: "c/abc/wiki".into(), epoch: 0, heads: vec![], encrypted: false };
+        let encoded = encode_envelope(&header.encode(), b"body");
+        // "v": 1 as a one-byte integer, respelled with a long-form length (0x18 0x01):
+        // the same value, the checksum still matches, the bytes differ.
+        let at = encoded.windows(3).position(|w| w == [0x61, b'v', 0x01]).unwrap();
+        let mut respelled = encoded.clone();
+        respelled.splice(at + 2..at + 3, [0x18, 0x01]);
+        assert_eq!(decode_envelope(&respelled).unwrap_err(), EnvelopeError::NonCanonical);
+        // Trailing bytes are not part of the envelope either.
+        let mut longer = encoded.clone();
+        longer.push(0);
+        assert!(decode_envelope(&longer).is_err());
+        assert!(decode_envelope(&encoded).is_ok());
     }
 
     #[test]
