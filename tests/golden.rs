@@ -404,3 +404,38 @@ fn regenerate_custody() {
     }
     std::fs::write(dir.join("custody.json"), serde_json::to_string_pretty(&expect).unwrap() + "\n").unwrap();
 }
+
+/// A LAN beacon written by this code (`bundles/lan-v1/`, `spec/sync.md`): today's code
+/// must still read it, and any changed byte must be refused.
+#[test]
+fn golden_beacon_still_reads() {
+    use caravan::link::lan;
+    let dir = corpus().join("lan-v1");
+    let bytes = std::fs::read(dir.join("beacon.bin")).unwrap();
+    let want: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("beacon.json")).unwrap()).unwrap();
+    let beacon = lan::open(&bytes).unwrap();
+    let card = caravan::ContactCard::parse(&std::fs::read_to_string(corpus().join("keys/a.card")).unwrap()).unwrap();
+    assert_eq!(beacon.card, card);
+    assert_eq!(json!(beacon.port), want["port"]);
+    assert_eq!(json!(beacon.sent_ms), want["sent_ms"]);
+    assert_eq!(json!(beacon.card.node_id().to_string()), want["node"]);
+    for i in 0..bytes.len() {
+        let mut damaged = bytes.clone();
+        damaged[i] ^= 1;
+        assert!(lan::open(&damaged).is_err(), "byte {i} changed and still accepted");
+    }
+}
+
+#[test]
+#[ignore = "rewrites bundles/lan-v1; run only when the beacon format changes on purpose"]
+fn regenerate_beacon() {
+    use caravan::link::lan;
+    let dir = corpus().join("lan-v1");
+    std::fs::create_dir_all(&dir).unwrap();
+    let id = caravan::Identity::load_or_create(&corpus().join("keys/a.key")).unwrap();
+    let card = caravan::ContactCard::parse(&std::fs::read_to_string(corpus().join("keys/a.card")).unwrap()).unwrap();
+    let sent_ms = 1_795_000_000_000u64;
+    std::fs::write(dir.join("beacon.bin"), lan::seal(&id, &card, 4433, sent_ms)).unwrap();
+    let want = json!({"node": card.node_id().to_string(), "port": 4433, "sent_ms": sent_ms});
+    std::fs::write(dir.join("beacon.json"), serde_json::to_string_pretty(&want).unwrap() + "\n").unwrap();
+}
