@@ -8,45 +8,18 @@
 
 #![allow(missing_docs)]
 
+mod common;
+
 use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use caravan::envelope::{self, Batch, ChangeEncoding, Header, Kind};
 use caravan::link::stick;
-use caravan::{CommunityId, DocId, Identity, Node, Part, batch, bundle, crypto};
+use caravan::{CommunityId, Node};
 
 fn bundles(count: usize, size: usize) -> Vec<Vec<u8>> {
-    let author = Identity::generate();
-    let cid = CommunityId([9; 20]);
-    let feed = DocId::Community { id: cid, part: Part::Feed };
-    let key = crypto::random_32();
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
-    let mut changes = vec![0u8; size];
-    (0..count)
-        .map(|i| {
-            crypto::fill_random(&mut changes[..64.min(size)]);
-            let b = Batch {
-                author: author.signing_public(),
-                genesis: None,
-                chain: vec![],
-                encoding: ChangeEncoding::Raw,
-                changes: changes.clone(),
-            };
-            let h = Header { kind: Kind::Batch, doc: feed.to_string(), epoch: 0, heads: vec![], encrypted: true };
-            let (hb, body) = batch::seal(&author, &h, &b, Some(&key));
-            bundle::build(
-                &author.node_id().endpoint(),
-                &feed.endpoint(),
-                now,
-                i as u64,
-                Duration::from_secs(86_400),
-                &envelope::encode_envelope(&hb, &body),
-            )
-            .unwrap()
-        })
-        .collect()
+    common::feed_bundles(CommunityId([9; 20]), 0, count, size)
 }
 
 fn relay_with(bundles: &[Vec<u8>]) -> (Node, tempfile::TempDir) {
