@@ -101,8 +101,9 @@ enum Command {
         json: bool,
     },
     /// Run as a daemon: listen for QUIC connections, and sync with the configured peers
-    /// while a window is open, until SIGINT or SIGTERM. Settings: `config.toml` in the
-    /// node's home (see spec/config.md), or --config.
+    /// (and, with `discovery = true`, with nodes found on the LAN) while a window is open,
+    /// until SIGINT or SIGTERM. Settings: `config.toml` in the node's home (see
+    /// spec/config.md), or --config. Logs go to stderr (CARAVAN_LOG=caravan=debug for more).
     Daemon {
         /// Configuration file (default: config.toml in the node's home; missing = defaults).
         #[arg(long)]
@@ -119,7 +120,8 @@ enum Command {
         json: bool,
     },
     /// Show this node's identity, contacts, communities and pending invitations, custody
-    /// of its bundles, and relay usage.
+    /// of its bundles by destination, relay usage, configured peers and the next window;
+    /// while a daemon runs, also who is connected now and the last syncs.
     Status {
         /// Print JSON.
         #[arg(long)]
