@@ -166,6 +166,25 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     n.checked_mul(mult).ok_or_else(|| format!("{s:?} is too large"))
 }
 
+/// The window given by at most one of `daily`, `weekly`, `once` (in `zone`, default UTC);
+/// `None` if none is given.
+fn window_of(
+    daily: Option<String>,
+    weekly: Option<String>,
+    once: Option<String>,
+    zone: Option<String>,
+) -> Result<Option<Window>, String> {
+    let zone = zone.as_deref().unwrap_or("UTC");
+    let window = match (daily, weekly, once) {
+        (None, None, None) => return Ok(None),
+        (Some(d), None, None) => Window::daily(&d, zone),
+        (None, Some(d), None) => Window::weekly(&d, zone),
+        (None, None, Some(d)) => Window::once(&d, zone),
+        _ => return Err("give only one of daily, weekly or once".into()),
+    };
+    window.map(Some).map_err(|e| e.to_string())
+}
+
 impl Config {
     /// Reads `path`; a missing file gives the defaults.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
@@ -214,14 +233,9 @@ impl Config {
             c.peers.push(Peer { card, address: p.address });
         }
         for (i, w) in f.window.into_iter().enumerate() {
-            let zone = w.zone.as_deref().unwrap_or("UTC");
-            let window = match (w.daily, w.weekly, w.once) {
-                (Some(d), None, None) => Window::daily(&d, zone),
-                (None, Some(d), None) => Window::weekly(&d, zone),
-                (None, None, Some(d)) => Window::once(&d, zone),
-                _ => return Err(fail(format!("window {}: give exactly one of daily, weekly or once", i + 1))),
-            };
-            c.windows.push(window.map_err(|e| fail(format!("window {}: {e}", i + 1)))?);
+            let window =
+                window_of(w.daily, w.weekly, w.once, w.zone).map_err(|e| fail(format!("window {}: {e}", i + 1)))?;
+            c.windows.push(window.ok_or_else(|| fail(format!("window {}: give one of daily, weekly or once", i + 1)))?);
         }
         for (i, k) in f.contact.into_iter().enumerate() {
             let node = |s: &str| {
@@ -232,20 +246,11 @@ impl Config {
             let [x, y] = k.between.as_slice() else {
                 return Err(fail(format!("contact {}: between needs exactly two nodes", i + 1)));
             };
-            let zone = k.zone.as_deref().unwrap_or("UTC");
-            let windows = match (k.daily, k.weekly, k.once) {
-                (None, None, None) => vec![],
-                (Some(d), None, None) => {
-                    vec![Window::daily(&d, zone).map_err(|e| fail(format!("contact {}: {e}", i + 1)))?]
-                }
-                (None, Some(d), None) => {
-                    vec![Window::weekly(&d, zone).map_err(|e| fail(format!("contact {}: {e}", i + 1)))?]
-                }
-                (None, None, Some(d)) => {
-                    vec![Window::once(&d, zone).map_err(|e| fail(format!("contact {}: {e}", i + 1)))?]
-                }
-                _ => return Err(fail(format!("contact {}: give at most one of daily, weekly or once", i + 1))),
-            };
+            // No window: they meet at any time.
+            let windows = window_of(k.daily, k.weekly, k.once, k.zone)
+                .map_err(|e| fail(format!("contact {}: {e}", i + 1)))?
+                .into_iter()
+                .collect();
             c.contacts.push(Contact { between: [node(x)?, node(y)?], windows });
         }
         Ok(c)
@@ -295,7 +300,9 @@ mod tests {
         let e = Config::parse("[[window]]\ndaily = \"18:00-19:00\"\ntimezone = \"UTC\"\n", "c").unwrap_err();
         assert!(e.to_string().contains("timezone"), "{e}");
         let e = Config::parse("[[window]]\ndaily = \"18:00-19:00\"\nweekly = \"sat 09:00-10:00\"\n", "c").unwrap_err();
-        assert!(e.to_string().contains("window 1: give exactly one"), "{e}");
+        assert!(e.to_string().contains("window 1: give only one"), "{e}");
+        let e = Config::parse("[[window]]\nzone = \"UTC\"\n", "c").unwrap_err();
+        assert!(e.to_string().contains("window 1: give one of daily"), "{e}");
         let e = Config::parse("relay_quota = \"lots\"\n", "c").unwrap_err();
         assert!(e.to_string().contains("relay_quota"), "{e}");
         let e = Config::parse("[[peer]]\ncard = \"caravan1_nope\"\naddress = \"x:1\"\n", "c").unwrap_err();

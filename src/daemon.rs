@@ -98,6 +98,15 @@ fn with<T>(shared: &SharedRef, f: impl FnOnce(&mut Shared) -> T) -> T {
     f(&mut guard)
 }
 
+/// The status file goes when the daemon does, however it stops.
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
 /// Marks a peer connected for as long as it lives.
 struct Connected(SharedRef, NodeId);
 
@@ -140,18 +149,35 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<DaemonStats, DaemonError> {
     let identity = Identity::load_or_create(&home.join("identity.key"))?;
-    // A short command (`caravan status`, a script) may hold the store for a moment.
+    let started_ms = now_ms();
+    // Announce this process first: from now on `caravan status` reads the report instead
+    // of opening the store, so a command polling status cannot keep the daemon out.
+    let early = Status {
+        node: identity.node_id().to_string(),
+        daemon: Some(DaemonLine {
+            pid: std::process::id(),
+            listen: config.listen.to_string(),
+            started_unix_ms: started_ms,
+            updated_unix_ms: started_ms,
+            ..DaemonLine::default()
+        }),
+        ..Status::default()
+    };
+    let _ = status::write(home, &early);
+    let _report = RemoveOnDrop(status::file(home));
+    // A short command that started before may hold the store for a moment.
     let mut tries = 0;
-    let mut node = loop {
+    let opened = loop {
         match Node::open(home, "") {
-            Ok(n) => break n,
-            Err(e) if tries < 50 && e.to_string().contains("already open") => {
+            Ok(n) => break Ok(n),
+            Err(e) if tries < 100 && e.to_string().contains("already open") => {
                 tries += 1;
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => break Err(e),
         }
     };
+    let mut node = opened?;
     if let Some(q) = config.relay_quota {
         node.set_relay_quota(q)?;
     }
@@ -165,7 +191,7 @@ pub async fn run(
         identity,
         node: Mutex::new(node),
         shared: SharedRef::default(),
-        started_ms: now_ms(),
+        started_ms,
         listen,
     });
     refresh_status(&ctx).await;
@@ -282,7 +308,6 @@ pub async fn run(
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, ctx.node.lock()).await;
     endpoint.close(0u32.into(), b"shutting down");
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, endpoint.wait_idle()).await;
-    let _ = std::fs::remove_file(status::file(&ctx.home));
     Ok(with(&ctx.shared, |s| s.stats.clone()))
 }
 

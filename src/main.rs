@@ -541,7 +541,11 @@ fn run(cli: Cli) -> Result<(), String> {
             }
         }
         Command::Daemon { config } => {
-            drop(open(&home)?);
+            // Only check there is a node here: the daemon opens the store itself (and waits
+            // for a command that holds it for a moment).
+            if !home.join("identity.key").exists() {
+                return Err(format!("no node in {}; create one with `caravan init --name NAME`", home.display()));
+            }
             let filter = tracing_subscriber::EnvFilter::try_from_env("CARAVAN_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("caravan=info"));
             tracing_subscriber::fmt()

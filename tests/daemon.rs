@@ -104,7 +104,8 @@ fn the_daemon_process_refuses_a_bad_config_and_stops_cleanly_on_sigterm() {
     let status = loop {
         let out = run(&["status", "--json"]);
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-        if v["daemon"]["pid"].to_string() == pid || std::time::Instant::now() > deadline {
+        // The daemon announces itself first, then its full report (with the node's name).
+        if (v["daemon"]["pid"].to_string() == pid && v["name"] == "Hub") || std::time::Instant::now() > deadline {
             break v;
         }
         std::thread::sleep(Duration::from_millis(100));
