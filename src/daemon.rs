@@ -382,10 +382,13 @@ fn record_sync(ctx: &Ctx, peer: NodeId, direction: &str, result: &Result<quic::E
     let line = match result {
         Ok(x) => {
             tracing::info!(
-                "sync with {peer} ({direction}): sent {}, received {} new of {}",
+                "sync with {peer} ({direction}): sent {}, received {} ({} new, {} stored unread, {} duplicate, {} refused)",
                 x.sent,
+                x.received.outcomes.len(),
                 x.received.new_bundles(),
-                x.received.outcomes.len()
+                x.received.waiting(),
+                x.received.duplicates(),
+                x.received.rejected().len() + x.received.not_carried()
             );
             SyncLine {
                 peer: peer.to_string(),

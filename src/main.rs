@@ -276,6 +276,20 @@ fn main() -> ExitCode {
     }
 }
 
+/// A daemon moves bundles of up to tens of MiB for weeks. glibc serves a large buffer
+/// from its own mapping and unmaps it on free, but after the first such free it raises
+/// that threshold, and later large buffers come from heaps that are not given back: a
+/// sender daemon's resident size then held about three such buffers it had freed. A
+/// fixed threshold keeps every buffer of 1 MiB or more a mapping of its own.
+#[allow(unsafe_code)]
+fn release_large_buffers() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets an allocator parameter; called before any other thread starts.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+    }
+}
+
 fn open(home: &Path) -> Result<Node, String> {
     if !home.join("identity.key").exists() {
         return Err(format!("no node in {}; create one with `caravan init --name NAME`", home.display()));
@@ -553,6 +567,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
                 .with_writer(std::io::stderr)
                 .init();
+            release_large_buffers();
             let path = config.unwrap_or_else(|| home.join("config.toml"));
             let config = caravan::config::Config::load(&path).map_err(|e| e.to_string())?;
             let runtime = tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the runtime: {e}"))?;

@@ -10,6 +10,13 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 /// Raw bundle bytes by digest.
 const BUNDLES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("bundles");
 /// Bundle metadata (see [`BundleMeta`]) by digest.
+/// Parts of bundles too large to keep in one value (see [`BUNDLE_PART_BYTES`]).
+const BUNDLE_PARTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("bundle_parts");
+/// redb keeps each value inside one leaf page, and pages come in powers of two: a 16 MiB
+/// bundle took a 32 MiB page, and every insert beside it read and rewrote that page. A
+/// bundle larger than this is stored as parts of at most this many bytes, each filling
+/// one 64 KiB leaf (the rest is the leaf's header, offsets and the 36-byte key).
+pub const BUNDLE_PART_BYTES: usize = 65_536 - 128;
 const BUNDLE_META: TableDefinition<&[u8], &[u8]> = TableDefinition::new("bundle_meta");
 /// Which stored bundle carries an Automerge change, by change hash.
 const CHANGE_BUNDLE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("change_bundle");
@@ -42,10 +49,10 @@ const CUSTODY_OUT: TableDefinition<&[u8], ()> = TableDefinition::new("custody_ou
 /// Bundles their sources declared delivered: source(20) -> inclusive ranges of sequence
 /// numbers, as pairs of u64 BE. Carried copies of these are not taken again.
 const DELIVERED: TableDefinition<&[u8], &[u8]> = TableDefinition::new("delivered");
-/// Digests of carried bundles dropped as delivered: known, so never taken again.
-/// redb's page cache per store.
-pub const CACHE_BYTES: usize = 32 << 20;
+/// redb's page cache per store (read cache and the open transaction's dirty pages).
+pub const CACHE_BYTES: usize = 16 << 20;
 
+/// Digests of carried bundles dropped as delivered: known, so never taken again.
 const FORGOTTEN: TableDefinition<&[u8], ()> = TableDefinition::new("forgotten");
 /// Small settings: display name, bundle sequence counter.
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
@@ -194,6 +201,7 @@ impl Store {
             ($m:ident) => {
                 $m!(
                     BUNDLES,
+                    BUNDLE_PARTS,
                     BUNDLE_META,
                     CHANGE_BUNDLE,
                     DOC_CHUNKS,
@@ -295,6 +303,19 @@ pub trait Reads {
     fn bundle_ids(&self, source: &[u8; 20], lo: u64, hi: u64) -> Result<Vec<(u64, [u8; 32])>, StoreError>;
 }
 
+/// Key of part `index` of a bundle: digest ‖ index (be32), so a bundle's parts are
+/// adjacent and in order.
+fn part_key(digest: &[u8; 32], index: u32) -> [u8; 36] {
+    let mut k = [0u8; 36];
+    k[..32].copy_from_slice(digest);
+    k[32..].copy_from_slice(&index.to_be_bytes());
+    k
+}
+
+fn part_index(key: &[u8]) -> u32 {
+    key.get(32..36).and_then(|b| b.try_into().ok()).map(u32::from_be_bytes).unwrap_or(u32::MAX)
+}
+
 fn id_key(source: &[u8; 20], seq: u64) -> [u8; 28] {
     let mut k = [0u8; 28];
     k[..20].copy_from_slice(source);
@@ -306,7 +327,31 @@ macro_rules! impl_reads {
     ($t:ty) => {
         impl Reads for $t {
             fn bundle(&self, digest: &[u8; 32]) -> Result<Option<Vec<u8>>, StoreError> {
-                Ok(self.tx.open_table(BUNDLES)?.get(&digest[..])?.map(|v| v.value().to_vec()))
+                let Some(v) = self.tx.open_table(BUNDLES)?.get(&digest[..])?.map(|v| v.value().to_vec()) else {
+                    return Ok(None);
+                };
+                if !v.is_empty() {
+                    return Ok(Some(v));
+                }
+                // Stored in parts: size the buffer from the last part, then copy each once.
+                let parts = self.tx.open_table(BUNDLE_PARTS)?;
+                let (lo, hi) = (part_key(digest, 0), part_key(digest, u32::MAX));
+                let total = match parts.range(&lo[..]..=&hi[..])?.next_back() {
+                    Some(row) => {
+                        let (k, v) = row?;
+                        part_index(k.value()) as usize * BUNDLE_PART_BYTES + v.value().len()
+                    }
+                    None => return Err(StoreError("damaged bundle: its parts are missing".into())),
+                };
+                let mut out = Vec::with_capacity(total);
+                for (i, row) in parts.range(&lo[..]..=&hi[..])?.enumerate() {
+                    let (k, v) = row?;
+                    if part_index(k.value()) as usize != i {
+                        return Err(StoreError("damaged bundle: a part is missing".into()));
+                    }
+                    out.extend_from_slice(v.value());
+                }
+                Ok(Some(out))
             }
             fn bundle_meta(&self, digest: &[u8; 32]) -> Result<Option<BundleMeta>, StoreError> {
                 let t = self.tx.open_table(BUNDLE_META)?;
@@ -540,7 +585,17 @@ impl Txn {
 
     /// Stores a bundle with its metadata.
     pub fn put_bundle(&mut self, digest: &[u8; 32], bytes: &[u8], meta: &BundleMeta) -> Result<(), StoreError> {
-        self.table(BUNDLES)?.insert(&digest[..], bytes)?;
+        if bytes.len() <= BUNDLE_PART_BYTES {
+            self.table(BUNDLES)?.insert(&digest[..], bytes)?;
+        } else {
+            // An empty value marks a bundle kept in parts (no stored bundle is empty).
+            self.table(BUNDLES)?.insert(&digest[..], &[][..])?;
+            let mut parts = self.table(BUNDLE_PARTS)?;
+            for (i, part) in bytes.chunks(BUNDLE_PART_BYTES).enumerate() {
+                let i = u32::try_from(i).map_err(|_| StoreError("bundle too large to store".into()))?;
+                parts.insert(&part_key(digest, i)[..], part)?;
+            }
+        }
         self.set_bundle_meta(digest, meta)
     }
 
@@ -552,7 +607,11 @@ impl Txn {
 
     /// Removes a bundle and its metadata.
     pub fn remove_bundle(&mut self, digest: &[u8; 32]) -> Result<(), StoreError> {
-        self.table(BUNDLES)?.remove(&digest[..])?;
+        let parted = self.table(BUNDLES)?.remove(&digest[..])?.is_some_and(|v| v.value().is_empty());
+        if parted {
+            let (lo, hi) = (part_key(digest, 0), part_key(digest, u32::MAX));
+            self.table(BUNDLE_PARTS)?.retain_in(&lo[..]..=&hi[..], |_, _| false)?;
+        }
         self.table(BUNDLE_META)?.remove(&digest[..])?;
         Ok(())
     }
@@ -714,5 +773,66 @@ impl Txn {
     pub fn clear_custody_outbox(&mut self) -> Result<(), StoreError> {
         self.table(CUSTODY_OUT)?.retain(|_, _| false)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(bytes: usize) -> BundleMeta {
+        BundleMeta {
+            state: BundleState::Carried,
+            doc: String::new(),
+            destination: "dtn://x/".into(),
+            expires_unix_ms: 1,
+            changes: 0,
+            bytes: bytes as u32,
+        }
+    }
+
+    #[test]
+    fn large_bundles_are_stored_in_parts_and_read_back_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.redb");
+        let store = Store::open(&path).unwrap();
+        // Sizes around the part boundary, and one of many parts.
+        let sizes =
+            [1, BUNDLE_PART_BYTES, BUNDLE_PART_BYTES + 1, 2 * BUNDLE_PART_BYTES, 3 * BUNDLE_PART_BYTES + 7, 5 << 20];
+        let bundles: Vec<([u8; 32], Vec<u8>)> = sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| {
+                let bytes: Vec<u8> = (0..n).map(|j| (j * 31 + i * 7) as u8).collect();
+                (*blake3::hash(&bytes).as_bytes(), bytes)
+            })
+            .collect();
+        let mut t = store.write().unwrap();
+        for (d, b) in &bundles {
+            t.put_bundle(d, b, &meta(b.len())).unwrap();
+        }
+        t.commit().unwrap();
+        drop(store);
+        let store = Store::open(&path).unwrap();
+        let view = store.read().unwrap();
+        for (d, b) in &bundles {
+            assert_eq!(view.bundle(d).unwrap().as_deref(), Some(&b[..]), "{} bytes", b.len());
+        }
+        drop(view);
+        // Removing a bundle in parts removes every part, and only its own.
+        let mut t = store.write().unwrap();
+        t.remove_bundle(&bundles[4].0).unwrap();
+        t.commit().unwrap();
+        let view = store.read().unwrap();
+        assert_eq!(view.bundle(&bundles[4].0).unwrap(), None);
+        assert_eq!(view.tx.open_table(BUNDLE_PARTS).unwrap().iter().unwrap().count(), 2 + 2 + 81);
+        assert_eq!(view.bundle(&bundles[5].0).unwrap().as_deref(), Some(&bundles[5].1[..]));
+        // A bundle whose parts went missing is an error naming the damage, not a short bundle.
+        drop(view);
+        let t = store.write().unwrap();
+        let k = part_key(&bundles[5].0, 3);
+        t.tx.open_table(BUNDLE_PARTS).unwrap().remove(&k[..]).unwrap();
+        let err = t.bundle(&bundles[5].0).unwrap_err();
+        assert!(err.to_string().contains("part is missing"), "{err}");
     }
 }
