@@ -149,7 +149,7 @@ pub async fn exchange_with(
     let plan = node.plan_link(peer, &their_endpoints, &held)?;
     let wanted: Vec<([u8; 32], u32)> = plan.outgoing.iter().map(|o| (o.digest, o.bytes)).collect();
     let mut out = Exchange { peer: Some(peer), skipped: plan.skipped, ..Exchange::default() };
-    let (sent, received, got) = transfer(node, &mut send, Ok(recv), &wanted, batch_count, batch_bytes_max).await?;
+    let (send, sent, received, got) = transfer(node, send, Ok(recv), &wanted, batch_count, batch_bytes_max).await?;
     out.sent = sent;
     out.received = received;
     // Second round, on fresh streams: the custody answers for what each side just
@@ -160,8 +160,9 @@ pub async fn exchange_with(
     let plan = node.plan_link(peer, &their_endpoints, &known)?;
     let wanted: Vec<([u8; 32], u32)> = plan.outgoing.iter().map(|o| (o.digest, o.bytes)).collect();
     // (The peer sees a new stream only once data is on it: accept while sending.)
-    let mut send2 = conn.open_uni().await.map_err(link_err)?;
-    let (sent, received, _) = transfer(node, &mut send2, Err(conn), &wanted, batch_count, batch_bytes_max).await?;
+    let send2 = conn.open_uni().await.map_err(link_err)?;
+    let (send2, sent, received, _) =
+        transfer(node, send2, Err(conn.clone()), &wanted, batch_count, batch_bytes_max).await?;
     out.sent_second_round = sent;
     out.received.outcomes.extend(received.outcomes);
     out.received.unlocked += received.unlocked;
@@ -170,22 +171,116 @@ pub async fn exchange_with(
     Ok(out)
 }
 
+/// Aborts a spawned task when dropped: a failed exchange stops its reader and writer
+/// (a writer stopped this way never sends the end marker, so the peer sees a broken link,
+/// not a finished one).
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Runs blocking store work (an import, a fetch) off the async worker where the runtime
+/// allows it, so the reading and writing tasks keep the link busy meanwhile.
+fn blocking<R>(f: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
+/// A batch the reading task hands over: the whole bundles read, and whether the peer's
+/// stream ended after them (`Ok(true)`), goes on (`Ok(false)`) or failed.
+type ReadBatch = (Vec<Vec<u8>>, Result<bool, QuicError>);
+
+/// Reads the peer's frames on their own task, in batches of `batch_count` bundles or
+/// `batch_bytes` bytes. It reads the next batch while the previous one is imported, and
+/// no further: at most two batches are in memory.
+fn spawn_reader(
+    recv: Result<quinn::RecvStream, quinn::Connection>,
+    batch_count: usize,
+    batch_bytes: usize,
+) -> (tokio::sync::mpsc::Receiver<ReadBatch>, AbortOnDrop<()>) {
+    let (tx, rx) = tokio::sync::mpsc::channel::<ReadBatch>(1);
+    let task = tokio::spawn(async move {
+        let mut recv = match recv {
+            Ok(r) => r,
+            Err(conn) => match conn.accept_uni().await {
+                Ok(r) => r,
+                Err(e) => {
+                    let _ = tx.send((Vec::new(), Err(link_err(e)))).await;
+                    return;
+                }
+            },
+        };
+        loop {
+            let Ok(permit) = tx.reserve().await else { return };
+            let (mut batch, mut bytes) = (Vec::new(), 0usize);
+            let state = loop {
+                match read_frame(&mut recv, BUNDLE_BYTES_MAX).await {
+                    Ok(Some(b)) => {
+                        bytes += b.len();
+                        batch.push(b);
+                        if batch.len() >= batch_count || bytes >= batch_bytes {
+                            break Ok(false);
+                        }
+                    }
+                    Ok(None) => break Ok(true),
+                    Err(e) => break Err(e),
+                }
+            };
+            let last = !matches!(state, Ok(false));
+            permit.send((batch, state));
+            if last {
+                return;
+            }
+        }
+    });
+    (rx, AbortOnDrop(task))
+}
+
+/// Writes the chunks it is given on its own task, then the end marker; returns the
+/// stream and the number of bundles written.
+fn spawn_writer(
+    mut send: quinn::SendStream,
+) -> (tokio::sync::mpsc::Sender<Vec<([u8; 32], Vec<u8>)>>, AbortOnDrop<Result<(quinn::SendStream, usize), QuicError>>) {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<([u8; 32], Vec<u8>)>>(1);
+    let task = tokio::spawn(async move {
+        let mut sent = 0;
+        while let Some(chunk) = rx.recv().await {
+            for (d, b) in chunk {
+                write_frame(&mut send, &b).await?;
+                tracing::debug!("sent bundle {}", crate::store::hex(&d));
+                sent += 1;
+            }
+        }
+        write_frame(&mut send, &[]).await?;
+        send.finish().map_err(link_err)?;
+        Ok((send, sent))
+    });
+    (tx, AbortOnDrop(task))
+}
+
 /// Sends `wanted` (fetched from the store a chunk at a time) while receiving and
-/// committing the peer's frames, until both ends have sent their end markers. Returns
-/// what was sent, what importing did, and the digests received.
+/// committing the peer's frames, until both ends have sent their end markers. Network
+/// reads and writes run on their own tasks, so the link stays busy while the store works:
+/// the next batch is read while one is imported, the next chunk fetched while one is
+/// written. Returns the stream, what was sent, what importing did, and the digests received.
 async fn transfer(
     node: &mut Node,
-    send: &mut quinn::SendStream,
-    recv: Result<quinn::RecvStream, &quinn::Connection>,
+    send: quinn::SendStream,
+    recv: Result<quinn::RecvStream, quinn::Connection>,
     wanted: &[([u8; 32], u32)],
     batch_count: usize,
     batch_bytes_max: usize,
-) -> Result<(usize, ImportReport, Vec<[u8; 32]>), QuicError> {
-    // Both directions run at once on this task; the node is shared between them, and
-    // never held across a network wait.
+) -> Result<(quinn::SendStream, usize, ImportReport, Vec<[u8; 32]>), QuicError> {
+    // Fetching and importing share the node, never held across a network wait.
     let node = tokio::sync::Mutex::new(node);
+    let (to_writer, writer) = spawn_writer(send);
+    let (mut from_reader, _reader) = spawn_reader(recv, batch_count, batch_bytes_max);
     let sending = async {
-        let mut sent = 0;
         // Chunks of at most SEND_CHUNK_COUNT bundles and about SEND_CHUNK_BYTES.
         let mut chunks: Vec<Vec<[u8; 32]>> = vec![Vec::new()];
         let mut chunk_bytes = 0u64;
@@ -203,70 +298,50 @@ async fn transfer(
             }
         }
         for chunk in &chunks {
-            let bytes = node.lock().await.bundles_bytes(chunk)?;
-            for (d, b) in chunk.iter().zip(&bytes) {
-                let Some(b) = b else { continue };
-                write_frame(send, b).await?;
-                tracing::debug!("sent bundle {}", crate::store::hex(d));
-                sent += 1;
-            }
+            // Room first, then fetch: one chunk is written while the next waits, no more.
+            let Ok(permit) = to_writer.reserve().await else { break };
+            let guard = node.lock().await;
+            let bytes = blocking(|| guard.bundles_bytes(chunk))?;
+            drop(guard);
+            permit.send(chunk.iter().copied().zip(bytes).filter_map(|(d, b)| b.map(|b| (d, b))).collect());
         }
-        write_frame(send, &[]).await?;
-        send.finish().map_err(link_err)?;
-        Ok::<usize, QuicError>(sent)
+        drop(to_writer);
+        Ok::<(), QuicError>(())
     };
     let receiving = async {
-        let mut recv = match recv {
-            Ok(r) => r,
-            Err(conn) => conn.accept_uni().await.map_err(link_err)?,
-        };
         let mut report = ImportReport::default();
         let mut digests = Vec::new();
-        let mut batch: Vec<Vec<u8>> = Vec::new();
-        let mut batch_bytes = 0usize;
-        let mut done = false;
-        while !done {
-            match read_frame(&mut recv, BUNDLE_BYTES_MAX).await {
-                Ok(Some(b)) => {
-                    batch_bytes += b.len();
-                    batch.push(b);
-                }
-                Ok(None) => done = true,
-                Err(e) => {
-                    // The link failed: whole bundles already read are kept all the same,
-                    // so the next session does not send them again.
-                    if !batch.is_empty() {
-                        let r = node.lock().await.import_many(batch.iter().map(Vec::as_slice))?;
-                        for b in &batch {
-                            tracing::debug!("committed bundle {}", crate::store::hex(&crate::node::bundle_digest(b)));
-                        }
-                        tracing::info!("link failed: kept the {} bundles read before it", r.outcomes.len());
-                    }
-                    return Err(e);
-                }
-            }
+        while let Some((batch, state)) = from_reader.recv().await {
             // Commit as we go: what is committed survives a dropped connection and is in
-            // our next summary, so it is not sent again; memory stays bounded.
-            if done || batch.len() >= batch_count || batch_bytes >= batch_bytes_max {
-                if !batch.is_empty() {
-                    let r = node.lock().await.import_many(batch.iter().map(Vec::as_slice))?;
-                    for b in &batch {
-                        let d = crate::node::bundle_digest(b);
-                        tracing::debug!("committed bundle {}", crate::store::hex(&d));
-                        digests.push(d);
-                    }
-                    report.outcomes.extend(r.outcomes);
-                    report.unlocked += r.unlocked;
+            // our next summary, so it is not sent again. When the link failed, the whole
+            // bundles read before it are kept all the same.
+            if !batch.is_empty() {
+                let mut guard = node.lock().await;
+                let r = blocking(|| guard.import_many(batch.iter().map(Vec::as_slice)))?;
+                drop(guard);
+                for b in &batch {
+                    let d = crate::node::bundle_digest(b);
+                    tracing::debug!("committed bundle {}", crate::store::hex(&d));
+                    digests.push(d);
                 }
-                batch.clear();
-                batch_bytes = 0;
+                if state.is_err() {
+                    tracing::info!("link failed: kept the {} bundles read before it", r.outcomes.len());
+                }
+                report.outcomes.extend(r.outcomes);
+                report.unlocked += r.unlocked;
+            }
+            if state? {
+                return Ok::<(ImportReport, Vec<[u8; 32]>), QuicError>((report, digests));
             }
         }
-        Ok::<(ImportReport, Vec<[u8; 32]>), QuicError>((report, digests))
+        Err(QuicError::Link("the reading task stopped".into()))
     };
-    let (sent, received) = tokio::join!(sending, receiving);
+    let (sending, received) = tokio::join!(sending, receiving);
     let (report, digests) = received?;
-    Ok((sent?, report, digests))
+    sending?;
+    let mut writer = writer;
+    let (send, sent) = (&mut writer.0).await.map_err(link_err)??;
+    Ok((send, sent, report, digests))
 }
 
 /// The SubjectPublicKeyInfo DER of an Ed25519 key: what this node presents.
