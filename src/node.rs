@@ -1579,8 +1579,7 @@ impl Node {
 
     /// Stored bundles' bytes, fetched in one read transaction (`None` where not held).
     pub fn bundles_bytes(&self, digests: &[[u8; 32]]) -> Result<Vec<Option<Vec<u8>>>, Error> {
-        let view = self.store.read()?;
-        digests.iter().map(|d| Ok(view.bundle(d)?)).collect()
+        Ok(self.store.read()?.bundles(digests)?)
     }
 
     /// Which of these bundles this node already holds (or carried and dropped once its

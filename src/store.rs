@@ -50,7 +50,7 @@ const CUSTODY_OUT: TableDefinition<&[u8], ()> = TableDefinition::new("custody_ou
 /// numbers, as pairs of u64 BE. Carried copies of these are not taken again.
 const DELIVERED: TableDefinition<&[u8], &[u8]> = TableDefinition::new("delivered");
 /// redb's page cache per store (read cache and the open transaction's dirty pages).
-pub const CACHE_BYTES: usize = 16 << 20;
+pub const CACHE_BYTES: usize = 32 << 20;
 
 /// Digests of carried bundles dropped as delivered: known, so never taken again.
 const FORGOTTEN: TableDefinition<&[u8], ()> = TableDefinition::new("forgotten");
@@ -255,6 +255,8 @@ pub type ContactRow = (String, u8, Vec<u8>);
 pub trait Reads {
     /// Raw bytes of a stored bundle.
     fn bundle(&self, digest: &[u8; 32]) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Raw bytes of stored bundles, in the order asked.
+    fn bundles(&self, digests: &[[u8; 32]]) -> Result<Vec<Option<Vec<u8>>>, StoreError>;
     /// Metadata of a stored bundle.
     fn bundle_meta(&self, digest: &[u8; 32]) -> Result<Option<BundleMeta>, StoreError>;
     /// Every stored bundle's digest and metadata.
@@ -312,6 +314,30 @@ fn part_key(digest: &[u8; 32], index: u32) -> [u8; 36] {
     k
 }
 
+/// A bundle kept in parts, whole: sized from its last part, then each part copied once.
+fn read_parts(
+    parts: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    digest: &[u8; 32],
+) -> Result<Vec<u8>, StoreError> {
+    let (lo, hi) = (part_key(digest, 0), part_key(digest, u32::MAX));
+    let total = match parts.range(&lo[..]..=&hi[..])?.next_back() {
+        Some(row) => {
+            let (k, v) = row?;
+            part_index(k.value()) as usize * BUNDLE_PART_BYTES + v.value().len()
+        }
+        None => return Err(StoreError("damaged bundle: its parts are missing".into())),
+    };
+    let mut out = Vec::with_capacity(total);
+    for (i, row) in parts.range(&lo[..]..=&hi[..])?.enumerate() {
+        let (k, v) = row?;
+        if part_index(k.value()) as usize != i {
+            return Err(StoreError("damaged bundle: a part is missing".into()));
+        }
+        out.extend_from_slice(v.value());
+    }
+    Ok(out)
+}
+
 fn part_index(key: &[u8]) -> u32 {
     key.get(32..36).and_then(|b| b.try_into().ok()).map(u32::from_be_bytes).unwrap_or(u32::MAX)
 }
@@ -327,31 +353,22 @@ macro_rules! impl_reads {
     ($t:ty) => {
         impl Reads for $t {
             fn bundle(&self, digest: &[u8; 32]) -> Result<Option<Vec<u8>>, StoreError> {
-                let Some(v) = self.tx.open_table(BUNDLES)?.get(&digest[..])?.map(|v| v.value().to_vec()) else {
-                    return Ok(None);
-                };
-                if !v.is_empty() {
-                    return Ok(Some(v));
-                }
-                // Stored in parts: size the buffer from the last part, then copy each once.
+                Ok(self.bundles(std::slice::from_ref(digest))?.pop().flatten())
+            }
+            fn bundles(&self, digests: &[[u8; 32]]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+                let whole = self.tx.open_table(BUNDLES)?;
                 let parts = self.tx.open_table(BUNDLE_PARTS)?;
-                let (lo, hi) = (part_key(digest, 0), part_key(digest, u32::MAX));
-                let total = match parts.range(&lo[..]..=&hi[..])?.next_back() {
-                    Some(row) => {
-                        let (k, v) = row?;
-                        part_index(k.value()) as usize * BUNDLE_PART_BYTES + v.value().len()
-                    }
-                    None => return Err(StoreError("damaged bundle: its parts are missing".into())),
-                };
-                let mut out = Vec::with_capacity(total);
-                for (i, row) in parts.range(&lo[..]..=&hi[..])?.enumerate() {
-                    let (k, v) = row?;
-                    if part_index(k.value()) as usize != i {
-                        return Err(StoreError("damaged bundle: a part is missing".into()));
-                    }
-                    out.extend_from_slice(v.value());
+                // In key order: each leaf is read once and the branch pages stay cached,
+                // whatever the cache size; answers go back in the order asked.
+                let mut order: Vec<usize> = (0..digests.len()).collect();
+                order.sort_unstable_by_key(|&i| digests[i]);
+                let mut out = vec![None; digests.len()];
+                for i in order {
+                    let digest = &digests[i];
+                    let Some(v) = whole.get(&digest[..])?.map(|v| v.value().to_vec()) else { continue };
+                    out[i] = Some(if v.is_empty() { read_parts(&parts, digest)? } else { v });
                 }
-                Ok(Some(out))
+                Ok(out)
             }
             fn bundle_meta(&self, digest: &[u8; 32]) -> Result<Option<BundleMeta>, StoreError> {
                 let t = self.tx.open_table(BUNDLE_META)?;

@@ -47,6 +47,10 @@ pub const SEND_CHUNK_COUNT: usize = 64;
 /// ...or fewer, so a fetch holds at most about this many bytes.
 pub const SEND_CHUNK_BYTES: u64 = 8 << 20;
 
+/// Bytes fetched but not yet written that a sender may hold: the next chunk is fetched
+/// while one is written only within this (a bundle larger than it waits for the link).
+pub const SEND_AHEAD_BYTES: u32 = 16 << 20;
+
 /// A live link commits what it received every this many bundles...
 pub const LINK_BATCH_COUNT: usize = 1024;
 
@@ -241,15 +245,20 @@ fn spawn_reader(
     (rx, AbortOnDrop(task))
 }
 
+/// A fetched chunk on its way to the writing task, holding its share of the read-ahead.
+type Chunk = (Vec<([u8; 32], Vec<u8>)>, tokio::sync::OwnedSemaphorePermit);
+
+/// The writing task: it returns the stream and how many bundles it wrote.
+type Writer = AbortOnDrop<Result<(quinn::SendStream, usize), QuicError>>;
+
 /// Writes the chunks it is given on its own task, then the end marker; returns the
-/// stream and the number of bundles written.
-fn spawn_writer(
-    mut send: quinn::SendStream,
-) -> (tokio::sync::mpsc::Sender<Vec<([u8; 32], Vec<u8>)>>, AbortOnDrop<Result<(quinn::SendStream, usize), QuicError>>) {
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<([u8; 32], Vec<u8>)>>(1);
+/// stream and the number of bundles written. A chunk's read-ahead is released once it
+/// is written.
+fn spawn_writer(mut send: quinn::SendStream) -> (tokio::sync::mpsc::Sender<Chunk>, Writer) {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Chunk>(2);
     let task = tokio::spawn(async move {
         let mut sent = 0;
-        while let Some(chunk) = rx.recv().await {
+        while let Some((chunk, _read_ahead)) = rx.recv().await {
             for (d, b) in chunk {
                 write_frame(&mut send, &b).await?;
                 tracing::debug!("sent bundle {}", crate::store::hex(&d));
@@ -283,27 +292,29 @@ async fn transfer(
     let sending = async {
         // Chunks of at most SEND_CHUNK_COUNT bundles and about SEND_CHUNK_BYTES.
         let mut chunks: Vec<Vec<[u8; 32]>> = vec![Vec::new()];
-        let mut chunk_bytes = 0u64;
+        let mut chunk_sizes = vec![0u64];
         for (d, size) in wanted {
-            let full = chunks.last().is_some_and(|c| {
-                !c.is_empty() && (c.len() >= SEND_CHUNK_COUNT || chunk_bytes + *size as u64 > SEND_CHUNK_BYTES)
-            });
-            if full {
-                chunks.push(Vec::new());
-                chunk_bytes = 0;
-            }
-            chunk_bytes += *size as u64;
-            if let Some(c) = chunks.last_mut() {
+            let (Some(c), Some(b)) = (chunks.last_mut(), chunk_sizes.last_mut()) else { break };
+            if !c.is_empty() && (c.len() >= SEND_CHUNK_COUNT || *b + *size as u64 > SEND_CHUNK_BYTES) {
+                chunks.push(vec![*d]);
+                chunk_sizes.push(*size as u64);
+            } else {
                 c.push(*d);
+                *b += *size as u64;
             }
         }
-        for chunk in &chunks {
-            // Room first, then fetch: one chunk is written while the next waits, no more.
-            let Ok(permit) = to_writer.reserve().await else { break };
+        let ahead = std::sync::Arc::new(tokio::sync::Semaphore::new(SEND_AHEAD_BYTES as usize));
+        for (chunk, bytes) in chunks.iter().zip(chunk_sizes) {
+            // Room first, then fetch: what waits to be written stays within SEND_AHEAD_BYTES.
+            let want = u32::try_from(bytes).unwrap_or(u32::MAX).min(SEND_AHEAD_BYTES);
+            let Ok(room) = ahead.clone().acquire_many_owned(want).await else { break };
             let guard = node.lock().await;
-            let bytes = blocking(|| guard.bundles_bytes(chunk))?;
+            let fetched = blocking(|| guard.bundles_bytes(chunk))?;
             drop(guard);
-            permit.send(chunk.iter().copied().zip(bytes).filter_map(|(d, b)| b.map(|b| (d, b))).collect());
+            let chunk = chunk.iter().copied().zip(fetched).filter_map(|(d, b)| b.map(|b| (d, b))).collect();
+            if to_writer.send((chunk, room)).await.is_err() {
+                break; // The writer failed: its error is reported below.
+            }
         }
         drop(to_writer);
         Ok::<(), QuicError>(())
