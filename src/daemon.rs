@@ -168,7 +168,7 @@ pub async fn run(
     // A short command that started before may hold the store for a moment.
     let mut tries = 0;
     let opened = loop {
-        match Node::open(home, "") {
+        match Node::open_with_cache(home, "", crate::store::DAEMON_CACHE_BYTES) {
             Ok(n) => break Ok(n),
             Err(e) if tries < 100 && e.to_string().contains("already open") => {
                 tries += 1;

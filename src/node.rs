@@ -299,9 +299,16 @@ impl Node {
     /// Opens the node in `home`, creating the directory, identity and database on first
     /// use. `name` is the display name used when the node is created.
     pub fn open(home: &Path, name: &str) -> Result<Self, Error> {
+        Self::open_with_cache(home, name, crate::store::CACHE_BYTES)
+    }
+
+    /// [`Node::open`] with a store page cache of `cache_bytes` instead of
+    /// [`store::CACHE_BYTES`](crate::store::CACHE_BYTES): a long-running process that
+    /// must stay small trades some read speed for memory.
+    pub fn open_with_cache(home: &Path, name: &str, cache_bytes: usize) -> Result<Self, Error> {
         std::fs::create_dir_all(home).map_err(io_err(home))?;
         let identity = Identity::load_or_create(&home.join("identity.key"))?;
-        let store = Store::open(&home.join("caravan.redb"))?;
+        let store = Store::open_with_cache(&home.join("caravan.redb"), cache_bytes)?;
         let stored_name = store.read()?.meta("name")?;
         let name = match stored_name {
             Some(n) => String::from_utf8_lossy(&n).into_owned(),

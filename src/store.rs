@@ -50,7 +50,12 @@ const CUSTODY_OUT: TableDefinition<&[u8], ()> = TableDefinition::new("custody_ou
 /// numbers, as pairs of u64 BE. Carried copies of these are not taken again.
 const DELIVERED: TableDefinition<&[u8], &[u8]> = TableDefinition::new("delivered");
 /// redb's page cache per store (read cache and the open transaction's dirty pages).
+/// At 16 MiB, exporting 10,000 small bundles to a stick ran about a third slower.
 pub const CACHE_BYTES: usize = 32 << 20;
+
+/// The daemon's page cache: it runs for weeks and moves bundles of many MiB, so it keeps
+/// its resident size down rather than its reads fast.
+pub const DAEMON_CACHE_BYTES: usize = 16 << 20;
 
 /// Digests of carried bundles dropped as delivered: known, so never taken again.
 const FORGOTTEN: TableDefinition<&[u8], ()> = TableDefinition::new("forgotten");
@@ -177,9 +182,14 @@ pub struct Store {
 impl Store {
     /// Opens (or creates) the database file and its tables.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        Self::open_with_cache(path, CACHE_BYTES)
+    }
+
+    /// [`Store::open`] with a page cache of `cache_bytes`.
+    pub fn open_with_cache(path: &Path, cache_bytes: usize) -> Result<Self, StoreError> {
         // redb's default cache is 1 GiB; a daemon moving large bundles would fill it.
         let db = redb::Builder::new()
-            .set_cache_size(CACHE_BYTES)
+            .set_cache_size(cache_bytes)
             .create(path)
             .map_err(|e| StoreError(format!("{}: {e}", path.display())))?;
         // Create missing tables, without writing to a store that has them all: opening a
