@@ -99,18 +99,19 @@ fn the_daemon_process_refuses_a_bad_config_and_stops_cleanly_on_sigterm() {
     // they cannot run.
     let run =
         |args: &[&str]| std::process::Command::new(exe).arg("--home").arg(home.path()).args(args).output().unwrap();
-    let pid = child.id().to_string();
+    let pid = u64::from(child.id());
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     let status = loop {
         let out = run(&["status", "--json"]);
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
         // The daemon announces itself first, then its full report (with the node's name).
-        if (v["daemon"]["pid"].to_string() == pid && v["name"] == "Hub") || std::time::Instant::now() > deadline {
+        if (v["daemon"]["pid"].as_u64() == Some(pid) && v["name"] == "Hub") || std::time::Instant::now() > deadline {
             break v;
         }
         std::thread::sleep(Duration::from_millis(100));
     };
-    assert_eq!(status["daemon"]["pid"].to_string(), pid, "{status}");
+    assert_eq!(status["daemon"]["pid"].as_u64(), Some(pid), "{status}");
+    let pid = pid.to_string();
     assert_eq!(status["name"], "Hub");
     let busy = run(&["community", "list"]);
     assert!(!busy.status.success());
