@@ -925,8 +925,12 @@ impl Node {
     /// changes nothing; the outcome of each is in the report. `Err` means local storage
     /// failed, and then nothing of this call was stored.
     pub fn import_many<'a>(&mut self, bundles: impl IntoIterator<Item = &'a [u8]>) -> Result<ImportReport, Error> {
+        self.import_in_chunks(bundles.into_iter().collect(), IMPORT_CHUNK_COUNT_MAX)
+    }
+
+    /// [`Node::import_many`], checking at most `chunk_max` bundles at a time.
+    fn import_in_chunks<'a>(&mut self, bundles: Vec<&'a [u8]>, chunk_max: usize) -> Result<ImportReport, Error> {
         let now = (self.clock)();
-        let bundles: Vec<&[u8]> = bundles.into_iter().collect();
         // The relay ledger survives between imports (rebuilding it reads every carried
         // bundle); any other write, or a failed import, drops it.
         let mut t = self.store.write()?;
@@ -934,43 +938,62 @@ impl Node {
         let mut touched = BTreeSet::new();
         let mut result = Ok(());
         let mut seen = HashSet::new();
-        let mut offset = 0;
-        for chunk in bundles.chunks(IMPORT_CHUNK_COUNT_MAX) {
-            // Decoding, decryption and signature checks need no store access: spread
-            // them over the cores, then take the results in input order.
-            let keys = match self.key_map(&t) {
-                Ok(k) => k,
-                Err(e) => {
-                    result = Err(e);
-                    break;
-                }
-            };
-            let pre = preopen_all(chunk, now, &keys);
-            let mut batches = Vec::new();
-            for (j, (bytes, pre)) in chunk.iter().zip(pre).enumerate() {
-                let i = offset + j;
-                report.outcomes.push(Outcome::Duplicate);
-                if !seen.insert(pre.digest) {
-                    continue;
-                }
-                match self.take_in(&mut t, bytes, pre, now, &mut report, &mut touched) {
-                    Ok(Ok(Some((digest, info, verified)))) => batches.push((i, digest, info, verified, bytes.to_vec())),
-                    Ok(Ok(None)) => {}
-                    Ok(Err(outcome)) => report.outcomes[i] = outcome,
-                    Err(e) => {
-                        result = Err(e);
-                        break;
+        let chunks: Vec<&[&[u8]]> = bundles.chunks(chunk_max.max(1)).collect();
+        std::thread::scope(|s| {
+            // Decoding, decryption and signature checks need no store access: they run
+            // on all cores, for the next chunk while this one is merged. The next chunk
+            // is opened with the keys held before this one is merged; a key this chunk
+            // brings is found by the merge itself.
+            let mut next: Option<std::thread::ScopedJoinHandle<'_, Vec<Preopened<'a>>>> = None;
+            let mut offset = 0;
+            for (c, chunk) in chunks.iter().enumerate() {
+                let pre = match next.take() {
+                    Some(h) => h.join().expect("decoding does not panic"),
+                    None => match self.key_map(&t) {
+                        Ok(keys) => preopen_all(chunk, now, &keys),
+                        Err(e) => {
+                            result = Err(e);
+                            break;
+                        }
+                    },
+                };
+                if let Some(&following) = chunks.get(c + 1) {
+                    match self.key_map(&t) {
+                        Ok(keys) => next = Some(s.spawn(move || preopen_all(following, now, &keys))),
+                        Err(e) => {
+                            result = Err(e);
+                            break;
+                        }
                     }
                 }
+                let mut batches = Vec::new();
+                for (j, (bytes, pre)) in chunk.iter().zip(pre).enumerate() {
+                    let i = offset + j;
+                    report.outcomes.push(Outcome::Duplicate);
+                    if !seen.insert(pre.digest) {
+                        continue;
+                    }
+                    match self.take_in(&mut t, bytes, pre, now, &mut report, &mut touched) {
+                        Ok(Ok(Some((digest, info, verified)))) => {
+                            batches.push((i, digest, info, verified, bytes.to_vec()))
+                        }
+                        Ok(Ok(None)) => {}
+                        Ok(Err(outcome)) => report.outcomes[i] = outcome,
+                        Err(e) => {
+                            result = Err(e);
+                            break;
+                        }
+                    }
+                }
+                if result.is_ok() {
+                    result = self.merge_batches(&mut t, batches, &mut report, &mut touched);
+                }
+                if result.is_err() {
+                    break;
+                }
+                offset += chunk.len();
             }
-            if result.is_ok() {
-                result = self.merge_batches(&mut t, batches, &mut report, &mut touched);
-            }
-            if result.is_err() {
-                break;
-            }
-            offset += chunk.len();
-        }
+        });
         self.finish(t, result, touched)?;
         Ok(report)
     }
@@ -2469,4 +2492,32 @@ fn open_and_decode(env: &Envelope, key: Option<&[u8; 32]>) -> Result<OpenBatch, 
 fn decode_raw(raw: &[u8]) -> Result<Vec<Change>, String> {
     let list = envelope::decode_raw_changes(raw).map_err(|e| e.to_string())?;
     list.into_iter().map(|b| Change::from_bytes(b).map_err(|e| e.to_string())).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The next chunk is opened before this one is merged, with the keys held then: a key
+    /// that arrives in one chunk still opens content in the chunks after it.
+    #[test]
+    fn content_after_its_key_in_a_later_chunk_is_read() {
+        let (ha, hb) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let mut a = Node::open(ha.path(), "A").unwrap();
+        let mut b = Node::open(hb.path(), "B").unwrap();
+        b.add_contact(&a.card(), &[Audience::Friends]).unwrap();
+        let cid = a.create_community("Chunks", "").unwrap();
+        a.invite(&cid, &b.card(), Role::Member).unwrap();
+        let mut bundles = a.export(Target::Everyone).unwrap();
+        for i in 0..6 {
+            a.post(&cid, &format!("post {i}")).unwrap();
+            bundles.extend(a.export(Target::Everyone).unwrap());
+        }
+        // Chunks of two: the invitation (with the key) comes in the first, posts after.
+        let report = b.import_in_chunks(bundles.iter().map(Vec::as_slice).collect(), 2).unwrap();
+        assert!(report.rejected().is_empty(), "{:?}", report.rejected());
+        assert_eq!(report.waiting(), 0, "{report:?}");
+        let feed = b.feed(&cid).unwrap();
+        assert_eq!(feed.len(), 6, "{feed:?}");
+    }
 }

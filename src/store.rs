@@ -363,7 +363,13 @@ macro_rules! impl_reads {
     ($t:ty) => {
         impl Reads for $t {
             fn bundle(&self, digest: &[u8; 32]) -> Result<Option<Vec<u8>>, StoreError> {
-                Ok(self.bundles(std::slice::from_ref(digest))?.pop().flatten())
+                let Some(v) = self.tx.open_table(BUNDLES)?.get(&digest[..])?.map(|v| v.value().to_vec()) else {
+                    return Ok(None);
+                };
+                if !v.is_empty() {
+                    return Ok(Some(v));
+                }
+                Ok(Some(read_parts(&self.tx.open_table(BUNDLE_PARTS)?, digest)?))
             }
             fn bundles(&self, digests: &[[u8; 32]]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
                 let whole = self.tx.open_table(BUNDLES)?;
