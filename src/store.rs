@@ -22,6 +22,10 @@ const BUNDLE_META: TableDefinition<&[u8], &[u8]> = TableDefinition::new("bundle_
 const CHANGE_BUNDLE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("change_bundle");
 /// Document content: `doc|seq(16 hex)` -> saved document or incremental changes.
 const DOC_CHUNKS: TableDefinition<&str, &[u8]> = TableDefinition::new("doc_chunks");
+/// Parts of document chunks too large for one value, as for bundles.
+const DOC_CHUNK_PARTS: TableDefinition<&str, &[u8]> = TableDefinition::new("doc_chunk_parts");
+/// Most bytes of one part of a document chunk (its key is longer than a bundle part's).
+pub const DOC_PART_BYTES: usize = 65_536 - 512;
 /// Verified changes waiting for their dependencies: `doc|digest hex` -> raw changes.
 const PENDING: TableDefinition<&str, &[u8]> = TableDefinition::new("pending_changes");
 /// Bundles waiting for a key: `scope#epoch|digest hex` -> ().
@@ -215,6 +219,7 @@ impl Store {
                     BUNDLE_META,
                     CHANGE_BUNDLE,
                     DOC_CHUNKS,
+                    DOC_CHUNK_PARTS,
                     PENDING,
                     WAITING_KEY,
                     PEER_HEADS,
@@ -415,6 +420,7 @@ macro_rules! impl_reads {
             }
             fn doc_chunks(&self, doc: &str) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
                 let t = self.tx.open_table(DOC_CHUNKS)?;
+                let parts = self.tx.open_table(DOC_CHUNK_PARTS)?;
                 let lo = format!("{doc}|");
                 let hi = format!("{doc}}}");
                 let mut out = Vec::new();
@@ -422,7 +428,25 @@ macro_rules! impl_reads {
                     let (k, v) = row?;
                     let seq = k.value().rsplit('|').next().and_then(|s| u64::from_str_radix(s, 16).ok());
                     let seq = seq.ok_or_else(|| StoreError("damaged document chunk key".into()))?;
-                    out.push((seq, v.value().to_vec()));
+                    if !v.value().is_empty() {
+                        out.push((seq, v.value().to_vec()));
+                        continue;
+                    }
+                    // Kept in parts (no chunk is empty): `<doc>|<seq>|<part>`, in order.
+                    let prefix = format!("{}|", k.value());
+                    let mut whole = Vec::new();
+                    for (i, row) in parts.range(prefix.as_str()..)?.enumerate() {
+                        let (pk, pv) = row?;
+                        let Some(index) = pk.value().strip_prefix(prefix.as_str()) else { break };
+                        if u32::from_str_radix(index, 16).ok() != u32::try_from(i).ok() {
+                            return Err(StoreError(format!("damaged document chunk {}: a part is missing", k.value())));
+                        }
+                        whole.extend_from_slice(pv.value());
+                    }
+                    if whole.is_empty() {
+                        return Err(StoreError(format!("damaged document chunk {}: its parts are missing", k.value())));
+                    }
+                    out.push((seq, whole));
                 }
                 Ok(out)
             }
@@ -662,7 +686,17 @@ impl Txn {
 
     /// Appends a document chunk with sequence number `seq`.
     pub fn put_doc_chunk(&mut self, doc: &str, seq: u64, bytes: &[u8]) -> Result<(), StoreError> {
-        self.table(DOC_CHUNKS)?.insert(format!("{doc}|{seq:016x}").as_str(), bytes)?;
+        let key = format!("{doc}|{seq:016x}");
+        if bytes.len() <= DOC_PART_BYTES {
+            self.table(DOC_CHUNKS)?.insert(key.as_str(), bytes)?;
+            return Ok(());
+        }
+        // Like a large bundle: an empty value, and the bytes in parts beside it.
+        self.table(DOC_CHUNKS)?.insert(key.as_str(), &[][..])?;
+        let mut parts = self.table(DOC_CHUNK_PARTS)?;
+        for (i, part) in bytes.chunks(DOC_PART_BYTES).enumerate() {
+            parts.insert(format!("{key}|{i:08x}").as_str(), part)?;
+        }
         Ok(())
     }
 
@@ -670,10 +704,8 @@ impl Txn {
     pub fn compact_doc(&mut self, doc: &str, saved: &[u8], seq: u64) -> Result<(), StoreError> {
         let lo = format!("{doc}|");
         let hi = format!("{doc}}}");
-        {
-            let mut t = self.table(DOC_CHUNKS)?;
-            t.retain_in(lo.as_str()..hi.as_str(), |_, _| false)?;
-        }
+        self.table(DOC_CHUNKS)?.retain_in(lo.as_str()..hi.as_str(), |_, _| false)?;
+        self.table(DOC_CHUNK_PARTS)?.retain_in(lo.as_str()..hi.as_str(), |_, _| false)?;
         self.put_doc_chunk(doc, seq, saved)
     }
 
@@ -867,5 +899,31 @@ mod tests {
         t.tx.open_table(BUNDLE_PARTS).unwrap().remove(&k[..]).unwrap();
         let err = t.bundle(&bundles[5].0).unwrap_err();
         assert!(err.to_string().contains("part is missing"), "{err}");
+    }
+
+    #[test]
+    fn large_document_chunks_are_stored_in_parts_and_compaction_removes_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.redb")).unwrap();
+        let big: Vec<u8> = (0..3 * DOC_PART_BYTES + 5).map(|i| (i % 251) as u8).collect();
+        let mut t = store.write().unwrap();
+        t.put_doc_chunk("c/x/wiki", 0, b"small").unwrap();
+        t.put_doc_chunk("c/x/wiki", 1, &big).unwrap();
+        t.put_doc_chunk("c/x/wikis", 0, &big).unwrap();
+        t.commit().unwrap();
+        let view = store.read().unwrap();
+        assert_eq!(view.doc_chunks("c/x/wiki").unwrap(), vec![(0, b"small".to_vec()), (1, big.clone())]);
+        let mut ids = view.doc_ids().unwrap();
+        ids.sort();
+        assert_eq!(ids, vec!["c/x/wiki".to_string(), "c/x/wikis".to_string()]);
+        drop(view);
+        let mut t = store.write().unwrap();
+        t.compact_doc("c/x/wiki", b"saved", 2).unwrap();
+        t.commit().unwrap();
+        let view = store.read().unwrap();
+        assert_eq!(view.doc_chunks("c/x/wiki").unwrap(), vec![(2, b"saved".to_vec())]);
+        // The other document's parts are untouched.
+        assert_eq!(view.doc_chunks("c/x/wikis").unwrap(), vec![(0, big)]);
+        assert_eq!(view.tx.open_table(DOC_CHUNK_PARTS).unwrap().iter().unwrap().count(), 4);
     }
 }
