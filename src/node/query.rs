@@ -1,0 +1,66 @@
+//! Read-only questions about what the store holds.
+
+use super::*;
+
+impl Node {
+    /// A stored bundle's bytes.
+    pub fn bundle_bytes(&self, digest: &[u8; 32]) -> Result<Option<Vec<u8>>, Error> {
+        Ok(self.store.read()?.bundle(digest)?)
+    }
+
+    /// Stored bundles' bytes, fetched in one read transaction (`None` where not held).
+    pub fn bundles_bytes(&self, digests: &[[u8; 32]]) -> Result<Vec<Option<Vec<u8>>>, Error> {
+        Ok(self.store.read()?.bundles(digests)?)
+    }
+
+    /// Which of these bundles this node already holds (or carried and dropped once its
+    /// source declared it delivered), in one read transaction.
+    pub fn holds_each(&self, digests: &[[u8; 32]]) -> Result<Vec<bool>, Error> {
+        let view = self.store.read()?;
+        digests.iter().map(|d| Ok(view.bundle_meta(d)?.is_some() || view.forgotten(d)?)).collect()
+    }
+
+    /// Whether this node already holds a bundle (by its digest, see [`bundle_digest`]), or
+    /// carried it and dropped it as delivered.
+    pub fn holds(&self, digest: &[u8; 32]) -> Result<bool, Error> {
+        Ok(self.holds_each(&[*digest])?.first().copied().unwrap_or(false))
+    }
+
+    /// Notes that an exchange with `peer` just completed (shown by `caravan status`).
+    pub fn record_contact(&mut self, peer: &NodeId) -> Result<(), Error> {
+        let now = (self.clock)();
+        let mut t = self.write_txn()?;
+        t.set_meta(&format!("seen|{peer}"), &now.to_le_bytes())?;
+        t.commit()?;
+        Ok(())
+    }
+
+    /// Nodes this node has exchanged with over live links, with when it last did (ms).
+    pub fn contacts_seen(&self) -> Result<Vec<(NodeId, u64)>, Error> {
+        let rows = self.store.read()?.meta_prefix("seen|")?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(k, v)| {
+                let node = NodeId::parse(k.strip_prefix("seen|")?)?;
+                Some((node, u64::from_le_bytes(v.as_slice().try_into().ok()?)))
+            })
+            .collect())
+    }
+
+    /// Digests of every bundle stored, and of those forgotten as delivered: what a peer
+    /// on a live link need not send.
+    pub fn held_digests(&self) -> Result<Vec<[u8; 32]>, Error> {
+        let view = self.store.read()?;
+        let mut out: Vec<[u8; 32]> = view.all_bundle_meta()?.into_iter().map(|(d, _)| d).collect();
+        // Forgotten as delivered: a peer must not send them back either.
+        out.extend(view.all_forgotten()?);
+        Ok(out)
+    }
+
+    /// Bundles stored (ours, our communities', and carried for others): count and bytes.
+    pub fn stored(&self) -> Result<(usize, u64), Error> {
+        let view = self.store.read()?;
+        let all = view.all_bundle_meta()?;
+        Ok((all.len(), all.iter().map(|(_, m)| m.bytes as u64).sum()))
+    }
+}
