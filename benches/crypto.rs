@@ -33,7 +33,15 @@ fn fixture(size: usize) -> Fixture {
         encoding: ChangeEncoding::Raw,
         changes: changes.clone(),
     };
-    let header = Header { kind: Kind::Batch, doc: "c/x/feed".into(), epoch: 0, heads: vec![[7; 32]], encrypted: true };
+    let header = Header {
+        kind: Kind::Batch,
+        author: author.node_id(),
+        seq: 1,
+        doc: "c/x/feed".into(),
+        epoch: 0,
+        heads: vec![[7; 32]],
+        encrypted: true,
+    };
     Fixture { author, key: crypto::random_32(), header, batch, plain: changes }
 }
 

@@ -56,8 +56,15 @@ fn fixture() -> (tempfile::TempDir, Vec<Vec<u8>>) {
             encoding: ChangeEncoding::Raw,
             changes: envelope::encode_raw_changes(&[change.raw_bytes()]),
         };
-        let header =
-            Header { kind: Kind::Batch, doc: feed.to_string(), epoch, heads: vec![change.hash().0], encrypted: true };
+        let header = Header {
+            kind: Kind::Batch,
+            author: author.node_id(),
+            seq: i as u64 + 1000,
+            doc: feed.to_string(),
+            epoch,
+            heads: vec![change.hash().0],
+            encrypted: true,
+        };
         let (h, body) = batch::seal(&author, &header, &batch, Some(&key));
         let payload = envelope::encode_envelope(&h, &body);
         bundles.push(

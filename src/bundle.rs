@@ -46,6 +46,14 @@ pub enum BundleFormatError {
     /// An endpoint id given to `build` is not a valid BPv7 endpoint id.
     #[error("invalid endpoint id {0:?}")]
     Endpoint(String),
+    /// The lifetime is longer than this node keeps anything (its lifetime cap).
+    #[error("bundle lifetime of {lifetime_s} s is over this node's cap of {cap_s} s")]
+    LifetimeOverCap {
+        /// The bundle's lifetime.
+        lifetime_s: u64,
+        /// The cap.
+        cap_s: u64,
+    },
     /// The payload is protected by BPSec, which Caravan does not use.
     #[error("bundle payload uses BPSec confidentiality, which Caravan does not use")]
     BpsecPayload,
@@ -137,8 +145,22 @@ fn payload_flags() -> block::Flags {
     block::Flags { delete_bundle_on_failure: true, ..Default::default() }
 }
 
-/// Parses and checks a bundle at time `now_unix_ms`.
+/// Parses and checks a bundle at time `now_unix_ms`: [`parse_untimed`], then its
+/// lifetime and creation time against the clock.
 pub fn parse(data: &[u8], now_unix_ms: u64) -> Result<BundleInfo, BundleFormatError> {
+    let info = parse_untimed(data)?;
+    if now_unix_ms > info.expires_unix_ms() {
+        return Err(BundleFormatError::Expired((now_unix_ms - info.expires_unix_ms()) / 1000));
+    }
+    if info.created_unix_ms > now_unix_ms.saturating_add(CLOCK_SKEW_MAX_SECS * 1000) {
+        return Err(BundleFormatError::FromTheFuture((info.created_unix_ms - now_unix_ms) / 1000));
+    }
+    Ok(info)
+}
+
+/// Parses and checks a bundle's structure (size, CRC, canonical form, one plain payload
+/// block, a creation time), whatever the time.
+pub fn parse_untimed(data: &[u8]) -> Result<BundleInfo, BundleFormatError> {
     if data.len() > BUNDLE_BYTES_MAX {
         return Err(BundleFormatError::TooLarge(data.len()));
     }
@@ -178,12 +200,6 @@ pub fn parse(data: &[u8], now_unix_ms: u64) -> Result<BundleInfo, BundleFormatEr
         admin_record: bundle.flags.is_admin_record,
         payload,
     };
-    if now_unix_ms > info.expires_unix_ms() {
-        return Err(BundleFormatError::Expired((now_unix_ms - info.expires_unix_ms()) / 1000));
-    }
-    if created > now_unix_ms.saturating_add(CLOCK_SKEW_MAX_SECS * 1000) {
-        return Err(BundleFormatError::FromTheFuture((created - now_unix_ms) / 1000));
-    }
     Ok(info)
 }
 

@@ -24,6 +24,9 @@ pub const CONTEXT_WRAP_KEY: &str = "caravan 2026-11 x25519 key wrap v1";
 pub const CONTEXT_COMMUNITY_ID: &str = "caravan 2026-11 community id v1";
 /// BLAKE3 `derive_key` context for bundle digests (store keys, duplicate detection).
 pub const CONTEXT_BUNDLE_DIGEST: &str = "caravan 2026-11 bundle digest v1";
+/// BLAKE3 `derive_key` context for payload digests: a bundle's signed content without its
+/// primary block, so a re-wrapped copy is known for what it is.
+pub const CONTEXT_PAYLOAD_DIGEST: &str = "caravan 2026-11 payload digest v1";
 /// Signature over a custody signal.
 pub const CONTEXT_CUSTODY_SIGNAL: &str = "caravan 2026-11 custody signal v1";
 

@@ -5,7 +5,7 @@
 //! Structures that are signed or used as AEAD associated data travel as byte strings, so
 //! verification covers the exact bytes received, independent of CBOR canonical form.
 
-use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use serde::{Deserialize, Serialize};
 use serde_bytes::{ByteBuf, Bytes};
 
 use crate::custody::{Disposition, Signal, SignalEntry};
@@ -15,8 +15,9 @@ use crate::limits::{
     NAME_BYTES_MAX, SIGNAL_BYTES_MAX, SIGNAL_ENTRIES_MAX, SIGNAL_RANGES_MAX,
 };
 
-/// Envelope format version written by this code.
-pub const ENVELOPE_VERSION: u8 = 1;
+/// Envelope format version written by this code. Version 2 put the author and its custody
+/// sequence number into the signed header (custody rests only on signed content).
+pub const ENVELOPE_VERSION: u8 = 2;
 
 /// Why a payload could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -54,14 +55,7 @@ pub enum EnvelopeError {
     Checksum,
 }
 
-fn decode<T: DeserializeOwned>(what: &'static str, bytes: &[u8], max: usize) -> Result<T, EnvelopeError> {
-    if bytes.len() > max {
-        return Err(EnvelopeError::TooLarge { what, bytes: bytes.len(), max });
-    }
-    serde_cbor::from_slice(bytes).map_err(|e| EnvelopeError::Cbor { what, reason: e.to_string() })
-}
-
-/// Like `decode`, but byte strings borrow from `bytes` instead of being copied.
+/// Decodes at most `max` bytes; byte strings borrow from `bytes` instead of being copied.
 fn decode_borrowed<'a, T: Deserialize<'a>>(
     what: &'static str,
     bytes: &'a [u8],
@@ -71,6 +65,21 @@ fn decode_borrowed<'a, T: Deserialize<'a>>(
         return Err(EnvelopeError::TooLarge { what, bytes: bytes.len(), max });
     }
     serde_cbor::from_slice(bytes).map_err(|e| EnvelopeError::Cbor { what, reason: e.to_string() })
+}
+
+/// Decodes `bytes` and refuses any spelling other than the one this code writes: unknown
+/// fields, padding, long-form lengths, another key order or type. Signed structures are
+/// decoded this way only, so one signed content has exactly one encoding.
+fn decode_canonical<'a, T: Deserialize<'a> + Serialize>(
+    what: &'static str,
+    bytes: &'a [u8],
+    max: usize,
+) -> Result<T, EnvelopeError> {
+    let value: T = decode_borrowed(what, bytes, max)?;
+    if !encodes_to(&value, bytes) {
+        return Err(EnvelopeError::NonCanonical);
+    }
+    Ok(value)
 }
 
 fn encode<T: Serialize>(value: &T) -> Vec<u8> {
@@ -140,6 +149,8 @@ fn checksum(header: &[u8], body: &[u8]) -> u32 {
 #[derive(Serialize, Deserialize)]
 struct HeaderWire {
     k: u8,
+    a: ByteBuf,
+    q: u64,
     d: String,
     e: u32,
     s: Vec<ByteBuf>,
@@ -151,6 +162,12 @@ struct HeaderWire {
 pub struct Header {
     /// What the body is.
     pub kind: Kind,
+    /// The author: the node that signed the body. With `seq`, the bundle's custody id.
+    pub author: NodeId,
+    /// The author's custody sequence number for this bundle (1, 2, 3, ... per author).
+    /// Signed, so a carrier that re-wraps the bundle cannot change which bundle a
+    /// custody answer, release or delivered notice refers to.
+    pub seq: u64,
     /// Document id (batches) or key scope (grants).
     pub doc: String,
     /// Key epoch the body is encrypted under (0 for public content).
@@ -182,6 +199,8 @@ impl Header {
                 Kind::Grant => 1,
                 Kind::Snapshot => 2,
             },
+            a: ByteBuf::from(self.author.0.to_vec()),
+            q: self.seq,
             d: self.doc.clone(),
             e: self.epoch,
             s: self.heads.iter().map(|h| ByteBuf::from(h.to_vec())).collect(),
@@ -190,7 +209,7 @@ impl Header {
     }
 
     fn decode(bytes: &[u8]) -> Result<Self, EnvelopeError> {
-        let w: HeaderWire = decode("envelope header", bytes, HEADER_BYTES_MAX)?;
+        let w: HeaderWire = decode_canonical("envelope header", bytes, HEADER_BYTES_MAX)?;
         let kind = match w.k {
             0 => Kind::Batch,
             1 => Kind::Grant,
@@ -204,7 +223,8 @@ impl Header {
             return Err(EnvelopeError::Field("header heads count"));
         }
         let heads = w.s.iter().map(|h| fixed(h, "header head")).collect::<Result<_, _>>()?;
-        Ok(Header { kind, doc: w.d, epoch: w.e, heads, encrypted: w.x })
+        let author = NodeId(fixed(&w.a, "header author")?);
+        Ok(Header { kind, author, seq: w.q, doc: w.d, epoch: w.e, heads, encrypted: w.x })
     }
 }
 
@@ -253,7 +273,7 @@ pub fn encode_signed(inner: &[u8], signature: &[u8; 64]) -> Vec<u8> {
 
 /// Splits a signed structure into inner bytes (borrowed) and signature.
 pub fn decode_signed(bytes: &[u8]) -> Result<(&[u8], [u8; 64]), EnvelopeError> {
-    let w: SignedWire = decode_borrowed("signed body", bytes, ENVELOPE_BYTES_MAX)?;
+    let w: SignedWire = decode_canonical("signed body", bytes, ENVELOPE_BYTES_MAX)?;
     let signature = w.g.as_ref().try_into().map_err(|_| EnvelopeError::Field("signature"))?;
     Ok((w.i, signature))
 }
@@ -371,6 +391,12 @@ pub struct Batch {
 }
 
 impl Batch {
+    /// Whether the batch carries no change: a heads announcement (raw encoding of an empty
+    /// list, the one spelling the writer uses). Known without decoding any change.
+    pub fn is_announcement(&self) -> bool {
+        self.encoding == ChangeEncoding::Raw && self.changes == [0x80]
+    }
+
     /// Encodes the batch (the bytes that get signed).
     pub fn encode(&self) -> Vec<u8> {
         encode(&BatchWire {
@@ -388,7 +414,7 @@ impl Batch {
 
     /// Decodes a batch.
     pub fn decode(bytes: &[u8]) -> Result<Self, EnvelopeError> {
-        let w: BatchWire = decode_borrowed("change batch", bytes, ENVELOPE_BYTES_MAX)?;
+        let w: BatchWire = decode_canonical("change batch", bytes, ENVELOPE_BYTES_MAX)?;
         Ok(Batch {
             author: fixed(&w.a, "batch author")?,
             genesis: w.g.as_ref().map(GenesisWire::to).transpose()?,
@@ -412,11 +438,11 @@ pub fn encode_raw_changes(changes: &[&[u8]]) -> Vec<u8> {
 
 /// Decodes a CBOR array of raw changes.
 pub fn decode_raw_changes(bytes: &[u8]) -> Result<Vec<Vec<u8>>, EnvelopeError> {
-    let list: Vec<ByteBuf> = decode("raw changes", bytes, ENVELOPE_BYTES_MAX)?;
+    let list: Vec<&Bytes> = decode_canonical("raw changes", bytes, ENVELOPE_BYTES_MAX)?;
     if list.len() > BATCH_CHANGES_MAX {
         return Err(EnvelopeError::Field("raw change count"));
     }
-    Ok(list.into_iter().map(ByteBuf::into_vec).collect())
+    Ok(list.into_iter().map(|b| b.to_vec()).collect())
 }
 
 #[derive(Serialize, Deserialize)]
@@ -483,7 +509,7 @@ impl Grant {
 
     /// Decodes a grant.
     pub fn decode(bytes: &[u8]) -> Result<Self, EnvelopeError> {
-        let w: GrantWire = decode("key grant", bytes, HEADER_BYTES_MAX)?;
+        let w: GrantWire = decode_canonical("key grant", bytes, HEADER_BYTES_MAX)?;
         if w.s.len() > DOC_ID_BYTES_MAX {
             return Err(EnvelopeError::Field("grant scope"));
         }
@@ -579,7 +605,7 @@ pub fn decode_signal_record(payload: &[u8]) -> Result<SignalRecord<'_>, Envelope
         return Err(EnvelopeError::NonCanonical);
     }
     let (inner, signature) = decode_signed(w.1)?;
-    let sw: SignalWire = decode("custody signal", inner, SIGNAL_BYTES_MAX)?;
+    let sw: SignalWire = decode_canonical("custody signal", inner, SIGNAL_BYTES_MAX)?;
     if sw.v != SIGNAL_VERSION {
         return Err(EnvelopeError::Version(sw.v));
     }
@@ -619,8 +645,15 @@ mod tests {
 
     #[test]
     fn envelope_round_trip_and_caps() {
-        let header =
-            Header { kind: Kind::Batch, doc: "c/abc/wiki".into(), epoch: 3, heads: vec![[7u8; 32]], encrypted: true };
+        let header = Header {
+            kind: Kind::Batch,
+            author: NodeId([9; 20]),
+            seq: 7,
+            doc: "c/abc/wiki".into(),
+            epoch: 3,
+            heads: vec![[7u8; 32]],
+            encrypted: true,
+        };
         let hb = header.encode();
         let encoded = encode_envelope(&hb, b"body");
         let env = decode_envelope(&encoded).unwrap();
@@ -636,19 +669,95 @@ mod tests {
 
     #[test]
     fn another_spelling_of_the_same_envelope_is_refused() {
-        let header = Header { kind: Kind::Batch, doc: "c/abc/wiki".into(), epoch: 0, heads: vec![], encrypted: false };
+        let header = Header {
+            kind: Kind::Batch,
+            author: NodeId([9; 20]),
+            seq: 1,
+            doc: "c/abc/wiki".into(),
+            epoch: 0,
+            heads: vec![],
+            encrypted: false,
+        };
         let encoded = encode_envelope(&header.encode(), b"body");
-        // "v": 1 as a one-byte integer, respelled with a long-form length (0x18 0x01):
+        // "v": 2 as a one-byte integer, respelled with a long-form length (0x18 0x02):
         // the same value, the checksum still matches, the bytes differ.
-        let at = encoded.windows(3).position(|w| w == [0x61, b'v', 0x01]).unwrap();
+        let at = encoded.windows(3).position(|w| w == [0x61, b'v', ENVELOPE_VERSION]).unwrap();
         let mut respelled = encoded.clone();
-        respelled.splice(at + 2..at + 3, [0x18, 0x01]);
+        respelled.splice(at + 2..at + 3, [0x18, ENVELOPE_VERSION]);
         assert_eq!(decode_envelope(&respelled).unwrap_err(), EnvelopeError::NonCanonical);
         // Trailing bytes are not part of the envelope either.
         let mut longer = encoded.clone();
         longer.push(0);
         assert!(decode_envelope(&longer).is_err());
         assert!(decode_envelope(&encoded).is_ok());
+    }
+
+    /// Signed structures have one spelling: an unknown field, padding, or another
+    /// encoding of the same value is refused before anything is verified.
+    #[test]
+    fn signed_structures_with_unknown_fields_or_padding_are_refused() {
+        #[derive(Serialize)]
+        struct Padded<'a> {
+            k: u8,
+            a: ByteBuf,
+            q: u64,
+            d: &'a str,
+            e: u32,
+            s: Vec<ByteBuf>,
+            x: bool,
+            z: ByteBuf,
+        }
+        let padded = encode(&Padded {
+            k: 0,
+            a: ByteBuf::from(vec![9; 20]),
+            q: 1,
+            d: "c/abc/wiki",
+            e: 0,
+            s: vec![],
+            x: false,
+            z: ByteBuf::from(vec![0; 1000]),
+        });
+        assert!(Header::decode(&padded).is_err());
+        let header = Header {
+            kind: Kind::Batch,
+            author: NodeId([9; 20]),
+            seq: 1,
+            doc: "d".into(),
+            epoch: 0,
+            heads: vec![],
+            encrypted: false,
+        };
+        let good = header.encode();
+        assert_eq!(Header::decode(&good).unwrap(), header);
+        // The same header with its fields in another order.
+        #[derive(Serialize)]
+        struct Reordered<'a> {
+            a: ByteBuf,
+            k: u8,
+            q: u64,
+            d: &'a str,
+            e: u32,
+            s: Vec<ByteBuf>,
+            x: bool,
+        }
+        let reordered =
+            encode(&Reordered { a: ByteBuf::from(vec![9; 20]), k: 0, q: 1, d: "d", e: 0, s: vec![], x: false });
+        assert_eq!(Header::decode(&reordered), Err(EnvelopeError::NonCanonical));
+        // A batch with an extra field, and a signed wrapper with one.
+        let batch =
+            Batch { author: [1; 32], genesis: None, chain: vec![], encoding: ChangeEncoding::Raw, changes: vec![0x80] };
+        assert!(batch.is_announcement());
+        let mut bytes = batch.encode();
+        assert!(Batch::decode(&bytes).is_ok());
+        bytes[0] += 1; // one more map entry claimed...
+        bytes.extend_from_slice(&[0x61, b'z', 0x00]); // ...and given
+        assert!(Batch::decode(&bytes).is_err());
+        let signed = encode_signed(b"inner", &[3; 64]);
+        assert!(decode_signed(&signed).is_ok());
+        let mut longer = signed.clone();
+        longer[0] += 1;
+        longer.extend_from_slice(&[0x61, b'z', 0x00]);
+        assert!(decode_signed(&longer).is_err());
     }
 
     #[test]

@@ -42,6 +42,22 @@ pub enum Rejection {
     /// The author's signature does not verify.
     #[error("signature of the author does not verify")]
     Signature,
+    /// The primary block names another source than the author in the signed header: a
+    /// copy re-wrapped by someone without the author's key.
+    #[error("the bundle's source {claimed} is not its signed author {author} (re-wrapped by a carrier)")]
+    SourceNotAuthor {
+        /// What the primary block says.
+        claimed: String,
+        /// Who signed.
+        author: String,
+    },
+    /// These exact bytes were refused before for a reason that does not change; known by
+    /// digest, so not checked again.
+    #[error("refused before (the same bytes were refused for good)")]
+    RefusedBefore,
+    /// A decoder failed on this bundle (a fault in a library it uses); refused alone.
+    #[error("a decoder failed on this bundle")]
+    DecoderFailed,
     /// The signing key does not belong to the bundle's source node.
     #[error("signing key does not belong to source node {0}")]
     AuthorNotSource(String),
@@ -82,6 +98,15 @@ pub enum Rejection {
     /// A custody signal or notice that breaks the rules.
     #[error("invalid custody signal: {0}")]
     Signal(&'static str),
+}
+
+impl Rejection {
+    /// Whether the same bytes would be refused again whatever happens meanwhile, so the
+    /// refusal can be remembered by digest. Only a bundle from the future may become
+    /// acceptable (its time comes).
+    pub fn is_permanent(&self) -> bool {
+        !matches!(self, Rejection::Format(BundleFormatError::FromTheFuture(_)))
+    }
 }
 
 /// A failed library operation.

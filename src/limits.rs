@@ -63,3 +63,25 @@ pub const SIGNAL_ENTRIES_MAX: usize = 1024;
 
 /// Most sequence-number ranges in one custody signal, all entries together.
 pub const SIGNAL_RANGES_MAX: usize = 4096;
+
+/// Most bundles remembered as refused for a permanent reason (by digest, until they
+/// expire): a stick that offers a refused bundle again costs one lookup, not a decode.
+/// The oldest entries go first; forgetting one only costs that decode again.
+pub const REFUSED_COUNT_MAX: usize = 65_536;
+
+/// Default cap on the lifetime of a bundle this node takes in: a relay keeps nothing for
+/// longer than this whatever the primary block (which any carrier can rewrite) says.
+/// Our own bundles live 30 days and are renewed while undelivered.
+pub const LIFETIME_CAP_DEFAULT_SECS: u64 = 60 * 24 * 3600;
+
+/// Most invitations waiting for consent; the oldest go first. Each is small, but anyone
+/// can send one.
+pub const INVITES_PENDING_MAX: usize = 64;
+
+/// Most peers remembered as "last seen" (for `caravan status`); anyone can connect, so
+/// the oldest are forgotten.
+pub const SEEN_PEERS_MAX: usize = 256;
+
+/// Most authors whose delivered ranges a carrier remembers (so it does not carry their
+/// delivered bundles again); anyone can sign notices for bundles of its own.
+pub const DELIVERED_SOURCES_MAX: usize = 4096;

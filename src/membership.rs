@@ -47,43 +47,69 @@ impl CertCache {
         chain: &[Cert],
         author: &[u8; 32],
     ) -> Result<Role, &'static str> {
-        if community_id(genesis) != *community {
-            return Err("genesis does not hash to the community id");
-        }
-        if chain.len() > CERT_CHAIN_LEN_MAX {
-            return Err("certificate chain too long");
-        }
-        let mut holder = genesis.root;
-        let mut role = Role::Owner;
-        for cert in chain {
-            if role != Role::Owner {
-                return Err("a certificate was issued by a non-owner");
-            }
-            if cert.community != community.0 {
-                return Err("certificate for another community");
-            }
-            if cert.issuer != holder {
-                return Err("certificate chain is broken");
-            }
-            let digest = cert_digest(cert);
-            if !self.verified.contains(&digest) {
-                crypto::verify(
-                    &cert.issuer,
-                    CONTEXT_CERT_SIGNATURE,
-                    &[&cert.community, &cert.member, &[cert.role], &cert.issuer],
-                    &cert.signature,
-                )
-                .map_err(|_| "certificate signature does not verify")?;
-                self.verified.insert(digest);
-            }
-            role = Role::from_code(cert.role).ok_or("unknown role in certificate")?;
-            holder = cert.member;
-        }
-        if holder != *author {
-            return Err("certificate chain does not name the author");
-        }
+        let (role, fresh) = check_chain(community, genesis, chain, author, &|d| self.verified.contains(d))?;
+        self.learn(fresh);
         Ok(role)
     }
+
+    /// The certificates verified so far (for checks that run on other threads).
+    pub fn snapshot(&self) -> HashSet<[u8; 32]> {
+        self.verified.clone()
+    }
+
+    /// Adds certificates verified elsewhere (by [`check_chain`]).
+    pub fn learn(&mut self, verified: impl IntoIterator<Item = [u8; 32]>) {
+        self.verified.extend(verified);
+    }
+}
+
+/// Checks that `chain` proves `author` holds a role in the community of `genesis`:
+/// returns the role and the certificates whose signatures it verified (those for which
+/// `known` said no). A pure function: any thread may run it.
+pub fn check_chain(
+    community: &CommunityId,
+    genesis: &Genesis,
+    chain: &[Cert],
+    author: &[u8; 32],
+    known: &dyn Fn(&[u8; 32]) -> bool,
+) -> Result<(Role, Vec<[u8; 32]>), &'static str> {
+    if community_id(genesis) != *community {
+        return Err("genesis does not hash to the community id");
+    }
+    if chain.len() > CERT_CHAIN_LEN_MAX {
+        return Err("certificate chain too long");
+    }
+    let mut fresh = Vec::new();
+    let mut holder = genesis.root;
+    let mut role = Role::Owner;
+    for cert in chain {
+        if role != Role::Owner {
+            return Err("a certificate was issued by a non-owner");
+        }
+        if cert.community != community.0 {
+            return Err("certificate for another community");
+        }
+        if cert.issuer != holder {
+            return Err("certificate chain is broken");
+        }
+        let digest = cert_digest(cert);
+        if !known(&digest) && !fresh.contains(&digest) {
+            crypto::verify(
+                &cert.issuer,
+                CONTEXT_CERT_SIGNATURE,
+                &[&cert.community, &cert.member, &[cert.role], &cert.issuer],
+                &cert.signature,
+            )
+            .map_err(|_| "certificate signature does not verify")?;
+            fresh.push(digest);
+        }
+        role = Role::from_code(cert.role).ok_or("unknown role in certificate")?;
+        holder = cert.member;
+    }
+    if holder != *author {
+        return Err("certificate chain does not name the author");
+    }
+    Ok((role, fresh))
 }
 
 #[cfg(test)]

@@ -5,7 +5,11 @@
 
 use std::path::Path;
 
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+
+use crate::custody::BundleId;
+use crate::identity::NodeId;
+use crate::limits::{DELIVERED_SOURCES_MAX, REFUSED_COUNT_MAX};
 
 /// Raw bundle bytes by digest.
 const BUNDLES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("bundles");
@@ -18,8 +22,19 @@ const BUNDLE_PARTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("bundle
 /// one 64 KiB leaf (the rest is the leaf's header, offsets and the 36-byte key).
 pub const BUNDLE_PART_BYTES: usize = 65_536 - 128;
 const BUNDLE_META: TableDefinition<&[u8], &[u8]> = TableDefinition::new("bundle_meta");
-/// Which stored bundle carries an Automerge change, by change hash.
+/// Which bundle carries an Automerge change, by change hash: the custody id (author ‖
+/// sequence, be64) of the first verified bundle that carried it. A renewed bundle keeps
+/// its id, so the index never moves.
 const CHANGE_BUNDLE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("change_bundle");
+/// Stored bundles by payload digest (what the author signed, without the BPv7 primary
+/// block): a re-wrapped copy of a bundle held is a duplicate.
+const PAYLOADS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("payloads");
+/// Bundles refused for a permanent reason: digest -> when the entry may go (ms).
+const REFUSED: TableDefinition<&[u8], u64> = TableDefinition::new("refused");
+/// The same entries by time (expiry be64 ‖ digest), so the oldest go first.
+const REFUSED_BY_TIME: TableDefinition<&[u8], ()> = TableDefinition::new("refused_by_time");
+/// Forgotten digests by time (expiry be64 ‖ digest), for purging.
+const FORGOTTEN_BY_TIME: TableDefinition<&[u8], ()> = TableDefinition::new("forgotten_by_time");
 /// Document content: `doc|seq(16 hex)` -> saved document or incremental changes.
 const DOC_CHUNKS: TableDefinition<&str, &[u8]> = TableDefinition::new("doc_chunks");
 /// Parts of document chunks too large for one value, as for bundles.
@@ -44,14 +59,15 @@ const SEALED: TableDefinition<&str, &[u8]> = TableDefinition::new("sealed");
 const ANNOUNCED: TableDefinition<&str, ()> = TableDefinition::new("announced");
 /// The latest heads announcement from a peer: `node|doc` -> sequence (8 BE) || digest(32).
 const PEER_ANNOUNCEMENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("peer_announcements");
-/// Every stored bundle by BPv7 id: source node(20) || sequence (8 BE) -> digest(32).
+/// Verified stored bundles by custody id: author node(20) || sequence (8 BE) -> digest(32).
 const BUNDLE_IDS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("bundle_ids");
 /// Bundles of ours in our custody: sequence number -> digest(32) || encoded `custody::Record`.
 const CUSTODY: TableDefinition<u64, &[u8]> = TableDefinition::new("custody");
 /// Custody answers to send: custodian(20) || disposition(1) || sequence(8 BE) -> ().
 const CUSTODY_OUT: TableDefinition<&[u8], ()> = TableDefinition::new("custody_out");
-/// Bundles their sources declared delivered: source(20) -> inclusive ranges of sequence
-/// numbers, as pairs of u64 BE. Carried copies of these are not taken again.
+/// Bundles their authors declared delivered: source(20) -> until when the row is kept
+/// (be64 ms), then inclusive ranges of custody sequence numbers, as pairs of u64 BE.
+/// Carried copies of these are not taken again.
 const DELIVERED: TableDefinition<&[u8], &[u8]> = TableDefinition::new("delivered");
 /// redb's page cache per store (read cache and the open transaction's dirty pages).
 /// At 16 MiB, exporting 10,000 small bundles to a stick ran about a third slower.
@@ -61,8 +77,12 @@ pub const CACHE_BYTES: usize = 32 << 20;
 /// its resident size down rather than its reads fast.
 pub const DAEMON_CACHE_BYTES: usize = 16 << 20;
 
-/// Digests of carried bundles dropped as delivered: known, so never taken again.
-const FORGOTTEN: TableDefinition<&[u8], ()> = TableDefinition::new("forgotten");
+/// Digests (of bundles and of their payloads) dropped as delivered or consumed: known, so
+/// never taken again, until the bundle could no longer arrive (its expiry, ms).
+const FORGOTTEN: TableDefinition<&[u8], u64> = TableDefinition::new("forgotten");
+/// The store format this code writes (`meta` key `format`). A store without it that holds
+/// bundles was written before custody ids were signed, and is refused.
+pub const STORE_FORMAT: &[u8] = b"2";
 /// Small settings: display name, bundle sequence counter.
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 
@@ -87,11 +107,21 @@ from_redb!(
     redb::CommitError
 );
 
-/// What the store remembers about a bundle besides its bytes.
+/// What the store remembers about a bundle besides its bytes: what was learned when it
+/// was parsed, so nothing parses a stored bundle again.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BundleMeta {
     /// Where the bundle stands.
     pub state: BundleState,
+    /// Custody id: the author named in the signed header (for a signal: its signer).
+    pub author: NodeId,
+    /// Custody id: the author's sequence number in the signed header (0 for signals).
+    pub seq: u64,
+    /// Whether this node checked the author's signature (for relayed bundles: whether the
+    /// relay quota may count it against the author's fair share, or the shared pool).
+    pub verified: bool,
+    /// Digest of the payload: what the author signed, without the primary block.
+    pub payload: [u8; 32],
     /// Document id (batches) or key scope (grants).
     pub doc: String,
     /// Destination endpoint id.
@@ -125,7 +155,7 @@ pub enum BundleState {
 
 impl BundleMeta {
     fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(20 + self.doc.len() + self.destination.len());
+        let mut out = Vec::with_capacity(80 + self.doc.len() + self.destination.len());
         out.push(match self.state {
             BundleState::Applied => 0,
             BundleState::WaitingKey => 1,
@@ -135,6 +165,10 @@ impl BundleMeta {
             BundleState::Signal => 5,
             BundleState::Consumed => 6,
         });
+        out.push(self.verified as u8);
+        out.extend_from_slice(&self.author.0);
+        out.extend_from_slice(&self.seq.to_le_bytes());
+        out.extend_from_slice(&self.payload);
         out.extend_from_slice(&self.expires_unix_ms.to_le_bytes());
         out.extend_from_slice(&self.changes.to_le_bytes());
         out.extend_from_slice(&self.bytes.to_le_bytes());
@@ -155,13 +189,21 @@ impl BundleMeta {
             6 => BundleState::Consumed,
             _ => return None,
         };
-        let expires_unix_ms = u64::from_le_bytes(b.get(1..9)?.try_into().ok()?);
-        let changes = u32::from_le_bytes(b.get(9..13)?.try_into().ok()?);
-        let bytes = u32::from_le_bytes(b.get(13..17)?.try_into().ok()?);
-        let doc_len = *b.get(17)? as usize;
-        let doc = std::str::from_utf8(b.get(18..18 + doc_len)?).ok()?.to_string();
-        let destination = std::str::from_utf8(b.get(18 + doc_len..)?).ok()?.to_string();
-        Some(BundleMeta { state, doc, destination, expires_unix_ms, changes, bytes })
+        let verified = match *b.get(1)? {
+            0 => false,
+            1 => true,
+            _ => return None,
+        };
+        let author = NodeId(b.get(2..22)?.try_into().ok()?);
+        let seq = u64::from_le_bytes(b.get(22..30)?.try_into().ok()?);
+        let payload: [u8; 32] = b.get(30..62)?.try_into().ok()?;
+        let expires_unix_ms = u64::from_le_bytes(b.get(62..70)?.try_into().ok()?);
+        let changes = u32::from_le_bytes(b.get(70..74)?.try_into().ok()?);
+        let bytes = u32::from_le_bytes(b.get(74..78)?.try_into().ok()?);
+        let doc_len = *b.get(78)? as usize;
+        let doc = std::str::from_utf8(b.get(79..79 + doc_len)?).ok()?.to_string();
+        let destination = std::str::from_utf8(b.get(79 + doc_len..)?).ok()?.to_string();
+        Some(BundleMeta { state, author, seq, verified, payload, doc, destination, expires_unix_ms, changes, bytes })
     }
 }
 
@@ -234,12 +276,51 @@ impl Store {
                     DELIVERED,
                     FORGOTTEN,
                     BUNDLE_IDS,
-                    PEER_ANNOUNCEMENTS
+                    PEER_ANNOUNCEMENTS,
+                    PAYLOADS,
+                    REFUSED,
+                    REFUSED_BY_TIME,
+                    FORGOTTEN_BY_TIME
                 )
             };
         }
+        // A store from before signed custody ids holds bundles and no format mark: its
+        // records would be read wrongly, so it is refused with a clear message.
+        {
+            let r = db.begin_read()?;
+            let format = match r.open_table(META) {
+                Ok(t) => t.get("format")?.map(|v| v.value().to_vec()),
+                Err(_) => None,
+            };
+            let has_bundles = match r.open_table(BUNDLE_META) {
+                Ok(t) => !t.is_empty()?,
+                Err(_) => false,
+            };
+            match format {
+                Some(f) if f == STORE_FORMAT => {}
+                Some(f) => {
+                    return Err(StoreError(format!(
+                        "{}: store format {} is not supported (this version reads format {})",
+                        path.display(),
+                        String::from_utf8_lossy(&f),
+                        String::from_utf8_lossy(STORE_FORMAT)
+                    )));
+                }
+                None if has_bundles => {
+                    return Err(StoreError(format!(
+                        "{}: written by an older version of Caravan (before signed custody ids); move it \
+                         aside and create the node again",
+                        path.display()
+                    )));
+                }
+                None => {}
+            }
+        }
         if !with_tables!(all_tables_exist) {
             with_tables!(create_all_tables);
+            let tx = db.begin_write()?;
+            tx.open_table(META)?.insert("format", STORE_FORMAT)?;
+            tx.commit()?;
         }
         Ok(Store { db })
     }
@@ -260,6 +341,79 @@ pub struct View {
     tx: redb::ReadTransaction,
 }
 
+/// Bytes of a table key or value, for fingerprints.
+trait Fingerprinted {
+    fn feed(&self, h: &mut blake3::Hasher);
+}
+
+impl Fingerprinted for &[u8] {
+    fn feed(&self, h: &mut blake3::Hasher) {
+        h.update(&(self.len() as u64).to_le_bytes());
+        h.update(self);
+    }
+}
+
+impl Fingerprinted for &str {
+    fn feed(&self, h: &mut blake3::Hasher) {
+        self.as_bytes().feed(h);
+    }
+}
+
+impl Fingerprinted for u64 {
+    fn feed(&self, h: &mut blake3::Hasher) {
+        h.update(&self.to_le_bytes());
+    }
+}
+
+impl Fingerprinted for () {
+    fn feed(&self, _: &mut blake3::Hasher) {}
+}
+
+impl View {
+    /// A digest of every table but the memory of refused input (`refused`,
+    /// `refused_by_time`): two equal fingerprints mean the node keeps exactly the same
+    /// bundles, documents, keys, contacts, custody records and everything else.
+    pub fn fingerprint(&self) -> Result<[u8; 32], StoreError> {
+        let mut h = blake3::Hasher::new();
+        macro_rules! feed {
+            ($($t:ident),*) => {$(
+                h.update(stringify!($t).as_bytes());
+                for row in self.tx.open_table($t)?.iter()? {
+                    let (k, v) = row?;
+                    k.value().feed(&mut h);
+                    v.value().feed(&mut h);
+                }
+            )*};
+        }
+        feed!(
+            BUNDLES,
+            BUNDLE_PARTS,
+            BUNDLE_META,
+            CHANGE_BUNDLE,
+            DOC_CHUNKS,
+            DOC_CHUNK_PARTS,
+            PENDING,
+            WAITING_KEY,
+            PEER_HEADS,
+            GRANTS,
+            INVITES,
+            CONTACTS,
+            SEALED,
+            META,
+            ANNOUNCED,
+            CUSTODY,
+            CUSTODY_OUT,
+            DELIVERED,
+            FORGOTTEN,
+            FORGOTTEN_BY_TIME,
+            BUNDLE_IDS,
+            PEER_ANNOUNCEMENTS,
+            PAYLOADS
+        );
+        Ok(*h.finalize().as_bytes())
+    }
+}
+
 /// Our latest sealed bundle of a document and the heads it announced.
 pub type Sealed = ([u8; 32], Vec<[u8; 32]>);
 
@@ -276,8 +430,14 @@ pub trait Reads {
     fn bundle_meta(&self, digest: &[u8; 32]) -> Result<Option<BundleMeta>, StoreError>;
     /// Every stored bundle's digest and metadata.
     fn all_bundle_meta(&self) -> Result<Vec<([u8; 32], BundleMeta)>, StoreError>;
-    /// The bundle carrying a change.
-    fn change_bundle(&self, change: &[u8; 32]) -> Result<Option<[u8; 32]>, StoreError>;
+    /// The custody id of the first verified bundle that carried a change.
+    fn change_bundle(&self, change: &[u8; 32]) -> Result<Option<BundleId>, StoreError>;
+    /// The stored, verified bundle with this custody id.
+    fn bundle_by_id(&self, id: &BundleId) -> Result<Option<[u8; 32]>, StoreError>;
+    /// The stored bundle whose payload has this digest.
+    fn bundle_by_payload(&self, payload: &[u8; 32]) -> Result<Option<[u8; 32]>, StoreError>;
+    /// Whether a bundle with this digest was refused for a permanent reason.
+    fn refused(&self, digest: &[u8; 32]) -> Result<bool, StoreError>;
     /// All chunks of a document, in order.
     fn doc_chunks(&self, doc: &str) -> Result<Vec<(u64, Vec<u8>)>, StoreError>;
     /// Names of all documents with content.
@@ -310,13 +470,13 @@ pub trait Reads {
     fn custody_outbox(&self) -> Result<Vec<([u8; 20], u8, u64)>, StoreError>;
     /// Ranges of `source`'s bundles it declared delivered.
     fn delivered(&self, source: &[u8; 20]) -> Result<Vec<(u64, u64)>, StoreError>;
-    /// Whether a carried bundle was dropped as delivered.
+    /// Whether a bundle (or payload) digest was forgotten: dropped as delivered, consumed.
     fn forgotten(&self, digest: &[u8; 32]) -> Result<bool, StoreError>;
-    /// Every digest forgotten as delivered.
+    /// Every digest forgotten, bundles' and payloads' alike.
     fn all_forgotten(&self) -> Result<Vec<[u8; 32]>, StoreError>;
     /// The latest heads announcement stored from `node|doc`: its sequence and digest.
     fn latest_announcement(&self, key: &str) -> Result<Option<(u64, [u8; 32])>, StoreError>;
-    /// Digests recorded for `source`'s bundles with sequence numbers in `lo..=hi`.
+    /// Verified bundles stored with custody ids of `source` in `lo..=hi`.
     fn bundle_ids(&self, source: &[u8; 20], lo: u64, hi: u64) -> Result<Vec<(u64, [u8; 32])>, StoreError>;
 }
 
@@ -355,6 +515,25 @@ fn read_parts(
 
 fn part_index(key: &[u8]) -> u32 {
     key.get(32..36).and_then(|b| b.try_into().ok()).map(u32::from_be_bytes).unwrap_or(u32::MAX)
+}
+
+/// When a `delivered` row may go: its first 8 bytes (be64 ms).
+fn delivered_expiry(v: &[u8]) -> u64 {
+    v.get(..8).and_then(|b| b.try_into().ok()).map_or(0, u64::from_be_bytes)
+}
+
+fn split_id(b: &[u8]) -> Option<BundleId> {
+    let source = NodeId(b.get(..20)?.try_into().ok()?);
+    let seq = u64::from_be_bytes(b.get(20..28)?.try_into().ok()?);
+    (b.len() == 28).then_some(BundleId { source, seq })
+}
+
+/// Key of a time-ordered table: expiry (be64) ‖ digest.
+fn time_key(expires_ms: u64, digest: &[u8; 32]) -> [u8; 40] {
+    let mut k = [0u8; 40];
+    k[..8].copy_from_slice(&expires_ms.to_be_bytes());
+    k[8..].copy_from_slice(digest);
+    k
 }
 
 fn id_key(source: &[u8; 20], seq: u64) -> [u8; 28] {
@@ -413,10 +592,23 @@ macro_rules! impl_reads {
                 }
                 Ok(out)
             }
-            fn change_bundle(&self, change: &[u8; 32]) -> Result<Option<[u8; 32]>, StoreError> {
+            fn change_bundle(&self, change: &[u8; 32]) -> Result<Option<BundleId>, StoreError> {
                 let t = self.tx.open_table(CHANGE_BUNDLE)?;
                 let v = t.get(&change[..])?;
+                Ok(v.and_then(|v| split_id(v.value())))
+            }
+            fn bundle_by_id(&self, id: &BundleId) -> Result<Option<[u8; 32]>, StoreError> {
+                let t = self.tx.open_table(BUNDLE_IDS)?;
+                let v = t.get(&id_key(&id.source.0, id.seq)[..])?;
                 Ok(v.and_then(|v| v.value().try_into().ok()))
+            }
+            fn bundle_by_payload(&self, payload: &[u8; 32]) -> Result<Option<[u8; 32]>, StoreError> {
+                let t = self.tx.open_table(PAYLOADS)?;
+                let v = t.get(&payload[..])?;
+                Ok(v.and_then(|v| v.value().try_into().ok()))
+            }
+            fn refused(&self, digest: &[u8; 32]) -> Result<bool, StoreError> {
+                Ok(self.tx.open_table(REFUSED)?.get(&digest[..])?.is_some())
             }
             fn doc_chunks(&self, doc: &str) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
                 let t = self.tx.open_table(DOC_CHUNKS)?;
@@ -568,6 +760,8 @@ macro_rules! impl_reads {
                 let t = self.tx.open_table(DELIVERED)?;
                 let Some(v) = t.get(&source[..])? else { return Ok(Vec::new()) };
                 Ok(v.value()
+                    .get(8..)
+                    .unwrap_or_default()
                     .chunks_exact(16)
                     .map(|c| {
                         let (lo, hi) = c.split_at(8);
@@ -612,6 +806,38 @@ fn prefix_rows<T: ReadableTable<&'static str, &'static [u8]>>(
     Ok(out)
 }
 
+/// Removes up to `max` entries of `by_digest` whose time key is before `before_ms`,
+/// oldest first, from both tables.
+fn purge_by_time(
+    t: &mut Txn,
+    by_digest: TableDefinition<&'static [u8], u64>,
+    by_time: TableDefinition<&'static [u8], ()>,
+    before_ms: u64,
+    max: usize,
+) -> Result<usize, StoreError> {
+    let hi = time_key(before_ms, &[0; 32]);
+    let mut gone: Vec<[u8; 40]> = Vec::new();
+    for row in t.table(by_time)?.range(..&hi[..])? {
+        if gone.len() >= max {
+            break;
+        }
+        let (k, _) = row?;
+        if let Ok(k) = <[u8; 40]>::try_from(k.value()) {
+            gone.push(k);
+        }
+    }
+    let mut times = t.table(by_time)?;
+    for k in &gone {
+        times.remove(&k[..])?;
+    }
+    drop(times);
+    let mut digests = t.table(by_digest)?;
+    for k in &gone {
+        digests.remove(&k[8..])?;
+    }
+    Ok(gone.len())
+}
+
 impl_reads!(View);
 impl_reads!(Txn);
 
@@ -653,6 +879,7 @@ impl Txn {
                 parts.insert(&part_key(digest, i)[..], part)?;
             }
         }
+        self.table(PAYLOADS)?.insert(&meta.payload[..], &digest[..])?;
         self.set_bundle_meta(digest, meta)
     }
 
@@ -662,8 +889,20 @@ impl Txn {
         Ok(())
     }
 
-    /// Removes a bundle and its metadata.
+    /// Removes a bundle, its metadata and the indexes that point at it.
     pub fn remove_bundle(&mut self, digest: &[u8; 32]) -> Result<(), StoreError> {
+        if let Some(meta) = self.bundle_meta(digest)? {
+            let mut payloads = self.table(PAYLOADS)?;
+            if payloads.get(&meta.payload[..])?.is_some_and(|v| v.value() == digest) {
+                payloads.remove(&meta.payload[..])?;
+            }
+            drop(payloads);
+            let key = id_key(&meta.author.0, meta.seq);
+            let mut ids = self.table(BUNDLE_IDS)?;
+            if ids.get(&key[..])?.is_some_and(|v| v.value() == digest) {
+                ids.remove(&key[..])?;
+            }
+        }
         let parted = self.table(BUNDLES)?.remove(&digest[..])?.is_some_and(|v| v.value().is_empty());
         if parted {
             let (lo, hi) = (part_key(digest, 0), part_key(digest, u32::MAX));
@@ -673,12 +912,13 @@ impl Txn {
         Ok(())
     }
 
-    /// Records which bundle carries each change (first bundle wins).
-    pub fn index_changes(&mut self, digest: &[u8; 32], changes: &[[u8; 32]]) -> Result<(), StoreError> {
+    /// Records which bundle (by custody id) carries each change (first bundle wins).
+    pub fn index_changes(&mut self, id: &BundleId, changes: &[[u8; 32]]) -> Result<(), StoreError> {
+        let value = id_key(&id.source.0, id.seq);
         let mut t = self.table(CHANGE_BUNDLE)?;
         for c in changes {
             if t.get(&c[..])?.is_none() {
-                t.insert(&c[..], &digest[..])?;
+                t.insert(&c[..], &value[..])?;
             }
         }
         Ok(())
@@ -724,6 +964,27 @@ impl Txn {
     /// Marks a bundle as waiting for `scope#epoch`.
     pub fn put_waiting_key(&mut self, scope_epoch: &str, digest: &[u8; 32]) -> Result<(), StoreError> {
         self.table(WAITING_KEY)?.insert(format!("{scope_epoch}|{}", hex(digest)).as_str(), ())?;
+        Ok(())
+    }
+
+    /// Clears the waiting mark of a bundle for any epoch of `scope`.
+    pub fn remove_waiting(&mut self, scope: &str, digest: &[u8; 32]) -> Result<(), StoreError> {
+        let lo = format!("{scope}#");
+        let suffix = format!("|{}", hex(digest));
+        let mut keys = Vec::new();
+        for row in self.table(WAITING_KEY)?.range(lo.as_str()..)? {
+            let (k, _) = row?;
+            if !k.value().starts_with(lo.as_str()) {
+                break;
+            }
+            if k.value().ends_with(suffix.as_str()) {
+                keys.push(k.value().to_string());
+            }
+        }
+        let mut t = self.table(WAITING_KEY)?;
+        for k in keys {
+            t.remove(k.as_str())?;
+        }
         Ok(())
     }
 
@@ -779,6 +1040,12 @@ impl Txn {
         Ok(())
     }
 
+    /// Removes a small setting.
+    pub fn remove_meta(&mut self, key: &str) -> Result<(), StoreError> {
+        self.table(META)?.remove(key)?;
+        Ok(())
+    }
+
     /// Sets a small setting.
     pub fn set_meta(&mut self, key: &str, value: &[u8]) -> Result<(), StoreError> {
         self.table(META)?.insert(key, value)?;
@@ -820,17 +1087,76 @@ impl Txn {
         Ok(())
     }
 
-    /// Remembers that a carried bundle was dropped as delivered.
-    pub fn set_forgotten(&mut self, digest: &[u8; 32]) -> Result<(), StoreError> {
-        self.table(FORGOTTEN)?.insert(&digest[..], ())?;
+    /// Remembers a digest (a bundle's or a payload's) as known until `expires_ms`: a bundle
+    /// dropped as delivered, or consumed. After that the bundle cannot arrive any more.
+    pub fn set_forgotten(&mut self, digest: &[u8; 32], expires_ms: u64) -> Result<(), StoreError> {
+        let previous = self.table(FORGOTTEN)?.insert(&digest[..], expires_ms)?.map(|v| v.value());
+        if let Some(p) = previous {
+            self.table(FORGOTTEN_BY_TIME)?.remove(&time_key(p, digest)[..])?;
+        }
+        self.table(FORGOTTEN_BY_TIME)?.insert(&time_key(expires_ms, digest)[..], ())?;
         Ok(())
     }
 
-    /// Replaces the delivered ranges of `source`.
-    pub fn set_delivered(&mut self, source: &[u8; 20], ranges: &[(u64, u64)]) -> Result<(), StoreError> {
-        let bytes: Vec<u8> =
-            ranges.iter().flat_map(|&(lo, hi)| [lo.to_be_bytes(), hi.to_be_bytes()]).flatten().collect();
+    /// Forgets forgotten digests whose bundles expired before `now_ms`.
+    pub fn purge_forgotten(&mut self, now_ms: u64) -> Result<usize, StoreError> {
+        purge_by_time(self, FORGOTTEN, FORGOTTEN_BY_TIME, now_ms, usize::MAX)
+    }
+
+    /// Remembers that a bundle was refused for a permanent reason, until `expires_ms`, so
+    /// a link that offers it again costs a lookup. At most `REFUSED_COUNT_MAX` are kept;
+    /// the ones closest to expiry go first.
+    pub fn set_refused(&mut self, digest: &[u8; 32], expires_ms: u64) -> Result<(), StoreError> {
+        if self.table(REFUSED)?.get(&digest[..])?.is_some() {
+            return Ok(());
+        }
+        let len = self.table(REFUSED)?.len()?;
+        if len >= REFUSED_COUNT_MAX as u64 {
+            purge_by_time(self, REFUSED, REFUSED_BY_TIME, u64::MAX, (len + 1 - REFUSED_COUNT_MAX as u64) as usize)?;
+        }
+        self.table(REFUSED)?.insert(&digest[..], expires_ms)?;
+        self.table(REFUSED_BY_TIME)?.insert(&time_key(expires_ms, digest)[..], ())?;
+        Ok(())
+    }
+
+    /// Drops refusal entries whose bundles expired before `now_ms`.
+    pub fn purge_refused(&mut self, now_ms: u64) -> Result<usize, StoreError> {
+        purge_by_time(self, REFUSED, REFUSED_BY_TIME, now_ms, usize::MAX)
+    }
+
+    /// Replaces the delivered ranges of `source`, kept until `expires_ms` (or later, if it
+    /// already was). At most `DELIVERED_SOURCES_MAX` sources are kept: the one whose entry
+    /// expires first goes (forgetting it only means carrying such a bundle again).
+    pub fn set_delivered(
+        &mut self,
+        source: &[u8; 20],
+        ranges: &[(u64, u64)],
+        expires_ms: u64,
+    ) -> Result<(), StoreError> {
+        let previous = self.table(DELIVERED)?.get(&source[..])?.map(|v| delivered_expiry(v.value()));
+        let until = previous.map_or(expires_ms, |p| p.max(expires_ms));
+        if previous.is_none() && self.table(DELIVERED)?.len()? >= DELIVERED_SOURCES_MAX as u64 {
+            let mut first: Option<(u64, Vec<u8>)> = None;
+            for row in self.table(DELIVERED)?.iter()? {
+                let (k, v) = row?;
+                let e = delivered_expiry(v.value());
+                if first.as_ref().is_none_or(|(f, _)| e < *f) {
+                    first = Some((e, k.value().to_vec()));
+                }
+            }
+            if let Some((_, k)) = first {
+                self.table(DELIVERED)?.remove(k.as_slice())?;
+            }
+        }
+        let mut bytes = until.to_be_bytes().to_vec();
+        bytes.extend(ranges.iter().flat_map(|&(lo, hi)| [lo.to_be_bytes(), hi.to_be_bytes()]).flatten());
         self.table(DELIVERED)?.insert(&source[..], bytes.as_slice())?;
+        Ok(())
+    }
+
+    /// Drops delivered ranges whose notices expired before `now_ms`.
+    pub fn purge_delivered(&mut self, now_ms: u64) -> Result<(), StoreError> {
+        self.table(DELIVERED)?.retain(|_, v| delivered_expiry(v) >= now_ms)?;
         Ok(())
     }
 
@@ -848,6 +1174,10 @@ mod tests {
     fn meta(bytes: usize) -> BundleMeta {
         BundleMeta {
             state: BundleState::Carried,
+            author: NodeId([1; 20]),
+            seq: bytes as u64,
+            verified: false,
+            payload: [bytes as u8; 32],
             doc: String::new(),
             destination: "dtn://x/".into(),
             expires_unix_ms: 1,

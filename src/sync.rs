@@ -86,7 +86,18 @@ mod tests {
     use super::*;
 
     fn meta(state: BundleState, doc: &str, dest: &str, expires: u64) -> BundleMeta {
-        BundleMeta { state, doc: doc.into(), destination: dest.into(), expires_unix_ms: expires, changes: 1, bytes: 10 }
+        BundleMeta {
+            state,
+            author: crate::identity::NodeId([1; 20]),
+            seq: 1,
+            verified: true,
+            payload: [0; 32],
+            doc: doc.into(),
+            destination: dest.into(),
+            expires_unix_ms: expires,
+            changes: 1,
+            bytes: 10,
+        }
     }
 
     #[test]

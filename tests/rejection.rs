@@ -5,7 +5,7 @@ mod common;
 
 use caravan::envelope::Genesis;
 use caravan::{Audience, DocId, Identity, Outcome, Part, Rejection, Role, Target};
-use common::{TestNode, changes_by, file_digest, forge_batch, node};
+use common::{TestNode, changes_by, forge_batch, node};
 
 struct World {
     a: TestNode,
@@ -37,10 +37,6 @@ fn world() -> World {
     World { a, b, c, wells, a_bundles }
 }
 
-fn store_file(n: &TestNode) -> std::path::PathBuf {
-    n.home.path().join("caravan.redb")
-}
-
 fn rejected(report: &caravan::ImportReport) -> Rejection {
     match report.outcomes.as_slice() {
         [Outcome::Rejected(r)] => r.clone(),
@@ -54,7 +50,7 @@ fn flipping_any_byte_gets_a_bundle_rejected_and_changes_nothing() {
     // A fresh recipient that would accept every one of these bundles.
     let mut d = node("D");
     d.node.add_contact(&w.a.node.card(), &[]).unwrap();
-    let before = file_digest(&store_file(&d));
+    let before = d.node.fingerprint().unwrap();
     let mut tried = 0;
     for bundle in &w.a_bundles {
         for i in 0..bundle.len() {
@@ -74,11 +70,11 @@ fn flipping_any_byte_gets_a_bundle_rejected_and_changes_nothing() {
         }
     }
     assert!(tried > 1000);
-    assert_eq!(file_digest(&store_file(&d)), before, "a rejected bundle changed the store file");
+    assert_eq!(d.node.fingerprint().unwrap(), before, "a rejected bundle changed what the node keeps");
     // The untampered originals are all accepted (D is not a member, so content waits).
     let report = d.node.import_many(w.a_bundles.iter().map(Vec::as_slice)).unwrap();
     assert!(report.rejected().is_empty());
-    assert_ne!(file_digest(&store_file(&d)), before);
+    assert_ne!(d.node.fingerprint().unwrap(), before);
     let _ = &mut w;
 }
 
@@ -91,7 +87,7 @@ fn forged_and_unauthorised_batches_are_rejected_with_their_reason() {
     let wiki_doc = DocId::Community { id: wells, part: Part::Wiki };
     let roster_doc = DocId::Community { id: wells, part: Part::Roster };
     let endpoint = wells.endpoint();
-    let before = file_digest(&store_file(&w.b));
+    let before = w.b.node.fingerprint().unwrap();
 
     // 1. A non-member signs a change to the community's public document.
     let outsider = Identity::generate();
@@ -123,21 +119,23 @@ fn forged_and_unauthorised_batches_are_rejected_with_their_reason() {
     );
     assert!(matches!(rejected(&w.b.node.import(&forged).unwrap()), Rejection::NotMember { .. }));
 
-    // 2. A signer whose key is not the actor of the changes.
+    // 2. A signer whose key is not the actor of the changes (in a document it may write).
     let c_identity = identity_of(&w.c);
-    let a_actor_changes = changes_by(&identity_of(&w.a).signing_public(), "page/Water", "overwritten");
+    let a_actor_changes = changes_by(&identity_of(&w.a).signing_public(), "post/1/x", "overwritten");
     let c_chain = chain_of(&w.c, &wells);
+    let feed_doc = DocId::Community { id: wells, part: Part::Feed };
     let forged = forge_batch(
         &c_identity,
         &w.c.node.node_id().endpoint(),
-        &wiki_doc.to_string(),
+        &feed_doc.to_string(),
         &endpoint,
         Some(key),
         Some(real_genesis),
         c_chain.clone(),
         &a_actor_changes,
     );
-    assert!(matches!(rejected(&w.b.node.import(&forged).unwrap()), Rejection::WrongActor { .. }));
+    let r = rejected(&w.b.node.import(&forged).unwrap());
+    assert!(matches!(r, Rejection::WrongActor { .. }), "{r:?}");
 
     // 3. A member (not editor) writing the wiki, and the roster.
     let c_changes = changes_by(&c_identity.signing_public(), "page/Water", "member edit");
@@ -206,7 +204,7 @@ fn forged_and_unauthorised_batches_are_rejected_with_their_reason() {
     );
     assert!(matches!(rejected(&w.b.node.import(&forged).unwrap()), Rejection::Decrypt(_)));
 
-    assert_eq!(file_digest(&store_file(&w.b)), before, "a rejection changed B's store");
+    assert_eq!(w.b.node.fingerprint().unwrap(), before, "a rejection changed what B keeps");
     assert_eq!(w.b.node.wiki_page(&wells, "Water").unwrap().as_deref(), Some("members only text\n"));
 
     // The same member, posting to the feed as a member may, is accepted.

@@ -24,7 +24,15 @@ pub fn feed_bundles(cid: CommunityId, epoch: u32, count: usize, size: usize) -> 
                 encoding: ChangeEncoding::Raw,
                 changes: changes.clone(),
             };
-            let h = Header { kind: Kind::Batch, doc: feed.to_string(), epoch, heads: vec![], encrypted: true };
+            let h = Header {
+                kind: Kind::Batch,
+                author: author.node_id(),
+                seq: i as u64 + 1,
+                doc: feed.to_string(),
+                epoch,
+                heads: vec![],
+                encrypted: true,
+            };
             let (hb, body) = batch::seal(&author, &h, &b, Some(&key));
             bundle::build(
                 &author.node_id().endpoint(),

@@ -3,70 +3,78 @@
 use super::*;
 
 impl Node {
-    /// Takes in a custody signal: applies it to our custody records if it is for us,
-    /// otherwise carries it (within the relay quota) toward its custodian.
+    /// Takes in a custody signal or delivered notice (its signature checked). What it
+    /// does comes from its signed entries only, never from its primary block: entries
+    /// about our bundles are applied to our custody records (the signal is then consumed:
+    /// remembered by digest, not kept); a notice (every entry declares the signer's own
+    /// bundles delivered) makes holders drop those bundles and travels on; anything else
+    /// is carried toward its custodian within the relay quota.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn take_signal(
         &mut self,
-        t: &mut Txn,
+        imp: &mut Import,
         bytes: &[u8],
         digest: [u8; 32],
         info: &BundleInfo,
+        payload: [u8; 32],
+        signer: NodeId,
+        signal: &Signal,
     ) -> Result<Outcome, Error> {
-        let Some(source) = source_node(&info.source) else {
-            return Ok(Outcome::Rejected(Rejection::Source(info.source.clone())));
-        };
-        let rec = match envelope::decode_signal_record(&bytes[info.payload.clone()]) {
-            Ok(r) => r,
-            Err(e) => return Ok(Outcome::Rejected(e.into())),
-        };
-        if NodeId::from_signing_public(&rec.signer) != source {
-            return Ok(Outcome::Rejected(Rejection::AuthorNotSource(source.to_string())));
-        }
-        if crypto::verify(&rec.signer, CONTEXT_CUSTODY_SIGNAL, &[rec.inner], &rec.signature).is_err() {
-            return Ok(Outcome::Rejected(Rejection::Signature));
-        }
         let me = self.node_id();
-        // Addressed to its own source: a `Delivered` notice about the source's own bundles,
-        // for everyone who carries them.
-        if info.destination == info.source {
-            let own = |e: &crate::custody::SignalEntry| e.disposition == Disposition::Delivered && e.source == source;
-            if !rec.signal.entries.iter().all(own) {
-                return Ok(Outcome::Rejected(Rejection::Signal("a notice may only declare its own bundles delivered")));
-            }
-            self.drop_delivered(t, source, &rec.signal)?;
-            self.forget_delivered(t, source, &rec.signal)?;
-            if source != me {
-                if let Err(o) = self.carry(t, digest, info, bytes.len())? {
-                    return Ok(o);
-                }
-                let meta = meta_for(info, BundleState::Signal, "custody".into(), 0, bytes.len());
-                t.put_bundle(&digest, bytes, &meta)?;
-            }
-            return Ok(Outcome::Waiting(WaitReason::ForOthers));
+        let delivered = |e: &&crate::custody::SignalEntry| e.disposition == Disposition::Delivered;
+        if signal.entries.iter().filter(delivered).any(|e| e.source != signer) {
+            return Ok(Outcome::Rejected(Rejection::Signal("a notice may only declare its own bundles delivered")));
         }
-        if info.destination != me.endpoint() {
-            if source_node(&info.destination).is_none() {
-                return Ok(Outcome::Rejected(Rejection::Signal("it must be addressed to a node")));
+        let until = info.expires_unix_ms().min(imp.now.saturating_add(self.lifetime_cap_ms));
+        let meta = BundleMeta {
+            state: BundleState::Signal,
+            author: signer,
+            seq: 0,
+            verified: true,
+            payload,
+            doc: "custody".into(),
+            destination: info.destination.clone(),
+            expires_unix_ms: info.expires_unix_ms(),
+            changes: 0,
+            bytes: bytes.len() as u32,
+        };
+        let notice = !signal.entries.is_empty() && signal.entries.iter().all(|e| delivered(&e));
+        if notice {
+            self.drop_delivered(&mut imp.t, signer, signal, until)?;
+            self.forget_delivered(&mut imp.t, signer, signal)?;
+            if signer == me {
+                return Ok(Outcome::Duplicate);
             }
-            if let Err(o) = self.carry(t, digest, info, bytes.len())? {
+            // On to everyone who may hold those bundles.
+            if let Err(o) = self.carry(&mut imp.t, digest, &meta)? {
                 return Ok(o);
             }
-            let meta = meta_for(info, BundleState::Signal, "custody".into(), 0, bytes.len());
-            t.put_bundle(&digest, bytes, &meta)?;
+            imp.t.put_bundle(&digest, bytes, &meta)?;
             return Ok(Outcome::Waiting(WaitReason::ForOthers));
         }
-        // Ours: applied, and kept only so that it is known (never sent on).
-        let meta = meta_for(info, BundleState::Consumed, "custody".into(), 0, bytes.len());
-        t.put_bundle(&digest, bytes, &meta)?;
+        if !signal.entries.iter().any(|e| e.source == me) {
+            if signer == me {
+                return Ok(Outcome::Duplicate);
+            }
+            if let Err(o) = self.carry(&mut imp.t, digest, &meta)? {
+                return Ok(o);
+            }
+            imp.t.put_bundle(&digest, bytes, &meta)?;
+            return Ok(Outcome::Waiting(WaitReason::ForOthers));
+        }
+        // Ours: applied, then remembered by digest (so a stick visit knows it), not kept.
+        imp.t.set_forgotten(&digest, until)?;
+        imp.t.set_forgotten(&payload, until)?;
+        let t = &mut imp.t;
         let records: std::collections::BTreeMap<u64, Vec<u8>> = t.custody_records()?.into_iter().collect();
         let mut released = 0;
-        for entry in rec.signal.entries.iter().filter(|e| e.source == me) {
+        for entry in signal.entries.iter().filter(|e| e.source == me) {
             for &(lo, hi) in &entry.ranges {
                 for (&seq, stored) in records.range(lo..=hi) {
                     let Some((digest, mut record)) = split_custody(me, stored) else { continue };
-                    let effect = record.on_answer(source, entry.disposition);
+                    let effect = record.on_answer(signer, entry.disposition);
                     if matches!(effect, SignalEffect::Released | SignalEffect::Progress) {
-                        self.learn_from_snapshot(t, &digest, &source)?;
+                        self.learn_from_snapshot(t, &digest, &signer, BundleId { source: me, seq })?;
                     }
                     match effect {
                         SignalEffect::Released => {
@@ -96,10 +104,8 @@ impl Node {
         if !matches!(DocId::parse(&meta.doc), Some(DocId::Community { .. })) {
             return Ok(());
         }
-        t.remove_bundle(digest)?;
         // Copies still travelling (on sticks, at members) are known when they come back.
-        t.set_forgotten(digest)?;
-        Ok(())
+        self.forget(t, digest)
     }
 
     /// A member's side of a `Delivered` notice: every destination has stored these
@@ -110,8 +116,7 @@ impl Node {
             for &(lo, hi) in &e.ranges {
                 for (_, digest) in t.bundle_ids(&source.0, lo, hi)? {
                     if t.bundle_meta(&digest)?.is_some_and(|m| m.state == BundleState::Applied) {
-                        t.remove_bundle(&digest)?;
-                        t.set_forgotten(&digest)?;
+                        self.forget(t, &digest)?;
                     }
                 }
             }
@@ -123,17 +128,22 @@ impl Node {
     /// snapshot's heads; for a batch, those of its heads whose changes the batch itself
     /// carries. (So an owner does not seal a snapshot for a member that took everything
     /// before it was forgotten.)
-    pub(super) fn learn_from_snapshot(&mut self, t: &mut Txn, digest: &[u8; 32], node: &NodeId) -> Result<(), Error> {
-        let now = (self.clock)();
+    pub(super) fn learn_from_snapshot(
+        &mut self,
+        t: &mut Txn,
+        digest: &[u8; 32],
+        node: &NodeId,
+        id: BundleId,
+    ) -> Result<(), Error> {
         let Some(bytes) = t.bundle(digest)? else { return Ok(()) };
-        let Ok(info) = bundle::parse(&bytes, now) else { return Ok(()) };
+        let Ok(info) = bundle::parse_untimed(&bytes) else { return Ok(()) };
         let Ok(env) = envelope::decode_envelope(&bytes[info.payload.clone()]) else { return Ok(()) };
         match env.header.kind {
             Kind::Snapshot => self.learn_heads(t, node, &env.header.doc, &env.header.heads)?,
             Kind::Batch => {
                 let mut own = Vec::new();
                 for h in &env.header.heads {
-                    if t.change_bundle(h)? == Some(*digest) {
+                    if t.change_bundle(h)? == Some(id) {
                         own.push(*h);
                     }
                 }

@@ -240,7 +240,9 @@ impl Node {
             }
             let mut bundles = HashSet::new();
             for h in lacking_changes {
-                if let Some(d) = view.change_bundle(&h.0)? {
+                if let Some(id) = view.change_bundle(&h.0)?
+                    && let Some(d) = view.bundle_by_id(&id)?
+                {
                     bundles.insert(d);
                 }
             }

@@ -1,6 +1,53 @@
-//! Import: every bundle from any link, checked cheapest first, then merged in one transaction.
+//! Import: every bundle from any link, checked cheapest first (`preopen`), then taken in
+//! and merged in one transaction.
+//!
+//! The order for each bundle: already known (by digest: held, forgotten, refused before)?
+//! Then the pre-pass (format, lifetime cap, envelope, signature, right to write, and only
+//! then the changes). Then, with the store: known by payload (a re-wrapped copy of a
+//! bundle held or forgotten) or by signed custody id? Then the bundle is stored: merged,
+//! carried for others within the relay quota, or applied as a signal or grant.
 
+use super::preopen::{Ctx, NewCerts, Pre, Verified, preopen, preopen_all};
 use super::*;
+
+/// A verified batch waiting to be merged: input index, digest, bundle info, payload
+/// digest, the batch, and the bundle's bytes.
+pub(super) struct Taken {
+    pub(super) index: usize,
+    pub(super) digest: [u8; 32],
+    pub(super) info: BundleInfo,
+    pub(super) payload: [u8; 32],
+    pub(super) verified: Verified,
+    pub(super) bytes: Vec<u8>,
+}
+
+/// One import in progress: its transaction, clock, report and what it touched.
+pub(super) struct Import {
+    pub(super) t: Txn,
+    pub(super) now: u64,
+    pub(super) report: ImportReport,
+    pub(super) touched: BTreeSet<DocId>,
+    /// Digests seen in this import (a bundle given twice is taken once).
+    seen: HashSet<[u8; 32]>,
+    /// Set when this import took in a key: bundles checked before it may now be readable.
+    pub(super) keys_changed: bool,
+    /// What the pre-pass knows after such a key, built once.
+    fresh_ctx: Option<Ctx>,
+}
+
+impl Import {
+    pub(super) fn new(t: Txn, now: u64) -> Self {
+        Import {
+            t,
+            now,
+            report: ImportReport::default(),
+            touched: BTreeSet::new(),
+            seen: HashSet::new(),
+            keys_changed: false,
+            fresh_ctx: None,
+        }
+    }
+}
 
 impl Node {
     /// Imports one bundle. See [`Node::import_many`].
@@ -9,40 +56,33 @@ impl Node {
     }
 
     /// Imports bundles in one durable transaction: each is checked (CRC, lifetime,
-    /// envelope, decryption, signature, membership, actor), then merged. A refused bundle
-    /// changes nothing; the outcome of each is in the report. `Err` means local storage
-    /// failed, and then nothing of this call was stored.
+    /// envelope, signature, right to write, decryption, actor), then merged or carried.
+    /// A refused bundle changes nothing but the table of refused digests; the outcome of
+    /// each is in the report. `Err` means local storage failed, and then nothing of this
+    /// call was stored.
     pub fn import_many<'a>(&mut self, bundles: impl IntoIterator<Item = &'a [u8]>) -> Result<ImportReport, Error> {
         self.import_in_chunks(bundles.into_iter().collect(), IMPORT_CHUNK_COUNT_MAX)
     }
 
     /// [`Node::import_many`], checking at most `chunk_max` bundles at a time.
-    pub(super) fn import_in_chunks<'a>(
-        &mut self,
-        bundles: Vec<&'a [u8]>,
-        chunk_max: usize,
-    ) -> Result<ImportReport, Error> {
+    pub(super) fn import_in_chunks(&mut self, bundles: Vec<&[u8]>, chunk_max: usize) -> Result<ImportReport, Error> {
         let now = (self.clock)();
         // The relay ledger survives between imports (rebuilding it reads every carried
-        // bundle); any other write, or a failed import, drops it.
-        let mut t = self.store.write()?;
-        let mut report = ImportReport::default();
-        let mut touched = BTreeSet::new();
+        // bundle's metadata); any other write, or a failed import, drops it.
+        let mut imp = Import::new(self.store.write()?, now);
         let mut result = Ok(());
-        let mut seen = HashSet::new();
         let chunks: Vec<&[&[u8]]> = bundles.chunks(chunk_max.max(1)).collect();
+        let mut offset = 0;
         std::thread::scope(|s| {
-            // Decoding, decryption and signature checks need no store access: they run
-            // on all cores, for the next chunk while this one is merged. The next chunk
-            // is opened with the keys held before this one is merged; a key this chunk
-            // brings is found by the merge itself.
-            let mut next: Option<std::thread::ScopedJoinHandle<'_, Vec<Preopened<'a>>>> = None;
-            let mut offset = 0;
+            // The pre-pass needs no store access: it runs on all cores, for the next chunk
+            // while this one is taken in. The next chunk is checked with what this node
+            // knew before this one; a key this chunk brings is caught in `take_in`.
+            let mut next: Option<std::thread::ScopedJoinHandle<'_, Checked>> = None;
             for (c, chunk) in chunks.iter().enumerate() {
-                let pre = match next.take() {
-                    Some(h) => h.join().expect("decoding does not panic"),
-                    None => match self.key_map(&t) {
-                        Ok(keys) => preopen_all(chunk, now, &keys),
+                let checked = match next.take() {
+                    Some(h) => h.join().unwrap_or_else(|_| Checked::failed(chunk.len())),
+                    None => match self.checked_now(&imp, chunk) {
+                        Ok(c) => c,
                         Err(e) => {
                             result = Err(e);
                             break;
@@ -50,49 +90,222 @@ impl Node {
                     },
                 };
                 if let Some(&following) = chunks.get(c + 1) {
-                    match self.key_map(&t) {
-                        Ok(keys) => next = Some(s.spawn(move || preopen_all(following, now, &keys))),
+                    match self.prepare(&imp, following) {
+                        Ok((ctx, skip)) => {
+                            next = Some(s.spawn(move || Checked {
+                                results: preopen_all(following, &skip, &ctx),
+                                digests: digests_of(following),
+                            }))
+                        }
                         Err(e) => {
                             result = Err(e);
                             break;
                         }
                     }
                 }
-                let mut batches = Vec::new();
-                for (j, (bytes, pre)) in chunk.iter().zip(pre).enumerate() {
-                    let i = offset + j;
-                    report.outcomes.push(Outcome::Duplicate);
-                    if !seen.insert(pre.digest) {
-                        continue;
-                    }
-                    match self.take_in(&mut t, bytes, pre, now, &mut report, &mut touched) {
-                        Ok(Ok(Some((digest, info, verified)))) => {
-                            batches.push((i, digest, info, verified, bytes.to_vec()))
-                        }
-                        Ok(Ok(None)) => {}
-                        Ok(Err(outcome)) => report.outcomes[i] = outcome,
-                        Err(e) => {
-                            result = Err(e);
-                            break;
-                        }
-                    }
-                }
-                if result.is_ok() {
-                    result = self.merge_batches(&mut t, batches, &mut report, &mut touched);
-                }
+                result = self.take_chunk(&mut imp, chunk, checked, offset);
                 if result.is_err() {
                     break;
                 }
                 offset += chunk.len();
             }
         });
+        let Import { t, report, touched, .. } = imp;
         self.finish(t, result, touched)?;
         Ok(report)
     }
 
-    /// Every key we hold, by `scope#epoch`.
-    pub(super) fn key_map(&self, r: &impl Reads) -> Result<HashMap<String, [u8; 32]>, Error> {
-        Ok(r.grants()?.into_iter().filter_map(|(k, g)| Grant::decode(&g).ok().map(|g| (k, g.key))).collect())
+    /// What the pre-pass needs: a snapshot of this node, and which bundles are already
+    /// known by digest (those are not checked at all).
+    fn prepare(&self, imp: &Import, chunk: &[&[u8]]) -> Result<(Ctx, Vec<bool>), Error> {
+        let ctx = self.ctx(&imp.t, imp.now)?;
+        let mut skip = Vec::with_capacity(chunk.len());
+        for b in chunk {
+            skip.push(self.known(&imp.t, &bundle_digest(b))? != Known::No);
+        }
+        Ok((ctx, skip))
+    }
+
+    fn checked_now(&self, imp: &Import, chunk: &[&[u8]]) -> Result<Checked, Error> {
+        let (ctx, skip) = self.prepare(imp, chunk)?;
+        Ok(Checked { results: preopen_all(chunk, &skip, &ctx), digests: digests_of(chunk) })
+    }
+
+    /// A snapshot of what the pre-pass needs to know about this node.
+    pub(super) fn ctx(&self, r: &impl Reads, now: u64) -> Result<Ctx, Error> {
+        let mut contacts = HashSet::new();
+        for (id, _, _) in r.contacts()? {
+            if let Some(n) = NodeId::parse(&id) {
+                contacts.insert(n);
+            }
+        }
+        let mut keys = HashMap::new();
+        let mut communities = HashSet::new();
+        for (k, g) in r.grants()? {
+            let Ok(g) = Grant::decode(&g) else { continue };
+            if let Some(inv) = &g.invitation {
+                communities.insert(membership::community_id(&inv.genesis));
+            }
+            if let Some(ScopeOwner::Profile(owner, _)) = doc::parse_scope(&g.scope) {
+                contacts.insert(owner);
+            }
+            keys.insert(k, g.key);
+        }
+        Ok(Ctx {
+            identity: self.identity.clone(),
+            me: self.node_id(),
+            keys,
+            contacts,
+            communities,
+            certs: Arc::new(self.certs.snapshot()),
+            now,
+            lifetime_cap_ms: self.lifetime_cap_ms,
+        })
+    }
+
+    /// Whether a bundle is already known by its digest: held or forgotten, or refused before.
+    pub(super) fn known(&self, r: &impl Reads, digest: &[u8; 32]) -> Result<Known, Error> {
+        Ok(if r.bundle_meta(digest)?.is_some() || r.forgotten(digest)? {
+            Known::Held
+        } else if r.refused(digest)? {
+            Known::Refused
+        } else {
+            Known::No
+        })
+    }
+
+    /// Takes in one checked chunk: everything but change batches is stored as it comes,
+    /// then the batches are merged, one `apply_changes` per document.
+    fn take_chunk(&mut self, imp: &mut Import, chunk: &[&[u8]], checked: Checked, offset: usize) -> Result<(), Error> {
+        let mut batches = Vec::new();
+        for (j, ((bytes, pre), digest)) in chunk.iter().zip(checked.results).zip(checked.digests).enumerate() {
+            let index = offset + j;
+            imp.report.outcomes.push(Outcome::Duplicate);
+            let Some((pre, certs)) = pre else {
+                if self.known(&imp.t, &digest)? == Known::Refused {
+                    imp.report.outcomes[index] = Outcome::Rejected(Rejection::RefusedBefore);
+                }
+                continue;
+            };
+            self.certs.learn(certs);
+            if !imp.seen.insert(digest) {
+                continue;
+            }
+            if let Some(outcome) = self.take_in(imp, bytes, digest, pre, index, &mut batches)? {
+                imp.report.outcomes[index] = outcome;
+            }
+        }
+        self.merge_batches(imp, batches)
+    }
+
+    /// Takes in one pre-checked bundle. Returns its outcome, or `None` when it is a batch
+    /// queued for merging (its outcome is set then).
+    pub(super) fn take_in(
+        &mut self,
+        imp: &mut Import,
+        bytes: &[u8],
+        digest: [u8; 32],
+        mut pre: Pre,
+        index: usize,
+        batches: &mut Vec<Taken>,
+    ) -> Result<Option<Outcome>, Error> {
+        match self.known(&imp.t, &digest)? {
+            Known::No => {}
+            Known::Held => return Ok(Some(Outcome::Duplicate)),
+            Known::Refused => return Ok(Some(Outcome::Rejected(Rejection::RefusedBefore))),
+        }
+        // Checked before this import took in a key: it may be readable now.
+        if imp.keys_changed && matches!(pre, Pre::Carry { .. }) {
+            if imp.fresh_ctx.is_none() {
+                imp.fresh_ctx = Some(self.ctx(&imp.t, imp.now)?);
+            }
+            let ctx = imp.fresh_ctx.as_ref().expect("built above");
+            let (again, certs) = preopen(bytes, ctx);
+            self.certs.learn(certs);
+            pre = again;
+        }
+        let payload = match &pre {
+            Pre::Refused(r) => {
+                if r.is_permanent() {
+                    let expires = refusal_expiry(bytes, imp.now, self.lifetime_cap_ms);
+                    imp.t.set_refused(&digest, expires)?;
+                }
+                return Ok(Some(Outcome::Rejected(r.clone())));
+            }
+            Pre::Signal { payload, .. }
+            | Pre::Carry { payload, .. }
+            | Pre::Grant { payload, .. }
+            | Pre::Batch { payload, .. } => *payload,
+        };
+        // A re-wrapped copy (another primary block around the same signed payload) of
+        // what we hold or forgot is a duplicate, and changes nothing.
+        if imp.t.bundle_by_payload(&payload)?.is_some() || imp.t.forgotten(&payload)? {
+            return Ok(Some(Outcome::Duplicate));
+        }
+        Ok(match pre {
+            Pre::Refused(_) => None,
+            Pre::Signal { info, payload, signer, signal } => {
+                Some(self.take_signal(imp, bytes, digest, &info, payload, signer, &signal)?)
+            }
+            Pre::Carry { info, payload, header, verified, waiting } => {
+                Some(self.take_carried(imp, bytes, digest, &info, payload, &header, verified, waiting)?)
+            }
+            Pre::Grant { info, payload, header, grant } => {
+                Some(self.take_grant(imp, bytes, digest, &info, payload, &header, grant)?)
+            }
+            Pre::Batch { info, payload, verified } => {
+                // The same signed content under another encryption (a member can re-seal
+                // it): known by its signed custody id.
+                let id = BundleId { source: verified.author, seq: verified.seq };
+                if imp.t.bundle_by_id(&id)?.is_some() {
+                    return Ok(Some(Outcome::Duplicate));
+                }
+                batches.push(Taken { index, digest, info, payload, verified, bytes: bytes.to_vec() });
+                None
+            }
+        })
+    }
+
+    /// Keeps a bundle for others, within the relay quota.
+    #[allow(clippy::too_many_arguments)]
+    fn take_carried(
+        &mut self,
+        imp: &mut Import,
+        bytes: &[u8],
+        digest: [u8; 32],
+        info: &BundleInfo,
+        payload: [u8; 32],
+        header: &Header,
+        verified: bool,
+        waiting: Option<String>,
+    ) -> Result<Outcome, Error> {
+        let state = match (&waiting, header.kind) {
+            (Some(_), _) => BundleState::WaitingKey,
+            _ => BundleState::Carried,
+        };
+        let meta = BundleMeta {
+            state,
+            author: header.author,
+            seq: header.seq,
+            verified,
+            payload,
+            doc: header.doc.clone(),
+            destination: info.destination.clone(),
+            expires_unix_ms: info.expires_unix_ms(),
+            changes: 0,
+            bytes: bytes.len() as u32,
+        };
+        if let Err(o) = self.carry(&mut imp.t, digest, &meta)? {
+            return Ok(o);
+        }
+        imp.t.put_bundle(&digest, bytes, &meta)?;
+        Ok(match waiting {
+            Some(scope) => {
+                imp.t.put_waiting_key(&scope, &digest)?;
+                Outcome::Waiting(WaitReason::Key { scope })
+            }
+            None => Outcome::Waiting(WaitReason::ForOthers),
+        })
     }
 
     /// Persists touched documents and commits; on any failure forgets in-memory
@@ -123,157 +336,23 @@ impl Node {
         Ok(())
     }
 
-    /// Checks one bundle and stores it if it is not a change batch to merge. Returns the
-    /// verified batch to merge, or the final outcome.
-    #[allow(clippy::type_complexity)]
-    pub(super) fn take_in(
-        &mut self,
-        t: &mut Txn,
-        bytes: &[u8],
-        pre: Preopened,
-        now: u64,
-        report: &mut ImportReport,
-        touched: &mut BTreeSet<DocId>,
-    ) -> Result<Result<Option<([u8; 32], BundleInfo, Verified)>, Outcome>, Error> {
-        let info = match pre.info {
-            Ok(i) => i,
-            Err(e) => return Ok(Err(Outcome::Rejected(e.into()))),
-        };
-        let digest = pre.digest;
-        if t.bundle_meta(&digest)?.is_some() || t.forgotten(&digest)? {
-            return Ok(Err(Outcome::Duplicate));
-        }
-        if info.admin_record {
-            return self.take_signal(t, bytes, digest, &info).map(Err);
-        }
-        let env = match pre.envelope.expect("parsed bundles have a decoded envelope") {
-            Ok(e) => e,
-            Err(e) => return Ok(Err(Outcome::Rejected(e.into()))),
-        };
-        match env.header.kind {
-            Kind::Grant => self.take_grant(t, bytes, digest, &info, &env, now, report, touched).map(Err),
-            Kind::Batch | Kind::Snapshot => match self.open_batch(t, &info, &env, pre.batch)? {
-                Err(r) => Ok(Err(Outcome::Rejected(r))),
-                Ok(Opened::NeedKey(scope)) => {
-                    if self.relayed_doc(t, &env.header.doc)?
-                        && let Err(o) = self.carry(t, digest, &info, bytes.len())?
-                    {
-                        return Ok(Err(o));
-                    }
-                    let meta = meta_for(&info, BundleState::WaitingKey, env.header.doc.clone(), 0, bytes.len());
-                    t.put_bundle(&digest, bytes, &meta)?;
-                    t.put_waiting_key(&scope, &digest)?;
-                    Ok(Err(Outcome::Waiting(WaitReason::Key { scope })))
-                }
-                Ok(Opened::Batch(v)) => Ok(Ok(Some((digest, info, v)))),
-            },
-        }
-    }
-
-    /// Decrypts and verifies a batch bundle, or takes the result of doing so from the
-    /// parallel pre-pass. Rejections are `Ok(Err(_))`.
-    pub(super) fn open_batch(
-        &mut self,
-        r: &impl Reads,
-        info: &BundleInfo,
-        env: &Envelope,
-        pre: Option<Result<OpenBatch, Rejection>>,
-    ) -> Result<Result<Opened, Rejection>, Error> {
-        let h = &env.header;
-        let Some(doc) = DocId::parse(&h.doc) else { return Ok(Err(Rejection::Document(h.doc.clone()))) };
-        let Some(source) = source_node(&info.source) else { return Ok(Err(Rejection::Source(info.source.clone()))) };
-        if info.destination != doc.endpoint() {
-            return Ok(Err(Rejection::Destination { found: info.destination.clone(), expected: doc.endpoint() }));
-        }
-        if h.encrypted == doc.is_public() {
-            return Ok(Err(Rejection::Protection(h.doc.clone())));
-        }
-        let opened = match pre {
-            Some(p) => p,
-            None => {
-                let key = match doc.key_scope() {
-                    None => None,
-                    Some(scope) => match self.grant_of(r, &scope, h.epoch)? {
-                        None => return Ok(Ok(Opened::NeedKey(format!("{scope}#{}", h.epoch)))),
-                        Some(g) => Some(g.key),
-                    },
-                };
-                open_and_decode(env, key.as_ref())
-            }
-        };
-        let (batch, changes) = match opened {
-            Ok(b) => b,
-            Err(r) => return Ok(Err(r)),
-        };
-        Ok(self.verify_batch(doc, source, h, batch, changes).map(Opened::Batch))
-    }
-
-    /// Checks what a valid signature does not prove: that the signer is the source node,
-    /// the actor of every change, and allowed to write this document.
-    pub(super) fn verify_batch(
-        &mut self,
-        doc: DocId,
-        source: NodeId,
-        header: &Header,
-        batch: Batch,
-        changes: Vec<Change>,
-    ) -> Result<Verified, Rejection> {
-        if NodeId::from_signing_public(&batch.author) != source {
-            return Err(Rejection::AuthorNotSource(source.to_string()));
-        }
-        // A community snapshot carries every member's changes, vouched for by an owner; all
-        // other batches carry only their signer's own changes.
-        let snapshot = header.kind == Kind::Snapshot;
-        let actor = ActorId::from(batch.author.to_vec());
-        if !(snapshot && matches!(doc, DocId::Community { .. }))
-            && let Some(c) = changes.iter().find(|c| *c.actor_id() != actor)
-        {
-            return Err(Rejection::WrongActor { actor: c.actor_id().to_hex_string() });
-        }
-        match doc {
-            DocId::Profile { owner, .. } => {
-                if !changes.is_empty() && owner != source {
-                    return Err(Rejection::NotProfileOwner(owner.to_string()));
-                }
-            }
-            DocId::Community { id, part } => {
-                let genesis = batch.genesis.ok_or(Rejection::NotMember { community: id, reason: "no genesis" })?;
-                let role = self
-                    .certs
-                    .verify(&id, &genesis, &batch.chain, &batch.author)
-                    .map_err(|reason| Rejection::NotMember { community: id, reason })?;
-                if !changes.is_empty() && !part.writable_by(role) {
-                    return Err(Rejection::Permission { role, part });
-                }
-                if snapshot && role != Role::Owner {
-                    return Err(Rejection::SnapshotNotOwner(role));
-                }
-            }
-        }
-        Ok(Verified { doc, author_node: source, heads: header.heads.clone(), changes })
-    }
-
     /// Merges verified batches, one `apply_changes` call per document, and records the
     /// bundles, their changes, and what their senders have.
-    pub(super) fn merge_batches(
-        &mut self,
-        t: &mut Txn,
-        batches: Vec<Taken>,
-        report: &mut ImportReport,
-        touched: &mut BTreeSet<DocId>,
-    ) -> Result<(), Error> {
+    pub(super) fn merge_batches(&mut self, imp: &mut Import, batches: Vec<Taken>) -> Result<(), Error> {
         let mut by_doc: HashMap<DocId, Vec<Taken>> = HashMap::new();
         for b in batches {
-            by_doc.entry(b.3.doc).or_default().push(b);
+            by_doc.entry(b.verified.doc).or_default().push(b);
         }
         let mut docs: Vec<_> = by_doc.into_iter().collect();
         docs.sort_by_key(|(id, _)| *id);
+        let me = self.node_id();
         for (id, items) in docs {
-            let state = self.load_doc(t, id)?;
+            let state = self.load_doc(&imp.t, id)?;
             let mut fresh: Vec<Vec<Change>> = Vec::with_capacity(items.len());
             let mut seen = HashSet::new();
-            for (_, _, _, v, _) in &items {
-                let new: Vec<Change> = v
+            for item in &items {
+                let new: Vec<Change> = item
+                    .verified
                     .changes
                     .iter()
                     .filter(|c| seen.insert(c.hash()) && state.doc.get_change_by_hash(&c.hash()).is_none())
@@ -281,30 +360,20 @@ impl Node {
                     .collect();
                 fresh.push(new);
             }
-            let mut refused: Vec<Option<String>> = vec![None; items.len()];
-            let all: Vec<Change> = fresh.iter().flatten().cloned().collect();
-            if !all.is_empty() {
-                // Automerge refuses a call whole (the document unchanged) if any change in it
-                // is bad, e.g. an author reusing a sequence number for different changes. One
-                // such batch must not sink the others: then apply batch by batch.
-                if state.doc.apply_changes(all).is_err() {
-                    for (k, new) in fresh.iter().enumerate() {
-                        if let Err(e) = state.doc.apply_changes(new.clone()) {
-                            refused[k] = Some(e.to_string());
-                        }
-                    }
-                }
-                touched.insert(id);
-            }
-            let name = id.to_string();
-            let destination = match id {
-                DocId::Community { id: cid, .. } => self.membership(t, &cid).is_ok(),
-                DocId::Profile { owner, .. } => self.contact_card(t, &owner)?.is_some(),
+            let refused = if fresh.iter().all(Vec::is_empty) {
+                vec![None; items.len()]
+            } else {
+                imp.touched.insert(id);
+                self.apply_all(&imp.t, id, &fresh)?
             };
+            let name = id.to_string();
             let mut learned: HashMap<NodeId, Vec<[u8; 32]>> = HashMap::new();
-            for (((i, digest, info, v, bytes), new), refused) in items.into_iter().zip(fresh).zip(refused) {
+            for ((item, new), refused) in items.into_iter().zip(fresh).zip(refused) {
+                let Taken { index, digest, info, payload, verified: v, bytes } = item;
                 if let Some(reason) = refused {
-                    report.outcomes[i] = Outcome::Rejected(Rejection::Changes(reason));
+                    let r = Rejection::Changes(reason);
+                    imp.t.set_refused(&digest, info.expires_unix_ms())?;
+                    imp.report.outcomes[index] = Outcome::Rejected(r);
                     continue;
                 }
                 let n = new.len();
@@ -313,56 +382,102 @@ impl Node {
                     v.changes.iter().filter(|c| state.doc.get_change_by_hash(&c.hash()).is_none()).collect();
                 if !missing.is_empty() {
                     let raw: Vec<&[u8]> = missing.iter().map(|c| c.raw_bytes()).collect();
-                    t.put_pending(&name, &digest, &envelope::encode_raw_changes(&raw))?;
+                    imp.t.put_pending(&name, &digest, &envelope::encode_raw_changes(&raw))?;
                 }
                 let hashes: Vec<[u8; 32]> = v.changes.iter().map(|c| c.hash().0).collect();
-                let meta = meta_for(&info, BundleState::Applied, name.clone(), hashes.len(), bytes.len());
-                t.put_bundle(&digest, &bytes, &meta)?;
-                t.put_bundle_id(&v.author_node.0, info.sequence, &digest)?;
-                t.index_changes(&digest, &hashes)?;
-                // Durable in this transaction: our custody answer goes out with it, if we
-                // are a destination (a member; a contact of the profile's owner).
-                if destination && !hashes.is_empty() && v.author_node != self.identity.node_id() {
-                    t.put_custody_answer(&v.author_node.0, Disposition::Accepted.code(), info.sequence)?;
+                let bundle_id = BundleId { source: v.author, seq: v.seq };
+                let meta = BundleMeta {
+                    state: BundleState::Applied,
+                    author: v.author,
+                    seq: v.seq,
+                    verified: true,
+                    payload,
+                    doc: name.clone(),
+                    destination: info.destination.clone(),
+                    expires_unix_ms: info.expires_unix_ms(),
+                    changes: hashes.len() as u32,
+                    bytes: bytes.len() as u32,
+                };
+                imp.t.put_bundle(&digest, &bytes, &meta)?;
+                imp.t.put_bundle_id(&v.author.0, v.seq, &digest)?;
+                imp.t.index_changes(&bundle_id, &hashes)?;
+                // Durable in this transaction: our custody answer, by the signed custody
+                // id, goes out with it. This node reads only what it is a destination of.
+                if !hashes.is_empty() && v.author != me {
+                    imp.t.put_custody_answer(&v.author.0, Disposition::Accepted.code(), v.seq)?;
                 }
                 // A heads announcement supersedes the same sender's older one for the
                 // document (its heads are learned either way).
-                if hashes.is_empty() && v.author_node != self.identity.node_id() {
-                    let key = format!("{}|{name}", v.author_node);
+                if hashes.is_empty() && v.author != me {
+                    let key = format!("{}|{name}", v.author);
                     // Superseded ones are remembered as known, so a stick does not bring
                     // them back.
-                    match t.latest_announcement(&key)? {
-                        Some((seq, _)) if seq > info.sequence => {
-                            t.remove_bundle(&digest)?;
-                            t.set_forgotten(&digest)?;
-                        }
+                    match imp.t.latest_announcement(&key)? {
+                        Some((seq, _)) if seq > v.seq => self.forget(&mut imp.t, &digest)?,
                         previous => {
                             if let Some((_, old)) = previous {
-                                t.remove_bundle(&old)?;
-                                t.set_forgotten(&old)?;
+                                self.forget(&mut imp.t, &old)?;
                             }
-                            t.set_latest_announcement(&key, info.sequence, &digest)?;
+                            imp.t.set_latest_announcement(&key, v.seq, &digest)?;
                         }
                     }
                 }
-                learned.entry(v.author_node).or_default().extend(v.heads);
-                report.outcomes[i] = Outcome::New { doc: Some(id), changes: n };
+                learned.entry(v.author).or_default().extend(v.heads);
+                imp.report.outcomes[index] = Outcome::New { doc: Some(id), changes: n };
             }
             for (node, heads) in learned {
-                self.learn_heads(t, &node, &name, &heads)?;
+                self.learn_heads(&mut imp.t, &node, &name, &heads)?;
             }
             // Pending sets whose changes all arrived are done.
             let state = self.docs.get_mut(&id).expect("loaded above");
-            for (key, raw) in t.pending(&name)? {
+            for (key, raw) in imp.t.pending(&name)? {
                 let done = decode_raw(&raw)
                     .map(|cs| cs.iter().all(|c| state.doc.get_change_by_hash(&c.hash()).is_some()))
                     .unwrap_or(true);
                 if done {
-                    t.remove_pending(&key)?;
+                    imp.t.remove_pending(&key)?;
                 }
             }
         }
         Ok(())
+    }
+
+    /// Applies each batch's new changes to a loaded document: all in one call, or, if
+    /// Automerge refuses that call (it then changes nothing), batch by batch, refusing
+    /// the ones it refuses (an author reusing a sequence number for different changes).
+    /// A panic inside Automerge refuses the batch that caused it; the document is reloaded
+    /// from the store, as the panic may have left it half changed.
+    fn apply_all(&mut self, r: &impl Reads, id: DocId, fresh: &[Vec<Change>]) -> Result<Vec<Option<String>>, Error> {
+        let mut refused: Vec<Option<String>> = vec![None; fresh.len()];
+        let all: Vec<Change> = fresh.iter().flatten().cloned().collect();
+        let state = self.load_doc(r, id)?;
+        match std::panic::catch_unwind(AssertUnwindSafe(|| state.doc.apply_changes(all))) {
+            Ok(Ok(())) => return Ok(refused),
+            Ok(Err(_)) => {}
+            Err(_) => {
+                self.docs.remove(&id);
+            }
+        }
+        for (k, new) in fresh.iter().enumerate() {
+            let state = self.load_doc(r, id)?;
+            match std::panic::catch_unwind(AssertUnwindSafe(|| state.doc.apply_changes(new.clone()))) {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => refused[k] = Some(e.to_string()),
+                Err(_) => {
+                    self.docs.remove(&id);
+                    refused[k] = Some("the change library failed on these changes".into());
+                    // Batches applied before this one are lost with the reload: apply again.
+                    let state = self.load_doc(r, id)?;
+                    for (j, earlier) in fresh[..k].iter().enumerate() {
+                        if refused[j].is_none() {
+                            let _ =
+                                std::panic::catch_unwind(AssertUnwindSafe(|| state.doc.apply_changes(earlier.clone())));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(refused)
     }
 
     pub(super) fn learn_heads(
@@ -389,44 +504,36 @@ impl Node {
         Ok(())
     }
 
+    /// A key grant or invitation for us.
     #[allow(clippy::too_many_arguments)]
-    pub(super) fn take_grant(
+    fn take_grant(
         &mut self,
-        t: &mut Txn,
+        imp: &mut Import,
         bytes: &[u8],
         digest: [u8; 32],
         info: &BundleInfo,
-        env: &Envelope,
-        now: u64,
-        report: &mut ImportReport,
-        touched: &mut BTreeSet<DocId>,
+        payload: [u8; 32],
+        header: &Header,
+        grant: Grant,
     ) -> Result<Outcome, Error> {
-        let Some(source) = source_node(&info.source) else {
-            return Ok(Outcome::Rejected(Rejection::Source(info.source.clone())));
+        let source = header.author;
+        let meta = |state| BundleMeta {
+            state,
+            author: header.author,
+            seq: header.seq,
+            verified: true,
+            payload,
+            doc: grant.scope.clone(),
+            destination: info.destination.clone(),
+            expires_unix_ms: info.expires_unix_ms(),
+            changes: 0,
+            bytes: bytes.len() as u32,
         };
-        let me = self.node_id();
-        if info.destination != me.endpoint() {
-            if source_node(&info.destination).is_none() {
-                return Ok(Outcome::Rejected(Rejection::Grant("a grant must be addressed to a node")));
-            }
-            if let Err(o) = self.carry(t, digest, info, bytes.len())? {
-                return Ok(o);
-            }
-            let meta = meta_for(info, BundleState::Carried, env.header.doc.clone(), 0, bytes.len());
-            t.put_bundle(&digest, bytes, &meta)?;
-            return Ok(Outcome::Waiting(WaitReason::ForOthers));
-        }
-        let grant = match self.open_grant(env, source) {
-            Ok(g) => g,
-            Err(r) => return Ok(Outcome::Rejected(r)),
-        };
-        let scope_owner = doc::parse_scope(&grant.scope);
-        match (scope_owner, &grant.invitation) {
+        match (doc::parse_scope(&grant.scope), &grant.invitation) {
             (Some(ScopeOwner::Profile(owner, _)), None) if owner == source => {
-                let meta = meta_for(info, BundleState::Grant, grant.scope.clone(), 0, bytes.len());
-                t.put_bundle(&digest, bytes, &meta)?;
-                t.put_custody_answer(&source.0, Disposition::Accepted.code(), info.sequence)?;
-                self.accept_grant(t, &grant, now, report, touched)?;
+                imp.t.put_bundle(&digest, bytes, &meta(BundleState::Grant))?;
+                imp.t.put_custody_answer(&source.0, Disposition::Accepted.code(), header.seq)?;
+                self.accept_grant(imp, &grant)?;
                 Ok(Outcome::New { doc: None, changes: 0 })
             }
             (Some(ScopeOwner::Community(cid)), Some(inv)) => {
@@ -439,19 +546,23 @@ impl Node {
                 if let Err(reason) = self.certs.verify(&cid, &inv.genesis, &inv.chain, &grant.recipient) {
                     return Ok(Outcome::Rejected(Rejection::NotMember { community: cid, reason }));
                 }
-                // Stored either way (accepted now, or waiting for consent): custody is ours.
-                t.put_custody_answer(&source.0, Disposition::Accepted.code(), info.sequence)?;
-                if self.contact_card(t, &source)?.is_some() || self.membership(t, &cid).is_ok() {
-                    let meta = meta_for(info, BundleState::Grant, grant.scope.clone(), 0, bytes.len());
-                    t.put_bundle(&digest, bytes, &meta)?;
-                    self.accept_grant(t, &grant, now, report, touched)?;
+                if self.contact_card(&imp.t, &source)?.is_some() || self.membership(&imp.t, &cid).is_ok() {
+                    imp.t.put_bundle(&digest, bytes, &meta(BundleState::Grant))?;
+                    imp.t.put_custody_answer(&source.0, Disposition::Accepted.code(), header.seq)?;
+                    self.accept_grant(imp, &grant)?;
                     self.queued.push(Event::Joined(cid));
                     Ok(Outcome::New { doc: None, changes: 0 })
                 } else {
+                    // From someone we do not know: it waits for consent, counted against
+                    // the relay quota, and custody stays with the inviter until we accept.
+                    let m = meta(BundleState::Invite);
+                    if let Err(o) = self.carry(&mut imp.t, digest, &m)? {
+                        return Ok(o);
+                    }
                     let id = hex(&digest[..8]);
-                    let meta = meta_for(info, BundleState::Invite, grant.scope.clone(), 0, bytes.len());
-                    t.put_bundle(&digest, bytes, &meta)?;
-                    t.put_invite(&id, &grant.encode())?;
+                    imp.t.put_bundle(&digest, bytes, &m)?;
+                    imp.t.put_invite(&id, &grant.encode())?;
+                    self.cap_invites(&mut imp.t)?;
                     self.queued.push(Event::Invitation { id: id.clone(), community: cid, name: inv.name.clone() });
                     Ok(Outcome::Waiting(WaitReason::Consent { invite: id }))
                 }
@@ -460,142 +571,128 @@ impl Node {
         }
     }
 
-    pub(super) fn open_grant(&self, env: &Envelope, source: NodeId) -> Result<Grant, Rejection> {
-        let signed =
-            crypto::unwrap(self.identity.agreement_secret(), env.header_bytes, env.body).map_err(Rejection::Decrypt)?;
-        let (inner, signature) = envelope::decode_signed(&signed)?;
-        let grant = Grant::decode(inner)?;
-        crypto::verify(&grant.granter, CONTEXT_GRANT_SIGNATURE, &[env.header_bytes, inner], &signature)
-            .map_err(|_| Rejection::Signature)?;
-        if NodeId::from_signing_public(&grant.granter) != source {
-            return Err(Rejection::AuthorNotSource(source.to_string()));
+    /// Keeps at most `INVITES_PENDING_MAX` invitations waiting: the ones closest to
+    /// expiry go first.
+    fn cap_invites(&mut self, t: &mut Txn) -> Result<(), Error> {
+        let invites = t.invites()?;
+        if invites.len() <= INVITES_PENDING_MAX {
+            return Ok(());
         }
-        if grant.recipient != self.identity.signing_public() {
-            return Err(Rejection::Grant("grant names another recipient"));
-        }
-        if grant.scope != env.header.doc || grant.epoch != env.header.epoch {
-            return Err(Rejection::Grant("grant does not match its header"));
-        }
-        Ok(grant)
-    }
-
-    /// Stores a key and opens every bundle that waited for it.
-    pub(super) fn accept_grant(
-        &mut self,
-        t: &mut Txn,
-        grant: &Grant,
-        now: u64,
-        report: &mut ImportReport,
-        touched: &mut BTreeSet<DocId>,
-    ) -> Result<(), Error> {
-        let scope_epoch = format!("{}#{}", grant.scope, grant.epoch);
-        t.put_grant(&scope_epoch, &grant.encode())?;
-        let mut batches = Vec::new();
-        for digest in t.waiting_for_key(&scope_epoch)? {
-            t.remove_waiting_key(&scope_epoch, &digest)?;
-            let Some(bytes) = t.bundle(&digest)? else { continue };
-            // It was checked when it arrived; re-parse at `now` and open with the key.
-            let opened = bundle::parse(&bytes, now).ok().and_then(|info| {
-                let env = envelope::decode_envelope(&bytes[info.payload.clone()]).ok()?;
-                Some((info, env))
-            });
-            let Some((info, env)) = opened else {
-                t.remove_bundle(&digest)?;
-                continue;
-            };
-            match self.open_batch(t, &info, &env, None)? {
-                Ok(Opened::Batch(v)) => {
-                    t.remove_bundle(&digest)?;
-                    batches.push((0, digest, info, v, bytes));
-                }
-                // Forged content under a real key: drop it now that we can tell.
-                Ok(Opened::NeedKey(_)) | Err(_) => t.remove_bundle(&digest)?,
-            }
-        }
-        let mut inner = ImportReport { outcomes: vec![Outcome::Duplicate; batches.len()], unlocked: 0 };
-        let batches = batches.into_iter().enumerate().map(|(i, (_, d, info, v, b))| (i, d, info, v, b)).collect();
-        self.merge_batches(t, batches, &mut inner, touched)?;
-        report.unlocked += inner.new_bundles();
-        if let (Some(ScopeOwner::Community(cid)), Some(_)) = (doc::parse_scope(&grant.scope), &grant.invitation) {
-            // Public parts stored before we joined were not answered then.
-            self.answer_stored(t, |d| matches!(d, DocId::Community { id, .. } if id == cid))?;
-        }
-        Ok(())
-    }
-
-    /// Queues custody answers for stored change bundles of the documents `which` picks:
-    /// we became a destination of them after storing them (joined the community, added
-    /// the profile's owner as a contact). Answers are idempotent for the custodian.
-    pub(super) fn answer_stored(&mut self, t: &mut Txn, which: impl Fn(DocId) -> bool) -> Result<(), Error> {
-        let now = (self.clock)();
-        let me = self.node_id();
-        for (digest, meta) in t.all_bundle_meta()? {
-            if meta.state != BundleState::Applied || meta.changes == 0 || !DocId::parse(&meta.doc).is_some_and(&which) {
-                continue;
-            }
-            let Some(bytes) = t.bundle(&digest)? else { continue };
-            let Ok(info) = bundle::parse(&bytes, now) else { continue };
-            if let Some(source) = source_node(&info.source)
-                && source != me
-            {
-                t.put_custody_answer(&source.0, Disposition::Accepted.code(), info.sequence)?;
-            }
-        }
-        Ok(())
-    }
-}
-
-/// A bundle as far as it can be checked without the store.
-pub(super) struct Preopened<'a> {
-    digest: [u8; 32],
-    info: Result<BundleInfo, bundle::BundleFormatError>,
-    envelope: Option<Result<Envelope<'a>, envelope::EnvelopeError>>,
-    /// Present when the key was at hand: the opened, signature-checked batch.
-    batch: Option<Result<OpenBatch, Rejection>>,
-}
-
-/// A batch whose signature verified, with its changes decoded.
-type OpenBatch = (Batch, Vec<Change>);
-
-pub(super) fn preopen<'a>(bytes: &'a [u8], now: u64, keys: &HashMap<String, [u8; 32]>) -> Preopened<'a> {
-    let digest = crypto::derive(CONTEXT_BUNDLE_DIGEST, &[bytes]);
-    let info = bundle::parse(bytes, now);
-    let Ok(i) = &info else { return Preopened { digest, info, envelope: None, batch: None } };
-    if i.admin_record {
-        return Preopened { digest, info, envelope: None, batch: None };
-    }
-    let envelope = envelope::decode_envelope(&bytes[i.payload.clone()]);
-    let batch = match &envelope {
-        Ok(env) if matches!(env.header.kind, Kind::Batch | Kind::Snapshot) => match DocId::parse(&env.header.doc) {
-            Some(doc) if doc.is_public() => Some(open_and_decode(env, None)),
-            Some(doc) => doc
-                .key_scope()
-                .and_then(|s| keys.get(&format!("{s}#{}", env.header.epoch)))
-                .map(|k| open_and_decode(env, Some(k))),
-            None => None,
-        },
-        _ => None,
-    };
-    Preopened { digest, info, envelope: Some(envelope), batch }
-}
-
-pub(super) fn preopen_all<'a>(chunk: &[&'a [u8]], now: u64, keys: &HashMap<String, [u8; 32]>) -> Vec<Preopened<'a>> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
-    if threads < 2 || chunk.len() < 64 {
-        return chunk.iter().map(|b| preopen(b, now, keys)).collect();
-    }
-    let per = chunk.len().div_ceil(threads);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = chunk
-            .chunks(per)
-            .map(|part| s.spawn(move || part.iter().map(|b| preopen(b, now, keys)).collect::<Vec<_>>()))
+        let stored: HashMap<String, (u64, [u8; 32])> = t
+            .all_bundle_meta()?
+            .into_iter()
+            .filter(|(_, m)| m.state == BundleState::Invite)
+            .map(|(d, m)| (hex(&d[..8]), (m.expires_unix_ms, d)))
             .collect();
-        handles.into_iter().flat_map(|h| h.join().expect("decoding does not panic")).collect()
-    })
+        let mut by_expiry: Vec<(Option<(u64, [u8; 32])>, String)> =
+            invites.iter().map(|(id, _)| (stored.get(id).copied(), id.clone())).collect();
+        by_expiry.sort();
+        for (found, id) in by_expiry.into_iter().take(invites.len() - INVITES_PENDING_MAX) {
+            t.remove_invite(&id)?;
+            if let Some((_, d)) = found {
+                self.drop_stored(t, &d)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Stores a key and reads every bundle that waited for it (and, for a community
+    /// invitation, the community's public part carried so far).
+    pub(super) fn accept_grant(&mut self, imp: &mut Import, grant: &Grant) -> Result<(), Error> {
+        let scope_epoch = format!("{}#{}", grant.scope, grant.epoch);
+        imp.t.put_grant(&scope_epoch, &grant.encode())?;
+        imp.keys_changed = true;
+        imp.fresh_ctx = None;
+        let mut again = Vec::new();
+        for digest in imp.t.waiting_for_key(&scope_epoch)? {
+            imp.t.remove_waiting_key(&scope_epoch, &digest)?;
+            again.push(digest);
+        }
+        // What we carried unread of this community, or of this profile's owner, we read now.
+        let now_read = |d: Option<DocId>| match (doc::parse_scope(&grant.scope), d) {
+            (Some(ScopeOwner::Community(cid)), Some(DocId::Community { id, .. })) => {
+                grant.invitation.is_some() && id == cid
+            }
+            (Some(ScopeOwner::Profile(owner, _)), Some(DocId::Profile { owner: o, .. })) => o == owner,
+            _ => false,
+        };
+        for (digest, m) in imp.t.all_bundle_meta()? {
+            if m.state == BundleState::Carried && now_read(DocId::parse(&m.doc)) {
+                again.push(digest);
+            }
+        }
+        self.reread(imp, again)
+    }
+
+    /// Takes stored bundles in again, with what this node knows now (a key, a contact):
+    /// what was carried unread is read if it can be, and refused if it turns out forged.
+    pub(super) fn reread(&mut self, imp: &mut Import, digests: Vec<[u8; 32]>) -> Result<(), Error> {
+        if digests.is_empty() {
+            return Ok(());
+        }
+        let mut bundles = Vec::new();
+        for d in digests {
+            if let Some(bytes) = imp.t.bundle(&d)? {
+                self.drop_stored(&mut imp.t, &d)?;
+                bundles.push(bytes);
+            }
+        }
+        let ctx = self.ctx(&imp.t, imp.now)?;
+        let base = imp.report.outcomes.len();
+        let mut batches = Vec::new();
+        for (j, bytes) in bundles.iter().enumerate() {
+            imp.report.outcomes.push(Outcome::Duplicate);
+            let (pre, certs) = preopen(bytes, &ctx);
+            self.certs.learn(certs);
+            if let Some(o) = self.take_in(imp, bytes, bundle_digest(bytes), pre, base + j, &mut batches)? {
+                imp.report.outcomes[base + j] = o;
+            }
+        }
+        self.merge_batches(imp, batches)?;
+        // These outcomes belong to no bundle of the caller's: count what was read, drop the rest.
+        let reread = imp.report.outcomes.split_off(base);
+        imp.report.unlocked += reread.iter().filter(|o| matches!(o, Outcome::New { .. })).count();
+        Ok(())
+    }
 }
 
-pub(super) fn open_and_decode(env: &Envelope, key: Option<&[u8; 32]>) -> Result<OpenBatch, Rejection> {
-    let batch = crate::batch::open(env.header_bytes, env.body, key)?;
-    let changes = crate::batch::decode_changes(&batch)?;
-    Ok((batch, changes))
+/// What this node already knows of a bundle by its digest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Known {
+    /// Nothing.
+    No,
+    /// Held, or held and forgotten: a duplicate.
+    Held,
+    /// Refused before, for good.
+    Refused,
+}
+
+/// The pre-pass results of a chunk, with each bundle's digest.
+struct Checked {
+    results: Vec<Option<(Pre, NewCerts)>>,
+    digests: Vec<[u8; 32]>,
+}
+
+impl Checked {
+    /// A chunk whose pre-pass could not run (a thread failed): every bundle refused.
+    fn failed(n: usize) -> Self {
+        Checked {
+            results: (0..n).map(|_| Some((Pre::Refused(Rejection::DecoderFailed), Vec::new()))).collect(),
+            digests: vec![[0; 32]; n],
+        }
+    }
+}
+
+fn digests_of(chunk: &[&[u8]]) -> Vec<[u8; 32]> {
+    chunk.iter().map(|b| bundle_digest(b)).collect()
+}
+
+/// How long a refused bundle is remembered: until it expires (as far as its primary block
+/// can be read), at most the lifetime cap.
+fn refusal_expiry(bytes: &[u8], now: u64, cap_ms: u64) -> u64 {
+    let cap = now.saturating_add(cap_ms);
+    match bundle::parse_untimed(bytes) {
+        Ok(info) => info.expires_unix_ms().min(cap),
+        Err(_) => cap,
+    }
 }

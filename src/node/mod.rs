@@ -13,10 +13,13 @@ use crate::bundle::{self, BundleInfo};
 use crate::crypto::{self, CONTEXT_BUNDLE_DIGEST, CONTEXT_CUSTODY_SIGNAL, CONTEXT_GRANT_SIGNATURE};
 use crate::custody::{BundleId, Disposition, Record, Signal, SignalEffect};
 use crate::doc::{self, Audience, CommunityId, DocId, Part, Post, Role, ScopeOwner};
-use crate::envelope::{self, Batch, Envelope, Genesis, Grant, Header, Invitation, Kind};
+use crate::envelope::{self, Batch, Genesis, Grant, Header, Invitation, Kind};
 use crate::error::{Error, Rejection};
 use crate::identity::{ContactCard, Identity, NodeId};
-use crate::limits::{BUNDLE_LIFETIME_DEFAULT_SECS, DOC_CHUNKS_COUNT_MAX, IMPORT_CHUNK_COUNT_MAX, PEER_HEADS_COUNT_MAX};
+use crate::limits::{
+    BUNDLE_LIFETIME_DEFAULT_SECS, DOC_CHUNKS_COUNT_MAX, IMPORT_CHUNK_COUNT_MAX, INVITES_PENDING_MAX,
+    LIFETIME_CAP_DEFAULT_SECS, PEER_HEADS_COUNT_MAX, SEEN_PEERS_MAX,
+};
 use crate::membership::{self, CertCache};
 use crate::relay::{self, Held, QuotaRefusal};
 use crate::routing::{Caravan, Class, ContactPlan, Offer, Relation, Strategy};
@@ -27,11 +30,13 @@ mod custody;
 mod export;
 mod import;
 mod ledger;
+mod preopen;
 mod query;
 mod seal;
 
-use import::open_and_decode;
+use import::Import;
 use ledger::Ledger;
+use std::panic::AssertUnwindSafe;
 
 /// Something that happened to this node's data, delivered to subscribers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -224,6 +229,20 @@ pub fn bundle_digest(bytes: &[u8]) -> [u8; 32] {
     crypto::derive(CONTEXT_BUNDLE_DIGEST, &[bytes])
 }
 
+/// The digest of a bundle's payload (what its author signed, without the primary block
+/// that any carrier can rewrite): BLAKE3 `derive_key` with context
+/// `caravan 2026-11 payload digest v1`. Two bundles with one payload are one content.
+pub fn payload_digest(payload: &[u8]) -> [u8; 32] {
+    crypto::derive(crypto::CONTEXT_PAYLOAD_DIGEST, &[payload])
+}
+
+/// What a minted bundle is: where it goes, its document (or key scope), its state.
+struct Mint<'a> {
+    destination: &'a str,
+    doc: String,
+    state: BundleState,
+}
+
 /// Source of the current time, milliseconds since the Unix epoch.
 pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
 
@@ -237,23 +256,6 @@ struct DocState {
     saved_heads: Vec<ChangeHash>,
     next_chunk: u64,
     chunks: u64,
-}
-
-/// A verified change batch: only `open_batch` makes one, and only merging consumes it.
-struct Verified {
-    doc: DocId,
-    author_node: NodeId,
-    heads: Vec<[u8; 32]>,
-    changes: Vec<Change>,
-}
-
-/// A verified batch waiting to be merged: input index, digest, bundle info, the batch,
-/// and the bundle's bytes.
-type Taken = (usize, [u8; 32], BundleInfo, Verified, Vec<u8>);
-
-enum Opened {
-    Batch(Verified),
-    NeedKey(String),
 }
 
 /// A Caravan node: identity, store, documents. Open one per home directory.
@@ -270,7 +272,7 @@ enum Opened {
 /// ```
 pub struct Node {
     home: PathBuf,
-    identity: Identity,
+    identity: Arc<Identity>,
     name: String,
     store: Store,
     docs: HashMap<DocId, DocState>,
@@ -282,6 +284,8 @@ pub struct Node {
     lifetime: Duration,
     sequence: u64,
     relay_quota: u64,
+    /// Longest lifetime of a bundle this node takes in.
+    lifetime_cap_ms: u64,
     /// Relayed bundles held, loaded on the first relayed bundle of an import.
     ledger: Option<Ledger>,
     /// Who meets whom and when, for choosing carriers on live links.
@@ -327,9 +331,14 @@ impl Node {
             .meta("relay_quota")?
             .and_then(|b| b.try_into().ok().map(u64::from_le_bytes))
             .unwrap_or(relay::QUOTA_DEFAULT_BYTES);
+        let lifetime_cap_ms = store
+            .read()?
+            .meta("lifetime_cap_ms")?
+            .and_then(|b| b.try_into().ok().map(u64::from_le_bytes))
+            .unwrap_or(LIFETIME_CAP_DEFAULT_SECS * 1000);
         Ok(Node {
             home: home.to_path_buf(),
-            identity,
+            identity: Arc::new(identity),
             name,
             store,
             docs: HashMap::new(),
@@ -340,6 +349,7 @@ impl Node {
             lifetime: Duration::from_secs(BUNDLE_LIFETIME_DEFAULT_SECS),
             sequence,
             relay_quota,
+            lifetime_cap_ms,
             ledger: None,
             contact_plan: ContactPlan::default(),
         })
@@ -366,9 +376,28 @@ impl Node {
         (self.clock)()
     }
 
-    /// Sets the lifetime of bundles this node creates from now on.
+    /// Sets the lifetime of bundles this node creates from now on (at most its lifetime
+    /// cap: others would refuse longer ones).
     pub fn set_bundle_lifetime(&mut self, lifetime: Duration) {
-        self.lifetime = lifetime;
+        self.lifetime = lifetime.min(Duration::from_millis(self.lifetime_cap_ms));
+    }
+
+    /// Sets the longest lifetime a bundle this node takes in may have (default 60 days),
+    /// and keeps the setting in the store. Whatever a primary block says (any carrier can
+    /// rewrite it), nothing is kept for longer. Our own bundles' lifetime is lowered to fit.
+    pub fn set_lifetime_cap(&mut self, cap: Duration) -> Result<(), Error> {
+        let ms = u64::try_from(cap.as_millis()).unwrap_or(u64::MAX).max(1);
+        let mut t = self.write_txn()?;
+        t.set_meta("lifetime_cap_ms", &ms.to_le_bytes())?;
+        t.commit()?;
+        self.lifetime_cap_ms = ms;
+        self.lifetime = self.lifetime.min(Duration::from_millis(ms));
+        Ok(())
+    }
+
+    /// The longest lifetime a bundle this node takes in may have.
+    pub fn lifetime_cap(&self) -> Duration {
+        Duration::from_millis(self.lifetime_cap_ms)
     }
 
     /// The home directory.
@@ -411,17 +440,33 @@ impl Node {
     /// Adds (or updates) a contact, placing it in `audiences` of our profile. Members of
     /// an audience receive its key in a grant bundle with the next export.
     pub fn add_contact(&mut self, card: &ContactCard, audiences: &[Audience]) -> Result<(), Error> {
-        let bits = audiences.iter().filter(|a| **a != Audience::Public).fold(0u8, |b, a| b | a.bit());
-        let mut t = self.write_txn()?;
-        t.put_contact(&card.node_id().to_string(), bits, &card.to_bytes())?;
-        for audience in audiences.iter().filter(|a| **a != Audience::Public) {
-            self.ensure_audience_grants(&mut t, *audience)?;
-        }
-        // Its profile bundles we already hold: we are a destination of them now.
         let owner = card.node_id();
-        self.answer_stored(&mut t, |d| matches!(d, DocId::Profile { owner: o, .. } if o == owner))?;
-        t.commit()?;
-        Ok(())
+        if owner == self.node_id() {
+            return Err(Error::Invalid("that is this node's own card; a contact is someone else".into()));
+        }
+        let bits = audiences.iter().filter(|a| **a != Audience::Public).fold(0u8, |b, a| b | a.bit());
+        let mut imp = Import::new(self.write_txn()?, (self.clock)());
+        let result = (|| {
+            imp.t.put_contact(&owner.to_string(), bits, &card.to_bytes())?;
+            for audience in audiences.iter().filter(|a| **a != Audience::Public) {
+                self.ensure_audience_grants(&mut imp.t, *audience)?;
+            }
+            // Its profile bundles we carried unread: we read them now (and are a
+            // destination of them, so they are answered for).
+            let carried: Vec<[u8; 32]> = imp
+                .t
+                .all_bundle_meta()?
+                .into_iter()
+                .filter(|(_, m)| {
+                    m.state == BundleState::Carried
+                        && matches!(DocId::parse(&m.doc), Some(DocId::Profile { owner: o, .. }) if o == owner)
+                })
+                .map(|(d, _)| d)
+                .collect();
+            self.reread(&mut imp, carried)
+        })();
+        let Import { t, touched, .. } = imp;
+        self.finish(t, result, touched)
     }
 
     /// All contacts.
@@ -445,10 +490,6 @@ impl Node {
     }
 
     // ----- keys and grants ------------------------------------------------------------
-
-    fn grant_of(&self, r: &impl Reads, scope: &str, epoch: u32) -> Result<Option<Grant>, Error> {
-        Ok(r.grant(&format!("{scope}#{epoch}"))?.and_then(|g| Grant::decode(&g).ok()))
-    }
 
     fn latest_grant(&self, r: &impl Reads, scope: &str) -> Result<Option<Grant>, Error> {
         let prefix = format!("{scope}#");
@@ -505,63 +546,94 @@ impl Node {
     }
 
     fn store_grant_bundle(&mut self, t: &mut Txn, to: &ContactCard, grant: &Grant) -> Result<(), Error> {
-        let header =
-            Header { kind: Kind::Grant, doc: grant.scope.clone(), epoch: grant.epoch, heads: vec![], encrypted: true };
-        let header_bytes = header.encode();
-        let inner = grant.encode();
-        let signature = self.identity.sign(CONTEXT_GRANT_SIGNATURE, &[&header_bytes, &inner]);
-        let wrapped = crypto::wrap(&to.agreement_public, &header_bytes, &envelope::encode_signed(&inner, &signature))
-            .map_err(|e| Error::Invalid(format!("cannot wrap a key for {}: {e}", to.node_id())))?;
+        let me = self.node_id();
+        let identity = self.identity.clone();
         let destination = to.node_id().endpoint();
-        let custody_for = vec![to.node_id()];
-        self.store_own_bundle(
-            t,
-            &destination,
-            &header_bytes,
-            &wrapped,
-            grant.scope.clone(),
-            BundleState::Grant,
-            &[],
-            custody_for,
-        )?;
+        let seal = |seq| {
+            let header = Header {
+                kind: Kind::Grant,
+                author: me,
+                seq,
+                doc: grant.scope.clone(),
+                epoch: grant.epoch,
+                heads: vec![],
+                encrypted: true,
+            };
+            let header_bytes = header.encode();
+            let inner = grant.encode();
+            let signature = identity.sign(CONTEXT_GRANT_SIGNATURE, &[&header_bytes, &inner]);
+            let wrapped =
+                crypto::wrap(&to.agreement_public, &header_bytes, &envelope::encode_signed(&inner, &signature))
+                    .map_err(|e| Error::Invalid(format!("cannot wrap a key for {}: {e}", to.node_id())))?;
+            Ok((header_bytes, wrapped))
+        };
+        let mint = Mint { destination: &destination, doc: grant.scope.clone(), state: BundleState::Grant };
+        self.mint(t, mint, seal, &[], vec![to.node_id()])?;
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn store_own_bundle(
+    /// The one place that makes a bundle of ours: takes the next sequence number (the
+    /// custody id, signed into the header by `seal`), builds the BPv7 bundle around the
+    /// sealed envelope, stores it, and opens its custody record when it has destinations.
+    fn mint(
         &mut self,
         t: &mut Txn,
-        destination: &str,
-        header_bytes: &[u8],
-        body: &[u8],
-        doc: String,
-        state: BundleState,
+        what: Mint<'_>,
+        seal: impl FnOnce(u64) -> Result<(Vec<u8>, Vec<u8>), Error>,
         changes: &[[u8; 32]],
         custody_for: Vec<NodeId>,
     ) -> Result<[u8; 32], Error> {
-        let payload = envelope::encode_envelope(header_bytes, body);
-        let now = (self.clock)();
         let seq = self.next_sequence(t)?;
-        let bytes = bundle::build(&self.node_id().endpoint(), destination, now, seq, self.lifetime, &payload)
+        let (header_bytes, body) = seal(seq)?;
+        let payload = envelope::encode_envelope(&header_bytes, &body);
+        let now = (self.clock)();
+        let me = self.node_id();
+        let bytes = bundle::build(&me.endpoint(), what.destination, now, seq, self.lifetime, &payload)
             .map_err(|e| Error::Invalid(e.to_string()))?;
         let digest = crypto::derive(CONTEXT_BUNDLE_DIGEST, &[&bytes]);
         let meta = BundleMeta {
-            state,
-            doc,
-            destination: destination.to_string(),
+            state: what.state,
+            author: me,
+            seq,
+            verified: true,
+            payload: payload_digest(&payload),
+            doc: what.doc,
+            destination: what.destination.to_string(),
             expires_unix_ms: now.saturating_add(self.lifetime.as_millis() as u64),
             changes: changes.len() as u32,
             bytes: bytes.len() as u32,
         };
+        let id = BundleId { source: me, seq };
         t.put_bundle(&digest, &bytes, &meta)?;
-        t.put_bundle_id(&self.node_id().0, seq, &digest)?;
-        t.index_changes(&digest, changes)?;
+        t.put_bundle_id(&me.0, seq, &digest)?;
+        t.index_changes(&id, changes)?;
         if !custody_for.is_empty() {
-            let id = BundleId { source: self.node_id(), seq };
             let record = Record::new(id, meta.expires_unix_ms, custody_for, Caravan::default().initial_copies(), now);
             t.put_custody(seq, &[&digest[..], &record.to_bytes()].concat())?;
         }
         Ok(digest)
+    }
+
+    /// Removes a stored bundle and what hangs on it (its invitation or key wait), and
+    /// keeps the relay ledger in step.
+    fn drop_stored(&mut self, t: &mut Txn, digest: &[u8; 32]) -> Result<(), Error> {
+        drop_rows(t, digest)?;
+        if let Some(ledger) = self.ledger.as_mut() {
+            ledger.remove(digest);
+        }
+        Ok(())
+    }
+
+    /// Drops a stored bundle and remembers it (and its payload) as known until it expires:
+    /// every destination has it, or it was superseded. A copy that comes back, however
+    /// re-wrapped, is a duplicate.
+    fn forget(&mut self, t: &mut Txn, digest: &[u8; 32]) -> Result<(), Error> {
+        let Some(meta) = t.bundle_meta(digest)? else { return Ok(()) };
+        let until = meta.expires_unix_ms.min((self.clock)().saturating_add(self.lifetime_cap_ms));
+        self.drop_stored(t, digest)?;
+        t.set_forgotten(digest, until)?;
+        t.set_forgotten(&meta.payload, until)?;
+        Ok(())
     }
 
     // ----- documents ------------------------------------------------------------------
@@ -627,6 +699,47 @@ impl Node {
         self.heads_of(id)
     }
 
+    /// A public document this node carries for others but does not keep (a stranger's
+    /// profile, the public part of a community it is not in), read on demand from the
+    /// carried bundles, whose signatures and authors were checked when they arrived.
+    /// `None` for documents this node keeps itself.
+    fn carried_doc(&self, r: &impl Reads, id: DocId) -> Result<Option<AutoCommit>, Error> {
+        let kept = match id {
+            DocId::Profile { owner, audience } => {
+                audience != Audience::Public
+                    || owner == self.node_id()
+                    || self.contact_card(r, &owner)?.is_some()
+                    || r.grants()?.iter().any(|(k, _)| k.starts_with(&format!("p/{owner}/")))
+            }
+            DocId::Community { id: cid, part } => part != Part::Public || self.membership(r, &cid).is_ok(),
+        };
+        if kept {
+            return Ok(None);
+        }
+        let name = id.to_string();
+        let mut doc = AutoCommit::new();
+        let now = (self.clock)();
+        for (digest, meta) in r.all_bundle_meta()? {
+            if meta.state != BundleState::Carried || !meta.verified || meta.doc != name {
+                continue;
+            }
+            let Some(bytes) = r.bundle(&digest)? else { continue };
+            let changes = std::panic::catch_unwind(AssertUnwindSafe(|| -> Option<Vec<Change>> {
+                let info = bundle::parse(&bytes, now).ok()?;
+                let env = envelope::decode_envelope(&bytes[info.payload.clone()]).ok()?;
+                let batch = crate::batch::open(env.header_bytes, env.body, None).ok()?;
+                let changes = crate::batch::decode_changes(&batch).ok()?;
+                // Only the signer's own changes (checked on arrival for documents we keep).
+                let actor = ActorId::from(batch.author.to_vec());
+                changes.iter().all(|c| *c.actor_id() == actor).then_some(changes)
+            }));
+            if let Ok(Some(changes)) = changes {
+                let _ = std::panic::catch_unwind(AssertUnwindSafe(|| doc.apply_changes(changes)));
+            }
+        }
+        Ok(Some(doc))
+    }
+
     /// Runs a local edit on a document and commits it durably.
     fn edit<F>(&mut self, id: DocId, f: F) -> Result<(), Error>
     where
@@ -681,9 +794,11 @@ impl Node {
         let mut out = Vec::new();
         for audience in Audience::ALL {
             let id = DocId::Profile { owner: *node, audience };
-            for (name, value) in doc::read_fields(&self.load_doc(&view, id)?.doc) {
-                out.push(ProfileField { audience, name, value });
-            }
+            let fields = match self.carried_doc(&view, id)? {
+                Some(d) => doc::read_fields(&d),
+                None => doc::read_fields(&self.load_doc(&view, id)?.doc),
+            };
+            out.extend(fields.into_iter().map(|(name, value)| ProfileField { audience, name, value }));
         }
         Ok(out)
     }
@@ -691,7 +806,11 @@ impl Node {
     /// The profile posts of `node` this node can read, for one audience.
     pub fn profile_posts(&mut self, node: &NodeId, audience: Audience) -> Result<Vec<Post>, Error> {
         let view = self.store.read()?;
-        Ok(doc::read_posts(&self.load_doc(&view, DocId::Profile { owner: *node, audience })?.doc))
+        let id = DocId::Profile { owner: *node, audience };
+        Ok(match self.carried_doc(&view, id)? {
+            Some(d) => doc::read_posts(&d),
+            None => doc::read_posts(&self.load_doc(&view, id)?.doc),
+        })
     }
 
     // ----- communities ----------------------------------------------------------------
@@ -828,7 +947,12 @@ impl Node {
     /// A community's public name and description, readable by anyone holding them.
     pub fn community_about(&mut self, cid: &CommunityId) -> Result<(Option<String>, Option<String>), Error> {
         let view = self.store.read()?;
-        let d = &self.load_doc(&view, DocId::Community { id: *cid, part: Part::Public })?.doc;
+        let id = DocId::Community { id: *cid, part: Part::Public };
+        let carried = self.carried_doc(&view, id)?;
+        let d = match &carried {
+            Some(d) => d,
+            None => &self.load_doc(&view, id)?.doc,
+        };
         Ok((doc::read_str(d, "name"), doc::read_str(d, "description")))
     }
 
@@ -905,10 +1029,21 @@ impl Node {
             None => return Err(Error::UnknownInvite(id.to_string())),
         };
         t.remove_invite(id)?;
-        let mut report = ImportReport::default();
-        let mut touched = BTreeSet::new();
-        let now = (self.clock)();
-        let result = self.accept_grant(&mut t, &grant, now, &mut report, &mut touched);
+        let mut imp = Import::new(t, (self.clock)());
+        let result = (|| {
+            // The invitation's bundle is ours now, and its inviter learns we took it.
+            let stored = imp
+                .t
+                .all_bundle_meta()?
+                .into_iter()
+                .find(|(d, m)| m.state == BundleState::Invite && hex(&d[..8]) == id);
+            if let Some((digest, meta)) = stored {
+                imp.t.set_bundle_meta(&digest, &BundleMeta { state: BundleState::Grant, ..meta.clone() })?;
+                imp.t.put_custody_answer(&meta.author.0, Disposition::Accepted.code(), meta.seq)?;
+            }
+            self.accept_grant(&mut imp, &grant)
+        })();
+        let Import { t, touched, .. } = imp;
         self.finish(t, result, touched)?;
         self.emit(vec![Event::Joined(cid)]);
         Ok(cid)
@@ -943,19 +1078,24 @@ fn target_key(target: Target) -> String {
     }
 }
 
-fn meta_for(info: &BundleInfo, state: BundleState, doc: String, changes: usize, bytes: usize) -> BundleMeta {
-    BundleMeta {
-        state,
-        doc,
-        destination: info.destination.clone(),
-        expires_unix_ms: info.expires_unix_ms(),
-        changes: changes as u32,
-        bytes: bytes as u32,
+/// Removes a stored bundle and what hangs on it (its invitation or key wait).
+fn drop_rows(t: &mut Txn, digest: &[u8; 32]) -> Result<(), Error> {
+    let Some(meta) = t.bundle_meta(digest)? else { return Ok(()) };
+    match meta.state {
+        BundleState::Invite => t.remove_invite(&hex(&digest[..8]))?,
+        BundleState::WaitingKey => {
+            if let Some(scope) = DocId::parse(&meta.doc).and_then(|d| d.key_scope()) {
+                t.remove_waiting(&scope, digest)?;
+            }
+        }
+        _ => {}
     }
+    t.remove_bundle(digest)?;
+    Ok(())
 }
 
 /// The node id in a `dtn://<node-id>/caravan` endpoint.
-fn source_node(eid: &str) -> Option<NodeId> {
+pub(super) fn source_node(eid: &str) -> Option<NodeId> {
     let rest = eid.strip_prefix("dtn://")?;
     let (node, service) = rest.split_once('/')?;
     (service == "caravan").then(|| NodeId::parse(node)).flatten()

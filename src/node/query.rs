@@ -1,5 +1,6 @@
 //! Read-only questions about what the store holds.
 
+use super::import::Known;
 use super::*;
 
 impl Node {
@@ -13,11 +14,11 @@ impl Node {
         Ok(self.store.read()?.bundles(digests)?)
     }
 
-    /// Which of these bundles this node already holds (or carried and dropped once its
-    /// source declared it delivered), in one read transaction.
+    /// Which of these bundles this node need not be given: held, held and forgotten
+    /// (delivered, consumed), or refused before for good; in one read transaction.
     pub fn holds_each(&self, digests: &[[u8; 32]]) -> Result<Vec<bool>, Error> {
         let view = self.store.read()?;
-        digests.iter().map(|d| Ok(view.bundle_meta(d)?.is_some() || view.forgotten(d)?)).collect()
+        digests.iter().map(|d| Ok(self.known(&view, d)? != Known::No)).collect()
     }
 
     /// Whether this node already holds a bundle (by its digest, see [`bundle_digest`]), or
@@ -31,6 +32,14 @@ impl Node {
         let now = (self.clock)();
         let mut t = self.write_txn()?;
         t.set_meta(&format!("seen|{peer}"), &now.to_le_bytes())?;
+        // Anyone can connect: only the most recent few are remembered.
+        let mut seen = t.meta_prefix("seen|")?;
+        if seen.len() > SEEN_PEERS_MAX {
+            seen.sort_by_key(|(_, v)| v.as_slice().try_into().map_or(0, u64::from_le_bytes));
+            for (k, _) in &seen[..seen.len() - SEEN_PEERS_MAX] {
+                t.remove_meta(k)?;
+            }
+        }
         t.commit()?;
         Ok(())
     }
@@ -55,6 +64,13 @@ impl Node {
         // Forgotten as delivered: a peer must not send them back either.
         out.extend(view.all_forgotten()?);
         Ok(out)
+    }
+
+    /// A digest of everything this node keeps (bundles, documents, keys, contacts,
+    /// custody, what it forgot as delivered), leaving out only its memory of refused
+    /// input. Equal before and after an import means the import changed nothing kept.
+    pub fn fingerprint(&self) -> Result<[u8; 32], Error> {
+        Ok(self.store.read()?.fingerprint()?)
     }
 
     /// Bundles stored (ours, our communities', and carried for others): count and bytes.

@@ -61,13 +61,6 @@ impl Node {
             DocId::Profile { .. } => (None, vec![]),
         };
         let batch = Batch { author: self.identity.signing_public(), genesis, chain, encoding, changes };
-        let header = Header {
-            kind: Kind::Batch,
-            doc: name.clone(),
-            epoch: 0,
-            heads: heads_bytes.clone(),
-            encrypted: !id.is_public(),
-        };
         let key = match id.key_scope() {
             None => None,
             Some(scope) => {
@@ -78,26 +71,30 @@ impl Node {
                 Some(g)
             }
         };
-        let header = Header { epoch: key.as_ref().map_or(0, |g| g.epoch), ..header };
-        let (header_bytes, body) = crate::batch::seal(&self.identity, &header, &batch, key.as_ref().map(|g| &g.key));
         let hashes: Vec<[u8; 32]> = own.iter().map(|c| c.hash().0).collect();
         // Bundles with changes stay in our custody until every destination took them.
         let custody_for = if hashes.is_empty() { Vec::new() } else { self.destinations(t, id)? };
-        let digest = self.store_own_bundle(
-            t,
-            &id.endpoint(),
-            &header_bytes,
-            &body,
-            name.clone(),
-            BundleState::Applied,
-            &hashes,
-            custody_for,
-        )?;
+        let (identity, me) = (self.identity.clone(), self.node_id());
+        let seal = |seq| {
+            let header = Header {
+                kind: Kind::Batch,
+                author: me,
+                seq,
+                doc: name.clone(),
+                epoch: key.as_ref().map_or(0, |g| g.epoch),
+                heads: heads_bytes.clone(),
+                encrypted: !id.is_public(),
+            };
+            Ok(crate::batch::seal(&identity, &header, &batch, key.as_ref().map(|g| &g.key)))
+        };
+        let endpoint = id.endpoint();
+        let mint = Mint { destination: &endpoint, doc: name.clone(), state: BundleState::Applied };
+        let digest = self.mint(t, mint, seal, &hashes, custody_for)?;
         // A superseded announcement carries nothing anyone needs.
         if let Some((old, _)) = sealed
             && t.bundle_meta(&old)?.is_some_and(|m| m.changes == 0)
         {
-            t.remove_bundle(&old)?;
+            self.forget(t, &old)?;
         }
         t.set_sealed(&name, &digest, &heads_bytes)?;
         Ok(())
@@ -130,7 +127,7 @@ impl Node {
                 let mut missing = false;
                 for h in lacking {
                     let stored = match t.change_bundle(&h)? {
-                        Some(b) => t.bundle_meta(&b)?.is_some(),
+                        Some(id) => t.bundle_by_id(&id)?.is_some(),
                         None => false,
                     };
                     if !stored {
@@ -166,25 +163,22 @@ impl Node {
                     reason: "no key held for this document".into(),
                 })?),
             };
-            let header = Header {
-                kind: Kind::Snapshot,
-                doc: name.clone(),
-                epoch: key.as_ref().map_or(0, |g| g.epoch),
-                heads,
-                encrypted: !id.is_public(),
+            let (identity, me) = (self.identity.clone(), self.node_id());
+            let seal = |seq| {
+                let header = Header {
+                    kind: Kind::Snapshot,
+                    author: me,
+                    seq,
+                    doc: name.clone(),
+                    epoch: key.as_ref().map_or(0, |g| g.epoch),
+                    heads,
+                    encrypted: !id.is_public(),
+                };
+                Ok(crate::batch::seal(&identity, &header, &batch, key.as_ref().map(|g| &g.key)))
             };
-            let (header_bytes, body) =
-                crate::batch::seal(&self.identity, &header, &batch, key.as_ref().map(|g| &g.key));
-            self.store_own_bundle(
-                t,
-                &id.endpoint(),
-                &header_bytes,
-                &body,
-                name,
-                BundleState::Applied,
-                &uncovered,
-                needy,
-            )?;
+            let endpoint = id.endpoint();
+            let mint = Mint { destination: &endpoint, doc: name.clone(), state: BundleState::Applied };
+            self.mint(t, mint, seal, &uncovered, needy)?;
         }
         Ok(())
     }
@@ -224,6 +218,10 @@ impl Node {
                 let digest = crypto::derive(CONTEXT_BUNDLE_DIGEST, &[&bytes]);
                 let meta = BundleMeta {
                     state: BundleState::Signal,
+                    author: self.node_id(),
+                    seq: 0,
+                    verified: true,
+                    payload: payload_digest(&record),
                     doc: "custody".into(),
                     destination,
                     expires_unix_ms: now.saturating_add(self.lifetime.as_millis() as u64),
@@ -238,9 +236,10 @@ impl Node {
     }
 
     /// Renews our bundles still waiting for destinations that are about to expire: the
-    /// same signed payload in a new primary block (new creation time, sequence number and
-    /// lifetime). Readers take identity from the signature, so the renewed bundle is as
-    /// good as the old; a destination that had the old one answers for the new one too.
+    /// same signed payload in a new primary block (new creation time, BPv7 sequence number
+    /// and lifetime). The custody id is in the signed payload, so it stays: a destination
+    /// that already had the old copy knows the new one as a duplicate, and its answer
+    /// counts for both.
     pub(super) fn renew_custody(&mut self, t: &mut Txn) -> Result<(), Error> {
         let now = (self.clock)();
         let me = self.node_id();
@@ -249,45 +248,28 @@ impl Node {
             if !record.needs_renewal(now) {
                 continue;
             }
-            t.remove_custody(seq)?;
             let (Some(bytes), Some(meta)) = (t.bundle(&digest)?, t.bundle_meta(&digest)?) else { continue };
-            // Parsed as of just before its expiry: it may already have expired.
-            let Ok(info) = bundle::parse(&bytes, meta.expires_unix_ms.saturating_sub(1)) else { continue };
+            let Ok(info) = bundle::parse_untimed(&bytes) else { continue };
             if info.admin_record {
                 continue;
             }
             let payload = &bytes[info.payload.clone()];
-            let new_seq = self.next_sequence(t)?;
-            let renewed = bundle::build(&info.source, &info.destination, now, new_seq, self.lifetime, payload)
+            let wrapper_seq = self.next_sequence(t)?;
+            let renewed = bundle::build(&info.source, &info.destination, now, wrapper_seq, self.lifetime, payload)
                 .map_err(|e| Error::Invalid(e.to_string()))?;
             let new_digest = crypto::derive(CONTEXT_BUNDLE_DIGEST, &[&renewed]);
             let expires = now.saturating_add(self.lifetime.as_millis() as u64);
             let new_meta = BundleMeta { expires_unix_ms: expires, bytes: renewed.len() as u32, ..meta.clone() };
+            t.remove_bundle(&digest)?;
             t.put_bundle(&new_digest, &renewed, &new_meta)?;
-            t.put_bundle_id(&me.0, new_seq, &new_digest)?;
-            // The change index points at the renewed bundle from now on.
-            if let Ok(env) = envelope::decode_envelope(payload)
-                && matches!(env.header.kind, Kind::Batch | Kind::Snapshot)
-                && let Some(doc) = DocId::parse(&env.header.doc)
-            {
-                let key = match doc.key_scope() {
-                    Some(scope) => self.grant_of(t, &scope, env.header.epoch)?.map(|g| g.key),
-                    None => None,
-                };
-                if let Ok((_, changes)) = open_and_decode(&env, key.as_ref()) {
-                    let hashes: Vec<[u8; 32]> = changes.iter().map(|c| c.hash().0).collect();
-                    t.index_changes(&new_digest, &hashes)?;
-                }
-            }
+            t.put_bundle_id(&me.0, seq, &new_digest)?;
             if let Some((latest, heads)) = t.sealed(&meta.doc)?
                 && latest == digest
             {
                 t.set_sealed(&meta.doc, &new_digest, &heads)?;
             }
-            t.remove_bundle(&digest)?;
-            let id = BundleId { source: me, seq: new_seq };
-            let fresh = Record { id, expires_ms: expires, last_spray_ms: now, ..record };
-            t.put_custody(new_seq, &[&new_digest[..], &fresh.to_bytes()].concat())?;
+            let fresh = Record { expires_ms: expires, last_spray_ms: now, ..record };
+            t.put_custody(seq, &[&new_digest[..], &fresh.to_bytes()].concat())?;
         }
         Ok(())
     }
@@ -299,14 +281,21 @@ impl Node {
         let now = (self.clock)();
         for (digest, m) in t.all_bundle_meta()? {
             let dead = match m.state {
-                BundleState::Signal | BundleState::Consumed | BundleState::Carried | BundleState::WaitingKey => true,
+                BundleState::Signal
+                | BundleState::Consumed
+                | BundleState::Carried
+                | BundleState::WaitingKey
+                | BundleState::Invite => true,
                 BundleState::Applied => m.changes == 0,
-                BundleState::Grant | BundleState::Invite => false,
+                BundleState::Grant => false,
             };
             if dead && m.expires_unix_ms <= now {
-                t.remove_bundle(&digest)?;
+                self.drop_stored(t, &digest)?;
             }
         }
+        t.purge_forgotten(now)?;
+        t.purge_refused(now)?;
+        t.purge_delivered(now)?;
         Ok(())
     }
 }

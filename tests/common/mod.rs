@@ -71,8 +71,20 @@ pub fn forge_batch(
         encoding: ChangeEncoding::Raw,
         changes: envelope::encode_raw_changes(&refs),
     };
+    // Each forged bundle gets its own custody sequence number, far from any real node's.
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1_000_000);
+    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    // The header names the node the bundle claims to come from (its source endpoint),
+    // whoever signs it.
+    let claimed = source
+        .strip_prefix("dtn://")
+        .and_then(|r| r.split('/').next())
+        .and_then(caravan::NodeId::parse)
+        .unwrap_or_else(|| author.node_id());
     let header = Header {
         kind: Kind::Batch,
+        author: claimed,
+        seq,
         doc: doc.to_string(),
         epoch: key.map_or(0, |k| k.1),
         heads: vec![],
@@ -90,7 +102,7 @@ pub fn forge_batch(
         source,
         destination,
         now_ms(),
-        1,
+        seq,
         std::time::Duration::from_secs(3600),
         &envelope::encode_envelope(&hb, &body),
     )

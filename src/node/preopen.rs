@@ -1,0 +1,266 @@
+//! The pre-pass of an import: everything that can be checked about a bundle without the
+//! store, cheapest first, on all cores. Nothing here decodes a change before the author's
+//! signature and right to write are proven, or content this node will not use.
+
+use std::collections::{HashMap, HashSet};
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+use automerge::{ActorId, Change};
+
+use crate::bundle::{self, BundleFormatError, BundleInfo};
+use crate::crypto::{self, CONTEXT_GRANT_SIGNATURE};
+use crate::doc::{CommunityId, DocId, Role};
+use crate::envelope::{self, Batch, Envelope, Grant, Header, Kind};
+use crate::error::Rejection;
+use crate::identity::{Identity, NodeId};
+use crate::membership;
+
+use super::{payload_digest, source_node};
+
+/// What the pre-pass knows about this node: a snapshot taken before a chunk of bundles.
+#[derive(Clone)]
+pub(super) struct Ctx {
+    pub(super) identity: Arc<Identity>,
+    pub(super) me: NodeId,
+    /// Keys held, by `scope#epoch`.
+    pub(super) keys: HashMap<String, [u8; 32]>,
+    /// Contacts, and nodes that granted us a key to their profile: we read their
+    /// profiles (and are destinations of them).
+    pub(super) contacts: HashSet<NodeId>,
+    /// Communities we are a member of: we read their public part too.
+    pub(super) communities: HashSet<CommunityId>,
+    /// Certificates whose signatures already verified.
+    pub(super) certs: Arc<HashSet<[u8; 32]>>,
+    pub(super) now: u64,
+    pub(super) lifetime_cap_ms: u64,
+}
+
+/// A verified change batch: only the pre-pass makes one, and only merging consumes it.
+pub(super) struct Verified {
+    pub(super) doc: DocId,
+    /// The signer, who is the author named in the signed header.
+    pub(super) author: NodeId,
+    /// The author's custody sequence number (signed).
+    pub(super) seq: u64,
+    pub(super) heads: Vec<[u8; 32]>,
+    pub(super) changes: Vec<Change>,
+}
+
+/// What the pre-pass concluded about one bundle.
+pub(super) enum Pre {
+    /// Refused: the reason says whether for good.
+    Refused(Rejection),
+    /// A custody signal or delivered notice, its signature checked.
+    Signal { info: BundleInfo, payload: [u8; 32], signer: NodeId, signal: crate::custody::Signal },
+    /// Kept for others without being read: grants for other nodes, content of groups
+    /// this node is not in (`verified`: its author's signature was checked, as for public
+    /// content), content under a key not held (`waiting`: `scope#epoch`).
+    Carry { info: BundleInfo, payload: [u8; 32], header: Header, verified: bool, waiting: Option<String> },
+    /// A key grant or invitation for this node, opened and its signature checked.
+    Grant { info: BundleInfo, payload: [u8; 32], header: Header, grant: Grant },
+    /// A change batch this node reads, verified and decoded.
+    Batch { info: BundleInfo, payload: [u8; 32], verified: Verified },
+}
+
+/// Certificates verified while checking one bundle, to add to the node's cache.
+pub(super) type NewCerts = Vec<[u8; 32]>;
+
+/// Checks one bundle as far as possible without the store. A panic inside a decoder
+/// refuses this bundle and nothing else.
+pub(super) fn preopen(bytes: &[u8], ctx: &Ctx) -> (Pre, NewCerts) {
+    let mut certs = Vec::new();
+    match std::panic::catch_unwind(AssertUnwindSafe(|| check(bytes, ctx, &mut certs))) {
+        Ok(Ok(pre)) => (pre, certs),
+        Ok(Err(r)) => (Pre::Refused(r), certs),
+        Err(_) => (Pre::Refused(Rejection::DecoderFailed), Vec::new()),
+    }
+}
+
+/// [`preopen`] over a chunk, on all cores when it is worth it.
+pub(super) fn preopen_all(chunk: &[&[u8]], skip: &[bool], ctx: &Ctx) -> Vec<Option<(Pre, NewCerts)>> {
+    let run = |(b, s): (&&[u8], &bool)| if *s { None } else { Some(preopen(b, ctx)) };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    if threads < 2 || chunk.len() < 64 {
+        return chunk.iter().zip(skip).map(run).collect();
+    }
+    let per = chunk.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = chunk
+            .chunks(per)
+            .zip(skip.chunks(per))
+            .map(|(part, skip)| s.spawn(move || part.iter().zip(skip).map(run).collect::<Vec<_>>()))
+            .collect();
+        // `preopen` catches panics, so a worker never ends in one.
+        handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+    })
+}
+
+fn check(bytes: &[u8], ctx: &Ctx, certs: &mut NewCerts) -> Result<Pre, Rejection> {
+    let info = bundle::parse(bytes, ctx.now)?;
+    if info.lifetime_ms > ctx.lifetime_cap_ms {
+        return Err(BundleFormatError::LifetimeOverCap {
+            lifetime_s: info.lifetime_ms / 1000,
+            cap_s: ctx.lifetime_cap_ms / 1000,
+        }
+        .into());
+    }
+    let source = source_node(&info.source).ok_or_else(|| Rejection::Source(info.source.clone()))?;
+    let payload_bytes = &bytes[info.payload.clone()];
+    let payload = payload_digest(payload_bytes);
+    if info.admin_record {
+        let rec = envelope::decode_signal_record(payload_bytes)?;
+        if NodeId::from_signing_public(&rec.signer) != source {
+            return Err(Rejection::AuthorNotSource(source.to_string()));
+        }
+        crypto::verify(&rec.signer, crypto::CONTEXT_CUSTODY_SIGNAL, &[rec.inner], &rec.signature)
+            .map_err(|_| Rejection::Signature)?;
+        return Ok(Pre::Signal { info, payload, signer: source, signal: rec.signal });
+    }
+    let env = envelope::decode_envelope(payload_bytes)?;
+    let header = env.header.clone();
+    // Custody ids come from the signed header; a primary block that names another source
+    // is a re-wrapped copy, and refused.
+    if header.author != source {
+        return Err(Rejection::SourceNotAuthor { claimed: source.to_string(), author: header.author.to_string() });
+    }
+    match header.kind {
+        Kind::Grant => {
+            if info.destination != ctx.me.endpoint() {
+                if source_node(&info.destination).is_none() {
+                    return Err(Rejection::Grant("a grant must be addressed to a node"));
+                }
+                return Ok(Pre::Carry { info, payload, header, verified: false, waiting: None });
+            }
+            let grant = open_grant(&env, source, &ctx.identity)?;
+            Ok(Pre::Grant { info, payload, header, grant })
+        }
+        Kind::Batch | Kind::Snapshot => {
+            let doc = DocId::parse(&header.doc).ok_or_else(|| Rejection::Document(header.doc.clone()))?;
+            if info.destination != doc.endpoint() {
+                return Err(Rejection::Destination { found: info.destination.clone(), expected: doc.endpoint() });
+            }
+            if header.encrypted == doc.is_public() {
+                return Err(Rejection::Protection(header.doc.clone()));
+            }
+            let key = match doc.key_scope() {
+                None => None,
+                Some(scope) => {
+                    let scope_epoch = format!("{scope}#{}", header.epoch);
+                    match ctx.keys.get(&scope_epoch) {
+                        Some(k) => Some(*k),
+                        None => {
+                            return Ok(Pre::Carry {
+                                info,
+                                payload,
+                                header,
+                                verified: false,
+                                waiting: Some(scope_epoch),
+                            });
+                        }
+                    }
+                }
+            };
+            // Signature (and decryption) first: they cost one pass over the bytes.
+            let batch = crate::batch::open(env.header_bytes, env.body, key.as_ref())?;
+            let role = rules(doc, source, &header, &batch, ctx, certs)?;
+            if !reads(doc, ctx) {
+                return Ok(Pre::Carry { info, payload, header, verified: true, waiting: None });
+            }
+            // Only now, for content this node reads from an author who may write it.
+            let changes = crate::batch::decode_changes(&batch)?;
+            actors(doc, &header, &batch, role, &changes)?;
+            let verified = Verified { doc, author: source, seq: header.seq, heads: header.heads.clone(), changes };
+            Ok(Pre::Batch { info, payload, verified })
+        }
+    }
+}
+
+/// Whether this node reads (merges) a document: its own profile, its contacts' (and
+/// those of nodes that granted it a key), its communities', and anything it holds the
+/// key of. Everything else it carries unread, within the relay quota.
+fn reads(doc: DocId, ctx: &Ctx) -> bool {
+    if !doc.is_public() {
+        return true; // opened with a key we were given
+    }
+    match doc {
+        DocId::Profile { owner, .. } => owner == ctx.me || ctx.contacts.contains(&owner),
+        DocId::Community { id, .. } => ctx.communities.contains(&id),
+    }
+}
+
+/// Checks what a valid signature does not prove, before any change is decoded: the signer
+/// is the author named in the header, and may write this document (profile owner;
+/// community role proven by a certificate chain). Returns the author's community role.
+fn rules(
+    doc: DocId,
+    source: NodeId,
+    header: &Header,
+    batch: &Batch,
+    ctx: &Ctx,
+    certs: &mut NewCerts,
+) -> Result<Option<Role>, Rejection> {
+    if NodeId::from_signing_public(&batch.author) != source {
+        return Err(Rejection::AuthorNotSource(source.to_string()));
+    }
+    let announcement = batch.is_announcement();
+    match doc {
+        DocId::Profile { owner, .. } => {
+            if !announcement && owner != source {
+                return Err(Rejection::NotProfileOwner(owner.to_string()));
+            }
+            Ok(None)
+        }
+        DocId::Community { id, part } => {
+            let genesis = batch.genesis.ok_or(Rejection::NotMember { community: id, reason: "no genesis" })?;
+            let role = membership::check_chain(&id, &genesis, &batch.chain, &batch.author, &|d| {
+                ctx.certs.contains(d) || certs.contains(d)
+            })
+            .map(|(role, fresh)| {
+                certs.extend(fresh);
+                role
+            })
+            .map_err(|reason| Rejection::NotMember { community: id, reason })?;
+            if !announcement && !part.writable_by(role) {
+                return Err(Rejection::Permission { role, part });
+            }
+            if header.kind == Kind::Snapshot && role != Role::Owner {
+                return Err(Rejection::SnapshotNotOwner(role));
+            }
+            Ok(Some(role))
+        }
+    }
+}
+
+/// Every change is the signer's own, except in an owner's community snapshot (which
+/// vouches for every member's changes).
+fn actors(doc: DocId, header: &Header, batch: &Batch, role: Option<Role>, changes: &[Change]) -> Result<(), Rejection> {
+    let snapshot = header.kind == Kind::Snapshot && matches!(doc, DocId::Community { .. }) && role == Some(Role::Owner);
+    if snapshot {
+        return Ok(());
+    }
+    let actor = ActorId::from(batch.author.to_vec());
+    if let Some(c) = changes.iter().find(|c| *c.actor_id() != actor) {
+        return Err(Rejection::WrongActor { actor: c.actor_id().to_hex_string() });
+    }
+    Ok(())
+}
+
+/// Unwraps a grant addressed to this node and checks it.
+pub(super) fn open_grant(env: &Envelope, source: NodeId, me: &Identity) -> Result<Grant, Rejection> {
+    let signed = crypto::unwrap(me.agreement_secret(), env.header_bytes, env.body).map_err(Rejection::Decrypt)?;
+    let (inner, signature) = envelope::decode_signed(&signed)?;
+    let grant = Grant::decode(inner)?;
+    crypto::verify(&grant.granter, CONTEXT_GRANT_SIGNATURE, &[env.header_bytes, inner], &signature)
+        .map_err(|_| Rejection::Signature)?;
+    if NodeId::from_signing_public(&grant.granter) != source {
+        return Err(Rejection::AuthorNotSource(source.to_string()));
+    }
+    if grant.recipient != me.signing_public() {
+        return Err(Rejection::Grant("grant names another recipient"));
+    }
+    if grant.scope != env.header.doc || grant.epoch != env.header.epoch {
+        return Err(Rejection::Grant("grant does not match its header"));
+    }
+    Ok(grant)
+}
