@@ -1,0 +1,323 @@
+//! The bad-input matrix: what a carrier, a stick or a stranger can send, through the
+//! public entry points. Each row gets one clear refusal (or is known for the duplicate it
+//! is), and the receiving node keeps exactly the same documents, bundles and custody
+//! records before and after (`Node::fingerprint`).
+//!
+//! Rows about stick files (links, devices, huge indexes, foreign headers) are in
+//! `tests/stick_hostile.rs`; decoder fuzzing in `fuzz/`; the simulator's malicious
+//! carrier in `testnets/`.
+
+mod common;
+
+use std::time::Duration;
+
+use caravan::bundle::{self, BundleFormatError};
+use caravan::envelope::{self, EnvelopeError};
+use caravan::{Audience, DocId, Identity, Node, Outcome, Part, Rejection, Role, Target};
+use common::{TestNode, changes_by, forge_batch, node};
+
+/// A founds Wells, B is an editor and M a member; A is everyone's contact.
+struct World {
+    a: TestNode,
+    b: TestNode,
+    m: TestNode,
+    wells: caravan::CommunityId,
+}
+
+fn world() -> World {
+    let mut a = node("A");
+    let mut b = node("B");
+    let mut m = node("M");
+    for n in [&mut b, &mut m] {
+        n.node.add_contact(&a.node.card(), &[]).unwrap();
+        a.node.add_contact(&n.node.card(), &[Audience::Friends]).unwrap();
+    }
+    let wells = a.node.create_community("Wells", "public description").unwrap();
+    a.node.invite(&wells, &b.node.card(), Role::Editor).unwrap();
+    a.node.invite(&wells, &m.node.card(), Role::Member).unwrap();
+    a.node.set_profile_field("name", "Amina", Audience::Public).unwrap();
+    let all = a.node.export(Target::Everyone).unwrap();
+    for n in [&mut b, &mut m] {
+        let r = n.node.import_many(all.iter().map(Vec::as_slice)).unwrap();
+        assert!(r.rejected().is_empty(), "{:?}", r.rejected());
+    }
+    World { a, b, m, wells }
+}
+
+/// The fields of a primary block a carrier can rewrite without any key.
+#[derive(Clone)]
+struct Wrapper {
+    source: String,
+    destination: String,
+    created: u64,
+    seq: u64,
+    lifetime: Duration,
+    admin: bool,
+}
+
+/// Re-wraps a bundle's payload under a primary block changed by `f`.
+fn rewrap(bytes: &[u8], f: impl FnOnce(&mut Wrapper)) -> Vec<u8> {
+    let info = bundle::parse_untimed(bytes).unwrap();
+    let mut w = Wrapper {
+        source: info.source.clone(),
+        destination: info.destination.clone(),
+        created: info.created_unix_ms,
+        seq: info.sequence,
+        lifetime: Duration::from_millis(info.lifetime_ms),
+        admin: info.admin_record,
+    };
+    f(&mut w);
+    let payload = &bytes[info.payload.clone()];
+    if w.admin {
+        bundle::build_admin_record(&w.source, &w.destination, w.created, w.seq, w.lifetime, payload).unwrap()
+    } else {
+        bundle::build(&w.source, &w.destination, w.created, w.seq, w.lifetime, payload).unwrap()
+    }
+}
+
+fn doc_of(bytes: &[u8]) -> Option<String> {
+    let info = bundle::parse_untimed(bytes).ok()?;
+    envelope::decode_envelope(&bytes[info.payload.clone()]).ok().map(|e| e.header.doc)
+}
+
+fn only(report: &caravan::ImportReport) -> &Outcome {
+    assert_eq!(report.outcomes.len(), 1, "{report:?}");
+    &report.outcomes[0]
+}
+
+/// Imports `bytes` into `n` and checks nothing kept changed; returns the outcome.
+fn import_unchanged(n: &mut Node, bytes: &[u8]) -> Outcome {
+    let before = n.fingerprint().unwrap();
+    let report = n.import(bytes).unwrap();
+    assert_eq!(n.fingerprint().unwrap(), before, "{report:?} changed what the node keeps");
+    only(&report).clone()
+}
+
+/// The attack that lost data: a carrier re-numbers an authentic bundle of A's so that its
+/// BPv7 id is that of another bundle of A's that the member never received.
+#[test]
+fn a_renumbered_copy_cannot_make_the_author_release_a_bundle_the_member_lacks() {
+    let mut w = world();
+    let wells = w.wells;
+    // Everything so far reaches A back, so only the two new bundles below are in custody.
+    for n in [&mut w.b, &mut w.m] {
+        let back = n.node.export(Target::Peer(w.a.node.node_id())).unwrap();
+        w.a.node.import_many(back.iter().map(Vec::as_slice)).unwrap();
+    }
+    w.a.node.put_wiki_page(&wells, "Water", "first\n").unwrap();
+    let x = w.a.node.export(Target::Everyone).unwrap();
+    w.a.node.post(&wells, "second").unwrap();
+    let y = w.a.node.export(Target::Everyone).unwrap();
+    let x_wiki = x.iter().find(|b| doc_of(b).is_some_and(|d| d.ends_with("/wiki"))).unwrap().clone();
+    let y_feed = y.iter().find(|b| doc_of(b).is_some_and(|d| d.ends_with("/feed"))).unwrap().clone();
+    let y_seq = bundle::parse_untimed(&y_feed).unwrap().sequence;
+    let open_before = w.a.node.custody().unwrap();
+    // The carrier gives M the wiki bundle under the feed bundle's BPv7 sequence number.
+    let forged = rewrap(&x_wiki, |p| p.seq = y_seq);
+    let report = w.m.node.import(&forged).unwrap();
+    assert!(matches!(only(&report), Outcome::New { .. }), "the wiki change itself is authentic: {report:?}");
+    // M's answer goes back to A.
+    let answers = w.m.node.export(Target::Peer(w.a.node.node_id())).unwrap();
+    w.a.node.import_many(answers.iter().map(Vec::as_slice)).unwrap();
+    // A still keeps custody of the feed bundle for M, and M gets it on the next contact.
+    let open_after = w.a.node.custody().unwrap();
+    let waiting_m = |c: &caravan::CustodyStatus| {
+        c.waiting_for.iter().find(|(n, _)| *n == w.m.node.node_id()).map_or(0, |(_, k)| *k)
+    };
+    assert_eq!(waiting_m(&open_after), waiting_m(&open_before) - 1, "{open_before:?} -> {open_after:?}");
+    let next = w.a.node.export(Target::Peer(w.m.node.node_id())).unwrap();
+    assert!(next.contains(&y_feed), "A stopped offering the bundle M lacks");
+    w.m.node.import_many(next.iter().map(Vec::as_slice)).unwrap();
+    let feed: Vec<String> = w.m.node.feed(&wells).unwrap().into_iter().map(|p| p.text).collect();
+    assert_eq!(feed, vec!["second".to_string()]);
+}
+
+/// Every rewrite of the primary block of an authentic bundle already held is a duplicate
+/// (or refused), and changes nothing: no answer, no custody state, no stored bundle.
+#[test]
+fn rewrapped_renumbered_retimed_readdressed_copies_change_nothing() {
+    let mut w = world();
+    let wells = w.wells;
+    w.a.node.put_wiki_page(&wells, "Water", "text\n").unwrap();
+    let sent = w.a.node.export(Target::Everyone).unwrap();
+    w.b.node.import_many(sent.iter().map(Vec::as_slice)).unwrap();
+    let wiki = sent.iter().find(|b| doc_of(b).is_some_and(|d| d.ends_with("/wiki"))).unwrap().clone();
+    let signal = {
+        let back = w.b.node.export(Target::Peer(w.a.node.node_id())).unwrap();
+        back.into_iter().find(|b| bundle::parse_untimed(b).unwrap().admin_record).expect("B's custody signal")
+    };
+    let now = common::now_ms();
+    let other = w.m.node.node_id();
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("replayed", wiki.clone()),
+        ("re-numbered", rewrap(&wiki, |p| p.seq += 1000)),
+        ("re-timed", rewrap(&wiki, |p| p.created = now - 3_600_000)),
+        ("longer lifetime", rewrap(&wiki, |p| p.lifetime = Duration::from_secs(40 * 86_400))),
+    ];
+    for (what, bytes) in cases {
+        let outcome = import_unchanged(&mut w.b.node, &bytes);
+        assert_eq!(outcome, Outcome::Duplicate, "{what}");
+    }
+    let refused: Vec<(&str, Vec<u8>, fn(&Rejection) -> bool)> = vec![
+        ("re-sourced", rewrap(&wiki, |p| p.source = other.endpoint()), |r| {
+            matches!(r, Rejection::SourceNotAuthor { .. })
+        }),
+        ("re-addressed", rewrap(&wiki, |p| p.destination = other.endpoint()), |r| {
+            matches!(r, Rejection::Destination { .. })
+        }),
+        ("lifetime over the cap", rewrap(&wiki, |p| p.lifetime = Duration::from_secs(100 * 365 * 86_400)), |r| {
+            matches!(r, Rejection::Format(BundleFormatError::LifetimeOverCap { .. }))
+        }),
+        ("a signal re-sourced", rewrap(&signal, |p| p.source = other.endpoint()), |r| {
+            matches!(r, Rejection::AuthorNotSource(_))
+        }),
+    ];
+    for (what, bytes, expected) in refused {
+        match import_unchanged(&mut w.b.node, &bytes) {
+            Outcome::Rejected(r) => {
+                assert!(expected(&r), "{what}: {r:?}");
+                assert!(!r.to_string().is_empty());
+            }
+            other => panic!("{what}: {other:?}"),
+        }
+    }
+    // A signal re-addressed to someone else still answers for what B holds (its entries
+    // are signed); A applies it once, and the re-wrapped copy is then a duplicate.
+    let readdressed = rewrap(&signal, |p| p.destination = other.endpoint());
+    let released = w.a.node.import(&signal).unwrap().custody_released();
+    let before = w.a.node.custody().unwrap();
+    assert_eq!(only(&w.a.node.import(&readdressed).unwrap()), &Outcome::Duplicate);
+    assert_eq!(w.a.node.custody().unwrap(), before);
+    let _ = released;
+}
+
+/// Damage and forgery, each refused with its reason, nothing kept changing.
+#[test]
+fn tampered_truncated_forged_and_wrong_key_bundles_are_refused_with_their_reason() {
+    let mut w = world();
+    let wells = w.wells;
+    w.a.node.put_wiki_page(&wells, "Water", "text\n").unwrap();
+    let sent = w.a.node.export(Target::Everyone).unwrap();
+    let wiki = sent.iter().find(|b| doc_of(b).is_some_and(|d| d.ends_with("/wiki"))).unwrap().clone();
+    let info = bundle::parse_untimed(&wiki).unwrap();
+
+    let mut tampered = wiki.clone();
+    tampered[info.payload.start + info.payload.len() / 2] ^= 0x40;
+    assert!(matches!(import_unchanged(&mut w.b.node, &tampered), Outcome::Rejected(Rejection::Envelope(_))));
+    let truncated = &wiki[..wiki.len() - 10];
+    assert!(matches!(import_unchanged(&mut w.b.node, truncated), Outcome::Rejected(Rejection::Format(_))));
+    // Offered again, the same bytes cost a lookup.
+    assert_eq!(import_unchanged(&mut w.b.node, truncated), Outcome::Rejected(Rejection::RefusedBefore));
+
+    // An outsider claiming to be A (A in the header and the primary block, its own key).
+    let outsider = Identity::generate();
+    let feed = DocId::Community { id: wells, part: Part::Feed };
+    let key = w.b.node.community_key(&wells).unwrap();
+    let (genesis, chain) = w.b.node.membership_proof(&wells).unwrap();
+    let forged = forge_batch(
+        &outsider,
+        &w.a.node.node_id().endpoint(),
+        &feed.to_string(),
+        &wells.endpoint(),
+        Some(key),
+        Some(genesis),
+        chain.clone(),
+        &changes_by(&outsider.signing_public(), "post/1/x", "forged"),
+    );
+    assert!(matches!(import_unchanged(&mut w.b.node, &forged), Outcome::Rejected(Rejection::AuthorNotSource(_))));
+    // Under a key that is not the community's.
+    let b_identity = {
+        let secret: [u8; 64] = std::fs::read(w.b.home.path().join("identity.key")).unwrap().try_into().unwrap();
+        Identity::from_secret_bytes(&secret)
+    };
+    let wrong_key = forge_batch(
+        &b_identity,
+        &w.b.node.node_id().endpoint(),
+        &feed.to_string(),
+        &wells.endpoint(),
+        Some(([9; 32], key.1)),
+        Some(genesis),
+        chain.clone(),
+        &changes_by(&b_identity.signing_public(), "post/2/x", "hidden"),
+    );
+    assert!(matches!(import_unchanged(&mut w.m.node, &wrong_key), Outcome::Rejected(Rejection::Decrypt(_))));
+    // Under an epoch nobody here holds: kept for others (in the relay pool, counted), never
+    // read, and the node's documents and custody do not change.
+    let wrong_epoch = forge_batch(
+        &b_identity,
+        &w.b.node.node_id().endpoint(),
+        &feed.to_string(),
+        &wells.endpoint(),
+        Some((key.0, key.1 + 7)),
+        Some(genesis),
+        chain,
+        &changes_by(&b_identity.signing_public(), "post/3/x", "later epoch"),
+    );
+    let (used_before, _) = w.m.node.relay_usage().unwrap();
+    let custody_before = w.m.node.custody().unwrap();
+    let report = w.m.node.import(&wrong_epoch).unwrap();
+    assert!(matches!(only(&report), Outcome::Waiting(caravan::WaitReason::Key { .. })), "{report:?}");
+    assert_eq!(w.m.node.relay_usage().unwrap().0, used_before + wrong_epoch.len() as u64);
+    assert_eq!(w.m.node.custody().unwrap(), custody_before);
+    assert!(w.m.node.feed(&wells).unwrap().is_empty());
+}
+
+/// Oversized, deeply nested, padded and bomb-carrying input is refused before it costs
+/// more than its size.
+#[test]
+fn oversized_nested_padded_and_bomb_input_is_refused() {
+    let mut w = world();
+    let huge = vec![0u8; caravan::limits::BUNDLE_BYTES_MAX + 1];
+    assert!(matches!(
+        import_unchanged(&mut w.b.node, &huge),
+        Outcome::Rejected(Rejection::Format(BundleFormatError::TooLarge(_)))
+    ));
+    // A valid primary block around 10,000 nested CBOR arrays.
+    let mut nested = vec![0x81u8; 10_000];
+    nested.push(0);
+    let me = w.b.node.node_id();
+    let deep = bundle::build(&me.endpoint(), &me.endpoint(), common::now_ms(), 1, Duration::from_secs(60), &nested)
+        .unwrap();
+    assert!(matches!(
+        import_unchanged(&mut w.b.node, &deep),
+        Outcome::Rejected(Rejection::Envelope(EnvelopeError::Cbor { .. }))
+    ));
+
+    // A stranger's own public-profile announcement, padded with an unknown header field
+    // and validly signed: another spelling of a signed structure is refused.
+    let stranger = Identity::generate();
+    let doc = DocId::Profile { owner: stranger.node_id(), audience: Audience::Public };
+    let padded = common::forge_padded_announcement(&stranger, &doc.to_string(), &doc.endpoint(), 4096);
+    assert!(matches!(
+        import_unchanged(&mut w.b.node, &padded),
+        Outcome::Rejected(Rejection::Envelope(EnvelopeError::NonCanonical))
+    ));
+
+    // A member's batch of raw changes holding a compressed change chunk (a DEFLATE bomb:
+    // 64 MiB of zeros in about 64 KiB) is refused without inflating it.
+    let b_identity = {
+        let secret: [u8; 64] = std::fs::read(w.b.home.path().join("identity.key")).unwrap().try_into().unwrap();
+        Identity::from_secret_bytes(&secret)
+    };
+    let feed = DocId::Community { id: w.wells, part: Part::Feed };
+    let key = w.b.node.community_key(&w.wells).unwrap();
+    let (genesis, chain) = w.b.node.membership_proof(&w.wells).unwrap();
+    let bomb = common::compressed_change_bomb(&b_identity.signing_public(), 64 << 20);
+    assert!(bomb.len() < 256 * 1024, "{}", bomb.len());
+    let bundle = forge_batch(
+        &b_identity,
+        &w.b.node.node_id().endpoint(),
+        &feed.to_string(),
+        &w.wells.endpoint(),
+        Some(key),
+        Some(genesis),
+        chain,
+        &[bomb],
+    );
+    let started = std::time::Instant::now();
+    match import_unchanged(&mut w.m.node, &bundle) {
+        Outcome::Rejected(Rejection::Changes(reason)) => assert!(reason.contains("compressed"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+}

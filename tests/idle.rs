@@ -1,0 +1,77 @@
+//! An idle network makes nothing new: two daemons that sync again and again with nobody
+//! editing, in a community with a member who is away, keep their stores, custody queues
+//! and relay usage flat.
+
+use std::time::Duration;
+
+use caravan::config::{Config, Peer};
+use caravan::{Node, Role};
+
+fn free_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// What a node holds, as `caravan status` would count it.
+#[derive(Debug, PartialEq, Eq)]
+struct Shape {
+    bundles: usize,
+    bytes: u64,
+    custody_open: usize,
+    answers_queued: usize,
+    relay_used: u64,
+}
+
+fn shape(home: &std::path::Path) -> Shape {
+    let node = Node::open(home, "").unwrap();
+    let (bundles, bytes) = node.stored().unwrap();
+    let custody = node.custody().unwrap();
+    Shape {
+        bundles,
+        bytes,
+        custody_open: custody.open,
+        answers_queued: custody.answers_queued,
+        relay_used: node.relay_usage().unwrap().0,
+    }
+}
+
+async fn run_both(a: &std::path::Path, ca: Config, b: &std::path::Path, cb: Config, secs: u64) {
+    let stop = || tokio::time::sleep(Duration::from_secs(secs));
+    let (x, y) = tokio::join!(caravan::daemon::run(a, ca, stop()), caravan::daemon::run(b, cb, stop()));
+    x.unwrap();
+    y.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_idle_daemons_with_an_absent_member_make_nothing_new() {
+    let (ha, hb, hc) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    {
+        let mut a = Node::open(ha.path(), "Hub").unwrap();
+        let mut b = Node::open(hb.path(), "Village").unwrap();
+        let c = Node::open(hc.path(), "Away").unwrap();
+        b.add_contact(&a.card(), &[]).unwrap();
+        a.add_contact(&b.card(), &[caravan::Audience::Friends]).unwrap();
+        a.set_profile_field("phone", "555", caravan::Audience::Friends).unwrap();
+        let wells = a.create_community("Wells", "").unwrap();
+        a.invite(&wells, &b.card(), Role::Editor).unwrap();
+        a.invite(&wells, &c.card(), Role::Member).unwrap();
+        a.put_wiki_page(&wells, "North well", "Pump fixed in May.\n").unwrap();
+    }
+    let port = free_port();
+    let hub = Config { listen: format!("127.0.0.1:{port}").parse().unwrap(), time_scale: 60.0, ..Config::default() };
+    let card = Node::open(ha.path(), "").unwrap().card();
+    let village = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        peers: vec![Peer { card, address: format!("127.0.0.1:{port}") }],
+        time_scale: 60.0,
+        ..Config::default()
+    };
+    // Settle: a few exchanges carry everything and the custody answers back.
+    run_both(ha.path(), hub.clone(), hb.path(), village.clone(), 4).await;
+    let (a0, b0) = (shape(ha.path()), shape(hb.path()));
+    assert!(a0.custody_open > 0, "the absent member keeps some custody open: {a0:?}");
+    // Then at least twenty more exchanges (one every half second at this time scale).
+    run_both(ha.path(), hub, hb.path(), village, 12).await;
+    let (a1, b1) = (shape(ha.path()), shape(hb.path()));
+    assert_eq!(a1, a0, "the hub's store moved while nobody edited");
+    assert_eq!(b1, b0, "the village's store moved while nobody edited");
+}
