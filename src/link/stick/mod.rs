@@ -254,12 +254,14 @@ pub struct SyncReport {
 }
 
 impl SyncReport {
-    /// Notes a skipped entry (once per line).
+    /// Notes a skipped entry: one line per entry (`caravan/<name>: why`), the first said.
     fn skip(&mut self, line: String) {
+        let entry = |l: &str| l.split_once(": ").map(|(e, _)| e.to_string());
+        if self.skipped.iter().any(|l| entry(l) == entry(&line)) {
+            return;
+        }
         if self.skipped.len() < STICK_SKIPPED_LINES_MAX {
-            if !self.skipped.contains(&line) {
-                self.skipped.push(line);
-            }
+            self.skipped.push(line);
         } else if self.skipped.len() == STICK_SKIPPED_LINES_MAX {
             self.skipped.push(format!("{FOLDER}/: more entries skipped than listed here"));
         }

@@ -62,14 +62,14 @@ pub(super) fn scan(dir: &Dir, report: &mut SyncReport) -> Result<Scan, StickErro
     }
     let mut segments = Vec::new();
     for (writer, number, base, name) in data {
-        match dir.stat(&name).and_then(|st| regular(&st)) {
-            Ok(()) => {}
+        let data_ok = match dir.stat(&name).and_then(|st| regular(&st)) {
+            Ok(()) => true,
             Err(Problem::Absent) => continue,
             Err(p) => {
                 report.skip(skipped(&name, &p.describe()));
-                continue;
+                false
             }
-        }
+        };
         let index = indexes.remove(&base).unwrap_or_else(|| format!("{base}.idx"));
         let index_bytes = match dir.stat(&index).and_then(|st| regular(&st).map(|_| st.st_size as u64)) {
             Ok(bytes) => bytes,
@@ -79,7 +79,15 @@ pub(super) fn scan(dir: &Dir, report: &mut SyncReport) -> Result<Scan, StickErro
                 continue;
             }
         };
-        segments.push(Segment { writer, number, data: name, index, index_bytes });
+        if data_ok {
+            segments.push(Segment { writer, number, data: name, index, index_bytes });
+        }
+    }
+    // An index without its data file is never read; name it if it is not a regular file.
+    for index in indexes.into_values() {
+        if let Err(p @ Problem::Kind(_)) = dir.stat(&index).and_then(|st| regular(&st)) {
+            report.skip(skipped(&index, &p.describe()));
+        }
     }
     segments.sort_by(|a, b| (&a.writer, a.number, &a.data).cmp(&(&b.writer, b.number, &b.data)));
     Ok(Scan { segments, highest })
