@@ -427,7 +427,7 @@ mod tests {
     /// `data_len` bytes (sparse).
     fn files(entries: &[Entry], data_len: u64) -> (tempfile::TempDir, File, u64) {
         let dir = tempfile::tempdir().unwrap();
-        let mut index = File::options().read(true).write(true).create(true).open(dir.path().join("i")).unwrap();
+        let mut index = File::options().read(true).write(true).create_new(true).open(dir.path().join("i")).unwrap();
         let mut header = [0u8; HEADER_BYTES as usize];
         header[..8].copy_from_slice(INDEX_MAGIC);
         index.write_all(&header).unwrap();
