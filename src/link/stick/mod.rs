@@ -3,13 +3,13 @@
 //! `spec/stick.md` is the normative description of the layout and the write protocol.
 //!
 //! The stick is a foreign filesystem. Every file on it is reached through a handle on the
-//! `caravan/` folder without following links ([`dir`]); only regular files are opened,
+//! `caravan/` folder without following links (`dir`); only regular files are opened,
 //! every read is capped, and a writer appends only behind headers it wrote itself. An
 //! entry that breaks these rules is skipped, named in [`SyncReport::skipped`], and the
 //! rest of the stick is still read and written.
 //!
-//! The parts: [`layout`] (names, headers, entries), [`read`] (listing and reading
-//! segments), [`write`] (appending to this node's own segment).
+//! The parts: `layout` (names, headers, entries), `read` (listing and reading
+//! segments), `write` (appending to this node's own segment).
 
 mod dir;
 mod layout;
