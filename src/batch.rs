@@ -80,7 +80,10 @@ pub fn decode_changes(batch: &Batch) -> Result<Vec<Change>, Rejection> {
                 return Err(Rejection::Changes("batch too large".into()));
             }
             list.into_iter()
-                .map(|b| Change::from_bytes(b).map_err(|e| Rejection::Changes(e.to_string())))
+                .map(|b| {
+                    check_chunk(&b)?;
+                    Change::from_bytes(b).map_err(|e| Rejection::Changes(e.to_string()))
+                })
                 .collect::<Result<Vec<_>, _>>()?
         }
         ChangeEncoding::AutomergeBundle => unbundle(&batch.changes)?,
@@ -98,6 +101,21 @@ pub fn decode_changes(batch: &Batch) -> Result<Vec<Change>, Rejection> {
         return Err(Rejection::Changes(format!("more than {BATCH_CHANGES_MAX} changes")));
     }
     Ok(changes)
+}
+
+/// Automerge's magic bytes at the start of every chunk.
+const CHUNK_MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
+
+/// A raw change must be a plain change chunk (type 1): Automerge inflates a compressed
+/// one (type 2) with no bound, so it is refused before Automerge sees it.
+fn check_chunk(bytes: &[u8]) -> Result<(), Rejection> {
+    match (bytes.get(..4), bytes.get(8)) {
+        (Some(m), Some(1)) if m == CHUNK_MAGIC => Ok(()),
+        (Some(m), Some(2)) if m == CHUNK_MAGIC => {
+            Err(Rejection::Changes("a compressed change chunk (refused: it would be inflated without a bound)".into()))
+        }
+        _ => Err(Rejection::Changes("not an Automerge change chunk".into())),
+    }
 }
 
 fn unbundle(bytes: &[u8]) -> Result<Vec<Change>, Rejection> {

@@ -29,6 +29,9 @@ pub const CONTEXT_BUNDLE_DIGEST: &str = "caravan 2026-11 bundle digest v1";
 pub const CONTEXT_PAYLOAD_DIGEST: &str = "caravan 2026-11 payload digest v1";
 /// Signature over a custody signal.
 pub const CONTEXT_CUSTODY_SIGNAL: &str = "caravan 2026-11 custody signal v1";
+/// BLAKE3 `derive_key` context for the key that authenticates a node's own stick file
+/// headers (derived from its signing secret; never leaves the node).
+pub const CONTEXT_STICK_HEADER_KEY: &str = "caravan 2026-11 stick header key v1";
 
 /// Bytes of an XChaCha20 nonce.
 pub const NONCE_BYTES: usize = 24;

@@ -162,6 +162,13 @@ impl Identity {
         self.signing.verifying_key().to_bytes()
     }
 
+    /// The key that authenticates this node's own stick file headers (`spec/stick.md`):
+    /// derived from the signing secret, so only this node can write a header it will
+    /// later append behind. Never written anywhere.
+    pub fn stick_header_key(&self) -> [u8; 32] {
+        crypto::derive(crypto::CONTEXT_STICK_HEADER_KEY, &[self.signing.as_bytes()])
+    }
+
     /// The X25519 public key other nodes wrap keys for.
     pub fn agreement_public(&self) -> [u8; 32] {
         AgreementPublic::from(&self.agreement).to_bytes()

@@ -85,3 +85,30 @@ pub const SEEN_PEERS_MAX: usize = 256;
 /// Most authors whose delivered ranges a carrier remembers (so it does not carry their
 /// delivered bundles again); anyone can sign notices for bundles of its own.
 pub const DELIVERED_SOURCES_MAX: usize = 4096;
+/// Largest stick marker (`caravan/CARAVAN.TXT`) we read; only its first line counts. A
+/// marker that is a huge file (or a link to a device) costs at most this much.
+pub const STICK_MARKER_BYTES_MAX: usize = 4096;
+
+/// Directory entries of a stick's `caravan/` folder looked at per listing. A FAT directory
+/// holds at most 65,536 entries (and Caravan writes two per segment), so a real stick
+/// never comes near; a hostile one costs bounded time and memory. Entries past the cap
+/// are not looked at, and the sync says so.
+pub const STICK_DIR_ENTRIES_MAX: usize = 65_536;
+
+/// Most records in one stick segment, and so most counting entries in its index. Writers
+/// start a new segment at this count (or at `SEGMENT_BYTES_MAX`, 1 GiB: about 1 KiB per
+/// record on average); readers stop counting there. Bounds the work of one index however
+/// large its file claims to be.
+pub const STICK_SEGMENT_RECORDS_MAX: u64 = 1 << 20;
+
+/// Index bytes read from a stick at a time (1,024 entries of 56 bytes): an index is
+/// streamed, never read whole, so a sparse or endless index costs this much memory.
+pub const STICK_INDEX_READ_BYTES: usize = 56 * 1024;
+
+/// Skipped stick entries named one by one in a sync's report; past this many, one last
+/// line says more were skipped. Bounds the report of a stick full of hostile entries.
+pub const STICK_SKIPPED_LINES_MAX: usize = 256;
+
+/// Segment numbers tried when creating a new segment whose name is taken (planted files
+/// named like ours): each taken name moves to the next number.
+pub const STICK_CREATE_TRIES_MAX: u32 = 64;

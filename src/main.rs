@@ -11,6 +11,9 @@ mod demo;
 /// Bundles imported per durable commit: big enough to amortise the fsync, small enough
 /// that progress survives an interruption.
 const IMPORT_FILES_PER_COMMIT: usize = 64;
+/// Bundle bytes read per durable commit (a file holds at most one bundle's size, so one
+/// commit holds at most this plus one bundle).
+const IMPORT_BYTES_PER_COMMIT: usize = 64 << 20;
 
 /// Caravan: keep profiles and community documents in sync over USB sticks, daily
 /// windows and local networks. Nothing is lost while a bundle waits for the next contact.
@@ -525,13 +528,31 @@ fn run(cli: Cli) -> Result<(), String> {
             let mut node = open(&home)?;
             let files = caravan_files::list_bundle_files(&paths)?;
             let mut totals = Totals::default();
-            for chunk in files.chunks(IMPORT_FILES_PER_COMMIT) {
-                let mut data = Vec::with_capacity(chunk.len());
-                for f in chunk {
-                    data.push(std::fs::read(f).map_err(|err| format!("{}: {err}", f.display()))?);
+            let (mut read, mut refused) = (0usize, 0usize);
+            let mut rest = files.iter().peekable();
+            while rest.peek().is_some() {
+                // Bounded by count and by bytes: each file is at most one bundle's size.
+                let (mut names, mut data, mut bytes) = (Vec::new(), Vec::new(), 0usize);
+                while names.len() < IMPORT_FILES_PER_COMMIT && bytes < IMPORT_BYTES_PER_COMMIT {
+                    let Some(f) = rest.next() else { break };
+                    match caravan_files::read_bundle(f) {
+                        Ok(b) => {
+                            bytes += b.len();
+                            names.push(&f.path);
+                            data.push(b);
+                        }
+                        Err(why) => {
+                            eprintln!("refused {}: {why}", f.path.display());
+                            refused += 1;
+                        }
+                    }
                 }
+                if data.is_empty() {
+                    continue;
+                }
+                read += data.len();
                 let report = node.import_many(data.iter().map(Vec::as_slice)).map_err(e)?;
-                for (f, o) in chunk.iter().zip(&report.outcomes) {
+                for (f, o) in names.iter().zip(&report.outcomes) {
                     if let Outcome::Rejected(r) = o {
                         eprintln!("rejected {}: {r}", f.display());
                     }
@@ -540,19 +561,21 @@ fn run(cli: Cli) -> Result<(), String> {
             }
             if json {
                 print_json(serde_json::json!({
-                    "read": files.len(), "new": totals.new, "changes": totals.changes, "duplicate": totals.duplicate,
-                    "waiting": totals.waiting, "rejected": totals.rejected, "unlocked": totals.unlocked,
+                    "read": read, "refused": refused, "new": totals.new, "changes": totals.changes,
+                    "duplicate": totals.duplicate, "waiting": totals.waiting, "rejected": totals.rejected,
+                    "unlocked": totals.unlocked,
                 }));
             } else {
                 println!(
-                    "read {} bundles: {} new ({} changes), {} duplicate, {} waiting, {} rejected, {} unlocked",
-                    files.len(),
+                    "read {} bundles: {} new ({} changes), {} duplicate, {} waiting, {} rejected, {} unlocked{}",
+                    read,
                     totals.new,
                     totals.changes,
                     totals.duplicate,
                     totals.waiting,
                     totals.rejected,
-                    totals.unlocked
+                    totals.unlocked,
+                    if refused > 0 { format!("; {refused} files refused (named above)") } else { String::new() }
                 );
             }
         }
@@ -633,6 +656,9 @@ fn run(cli: Cli) -> Result<(), String> {
             for reason in &r.rejected {
                 eprintln!("rejected: {reason}");
             }
+            for line in &r.skipped {
+                eprintln!("{line}");
+            }
             if json {
                 print_json(serde_json::json!({
                     "records": r.records, "known": r.known, "damaged": r.damaged, "expired": r.expired,
@@ -640,7 +666,8 @@ fn run(cli: Cli) -> Result<(), String> {
                     "rejected": r.rejected.len(), "rejections": r.rejected, "exported": r.exported,
                     "custody_released": r.custody_released, "not_carried": r.not_carried,
                     "carried": r.carried, "bytes_written": r.bytes_written, "bytes_read": r.bytes_read,
-                    "expired_segments": r.expired_segments, "full": r.full, "millis": r.millis as u64,
+                    "expired_segments": r.expired_segments, "full": r.full, "skipped": r.skipped,
+                    "millis": r.millis as u64,
                 }));
             } else {
                 println!(
@@ -669,6 +696,12 @@ fn run(cli: Cli) -> Result<(), String> {
                     r.expired_segments,
                     r.millis as f64 / 1000.0
                 );
+                if !r.skipped.is_empty() {
+                    println!(
+                        "left alone {} entries on the stick that are not Caravan files it may use (named above)",
+                        r.skipped.len()
+                    );
+                }
             }
         }
         Command::Demo => demo::run()?,
@@ -759,10 +792,40 @@ mod progress {
 }
 
 /// Bundle files in a directory: one `<digest>.bundle` per bundle, written atomically.
+///
+/// Files come from anywhere (a stick, a download): only regular files are read, a file
+/// found inside a directory is never reached through a link, no open can hang on a FIFO,
+/// and no file is read past one bundle's largest size.
 mod caravan_files {
-    use std::io::Write;
+    use std::fs::File;
+    use std::io::{Read, Write};
     use std::path::{Path, PathBuf};
 
+    use caravan::limits::BUNDLE_BYTES_MAX;
+    use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags};
+
+    /// A file to import.
+    pub struct BundleFile {
+        pub path: PathBuf,
+        /// Named on the command line (a link there is followed: the user typed it), rather
+        /// than found in a directory.
+        pub typed: bool,
+    }
+
+    fn describe(t: FileType) -> &'static str {
+        match t {
+            FileType::Symlink => "a symbolic link",
+            FileType::Directory => "a directory",
+            FileType::Fifo => "a FIFO",
+            FileType::Socket => "a socket",
+            FileType::CharacterDevice => "a character device",
+            FileType::BlockDevice => "a block device",
+            _ => "not a regular file",
+        }
+    }
+
+    /// Writes each bundle as `<digest>.bundle`: to a new temporary name (created, never
+    /// opened through a link or over an existing file), synced, then renamed.
     pub fn write_bundles(dir: &Path, bundles: &[Vec<u8>]) -> Result<usize, String> {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let mut written = 0;
@@ -774,7 +837,7 @@ mod caravan_files {
             }
             // Write to a temporary name, sync, then rename: a reader never sees half a bundle.
             let tmp = dir.join(format!(".{name}.tmp"));
-            let mut f = std::fs::File::create(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
+            let mut f = create_new(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
             f.write_all(b).and_then(|_| f.sync_all()).map_err(|e| format!("{}: {e}", tmp.display()))?;
             std::fs::rename(&tmp, &path).map_err(|e| format!("{}: {e}", path.display()))?;
             written += 1;
@@ -782,7 +845,22 @@ mod caravan_files {
         Ok(written)
     }
 
-    pub fn list_bundle_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+    /// `O_CREAT | O_EXCL | O_NOFOLLOW`; a leftover of an interrupted export (whatever it
+    /// is: removing a name never touches what a link points at) is removed first.
+    fn create_new(path: &Path) -> std::io::Result<File> {
+        let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let mode = Mode::from_raw_mode(0o644);
+        match rfs::open(path, flags, mode) {
+            Err(rustix::io::Errno::EXIST) => {
+                std::fs::remove_file(path)?;
+                Ok(File::from(rfs::open(path, flags, mode)?))
+            }
+            r => Ok(File::from(r?)),
+        }
+    }
+
+    /// The files to import: files named, and every `*.bundle` in directories named.
+    pub fn list_bundle_files(paths: &[PathBuf]) -> Result<Vec<BundleFile>, String> {
         let mut out = Vec::new();
         for p in paths {
             if p.is_dir() {
@@ -792,13 +870,39 @@ mod caravan_files {
                     .filter(|f| f.extension().is_some_and(|x| x == "bundle"))
                     .collect();
                 files.sort();
-                out.extend(files);
-            } else if p.exists() {
-                out.push(p.clone());
+                out.extend(files.into_iter().map(|path| BundleFile { path, typed: false }));
+            } else if p.symlink_metadata().is_ok() {
+                out.push(BundleFile { path: p.clone(), typed: true });
             } else {
                 return Err(format!("{}: no such file or directory", p.display()));
             }
         }
         Ok(out)
+    }
+
+    /// Reads one bundle file: a regular file of at most `BUNDLE_BYTES_MAX` bytes.
+    pub fn read_bundle(f: &BundleFile) -> Result<Vec<u8>, String> {
+        let mut flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NONBLOCK;
+        if !f.typed {
+            flags |= OFlags::NOFOLLOW;
+            if let Ok(st) = rfs::statat(rfs::CWD, &f.path, AtFlags::SYMLINK_NOFOLLOW) {
+                let t = FileType::from_raw_mode(st.st_mode);
+                if t != FileType::RegularFile {
+                    return Err(describe(t).into());
+                }
+            }
+        }
+        let fd = rfs::open(&f.path, flags, Mode::empty()).map_err(|e| std::io::Error::from(e).to_string())?;
+        let st = rfs::fstat(&fd).map_err(|e| std::io::Error::from(e).to_string())?;
+        let t = FileType::from_raw_mode(st.st_mode);
+        if t != FileType::RegularFile {
+            return Err(describe(t).into());
+        }
+        let mut data = Vec::new();
+        File::from(fd).take(BUNDLE_BYTES_MAX as u64 + 1).read_to_end(&mut data).map_err(|e| e.to_string())?;
+        if data.len() > BUNDLE_BYTES_MAX {
+            return Err(format!("larger than {BUNDLE_BYTES_MAX} bytes, the largest bundle Caravan reads"));
+        }
+        Ok(data)
     }
 }

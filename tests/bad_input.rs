@@ -276,8 +276,8 @@ fn oversized_nested_padded_and_bomb_input_is_refused() {
     let mut nested = vec![0x81u8; 10_000];
     nested.push(0);
     let me = w.b.node.node_id();
-    let deep = bundle::build(&me.endpoint(), &me.endpoint(), common::now_ms(), 1, Duration::from_secs(60), &nested)
-        .unwrap();
+    let deep =
+        bundle::build(&me.endpoint(), &me.endpoint(), common::now_ms(), 1, Duration::from_secs(60), &nested).unwrap();
     assert!(matches!(
         import_unchanged(&mut w.b.node, &deep),
         Outcome::Rejected(Rejection::Envelope(EnvelopeError::Cbor { .. }))

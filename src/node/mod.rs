@@ -410,6 +410,11 @@ impl Node {
         self.identity.node_id()
     }
 
+    /// The key that authenticates this node's stick file headers (see `link::stick`).
+    pub fn stick_header_key(&self) -> [u8; 32] {
+        self.identity.stick_header_key()
+    }
+
     /// This node's display name.
     pub fn name(&self) -> &str {
         &self.name

@@ -151,3 +151,75 @@ pub fn corpus_bundles() -> Vec<Vec<u8>> {
     paths.sort();
     paths.iter().map(|p| std::fs::read(p).unwrap()).collect()
 }
+
+/// A heads announcement for `doc`, signed by `author`, whose header carries an unknown
+/// field of `pad` bytes: another spelling of a signed structure.
+pub fn forge_padded_announcement(author: &Identity, doc: &str, destination: &str, pad: usize) -> Vec<u8> {
+    #[derive(serde::Serialize)]
+    struct PaddedHeader<'a> {
+        k: u8,
+        a: serde_bytes::ByteBuf,
+        q: u64,
+        d: &'a str,
+        e: u32,
+        s: Vec<serde_bytes::ByteBuf>,
+        x: bool,
+        z: serde_bytes::ByteBuf,
+    }
+    let hb = serde_cbor::to_vec(&PaddedHeader {
+        k: 0,
+        a: serde_bytes::ByteBuf::from(author.node_id().0.to_vec()),
+        q: 1,
+        d: doc,
+        e: 0,
+        s: vec![],
+        x: false,
+        z: serde_bytes::ByteBuf::from(vec![0u8; pad]),
+    })
+    .unwrap();
+    let batch = Batch {
+        author: author.signing_public(),
+        genesis: None,
+        chain: vec![],
+        encoding: ChangeEncoding::Raw,
+        changes: vec![0x80],
+    };
+    let inner = batch.encode();
+    let sig = author.sign(CONTEXT_BATCH_SIGNATURE, &[&hb, &inner]);
+    let body = envelope::encode_signed(&inner, &sig);
+    caravan::bundle::build(
+        &author.node_id().endpoint(),
+        destination,
+        now_ms(),
+        1,
+        std::time::Duration::from_secs(3600),
+        &envelope::encode_envelope(&hb, &body),
+    )
+    .unwrap()
+}
+
+/// An Automerge compressed change chunk (chunk type 2) whose DEFLATE body inflates to
+/// `inflated` bytes: what Automerge would expand without a bound.
+pub fn compressed_change_bomb(actor: &[u8; 32], inflated: usize) -> Vec<u8> {
+    use std::io::Write;
+    let _ = actor;
+    let mut z = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
+    let zeros = vec![0u8; 1 << 20];
+    for _ in 0..inflated.div_ceil(zeros.len()) {
+        z.write_all(&zeros).unwrap();
+    }
+    let body = z.finish().unwrap();
+    let mut chunk = vec![0x85, 0x6f, 0x4a, 0x83, 0, 0, 0, 0, 2];
+    let mut len = body.len() as u64;
+    loop {
+        let byte = (len & 0x7f) as u8;
+        len >>= 7;
+        if len == 0 {
+            chunk.push(byte);
+            break;
+        }
+        chunk.push(byte | 0x80);
+    }
+    chunk.extend_from_slice(&body);
+    chunk
+}
