@@ -1847,4 +1847,39 @@ mod tests {
             }
         }
     }
+
+    /// The measurement behind [`CHANGE_OPS_MAX`] and [`BATCH_OPS_MAX`]: what one change of
+    /// `BATCH_OPS_MAX` ops costs its receiver to decode and apply. Run optimised:
+    /// `cargo test --release --lib change_scan::tests::measure -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "a measurement, not a check: run it optimised"]
+    fn measure_decode_and_apply_cost_per_op() {
+        let n = BATCH_OPS_MAX as usize;
+        for kind in ["insert text", "delete text", "put map keys"] {
+            let mut d = new_doc();
+            if kind == "delete text" {
+                d.doc.splice_text(&d.text, 0, 0, &"x".repeat(n)).unwrap();
+                d.doc.commit();
+            }
+            let base = d.doc.get_changes(&[]);
+            match kind {
+                "insert text" => d.doc.splice_text(&d.text, 0, 0, &"word ".repeat(n / 5)).unwrap(),
+                "delete text" => d.doc.splice_text(&d.text, 0, n as isize, "").unwrap(),
+                _ => (0..n).for_each(|i| d.doc.put(&d.map, format!("k{i}"), i as i64).unwrap()),
+            }
+            d.doc.commit();
+            let raw = d.doc.get_last_local_change().unwrap().raw_bytes().to_vec();
+            let mut receiver = AutoCommit::new();
+            receiver.apply_changes(base).unwrap();
+            let (scanned, scan) = timed(|| scan_change(&raw).unwrap());
+            let (change, decode) = timed(|| Change::from_bytes(raw.clone()).unwrap());
+            let ((), apply) = timed(|| receiver.apply_changes([change]).unwrap());
+            let per_op = (decode + apply).as_secs_f64() * 1e6 / scanned.ops as f64;
+            eprintln!(
+                "{kind}: {} ops in {} bytes: scan {scan:?}, decode {decode:?}, apply {apply:?}, {per_op:.2} us/op",
+                scanned.ops,
+                raw.len()
+            );
+        }
+    }
 }
