@@ -29,6 +29,17 @@
 //! structure and sizes, not meaning: Automerge still verifies the ops, and may still
 //! refuse what passes here.
 //!
+//! # Use
+//!
+//! - Raw changes: [`scan_changes`] over the batch's change chunks (each with
+//!   [`scan_change`], totals capped), then `Change::from_bytes` on each.
+//! - Bundles: `Automerge::bundle(..).bytes()` deflates every column longer than 256 bytes,
+//!   which [`scan_bundle`] refuses, so a sender passes those bytes through
+//!   [`inflate_bundle`] (capped, at `AUTOMERGE_BUNDLE_BYTES_MAX`) before sending; the
+//!   receiver runs [`scan_bundle`], then `Bundle::try_from`, then `to_changes` under
+//!   `catch_unwind`. ([`inflate_bundle`] is bounded, so a receiver may also use it to
+//!   accept deflated columns.)
+//!
 //! # The format, as far as the scan relies on it
 //!
 //! The reference is the Automerge binary format specification
