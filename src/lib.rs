@@ -28,6 +28,7 @@
 
 pub mod batch;
 pub mod bundle;
+pub mod change_scan;
 pub mod config;
 pub mod crypto;
 pub mod custody;
