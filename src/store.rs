@@ -924,6 +924,17 @@ impl Txn {
         Ok(())
     }
 
+    /// Records that these changes are carried by bundle `id` from now on (the bundle that
+    /// first carried them is gone).
+    pub fn point_changes(&mut self, id: &BundleId, changes: &[[u8; 32]]) -> Result<(), StoreError> {
+        let value = id_key(&id.source.0, id.seq);
+        let mut t = self.table(CHANGE_BUNDLE)?;
+        for c in changes {
+            t.insert(&c[..], &value[..])?;
+        }
+        Ok(())
+    }
+
     /// Appends a document chunk with sequence number `seq`.
     pub fn put_doc_chunk(&mut self, doc: &str, seq: u64, bytes: &[u8]) -> Result<(), StoreError> {
         let key = format!("{doc}|{seq:016x}");

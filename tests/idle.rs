@@ -34,6 +34,14 @@ fn shape(home: &std::path::Path) -> Shape {
     }
 }
 
+/// One exchange each way through `export` and `import` (what a file or stick link does).
+fn sync_by_hand(a: &mut Node, b: &mut Node) {
+    let to_b = a.export(caravan::Target::Peer(b.node_id())).unwrap();
+    b.import_many(to_b.iter().map(Vec::as_slice)).unwrap();
+    let to_a = b.export(caravan::Target::Peer(a.node_id())).unwrap();
+    a.import_many(to_a.iter().map(Vec::as_slice)).unwrap();
+}
+
 async fn run_both(a: &std::path::Path, ca: Config, b: &std::path::Path, cb: Config, secs: u64) {
     let stop = || tokio::time::sleep(Duration::from_secs(secs));
     let (x, y) = tokio::join!(caravan::daemon::run(a, ca, stop()), caravan::daemon::run(b, cb, stop()));
@@ -45,6 +53,7 @@ async fn run_both(a: &std::path::Path, ca: Config, b: &std::path::Path, cb: Conf
 async fn two_idle_daemons_with_an_absent_member_make_nothing_new() {
     let (ha, hb, hc) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     {
+        // What A and B wrote first is delivered and forgotten; then C joins and stays away.
         let mut a = Node::open(ha.path(), "Hub").unwrap();
         let mut b = Node::open(hb.path(), "Village").unwrap();
         let c = Node::open(hc.path(), "Away").unwrap();
@@ -53,8 +62,15 @@ async fn two_idle_daemons_with_an_absent_member_make_nothing_new() {
         a.set_profile_field("phone", "555", caravan::Audience::Friends).unwrap();
         let wells = a.create_community("Wells", "").unwrap();
         a.invite(&wells, &b.card(), Role::Editor).unwrap();
-        a.invite(&wells, &c.card(), Role::Member).unwrap();
         a.put_wiki_page(&wells, "North well", "Pump fixed in May.\n").unwrap();
+        for _ in 0..3 {
+            sync_by_hand(&mut a, &mut b);
+        }
+        b.post(&wells, "hello").unwrap();
+        for _ in 0..3 {
+            sync_by_hand(&mut a, &mut b);
+        }
+        a.invite(&wells, &c.card(), Role::Member).unwrap();
     }
     let port = free_port();
     let hub = Config { listen: format!("127.0.0.1:{port}").parse().unwrap(), time_scale: 60.0, ..Config::default() };
@@ -74,4 +90,39 @@ async fn two_idle_daemons_with_an_absent_member_make_nothing_new() {
     let (a1, b1) = (shape(ha.path()), shape(hb.path()));
     assert_eq!(a1, a0, "the hub's store moved while nobody edited");
     assert_eq!(b1, b0, "the village's store moved while nobody edited");
+}
+
+/// The case that kept sealing: what A and B exchanged is delivered and forgotten, then an
+/// absent member joins. The owner seals one snapshot for it, and then nothing more,
+/// however many times the two sync.
+#[test]
+fn an_owner_seals_one_snapshot_for_an_absent_member_not_one_per_sync() {
+    let (ha, hb, hc) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut a = Node::open(ha.path(), "Hub").unwrap();
+    let mut b = Node::open(hb.path(), "Village").unwrap();
+    let c = Node::open(hc.path(), "Away").unwrap();
+    b.add_contact(&a.card(), &[]).unwrap();
+    let wells = a.create_community("Wells", "").unwrap();
+    a.invite(&wells, &b.card(), Role::Editor).unwrap();
+    a.put_wiki_page(&wells, "North well", "Pump fixed in May.\n").unwrap();
+    let sync = sync_by_hand;
+    for _ in 0..3 {
+        sync(&mut a, &mut b);
+    }
+    b.post(&wells, "hello").unwrap();
+    for _ in 0..3 {
+        sync(&mut a, &mut b);
+    }
+    assert_eq!(a.custody().unwrap().open, 0, "everything was delivered");
+    a.invite(&wells, &c.card(), Role::Member).unwrap();
+    for _ in 0..2 {
+        sync(&mut a, &mut b);
+    }
+    let (count, bytes) = a.stored().unwrap();
+    let open = a.custody().unwrap().open;
+    for _ in 0..10 {
+        sync(&mut a, &mut b);
+    }
+    assert_eq!(a.stored().unwrap(), (count, bytes), "A kept sealing for the absent member");
+    assert_eq!(a.custody().unwrap().open, open);
 }

@@ -587,7 +587,7 @@ impl Node {
         seal: impl FnOnce(u64) -> Result<(Vec<u8>, Vec<u8>), Error>,
         changes: &[[u8; 32]],
         custody_for: Vec<NodeId>,
-    ) -> Result<[u8; 32], Error> {
+    ) -> Result<([u8; 32], BundleId), Error> {
         let seq = self.next_sequence(t)?;
         let (header_bytes, body) = seal(seq)?;
         let payload = envelope::encode_envelope(&header_bytes, &body);
@@ -616,7 +616,7 @@ impl Node {
             let record = Record::new(id, meta.expires_unix_ms, custody_for, Caravan::default().initial_copies(), now);
             t.put_custody(seq, &[&digest[..], &record.to_bytes()].concat())?;
         }
-        Ok(digest)
+        Ok((digest, id))
     }
 
     /// Removes a stored bundle and what hangs on it (its invitation or key wait), and

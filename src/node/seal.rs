@@ -89,7 +89,7 @@ impl Node {
         };
         let endpoint = id.endpoint();
         let mint = Mint { destination: &endpoint, doc: name.clone(), state: BundleState::Applied };
-        let digest = self.mint(t, mint, seal, &hashes, custody_for)?;
+        let (digest, _) = self.mint(t, mint, seal, &hashes, custody_for)?;
         // A superseded announcement carries nothing anyone needs.
         if let Some((old, _)) = sealed
             && t.bundle_meta(&old)?.is_some_and(|m| m.changes == 0)
@@ -178,7 +178,10 @@ impl Node {
             };
             let endpoint = id.endpoint();
             let mint = Mint { destination: &endpoint, doc: name.clone(), state: BundleState::Applied };
-            self.mint(t, mint, seal, &uncovered, needy)?;
+            let (_, id) = self.mint(t, mint, seal, &uncovered, needy)?;
+            // From now on the snapshot is where these changes are stored: sealing again
+            // before it is delivered finds them covered and seals nothing.
+            t.point_changes(&id, &uncovered)?;
         }
         Ok(())
     }
