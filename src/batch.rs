@@ -10,7 +10,8 @@ use crate::crypto::{self, CONTEXT_BATCH_SIGNATURE, SymmetricKey};
 use crate::envelope::{self, Batch, ChangeEncoding, Header};
 use crate::error::Rejection;
 use crate::identity::Identity;
-use crate::limits::{AUTOMERGE_BUNDLE_BYTES_MAX, BATCH_BYTES_MAX, BATCH_CHANGES_MAX};
+use crate::change_scan;
+use crate::limits::{AUTOMERGE_BUNDLE_BYTES_MAX, BATCH_BYTES_MAX, BATCH_CHANGES_MAX, BATCH_OPS_MAX, BATCH_SPLIT_BYTES};
 
 /// Signs `batch` as `author` and, with a key, encrypts it. Returns the header bytes and
 /// the body, ready for [`envelope::encode_envelope`].
@@ -44,33 +45,67 @@ pub fn open(header_bytes: &[u8], body: &[u8], key: Option<&SymmetricKey>) -> Res
     Ok(batch)
 }
 
-/// Encodes changes as compactly as possible: Automerge's `bundle()` (then DEFLATE over
-/// it) when the bundle round-trips to exactly these changes, else raw changes.
+/// Encodes changes as compactly as possible: Automerge's `bundle()` (its columns
+/// written uncompressed, since readers refuse compressed columns, then DEFLATE over the
+/// whole) when the bundle round-trips to exactly these changes and passes the same scan
+/// readers run, else raw changes. The caller keeps batches within the caps
+/// ([`split_for_batches`]).
 pub fn encode_changes(doc: &mut AutoCommit, changes: &[Change]) -> (ChangeEncoding, Vec<u8>) {
     let raw_list: Vec<&[u8]> = changes.iter().map(|c| c.raw_bytes()).collect();
     let raw = envelope::encode_raw_changes(&raw_list);
     if changes.len() < 2 {
         return (ChangeEncoding::Raw, raw);
     }
-    let compact = doc.bundle(changes.iter().map(|c| c.hash())).ok().map(|b| b.bytes().to_vec());
+    let compact = doc
+        .bundle(changes.iter().map(|c| c.hash()))
+        .ok()
+        .and_then(|b| change_scan::inflate_bundle(b.bytes(), AUTOMERGE_BUNDLE_BYTES_MAX).ok());
     if let Some(bytes) = compact {
-        let round_trips =
-            automerge::Bundle::try_from(bytes.as_slice()).ok().and_then(|b| b.to_changes().ok()).is_some_and(|back| {
+        let round_trips = change_scan::scan_bundle(&bytes).is_ok()
+            && unbundle(&bytes).is_ok_and(|back| {
                 back.len() == changes.len() && back.iter().zip(changes).all(|(a, b)| a.hash() == b.hash())
             });
-        if round_trips && bytes.len() < raw.len() && bytes.len() <= AUTOMERGE_BUNDLE_BYTES_MAX {
+        if round_trips && bytes.len() <= AUTOMERGE_BUNDLE_BYTES_MAX {
             let mut z = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
             let deflated = z.write_all(&bytes).and_then(|_| z.finish()).expect("deflate into memory");
-            if deflated.len() < bytes.len() {
+            if deflated.len() < raw.len().min(bytes.len()) {
                 return (ChangeEncoding::DeflatedAutomergeBundle, deflated);
             }
-            return (ChangeEncoding::AutomergeBundle, bytes);
+            if bytes.len() < raw.len() {
+                return (ChangeEncoding::AutomergeBundle, bytes);
+            }
         }
     }
     (ChangeEncoding::Raw, raw)
 }
 
-/// Decodes a batch's changes, bounding every size on the way.
+/// Splits changes (in causal order) into runs that each fit one batch: at most
+/// [`BATCH_OPS_MAX`] ops, half of [`BATCH_CHANGES_MAX`] changes and [`BATCH_SPLIT_BYTES`]
+/// bytes, so that no reader refuses a batch for its size or spends more than about a
+/// second on it. (A single change over the cap cannot be split; local edits never make
+/// one.)
+pub fn split_for_batches(changes: &[Change]) -> Vec<&[Change]> {
+    let mut out = Vec::new();
+    let (mut start, mut ops, mut bytes) = (0usize, 0u64, 0usize);
+    for (i, c) in changes.iter().enumerate() {
+        let (o, b) = (c.len() as u64, c.raw_bytes().len());
+        let full = ops + o > BATCH_OPS_MAX || i - start >= BATCH_CHANGES_MAX / 2 || bytes + b > BATCH_SPLIT_BYTES;
+        if i > start && full {
+            out.push(&changes[start..i]);
+            (start, ops, bytes) = (i, 0, 0);
+        }
+        ops += o;
+        bytes += b;
+    }
+    if start < changes.len() || out.is_empty() {
+        out.push(&changes[start..]);
+    }
+    out
+}
+
+/// Decodes a batch's changes, bounding every size on the way: every Automerge byte is
+/// scanned ([`change_scan`]) before Automerge sees it, so compressed data, and more ops
+/// or changes than the caps, are refused first.
 pub fn decode_changes(batch: &Batch) -> Result<Vec<Change>, Rejection> {
     let changes = match batch.encoding {
         ChangeEncoding::Raw => {
@@ -79,11 +114,9 @@ pub fn decode_changes(batch: &Batch) -> Result<Vec<Change>, Rejection> {
             if total > BATCH_BYTES_MAX {
                 return Err(Rejection::Changes("batch too large".into()));
             }
+            change_scan::scan_changes(list.iter().map(Vec::as_slice))?;
             list.into_iter()
-                .map(|b| {
-                    check_chunk(&b)?;
-                    Change::from_bytes(b).map_err(|e| Rejection::Changes(e.to_string()))
-                })
+                .map(|b| Change::from_bytes(b).map_err(|e| Rejection::Changes(e.to_string())))
                 .collect::<Result<Vec<_>, _>>()?
         }
         ChangeEncoding::AutomergeBundle => unbundle(&batch.changes)?,
@@ -103,29 +136,20 @@ pub fn decode_changes(batch: &Batch) -> Result<Vec<Change>, Rejection> {
     Ok(changes)
 }
 
-/// Automerge's magic bytes at the start of every chunk.
-const CHUNK_MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
-
-/// A raw change must be a plain change chunk (type 1): Automerge inflates a compressed
-/// one (type 2) with no bound, so it is refused before Automerge sees it.
-fn check_chunk(bytes: &[u8]) -> Result<(), Rejection> {
-    match (bytes.get(..4), bytes.get(8)) {
-        (Some(m), Some(1)) if m == CHUNK_MAGIC => Ok(()),
-        (Some(m), Some(2)) if m == CHUNK_MAGIC => {
-            Err(Rejection::Changes("a compressed change chunk (refused: it would be inflated without a bound)".into()))
-        }
-        _ => Err(Rejection::Changes("not an Automerge change chunk".into())),
-    }
-}
-
+/// Decodes an (uncompressed-column) Automerge bundle after scanning it. Automerge can
+/// still panic on a bundle whose op ids disagree with its changes: that refuses it.
 fn unbundle(bytes: &[u8]) -> Result<Vec<Change>, Rejection> {
     if bytes.len() > AUTOMERGE_BUNDLE_BYTES_MAX {
         return Err(Rejection::Changes("compact batch too large".into()));
     }
-    automerge::Bundle::try_from(bytes)
-        .map_err(|e| Rejection::Changes(e.to_string()))?
-        .to_changes()
-        .map_err(|e| Rejection::Changes(e.to_string()))
+    change_scan::scan_bundle(bytes)?;
+    let decoded = std::panic::catch_unwind(|| {
+        automerge::Bundle::try_from(bytes)
+            .map_err(|e| Rejection::Changes(e.to_string()))?
+            .to_changes()
+            .map_err(|e| Rejection::Changes(e.to_string()))
+    });
+    decoded.unwrap_or(Err(Rejection::DecoderFailed))
 }
 
 #[cfg(test)]

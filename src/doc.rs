@@ -373,15 +373,64 @@ pub(crate) fn read_posts(doc: &AutoCommit) -> Vec<Post> {
 
 /// Writes a wiki page: creates its Text, or applies the new text as a diff
 /// (`update_text`) so concurrent edits elsewhere in the page survive the merge.
+///
+/// Every character inserted or deleted is one Automerge operation, and other nodes refuse
+/// a change of more than `limits::CHANGE_OPS_MAX` operations (decoding it would cost them
+/// more than about a second). A bigger edit is written as several changes: the unchanged
+/// start and end of the page are kept (so concurrent edits there survive too), and the
+/// middle is deleted, then inserted, a part at a time, each part committed as its own change.
 pub(crate) fn put_page(doc: &mut AutoCommit, page: &str, text: &str) -> Result<(), automerge::AutomergeError> {
     let key = format!("{PAGE_PREFIX}{page}");
+    let code_points = doc.text_encoding() == automerge::TextEncoding::UnicodeCodePoint;
     match doc.get(ROOT, key.as_str())? {
-        Some((Value::Object(ObjType::Text), obj)) => doc.update_text(&obj, text),
+        Some((Value::Object(ObjType::Text), obj)) => {
+            let old = doc.text(&obj)?;
+            if !code_points || old.chars().count() + text.chars().count() <= OPS_PER_CHANGE {
+                return doc.update_text(&obj, text);
+            }
+            replace_in_parts(doc, &obj, &old, text)
+        }
         _ => {
             let obj = doc.put_object(ROOT, key, ObjType::Text)?;
-            doc.splice_text(&obj, 0, 0, text)
+            if !code_points {
+                return doc.splice_text(&obj, 0, 0, text);
+            }
+            replace_in_parts(doc, &obj, "", text)
         }
     }
+}
+
+/// Most operations a local edit puts in one change: well under what others accept.
+const OPS_PER_CHANGE: usize = (crate::limits::CHANGE_OPS_MAX / 2) as usize;
+
+/// Replaces the text of `obj` (`old`) by `new` in changes of at most `OPS_PER_CHANGE`
+/// operations: keeps the common start and end, deletes the rest of the old middle, then
+/// inserts the new one. Positions count code points (the document's text encoding).
+fn replace_in_parts(
+    doc: &mut AutoCommit,
+    obj: &automerge::ObjId,
+    old: &str,
+    new: &str,
+) -> Result<(), automerge::AutomergeError> {
+    let old: Vec<char> = old.chars().collect();
+    let new: Vec<char> = new.chars().collect();
+    let prefix = old.iter().zip(&new).take_while(|(a, b)| a == b).count();
+    let suffix = old[prefix..].iter().rev().zip(new[prefix..].iter().rev()).take_while(|(a, b)| a == b).count();
+    let mut left = old.len() - prefix - suffix;
+    while left > 0 {
+        let n = left.min(OPS_PER_CHANGE);
+        doc.splice_text(obj, prefix, n as isize, "")?;
+        doc.commit();
+        left -= n;
+    }
+    let mut at = prefix;
+    for part in new[prefix..new.len() - suffix].chunks(OPS_PER_CHANGE) {
+        let s: String = part.iter().collect();
+        doc.splice_text(obj, at, 0, &s)?;
+        doc.commit();
+        at += part.len();
+    }
+    Ok(())
 }
 
 /// A wiki page's text.

@@ -86,6 +86,10 @@ pub enum Rejection {
     /// Someone other than the owner changed a profile.
     #[error("only the owner may change profile {0}")]
     NotProfileOwner(String),
+    /// The Automerge data was refused before Automerge decoded it: compressed, or more
+    /// ops or changes than a receiver decodes for one bundle.
+    #[error("changes refused before decoding: {0}")]
+    Unbounded(#[from] crate::change_scan::ScanError),
     /// The Automerge changes could not be decoded.
     #[error("changes could not be decoded: {0}")]
     Changes(String),

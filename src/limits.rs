@@ -17,8 +17,9 @@ pub const HEADER_BYTES_MAX: usize = 32 * 1024;
 /// concurrent heads; a few hundred is generous and bounds the work of the sync planner.
 pub const HEADS_COUNT_MAX: usize = 256;
 
-/// Most Automerge changes in one batch. Bounds decompression of an Automerge bundle.
-pub const BATCH_CHANGES_MAX: usize = 100_000;
+/// Most Automerge changes in one batch. Each costs about 20 us to decode and apply even
+/// when tiny, so 40,000 is under a second; senders put at most half as many in a batch.
+pub const BATCH_CHANGES_MAX: usize = 40_000;
 
 /// Largest Automerge `bundle()` encoding we decode (after inflating); larger batches
 /// travel as raw changes. Bounds the decompression an authorised but hostile member
@@ -128,3 +129,8 @@ pub const CHANGE_OPS_MAX: u64 = BATCH_OPS_MAX;
 /// and +50 MB of memory to decode and apply, 100,000 inserts 0.45 s: one bundle costs its
 /// receiver about a second at most. Senders split larger batches.
 pub const BATCH_OPS_MAX: u64 = 100_000;
+
+/// Raw change bytes a sender puts in one batch at most (a batch is split past it): well
+/// under the bundle cap, so that a batch of large changes never needs a bundle too big
+/// to carry.
+pub const BATCH_SPLIT_BYTES: usize = 16 * 1024 * 1024;

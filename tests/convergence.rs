@@ -233,3 +233,29 @@ fn custody_is_answered_for_what_was_stored_before_becoming_a_destination() {
     let custody = a.node.custody().unwrap();
     assert_eq!(custody.open, 0, "every destination stored every bundle and said so: {custody:?}");
 }
+
+/// A page bigger than one change may hold (others refuse a change of more than
+/// `CHANGE_OPS_MAX` operations) is written as several changes in several bundles, each
+/// within what a reader accepts, and arrives whole; so does replacing most of it.
+#[test]
+fn a_page_bigger_than_one_change_arrives_in_parts() {
+    let mut a = node("A");
+    let mut b = node("B");
+    b.node.add_contact(&a.node.card(), &[]).unwrap();
+    let wells = a.node.create_community("Wells", "").unwrap();
+    a.node.invite(&wells, &b.node.card(), Role::Editor).unwrap();
+    let cap = caravan::limits::CHANGE_OPS_MAX as usize;
+    let big: String = (0..cap * 5 / 2).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+    a.node.put_wiki_page(&wells, "Big", &big).unwrap();
+    let sent = a.node.export(Target::Everyone).unwrap();
+    let report = b.node.import_many(sent.iter().map(Vec::as_slice)).unwrap();
+    assert!(report.rejected().is_empty(), "{:?}", report.rejected());
+    assert_eq!(b.node.wiki_page(&wells, "Big").unwrap().as_deref(), Some(big.as_str()));
+    // Keep the first and last thousand characters, replace the rest.
+    let replaced = format!("{}{}{}", &big[..1000], "x".repeat(cap * 2), &big[big.len() - 1000..]);
+    a.node.put_wiki_page(&wells, "Big", &replaced).unwrap();
+    let sent = a.node.export(Target::Everyone).unwrap();
+    let report = b.node.import_many(sent.iter().map(Vec::as_slice)).unwrap();
+    assert!(report.rejected().is_empty(), "{:?}", report.rejected());
+    assert_eq!(b.node.wiki_page(&wells, "Big").unwrap().as_deref(), Some(replaced.as_str()));
+}

@@ -755,8 +755,34 @@ impl Node {
         let view = self.store.read()?;
         let state = self.load_doc(&view, id)?;
         drop(view);
-        f(&mut state.doc, &me, now).map_err(|e| Error::Document { doc: id.to_string(), reason: e.to_string() })?;
+        let before = state.doc.get_heads();
+        let edited = f(&mut state.doc, &me, now);
         state.doc.commit();
+        // No change of ours may be bigger than what every other node accepts.
+        let actor = self.actor();
+        let state = self.docs.get_mut(&id).expect("loaded above");
+        let biggest = state
+            .doc
+            .get_changes(&before)
+            .iter()
+            .filter(|c| *c.actor_id() == actor)
+            .map(|c| c.len() as u64)
+            .max()
+            .unwrap_or(0);
+        let refused = match edited {
+            Err(e) => Some(e.to_string()),
+            Ok(()) if biggest > crate::limits::CHANGE_OPS_MAX => Some(format!(
+                "this edit is {biggest} operations in one change, more than the {} other nodes accept; \
+                 make it in smaller parts",
+                crate::limits::CHANGE_OPS_MAX
+            )),
+            Ok(()) => None,
+        };
+        if let Some(reason) = refused {
+            // Nothing of it was stored: forget it in memory too.
+            self.docs.remove(&id);
+            return Err(Error::Document { doc: id.to_string(), reason });
+        }
         let mut t = self.write_txn()?;
         let result = self.persist_doc(&mut t, id).and_then(|_| Ok(t.commit()?));
         if let Err(e) = result {

@@ -49,7 +49,15 @@ impl Node {
         let have: Vec<ChangeHash> =
             previous.into_iter().filter(|h| state.doc.get_change_by_hash(h).is_some()).collect();
         let own: Vec<Change> = state.doc.get_changes(&have).into_iter().filter(|c| *c.actor_id() == actor).collect();
-        let (encoding, changes) = crate::batch::encode_changes(&mut state.doc, &own);
+        // Several batches when our changes are more than a receiver takes in one.
+        let encoded: Vec<(crate::envelope::ChangeEncoding, Vec<u8>, Vec<[u8; 32]>)> =
+            crate::batch::split_for_batches(&own)
+                .into_iter()
+                .map(|group| {
+                    let (encoding, bytes) = crate::batch::encode_changes(&mut state.doc, group);
+                    (encoding, bytes, group.iter().map(|c| c.hash().0).collect())
+                })
+                .collect();
         let (genesis, chain) = match id {
             DocId::Community { id: cid, part } => {
                 let (_, inv, role) = self.membership(t, &cid)?;
@@ -60,7 +68,6 @@ impl Node {
             }
             DocId::Profile { .. } => (None, vec![]),
         };
-        let batch = Batch { author: self.identity.signing_public(), genesis, chain, encoding, changes };
         let key = match id.key_scope() {
             None => None,
             Some(scope) => {
@@ -71,25 +78,28 @@ impl Node {
                 Some(g)
             }
         };
-        let hashes: Vec<[u8; 32]> = own.iter().map(|c| c.hash().0).collect();
         // Bundles with changes stay in our custody until every destination took them.
-        let custody_for = if hashes.is_empty() { Vec::new() } else { self.destinations(t, id)? };
+        let destinations = if own.is_empty() { Vec::new() } else { self.destinations(t, id)? };
         let (identity, me) = (self.identity.clone(), self.node_id());
-        let seal = |seq| {
-            let header = Header {
-                kind: Kind::Batch,
-                author: me,
-                seq,
-                doc: name.clone(),
-                epoch: key.as_ref().map_or(0, |g| g.epoch),
-                heads: heads_bytes.clone(),
-                encrypted: !id.is_public(),
-            };
-            Ok(crate::batch::seal(&identity, &header, &batch, key.as_ref().map(|g| &g.key)))
-        };
         let endpoint = id.endpoint();
-        let mint = Mint { destination: &endpoint, doc: name.clone(), state: BundleState::Applied };
-        let (digest, _) = self.mint(t, mint, seal, &hashes, custody_for)?;
+        let mut digest = [0u8; 32];
+        for (encoding, changes, hashes) in encoded {
+            let batch = Batch { author: identity.signing_public(), genesis, chain: chain.clone(), encoding, changes };
+            let seal = |seq| {
+                let header = Header {
+                    kind: Kind::Batch,
+                    author: me,
+                    seq,
+                    doc: name.clone(),
+                    epoch: key.as_ref().map_or(0, |g| g.epoch),
+                    heads: heads_bytes.clone(),
+                    encrypted: !id.is_public(),
+                };
+                Ok(crate::batch::seal(&identity, &header, &batch, key.as_ref().map(|g| &g.key)))
+            };
+            let mint = Mint { destination: &endpoint, doc: name.clone(), state: BundleState::Applied };
+            digest = self.mint(t, mint, seal, &hashes, destinations.clone())?.0;
+        }
         // A superseded announcement carries nothing anyone needs.
         if let Some((old, _)) = sealed
             && t.bundle_meta(&old)?.is_some_and(|m| m.changes == 0)
@@ -147,7 +157,14 @@ impl Node {
             let state = self.load_doc(t, id)?;
             let heads: Vec<[u8; 32]> = state.doc.get_heads().iter().map(hash_bytes).collect();
             let all: Vec<Change> = state.doc.get_changes(&[]).into_iter().collect();
-            let (encoding, changes) = crate::batch::encode_changes(&mut state.doc, &all);
+            let encoded: Vec<(crate::envelope::ChangeEncoding, Vec<u8>, Vec<[u8; 32]>)> =
+                crate::batch::split_for_batches(&all)
+                    .into_iter()
+                    .map(|group| {
+                        let (encoding, bytes) = crate::batch::encode_changes(&mut state.doc, group);
+                        (encoding, bytes, group.iter().map(|c| c.hash().0).collect())
+                    })
+                    .collect();
             let (genesis, chain) = match id {
                 DocId::Community { id: cid, .. } => {
                     let (_, inv, _) = self.membership(t, &cid)?;
@@ -155,7 +172,6 @@ impl Node {
                 }
                 DocId::Profile { .. } => (None, vec![]),
             };
-            let batch = Batch { author: self.identity.signing_public(), genesis, chain, encoding, changes };
             let key = match id.key_scope() {
                 None => None,
                 Some(scope) => Some(self.latest_grant(t, &scope)?.ok_or_else(|| Error::Document {
@@ -164,24 +180,31 @@ impl Node {
                 })?),
             };
             let (identity, me) = (self.identity.clone(), self.node_id());
-            let seal = |seq| {
-                let header = Header {
-                    kind: Kind::Snapshot,
-                    author: me,
-                    seq,
-                    doc: name.clone(),
-                    epoch: key.as_ref().map_or(0, |g| g.epoch),
-                    heads,
-                    encrypted: !id.is_public(),
-                };
-                Ok(crate::batch::seal(&identity, &header, &batch, key.as_ref().map(|g| &g.key)))
-            };
             let endpoint = id.endpoint();
-            let mint = Mint { destination: &endpoint, doc: name.clone(), state: BundleState::Applied };
-            let (_, id) = self.mint(t, mint, seal, &uncovered, needy)?;
-            // From now on the snapshot is where these changes are stored: sealing again
-            // before it is delivered finds them covered and seals nothing.
-            t.point_changes(&id, &uncovered)?;
+            // A big document goes as several snapshot bundles, each within a batch's caps.
+            for (encoding, changes, hashes) in encoded {
+                let batch =
+                    Batch { author: identity.signing_public(), genesis, chain: chain.clone(), encoding, changes };
+                let seal = |seq| {
+                    let header = Header {
+                        kind: Kind::Snapshot,
+                        author: me,
+                        seq,
+                        doc: name.clone(),
+                        epoch: key.as_ref().map_or(0, |g| g.epoch),
+                        heads: heads.clone(),
+                        encrypted: !id.is_public(),
+                    };
+                    Ok(crate::batch::seal(&identity, &header, &batch, key.as_ref().map(|g| &g.key)))
+                };
+                let hashes: HashSet<[u8; 32]> = hashes.into_iter().collect();
+                let covered: Vec<[u8; 32]> = uncovered.iter().filter(|h| hashes.contains(*h)).copied().collect();
+                let mint = Mint { destination: &endpoint, doc: name.clone(), state: BundleState::Applied };
+                let (_, bundle) = self.mint(t, mint, seal, &covered, needy.clone())?;
+                // From now on the snapshot is where these changes are stored: sealing again
+                // before it is delivered finds them covered and seals nothing.
+                t.point_changes(&bundle, &covered)?;
+            }
         }
         Ok(())
     }
