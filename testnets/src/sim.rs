@@ -158,7 +158,7 @@ pub struct Primary {
 }
 
 /// A bundle in the simulation: a primary block around a signed content.
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug)]
 pub struct SimBundle {
     /// The signed content.
     pub content: C,
@@ -430,6 +430,7 @@ impl<'a> Sim<'a> {
             Event::Join { community, node } => {
                 self.members[community as usize].insert(node);
                 self.nodes[node as usize].communities.insert(community);
+                self.read_on_join(node, community as Doc);
             }
             Event::Renew => self.renew(),
         }
@@ -746,6 +747,38 @@ impl<'a> Sim<'a> {
             }
         }
         receipt.answer
+    }
+
+    /// A node that becomes a destination of bundles it already stores as a carrier reads
+    /// them and answers for them, in the transaction that makes it a destination; a copy
+    /// whose primary block it can now see disagrees with the signature goes.
+    fn read_on_join(&mut self, y: N, doc: Doc) {
+        let stored: Vec<B> = self.nodes[y as usize]
+            .held
+            .iter()
+            .filter(|(b, h)| {
+                h.relayed && matches!(self.contents[self.content_of(**b) as usize].body, Body::Change { doc: d, .. } if d == doc)
+            })
+            .map(|(&b, _)| b)
+            .collect();
+        for b in stored {
+            let w = self.bundles[b as usize];
+            let content = &self.contents[w.content as usize];
+            if w.primary.source != content.author || w.primary.dest != content.endpoint() {
+                self.drop_bundle(y, b);
+                continue;
+            }
+            let (bytes, body) = (content.bytes, content.body.clone());
+            let node = &mut self.nodes[y as usize];
+            node.held.get_mut(&b).expect("listed above").relayed = false;
+            node.relayed_bytes -= bytes;
+            node.kept.insert(w.content);
+            if let Body::Change { change, .. } = body {
+                node.docs.entry(doc).or_default().insert(change);
+                self.note_delivery(change, y);
+            }
+            self.queue_answer(y, b, Disposition::Accepted);
+        }
     }
 
     fn note_delivery(&mut self, change: u32, n: N) {
@@ -1107,9 +1140,13 @@ impl<'a> Sim<'a> {
                     continue;
                 }
                 self.count(b);
+                // A copy of content the receiver knows is a duplicate: no answer at all.
+                let duplicate = self.knows(y, self.content_of(b));
                 let answer = self.receive(y, b, copies);
                 full |= answer == Disposition::NoSpace;
-                self.after_send(x, y, b, copies, answer);
+                if !duplicate {
+                    self.after_send(x, y, b, copies, answer);
+                }
             }
         }
         !dropped
