@@ -645,7 +645,7 @@ impl<'a> Sim<'a> {
 
     /// `y` takes bundle `b` from a link with `copies` carrier copies. Returns the answer.
     fn receive(&mut self, y: N, b: B, copies: u32) -> Disposition {
-        let w = self.bundles[b as usize].clone();
+        let w = self.bundles[b as usize];
         let c = w.content;
         if self.nodes[y as usize].hostile && self.nodes[y as usize].archived.insert(b) {
             let node = &mut self.nodes[y as usize];
@@ -909,7 +909,7 @@ impl<'a> Sim<'a> {
     /// Maybe rewrites the primary block of `b` (a new bundle around the same content).
     fn forge(&mut self, x: N, b: B) -> B {
         let r = self.sc.malice;
-        let w = self.bundles[b as usize].clone();
+        let w = self.bundles[b as usize];
         let mut p = w.primary;
         let mut changed = false;
         if self.mrng.random_bool(r.rewrap) {
