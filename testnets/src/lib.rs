@@ -23,17 +23,43 @@ pub fn replay_command(seed: u64) -> String {
     format!("cargo run --release -p caravan-testnets -- run --seed {seed}")
 }
 
-/// Runs the property scenario for each seed; returns the failures with their first
-/// violation.
-pub fn check_seeds(seeds: impl IntoIterator<Item = u64>, breaks: sim::Breaks) -> Vec<(u64, String)> {
-    let params = scenario::Params::property();
+/// The replay command for a seed run with hostile carriers forced on.
+pub fn replay_hostile_command(seed: u64) -> String {
+    format!("{} --hostile", replay_command(seed))
+}
+
+/// What a run of many seeds found.
+#[derive(Debug, Default)]
+pub struct SeedRun {
+    /// Seeds run.
+    pub seeds: u64,
+    /// Of those, seeds with hostile carriers.
+    pub hostile_seeds: u64,
+    /// Failed seeds with their first violation.
+    pub failures: Vec<(u64, String)>,
+    /// What the hostile carriers did, over all seeds.
+    pub malice: sim::MaliceCount,
+}
+
+/// Runs the random scenario of `params` for each seed.
+pub fn run_seeds(seeds: impl IntoIterator<Item = u64>, params: &scenario::Params, breaks: sim::Breaks) -> SeedRun {
     let strategy = Caravan::default();
-    seeds
-        .into_iter()
-        .filter_map(|seed| {
-            let sc = scenario::random(seed, &params);
-            let out = sim::run(&sc, &strategy, breaks);
-            out.violations.first().map(|v| (seed, v.clone()))
-        })
-        .collect()
+    let mut run = SeedRun::default();
+    for seed in seeds {
+        let sc = scenario::random(seed, params);
+        let out = sim::run(&sc, &strategy, breaks);
+        run.seeds += 1;
+        run.hostile_seeds += u64::from(!sc.hostile.is_empty());
+        run.malice.add(&out.metrics.malice);
+        if let Some(v) = out.violations.first() {
+            run.failures.push((seed, v.clone()));
+        }
+    }
+    run
+}
+
+/// Runs the property scenario for each seed (hostile carriers in a share of them);
+/// returns the failures with their first violation.
+pub fn check_seeds(seeds: impl IntoIterator<Item = u64>, breaks: sim::Breaks) -> Vec<(u64, String)> {
+    run_seeds(seeds, &scenario::Params::property(), breaks).failures
 }

@@ -4,8 +4,8 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use caravan_testnets::scenario::{self, Params};
-use caravan_testnets::sim::{self, Breaks, Metrics};
-use caravan_testnets::{check_seeds, replay_command, strategy};
+use caravan_testnets::sim::{self, Breaks, MaliceCount, Metrics};
+use caravan_testnets::{replay_command, replay_hostile_command, run_seeds, strategy};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -29,9 +29,13 @@ enum Command {
         /// Routing strategy: caravan or epidemic.
         #[arg(long, default_value = "caravan")]
         strategy: String,
-        /// Break a custody rule on purpose: signal-before-commit or release-on-send.
+        /// Break a custody rule on purpose: signal-before-commit, release-on-send or
+        /// primary-seq-custody.
         #[arg(long)]
         r#break: Option<String>,
+        /// With --seed: hostile carriers in the scenario whatever the seed draws.
+        #[arg(long, requires = "seed")]
+        hostile: bool,
     },
     /// Runs the random property scenario for many seeds; prints a replay command per failure.
     Seeds {
@@ -41,6 +45,12 @@ enum Command {
         /// How many seeds.
         #[arg(long, default_value_t = 500)]
         count: u64,
+        /// Hostile carriers in every seed (by default a share of seeds has them).
+        #[arg(long)]
+        hostile: bool,
+        /// Break a custody rule on purpose (see `run`).
+        #[arg(long)]
+        r#break: Option<String>,
     },
     /// Lists the named scenarios.
     List,
@@ -74,6 +84,27 @@ fn print_metrics(m: &Metrics) {
         m.open_custody,
         m.peak_quota_permille as f64 / 10.0
     );
+    if m.malice.any() {
+        print_malice(&m.malice);
+    }
+}
+
+fn print_malice(c: &MaliceCount) {
+    println!(
+        "hostile carriers: {} re-wrapped ({} onto another bundle's sequence number), {} re-addressed, {} withheld, \
+         {} duplicated, {} replayed ({} already delivered and forgotten); receivers recognised {} tampered copies by \
+         signed content, refused {}, took {}",
+        c.rewrapped,
+        c.colliding,
+        c.readdressed,
+        c.withheld,
+        c.duplicated,
+        c.replayed,
+        c.replayed_forgotten,
+        c.recognised,
+        c.refused,
+        c.taken
+    );
 }
 
 fn parse_break(b: Option<&str>) -> Result<Breaks, String> {
@@ -81,14 +112,17 @@ fn parse_break(b: Option<&str>) -> Result<Breaks, String> {
         None => Ok(Breaks::default()),
         Some("signal-before-commit") => Ok(Breaks { signal_before_commit: true, ..Breaks::default() }),
         Some("release-on-send") => Ok(Breaks { release_on_send: true, ..Breaks::default() }),
-        Some(other) => Err(format!("unknown rule to break {other:?}: signal-before-commit or release-on-send")),
+        Some("primary-seq-custody") => Ok(Breaks { primary_seq_custody: true, ..Breaks::default() }),
+        Some(other) => Err(format!(
+            "unknown rule to break {other:?}: signal-before-commit, release-on-send or primary-seq-custody"
+        )),
     }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Run { scenario: name, seed, strategy: strat, r#break } => {
+        Command::Run { scenario: name, seed, strategy: strat, r#break, hostile } => {
             let Some(strat) = strategy(&strat) else {
                 eprintln!("error: unknown strategy {strat:?}: caravan or epidemic");
                 return ExitCode::from(2);
@@ -108,6 +142,7 @@ fn main() -> ExitCode {
                         return ExitCode::from(2);
                     }
                 },
+                (None, Some(s)) if hostile => scenario::random(s, &scenario::with_malice(Params::property())),
                 (None, Some(s)) => scenario::random(s, &Params::property()),
                 (None, None) => {
                     eprintln!("error: give --scenario NAME or --seed N");
@@ -123,20 +158,38 @@ fn main() -> ExitCode {
                 sc.nodes,
                 t.elapsed().as_secs_f64()
             );
+            if !sc.hostile.is_empty() {
+                println!("hostile carriers {:?}: {:?}", sc.hostile, sc.malice);
+            }
             print_metrics(&out.metrics);
             for v in &out.violations {
                 println!("VIOLATION: {v}");
             }
             if out.violations.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
         }
-        Command::Seeds { from, count } => {
+        Command::Seeds { from, count, hostile, r#break } => {
+            let breaks = match parse_break(r#break.as_deref()) {
+                Ok(b) => b,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let params = if hostile { scenario::with_malice(Params::property()) } else { Params::property() };
             let t = Instant::now();
-            let failures = check_seeds(from..from + count, Breaks::default());
-            for (seed, v) in &failures {
-                println!("seed {seed} failed: {v}\n  replay: {}", replay_command(*seed));
+            let run = run_seeds(from..from + count, &params, breaks);
+            for (seed, v) in &run.failures {
+                let replay = if hostile { replay_hostile_command(*seed) } else { replay_command(*seed) };
+                println!("seed {seed} failed: {v}\n  replay: {replay}");
             }
-            println!("{count} seeds from {from}: {} failed, {:.1} s", failures.len(), t.elapsed().as_secs_f64());
-            if failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+            println!(
+                "{count} seeds from {from} ({} with hostile carriers): {} failed, {:.1} s",
+                run.hostile_seeds,
+                run.failures.len(),
+                t.elapsed().as_secs_f64()
+            );
+            print_malice(&run.malice);
+            if run.failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
         }
         Command::List => {
             for sc in scenario::named() {

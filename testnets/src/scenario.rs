@@ -77,6 +77,32 @@ pub struct Faults {
     pub duplicate: f64,
 }
 
+/// What the hostile carriers do to the bundles they hand over (live meetings and stick
+/// visits), as probabilities per bundle. They hold no keys: they cannot forge signed
+/// content, only rewrite the primary block around it, drop it, copy it and replay it.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Malice {
+    /// Re-wrap: a new primary sequence number (often another real bundle's of the same
+    /// source), new creation time, longer lifetime.
+    pub rewrap: f64,
+    /// Re-address: the primary block claims another source or another destination.
+    pub readdress: f64,
+    /// Withhold: drop the bundle instead of passing it on (and never answer for it).
+    pub withhold: f64,
+    /// Duplicate: hand the bundle over twice (the second copy tampered with on its own).
+    pub duplicate: f64,
+    /// Replay, per hand-over: add one to three bundles seen earlier (delivered and
+    /// forgotten ones included), tampered with like the rest.
+    pub replay: f64,
+}
+
+impl Malice {
+    /// Whether any tampering happens at all.
+    pub fn any(&self) -> bool {
+        self.rewrap > 0.0 || self.readdress > 0.0 || self.withhold > 0.0 || self.duplicate > 0.0 || self.replay > 0.0
+    }
+}
+
 /// A whole scenario.
 #[derive(Clone, Debug)]
 pub struct Scenario {
@@ -102,6 +128,10 @@ pub struct Scenario {
     pub lifetime_ms: u64,
     /// Link faults.
     pub faults: Faults,
+    /// Hostile carriers.
+    pub hostile: Vec<N>,
+    /// What the hostile carriers do.
+    pub malice: Malice,
     /// The events, in time order.
     pub events: Vec<Timed>,
 }
@@ -125,6 +155,8 @@ impl Scenario {
             stick_bytes: 1 << 30,
             lifetime_ms: 30 * DAY,
             faults: Faults::default(),
+            hostile: Vec::new(),
+            malice: Malice::default(),
             events: Vec::new(),
         }
     }
@@ -184,6 +216,13 @@ pub struct Params {
     pub bytes: (u64, u64),
     /// Link faults.
     pub faults: Faults,
+    /// Share of seeds with hostile carriers.
+    pub malice_share: f64,
+    /// Hostile carriers in such a seed (inclusive range).
+    pub hostile: (usize, usize),
+    /// Highest rate of each tampering; a seed draws its own mix below these (each one
+    /// may also be off).
+    pub malice_max: Malice,
 }
 
 impl Params {
@@ -206,6 +245,9 @@ impl Params {
             quota: 48 * 1024,
             bytes: (1024, 12 * 1024),
             faults: Faults { link_drop: 0.1, crash_in_transfer: 0.05, duplicate: 0.1 },
+            malice_share: 0.5,
+            hostile: (1, 4),
+            malice_max: Malice { rewrap: 0.6, readdress: 0.3, withhold: 0.3, duplicate: 0.3, replay: 0.6 },
         }
     }
 
@@ -228,6 +270,9 @@ impl Params {
             quota: 1 << 20,
             bytes: (512, 16 * 1024),
             faults: Faults { link_drop: 0.05, crash_in_transfer: 0.02, duplicate: 0.05 },
+            malice_share: 0.0,
+            hostile: (0, 0),
+            malice_max: Malice::default(),
         }
     }
 
@@ -250,6 +295,9 @@ impl Params {
             quota: 4 << 20,
             bytes: (512, 16 * 1024),
             faults: Faults { link_drop: 0.05, crash_in_transfer: 0.02, duplicate: 0.05 },
+            malice_share: 0.0,
+            hostile: (0, 0),
+            malice_max: Malice::default(),
         }
     }
 }
@@ -262,6 +310,7 @@ pub fn random(seed: u64, p: &Params) -> Scenario {
     sc.faults = p.faults;
     sc.sticks = p.sticks;
     sc.stick_bytes = 64 * p.bytes.1;
+    malice(seed, p, &mut sc);
     let all: Vec<N> = (0..p.nodes as N).collect();
     for _ in 0..p.communities {
         let k = rng.random_range(p.members.0..=p.members.1).min(p.nodes);
@@ -339,6 +388,38 @@ pub fn random(seed: u64, p: &Params) -> Scenario {
     sc.seal(days)
 }
 
+/// Picks the hostile carriers and their mix of tampering. A generator of its own, so
+/// the rest of a seed's scenario is the same with or without them.
+fn malice(seed: u64, p: &Params, sc: &mut Scenario) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0xba5e_ca11_0000_0000);
+    if p.malice_share <= 0.0 || p.hostile.1 == 0 || !rng.random_bool(p.malice_share.min(1.0)) {
+        return;
+    }
+    let all: Vec<N> = (0..p.nodes as N).collect();
+    let k = rng.random_range(p.hostile.0.max(1)..=p.hostile.1).min(p.nodes);
+    sc.hostile = all.choose_multiple(&mut rng, k).copied().collect();
+    sc.hostile.sort_unstable();
+    let mx = p.malice_max;
+    // Any mix: each tampering is on (at a random rate up to its maximum) or off.
+    let mut draw = |max: f64| if max > 0.0 && rng.random_bool(0.8) { rng.random_range(0.0..=max) } else { 0.0 };
+    sc.malice = Malice {
+        rewrap: draw(mx.rewrap),
+        readdress: draw(mx.readdress),
+        withhold: draw(mx.withhold),
+        duplicate: draw(mx.duplicate),
+        replay: draw(mx.replay),
+    };
+    if !sc.malice.any() {
+        sc.malice.rewrap = mx.rewrap;
+    }
+}
+
+/// Forces hostile carriers into every seed of `p` (for tests and `run --hostile`).
+pub fn with_malice(mut p: Params) -> Params {
+    p.malice_share = 1.0;
+    p
+}
+
 /// The named scenarios checked in CI.
 pub fn named() -> Vec<Scenario> {
     vec![
@@ -347,6 +428,7 @@ pub fn named() -> Vec<Scenario> {
         hub_with_one_daily_window(),
         stick_lost(),
         relay_fills_up(),
+        hostile_relay(),
     ]
 }
 
@@ -454,6 +536,31 @@ pub fn relay_fills_up() -> Scenario {
         sc.at(t + 12 * HOUR, Event::Meet { a: 0, b: 1 });
         sc.at(t + 18 * HOUR, Event::Meet { a: 1, b: 2 });
         sc.at(t + 20 * HOUR, Event::Meet { a: 1, b: 4 });
+    }
+    sc.seal(40)
+}
+
+/// A (0) and C (2) share a community and never meet; B (1), a member of nothing, is the
+/// only way between them and a hostile carrier: it re-wraps, re-addresses, withholds,
+/// duplicates and replays what it carries, signals and notices included. A notice it
+/// withholds leaves copies at the members until they expire, so the run lasts 40 days.
+pub fn hostile_relay() -> Scenario {
+    let mut sc = Scenario::empty("hostile-relay", 6, 3);
+    sc.communities.push(vec![0, 2]);
+    sc.friends.push((0, 2));
+    sc.hostile = vec![1];
+    sc.malice = Malice { rewrap: 0.5, readdress: 0.2, withhold: 0.2, duplicate: 0.3, replay: 0.8 };
+    for day in 0..40 {
+        let t = day * DAY;
+        if day < 6 {
+            for k in 0..3 {
+                sc.at(t + 8 * HOUR + k, Event::Edit { author: 0, doc: 0, bytes: 3000 });
+                sc.at(t + 8 * HOUR + k, Event::Edit { author: 2, doc: 0, bytes: 3000 });
+            }
+            sc.at(t + 9 * HOUR, Event::Edit { author: 0, doc: PROFILE, bytes: 1000 });
+        }
+        sc.at(t + 12 * HOUR, Event::Meet { a: 0, b: 1 });
+        sc.at(t + 18 * HOUR, Event::Meet { a: 1, b: 2 });
     }
     sc.seal(40)
 }

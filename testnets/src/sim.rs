@@ -6,6 +6,16 @@
 //! Documents are modelled as grow-only sets of change ids (the CRDT layer itself is
 //! exercised by the library's convergence tests); a bundle carries one change, or a
 //! custody signal, or a `Delivered` notice.
+//!
+//! A bundle is split as on the wire: its **signed content** (`Content`: the author, the
+//! custody sequence number `q` and what it carries, all under the author's signature)
+//! and its **primary block** (`Primary`: claimed source, sequence number, times,
+//! claimed destination), which any carrier can rewrite. Custody, duplicates, forgetting,
+//! notices and signals go by the signed content only: a bundle's custody id is
+//! (author, q); a receiver recognises a copy by its content however it is wrapped; a
+//! copy whose primary block names another source than its author, or a destination the
+//! content is not for, is refused where the receiver can authenticate it. Hostile
+//! carriers (`Scenario::hostile`) rewrite, drop, copy and replay what they hand over.
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -15,6 +25,7 @@ use caravan::NodeId;
 use caravan::custody::{self, Arrival, BundleId, Disposition, Record, SignalEffect, Standing};
 use caravan::relay::{self, Held};
 use caravan::routing::{Class, Offer, Relation, Strategy};
+use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -26,8 +37,11 @@ type Map<K, V> = HashMap<K, V, BuildHasherDefault<DefaultHasher>>;
 
 /// A node's index.
 pub type N = u16;
-/// A bundle's index in the simulation.
+/// A bundle (one primary block around one signed content), by index.
 pub type B = u32;
+/// A signed content (a payload, known by its digest), by index. Bundles with the same
+/// content are copies of one another, however their primary blocks differ.
+pub type C = u32;
 /// A document: community `c` is `c`; the profile of node `n` is `PROFILE + n`.
 pub type Doc = u32;
 /// Offset of profile documents.
@@ -41,6 +55,9 @@ pub const DAY: u64 = 24 * HOUR;
 pub const COMMIT_BATCH: usize = 8;
 /// Control bundles (signals, notices) are this small.
 pub const CONTROL_BYTES: u64 = 200;
+/// The relay quota's share for everything a carrier cannot authenticate (encrypted
+/// content of groups it is not in): one pool, whatever source the primary block claims.
+pub const UNAUTHENTICATED: NodeId = NodeId([0; 20]);
 
 /// Deliberately broken custody rules, to show the simulator catches them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -51,9 +68,15 @@ pub struct Breaks {
     /// A custodian releases (and forgets) a bundle as soon as it handed it to anyone,
     /// without waiting for the destinations' signals.
     pub release_on_send: bool,
+    /// Custody ids come from the primary block, as before signed custody ids: a receiver
+    /// answers for (primary source, primary sequence number), notices name those, and
+    /// the custodian's record follows its bundle's primary sequence number (moving on
+    /// renewal). A carrier that re-numbers a bundle then makes a destination answer for
+    /// another one.
+    pub primary_seq_custody: bool,
 }
 
-/// What a bundle carries.
+/// What a bundle's signed content carries.
 #[derive(Clone, Debug)]
 pub enum Body {
     /// One change to a document.
@@ -63,32 +86,86 @@ pub enum Body {
         /// The change id.
         change: u32,
     },
-    /// A custody signal for the node it is addressed to.
+    /// A custody signal for the custodian `to`: each answer names one of `to`'s bundles
+    /// by custody id.
     Signal {
-        /// Addressed to.
+        /// The custodian the entries are about.
         to: N,
         /// The answers.
-        answers: Vec<(B, Disposition)>,
+        answers: Vec<(BundleId, Disposition)>,
     },
-    /// The source's `Delivered` notice: holders drop these bundles.
-    Notice(Vec<B>),
+    /// The author's `Delivered` notice about its own bundles (custody sequence numbers):
+    /// holders drop them.
+    Notice(Vec<u64>),
 }
 
-/// A bundle in the simulation.
+/// What the author signed: identity for custody, duplicates and forgetting.
 #[derive(Clone, Debug)]
-pub struct SimBundle {
-    /// Its source.
-    pub source: N,
-    /// The source's sequence number.
-    pub seq: u64,
+pub struct Content {
+    /// The signer.
+    pub author: N,
+    /// The custody sequence number, inside the signature.
+    pub q: u64,
     /// What it carries.
     pub body: Body,
     /// Size in bytes.
     pub bytes: u64,
+}
+
+impl Content {
+    /// The endpoint this content is for: its document's group, the custodian a signal
+    /// answers, the author's own endpoint for a notice.
+    pub fn endpoint(&self) -> Endpoint {
+        match self.body {
+            Body::Change { doc, .. } if doc >= PROFILE => Endpoint::Profile((doc - PROFILE) as N),
+            Body::Change { doc, .. } => Endpoint::Community(doc as u16),
+            Body::Signal { to, .. } => Endpoint::Node(to),
+            Body::Notice(_) => Endpoint::Node(self.author),
+        }
+    }
+
+    /// Signals and notices are signed in the clear: any carrier can authenticate them.
+    /// Changes are sealed for their group.
+    pub fn is_control(&self) -> bool {
+        !matches!(self.body, Body::Change { .. })
+    }
+}
+
+/// A destination endpoint named in a primary block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Endpoint {
+    /// Every member of a community.
+    Community(u16),
+    /// A node's profile audience.
+    Profile(N),
+    /// One node.
+    Node(N),
+}
+
+/// The BPv7 primary block: protected against damage, not against tampering.
+#[derive(Clone, Copy, Debug)]
+pub struct Primary {
+    /// The source it claims.
+    pub source: N,
+    /// Its creation sequence number.
+    pub seq: u64,
     /// Creation time.
     pub created: u64,
-    /// Expiry.
+    /// Expiry (creation time plus lifetime).
     pub expires: u64,
+    /// The destination it claims.
+    pub dest: Endpoint,
+}
+
+/// A bundle in the simulation: a primary block around a signed content.
+#[derive(Clone, Copy, Debug)]
+pub struct SimBundle {
+    /// The signed content.
+    pub content: C,
+    /// The primary block.
+    pub primary: Primary,
+    /// Made by a hostile carrier (for the counts only: receivers cannot tell).
+    pub tampered: bool,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -97,28 +174,95 @@ struct Holding {
     relayed: bool,
 }
 
+/// A custodian's record of one of its bundles, with the destinations it was for.
+struct Custody {
+    content: C,
+    rec: Record,
+    dests: Vec<N>,
+}
+
 #[derive(Default)]
 struct SimNode {
     down_until: u64,
     friends: BTreeSet<N>,
     communities: BTreeSet<u16>,
+    /// Bundles stored: at most one per content.
     held: BTreeMap<B, Holding>,
+    /// The bundle stored for each content held.
+    wrap: Map<C, B>,
     relayed_bytes: u64,
-    seen: Set<B>,
+    /// Contents authored, or taken in as a destination: known for good.
+    kept: Set<C>,
     docs: Map<Doc, Set<u32>>,
-    custody: BTreeMap<B, Record>,
-    outbox: BTreeMap<N, Vec<(B, Disposition)>>,
-    notices: Vec<B>,
-    gone: Set<B>,
+    /// Our own bundles in custody, by custody sequence number.
+    custody: BTreeMap<u64, Custody>,
+    outbox: BTreeMap<N, Vec<(BundleId, Disposition)>>,
+    notices: Vec<u64>,
+    /// Contents forgotten as delivered (their digests are remembered).
+    gone: Set<C>,
     contact_times: Vec<u64>,
     seq: u64,
     quota: u64,
+    hostile: bool,
+    /// A hostile carrier's memory: every bundle it was handed, for replays.
+    archive: Vec<B>,
+    archived: Set<B>,
+    /// A hostile carrier's memory: primary sequence numbers seen per claimed source.
+    seqs: Map<N, Vec<u64>>,
 }
 
 struct Stick {
     held: BTreeMap<B, u32>,
     bytes: u64,
     capacity: u64,
+}
+
+/// What the hostile carriers did, and what receivers made of it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MaliceCount {
+    /// Bundles re-wrapped (new primary sequence number and times, longer lifetime).
+    pub rewrapped: u64,
+    /// Of those, re-numbered with the primary sequence number of another real bundle of
+    /// the same source.
+    pub colliding: u64,
+    /// Bundles re-addressed (claimed source or destination changed).
+    pub readdressed: u64,
+    /// Bundles withheld (dropped instead of passed on).
+    pub withheld: u64,
+    /// Bundles handed over twice.
+    pub duplicated: u64,
+    /// Old bundles replayed.
+    pub replayed: u64,
+    /// Of those, bundles already delivered and forgotten by their author.
+    pub replayed_forgotten: u64,
+    /// Tampered copies a receiver recognised by signed content as one it holds or
+    /// forgot (no answer, no change).
+    pub recognised: u64,
+    /// Tampered copies refused for naming another source or destination.
+    pub refused: u64,
+    /// Tampered copies taken (content new to the receiver, primary block consistent).
+    pub taken: u64,
+}
+
+impl MaliceCount {
+    /// Adds another run's counts.
+    pub fn add(&mut self, o: &MaliceCount) {
+        self.rewrapped += o.rewrapped;
+        self.colliding += o.colliding;
+        self.readdressed += o.readdressed;
+        self.withheld += o.withheld;
+        self.duplicated += o.duplicated;
+        self.replayed += o.replayed;
+        self.replayed_forgotten += o.replayed_forgotten;
+        self.recognised += o.recognised;
+        self.refused += o.refused;
+        self.taken += o.taken;
+    }
+
+    /// Tampering of any kind happened.
+    pub fn any(&self) -> bool {
+        self.rewrapped + self.readdressed + self.withheld + self.duplicated + self.replayed > 0
+    }
 }
 
 /// Figures from one run.
@@ -149,8 +293,10 @@ pub struct Metrics {
     pub open_custody: u64,
     /// Contacts (live meetings and stick visits) simulated.
     pub contacts: u64,
-    /// Bundles created (all kinds).
+    /// Bundles created by their authors (all kinds, renewals included).
     pub bundles: u64,
+    /// What the hostile carriers did.
+    pub malice: MaliceCount,
 }
 
 impl Metrics {
@@ -185,10 +331,19 @@ pub struct Sim<'a> {
     strategy: &'a dyn Strategy,
     breaks: Breaks,
     rng: ChaCha8Rng,
+    /// The hostile carriers' own generator: the honest faults draw the same with or
+    /// without them.
+    mrng: ChaCha8Rng,
     ids: Vec<NodeId>,
     nodes: Vec<SimNode>,
     members: Vec<BTreeSet<N>>,
+    contents: Vec<Content>,
     bundles: Vec<SimBundle>,
+    /// Signed custody ids (author, q) to contents.
+    by_id: Map<(N, u64), C>,
+    /// Primary ids (source, sequence number) of the bundles authors made, to contents:
+    /// what a custody id names under `Breaks::primary_seq_custody`.
+    by_primary: Map<(N, u64), C>,
     /// Per change: (doc, author, created, readers at creation).
     changes: Vec<(Doc, N, u64, Vec<N>)>,
     delivered: Set<(u32, N)>,
@@ -227,6 +382,9 @@ impl<'a> Sim<'a> {
         for (i, n) in nodes.iter_mut().enumerate() {
             n.quota = sc.quota_of(i as N);
         }
+        for &h in &sc.hostile {
+            nodes[h as usize].hostile = true;
+        }
         for &(a, b) in &sc.friends {
             nodes[a as usize].friends.insert(b);
             nodes[b as usize].friends.insert(a);
@@ -243,10 +401,14 @@ impl<'a> Sim<'a> {
             strategy,
             breaks,
             rng: ChaCha8Rng::seed_from_u64(sc.seed ^ 0x5eed),
+            mrng: ChaCha8Rng::seed_from_u64(sc.seed ^ 0xba5e_5eed),
             ids: (0..sc.nodes).map(|n| node_id(n as N)).collect(),
             nodes,
             members,
+            contents: Vec::new(),
             bundles: Vec::new(),
+            by_id: Map::default(),
+            by_primary: Map::default(),
             changes: Vec::new(),
             delivered: Set::default(),
             sticks: (0..sc.sticks).map(|_| None).collect(),
@@ -268,6 +430,7 @@ impl<'a> Sim<'a> {
             Event::Join { community, node } => {
                 self.members[community as usize].insert(node);
                 self.nodes[node as usize].communities.insert(community);
+                self.read_on_join(node, community as Doc);
             }
             Event::Renew => self.renew(),
         }
@@ -297,14 +460,31 @@ impl<'a> Sim<'a> {
         }
     }
 
-    fn is_destination(&self, b: B, n: N) -> bool {
-        let bundle = &self.bundles[b as usize];
-        match &bundle.body {
-            Body::Change { doc, .. } => n != bundle.source && self.is_reader(*doc, n),
+    fn holds_change(&self, n: N, doc: Doc, change: u32) -> bool {
+        self.nodes[n as usize].docs.get(&doc).is_some_and(|d| d.contains(&change))
+    }
+
+    /// Whether `n` is a destination of content `c`: decided by the signed content (what
+    /// the receiver can read), never by the primary block.
+    fn is_destination(&self, c: C, n: N) -> bool {
+        let content = &self.contents[c as usize];
+        match &content.body {
+            Body::Change { doc, .. } => n != content.author && self.is_reader(*doc, n),
             Body::Signal { to, .. } => *to == n,
             // Notices are tiny and anyone may hold a copy of the bundles they cover: flooded.
-            Body::Notice(_) => n != bundle.source,
+            Body::Notice(_) => n != content.author,
         }
+    }
+
+    fn content_of(&self, b: B) -> C {
+        self.bundles[b as usize].content
+    }
+
+    /// Whether `n` knows content `c`: holds a copy, forgot it as delivered, or took it
+    /// in as its author or a destination. A copy of known content is a duplicate.
+    fn knows(&self, n: N, c: C) -> bool {
+        let node = &self.nodes[n as usize];
+        node.wrap.contains_key(&c) || node.kept.contains(&c) || node.gone.contains(&c)
     }
 
     fn trusts(&self, x: N, y: N) -> bool {
@@ -313,32 +493,62 @@ impl<'a> Sim<'a> {
     }
 
     fn class(&self, b: B) -> Class {
-        class_of(&self.bundles[b as usize])
+        class_of(&self.contents[self.content_of(b) as usize])
     }
 
     fn up(&self, n: N) -> bool {
         self.nodes[n as usize].down_until <= self.now
     }
 
+    /// The custody id a receiver names for bundle `b`: the signed (author, q); under
+    /// `Breaks::primary_seq_custody`, the primary block's (source, sequence number).
+    fn id_of(&self, b: B) -> BundleId {
+        let w = &self.bundles[b as usize];
+        if self.breaks.primary_seq_custody {
+            BundleId { source: self.ids[w.primary.source as usize], seq: w.primary.seq }
+        } else {
+            let c = &self.contents[w.content as usize];
+            BundleId { source: self.ids[c.author as usize], seq: c.q }
+        }
+    }
+
+    /// The content a custody id names (see `id_of`).
+    fn resolve(&self, id: BundleId) -> Option<C> {
+        let key = (index_of(id.source), id.seq);
+        if self.breaks.primary_seq_custody { self.by_primary.get(&key) } else { self.by_id.get(&key) }.copied()
+    }
+
     // ----- making bundles --------------------------------------------------------------
 
-    fn new_bundle(&mut self, source: N, body: Body, bytes: u64) -> B {
-        let node = &mut self.nodes[source as usize];
+    /// A new primary block by the author around content `c`, held by the author.
+    fn wrap_new(&mut self, c: C) -> B {
+        let author = self.contents[c as usize].author;
+        let node = &mut self.nodes[author as usize];
         node.seq += 1;
+        let seq = node.seq;
         let b = self.bundles.len() as B;
+        let dest = self.contents[c as usize].endpoint();
         self.bundles.push(SimBundle {
-            source,
-            seq: node.seq,
-            body,
-            bytes,
-            created: self.now,
-            expires: self.now + self.sc.lifetime_ms,
+            content: c,
+            primary: Primary { source: author, seq, created: self.now, expires: self.now + self.sc.lifetime_ms, dest },
+            tampered: false,
         });
+        self.by_primary.insert((author, seq), c);
         let copies = self.strategy.initial_copies();
-        self.nodes[source as usize].seen.insert(b);
-        self.hold(source, b, Holding { copies, relayed: false });
+        self.hold(author, b, Holding { copies, relayed: false });
         self.m.bundles += 1;
         b
+    }
+
+    fn new_bundle(&mut self, author: N, body: Body, bytes: u64) -> B {
+        // The custody sequence number is the author's counter when it signs: the first
+        // primary block carries the same number.
+        let q = self.nodes[author as usize].seq + 1;
+        let c = self.contents.len() as C;
+        self.contents.push(Content { author, q, body, bytes });
+        self.by_id.insert((author, q), c);
+        self.nodes[author as usize].kept.insert(c);
+        self.wrap_new(c)
     }
 
     fn edit(&mut self, author: N, doc: Doc, bytes: u64) {
@@ -348,59 +558,67 @@ impl<'a> Sim<'a> {
         let change = self.changes.len() as u32;
         let readers: Vec<N> = self.readers(doc).into_iter().filter(|&r| r != author).collect();
         self.m.pairs += readers.len() as u64;
-        self.changes.push((doc, author, self.now, readers));
+        self.changes.push((doc, author, self.now, readers.clone()));
         self.nodes[author as usize].docs.entry(doc).or_default().insert(change);
-        self.issue(author, doc, change, bytes, None);
-    }
-
-    /// Seals a change into a new bundle under the author's custody.
-    fn issue(&mut self, author: N, doc: Doc, change: u32, bytes: u64, pending: Option<Vec<NodeId>>) {
         let b = self.new_bundle(author, Body::Change { doc, change }, bytes);
-        let pending: Vec<NodeId> = pending.unwrap_or_else(|| {
-            self.readers(doc).into_iter().filter(|&r| r != author).map(|r| self.ids[r as usize]).collect()
-        });
-        let id = BundleId { source: self.ids[author as usize], seq: self.bundles[b as usize].seq };
-        let rec = Record::new(id, self.bundles[b as usize].expires, pending, self.strategy.initial_copies(), self.now);
-        if rec.pending.is_empty() {
+        if readers.is_empty() {
             return;
         }
-        self.nodes[author as usize].custody.insert(b, rec);
+        let id = self.id_of(b);
+        let pending = readers.iter().map(|&r| self.ids[r as usize]).collect();
+        let rec = Record::new(
+            id,
+            self.bundles[b as usize].primary.expires,
+            pending,
+            self.strategy.initial_copies(),
+            self.now,
+        );
+        let content = self.content_of(b);
+        self.nodes[author as usize].custody.insert(id.seq, Custody { content, rec, dests: readers });
     }
 
     /// Daily housekeeping at every node: refill carrier budgets, drop expired bundles,
-    /// and re-seal changes whose bundles expire before every destination took them.
+    /// and renew what expires before every destination took it: the same signed content
+    /// in a new primary block, under the same custody id.
     fn renew(&mut self) {
         let now = self.now;
         let initial = self.strategy.initial_copies();
         for n in 0..self.nodes.len() {
-            let expired: Vec<B> =
-                self.nodes[n].held.keys().copied().filter(|&b| self.bundles[b as usize].expires <= now).collect();
+            let expired: Vec<B> = self.nodes[n]
+                .held
+                .keys()
+                .copied()
+                .filter(|&b| self.bundles[b as usize].primary.expires <= now)
+                .collect();
             for b in expired {
                 self.drop_bundle(n as N, b);
             }
-            let mut reissue = Vec::new();
-            let node = &mut self.nodes[n];
-            node.custody.retain(|&b, rec| {
-                rec.refill(initial, now);
-                if rec.live(now + DAY) {
-                    return true;
+            let mut due = Vec::new();
+            for (&k, cu) in self.nodes[n].custody.iter_mut() {
+                cu.rec.refill(initial, now);
+                if !cu.rec.live(now + DAY) {
+                    due.push(k);
                 }
-                reissue.push((b, rec.pending.clone()));
-                false
-            });
-            for (b, pending) in reissue {
-                if let Body::Change { doc, change } = self.bundles[b as usize].body {
-                    let bytes = self.bundles[b as usize].bytes;
-                    self.issue(n as N, doc, change, bytes, Some(pending));
+            }
+            for k in due {
+                let mut cu = self.nodes[n].custody.remove(&k).expect("listed above");
+                if let Some(&old) = self.nodes[n].wrap.get(&cu.content) {
+                    self.drop_bundle(n as N, old);
                 }
+                let b = self.wrap_new(cu.content);
+                cu.rec.expires_ms = self.bundles[b as usize].primary.expires;
+                cu.rec.id = self.id_of(b);
+                self.nodes[n].custody.insert(cu.rec.id.seq, cu);
             }
         }
     }
 
     fn hold(&mut self, n: N, b: B, h: Holding) {
-        let bytes = self.bundles[b as usize].bytes;
+        let c = self.content_of(b);
+        let bytes = self.contents[c as usize].bytes;
         let node = &mut self.nodes[n as usize];
         if node.held.insert(b, h).is_none() {
+            node.wrap.insert(c, b);
             self.storage += bytes;
             if h.relayed {
                 node.relayed_bytes += bytes;
@@ -409,9 +627,13 @@ impl<'a> Sim<'a> {
     }
 
     fn drop_bundle(&mut self, n: N, b: B) {
-        let bytes = self.bundles[b as usize].bytes;
+        let c = self.content_of(b);
+        let bytes = self.contents[c as usize].bytes;
         let node = &mut self.nodes[n as usize];
         if let Some(h) = node.held.remove(&b) {
+            if node.wrap.get(&c) == Some(&b) {
+                node.wrap.remove(&c);
+            }
             self.storage -= bytes;
             if h.relayed {
                 node.relayed_bytes -= bytes;
@@ -423,30 +645,57 @@ impl<'a> Sim<'a> {
 
     /// `y` takes bundle `b` from a link with `copies` carrier copies. Returns the answer.
     fn receive(&mut self, y: N, b: B, copies: u32) -> Disposition {
-        let standing = if self.is_destination(b, y) { Standing::Destination } else { Standing::Carrier };
-        let bundle = &self.bundles[b as usize];
-        let (bytes, expires, source) = (bundle.bytes, bundle.expires, bundle.source);
+        let w = self.bundles[b as usize];
+        let c = w.content;
+        if self.nodes[y as usize].hostile && self.nodes[y as usize].archived.insert(b) {
+            let node = &mut self.nodes[y as usize];
+            node.archive.push(b);
+            node.seqs.entry(w.primary.source).or_default().push(w.primary.seq);
+        }
+        let dest = self.is_destination(c, y);
+        let standing = if dest { Standing::Destination } else { Standing::Carrier };
+        let content = &self.contents[c as usize];
+        let (bytes, author) = (content.bytes, content.author);
+        // What the receiver can authenticate: all it reads, and signed control bundles.
+        // There the primary block must agree with the signature: source = signer,
+        // destination = what the content is for.
+        let authentic = dest || content.is_control();
+        let valid = !authentic || (w.primary.source == author && w.primary.dest == content.endpoint());
+        let known = self.knows(y, c);
+        let expired = w.primary.expires <= self.now;
         let node = &self.nodes[y as usize];
-        let held = node.seen.contains(&b);
         let mut evict = Vec::new();
         let mut room = true;
-        if standing == Standing::Carrier && !held {
+        if standing == Standing::Carrier && !known && !expired && valid {
+            // Fair shares by authenticated signer; everything unauthenticated in one pool.
+            let share = |x: &Content| if x.is_control() { self.ids[x.author as usize] } else { UNAUTHENTICATED };
             let relayed: Vec<Held<B>> = node
                 .held
                 .iter()
                 .filter(|(_, h)| h.relayed)
                 .map(|(&k, _)| {
                     let x = &self.bundles[k as usize];
-                    Held { key: k, source: self.ids[x.source as usize], bytes: x.bytes, expires_ms: x.expires }
+                    let xc = &self.contents[x.content as usize];
+                    Held { key: k, source: share(xc), bytes: xc.bytes, expires_ms: x.primary.expires }
                 })
                 .collect();
-            let incoming = Held { key: b, source: self.ids[source as usize], bytes, expires_ms: expires };
+            let incoming = Held { key: b, source: share(content), bytes, expires_ms: w.primary.expires };
             match relay::admit(&relayed, &incoming, node.quota, self.now) {
                 Ok(e) => evict = e,
                 Err(_) => room = false,
             }
         }
-        let receipt = custody::receive(Arrival { standing, held, expired: expires <= self.now, valid: true, room });
+        let receipt = custody::receive(Arrival { standing, held: known, expired, valid, room });
+        if w.tampered {
+            let mc = &mut self.m.malice;
+            if known {
+                mc.recognised += 1;
+            } else if !valid {
+                mc.refused += 1;
+            } else if receipt.store {
+                mc.taken += 1;
+            }
+        }
         if !receipt.store {
             return receipt.answer;
         }
@@ -454,7 +703,6 @@ impl<'a> Sim<'a> {
             self.drop_bundle(y, e);
         }
         let relayed = standing == Standing::Carrier;
-        self.nodes[y as usize].seen.insert(b);
         self.hold(y, b, Holding { copies, relayed });
         let node = &self.nodes[y as usize];
         if relayed {
@@ -468,23 +716,32 @@ impl<'a> Sim<'a> {
             }
             return receipt.answer;
         }
-        match self.bundles[b as usize].body.clone() {
+        self.nodes[y as usize].kept.insert(c);
+        match self.contents[c as usize].body.clone() {
             Body::Change { doc, change } => {
                 self.nodes[y as usize].docs.entry(doc).or_default().insert(change);
                 self.note_delivery(change, y);
             }
             Body::Signal { answers, .. } => {
+                // Consumed. Its effect is its signed entries about our own bundles.
                 self.drop_bundle(y, b);
-                let from = self.ids[source as usize];
-                for (about, d) in answers {
-                    self.on_answer(y, about, from, d);
+                let (me, from) = (self.ids[y as usize], self.ids[author as usize]);
+                for (id, d) in answers {
+                    if id.source == me {
+                        self.on_answer(y, id, from, d);
+                    }
                 }
             }
             Body::Notice(list) => {
-                for x in list {
-                    if !self.is_notice(x) {
-                        self.nodes[y as usize].gone.insert(x);
-                        self.drop_bundle(y, x);
+                let source = self.ids[author as usize];
+                for seq in list {
+                    let Some(x) = self.resolve(BundleId { source, seq }) else { continue };
+                    if self.contents[x as usize].is_control() {
+                        continue;
+                    }
+                    self.nodes[y as usize].gone.insert(x);
+                    if let Some(&held) = self.nodes[y as usize].wrap.get(&x) {
+                        self.drop_bundle(y, held);
                     }
                 }
             }
@@ -492,8 +749,36 @@ impl<'a> Sim<'a> {
         receipt.answer
     }
 
-    fn is_notice(&self, b: B) -> bool {
-        matches!(self.bundles[b as usize].body, Body::Notice(_))
+    /// A node that becomes a destination of bundles it already stores as a carrier reads
+    /// them and answers for them, in the transaction that makes it a destination; a copy
+    /// whose primary block it can now see disagrees with the signature goes.
+    fn read_on_join(&mut self, y: N, doc: Doc) {
+        let stored: Vec<B> = self.nodes[y as usize]
+            .held
+            .iter()
+            .filter(|(b, h)| {
+                h.relayed && matches!(self.contents[self.content_of(**b) as usize].body, Body::Change { doc: d, .. } if d == doc)
+            })
+            .map(|(&b, _)| b)
+            .collect();
+        for b in stored {
+            let w = self.bundles[b as usize];
+            let content = &self.contents[w.content as usize];
+            if w.primary.source != content.author || w.primary.dest != content.endpoint() {
+                self.drop_bundle(y, b);
+                continue;
+            }
+            let (bytes, body) = (content.bytes, content.body.clone());
+            let node = &mut self.nodes[y as usize];
+            node.held.get_mut(&b).expect("listed above").relayed = false;
+            node.relayed_bytes -= bytes;
+            node.kept.insert(w.content);
+            if let Body::Change { change, .. } = body {
+                node.docs.entry(doc).or_default().insert(change);
+                self.note_delivery(change, y);
+            }
+            self.queue_answer(y, b, Disposition::Accepted);
+        }
     }
 
     fn note_delivery(&mut self, change: u32, n: N) {
@@ -507,12 +792,13 @@ impl<'a> Sim<'a> {
         self.m.delays.push(since as u32);
     }
 
-    /// The custodian `x` hears `d` about `b` from `from`.
-    fn on_answer(&mut self, x: N, b: B, from: NodeId, d: Disposition) {
+    /// Node `x` hears answer `d` from `from` about the bundle with custody id `id`.
+    fn on_answer(&mut self, x: N, id: BundleId, from: NodeId, d: Disposition) {
         // The custody promise: whoever says it holds a change does hold it.
         if matches!(d, Disposition::Accepted | Disposition::Redundant)
-            && let Body::Change { doc, change } = self.bundles[b as usize].body
-            && !self.nodes[index_of(from) as usize].docs.get(&doc).is_some_and(|d| d.contains(&change))
+            && let Some(c) = self.resolve(id)
+            && let Body::Change { doc, change } = self.contents[c as usize].body
+            && !self.holds_change(index_of(from), doc, change)
         {
             self.violations.push(format!(
                 "node {} acknowledged change {change} to {} but does not hold it",
@@ -520,18 +806,34 @@ impl<'a> Sim<'a> {
                 doc_name(doc)
             ));
         }
-        let Some(rec) = self.nodes[x as usize].custody.get_mut(&b) else { return };
-        if rec.on_answer(from, d) == SignalEffect::Released {
-            self.release(x, b);
+        if id.source != self.ids[x as usize] {
+            return;
+        }
+        let Some(cu) = self.nodes[x as usize].custody.get_mut(&id.seq) else { return };
+        if cu.rec.on_answer(from, d) == SignalEffect::Released {
+            self.release(x, id.seq);
         }
     }
 
     /// Every destination took custody: forget the bundle and tell the holders.
-    fn release(&mut self, x: N, b: B) {
-        self.nodes[x as usize].custody.remove(&b);
-        self.nodes[x as usize].gone.insert(b);
-        self.drop_bundle(x, b);
-        self.nodes[x as usize].notices.push(b);
+    fn release(&mut self, x: N, key: u64) {
+        let cu = self.nodes[x as usize].custody.remove(&key).expect("released records exist");
+        // No author releases custody of a bundle a destination lacks.
+        if let Body::Change { doc, change } = self.contents[cu.content as usize].body {
+            for &d in &cu.dests {
+                if !self.holds_change(d, doc, change) {
+                    self.violations.push(format!(
+                        "node {x} released custody of change {change} to {} but node {d} lacks it",
+                        doc_name(doc)
+                    ));
+                }
+            }
+        }
+        self.nodes[x as usize].gone.insert(cu.content);
+        if let Some(&b) = self.nodes[x as usize].wrap.get(&cu.content) {
+            self.drop_bundle(x, b);
+        }
+        self.nodes[x as usize].notices.push(key);
     }
 
     /// Turns queued answers and notices into bundles (after a commit).
@@ -547,30 +849,152 @@ impl<'a> Sim<'a> {
         }
     }
 
+    /// A destination that stored a change queues its answer for the change's custodian.
+    fn queue_answer(&mut self, y: N, b: B, answer: Disposition) {
+        let c = self.content_of(b);
+        if answer != Disposition::Accepted
+            || !matches!(self.contents[c as usize].body, Body::Change { .. })
+            || !self.is_destination(c, y)
+        {
+            return;
+        }
+        let id = self.id_of(b);
+        self.nodes[y as usize].outbox.entry(index_of(id.source)).or_default().push((id, answer));
+    }
+
+    // ----- the hostile carrier ---------------------------------------------------------
+
+    /// What hostile `x` hands over instead of `list`: some bundles withheld (and dropped),
+    /// others re-wrapped, re-addressed, handed over twice, and old ones replayed. Its own
+    /// bundles it hands over as they are.
+    fn tamper(&mut self, x: N, list: Vec<(B, u32)>) -> Vec<(B, u32)> {
+        let r = self.sc.malice;
+        let mut out = Vec::with_capacity(list.len());
+        for (b, copies) in list {
+            if self.contents[self.content_of(b) as usize].author == x {
+                out.push((b, copies));
+                continue;
+            }
+            if self.mrng.random_bool(r.withhold) {
+                self.m.malice.withheld += 1;
+                self.drop_bundle(x, b);
+                continue;
+            }
+            let first = self.forge(x, b);
+            out.push((first, copies));
+            if self.mrng.random_bool(r.duplicate) {
+                self.m.malice.duplicated += 1;
+                let second = self.forge(x, b);
+                let at = self.mrng.random_range(0..=out.len());
+                out.insert(at, (second, copies));
+            }
+        }
+        if !self.nodes[x as usize].archive.is_empty() && self.mrng.random_bool(r.replay) {
+            for _ in 0..self.mrng.random_range(1..=3) {
+                let old = *self.nodes[x as usize].archive.choose(&mut self.mrng).expect("not empty");
+                let c = self.content_of(old);
+                let author = self.contents[c as usize].author;
+                self.m.malice.replayed += 1;
+                if self.nodes[author as usize].gone.contains(&c) {
+                    self.m.malice.replayed_forgotten += 1;
+                }
+                let b = self.forge(x, old);
+                let at = self.mrng.random_range(0..=out.len());
+                out.insert(at, (b, 0));
+            }
+        }
+        out
+    }
+
+    /// Maybe rewrites the primary block of `b` (a new bundle around the same content).
+    fn forge(&mut self, x: N, b: B) -> B {
+        let r = self.sc.malice;
+        let w = self.bundles[b as usize];
+        let mut p = w.primary;
+        let mut changed = false;
+        if self.mrng.random_bool(r.rewrap) {
+            self.m.malice.rewrapped += 1;
+            let seen = self.nodes[x as usize].seqs.get(&p.source);
+            let top = seen.and_then(|s| s.iter().max()).copied().unwrap_or(p.seq);
+            p.seq = match seen {
+                // Another real bundle's number, half the time.
+                Some(s) if self.mrng.random_bool(0.5) => *s.choose(&mut self.mrng).expect("not empty"),
+                _ => self.mrng.random_range(1..=top + 16),
+            };
+            if self.by_primary.get(&(p.source, p.seq)).is_some_and(|&o| o != w.content) {
+                self.m.malice.colliding += 1;
+            }
+            let life = self.sc.lifetime_ms;
+            p.created = self.mrng.random_range(p.created..=self.now.max(p.created));
+            p.expires = p.expires.max(p.created + life) + self.mrng.random_range(0..=2 * life);
+            changed = true;
+        }
+        if self.mrng.random_bool(r.readdress) {
+            self.m.malice.readdressed += 1;
+            let n = self.sc.nodes as N;
+            if self.mrng.random_bool(0.5) {
+                let other = self.mrng.random_range(0..n);
+                p.source = if other == p.source { (other + 1) % n } else { other };
+            } else {
+                let k = self.mrng.random_range(0..n);
+                let communities = self.members.len() as u16;
+                let mut dest = match self.mrng.random_range(0..3) {
+                    0 if communities > 0 => Endpoint::Community(k % communities),
+                    1 => Endpoint::Profile(k),
+                    _ => Endpoint::Node(k),
+                };
+                if dest == p.dest {
+                    dest = Endpoint::Node((k + 1) % n);
+                }
+                p.dest = dest;
+            }
+            changed = true;
+        }
+        if !changed {
+            return b;
+        }
+        let nb = self.bundles.len() as B;
+        self.bundles.push(SimBundle { content: w.content, primary: p, tampered: true });
+        nb
+    }
+
     // ----- links -----------------------------------------------------------------------
 
+    /// The custody record of `x`'s own bundle `b`, if it is in custody.
+    fn record_key(&self, x: N, b: B) -> Option<u64> {
+        let c = self.content_of(b);
+        if self.contents[c as usize].author != x {
+            return None;
+        }
+        let key = self.id_of(b).seq;
+        self.nodes[x as usize].custody.contains_key(&key).then_some(key)
+    }
+
     fn offers(&self, x: N, y: N) -> Vec<(B, Offer)> {
-        let (nx, ny) = (&self.nodes[x as usize], &self.nodes[y as usize]);
+        let nx = &self.nodes[x as usize];
         let trusted = self.trusts(x, y);
         nx.held
             .iter()
-            .filter(|(b, _)| !ny.seen.contains(b) && self.bundles[**b as usize].expires > self.now)
+            .filter(|(b, _)| {
+                let w = &self.bundles[**b as usize];
+                !self.knows(y, w.content) && w.primary.expires > self.now
+            })
             .map(|(&b, h)| {
-                let bundle = &self.bundles[b as usize];
-                let relation = if self.is_destination(b, y) {
+                let w = &self.bundles[b as usize];
+                let relation = if self.is_destination(w.content, y) {
                     Relation::Destination
                 } else if trusted && !h.relayed {
                     Relation::Trusted
                 } else {
                     Relation::Stranger
                 };
-                let copies = nx.custody.get(&b).map_or(h.copies, |r| r.copies);
+                let copies = self.record_key(x, b).map_or(h.copies, |k| nx.custody[&k].rec.copies);
                 (
                     b,
                     Offer {
                         class: self.class(b),
-                        bytes: bundle.bytes,
-                        expires_ms: bundle.expires,
+                        bytes: self.contents[w.content as usize].bytes,
+                        expires_ms: w.primary.expires,
                         relation,
                         copies,
                         holder_next_ms: None,
@@ -582,7 +1006,7 @@ impl<'a> Sim<'a> {
     }
 
     fn count(&mut self, b: B) {
-        match self.bundles[b as usize].body {
+        match self.contents[self.content_of(b) as usize].body {
             Body::Change { .. } => self.m.data_transmissions += 1,
             _ => self.m.control_transmissions += 1,
         }
@@ -612,16 +1036,17 @@ impl<'a> Sim<'a> {
         self.flush(b);
     }
 
+    /// `y`'s signed heads show it took in `x`'s bundles: it answers for them at once.
     fn answer_from_summary(&mut self, x: N, y: N) {
-        let from = self.ids[y as usize];
-        let answered: Vec<B> = self.nodes[x as usize]
+        let (me, from) = (self.ids[x as usize], self.ids[y as usize]);
+        let answered: Vec<u64> = self.nodes[x as usize]
             .custody
             .iter()
-            .filter(|(b, r)| r.awaits(&from) && self.nodes[y as usize].seen.contains(b))
-            .map(|(&b, _)| b)
+            .filter(|(_, cu)| cu.rec.awaits(&from) && self.nodes[y as usize].kept.contains(&cu.content))
+            .map(|(&k, _)| k)
             .collect();
-        for b in answered {
-            self.on_answer(x, b, from, Disposition::Redundant);
+        for seq in answered {
+            self.on_answer(x, BundleId { source: me, seq }, from, Disposition::Redundant);
         }
     }
 
@@ -641,9 +1066,9 @@ impl<'a> Sim<'a> {
             let theirs = self.nodes[y as usize].docs.get(&doc);
             let missing: Vec<u32> = mine.iter().copied().filter(|c| theirs.is_none_or(|t| !t.contains(c))).collect();
             let covered: Set<u32> = self.nodes[x as usize]
-                .held
+                .wrap
                 .keys()
-                .filter_map(|&h| match self.bundles[h as usize].body {
+                .filter_map(|&c| match self.contents[c as usize].body {
                     Body::Change { change, .. } => Some(change),
                     _ => None,
                 })
@@ -665,6 +1090,9 @@ impl<'a> Sim<'a> {
         let offers = self.offers(x, y);
         let picks = self.strategy.choose(&offers.iter().map(|(_, o)| *o).collect::<Vec<_>>());
         let mut list: Vec<(B, u32)> = picks.iter().map(|p| (offers[p.index].0, p.copies)).collect();
+        if self.nodes[x as usize].hostile {
+            list = self.tamper(x, list);
+        }
         let f = self.sc.faults;
         // Duplicated and reordered delivery.
         if f.duplicate > 0.0 && !list.is_empty() && self.rng.random_bool(f.duplicate) {
@@ -699,7 +1127,8 @@ impl<'a> Sim<'a> {
                 if self.breaks.signal_before_commit {
                     for &(b, _) in &chunk[..end - start] {
                         self.count(b);
-                        self.on_answer(x, b, from, Disposition::Accepted);
+                        let id = self.id_of(b);
+                        self.on_answer(x, id, from, Disposition::Accepted);
                     }
                 }
                 self.nodes[y as usize].down_until = self.now + HOUR;
@@ -707,13 +1136,17 @@ impl<'a> Sim<'a> {
             }
             for &(b, copies) in &chunk[..end - start] {
                 // A carrier that ran out of room for us gets no more carrier copies now.
-                if full && !self.is_destination(b, y) {
+                if full && !self.is_destination(self.content_of(b), y) {
                     continue;
                 }
                 self.count(b);
+                // A copy of content the receiver knows is a duplicate: no answer at all.
+                let duplicate = self.knows(y, self.content_of(b));
                 let answer = self.receive(y, b, copies);
                 full |= answer == Disposition::NoSpace;
-                self.after_send(x, y, b, copies, answer);
+                if !duplicate {
+                    self.after_send(x, y, b, copies, answer);
+                }
             }
         }
         !dropped
@@ -721,18 +1154,18 @@ impl<'a> Sim<'a> {
 
     /// The sender's side once `y` answered on the live link.
     fn after_send(&mut self, x: N, y: N, b: B, copies: u32, answer: Disposition) {
-        let dest = self.is_destination(b, y);
-        if dest {
-            self.on_answer(x, b, self.ids[y as usize], answer);
-            // A carrier's job for a bundle with a single destination (a node endpoint, seen
-            // in the primary block) ends when that destination took it.
-            let unicast = matches!(self.bundles[b as usize].body, Body::Signal { .. });
+        let c = self.content_of(b);
+        if self.is_destination(c, y) {
+            let id = self.id_of(b);
+            self.on_answer(x, id, self.ids[y as usize], answer);
+            // A carrier's job for a bundle with a single destination (a node endpoint)
+            // ends when that destination took it.
+            let unicast = matches!(self.contents[c as usize].body, Body::Signal { .. });
             if unicast && answer.releases() && self.nodes[x as usize].held.get(&b).is_some_and(|h| h.relayed) {
                 self.drop_bundle(x, b);
             }
-            let source = self.bundles[b as usize].source;
-            if source != x && matches!(self.bundles[b as usize].body, Body::Change { .. }) {
-                self.nodes[y as usize].outbox.entry(source).or_default().push((b, answer));
+            if self.contents[c as usize].author != x {
+                self.queue_answer(y, b, answer);
             }
         }
         let stored = answer == Disposition::Accepted;
@@ -740,14 +1173,17 @@ impl<'a> Sim<'a> {
             return; // a refused carrier copy is not spent: the custodian gives it elsewhere
         }
         let now = self.now;
+        let key = self.record_key(x, b);
         let node = &mut self.nodes[x as usize];
-        if let Some(rec) = node.custody.get_mut(&b) {
-            rec.spend(copies, now);
+        if let Some(k) = key {
+            node.custody.get_mut(&k).expect("record_key checked").rec.spend(copies, now);
         } else if let Some(h) = node.held.get_mut(&b) {
             h.copies = h.copies.saturating_sub(copies);
         }
-        if self.breaks.release_on_send && self.nodes[x as usize].custody.contains_key(&b) {
-            self.release(x, b);
+        if self.breaks.release_on_send
+            && let Some(k) = key
+        {
+            self.release(x, k);
         }
     }
 
@@ -765,27 +1201,50 @@ impl<'a> Sim<'a> {
         });
         let on_stick: Vec<(B, u32)> = stick.held.iter().map(|(&b, &c)| (b, c)).collect();
         for (b, copies) in on_stick {
-            if self.nodes[n as usize].seen.contains(&b) || self.bundles[b as usize].expires <= self.now {
+            let w = &self.bundles[b as usize];
+            if w.primary.expires <= self.now {
+                continue; // skipped unread
+            }
+            if self.knows(n, w.content) {
+                self.m.malice.recognised += u64::from(w.tampered);
                 continue;
             }
             self.count(b);
             let answer = self.receive(n, b, copies);
-            if self.is_destination(b, n) && matches!(self.bundles[b as usize].body, Body::Change { .. }) {
-                let source = self.bundles[b as usize].source;
-                self.nodes[n as usize].outbox.entry(source).or_default().push((b, answer));
-            }
+            self.queue_answer(n, b, answer);
         }
         self.flush(n);
+        // A hostile carrier removes some of what others left on the stick.
+        if self.nodes[n as usize].hostile && self.sc.malice.withhold > 0.0 {
+            let others: Vec<B> = self.sticks[s]
+                .as_ref()
+                .expect("inserted above")
+                .held
+                .keys()
+                .copied()
+                .filter(|&b| self.contents[self.content_of(b) as usize].author != n)
+                .collect();
+            for b in others {
+                if self.mrng.random_bool(self.sc.malice.withhold) {
+                    self.m.malice.withheld += 1;
+                    let bytes = self.contents[self.content_of(b) as usize].bytes;
+                    let stick = self.sticks[s].as_mut().expect("inserted above");
+                    stick.held.remove(&b);
+                    stick.bytes -= bytes;
+                }
+            }
+        }
         // Drop what expired or what this node knows was delivered; then write everything
         // we hold (a stick is a deliberate courier), in the strategy's class order.
         let now = self.now;
-        let bundles = &self.bundles;
+        let (bundles, contents) = (&self.bundles, &self.contents);
         let node = &self.nodes[n as usize];
         let stick = self.sticks[s].as_mut().expect("inserted above");
         stick.held.retain(|&b, _| {
-            let keep = bundles[b as usize].expires > now && !node.gone.contains(&b);
+            let w = &bundles[b as usize];
+            let keep = w.primary.expires > now && !node.gone.contains(&w.content);
             keep || {
-                stick.bytes -= bundles[b as usize].bytes;
+                stick.bytes -= contents[w.content as usize].bytes;
                 false
             }
         });
@@ -793,14 +1252,22 @@ impl<'a> Sim<'a> {
             .held
             .keys()
             .copied()
-            .filter(|b| !stick.held.contains_key(b) && bundles[*b as usize].expires > now)
-            .map(|b| (class_of(&bundles[b as usize]), bundles[b as usize].expires, b))
+            .filter(|b| !stick.held.contains_key(b) && bundles[*b as usize].primary.expires > now)
+            .map(|b| {
+                let w = &bundles[b as usize];
+                (class_of(&contents[w.content as usize]), w.primary.expires, b)
+            })
             .collect();
         order.sort_unstable();
+        let mut list: Vec<(B, u32)> = order.into_iter().map(|(_, _, b)| (b, 0)).collect();
+        if self.nodes[n as usize].hostile {
+            list = self.tamper(n, list);
+        }
         let mut written = Vec::new();
-        for (_, _, b) in order {
-            let bytes = bundles[b as usize].bytes;
-            if stick.bytes + bytes > stick.capacity {
+        let stick = self.sticks[s].as_mut().expect("inserted above");
+        for (b, _) in list {
+            let bytes = self.contents[self.bundles[b as usize].content as usize].bytes;
+            if stick.held.contains_key(&b) || stick.bytes + bytes > stick.capacity {
                 continue;
             }
             stick.bytes += bytes;
@@ -839,27 +1306,22 @@ impl<'a> Sim<'a> {
             }
         }
         self.violations.truncate(20);
-        self.m.final_storage =
-            self.nodes.iter().flat_map(|n| n.held.keys()).map(|&b| self.bundles[b as usize].bytes).sum();
-        self.m.final_data_storage = self
-            .nodes
-            .iter()
-            .flat_map(|n| n.held.keys())
-            .filter(|&&b| matches!(self.bundles[b as usize].body, Body::Change { .. }))
-            .map(|&b| self.bundles[b as usize].bytes)
-            .sum();
+        let contents = &self.contents;
+        let held = || self.nodes.iter().flat_map(|n| n.wrap.keys()).map(|&c| &contents[c as usize]);
+        self.m.final_storage = held().map(|c| c.bytes).sum();
+        self.m.final_data_storage = held().filter(|c| !c.is_control()).map(|c| c.bytes).sum();
         self.m.open_custody = self.nodes.iter().map(|n| n.custody.len() as u64).sum();
         Outcome { metrics: self.m, violations: self.violations }
     }
 }
 
-fn class_of(bundle: &SimBundle) -> Class {
-    let content = match bundle.body {
+fn class_of(content: &Content) -> Class {
+    let class = match content.body {
         Body::Change { doc, .. } if doc >= PROFILE => Class::Profile,
         Body::Change { .. } => Class::Content,
         _ => Class::Control,
     };
-    Class::of(content, bundle.bytes)
+    Class::of(class, content.bytes)
 }
 
 /// A document's name in messages.
