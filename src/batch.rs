@@ -6,11 +6,11 @@ use std::io::{Read, Write};
 
 use automerge::{AutoCommit, Change};
 
+use crate::change_scan;
 use crate::crypto::{self, CONTEXT_BATCH_SIGNATURE, SymmetricKey};
 use crate::envelope::{self, Batch, ChangeEncoding, Header};
 use crate::error::Rejection;
 use crate::identity::Identity;
-use crate::change_scan;
 use crate::limits::{AUTOMERGE_BUNDLE_BYTES_MAX, BATCH_BYTES_MAX, BATCH_CHANGES_MAX, BATCH_OPS_MAX, BATCH_SPLIT_BYTES};
 
 /// Signs `batch` as `author` and, with a key, encrypts it. Returns the header bytes and

@@ -54,7 +54,19 @@ pub struct Config {
     pub windows: Vec<Window>,
     /// Known contacts between other nodes (`[[contact]]`), for the contact plan.
     pub contacts: Vec<Contact>,
+    /// The longest lifetime of a bundle taken in (`max_lifetime_days`); `None` keeps the
+    /// node's own setting (default 60 days).
+    pub max_lifetime: Option<std::time::Duration>,
+    /// How long one live exchange may last in all (`exchange_timeout_secs`), so a peer
+    /// that trickles keeps nothing open for ever.
+    pub exchange_timeout: std::time::Duration,
 }
+
+/// Default whole-exchange deadline: an hour moves gigabytes on the slowest links we meet.
+pub const EXCHANGE_TIMEOUT_DEFAULT: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Largest configuration file read: far more than any real one.
+pub const CONFIG_BYTES_MAX: u64 = 1 << 20;
 
 /// A known recurring contact between two nodes.
 #[derive(Debug, Clone, PartialEq)]
@@ -91,6 +103,8 @@ impl Default for Config {
             peers: Vec::new(),
             windows: Vec::new(),
             contacts: Vec::new(),
+            max_lifetime: None,
+            exchange_timeout: EXCHANGE_TIMEOUT_DEFAULT,
         }
     }
 }
@@ -103,6 +117,8 @@ struct File {
     discovery: Option<bool>,
     discovery_group: Option<String>,
     time_scale: Option<f64>,
+    max_lifetime_days: Option<u64>,
+    exchange_timeout_secs: Option<u64>,
     #[serde(default)]
     peer: Vec<PeerFile>,
     #[serde(default)]
@@ -188,11 +204,30 @@ fn window_of(
 impl Config {
     /// Reads `path`; a missing file gives the defaults.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        match std::fs::read_to_string(path) {
-            Ok(text) => Config::parse(&text, &path.display().to_string()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
-            Err(e) => Err(ConfigError { path: path.display().to_string(), message: e.to_string() }),
+        use std::io::Read;
+        let fail = |message: String| ConfigError { path: path.display().to_string(), message };
+        let mut options = std::fs::OpenOptions::new();
+        options.read(true);
+        // Non-blocking, so a FIFO in its place cannot hang the daemon at start.
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, rustix::fs::OFlags::NONBLOCK.bits() as i32);
+        let file = match options.open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
+            Err(e) => return Err(fail(e.to_string())),
+        };
+        if !file.metadata().map_err(|e| fail(e.to_string()))?.is_file() {
+            return Err(fail("not a regular file".into()));
         }
+        // Read at most the cap (plus one byte to tell a longer file): a link to a device
+        // or a huge file is refused, not read.
+        let mut bytes = Vec::new();
+        file.take(CONFIG_BYTES_MAX + 1).read_to_end(&mut bytes).map_err(|e| fail(e.to_string()))?;
+        if bytes.len() as u64 > CONFIG_BYTES_MAX {
+            return Err(fail(format!("larger than {CONFIG_BYTES_MAX} bytes")));
+        }
+        let text = String::from_utf8(bytes).map_err(|_| fail("not UTF-8 text".into()))?;
+        Config::parse(&text, &path.display().to_string())
     }
 
     /// Parses configuration text; `path` names it in errors.
@@ -210,6 +245,18 @@ impl Config {
             });
         }
         c.discovery = f.discovery.unwrap_or(false);
+        if let Some(d) = f.max_lifetime_days {
+            if d == 0 || d > 3650 {
+                return Err(fail(format!("max_lifetime_days: {d} must be 1 to 3650")));
+            }
+            c.max_lifetime = Some(std::time::Duration::from_secs(d * 86_400));
+        }
+        if let Some(t) = f.exchange_timeout_secs {
+            if t == 0 {
+                return Err(fail("exchange_timeout_secs: must be at least 1".into()));
+            }
+            c.exchange_timeout = std::time::Duration::from_secs(t);
+        }
         if let Some(g) = f.discovery_group {
             let addr: std::net::SocketAddrV4 = g
                 .parse()

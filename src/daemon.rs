@@ -32,6 +32,11 @@ pub const BACKOFF_MAX: Duration = Duration::from_secs(60);
 pub const RESYNC_AFTER: Duration = Duration::from_secs(30);
 /// How often the status file is rewritten (and after every exchange).
 pub const STATUS_EVERY: Duration = Duration::from_secs(2);
+/// Exchanges running at once; a connection beyond them is refused at once (its node
+/// retries later), so no number of peers can exhaust the daemon.
+pub const EXCHANGES_MAX: usize = 16;
+/// How long a connecting node has to finish the QUIC handshake (prove its key).
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why the daemon stopped or could not start.
 #[derive(Debug, thiserror::Error)]
@@ -135,7 +140,14 @@ struct Ctx {
     home: PathBuf,
     config: Config,
     identity: Identity,
+    /// Locked only for store work, never across a network wait: several exchanges run
+    /// at once and a slow peer keeps no other out.
     node: Mutex<Node>,
+    /// Nodes the operator configured as peers: they may relay for us.
+    relays: std::collections::HashSet<NodeId>,
+    /// Contacts and configured peers, whose LAN beacons are not held to the strangers'
+    /// budget.
+    known: std::collections::HashSet<NodeId>,
     shared: SharedRef,
     started_ms: u64,
     listen: SocketAddr,
@@ -181,6 +193,12 @@ pub async fn run(
     if let Some(q) = config.relay_quota {
         node.set_relay_quota(q)?;
     }
+    if let Some(cap) = config.max_lifetime {
+        node.set_lifetime_cap(cap)?;
+    }
+    let relays: std::collections::HashSet<NodeId> = config.peers.iter().map(|p| p.card.node_id()).collect();
+    let mut known = relays.clone();
+    known.extend(node.contacts()?.into_iter().map(|c| c.card.node_id()));
     node.set_contact_plan(config.contact_plan(identity.node_id()));
     let endpoint = quinn::Endpoint::server(quic::server_config(&identity)?, config.listen)
         .map_err(|source| DaemonError::Listen { addr: config.listen, source })?;
@@ -190,6 +208,8 @@ pub async fn run(
         config,
         identity,
         node: Mutex::new(node),
+        relays,
+        known,
         shared: SharedRef::default(),
         started_ms,
         listen,
@@ -199,16 +219,28 @@ pub async fn run(
     let accept = {
         let (endpoint, ctx) = (endpoint.clone(), ctx.clone());
         async move {
+            let slots = Arc::new(tokio::sync::Semaphore::new(EXCHANGES_MAX));
             while let Some(incoming) = endpoint.accept().await {
+                let Ok(slot) = slots.clone().try_acquire_owned() else {
+                    tracing::debug!(
+                        "refusing a connection from {}: {EXCHANGES_MAX} exchanges running",
+                        incoming.remote_address()
+                    );
+                    incoming.refuse();
+                    continue;
+                };
                 let ctx = ctx.clone();
                 tokio::spawn(async move {
-                    let Ok(conn) = incoming.await else { return };
+                    let _slot = slot;
+                    let Ok(Ok(conn)) = tokio::time::timeout(HANDSHAKE_TIMEOUT, incoming).await else { return };
                     let Some(peer) = quic::peer_node(&conn) else { return };
+                    // One exchange per peer at a time: a second connection gets nothing.
+                    if with(&ctx.shared, |s| s.connected.contains_key(&peer)) {
+                        conn.close(1u32.into(), b"already syncing");
+                        return;
+                    }
                     let _live = Connected::new(&ctx.shared, peer);
-                    let result = {
-                        let mut guard = ctx.node.lock().await;
-                        exchange_and_record(&mut guard, &conn).await
-                    };
+                    let result = exchange_and_record(&ctx, &conn, peer).await;
                     conn.close(0u32.into(), b"done");
                     record_sync(&ctx, peer, "accepted", &result);
                     if result.is_ok() {
@@ -229,30 +261,41 @@ pub async fn run(
             let (resync, backoff_min, backoff_max) = (scale(RESYNC_AFTER), scale(BACKOFF_MIN), scale(BACKOFF_MAX));
             let mut next_at: HashMap<NodeId, Instant> = HashMap::new();
             let mut backoff: HashMap<NodeId, Duration> = HashMap::new();
+            // Each dial runs on its own task: one slow peer delays no other.
+            let mut dialling: std::collections::HashSet<NodeId> = std::collections::HashSet::new();
+            let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<(NodeId, bool)>();
             loop {
+                while let Ok((id, ok)) = done_rx.try_recv() {
+                    dialling.remove(&id);
+                    let b = backoff.entry(id).or_insert(backoff_min);
+                    if ok {
+                        *b = backoff_min;
+                        next_at.insert(id, Instant::now() + resync);
+                    } else {
+                        next_at.insert(id, Instant::now() + *b);
+                        *b = (*b * 2).min(backoff_max);
+                    }
+                    with(&ctx.shared, |s| if ok { s.stats.dialled += 1 } else { s.stats.dial_failures += 1 });
+                }
                 let now = schedule::scaled(ctx.started_ms, now_ms(), ctx.config.time_scale);
                 if schedule::open(&ctx.config.windows, now) {
                     for (card, address) in dial_targets(&ctx) {
                         let id = card.node_id();
-                        if next_at.get(&id).is_some_and(|t| Instant::now() < *t)
+                        if dialling.contains(&id)
+                            || next_at.get(&id).is_some_and(|t| Instant::now() < *t)
                             || with(&ctx.shared, |s| s.connected.contains_key(&id))
                         {
                             continue;
                         }
-                        let result = dial_once(&endpoint, &ctx, &card, &address).await;
-                        let ok = result.is_ok();
-                        if let Err(e) = &result {
-                            tracing::warn!("dialling {} at {address}: {e}", card.name);
-                        }
-                        let b = backoff.entry(id).or_insert(backoff_min);
-                        if ok {
-                            *b = backoff_min;
-                            next_at.insert(id, Instant::now() + resync);
-                        } else {
-                            next_at.insert(id, Instant::now() + *b);
-                            *b = (*b * 2).min(backoff_max);
-                        }
-                        with(&ctx.shared, |s| if ok { s.stats.dialled += 1 } else { s.stats.dial_failures += 1 });
+                        dialling.insert(id);
+                        let (endpoint, ctx, done) = (endpoint.clone(), ctx.clone(), done_tx.clone());
+                        tokio::spawn(async move {
+                            let result = dial_once(&endpoint, &ctx, &card, &address).await;
+                            if let Err(e) = &result {
+                                tracing::warn!("dialling {} at {address}: {e}", card.name);
+                            }
+                            let _ = done.send((id, result.is_ok()));
+                        });
                     }
                 }
                 tokio::time::sleep(Duration::from_millis(200)).await;
@@ -342,8 +385,23 @@ async fn beacon_loop(ctx: &Ctx, socket: &tokio::net::UdpSocket) {
 async fn listen_loop(ctx: &Ctx, socket: &tokio::net::UdpSocket) {
     let me = ctx.identity.node_id();
     let mut buf = vec![0u8; lan::BEACON_BYTES_MAX + 1];
+    // Each beacon costs two signature checks: per address, and for strangers in all, only
+    // so many are checked per second; the rest are dropped unread.
+    let mut per_address: HashMap<IpAddr, lan::Bucket> = HashMap::new();
+    let mut strangers = lan::Bucket::new(lan::STRANGER_BEACONS_PER_SEC);
     loop {
         let Ok((n, from)) = socket.recv_from(&mut buf).await else { continue };
+        if per_address.len() > 4096 {
+            per_address.clear();
+        }
+        let bucket = per_address.entry(from.ip()).or_insert_with(|| lan::Bucket::new(lan::BEACONS_PER_ADDRESS_PER_SEC));
+        if !bucket.take(lan::BEACONS_PER_ADDRESS_PER_SEC, lan::BEACONS_PER_ADDRESS_PER_SEC) {
+            continue;
+        }
+        let known = lan::claimed_node(&buf[..n]).is_some_and(|id| ctx.known.contains(&id));
+        if !known && !strangers.take(lan::STRANGER_BEACONS_PER_SEC, lan::STRANGER_BEACONS_PER_SEC) {
+            continue;
+        }
         let beacon = match lan::open(&buf[..n]) {
             Ok(b) => b,
             Err(e) => {
@@ -362,6 +420,11 @@ async fn listen_loop(ctx: &Ctx, socket: &tokio::net::UdpSocket) {
                 return; // older or replayed
             }
             if known.is_none() {
+                // Strangers heard at once are bounded: anyone on the LAN can make keys.
+                let strangers = s.discovered.keys().filter(|k| !ctx.known.contains(k)).count();
+                if !ctx.known.contains(&id) && strangers >= lan::STRANGERS_HEARD_MAX {
+                    return;
+                }
                 s.stats.discovered += 1;
                 tracing::info!("discovered {} ({id}) at {addr}", beacon.card.name);
             }
@@ -370,11 +433,16 @@ async fn listen_loop(ctx: &Ctx, socket: &tokio::net::UdpSocket) {
     }
 }
 
-async fn exchange_and_record(node: &mut Node, conn: &quinn::Connection) -> Result<quic::Exchange, QuicError> {
-    let x = quic::exchange(node, conn).await?;
-    if let Some(p) = x.peer {
-        node.record_contact(&p)?;
-    }
+/// One exchange with a connected peer, within the whole-exchange deadline, then noted
+/// for `caravan status`. A configured peer may relay for us; anyone else learns only
+/// what concerns it.
+async fn exchange_and_record(ctx: &Ctx, conn: &quinn::Connection, peer: NodeId) -> Result<quic::Exchange, QuicError> {
+    let options = quic::LinkOptions { relay: ctx.relays.contains(&peer), ..quic::LinkOptions::default() };
+    let deadline = ctx.config.exchange_timeout;
+    let x = tokio::time::timeout(deadline, quic::exchange_shared(&ctx.node, conn, options))
+        .await
+        .map_err(|_| QuicError::Link(format!("the exchange took longer than {} s; stopped", deadline.as_secs())))??;
+    ctx.node.lock().await.record_contact(&peer)?;
     Ok(x)
 }
 
@@ -432,11 +500,12 @@ async fn dial_once(endpoint: &quinn::Endpoint, ctx: &Ctx, card: &ContactCard, ad
         .await
         .map_err(|e| QuicError::Link(e.to_string()))?;
     let peer = card.node_id();
+    if with(&ctx.shared, |s| s.connected.contains_key(&peer)) {
+        conn.close(1u32.into(), b"already syncing");
+        return Ok(());
+    }
     let _live = Connected::new(&ctx.shared, peer);
-    let result = {
-        let mut guard = ctx.node.lock().await;
-        exchange_and_record(&mut guard, &conn).await
-    };
+    let result = exchange_and_record(ctx, &conn, peer).await;
     conn.close(0u32.into(), b"done");
     record_sync(ctx, peer, "dialled", &result);
     refresh_status(ctx).await;

@@ -52,7 +52,7 @@ pub use doc::{Audience, CommunityId, DocId, Part, Post, Role};
 pub use error::{Error, Rejection};
 pub use identity::{ContactCard, Identity, NodeId};
 pub use node::{
-    CommunityInfo, Contact, CustodyStatus, Event, ImportReport, InviteInfo, LinkPlan, Node, Outcome, Outgoing,
-    ProfileField, WaitReason, bundle_digest,
+    CommunityInfo, Contact, CustodyStatus, Event, ImportReport, InviteInfo, LinkPlan, LinkSummary, Node, Outcome,
+    Outgoing, ProfileField, WaitReason, bundle_digest,
 };
 pub use sync::Target;

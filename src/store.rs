@@ -56,7 +56,7 @@ const CONTACTS: TableDefinition<&str, &[u8]> = TableDefinition::new("contacts");
 /// Our last sealed bundle per document: doc -> digest(32) || concatenated heads.
 const SEALED: TableDefinition<&str, &[u8]> = TableDefinition::new("sealed");
 /// Announcements already handed to an export for a target: `target|digest hex` -> ().
-const ANNOUNCED: TableDefinition<&str, ()> = TableDefinition::new("announced");
+const ANNOUNCED: TableDefinition<&str, &[u8]> = TableDefinition::new("announced");
 /// The latest heads announcement from a peer: `node|doc` -> sequence (8 BE) || digest(32).
 const PEER_ANNOUNCEMENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("peer_announcements");
 /// Verified stored bundles by custody id: author node(20) || sequence (8 BE) -> digest(32).
@@ -463,7 +463,7 @@ pub trait Reads {
     /// Every setting whose key starts with `prefix`.
     fn meta_prefix(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
     /// Whether our announcement `digest` was already exported to `target`.
-    fn announced(&self, target: &str, digest: &[u8; 32]) -> Result<bool, StoreError>;
+    fn announced(&self, target: &str, doc: &str) -> Result<Option<[u8; 32]>, StoreError>;
     /// Custody records of our bundles, by sequence number, in order.
     fn custody_records(&self) -> Result<Vec<(u64, Vec<u8>)>, StoreError>;
     /// Custody answers waiting to be sent, as (custodian, disposition code, sequence).
@@ -708,8 +708,10 @@ macro_rules! impl_reads {
             fn meta_prefix(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
                 prefix_rows(&self.tx.open_table(META)?, prefix)
             }
-            fn announced(&self, target: &str, digest: &[u8; 32]) -> Result<bool, StoreError> {
-                Ok(self.tx.open_table(ANNOUNCED)?.get(format!("{target}|{}", hex(digest)).as_str())?.is_some())
+            fn announced(&self, target: &str, doc: &str) -> Result<Option<[u8; 32]>, StoreError> {
+                let t = self.tx.open_table(ANNOUNCED)?;
+                let v = t.get(format!("{target}|{doc}").as_str())?;
+                Ok(v.and_then(|v| v.value().try_into().ok()))
             }
             fn custody_records(&self) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
                 let t = self.tx.open_table(CUSTODY)?;
@@ -1046,8 +1048,8 @@ impl Txn {
     }
 
     /// Records that announcement `digest` was exported to `target`.
-    pub fn set_announced(&mut self, target: &str, digest: &[u8; 32]) -> Result<(), StoreError> {
-        self.table(ANNOUNCED)?.insert(format!("{target}|{}", hex(digest)).as_str(), ())?;
+    pub fn set_announced(&mut self, target: &str, doc: &str, digest: &[u8; 32]) -> Result<(), StoreError> {
+        self.table(ANNOUNCED)?.insert(format!("{target}|{doc}").as_str(), &digest[..])?;
         Ok(())
     }
 

@@ -150,3 +150,79 @@ async fn with_discovery_only_two_daemons_on_a_lan_find_each_other_and_sync() {
     let mut b = Node::open(s.village_home.path(), "").unwrap();
     assert_eq!(b.wiki_page(&s.wells, "North well").unwrap().as_deref(), Some("Pump fixed in May.\n"));
 }
+
+/// Reads one frame of the exchange: a big-endian u32 length, then bytes.
+async fn read_frame(recv: &mut quinn::RecvStream) -> Vec<u8> {
+    let mut len = [0u8; 4];
+    recv.read_exact(&mut len).await.unwrap();
+    let mut frame = vec![0u8; u32::from_be_bytes(len) as usize];
+    recv.read_exact(&mut frame).await.unwrap();
+    frame
+}
+
+/// A stranger dials the hub with a key of its own: it proves who it is, and then learns
+/// nothing private: no community endpoint, no digest of members-only or audience-only
+/// bundles. And while it holds its connection open without a word, a real peer still
+/// syncs at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stranger_learns_nothing_private_and_a_silent_one_keeps_no_one_out() {
+    let s = setup();
+    {
+        let mut a = Node::open(s.hub_home.path(), "").unwrap();
+        a.set_profile_field("name", "Hub", caravan::Audience::Public).unwrap();
+        a.set_profile_field("phone", "555", caravan::Audience::Family).unwrap();
+        a.export(caravan::Target::Everyone).unwrap();
+    }
+    let (private, public): (Vec<[u8; 32]>, Vec<[u8; 32]>) = {
+        let a = Node::open(s.hub_home.path(), "").unwrap();
+        let all = caravan::link::quic::parse_summary(&caravan::link::quic::encode_summary(&a.held_digests().unwrap()))
+            .unwrap();
+        let mut private = Vec::new();
+        let mut public = Vec::new();
+        for d in all {
+            let b = a.bundle_bytes(&d).unwrap().unwrap();
+            let info = caravan::bundle::parse_untimed(&b).unwrap();
+            let Ok(env) = caravan::envelope::decode_envelope(&b[info.payload.clone()]) else { continue };
+            // Members-only and audience-only content, and key grants, are private; public
+            // profiles and community public parts are for anyone.
+            if env.header.encrypted {
+                private.push(d);
+            } else {
+                public.push(d);
+            }
+        }
+        (private, public)
+    };
+    assert!(!private.is_empty() && !public.is_empty());
+    let hub_card = Node::open(s.hub_home.path(), "").unwrap().card();
+    let hub = caravan::daemon::run(s.hub_home.path(), s.hub.clone(), tokio::time::sleep(Duration::from_secs(8)));
+    let visitors = async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+
+        let stranger = caravan::Identity::generate();
+        let mut ep = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+        ep.set_default_client_config(caravan::link::quic::client_config(&stranger, &hub_card.signing_public).unwrap());
+        let conn = ep.connect(s.hub.listen, "caravan").unwrap().await.unwrap();
+        let mut recv = conn.accept_uni().await.unwrap();
+        let summary = caravan::link::quic::parse_summary(&read_frame(&mut recv).await).unwrap();
+        let endpoints = String::from_utf8(read_frame(&mut recv).await).unwrap();
+        assert_eq!(endpoints, hub_card.node_id().endpoint(), "a stranger learned the hub's other endpoints");
+        assert!(private.iter().all(|d| !summary.contains(d)), "a stranger learned digests of private bundles");
+        assert!(public.iter().all(|d| summary.contains(d)));
+
+        // The stranger now says nothing and keeps the connection open; the village dials and
+        // syncs all the same.
+        let started = std::time::Instant::now();
+        let village =
+            caravan::daemon::run(s.village_home.path(), s.village.clone(), tokio::time::sleep(Duration::from_secs(4)))
+                .await
+                .unwrap();
+        assert!(village.dialled >= 1, "{village:?}");
+        assert!(started.elapsed() < Duration::from_secs(6));
+        let mut b = Node::open(s.village_home.path(), "").unwrap();
+        assert_eq!(b.wiki_page(&s.wells, "North well").unwrap().as_deref(), Some("Pump fixed in May.\n"));
+        drop(conn);
+    };
+    let (hub, ()) = tokio::join!(hub, visitors);
+    hub.unwrap();
+}

@@ -184,7 +184,8 @@ async fn a_dropped_exchange_keeps_what_was_committed_and_is_not_resent() {
     assert_eq!(hub.feed(&wells).unwrap().len(), 40);
 }
 
-/// One live session between two nodes over loopback QUIC: `x` dials `y`.
+/// One live session between two nodes over loopback QUIC: `x` dials `y`, a peer its
+/// operator configured (so `x` tells it the endpoints to relay for, as a daemon does).
 async fn session(x: &mut caravan::Node, x_home: &std::path::Path, y: &mut caravan::Node, y_home: &std::path::Path) {
     let xi = Identity::load_or_create(&x_home.join("identity.key")).unwrap();
     let yi = Identity::load_or_create(&y_home.join("identity.key")).unwrap();
@@ -200,7 +201,8 @@ async fn session(x: &mut caravan::Node, x_home: &std::path::Path, y: &mut carava
         },
         async {
             let conn = client.connect(addr, "caravan").unwrap().await.unwrap();
-            quic::exchange(x, &conn).await
+            let relay = quic::LinkOptions { relay: true, ..quic::LinkOptions::default() };
+            quic::exchange_shared(&tokio::sync::Mutex::new(x), &conn, relay).await
         }
     );
     a.unwrap();
@@ -252,7 +254,7 @@ fn the_contact_plan_decides_which_carrier_gets_copies() {
     a.invite(&wells, &c.card(), Role::Editor).unwrap();
     a.put_wiki_page(&wells, "North well", "Pump fixed in May.\n").unwrap();
     let own_for_c = |a: &mut Node, peer: &Node| {
-        a.plan_link(peer.node_id(), &[peer.node_id().endpoint()], &HashSet::new()).unwrap().outgoing.len()
+        a.plan_link(peer.node_id(), &[peer.node_id().endpoint()], &HashSet::new(), false).unwrap().outgoing.len()
     };
     // No plan: binary spray to any carrier.
     assert!(own_for_c(&mut a, &late) > 0);

@@ -111,6 +111,52 @@ pub fn open(bytes: &[u8]) -> Result<Beacon, BeaconError> {
     Ok(Beacon { card, port, sent_ms })
 }
 
+/// The node a datagram claims to come from, read without checking anything: only to
+/// decide how much checking it gets (beacons from nodes we know are not held back by
+/// the budget for strangers). `None` if it does not even look like a beacon.
+pub fn claimed_node(bytes: &[u8]) -> Option<crate::identity::NodeId> {
+    if bytes.len() > BEACON_BYTES_MAX || bytes.get(..4)? != MAGIC {
+        return None;
+    }
+    let name_len = *bytes.get(17 + 1)? as usize;
+    let key: [u8; 32] = bytes.get(17 + 2 + name_len..17 + 2 + name_len + 32)?.try_into().ok()?;
+    Some(crate::identity::NodeId::from_signing_public(&key))
+}
+
+/// A token bucket: `rate` per second, at most `burst` at once.
+#[derive(Debug, Clone, Copy)]
+pub struct Bucket {
+    tokens: f64,
+    at: std::time::Instant,
+}
+
+impl Bucket {
+    /// A full bucket.
+    pub fn new(burst: f64) -> Self {
+        Bucket { tokens: burst, at: std::time::Instant::now() }
+    }
+
+    /// Takes one token if there is one.
+    pub fn take(&mut self, rate: f64, burst: f64) -> bool {
+        let now = std::time::Instant::now();
+        self.tokens = (self.tokens + now.duration_since(self.at).as_secs_f64() * rate).min(burst);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// Beacons checked per second from any one address (each costs two signature checks).
+pub const BEACONS_PER_ADDRESS_PER_SEC: f64 = 2.0;
+/// Beacons from nodes we do not know checked per second, all addresses together.
+pub const STRANGER_BEACONS_PER_SEC: f64 = 20.0;
+/// Nodes we do not know remembered as heard on the LAN at once.
+pub const STRANGERS_HEARD_MAX: usize = 64;
+
 /// Where to dial the sender of `beacon` heard from `from`.
 pub fn address_of(beacon: &Beacon, from: SocketAddr) -> SocketAddr {
     SocketAddr::new(from.ip(), beacon.port)
@@ -160,5 +206,19 @@ mod tests {
         let forged = seal(&other, &card, 4433, 1);
         assert_eq!(open(&forged), Err(BeaconError::Signature));
         assert_eq!(address_of(&back, "10.0.0.7:4434".parse().unwrap()), "10.0.0.7:4433".parse().unwrap());
+        // The claimed sender is read without checks, and only from something beacon-shaped.
+        assert_eq!(claimed_node(&b), Some(id.node_id()));
+        assert_eq!(claimed_node(&forged), Some(id.node_id()));
+        assert_eq!(claimed_node(b"hello"), None);
+        assert_eq!(claimed_node(&b[..20]), None);
+    }
+
+    #[test]
+    fn a_bucket_lets_a_burst_through_then_only_its_rate() {
+        let mut b = Bucket::new(3.0);
+        let passed = (0..100).filter(|_| b.take(1.0, 3.0)).count();
+        assert_eq!(passed, 3, "a burst of 100 let {passed} through");
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        assert!(b.take(1.0, 3.0), "a token comes back after a second");
     }
 }

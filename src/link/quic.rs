@@ -6,6 +6,7 @@
 //! any node and learns who it is from the key (unknown nodes get only public content and
 //! relay traffic, by policy above this layer).
 
+use std::borrow::{Borrow, BorrowMut};
 use std::sync::Arc;
 
 use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
@@ -108,14 +109,32 @@ async fn read_frame(recv: &mut quinn::RecvStream, max: usize) -> Result<Option<V
     Ok(Some(buf))
 }
 
+/// How much a peer is trusted with, and how often received bundles are committed.
+#[derive(Debug, Clone, Copy)]
+pub struct LinkOptions {
+    /// The operator configured this peer to relay through (`[[peer]]` in `config.toml`):
+    /// it learns every endpoint this node receives for and carries its custody signals.
+    /// Any other node learns only what concerns it ([`Node::summary_for`]).
+    pub relay: bool,
+    /// Commit received bundles every this many bundles...
+    pub batch_count: usize,
+    /// ...or this many bytes.
+    pub batch_bytes: usize,
+}
+
+impl Default for LinkOptions {
+    fn default() -> Self {
+        LinkOptions { relay: false, batch_count: LINK_BATCH_COUNT, batch_bytes: LINK_BATCH_BYTES }
+    }
+}
+
 /// One exchange over an established connection, the same on both ends: each side sends
-/// a summary (the digests it holds), then the bundles the other is entitled to
-/// (`Target::Peer`) and does not hold, in priority order, then an end marker; each
-/// imports what it received in one transaction. Custody answers travel as bundles in the
-/// next exchange. (Resuming a dropped transfer, flow control across imports and
-/// link-level acknowledgements are the daemon's, still to come.)
+/// a summary (the digests it holds and the endpoints it receives for, as far as the peer
+/// may know them), then the bundles the other is entitled to (`Target::Peer`) and does
+/// not hold, plus relay traffic, in priority order, then an end marker; each imports
+/// what it received, committed as it goes; a second round carries the custody answers.
 pub async fn exchange(node: &mut Node, conn: &quinn::Connection) -> Result<Exchange, QuicError> {
-    exchange_with(node, conn, LINK_BATCH_COUNT, LINK_BATCH_BYTES).await
+    exchange_shared(&tokio::sync::Mutex::new(node), conn, LinkOptions::default()).await
 }
 
 /// [`exchange`], committing received bundles every `batch_count` bundles or
@@ -126,34 +145,40 @@ pub async fn exchange_with(
     batch_count: usize,
     batch_bytes_max: usize,
 ) -> Result<Exchange, QuicError> {
+    let options = LinkOptions { batch_count, batch_bytes: batch_bytes_max, ..LinkOptions::default() };
+    exchange_shared(&tokio::sync::Mutex::new(node), conn, options).await
+}
+
+/// [`exchange`] with a node shared by several exchanges at once (a daemon's): the node is
+/// locked only for store work (a summary, a plan, a fetch, an import), never while
+/// waiting for the network, so a slow or silent peer keeps no other out.
+pub async fn exchange_shared<N: BorrowMut<Node> + Send>(
+    node: &tokio::sync::Mutex<N>,
+    conn: &quinn::Connection,
+    options: LinkOptions,
+) -> Result<Exchange, QuicError> {
     let peer = peer_node(conn).ok_or(QuicError::Anonymous)?;
-    let mut summary = Vec::new();
-    for d in node.held_digests()?.into_iter().take(SUMMARY_DIGESTS_MAX) {
-        summary.extend_from_slice(&d);
-    }
-    let endpoints = node.endpoints()?.into_iter().take(ENDPOINTS_MAX).collect::<Vec<_>>().join("\n");
+    let ours = {
+        let mut guard = node.lock().await;
+        blocking(|| node_mut(&mut *guard).summary_for(peer, options.relay))?
+    };
+    let summary = encode_summary(&ours.digests);
+    let endpoints = encode_endpoints(&ours.endpoints);
     let mut send = conn.open_uni().await.map_err(link_err)?;
     write_frame(&mut send, &summary).await?;
-    write_frame(&mut send, endpoints.as_bytes()).await?;
+    write_frame(&mut send, &endpoints).await?;
     let mut recv = conn.accept_uni().await.map_err(link_err)?;
     let theirs = read_frame(&mut recv, SUMMARY_DIGESTS_MAX * 32).await?.unwrap_or_default();
-    if theirs.len() % 32 != 0 {
-        return Err(QuicError::Link("summary is not a list of 32-byte digests".into()));
-    }
+    let held = parse_summary(&theirs)?;
     let their_endpoints = read_frame(&mut recv, ENDPOINTS_BYTES_MAX).await?.unwrap_or_default();
-    let their_endpoints: Vec<String> = std::str::from_utf8(&their_endpoints)
-        .map_err(|_| QuicError::Link("endpoint list is not UTF-8".into()))?
-        .split('\n')
-        .filter(|e| !e.is_empty())
-        .take(ENDPOINTS_MAX)
-        .map(str::to_string)
-        .collect();
-    let held: std::collections::HashSet<[u8; 32]> =
-        theirs.chunks_exact(32).filter_map(|c| <[u8; 32]>::try_from(c).ok()).collect();
-    let plan = node.plan_link(peer, &their_endpoints, &held)?;
+    let their_endpoints = parse_endpoints(&their_endpoints)?;
+    let plan = {
+        let mut guard = node.lock().await;
+        blocking(|| node_mut(&mut *guard).plan_link(peer, &their_endpoints, &held, options.relay))?
+    };
     let wanted: Vec<([u8; 32], u32)> = plan.outgoing.iter().map(|o| (o.digest, o.bytes)).collect();
     let mut out = Exchange { peer: Some(peer), skipped: plan.skipped, ..Exchange::default() };
-    let (send, sent, received, got) = transfer(node, send, Ok(recv), &wanted, batch_count, batch_bytes_max).await?;
+    let (send, sent, received, got) = transfer(node, send, Ok(recv), &wanted, options).await?;
     out.sent = sent;
     out.received = received;
     // Second round, on fresh streams: the custody answers for what each side just
@@ -161,18 +186,61 @@ pub async fn exchange_with(
     let mut known = held;
     known.extend(wanted.iter().map(|(d, _)| *d));
     known.extend(got);
-    let plan = node.plan_link(peer, &their_endpoints, &known)?;
+    let plan = {
+        let mut guard = node.lock().await;
+        blocking(|| node_mut(&mut *guard).plan_link(peer, &their_endpoints, &known, options.relay))?
+    };
     let wanted: Vec<([u8; 32], u32)> = plan.outgoing.iter().map(|o| (o.digest, o.bytes)).collect();
     // (The peer sees a new stream only once data is on it: accept while sending.)
     let send2 = conn.open_uni().await.map_err(link_err)?;
-    let (send2, sent, received, _) =
-        transfer(node, send2, Err(conn.clone()), &wanted, batch_count, batch_bytes_max).await?;
+    let (send2, sent, received, _) = transfer(node, send2, Err(conn.clone()), &wanted, options).await?;
     out.sent_second_round = sent;
     out.received.outcomes.extend(received.outcomes);
     out.received.unlocked += received.unlocked;
     let _ = send.stopped().await;
     let _ = send2.stopped().await;
     Ok(out)
+}
+
+fn node_mut<N: BorrowMut<Node>>(n: &mut N) -> &mut Node {
+    n.borrow_mut()
+}
+
+fn node_ref<N: Borrow<Node>>(n: &N) -> &Node {
+    n.borrow()
+}
+
+/// A summary frame: the digests, 32 bytes each, at most [`SUMMARY_DIGESTS_MAX`].
+pub fn encode_summary(digests: &[[u8; 32]]) -> Vec<u8> {
+    digests.iter().take(SUMMARY_DIGESTS_MAX).flatten().copied().collect()
+}
+
+/// Reads a peer's summary frame: a whole number of 32-byte digests.
+pub fn parse_summary(bytes: &[u8]) -> Result<std::collections::HashSet<[u8; 32]>, QuicError> {
+    if bytes.len() % 32 != 0 || bytes.len() > SUMMARY_DIGESTS_MAX * 32 {
+        return Err(QuicError::Link("summary is not a list of 32-byte digests".into()));
+    }
+    Ok(bytes.chunks_exact(32).filter_map(|c| <[u8; 32]>::try_from(c).ok()).collect())
+}
+
+/// An endpoint list frame: endpoints separated by newlines, at most [`ENDPOINTS_MAX`].
+pub fn encode_endpoints(endpoints: &[String]) -> Vec<u8> {
+    endpoints.iter().take(ENDPOINTS_MAX).map(String::as_str).collect::<Vec<_>>().join("\n").into_bytes()
+}
+
+/// Reads a peer's endpoint list frame: UTF-8, newline-separated, at most
+/// [`ENDPOINTS_MAX`] endpoints kept.
+pub fn parse_endpoints(bytes: &[u8]) -> Result<Vec<String>, QuicError> {
+    if bytes.len() > ENDPOINTS_BYTES_MAX {
+        return Err(QuicError::Link("endpoint list too long".into()));
+    }
+    Ok(std::str::from_utf8(bytes)
+        .map_err(|_| QuicError::Link("endpoint list is not UTF-8".into()))?
+        .split('\n')
+        .filter(|e| !e.is_empty())
+        .take(ENDPOINTS_MAX)
+        .map(str::to_string)
+        .collect())
 }
 
 /// Aborts a spawned task when dropped: a failed exchange stops its reader and writer
@@ -277,18 +345,16 @@ fn spawn_writer(mut send: quinn::SendStream) -> (tokio::sync::mpsc::Sender<Chunk
 /// reads and writes run on their own tasks, so the link stays busy while the store works:
 /// the next batch is read while one is imported, the next chunk fetched while one is
 /// written. Returns the stream, what was sent, what importing did, and the digests received.
-async fn transfer(
-    node: &mut Node,
+async fn transfer<N: BorrowMut<Node> + Send>(
+    node: &tokio::sync::Mutex<N>,
     send: quinn::SendStream,
     recv: Result<quinn::RecvStream, quinn::Connection>,
     wanted: &[([u8; 32], u32)],
-    batch_count: usize,
-    batch_bytes_max: usize,
+    options: LinkOptions,
 ) -> Result<(quinn::SendStream, usize, ImportReport, Vec<[u8; 32]>), QuicError> {
     // Fetching and importing share the node, never held across a network wait.
-    let node = tokio::sync::Mutex::new(node);
     let (to_writer, writer) = spawn_writer(send);
-    let (mut from_reader, _reader) = spawn_reader(recv, batch_count, batch_bytes_max);
+    let (mut from_reader, _reader) = spawn_reader(recv, options.batch_count, options.batch_bytes);
     let sending = async {
         // Chunks of at most SEND_CHUNK_COUNT bundles and about SEND_CHUNK_BYTES.
         let mut chunks: Vec<Vec<[u8; 32]>> = vec![Vec::new()];
@@ -309,7 +375,7 @@ async fn transfer(
             let want = u32::try_from(bytes).unwrap_or(u32::MAX).min(SEND_AHEAD_BYTES);
             let Ok(room) = ahead.clone().acquire_many_owned(want).await else { break };
             let guard = node.lock().await;
-            let fetched = blocking(|| guard.bundles_bytes(chunk))?;
+            let fetched = blocking(|| node_ref(&*guard).bundles_bytes(chunk))?;
             drop(guard);
             let chunk = chunk.iter().copied().zip(fetched).filter_map(|(d, b)| b.map(|b| (d, b))).collect();
             if to_writer.send((chunk, room)).await.is_err() {
@@ -328,7 +394,7 @@ async fn transfer(
             // bundles read before it are kept all the same.
             if !batch.is_empty() {
                 let mut guard = node.lock().await;
-                let r = blocking(|| guard.import_many(batch.iter().map(Vec::as_slice)))?;
+                let r = blocking(|| node_mut(&mut *guard).import_many(batch.iter().map(Vec::as_slice)))?;
                 drop(guard);
                 for b in &batch {
                     let d = crate::node::bundle_digest(b);
@@ -502,6 +568,20 @@ impl ClientCertVerifier for NodeKeyVerifier {
     }
 }
 
+/// A connection silent for this long is closed (the handshake included): a peer that
+/// stops answering holds nothing open. Keep-alives keep a quiet but live link open.
+pub const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// How often an idle connection is probed.
+pub const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(10);
+
+fn transport() -> Arc<quinn::TransportConfig> {
+    let mut t = quinn::TransportConfig::default();
+    t.max_idle_timeout(quinn::IdleTimeout::try_from(IDLE_TIMEOUT).ok());
+    t.keep_alive_interval(Some(KEEP_ALIVE));
+    Arc::new(t)
+}
+
 /// A listener's configuration: presents our key, requires the dialler's (any node).
 pub fn server_config(identity: &Identity) -> Result<quinn::ServerConfig, QuicError> {
     let mut tls = rustls::ServerConfig::builder_with_provider(provider())
@@ -511,7 +591,9 @@ pub fn server_config(identity: &Identity) -> Result<quinn::ServerConfig, QuicErr
         .with_cert_resolver(Arc::new(rustls::server::AlwaysResolvesServerRawPublicKeys::new(certified_key(identity)?)));
     tls.alpn_protocols = vec![ALPN.to_vec()];
     let quic = QuicServerConfig::try_from(tls).map_err(|e| QuicError::Tls(e.to_string()))?;
-    Ok(quinn::ServerConfig::with_crypto(Arc::new(quic)))
+    let mut config = quinn::ServerConfig::with_crypto(Arc::new(quic));
+    config.transport_config(transport());
+    Ok(config)
 }
 
 /// A dialler's configuration: presents our key, and accepts only `expected` (the
@@ -527,7 +609,9 @@ pub fn client_config(identity: &Identity, expected: &[u8; 32]) -> Result<quinn::
         )?)));
     tls.alpn_protocols = vec![ALPN.to_vec()];
     let quic = QuicClientConfig::try_from(tls).map_err(|e| QuicError::Tls(e.to_string()))?;
-    Ok(quinn::ClientConfig::new(Arc::new(quic)))
+    let mut config = quinn::ClientConfig::new(Arc::new(quic));
+    config.transport_config(transport());
+    Ok(config)
 }
 
 #[cfg(test)]

@@ -40,11 +40,17 @@ impl Node {
             })
             .collect();
         out.sort_by_key(|o| o.carried);
+        // Remembered per target and document (one row each), and only for targets we
+        // know: anyone can connect, and a stranger just gets the small announcements again.
+        let known = match target {
+            Target::Peer(peer) => self.knows(&view, peer)?,
+            Target::Community(_) | Target::Everyone => true,
+        };
         drop(view);
-        if !scope.latest_own.is_empty() {
+        if known && !scope.latest_own.is_empty() {
             let mut t = self.write_txn()?;
-            for digest in scope.latest_own.values() {
-                t.set_announced(&target_key(target), digest)?;
+            for (doc, digest) in &scope.latest_own {
+                t.set_announced(&target_key(target), doc, digest)?;
             }
             t.commit()?;
         }
@@ -52,11 +58,65 @@ impl Node {
     }
 
     /// The endpoints this node receives for: its own, and its communities' group
-    /// endpoints. A live link tells the peer, so it can hand over what it carries for them.
+    /// endpoints.
     pub fn endpoints(&mut self) -> Result<Vec<String>, Error> {
         let mut out = vec![self.node_id().endpoint()];
         out.extend(self.communities()?.into_iter().map(|c| c.id.endpoint()));
         Ok(out)
+    }
+
+    /// Whether `peer` is someone this node knows: a contact, or a member of one of its
+    /// communities.
+    pub(super) fn knows(&mut self, r: &impl Reads, peer: NodeId) -> Result<bool, Error> {
+        if self.contact_card(r, &peer)?.is_some() {
+            return Ok(true);
+        }
+        for c in self.communities()? {
+            if self.members(&c.id)?.iter().any(|(n, _, _)| NodeId::parse(n) == Some(peer)) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// What a live link tells `peer` before anything else (`spec/sync.md`): the endpoints
+    /// this node receives for and the digests it holds, so the peer neither withholds
+    /// what is for us nor sends what we have. A peer learns only what concerns it: the
+    /// endpoint of a community only if it is a member too (or `relay`: the operator
+    /// configured it as a peer to relay through), digests only of public content, of
+    /// bundles for endpoints it may know, of its own bundles and of custody signals, and
+    /// what we forgot as delivered only if it is a contact, a co-member or a relay. An
+    /// unknown node learns no private community, audience or member.
+    pub fn summary_for(&mut self, peer: NodeId, relay: bool) -> Result<LinkSummary, Error> {
+        let me = self.node_id();
+        let view = self.store.read()?;
+        let mut endpoints = vec![me.endpoint()];
+        let mut known = relay || self.contact_card(&view, &peer)?.is_some();
+        for c in self.communities()? {
+            let member = self.members(&c.id)?.iter().any(|(n, _, _)| NodeId::parse(n) == Some(peer));
+            known |= member;
+            if relay || member {
+                endpoints.push(c.id.endpoint());
+            }
+        }
+        let mut disclosed: HashSet<String> = endpoints.iter().cloned().collect();
+        disclosed.insert(peer.endpoint());
+        if let Some((_, bits, _)) = view.contacts()?.into_iter().find(|(n, _, _)| NodeId::parse(n) == Some(peer)) {
+            for audience in Audience::ALL.into_iter().filter(|a| bits & a.bit() != 0) {
+                disclosed.insert(DocId::Profile { owner: me, audience }.endpoint());
+            }
+        }
+        let mut digests = Vec::new();
+        for (d, m) in view.all_bundle_meta()? {
+            let public = DocId::parse(&m.doc).is_some_and(|doc| doc.is_public());
+            if public || disclosed.contains(&m.destination) || m.author == peer || m.state == BundleState::Signal {
+                digests.push(d);
+            }
+        }
+        if known {
+            digests.extend(view.all_forgotten()?);
+        }
+        Ok(LinkSummary { digests, endpoints })
     }
 
     /// Sets the contact plan used to choose carriers on live links.
@@ -69,14 +129,21 @@ impl Node {
     /// [`Node::plan_export`] for it), then relay traffic: custody signals and notices
     /// (small; they flood), bundles we carry for its endpoints, and carrier copies of
     /// our own bundles in custody as the routing strategy decides with the contact plan
-    /// (copies handed over are taken from the custody record's budget).
+    /// (copies handed over are taken from the custody record's budget). Our own custody
+    /// signals (which say whose bundles we take: our memberships) go to a stranger only
+    /// if it is a `relay` the operator configured.
     pub fn plan_link(
         &mut self,
         peer: NodeId,
         peer_endpoints: &[String],
         peer_holds: &HashSet<[u8; 32]>,
+        relay: bool,
     ) -> Result<LinkPlan, Error> {
         let entitled = self.plan_export(Target::Peer(peer))?;
+        let known = {
+            let view = self.store.read()?;
+            relay || self.knows(&view, peer)?
+        };
         let before = entitled.len();
         let mut out: Vec<Outgoing> = entitled.into_iter().filter(|o| !peer_holds.contains(&o.digest)).collect();
         let skipped = before - out.len();
@@ -119,8 +186,15 @@ impl Node {
                 holder_next_ms: None,
                 peer_next_ms: None,
             };
-            if endpoints.contains(m.destination.as_str()) || m.state == BundleState::Signal {
-                // For the peer, or control that releases storage everywhere.
+            // What we keep for others goes to a peer that receives for its endpoint (a claim
+            // anyone can make: only what is already carried for others rides on it), and
+            // control that releases storage everywhere floods. Our own and our communities'
+            // bundles reach a stranger only as the routing strategy's carrier copies.
+            let kept = super::ledger::kept_for_others(m, me);
+            if m.state == BundleState::Signal && !kept && !known {
+                continue;
+            }
+            if (kept && endpoints.contains(m.destination.as_str())) || m.state == BundleState::Signal {
             } else if let Some((_, r)) = records.get(digest) {
                 offer.relation = if trusted { Relation::Trusted } else { Relation::Stranger };
                 offer.copies = r.copies;
@@ -227,7 +301,7 @@ impl Node {
             // Our latest sealed bundle tells recipients what we have. Hand it to each
             // target once; it is small, and a lost copy only makes the peer send us more.
             if let Some((digest, _)) = view.sealed(&name)?
-                && !view.announced(&target_key(target), &digest)?
+                && view.announced(&target_key(target), &name)? != Some(digest)
             {
                 scope.latest_own.insert(name.clone(), digest);
             }

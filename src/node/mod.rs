@@ -203,6 +203,15 @@ pub struct Outgoing {
     pub carried: bool,
 }
 
+/// What a live link tells a peer first ([`Node::summary_for`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LinkSummary {
+    /// Digests of bundles the peer need not send.
+    pub digests: Vec<[u8; 32]>,
+    /// Endpoints this node receives for, as far as the peer may know them.
+    pub endpoints: Vec<String>,
+}
+
 /// What to send over a live link ([`Node::plan_link`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LinkPlan {
