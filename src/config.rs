@@ -48,8 +48,11 @@ pub struct Config {
     /// How much faster than real time the daemon's clock runs (testnets compress days
     /// into minutes); 1 in real use.
     pub time_scale: f64,
-    /// Peers to dial inside windows.
+    /// Peers to dial inside windows. They may relay for this node.
     pub peers: Vec<Peer>,
+    /// Nodes trusted to relay for this node that it does not dial (`[[relay]]`: a hub
+    /// that dials the village): they learn every endpoint it receives for.
+    pub relays: Vec<ContactCard>,
     /// When outbound connections are allowed; none means always.
     pub windows: Vec<Window>,
     /// Known contacts between other nodes (`[[contact]]`), for the contact plan.
@@ -101,6 +104,7 @@ impl Default for Config {
             discovery_group: crate::link::lan::GROUP_DEFAULT,
             time_scale: 1.0,
             peers: Vec::new(),
+            relays: Vec::new(),
             windows: Vec::new(),
             contacts: Vec::new(),
             max_lifetime: None,
@@ -121,6 +125,8 @@ struct File {
     exchange_timeout_secs: Option<u64>,
     #[serde(default)]
     peer: Vec<PeerFile>,
+    #[serde(default)]
+    relay: Vec<RelayFile>,
     #[serde(default)]
     window: Vec<WindowFile>,
     #[serde(default)]
@@ -149,6 +155,12 @@ enum Size {
 struct PeerFile {
     card: String,
     address: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RelayFile {
+    card: String,
 }
 
 #[derive(Deserialize)]
@@ -278,6 +290,10 @@ impl Config {
                 return Err(fail(format!("peer {}: address {:?} needs a port (host:4433)", i + 1, p.address)));
             }
             c.peers.push(Peer { card, address: p.address });
+        }
+        for (i, r) in f.relay.into_iter().enumerate() {
+            let card = ContactCard::parse(&r.card).map_err(|e| fail(format!("relay {}: card: {e}", i + 1)))?;
+            c.relays.push(card);
         }
         for (i, w) in f.window.into_iter().enumerate() {
             let window =

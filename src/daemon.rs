@@ -160,7 +160,18 @@ pub async fn run(
     config: Config,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<DaemonStats, DaemonError> {
-    let identity = Identity::load_or_create(&home.join("identity.key"))?;
+    run_with(home, config, None, shutdown).await
+}
+
+/// [`run`] for a node whose keys are sealed under `passphrase` (`Node::open_sealed`).
+pub async fn run_with(
+    home: &Path,
+    config: Config,
+    passphrase: Option<zeroize::Zeroizing<String>>,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<DaemonStats, DaemonError> {
+    let pass = passphrase.as_ref().map(|p| p.as_str());
+    let identity = Identity::open(&home.join("identity.key"), pass)?.0;
     let started_ms = now_ms();
     // Announce this process first: from now on `caravan status` reads the report instead
     // of opening the store, so a command polling status cannot keep the daemon out.
@@ -180,7 +191,7 @@ pub async fn run(
     // A short command that started before may hold the store for a moment.
     let mut tries = 0;
     let opened = loop {
-        match Node::open_with_cache(home, "", crate::store::DAEMON_CACHE_BYTES) {
+        match Node::open_with(home, "", crate::store::DAEMON_CACHE_BYTES, pass) {
             Ok(n) => break Ok(n),
             Err(e) if tries < 100 && e.to_string().contains("already open") => {
                 tries += 1;
@@ -196,7 +207,8 @@ pub async fn run(
     if let Some(cap) = config.max_lifetime {
         node.set_lifetime_cap(cap)?;
     }
-    let relays: std::collections::HashSet<NodeId> = config.peers.iter().map(|p| p.card.node_id()).collect();
+    let relays: std::collections::HashSet<NodeId> =
+        config.peers.iter().map(|p| p.card.node_id()).chain(config.relays.iter().map(|c| c.node_id())).collect();
     let mut known = relays.clone();
     known.extend(node.contacts()?.into_iter().map(|c| c.card.node_id()));
     node.set_contact_plan(config.contact_plan(identity.node_id()));

@@ -56,6 +56,22 @@ impl fmt::Debug for NodeId {
     }
 }
 
+/// The key that seals community and audience keys in a store whose identity is sealed
+/// under a passphrase.
+pub type StoreKey = zeroize::Zeroizing<[u8; 32]>;
+
+/// Reads at most `max` bytes of a regular file (an identity file is 64 or 112 bytes).
+fn read_small(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let file = std::fs::File::open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    let mut out = Vec::new();
+    file.take(max).read_to_end(&mut out)?;
+    Ok(out)
+}
+
 /// A node's private keys. Never leaves the node's home directory.
 pub struct Identity {
     signing: SigningKey,
@@ -89,6 +105,17 @@ pub enum IdentityError {
         /// What is wrong with it.
         reason: String,
     },
+    /// The identity file is sealed under a passphrase and none was given.
+    #[error(
+        "the keys in {path} are sealed under a passphrase: give it (a terminal asks; else CARAVAN_PASSPHRASE_FILE)"
+    )]
+    Sealed {
+        /// Path of the file.
+        path: String,
+    },
+    /// The passphrase does not open the keys, or they could not be sealed.
+    #[error("{0}")]
+    Keystore(String),
     /// The identity file could not be read or written.
     #[error("identity file {path}: {source}")]
     Io {
@@ -116,19 +143,44 @@ impl Identity {
         Identity { signing: SigningKey::from_bytes(&s), agreement: StaticSecret::from(a) }
     }
 
-    /// Loads the identity file, or creates it (mode 0600) if it does not exist.
+    /// Loads the identity file, or creates it (mode 0600) if it does not exist. A file
+    /// sealed under a passphrase needs [`Identity::open`].
     pub fn load_or_create(path: &Path) -> Result<Self, IdentityError> {
+        Ok(Self::open(path, None)?.0)
+    }
+
+    /// Loads the identity file, or creates it if it does not exist: sealed under
+    /// `passphrase` if one is given (see [`crate::keystore`]). Returns the identity and,
+    /// for a sealed one, the key that seals community and audience keys in the store.
+    /// The file must be no longer than a sealed one (anything bigger is not ours).
+    pub fn open(path: &Path, passphrase: Option<&str>) -> Result<(Self, Option<StoreKey>), IdentityError> {
         let io = |source| IdentityError::Io { path: path.display().to_string(), source };
-        match std::fs::read(path) {
+        let file_err = |reason: String| IdentityError::File { path: path.display().to_string(), reason };
+        match read_small(path, 256) {
+            Ok(bytes) if crate::keystore::is_sealed(&bytes) => {
+                let Some(passphrase) = passphrase else {
+                    return Err(IdentityError::Sealed { path: path.display().to_string() });
+                };
+                let (secret, store) = crate::keystore::open_identity(&bytes, passphrase, path)
+                    .map_err(|e| IdentityError::Keystore(e.to_string()))?;
+                Ok((Self::from_secret_bytes(&secret), Some(store)))
+            }
             Ok(bytes) => {
-                let secret: [u8; 64] = bytes.try_into().map_err(|b: Vec<u8>| IdentityError::File {
-                    path: path.display().to_string(),
-                    reason: format!("expected 64 bytes, found {}", b.len()),
-                })?;
-                Ok(Self::from_secret_bytes(&secret))
+                let secret: [u8; 64] =
+                    bytes.try_into().map_err(|b: Vec<u8>| file_err(format!("expected 64 bytes, found {}", b.len())))?;
+                Ok((Self::from_secret_bytes(&secret), None))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let id = Self::generate();
+                let (bytes, store) = match passphrase {
+                    None => (id.secret_bytes().to_vec(), None),
+                    Some(p) => {
+                        let (file, store) =
+                            crate::keystore::seal_identity(&id.secret_bytes(), p, crate::keystore::COST_DEFAULT)
+                                .map_err(|e| IdentityError::Keystore(e.to_string()))?;
+                        (file, Some(store))
+                    }
+                };
                 let mut options = std::fs::OpenOptions::new();
                 options.write(true).create_new(true);
                 #[cfg(unix)]
@@ -137,9 +189,9 @@ impl Identity {
                     options.mode(0o600);
                 }
                 let mut file = options.open(path).map_err(io)?;
-                file.write_all(&id.secret_bytes()).map_err(io)?;
+                file.write_all(&bytes).map_err(io)?;
                 file.sync_all().map_err(io)?;
-                Ok(id)
+                Ok((id, store))
             }
             Err(e) => Err(io(e)),
         }

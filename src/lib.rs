@@ -37,6 +37,7 @@ pub mod doc;
 pub mod envelope;
 pub mod error;
 pub mod identity;
+pub mod keystore;
 pub mod limits;
 pub mod link;
 pub mod membership;

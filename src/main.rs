@@ -39,6 +39,11 @@ enum Command {
         /// Display name shown on your contact card.
         #[arg(long)]
         name: String,
+        /// Seal this node's keys (its identity, every community and audience key) under a
+        /// passphrase, asked on the terminal (or read from CARAVAN_PASSPHRASE_FILE). Every
+        /// later command needs it; the daemon reads it from a file or a systemd credential.
+        #[arg(long)]
+        passphrase: bool,
     },
     /// Print this node's contact card (one line; give it to people you trust).
     Id,
@@ -111,6 +116,10 @@ enum Command {
         /// Configuration file (default: config.toml in the node's home; missing = defaults).
         #[arg(long)]
         config: Option<PathBuf>,
+        /// For a node whose keys are sealed: the file holding the passphrase (else
+        /// CARAVAN_PASSPHRASE_FILE, or the systemd credential `caravan-passphrase`).
+        #[arg(long, value_name = "FILE")]
+        passphrase_file: Option<PathBuf>,
     },
     /// Show or set how much this node carries for others (the relay quota, default 1 GiB).
     /// Its own and its communities' data never count against it.
@@ -295,11 +304,37 @@ fn release_large_buffers() {
     }
 }
 
+/// The passphrase of a node whose keys are sealed: from CARAVAN_PASSPHRASE_FILE (or a
+/// systemd credential), else asked on the terminal. `None` if the keys are not sealed.
+fn passphrase_for(home: &Path) -> Result<Option<zeroize::Zeroizing<String>>, String> {
+    let sealed = std::fs::read(home.join("identity.key")).is_ok_and(|b| caravan::keystore::is_sealed(&b));
+    if !sealed {
+        return Ok(None);
+    }
+    if let Some(p) = caravan::keystore::passphrase_from_environment().map_err(|e| e.to_string())? {
+        return Ok(Some(p));
+    }
+    ask_passphrase("passphrase for this node's keys: ").map(Some)
+}
+
+/// Asks for a passphrase on the terminal (not echoed).
+fn ask_passphrase(prompt: &str) -> Result<zeroize::Zeroizing<String>, String> {
+    if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        return Err("this node's keys are sealed under a passphrase: run on a terminal, or set \
+                    CARAVAN_PASSPHRASE_FILE to a file holding it"
+            .into());
+    }
+    let p = rpassword::prompt_password(prompt).map_err(|e| format!("reading the passphrase: {e}"))?;
+    Ok(zeroize::Zeroizing::new(p))
+}
+
 fn open(home: &Path) -> Result<Node, String> {
     if !home.join("identity.key").exists() {
         return Err(format!("no node in {}; create one with `caravan init --name NAME`", home.display()));
     }
-    Node::open(home, "").map_err(|e| match caravan::status::read(home).and_then(|s| s.daemon) {
+    let passphrase = passphrase_for(home)?;
+    let opened = Node::open_with(home, "", caravan::store::CACHE_BYTES, passphrase.as_ref().map(|p| p.as_str()));
+    opened.map_err(|e| match caravan::status::read(home).and_then(|s| s.daemon) {
         // redb allows one process at a time.
         Some(d) => format!(
             "the node in {} is in use by a running `caravan daemon` (pid {}); stop it first (`caravan status` works meanwhile)",
@@ -350,11 +385,36 @@ fn run(cli: Cli) -> Result<(), String> {
     let home = cli.home.unwrap_or_else(default_home);
     let e = |e: caravan::Error| e.to_string();
     match cli.command {
-        Command::Init { name } => {
+        Command::Init { name, passphrase } => {
             if home.join("identity.key").exists() {
                 return Err(format!("a node already exists in {}", home.display()));
             }
-            let node = Node::open(&home, &name).map_err(e)?;
+            let secret = if passphrase {
+                let p = match caravan::keystore::passphrase_from_environment().map_err(|e| e.to_string())? {
+                    Some(p) => p,
+                    None => {
+                        let first = ask_passphrase("passphrase to seal this node's keys: ")?;
+                        let again = ask_passphrase("the same passphrase again: ")?;
+                        if *first != *again {
+                            return Err("the two passphrases differ; nothing was created".into());
+                        }
+                        first
+                    }
+                };
+                if p.chars().count() < 8 {
+                    return Err("a passphrase needs at least 8 characters; nothing was created".into());
+                }
+                Some(p)
+            } else {
+                None
+            };
+            let node = Node::open_with(&home, &name, caravan::store::CACHE_BYTES, secret.as_ref().map(|p| p.as_str()))
+                .map_err(e)?;
+            if secret.is_some() {
+                println!(
+                    "the node's keys are sealed under your passphrase: keep it safe, nothing opens them without it"
+                );
+            }
             println!("created node {} ({}) in {}", node.node_id(), node.name(), home.display());
             println!("{}", node.card());
         }
@@ -579,7 +639,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 );
             }
         }
-        Command::Daemon { config } => {
+        Command::Daemon { config, passphrase_file } => {
             // Only check there is a node here: the daemon opens the store itself (and waits
             // for a command that holds it for a moment).
             if !home.join("identity.key").exists() {
@@ -605,8 +665,20 @@ fn run(cli: Cli) -> Result<(), String> {
             if config.discovery {
                 eprintln!("caravan daemon: LAN discovery on {}", config.discovery_group);
             }
-            let stats =
-                runtime.block_on(caravan::daemon::run(&home, config, shutdown_signal())).map_err(|e| e.to_string())?;
+            let sealed = std::fs::read(home.join("identity.key")).is_ok_and(|b| caravan::keystore::is_sealed(&b));
+            let passphrase = match (passphrase_file, sealed) {
+                (_, false) => None,
+                (Some(f), true) => Some(caravan::keystore::read_passphrase_file(&f).map_err(|e| e.to_string())?),
+                (None, true) => {
+                    Some(caravan::keystore::passphrase_from_environment().map_err(|e| e.to_string())?.ok_or(
+                        "this node's keys are sealed under a passphrase: give the daemon --passphrase-file FILE, \
+                     CARAVAN_PASSPHRASE_FILE, or the systemd credential caravan-passphrase",
+                    )?)
+                }
+            };
+            let stats = runtime
+                .block_on(caravan::daemon::run_with(&home, config, passphrase, shutdown_signal()))
+                .map_err(|e| e.to_string())?;
             eprintln!(
                 "caravan daemon: stopped ({} accepted, {} dialled, {} failed dials, {} discovered)",
                 stats.accepted, stats.dialled, stats.dial_failures, stats.discovered

@@ -223,6 +223,8 @@ fn split_heads(b: &[u8]) -> Vec<[u8; 32]> {
 /// The node's database.
 pub struct Store {
     db: Database,
+    /// Seals the grants (they hold keys) when the node's keys are under a passphrase.
+    keyring: Option<[u8; 32]>,
 }
 
 impl Store {
@@ -322,23 +324,30 @@ impl Store {
             tx.open_table(META)?.insert("format", STORE_FORMAT)?;
             tx.commit()?;
         }
-        Ok(Store { db })
+        Ok(Store { db, keyring: None })
+    }
+
+    /// Seals every grant written from now on (and opens sealed ones) with `key`: the
+    /// node's keys are under a passphrase (`crate::keystore`).
+    pub fn set_keyring(&mut self, key: [u8; 32]) {
+        self.keyring = Some(key);
     }
 
     /// Starts a write transaction.
     pub fn write(&self) -> Result<Txn, StoreError> {
-        Ok(Txn { tx: self.db.begin_write()?, dirty: false })
+        Ok(Txn { tx: self.db.begin_write()?, dirty: false, keyring: self.keyring })
     }
 
     /// Starts a read view.
     pub fn read(&self) -> Result<View, StoreError> {
-        Ok(View { tx: self.db.begin_read()? })
+        Ok(View { tx: self.db.begin_read()?, keyring: self.keyring })
     }
 }
 
 /// A read-only snapshot.
 pub struct View {
     tx: redb::ReadTransaction,
+    keyring: Option<[u8; 32]>,
 }
 
 /// Bytes of a table key or value, for fingerprints.
@@ -517,6 +526,19 @@ fn part_index(key: &[u8]) -> u32 {
     key.get(32..36).and_then(|b| b.try_into().ok()).map(u32::from_be_bytes).unwrap_or(u32::MAX)
 }
 
+/// A grant value as stored: sealed under the keyring if there is one.
+fn seal(keyring: Option<&[u8; 32]>, table_key: &str, value: &[u8]) -> Vec<u8> {
+    match keyring {
+        Some(k) => crate::keystore::seal_value(k, table_key.as_bytes(), value),
+        None => value.to_vec(),
+    }
+}
+
+/// A grant value as read: opened with the keyring if it is sealed.
+fn unseal(keyring: Option<&[u8; 32]>, table_key: &str, value: &[u8]) -> Result<Vec<u8>, StoreError> {
+    crate::keystore::open_value(keyring, table_key.as_bytes(), value).map_err(|e| StoreError(e.to_string()))
+}
+
 /// When a `delivered` row may go: its first 8 bytes (be64 ms).
 fn delivered_expiry(v: &[u8]) -> u64 {
     v.get(..8).and_then(|b| b.try_into().ok()).map_or(0, u64::from_be_bytes)
@@ -678,13 +700,20 @@ macro_rules! impl_reads {
                 Ok(v.map(|v| split_heads(v.value())).unwrap_or_default())
             }
             fn grant(&self, scope_epoch: &str) -> Result<Option<Vec<u8>>, StoreError> {
-                Ok(self.tx.open_table(GRANTS)?.get(scope_epoch)?.map(|v| v.value().to_vec()))
+                let v = self.tx.open_table(GRANTS)?.get(scope_epoch)?.map(|v| v.value().to_vec());
+                v.map(|v| unseal(self.keyring.as_ref(), scope_epoch, &v)).transpose()
             }
             fn grants(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
-                prefix_rows(&self.tx.open_table(GRANTS)?, "")
+                prefix_rows(&self.tx.open_table(GRANTS)?, "")?
+                    .into_iter()
+                    .map(|(k, v)| Ok((k.clone(), unseal(self.keyring.as_ref(), &k, &v)?)))
+                    .collect()
             }
             fn invites(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
-                prefix_rows(&self.tx.open_table(INVITES)?, "")
+                prefix_rows(&self.tx.open_table(INVITES)?, "")?
+                    .into_iter()
+                    .map(|(k, v)| Ok((k.clone(), unseal(self.keyring.as_ref(), &k, &v)?)))
+                    .collect()
             }
             fn contacts(&self) -> Result<Vec<ContactRow>, StoreError> {
                 Ok(prefix_rows(&self.tx.open_table(CONTACTS)?, "")?
@@ -847,6 +876,7 @@ impl_reads!(Txn);
 pub struct Txn {
     tx: redb::WriteTransaction,
     dirty: bool,
+    keyring: Option<[u8; 32]>,
 }
 
 impl Txn {
@@ -1015,13 +1045,15 @@ impl Txn {
 
     /// Stores an accepted grant.
     pub fn put_grant(&mut self, scope_epoch: &str, grant: &[u8]) -> Result<(), StoreError> {
-        self.table(GRANTS)?.insert(scope_epoch, grant)?;
+        let value = seal(self.keyring.as_ref(), scope_epoch, grant);
+        self.table(GRANTS)?.insert(scope_epoch, value.as_slice())?;
         Ok(())
     }
 
     /// Stores an invitation waiting for consent.
     pub fn put_invite(&mut self, id: &str, grant: &[u8]) -> Result<(), StoreError> {
-        self.table(INVITES)?.insert(id, grant)?;
+        let value = seal(self.keyring.as_ref(), id, grant);
+        self.table(INVITES)?.insert(id, value.as_slice())?;
         Ok(())
     }
 

@@ -569,16 +569,13 @@ impl ClientCertVerifier for NodeKeyVerifier {
 }
 
 /// A connection silent for this long is closed (the handshake included): a peer that
-/// stops answering holds nothing open. Keep-alives keep a quiet but live link open.
+/// stops answering holds nothing open. (No keep-alives: a probe restarts the timer, and a
+/// cut link would then be noticed later.)
 pub const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
-
-/// How often an idle connection is probed.
-pub const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(10);
 
 fn transport() -> Arc<quinn::TransportConfig> {
     let mut t = quinn::TransportConfig::default();
     t.max_idle_timeout(quinn::IdleTimeout::try_from(IDLE_TIMEOUT).ok());
-    t.keep_alive_interval(Some(KEEP_ALIVE));
     Arc::new(t)
 }
 

@@ -320,9 +320,38 @@ impl Node {
     /// [`store::CACHE_BYTES`](crate::store::CACHE_BYTES): a long-running process that
     /// must stay small trades some read speed for memory.
     pub fn open_with_cache(home: &Path, name: &str, cache_bytes: usize) -> Result<Self, Error> {
+        Self::open_with(home, name, cache_bytes, None)
+    }
+
+    /// Opens (or creates) a node whose keys are sealed under `passphrase`: the identity
+    /// file and every community and audience key in the store (`crate::keystore`). A node
+    /// created with a passphrase cannot be opened without it.
+    pub fn open_sealed(home: &Path, name: &str, passphrase: &str) -> Result<Self, Error> {
+        Self::open_with(home, name, crate::store::CACHE_BYTES, Some(passphrase))
+    }
+
+    /// [`Node::open`] with a store page cache of `cache_bytes` and, for a node whose keys
+    /// are sealed (or to create one so), its passphrase. The home is kept private: the
+    /// directory 0700, the identity and the store 0600 (tightened if looser).
+    pub fn open_with(home: &Path, name: &str, cache_bytes: usize, passphrase: Option<&str>) -> Result<Self, Error> {
+        let new = !home.exists();
         std::fs::create_dir_all(home).map_err(io_err(home))?;
-        let identity = Identity::load_or_create(&home.join("identity.key"))?;
-        let store = Store::open_with_cache(&home.join("caravan.redb"), cache_bytes)?;
+        // A home we made, or one that holds nothing but a node's files, is made private;
+        // any other directory (a shared one, /tmp) is only warned about.
+        if new || holds_only_node_files(home) {
+            keep_private(home, 0o700);
+        } else {
+            warn_if_open(home);
+        }
+        let key_file = home.join("identity.key");
+        let (identity, store_key) = Identity::open(&key_file, passphrase)?;
+        keep_private(&key_file, 0o600);
+        let db = home.join("caravan.redb");
+        let mut store = Store::open_with_cache(&db, cache_bytes)?;
+        keep_private(&db, 0o600);
+        if let Some(k) = store_key {
+            store.set_keyring(*k);
+        }
         let stored_name = store.read()?.meta("name")?;
         let name = match stored_name {
             Some(n) => String::from_utf8_lossy(&n).into_owned(),
@@ -1116,6 +1145,45 @@ fn target_key(target: Target) -> String {
         Target::Community(c) => format!("community:{c}"),
         Target::Everyone => "everyone".to_string(),
     }
+}
+
+/// Whether a directory holds only what a node's home holds.
+fn holds_only_node_files(home: &Path) -> bool {
+    const OURS: [&str; 5] =
+        ["identity.key", "caravan.redb", "config.toml", "daemon-status.json", "daemon-status.json.tmp"];
+    std::fs::read_dir(home)
+        .is_ok_and(|entries| entries.flatten().all(|e| e.file_name().to_str().is_some_and(|n| OURS.contains(&n))))
+}
+
+/// Warns when others may read a directory we do not make private ourselves.
+fn warn_if_open(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o077 != 0) {
+            tracing::warn!("{} can be read by others: the node's documents are in it (chmod 700 {0})", path.display());
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+}
+
+/// Tightens a file's or directory's permissions to `mode` if they are looser (group or
+/// others may read). A home that cannot be tightened (not ours) is warned about, not
+/// refused.
+fn keep_private(path: &Path, mode: u32) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let Ok(meta) = std::fs::metadata(path) else { return };
+        if meta.permissions().mode() & 0o077 != 0
+            && let Err(e) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        {
+            tracing::warn!("{} can be read by others, and could not be made private: {e}", path.display());
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (path, mode);
 }
 
 /// Removes a stored bundle and what hangs on it (its invitation or key wait).

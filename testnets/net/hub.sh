@@ -24,6 +24,7 @@ init_node v1 "Village One"
 init_node v2 "Village Two"
 card_v1=$(card v1)
 card_v2=$(card v2)
+card_hub=$(card hub)
 cv v2 contact add "$card_v1" > /dev/null
 cid=$(cv v1 community create "Valley" | tail -n 1)
 cv v1 community invite "$cid" "$card_v2" --role editor > /dev/null
@@ -55,7 +56,9 @@ window="$(date -u -d "@$open_s" +%H:%M)-$(date -u -d "@$close_s" +%H:%M)"
 say "hub window: daily $window UTC at time_scale $SCALE"
 for v in v1 v2; do
     addr=$([ $v = v1 ] && echo 10.5.1.2 || echo 10.5.2.2)
-    printf 'listen = "%s:4433"\ntime_scale = %s\n' "$addr" "$SCALE" > "$(home $v)/config.toml"
+    # The villages trust the hub to relay for them (it dials them; they do not dial it).
+    printf 'listen = "%s:4433"\ntime_scale = %s\n[[relay]]\ncard = "%s"\n' "$addr" "$SCALE" "$card_hub" \
+        > "$(home $v)/config.toml"
 done
 cat > "$(home hub)/config.toml" << EOF
 listen = "0.0.0.0:4433"
