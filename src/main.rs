@@ -127,6 +127,10 @@ enum Command {
         /// New quota, in bytes or with a unit: 500MB, 2GiB, 0 (carry nothing).
         #[arg(long)]
         quota: Option<String>,
+        /// The longest lifetime, in days, of a bundle this node takes in (default 60):
+        /// longer ones are refused, so nothing kept for others outlives it.
+        #[arg(long, value_name = "DAYS")]
+        max_lifetime: Option<u64>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -684,16 +688,31 @@ fn run(cli: Cli) -> Result<(), String> {
                 stats.accepted, stats.dialled, stats.dial_failures, stats.discovered
             );
         }
-        Command::Relay { quota, json } => {
+        Command::Relay { quota, max_lifetime, json } => {
             let mut node = open(&home)?;
             if let Some(q) = quota {
                 node.set_relay_quota(caravan::config::parse_size(&q)?).map_err(e)?;
             }
+            if let Some(days) = max_lifetime {
+                if days == 0 || days > 3650 {
+                    return Err(format!("--max-lifetime {days}: give 1 to 3650 days"));
+                }
+                node.set_lifetime_cap(std::time::Duration::from_secs(days * 86_400)).map_err(e)?;
+            }
             let (used, quota) = node.relay_usage().map_err(e)?;
+            let cap_days = node.lifetime_cap().as_secs() / 86_400;
             if json {
-                print_json(serde_json::json!({"used_bytes": used, "quota_bytes": quota}));
+                print_json(serde_json::json!({
+                    "used_bytes": used, "quota_bytes": quota, "max_lifetime_days": cap_days,
+                }));
             } else {
-                println!("carrying {used} of {quota} bytes for others");
+                use caravan::status::human_bytes;
+                println!(
+                    "keeping {} for others, of a quota of {} ({:.1}%); nothing kept longer than {cap_days} days",
+                    human_bytes(used),
+                    human_bytes(quota),
+                    if quota == 0 { 0.0 } else { used as f64 * 100.0 / quota as f64 }
+                );
             }
         }
         Command::Status { json } => {
@@ -753,10 +772,14 @@ fn run(cli: Cli) -> Result<(), String> {
                     r.waiting,
                     r.rejected.len()
                 );
-                if r.custody_released > 0 || r.not_carried > 0 {
+                if r.custody_released > 0 {
+                    println!("custody released for {} of our bundles (every destination has them)", r.custody_released);
+                }
+                if r.not_carried > 0 {
                     println!(
-                        "custody released for {} of our bundles (every destination has them); {} left for others: relay quota full",
-                        r.custody_released, r.not_carried
+                        "{} bundles for others left on the stick: no fair room for their senders in the relay quota \
+                         (`caravan relay`)",
+                        r.not_carried
                     );
                 }
                 println!(

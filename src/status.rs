@@ -219,7 +219,12 @@ pub fn render(s: &Status, now_ms: u64) -> String {
     for w in &s.custody.waiting_for {
         let _ = writeln!(o, "  waiting for {}: {} bundles", w.node, w.bundles);
     }
-    let _ = writeln!(o, "relay: carrying {} of {} bytes for others", s.relay.used_bytes, s.relay.quota_bytes);
+    let _ = writeln!(
+        o,
+        "relay: keeping {} for others, of a quota of {}",
+        human_bytes(s.relay.used_bytes),
+        human_bytes(s.relay.quota_bytes)
+    );
     for p in &s.peers {
         let when = p.last_seen_unix_ms.map_or("never".to_string(), |t| ago(now_ms, t));
         let now = if p.connected { ", connected now" } else { "" };
@@ -311,4 +316,19 @@ pub fn read(home: &Path) -> Option<Status> {
         return None;
     }
     serde_json::from_slice(&bytes).ok()
+}
+
+/// A size for people: bytes, then KiB, MiB, GiB with one decimal.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if n < 1024 {
+        return format!("{n} bytes");
+    }
+    let mut v = n as f64 / 1024.0;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if v >= 100.0 || v.fract() == 0.0 { format!("{v:.0} {}", UNITS[unit]) } else { format!("{v:.1} {}", UNITS[unit]) }
 }

@@ -98,7 +98,15 @@ fn the_relay_quota_is_set_kept_and_shown_and_custody_is_reported() {
     assert!(!bad.status.success());
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(err.contains("parsecs") && err.lines().count() == 1, "{err}");
-    assert!(ok(home.path(), &["status"]).contains("relay: carrying 0 of 2097152 bytes"));
+    assert!(ok(home.path(), &["status"]).contains("relay: keeping 0 bytes for others, of a quota of 2 MiB"));
+    // The lifetime cap: set, kept, shown.
+    let shown: serde_json::Value = serde_json::from_str(&ok(home.path(), &["relay", "--json"])).unwrap();
+    assert_eq!(shown["max_lifetime_days"], 60);
+    let out = ok(home.path(), &["relay", "--max-lifetime", "20"]);
+    assert!(out.contains("nothing kept longer than 20 days"), "{out}");
+    let shown: serde_json::Value = serde_json::from_str(&ok(home.path(), &["relay", "--json"])).unwrap();
+    assert_eq!(shown["max_lifetime_days"], 20);
+    assert!(!caravan(home.path(), &["relay", "--max-lifetime", "0"]).status.success());
 }
 
 #[test]
