@@ -109,14 +109,14 @@ pub fn split_for_batches(changes: &[Change]) -> Vec<&[Change]> {
 pub fn decode_changes(batch: &Batch) -> Result<Vec<Change>, Rejection> {
     let changes = match batch.encoding {
         ChangeEncoding::Raw => {
-            let list = envelope::decode_raw_changes(&batch.changes)?;
-            let total: usize = list.iter().map(Vec::len).sum();
+            let list = envelope::raw_changes(&batch.changes)?;
+            let total: usize = list.iter().map(|c| c.len()).sum();
             if total > BATCH_BYTES_MAX {
                 return Err(Rejection::Changes("batch too large".into()));
             }
-            change_scan::scan_changes(list.iter().map(Vec::as_slice))?;
+            change_scan::scan_changes(list.iter().copied())?;
             list.into_iter()
-                .map(|b| Change::from_bytes(b).map_err(|e| Rejection::Changes(e.to_string())))
+                .map(|b| Change::try_from(b).map_err(|e| Rejection::Changes(e.to_string())))
                 .collect::<Result<Vec<_>, _>>()?
         }
         ChangeEncoding::AutomergeBundle => unbundle(&batch.changes)?,

@@ -438,11 +438,16 @@ pub fn encode_raw_changes(changes: &[&[u8]]) -> Vec<u8> {
 
 /// Decodes a CBOR array of raw changes.
 pub fn decode_raw_changes(bytes: &[u8]) -> Result<Vec<Vec<u8>>, EnvelopeError> {
+    Ok(raw_changes(bytes)?.into_iter().map(<[u8]>::to_vec).collect())
+}
+
+/// Decodes a CBOR array of raw changes without copying them.
+pub fn raw_changes(bytes: &[u8]) -> Result<Vec<&[u8]>, EnvelopeError> {
     let list: Vec<&Bytes> = decode_canonical("raw changes", bytes, ENVELOPE_BYTES_MAX)?;
     if list.len() > BATCH_CHANGES_MAX {
         return Err(EnvelopeError::Field("raw change count"));
     }
-    Ok(list.into_iter().map(|b| b.to_vec()).collect())
+    Ok(list.into_iter().map(|b| &b[..]).collect())
 }
 
 #[derive(Serialize, Deserialize)]

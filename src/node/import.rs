@@ -12,13 +12,13 @@ use super::*;
 
 /// A verified batch waiting to be merged: input index, digest, bundle info, payload
 /// digest, the batch, and the bundle's bytes.
-pub(super) struct Taken {
+pub(super) struct Taken<'a> {
     pub(super) index: usize,
     pub(super) digest: [u8; 32],
     pub(super) info: BundleInfo,
     pub(super) payload: [u8; 32],
     pub(super) verified: Verified,
-    pub(super) bytes: Vec<u8>,
+    pub(super) bytes: &'a [u8],
 }
 
 /// One import in progress: its transaction, clock, report and what it touched.
@@ -200,14 +200,14 @@ impl Node {
 
     /// Takes in one pre-checked bundle. Returns its outcome, or `None` when it is a batch
     /// queued for merging (its outcome is set then).
-    pub(super) fn take_in(
+    pub(super) fn take_in<'a>(
         &mut self,
         imp: &mut Import,
-        bytes: &[u8],
+        bytes: &'a [u8],
         digest: [u8; 32],
         mut pre: Pre,
         index: usize,
-        batches: &mut Vec<Taken>,
+        batches: &mut Vec<Taken<'a>>,
     ) -> Result<Option<Outcome>, Error> {
         match self.known(&imp.t, &digest)? {
             Known::No => {}
@@ -260,7 +260,7 @@ impl Node {
                 if imp.t.bundle_by_id(&id)?.is_some() {
                     return Ok(Some(Outcome::Duplicate));
                 }
-                batches.push(Taken { index, digest, info, payload, verified, bytes: bytes.to_vec() });
+                batches.push(Taken { index, digest, info, payload, verified, bytes });
                 None
             }
         })
@@ -338,8 +338,8 @@ impl Node {
 
     /// Merges verified batches, one `apply_changes` call per document, and records the
     /// bundles, their changes, and what their senders have.
-    pub(super) fn merge_batches(&mut self, imp: &mut Import, batches: Vec<Taken>) -> Result<(), Error> {
-        let mut by_doc: HashMap<DocId, Vec<Taken>> = HashMap::new();
+    pub(super) fn merge_batches(&mut self, imp: &mut Import, batches: Vec<Taken<'_>>) -> Result<(), Error> {
+        let mut by_doc: HashMap<DocId, Vec<Taken<'_>>> = HashMap::new();
         for b in batches {
             by_doc.entry(b.verified.doc).or_default().push(b);
         }
@@ -348,15 +348,16 @@ impl Node {
         let me = self.node_id();
         for (id, items) in docs {
             let state = self.load_doc(&imp.t, id)?;
-            let mut fresh: Vec<Vec<Change>> = Vec::with_capacity(items.len());
+            // The changes new to us, by position in each batch (copied only to apply them:
+            // a big change costs its size a few times over, not once per step).
+            let mut fresh: Vec<Vec<usize>> = Vec::with_capacity(items.len());
             let mut seen = HashSet::new();
             for item in &items {
-                let new: Vec<Change> = item
-                    .verified
-                    .changes
-                    .iter()
-                    .filter(|c| seen.insert(c.hash()) && state.doc.get_change_by_hash(&c.hash()).is_none())
-                    .cloned()
+                let new: Vec<usize> = (0..item.verified.changes.len())
+                    .filter(|&k| {
+                        let h = item.verified.changes[k].hash();
+                        seen.insert(h) && state.doc.get_change_by_hash(&h).is_none()
+                    })
                     .collect();
                 fresh.push(new);
             }
@@ -364,7 +365,8 @@ impl Node {
                 vec![None; items.len()]
             } else {
                 imp.touched.insert(id);
-                self.apply_all(&imp.t, id, &fresh)?
+                let batches: Vec<&[Change]> = items.iter().map(|i| i.verified.changes.as_slice()).collect();
+                self.apply_all(&imp.t, id, &batches, &fresh)?
             };
             let name = id.to_string();
             let mut learned: HashMap<NodeId, Vec<[u8; 32]>> = HashMap::new();
@@ -447,9 +449,16 @@ impl Node {
     /// the ones it refuses (an author reusing a sequence number for different changes).
     /// A panic inside Automerge refuses the batch that caused it; the document is reloaded
     /// from the store, as the panic may have left it half changed.
-    fn apply_all(&mut self, r: &impl Reads, id: DocId, fresh: &[Vec<Change>]) -> Result<Vec<Option<String>>, Error> {
+    fn apply_all(
+        &mut self,
+        r: &impl Reads,
+        id: DocId,
+        batches: &[&[Change]],
+        fresh: &[Vec<usize>],
+    ) -> Result<Vec<Option<String>>, Error> {
         let mut refused: Vec<Option<String>> = vec![None; fresh.len()];
-        let all: Vec<Change> = fresh.iter().flatten().cloned().collect();
+        let of = |k: usize| -> Vec<Change> { fresh[k].iter().map(|&i| batches[k][i].clone()).collect() };
+        let all: Vec<Change> = (0..fresh.len()).flat_map(of).collect();
         let state = self.load_doc(r, id)?;
         match std::panic::catch_unwind(AssertUnwindSafe(|| state.doc.apply_changes(all))) {
             Ok(Ok(())) => return Ok(refused),
@@ -458,9 +467,9 @@ impl Node {
                 self.docs.remove(&id);
             }
         }
-        for (k, new) in fresh.iter().enumerate() {
+        for k in 0..fresh.len() {
             let state = self.load_doc(r, id)?;
-            match std::panic::catch_unwind(AssertUnwindSafe(|| state.doc.apply_changes(new.clone()))) {
+            match std::panic::catch_unwind(AssertUnwindSafe(|| state.doc.apply_changes(of(k)))) {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => refused[k] = Some(e.to_string()),
                 Err(_) => {
@@ -468,10 +477,9 @@ impl Node {
                     refused[k] = Some("the change library failed on these changes".into());
                     // Batches applied before this one are lost with the reload: apply again.
                     let state = self.load_doc(r, id)?;
-                    for (j, earlier) in fresh[..k].iter().enumerate() {
+                    for j in 0..k {
                         if refused[j].is_none() {
-                            let _ =
-                                std::panic::catch_unwind(AssertUnwindSafe(|| state.doc.apply_changes(earlier.clone())));
+                            let _ = std::panic::catch_unwind(AssertUnwindSafe(|| state.doc.apply_changes(of(j))));
                         }
                     }
                 }
