@@ -657,6 +657,12 @@ fn run(cli: Cli) -> Result<(), String> {
                 .with_writer(std::io::stderr)
                 .init();
             release_large_buffers();
+            // A file given by name must exist; only the home's own config.toml may be absent.
+            if let Some(given) = &config
+                && !given.exists()
+            {
+                return Err(format!("{}: no such file (leave out --config to use the defaults)", given.display()));
+            }
             let path = config.unwrap_or_else(|| home.join("config.toml"));
             let config = caravan::config::Config::load(&path).map_err(|e| e.to_string())?;
             let runtime = tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the runtime: {e}"))?;

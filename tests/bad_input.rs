@@ -322,3 +322,42 @@ fn oversized_nested_padded_and_bomb_input_is_refused() {
     }
     assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
 }
+
+/// A daemon's configuration that cannot be used is refused with one line naming the file
+/// and why, before anything starts: a directory, a device, a FIFO (which must not hang
+/// the start), a file given by name that does not exist, a misspelled key.
+#[cfg(unix)]
+#[test]
+fn an_unusable_config_is_refused_with_its_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    drop(Node::open(&home, "Hub").unwrap());
+    let fifo = dir.path().join("fifo.toml");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let zero = dir.path().join("zero.toml");
+    std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+    let typo = dir.path().join("typo.toml");
+    std::fs::write(&typo, "relay_qouta = \"1GiB\"\n").unwrap();
+    let cases: [(&std::path::Path, &str); 5] = [
+        (dir.path(), "not a regular file"),
+        (&fifo, "not a regular file"),
+        (&zero, "not a regular file"),
+        (&dir.path().join("missing.toml"), "no such file"),
+        (&typo, "relay_qouta"),
+    ];
+    for (path, reason) in cases {
+        let started = std::time::Instant::now();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_caravan"))
+            .arg("--home")
+            .arg(&home)
+            .arg("daemon")
+            .arg("--config")
+            .arg(path)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{path:?} was accepted");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(reason) && err.contains(&*path.to_string_lossy()), "{path:?}: {err}");
+        assert!(started.elapsed() < Duration::from_secs(5), "{path:?} took {:?}", started.elapsed());
+    }
+}
