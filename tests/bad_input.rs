@@ -361,3 +361,77 @@ fn an_unusable_config_is_refused_with_its_reason() {
         assert!(started.elapsed() < Duration::from_secs(5), "{path:?} took {:?}", started.elapsed());
     }
 }
+
+/// Hostile stick entries and a foreign stick, through the binary: each hostile entry is
+/// skipped with a line naming it, the sync still succeeds, and the node keeps exactly
+/// what it kept (the stick brought nothing new); a foreign `caravan/` folder is refused.
+#[cfg(unix)]
+#[test]
+fn hostile_stick_entries_are_named_and_change_nothing_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let (hv, hw) = (dir.path().join("v"), dir.path().join("w"));
+    let stick = dir.path().join("stick");
+    std::fs::create_dir(&stick).unwrap();
+    {
+        let mut v = Node::open(&hv, "V").unwrap();
+        let mut w = Node::open(&hw, "W").unwrap();
+        v.add_contact(&w.card(), &[]).unwrap();
+        w.set_profile_field("name", "W", Audience::Public).unwrap();
+        caravan::link::stick::sync(&mut w, &stick, Default::default()).unwrap();
+        for _ in 0..2 {
+            caravan::link::stick::sync(&mut v, &stick, Default::default()).unwrap();
+        }
+    }
+    let fingerprint = || Node::open(&hv, "").unwrap().fingerprint().unwrap();
+    let before = fingerprint();
+    let key_before = std::fs::read(hv.join("identity.key")).unwrap();
+    let folder = stick.join("caravan");
+    let stranger = Identity::generate().node_id();
+    let name = |n: u32, ext: &str| format!("{stranger}-{n:06}.{ext}");
+    // A link to the node's own key, a directory, a FIFO, a 2 GB sparse index, a foreign
+    // header under a segment name.
+    std::os::unix::fs::symlink(hv.join("identity.key"), folder.join(name(1, "seg"))).unwrap();
+    std::fs::create_dir(folder.join(name(2, "idx"))).unwrap();
+    std::fs::write(folder.join(name(2, "seg")), vec![0u8; 512]).unwrap();
+    assert!(std::process::Command::new("mkfifo").arg(folder.join(name(3, "seg"))).status().unwrap().success());
+    let sparse = std::fs::File::create(folder.join(name(4, "idx"))).unwrap();
+    sparse.set_len(2 << 30).unwrap();
+    std::fs::write(folder.join(name(4, "seg")), vec![0u8; 512]).unwrap();
+    std::fs::write(folder.join(name(5, "seg")), b"PLANTED!".repeat(64)).unwrap();
+    std::fs::write(folder.join(name(5, "idx")), b"PLANTED!".repeat(64)).unwrap();
+    let started = std::time::Instant::now();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_caravan"))
+        .arg("--home")
+        .arg(&hv)
+        .args(["sync", "--stick"])
+        .arg(&stick)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(started.elapsed() < Duration::from_secs(30), "{:?}", started.elapsed());
+    let err = String::from_utf8_lossy(&out.stderr);
+    // The link, the directory and the FIFO are named; the sparse index holds no entry that
+    // counts (it was read in bounded time and memory), and the planted pair no record.
+    for n in 1..=3 {
+        assert!(err.contains(&format!("{stranger}-{n:06}")), "entry {n} not named: {err}");
+    }
+    assert_eq!(std::fs::read(hv.join("identity.key")).unwrap(), key_before);
+    assert_eq!(fingerprint(), before, "the hostile stick changed what the node keeps");
+
+    // A folder not written by Caravan: refused, nothing kept changes.
+    let foreign = dir.path().join("foreign");
+    std::fs::create_dir_all(foreign.join("caravan")).unwrap();
+    std::fs::write(foreign.join("caravan/notes.txt"), "mine").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_caravan"))
+        .arg("--home")
+        .arg(&hv)
+        .args(["sync", "--stick"])
+        .arg(&foreign)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not written by Caravan"), "{out:?}");
+    assert_eq!(std::fs::read_dir(foreign.join("caravan")).unwrap().count(), 1);
+    assert_eq!(fingerprint(), before);
+}
