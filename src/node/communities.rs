@@ -1,0 +1,239 @@
+//! Communities: founding, inviting, roles, the roster, wiki and feed, invitations.
+
+use super::*;
+
+impl Node {
+    /// Founds a community with us as root owner. Returns its id.
+    pub fn create_community(&mut self, name: &str, description: &str) -> Result<CommunityId, Error> {
+        if name.is_empty() || name.len() > crate::limits::NAME_BYTES_MAX {
+            return Err(Error::Invalid(format!(
+                "a community name must be 1 to {} bytes",
+                crate::limits::NAME_BYTES_MAX
+            )));
+        }
+        let mut nonce = [0u8; 16];
+        crypto::fill_random(&mut nonce);
+        let genesis = Genesis { root: self.identity.signing_public(), nonce };
+        let cid = membership::community_id(&genesis);
+        let me_pk = self.identity.signing_public();
+        let grant = Grant {
+            granter: me_pk,
+            recipient: me_pk,
+            scope: format!("c/{cid}"),
+            epoch: 0,
+            key: crypto::random_32(),
+            invitation: Some(Invitation { genesis, chain: vec![], name: name.to_string() }),
+        };
+        let mut t = self.write_txn()?;
+        t.put_grant(&format!("c/{cid}#0"), &grant.encode())?;
+        t.commit()?;
+        let me = self.node_id();
+        let my_name = self.name.clone();
+        self.edit(DocId::Community { id: cid, part: Part::Public }, |d, _, _| {
+            doc::put_str(d, "name", name)?;
+            doc::put_str(d, "description", description)
+        })?;
+        self.edit(DocId::Community { id: cid, part: Part::Roster }, |d, _, _| {
+            doc::put_member(d, &me, Role::Owner, &my_name)
+        })?;
+        Ok(cid)
+    }
+
+    /// Our membership in a community: the grant holding its key and our chain.
+    pub(super) fn membership(&self, r: &impl Reads, cid: &CommunityId) -> Result<(Grant, Invitation, Role), Error> {
+        let grant = self.latest_grant(r, &format!("c/{cid}"))?.ok_or(Error::NotMember(*cid))?;
+        let inv = grant.invitation.clone().ok_or(Error::NotMember(*cid))?;
+        let role = match inv.chain.last() {
+            None => Role::Owner,
+            Some(c) => Role::from_code(c.role).ok_or(Error::NotMember(*cid))?,
+        };
+        Ok((grant, inv, role))
+    }
+
+    /// The community's current content key and its epoch. For backups, and for tools
+    /// that seal bundles by hand (interoperability and adversarial tests).
+    pub fn community_key(&self, cid: &CommunityId) -> Result<([u8; 32], u32), Error> {
+        let (grant, _, _) = self.membership(&self.store.read()?, cid)?;
+        Ok((grant.key, grant.epoch))
+    }
+
+    /// The community's genesis and our certificate chain: the proof of membership this
+    /// node attaches to every batch it writes for the community.
+    pub fn membership_proof(&self, cid: &CommunityId) -> Result<(Genesis, Vec<envelope::Cert>), Error> {
+        let (_, inv, _) = self.membership(&self.store.read()?, cid)?;
+        Ok((inv.genesis, inv.chain))
+    }
+
+    /// Our role in a community.
+    pub fn role(&self, cid: &CommunityId) -> Result<Role, Error> {
+        Ok(self.membership(&self.store.read()?, cid)?.2)
+    }
+
+    /// Invites the holder of `card` into a community with `role`. The invitation bundle
+    /// (the community key wrapped for them, and their membership certificate) goes out
+    /// with the next export. Only owners invite.
+    pub fn invite(&mut self, cid: &CommunityId, card: &ContactCard, role: Role) -> Result<(), Error> {
+        let view = self.store.read()?;
+        let (grant, inv, my_role) = self.membership(&view, cid)?;
+        drop(view);
+        if my_role != Role::Owner {
+            return Err(Error::NotPermitted { role: my_role, action: "invite members" });
+        }
+        let cert = membership::issue(&self.identity, cid, &card.signing_public, role);
+        let mut chain = inv.chain.clone();
+        chain.push(cert);
+        if chain.len() > crate::limits::CERT_CHAIN_LEN_MAX {
+            return Err(Error::Invalid("delegation chain too long: ask an owner closer to the founder".into()));
+        }
+        let invitation = Grant {
+            granter: self.identity.signing_public(),
+            recipient: card.signing_public,
+            invitation: Some(Invitation { chain, ..inv }),
+            ..grant
+        };
+        let mut t = self.write_txn()?;
+        let id = card.node_id().to_string();
+        if !t.contacts()?.iter().any(|(n, _, _)| *n == id) {
+            t.put_contact(&id, 0, &card.to_bytes())?;
+        }
+        self.store_grant_bundle(&mut t, card, &invitation)?;
+        t.commit()?;
+        let node = card.node_id();
+        let name = card.name.clone();
+        self.edit(DocId::Community { id: *cid, part: Part::Roster }, |d, _, _| doc::put_member(d, &node, role, &name))
+    }
+
+    /// Communities we belong to.
+    pub fn communities(&mut self) -> Result<Vec<CommunityInfo>, Error> {
+        let view = self.store.read()?;
+        let mut out = Vec::new();
+        for (key, g) in view.grants()? {
+            if !key.starts_with("c/") {
+                continue;
+            }
+            let Ok(g) = Grant::decode(&g) else { continue };
+            let Some(inv) = g.invitation else { continue };
+            let cid = membership::community_id(&inv.genesis);
+            if out.iter().any(|c: &CommunityInfo| c.id == cid) {
+                continue;
+            }
+            let role = inv.chain.last().map_or(Some(Role::Owner), |c| Role::from_code(c.role));
+            let Some(role) = role else { continue };
+            let public = self.load_doc(&view, DocId::Community { id: cid, part: Part::Public })?;
+            let name = doc::read_str(&public.doc, "name").unwrap_or(inv.name);
+            out.push(CommunityInfo { id: cid, name, role });
+        }
+        Ok(out)
+    }
+
+    /// A community's roster: (node id, role, name).
+    pub fn members(&mut self, cid: &CommunityId) -> Result<Vec<(String, Role, String)>, Error> {
+        let view = self.store.read()?;
+        Ok(doc::read_roster(&self.load_doc(&view, DocId::Community { id: *cid, part: Part::Roster })?.doc))
+    }
+
+    /// A community's public name and description, readable by anyone holding them.
+    pub fn community_about(&mut self, cid: &CommunityId) -> Result<(Option<String>, Option<String>), Error> {
+        let view = self.store.read()?;
+        let id = DocId::Community { id: *cid, part: Part::Public };
+        let carried = self.carried_doc(&view, id)?;
+        let d = match &carried {
+            Some(d) => d,
+            None => &self.load_doc(&view, id)?.doc,
+        };
+        Ok((doc::read_str(d, "name"), doc::read_str(d, "description")))
+    }
+
+    pub(super) fn require_role(&self, cid: &CommunityId, part: Part, action: &'static str) -> Result<(), Error> {
+        let role = self.role(cid)?;
+        if part.writable_by(role) { Ok(()) } else { Err(Error::NotPermitted { role, action }) }
+    }
+
+    /// Writes a wiki page: creates it, or applies `text` as a diff against the current
+    /// page so concurrent edits elsewhere in it survive. Owners and editors only.
+    pub fn put_wiki_page(&mut self, cid: &CommunityId, page: &str, text: &str) -> Result<(), Error> {
+        self.require_role(cid, Part::Wiki, "edit the wiki")?;
+        self.edit(DocId::Community { id: *cid, part: Part::Wiki }, |d, _, _| doc::put_page(d, page, text))
+    }
+
+    /// A wiki page's text, if it exists and we can read it.
+    pub fn wiki_page(&mut self, cid: &CommunityId, page: &str) -> Result<Option<String>, Error> {
+        let view = self.store.read()?;
+        Ok(doc::read_page(&self.load_doc(&view, DocId::Community { id: *cid, part: Part::Wiki })?.doc, page))
+    }
+
+    /// Names of a community's wiki pages.
+    pub fn wiki_pages(&mut self, cid: &CommunityId) -> Result<Vec<String>, Error> {
+        let view = self.store.read()?;
+        Ok(doc::list_pages(&self.load_doc(&view, DocId::Community { id: *cid, part: Part::Wiki })?.doc))
+    }
+
+    /// Posts to a community's feed. Any member.
+    pub fn post(&mut self, cid: &CommunityId, text: &str) -> Result<(), Error> {
+        self.require_role(cid, Part::Feed, "post")?;
+        self.edit(DocId::Community { id: *cid, part: Part::Feed }, |d, me, now| doc::add_post(d, me, now, text))
+    }
+
+    /// A community's feed, oldest first.
+    pub fn feed(&mut self, cid: &CommunityId) -> Result<Vec<Post>, Error> {
+        let view = self.store.read()?;
+        Ok(doc::read_posts(&self.load_doc(&view, DocId::Community { id: *cid, part: Part::Feed })?.doc))
+    }
+
+    /// Invitations waiting for our consent.
+    pub fn invites(&self) -> Result<Vec<InviteInfo>, Error> {
+        Ok(self
+            .store
+            .read()?
+            .invites()?
+            .into_iter()
+            .filter_map(|(id, g)| {
+                let g = Grant::decode(&g).ok()?;
+                let inv = g.invitation?;
+                let role = Role::from_code(inv.chain.last()?.role)?;
+                Some(InviteInfo {
+                    id,
+                    community: membership::community_id(&inv.genesis),
+                    name: inv.name,
+                    from: NodeId::from_signing_public(&g.granter),
+                    role,
+                })
+            })
+            .collect())
+    }
+
+    /// Accepts a pending invitation: we hold the community key from now on, and any of
+    /// its content we already carry is opened.
+    pub fn accept_invite(&mut self, id: &str) -> Result<CommunityId, Error> {
+        let mut t = self.write_txn()?;
+        let grant = t
+            .invites()?
+            .into_iter()
+            .find(|(k, _)| k == id)
+            .and_then(|(_, g)| Grant::decode(&g).ok())
+            .ok_or_else(|| Error::UnknownInvite(id.to_string()))?;
+        let cid = match &grant.invitation {
+            Some(inv) => membership::community_id(&inv.genesis),
+            None => return Err(Error::UnknownInvite(id.to_string())),
+        };
+        t.remove_invite(id)?;
+        let mut imp = Import::new(t, (self.clock)());
+        let result = (|| {
+            // The invitation's bundle is ours now, and its inviter learns we took it.
+            let stored = imp
+                .t
+                .all_bundle_meta()?
+                .into_iter()
+                .find(|(d, m)| m.state == BundleState::Invite && hex(&d[..8]) == id);
+            if let Some((digest, meta)) = stored {
+                imp.t.set_bundle_meta(&digest, &BundleMeta { state: BundleState::Grant, ..meta.clone() })?;
+                imp.t.put_custody_answer(&meta.author.0, Disposition::Accepted.code(), meta.seq)?;
+            }
+            self.accept_grant(&mut imp, &grant)
+        })();
+        let Import { t, touched, .. } = imp;
+        self.finish(t, result, touched)?;
+        self.emit(vec![Event::Joined(cid)]);
+        Ok(cid)
+    }
+}

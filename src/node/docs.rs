@@ -1,0 +1,156 @@
+//! The document cache: loading, persisting and editing documents; reading carried ones.
+
+use super::*;
+
+impl Node {
+    pub(super) fn load_doc(&mut self, r: &impl Reads, id: DocId) -> Result<&mut DocState, Error> {
+        if !self.docs.contains_key(&id) {
+            let name = id.to_string();
+            let derr = |e: automerge::AutomergeError| Error::Document { doc: name.clone(), reason: e.to_string() };
+            let chunks = r.doc_chunks(&name)?;
+            let mut doc = AutoCommit::new();
+            for (_, bytes) in &chunks {
+                doc.load_incremental(bytes).map_err(derr)?;
+            }
+            let saved_heads = doc.get_heads();
+            // Changes that were waiting for dependencies wait again inside Automerge.
+            for (_, raw) in r.pending(&name)? {
+                let changes = decode_raw(&raw).map_err(|e| Error::Document { doc: name.clone(), reason: e })?;
+                doc.apply_changes(changes).map_err(derr)?;
+            }
+            doc.set_actor(self.actor());
+            let next_chunk = chunks.last().map_or(0, |(s, _)| s + 1);
+            let state = DocState { doc, saved_heads, next_chunk, chunks: chunks.len() as u64 };
+            self.docs.insert(id, state);
+        }
+        Ok(self.docs.get_mut(&id).expect("inserted above"))
+    }
+
+    /// Writes what changed in `id` since its last persist into the transaction.
+    pub(super) fn persist_doc(&mut self, t: &mut Txn, id: DocId) -> Result<(), Error> {
+        let name = id.to_string();
+        let Some(state) = self.docs.get_mut(&id) else { return Ok(()) };
+        let heads = state.doc.get_heads();
+        if heads == state.saved_heads {
+            return Ok(());
+        }
+        if state.chunks >= DOC_CHUNKS_COUNT_MAX {
+            t.compact_doc(&name, &state.doc.save(), state.next_chunk)?;
+            state.chunks = 1;
+        } else {
+            let bytes = state.doc.save_after(&state.saved_heads);
+            t.put_doc_chunk(&name, state.next_chunk, &bytes)?;
+            state.chunks += 1;
+        }
+        state.next_chunk += 1;
+        state.saved_heads = heads;
+        Ok(())
+    }
+
+    pub(super) fn heads_of(&mut self, id: DocId) -> Result<Vec<[u8; 32]>, Error> {
+        let view = self.store.read()?;
+        Ok(self.load_doc(&view, id)?.doc.get_heads().iter().map(hash_bytes).collect())
+    }
+
+    /// A document saved in Automerge's own format (empty document if we hold none of
+    /// it), for apps that read it with Automerge directly.
+    pub fn document_bytes(&mut self, id: DocId) -> Result<Vec<u8>, Error> {
+        let view = self.store.read()?;
+        Ok(self.load_doc(&view, id)?.doc.save())
+    }
+
+    /// Current heads of a document (empty if we hold none of it).
+    pub fn heads(&mut self, id: DocId) -> Result<Vec<[u8; 32]>, Error> {
+        self.heads_of(id)
+    }
+
+    /// A public document this node carries for others but does not keep (a stranger's
+    /// profile, the public part of a community it is not in), read on demand from the
+    /// carried bundles, whose signatures and authors were checked when they arrived.
+    /// `None` for documents this node keeps itself.
+    pub(super) fn carried_doc(&self, r: &impl Reads, id: DocId) -> Result<Option<AutoCommit>, Error> {
+        let kept = match id {
+            DocId::Profile { owner, audience } => {
+                audience != Audience::Public
+                    || owner == self.node_id()
+                    || self.contact_card(r, &owner)?.is_some()
+                    || r.grants()?.iter().any(|(k, _)| k.starts_with(&format!("p/{owner}/")))
+            }
+            DocId::Community { id: cid, part } => part != Part::Public || self.membership(r, &cid).is_ok(),
+        };
+        if kept {
+            return Ok(None);
+        }
+        let name = id.to_string();
+        let mut doc = AutoCommit::new();
+        let now = (self.clock)();
+        for (digest, meta) in r.all_bundle_meta()? {
+            if meta.state != BundleState::Carried || !meta.verified || meta.doc != name {
+                continue;
+            }
+            let Some(bytes) = r.bundle(&digest)? else { continue };
+            let changes = std::panic::catch_unwind(AssertUnwindSafe(|| -> Option<Vec<Change>> {
+                let info = bundle::parse(&bytes, now).ok()?;
+                let env = envelope::decode_envelope(&bytes[info.payload.clone()]).ok()?;
+                let batch = crate::batch::open(env.header_bytes, env.body, None).ok()?;
+                let changes = crate::batch::decode_changes(&batch).ok()?;
+                // Only the signer's own changes (checked on arrival for documents we keep).
+                let actor = ActorId::from(batch.author.to_vec());
+                changes.iter().all(|c| *c.actor_id() == actor).then_some(changes)
+            }));
+            if let Ok(Some(changes)) = changes {
+                let _ = std::panic::catch_unwind(AssertUnwindSafe(|| doc.apply_changes(changes)));
+            }
+        }
+        Ok(Some(doc))
+    }
+
+    /// Runs a local edit on a document and commits it durably.
+    pub(super) fn edit<F>(&mut self, id: DocId, f: F) -> Result<(), Error>
+    where
+        F: FnOnce(&mut AutoCommit, &NodeId, u64) -> Result<(), automerge::AutomergeError>,
+    {
+        let me = self.node_id();
+        let now = (self.clock)();
+        let view = self.store.read()?;
+        let state = self.load_doc(&view, id)?;
+        drop(view);
+        let before = state.doc.get_heads();
+        let edited = f(&mut state.doc, &me, now);
+        state.doc.commit();
+        // No change of ours may be bigger than what every other node accepts.
+        let actor = self.actor();
+        let state = self.docs.get_mut(&id).expect("loaded above");
+        let biggest = state
+            .doc
+            .get_changes(&before)
+            .iter()
+            .filter(|c| *c.actor_id() == actor)
+            .map(|c| c.len() as u64)
+            .max()
+            .unwrap_or(0);
+        let refused = match edited {
+            Err(e) => Some(e.to_string()),
+            Ok(()) if biggest > crate::limits::CHANGE_OPS_MAX => Some(format!(
+                "this edit is {biggest} operations in one change, more than the {} other nodes accept; \
+                 make it in smaller parts",
+                crate::limits::CHANGE_OPS_MAX
+            )),
+            Ok(()) => None,
+        };
+        if let Some(reason) = refused {
+            // Nothing of it was stored: forget it in memory too.
+            self.docs.remove(&id);
+            return Err(Error::Document { doc: id.to_string(), reason });
+        }
+        let mut t = self.write_txn()?;
+        let result = self.persist_doc(&mut t, id).and_then(|_| Ok(t.commit()?));
+        if let Err(e) = result {
+            self.docs.remove(&id);
+            return Err(e);
+        }
+        let heads = self.heads_of(id)?;
+        self.emit(vec![Event::DocChanged { doc: id, heads }]);
+        Ok(())
+    }
+}

@@ -1,0 +1,204 @@
+//! Contacts, keys and grants, and minting: the one place that makes our bundles.
+
+use super::*;
+
+impl Node {
+    /// Adds (or updates) a contact, placing it in `audiences` of our profile. Members of
+    /// an audience receive its key in a grant bundle with the next export.
+    pub fn add_contact(&mut self, card: &ContactCard, audiences: &[Audience]) -> Result<(), Error> {
+        let owner = card.node_id();
+        if owner == self.node_id() {
+            return Err(Error::Invalid("that is this node's own card; a contact is someone else".into()));
+        }
+        let bits = audiences.iter().filter(|a| **a != Audience::Public).fold(0u8, |b, a| b | a.bit());
+        let mut imp = Import::new(self.write_txn()?, (self.clock)());
+        let result = (|| {
+            imp.t.put_contact(&owner.to_string(), bits, &card.to_bytes())?;
+            for audience in audiences.iter().filter(|a| **a != Audience::Public) {
+                self.ensure_audience_grants(&mut imp.t, *audience)?;
+            }
+            // Its profile bundles we carried unread: we read them now (and are a
+            // destination of them, so they are answered for).
+            let carried: Vec<[u8; 32]> = imp
+                .t
+                .all_bundle_meta()?
+                .into_iter()
+                .filter(|(_, m)| {
+                    m.state == BundleState::Carried
+                        && matches!(DocId::parse(&m.doc), Some(DocId::Profile { owner: o, .. }) if o == owner)
+                })
+                .map(|(d, _)| d)
+                .collect();
+            self.reread(&mut imp, carried)
+        })();
+        let Import { t, touched, .. } = imp;
+        self.finish(t, result, touched)
+    }
+
+    /// All contacts.
+    pub fn contacts(&self) -> Result<Vec<Contact>, Error> {
+        Ok(self
+            .store
+            .read()?
+            .contacts()?
+            .into_iter()
+            .filter_map(|(_, bits, card)| {
+                let card = ContactCard::from_bytes(&card).ok()?;
+                let audiences = Audience::ALL.into_iter().filter(|a| bits & a.bit() != 0).collect();
+                Some(Contact { card, audiences })
+            })
+            .collect())
+    }
+
+    pub(super) fn contact_card(&self, r: &impl Reads, node: &NodeId) -> Result<Option<ContactCard>, Error> {
+        let id = node.to_string();
+        Ok(r.contacts()?.into_iter().find(|(n, _, _)| *n == id).and_then(|(_, _, c)| ContactCard::from_bytes(&c).ok()))
+    }
+
+    // ----- keys and grants ------------------------------------------------------------
+
+    pub(super) fn latest_grant(&self, r: &impl Reads, scope: &str) -> Result<Option<Grant>, Error> {
+        let prefix = format!("{scope}#");
+        Ok(r.grants()?
+            .into_iter()
+            .filter(|(k, _)| k.starts_with(&prefix))
+            .filter_map(|(_, g)| Grant::decode(&g).ok())
+            .max_by_key(|g| g.epoch))
+    }
+
+    /// Ensures our key for `audience` exists and every contact in it has a grant bundle.
+    pub(super) fn ensure_audience_grants(&mut self, t: &mut Txn, audience: Audience) -> Result<(), Error> {
+        let me = self.node_id();
+        let scope = format!("p/{me}/{audience}");
+        let own = match self.latest_grant(t, &scope)? {
+            Some(g) => g,
+            None => {
+                let g = Grant {
+                    granter: self.identity.signing_public(),
+                    recipient: self.identity.signing_public(),
+                    scope: scope.clone(),
+                    epoch: 0,
+                    key: crypto::random_32(),
+                    invitation: None,
+                };
+                t.put_grant(&format!("{scope}#0"), &g.encode())?;
+                g
+            }
+        };
+        let already: HashSet<String> = t
+            .all_bundle_meta()?
+            .into_iter()
+            .filter(|(_, m)| m.state == BundleState::Grant && m.doc == scope)
+            .map(|(_, m)| m.destination)
+            .collect();
+        for (_, bits, card) in t.contacts()? {
+            if bits & audience.bit() == 0 {
+                continue;
+            }
+            let Ok(card) = ContactCard::from_bytes(&card) else { continue };
+            if already.contains(&card.node_id().endpoint()) {
+                continue;
+            }
+            let grant = Grant { recipient: card.signing_public, invitation: None, ..own.clone() };
+            self.store_grant_bundle(t, &card, &grant)?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn next_sequence(&mut self, t: &mut Txn) -> Result<u64, Error> {
+        self.sequence += 1;
+        t.set_meta("sequence", &self.sequence.to_le_bytes())?;
+        Ok(self.sequence)
+    }
+
+    pub(super) fn store_grant_bundle(&mut self, t: &mut Txn, to: &ContactCard, grant: &Grant) -> Result<(), Error> {
+        let me = self.node_id();
+        let identity = self.identity.clone();
+        let destination = to.node_id().endpoint();
+        let seal = |seq| {
+            let header = Header {
+                kind: Kind::Grant,
+                author: me,
+                seq,
+                doc: grant.scope.clone(),
+                epoch: grant.epoch,
+                heads: vec![],
+                encrypted: true,
+            };
+            let header_bytes = header.encode();
+            let inner = grant.encode();
+            let signature = identity.sign(CONTEXT_GRANT_SIGNATURE, &[&header_bytes, &inner]);
+            let wrapped =
+                crypto::wrap(&to.agreement_public, &header_bytes, &envelope::encode_signed(&inner, &signature))
+                    .map_err(|e| Error::Invalid(format!("cannot wrap a key for {}: {e}", to.node_id())))?;
+            Ok((header_bytes, wrapped))
+        };
+        let mint = Mint { destination: &destination, doc: grant.scope.clone(), state: BundleState::Grant };
+        self.mint(t, mint, seal, &[], vec![to.node_id()])?;
+        Ok(())
+    }
+
+    /// The one place that makes a bundle of ours: takes the next sequence number (the
+    /// custody id, signed into the header by `seal`), builds the BPv7 bundle around the
+    /// sealed envelope, stores it, and opens its custody record when it has destinations.
+    pub(super) fn mint(
+        &mut self,
+        t: &mut Txn,
+        what: Mint<'_>,
+        seal: impl FnOnce(u64) -> Result<(Vec<u8>, Vec<u8>), Error>,
+        changes: &[[u8; 32]],
+        custody_for: Vec<NodeId>,
+    ) -> Result<([u8; 32], BundleId), Error> {
+        let seq = self.next_sequence(t)?;
+        let (header_bytes, body) = seal(seq)?;
+        let payload = envelope::encode_envelope(&header_bytes, &body);
+        let now = (self.clock)();
+        let me = self.node_id();
+        let bytes = bundle::build(&me.endpoint(), what.destination, now, seq, self.lifetime, &payload)
+            .map_err(|e| Error::Invalid(e.to_string()))?;
+        let digest = crypto::derive(CONTEXT_BUNDLE_DIGEST, &[&bytes]);
+        let meta = BundleMeta {
+            state: what.state,
+            author: me,
+            seq,
+            verified: true,
+            payload: payload_digest(&payload),
+            doc: what.doc,
+            destination: what.destination.to_string(),
+            expires_unix_ms: now.saturating_add(self.lifetime.as_millis() as u64),
+            changes: changes.len() as u32,
+            bytes: bytes.len() as u32,
+        };
+        let id = BundleId { source: me, seq };
+        t.put_bundle(&digest, &bytes, &meta)?;
+        t.put_bundle_id(&me.0, seq, &digest)?;
+        t.index_changes(&id, changes)?;
+        if !custody_for.is_empty() {
+            let record = Record::new(id, meta.expires_unix_ms, custody_for, Caravan::default().initial_copies(), now);
+            t.put_custody(seq, &[&digest[..], &record.to_bytes()].concat())?;
+        }
+        Ok((digest, id))
+    }
+
+    /// Removes a stored bundle and what hangs on it (its invitation or key wait), and
+    /// keeps the relay ledger in step.
+    pub(super) fn drop_stored(&mut self, t: &mut Txn, digest: &[u8; 32]) -> Result<(), Error> {
+        drop_rows(t, digest)?;
+        if let Some(ledger) = self.ledger.as_mut() {
+            ledger.remove(digest);
+        }
+        Ok(())
+    }
+
+    /// Drops a stored bundle and remembers it (and its payload) as known until it expires:
+    /// every destination has it, or it was superseded. A copy that comes back, however
+    /// re-wrapped, is a duplicate.
+    pub(super) fn forget(&mut self, t: &mut Txn, digest: &[u8; 32]) -> Result<(), Error> {
+        let Some(meta) = t.bundle_meta(digest)? else { return Ok(()) };
+        let until = meta.expires_unix_ms.min((self.clock)().saturating_add(self.lifetime_cap_ms));
+        self.drop_stored(t, digest)?;
+        t.set_forgotten(digest, until)?;
+        t.set_forgotten(&meta.payload, until)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,183 @@
+//! Merging verified batches into documents: one `apply_changes` per document, and what
+//! a batch tells about its sender.
+
+use super::import::{Import, Taken};
+use super::*;
+
+impl Node {
+    /// Merges verified batches, one `apply_changes` call per document, and records the
+    /// bundles, their changes, and what their senders have.
+    pub(super) fn merge_batches(&mut self, imp: &mut Import, batches: Vec<Taken<'_>>) -> Result<(), Error> {
+        let mut by_doc: HashMap<DocId, Vec<Taken<'_>>> = HashMap::new();
+        for b in batches {
+            by_doc.entry(b.verified.doc).or_default().push(b);
+        }
+        let mut docs: Vec<_> = by_doc.into_iter().collect();
+        docs.sort_by_key(|(id, _)| *id);
+        let me = self.node_id();
+        for (id, items) in docs {
+            let state = self.load_doc(&imp.t, id)?;
+            // The changes new to us, by position in each batch (copied only to apply them:
+            // a big change costs its size a few times over, not once per step).
+            let mut fresh: Vec<Vec<usize>> = Vec::with_capacity(items.len());
+            let mut seen = HashSet::new();
+            for item in &items {
+                let new: Vec<usize> = (0..item.verified.changes.len())
+                    .filter(|&k| {
+                        let h = item.verified.changes[k].hash();
+                        seen.insert(h) && state.doc.get_change_by_hash(&h).is_none()
+                    })
+                    .collect();
+                fresh.push(new);
+            }
+            let refused = if fresh.iter().all(Vec::is_empty) {
+                vec![None; items.len()]
+            } else {
+                imp.touched.insert(id);
+                let batches: Vec<&[Change]> = items.iter().map(|i| i.verified.changes.as_slice()).collect();
+                self.apply_all(&imp.t, id, &batches, &fresh)?
+            };
+            let name = id.to_string();
+            let mut learned: HashMap<NodeId, Vec<[u8; 32]>> = HashMap::new();
+            for ((item, new), refused) in items.into_iter().zip(fresh).zip(refused) {
+                let Taken { index, digest, info, payload, verified: v, bytes } = item;
+                if let Some(reason) = refused {
+                    let r = Rejection::Changes(reason);
+                    imp.t.set_refused(&digest, info.expires_unix_ms())?;
+                    imp.report.outcomes[index] = Outcome::Rejected(r);
+                    continue;
+                }
+                let n = new.len();
+                let state = self.docs.get_mut(&id).expect("loaded above");
+                let missing: Vec<&Change> =
+                    v.changes.iter().filter(|c| state.doc.get_change_by_hash(&c.hash()).is_none()).collect();
+                if !missing.is_empty() {
+                    let raw: Vec<&[u8]> = missing.iter().map(|c| c.raw_bytes()).collect();
+                    imp.t.put_pending(&name, &digest, &envelope::encode_raw_changes(&raw))?;
+                }
+                let hashes: Vec<[u8; 32]> = v.changes.iter().map(|c| c.hash().0).collect();
+                let bundle_id = BundleId { source: v.author, seq: v.seq };
+                let meta = BundleMeta {
+                    state: BundleState::Applied,
+                    author: v.author,
+                    seq: v.seq,
+                    verified: true,
+                    payload,
+                    doc: name.clone(),
+                    destination: info.destination.clone(),
+                    expires_unix_ms: info.expires_unix_ms(),
+                    changes: hashes.len() as u32,
+                    bytes: bytes.len() as u32,
+                };
+                imp.t.put_bundle(&digest, &bytes, &meta)?;
+                imp.t.put_bundle_id(&v.author.0, v.seq, &digest)?;
+                imp.t.index_changes(&bundle_id, &hashes)?;
+                // Durable in this transaction: our custody answer, by the signed custody
+                // id, goes out with it. This node reads only what it is a destination of.
+                if !hashes.is_empty() && v.author != me {
+                    imp.t.put_custody_answer(&v.author.0, Disposition::Accepted.code(), v.seq)?;
+                }
+                // A heads announcement supersedes the same sender's older one for the
+                // document (its heads are learned either way).
+                if hashes.is_empty() && v.author != me {
+                    let key = format!("{}|{name}", v.author);
+                    // Superseded ones are remembered as known, so a stick does not bring
+                    // them back.
+                    match imp.t.latest_announcement(&key)? {
+                        Some((seq, _)) if seq > v.seq => self.forget(&mut imp.t, &digest)?,
+                        previous => {
+                            if let Some((_, old)) = previous {
+                                self.forget(&mut imp.t, &old)?;
+                            }
+                            imp.t.set_latest_announcement(&key, v.seq, &digest)?;
+                        }
+                    }
+                }
+                learned.entry(v.author).or_default().extend(v.heads);
+                imp.report.outcomes[index] = Outcome::New { doc: Some(id), changes: n };
+            }
+            for (node, heads) in learned {
+                self.learn_heads(&mut imp.t, &node, &name, &heads)?;
+            }
+            // Pending sets whose changes all arrived are done.
+            let state = self.docs.get_mut(&id).expect("loaded above");
+            for (key, raw) in imp.t.pending(&name)? {
+                let done = decode_raw(&raw)
+                    .map(|cs| cs.iter().all(|c| state.doc.get_change_by_hash(&c.hash()).is_some()))
+                    .unwrap_or(true);
+                if done {
+                    imp.t.remove_pending(&key)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies each batch's new changes to a loaded document: all in one call, or, if
+    /// Automerge refuses that call (it then changes nothing), batch by batch, refusing
+    /// the ones it refuses (an author reusing a sequence number for different changes).
+    /// A panic inside Automerge refuses the batch that caused it; the document is reloaded
+    /// from the store, as the panic may have left it half changed.
+    fn apply_all(
+        &mut self,
+        r: &impl Reads,
+        id: DocId,
+        batches: &[&[Change]],
+        fresh: &[Vec<usize>],
+    ) -> Result<Vec<Option<String>>, Error> {
+        let mut refused: Vec<Option<String>> = vec![None; fresh.len()];
+        let of = |k: usize| -> Vec<Change> { fresh[k].iter().map(|&i| batches[k][i].clone()).collect() };
+        let all: Vec<Change> = (0..fresh.len()).flat_map(of).collect();
+        let state = self.load_doc(r, id)?;
+        match std::panic::catch_unwind(AssertUnwindSafe(|| state.doc.apply_changes(all))) {
+            Ok(Ok(())) => return Ok(refused),
+            Ok(Err(_)) => {}
+            Err(_) => {
+                self.docs.remove(&id);
+            }
+        }
+        for k in 0..fresh.len() {
+            let state = self.load_doc(r, id)?;
+            match std::panic::catch_unwind(AssertUnwindSafe(|| state.doc.apply_changes(of(k)))) {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => refused[k] = Some(e.to_string()),
+                Err(_) => {
+                    self.docs.remove(&id);
+                    refused[k] = Some("the change library failed on these changes".into());
+                    // Batches applied before this one are lost with the reload: apply again.
+                    let state = self.load_doc(r, id)?;
+                    for j in 0..k {
+                        if refused[j].is_none() {
+                            let _ = std::panic::catch_unwind(AssertUnwindSafe(|| state.doc.apply_changes(of(j))));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(refused)
+    }
+
+    pub(super) fn learn_heads(
+        &mut self,
+        t: &mut Txn,
+        node: &NodeId,
+        doc: &str,
+        heads: &[[u8; 32]],
+    ) -> Result<(), Error> {
+        if *node == self.node_id() {
+            return Ok(());
+        }
+        let node = node.to_string();
+        let mut known = t.peer_heads(&node, doc)?;
+        for h in heads {
+            if !known.contains(h) {
+                known.push(*h);
+            }
+        }
+        if known.len() > PEER_HEADS_COUNT_MAX {
+            known.drain(..known.len() - PEER_HEADS_COUNT_MAX);
+        }
+        t.set_peer_heads(&node, doc, &known)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,53 @@
+//! Our profile: fields and posts per audience; reading others'.
+
+use super::*;
+
+impl Node {
+    /// Sets a field of our profile for `audience` (name, about, location, skills, ...).
+    pub fn set_profile_field(&mut self, field: &str, value: &str, audience: Audience) -> Result<(), Error> {
+        self.prepare_audience(audience)?;
+        let id = DocId::Profile { owner: self.node_id(), audience };
+        self.edit(id, |d, _, _| doc::put_str(d, &doc::field_key(field), value))
+    }
+
+    /// Posts to our profile for `audience`.
+    pub fn add_profile_post(&mut self, text: &str, audience: Audience) -> Result<(), Error> {
+        self.prepare_audience(audience)?;
+        let id = DocId::Profile { owner: self.node_id(), audience };
+        self.edit(id, |d, me, now| doc::add_post(d, me, now, text))
+    }
+
+    pub(super) fn prepare_audience(&mut self, audience: Audience) -> Result<(), Error> {
+        if audience != Audience::Public {
+            let mut t = self.write_txn()?;
+            self.ensure_audience_grants(&mut t, audience)?;
+            t.commit()?;
+        }
+        Ok(())
+    }
+
+    /// The profile fields of `node` this node can read, all audiences.
+    pub fn profile(&mut self, node: &NodeId) -> Result<Vec<ProfileField>, Error> {
+        let view = self.store.read()?;
+        let mut out = Vec::new();
+        for audience in Audience::ALL {
+            let id = DocId::Profile { owner: *node, audience };
+            let fields = match self.carried_doc(&view, id)? {
+                Some(d) => doc::read_fields(&d),
+                None => doc::read_fields(&self.load_doc(&view, id)?.doc),
+            };
+            out.extend(fields.into_iter().map(|(name, value)| ProfileField { audience, name, value }));
+        }
+        Ok(out)
+    }
+
+    /// The profile posts of `node` this node can read, for one audience.
+    pub fn profile_posts(&mut self, node: &NodeId, audience: Audience) -> Result<Vec<Post>, Error> {
+        let view = self.store.read()?;
+        let id = DocId::Profile { owner: *node, audience };
+        Ok(match self.carried_doc(&view, id)? {
+            Some(d) => doc::read_posts(&d),
+            None => doc::read_posts(&self.load_doc(&view, id)?.doc),
+        })
+    }
+}
