@@ -120,12 +120,11 @@ pub fn seal_identity(
     Ok((file, store_key))
 }
 
+/// An identity secret and its store key, wiped from memory when dropped.
+pub type Opened = (Zeroizing<[u8; 64]>, Zeroizing<[u8; 32]>);
+
 /// Opens a sealed identity file: the identity secret and the store key.
-pub fn open_identity(
-    file: &[u8],
-    passphrase: &str,
-    path: &Path,
-) -> Result<(Zeroizing<[u8; 64]>, Zeroizing<[u8; 32]>), KeystoreError> {
+pub fn open_identity(file: &[u8], passphrase: &str, path: &Path) -> Result<Opened, KeystoreError> {
     let bad = |reason| KeystoreError::Malformed { path: path.display().to_string(), reason };
     if !is_sealed(file) {
         return Err(bad("not a sealed identity"));

@@ -159,7 +159,8 @@ fn rewrapped_renumbered_retimed_readdressed_copies_change_nothing() {
         let outcome = import_unchanged(&mut w.b.node, &bytes);
         assert_eq!(outcome, Outcome::Duplicate, "{what}");
     }
-    let refused: Vec<(&str, Vec<u8>, fn(&Rejection) -> bool)> = vec![
+    type Expected = fn(&Rejection) -> bool;
+    let refused: Vec<(&str, Vec<u8>, Expected)> = vec![
         ("re-sourced", rewrap(&wiki, |p| p.source = other.endpoint()), |r| {
             matches!(r, Rejection::SourceNotAuthor { .. })
         }),

@@ -217,7 +217,7 @@ pub fn encode_summary(digests: &[[u8; 32]]) -> Vec<u8> {
 
 /// Reads a peer's summary frame: a whole number of 32-byte digests.
 pub fn parse_summary(bytes: &[u8]) -> Result<std::collections::HashSet<[u8; 32]>, QuicError> {
-    if bytes.len() % 32 != 0 || bytes.len() > SUMMARY_DIGESTS_MAX * 32 {
+    if !bytes.len().is_multiple_of(32) || bytes.len() > SUMMARY_DIGESTS_MAX * 32 {
         return Err(QuicError::Link("summary is not a list of 32-byte digests".into()));
     }
     Ok(bytes.chunks_exact(32).filter_map(|c| <[u8; 32]>::try_from(c).ok()).collect())

@@ -416,8 +416,8 @@ impl Node {
             .filter(|(_, m)| m.state == BundleState::Invite)
             .map(|(d, m)| (hex(&d[..8]), (m.expires_unix_ms, d)))
             .collect();
-        let mut by_expiry: Vec<(Option<(u64, [u8; 32])>, String)> =
-            invites.iter().map(|(id, _)| (stored.get(id).copied(), id.clone())).collect();
+        // (expiry and digest of the stored invitation, if any; its id)
+        let mut by_expiry: Vec<_> = invites.iter().map(|(id, _)| (stored.get(id).copied(), id.clone())).collect();
         by_expiry.sort();
         for (found, id) in by_expiry.into_iter().take(invites.len() - INVITES_PENDING_MAX) {
             t.remove_invite(&id)?;

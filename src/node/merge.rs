@@ -69,7 +69,7 @@ impl Node {
                     changes: hashes.len() as u32,
                     bytes: bytes.len() as u32,
                 };
-                imp.t.put_bundle(&digest, &bytes, &meta)?;
+                imp.t.put_bundle(&digest, bytes, &meta)?;
                 imp.t.put_bundle_id(&v.author.0, v.seq, &digest)?;
                 imp.t.index_changes(&bundle_id, &hashes)?;
                 // Durable in this transaction: our custody answer, by the signed custody
@@ -146,8 +146,8 @@ impl Node {
                     refused[k] = Some("the change library failed on these changes".into());
                     // Batches applied before this one are lost with the reload: apply again.
                     let state = self.load_doc(r, id)?;
-                    for j in 0..k {
-                        if refused[j].is_none() {
+                    for (j, r) in refused.iter().enumerate().take(k) {
+                        if r.is_none() {
                             let _ = std::panic::catch_unwind(AssertUnwindSafe(|| state.doc.apply_changes(of(j))));
                         }
                     }
