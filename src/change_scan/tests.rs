@@ -1,4 +1,5 @@
 //! The scan against what Automerge writes and against crafted attacks.
+//! (Compiled only in tests: `#[cfg(test)] mod tests;` in `mod.rs`.)
 use std::io::Write;
 use std::time::{Duration, Instant};
 
