@@ -145,7 +145,9 @@ fn profile_audiences_reach_only_their_audience() {
     let mut a = node("A");
     let mut friend = node("Friend");
     let mut stranger = node("Stranger");
+    // Reading each other takes mutual agreement: both add the other.
     a.node.add_contact(&friend.node.card(), &[Audience::Friends]).unwrap();
+    friend.node.add_contact(&a.node.card(), &[]).unwrap();
     a.node.set_profile_field("name", "Amina", Audience::Public).unwrap();
     a.node.set_profile_field("phone", "+254 700 000 000", Audience::Friends).unwrap();
     a.node.add_profile_post("Back from the market.", Audience::Friends).unwrap();

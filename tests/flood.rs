@@ -126,6 +126,14 @@ fn a_flood_of_everything_a_stranger_can_send_stays_within_the_relay_quota() {
         s.node.invite(&c, &v.node.card(), Role::Member).unwrap();
         flood.extend(s.node.export(Target::Peer(v.node.node_id())).unwrap());
     }
+    // Strangers who add the village as a friend and grant it their friends-only profile:
+    // reading them takes the village's consent (adding them), so it is all kept for others.
+    for i in 0..30 {
+        let mut s = node(&format!("Admirer {i}"));
+        s.node.add_contact(&v.node.card(), &[Audience::Friends]).unwrap();
+        s.node.set_profile_field("letter", &"z".repeat(30_000), Audience::Friends).unwrap();
+        flood.extend(s.node.export(Target::Everyone).unwrap());
+    }
     // A century-long lifetime is refused outright.
     let century = with_lifetime(&flood[0], Duration::from_secs(100 * 365 * 86_400));
     let report = v.node.import(&century).unwrap();

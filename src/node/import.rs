@@ -363,6 +363,20 @@ impl Node {
         };
         match (doc::parse_scope(&grant.scope), &grant.invitation) {
             (Some(ScopeOwner::Profile(owner, _)), None) if owner == source => {
+                if self.contact_card(&imp.t, &owner)?.is_none() {
+                    // From someone who is not our contact: reading them takes mutual
+                    // agreement. Kept (counted against the relay quota, like an invitation)
+                    // and read once we add them as a contact.
+                    let m = meta(BundleState::Invite);
+                    if let Err(o) = self.carry(&mut imp.t, digest, &m)? {
+                        return Ok(o);
+                    }
+                    let id = hex(&digest[..8]);
+                    imp.t.put_bundle(&digest, bytes, &m)?;
+                    imp.t.put_invite(&id, &grant.encode())?;
+                    self.cap_invites(&mut imp.t)?;
+                    return Ok(Outcome::Waiting(WaitReason::Consent { invite: id }));
+                }
                 imp.t.put_bundle(&digest, bytes, &meta(BundleState::Grant))?;
                 imp.t.put_custody_answer(&source.0, Disposition::Accepted.code(), header.seq)?;
                 self.accept_grant(imp, &grant)?;

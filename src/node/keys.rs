@@ -24,8 +24,10 @@ impl Node {
                 .all_bundle_meta()?
                 .into_iter()
                 .filter(|(_, m)| {
-                    m.state == BundleState::Carried
-                        && matches!(DocId::parse(&m.doc), Some(DocId::Profile { owner: o, .. }) if o == owner)
+                    // Its profile content carried unread, and the keys it granted us.
+                    let theirs = matches!(DocId::parse(&m.doc), Some(DocId::Profile { owner: o, .. }) if o == owner)
+                        || matches!(doc::parse_scope(&m.doc), Some(ScopeOwner::Profile(o, _)) if o == owner);
+                    theirs && matches!(m.state, BundleState::Carried | BundleState::Invite)
                 })
                 .map(|(d, _)| d)
                 .collect();
