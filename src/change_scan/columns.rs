@@ -33,6 +33,10 @@ pub(super) fn chunk_body(bytes: &[u8], expected: u8) -> Result<&[u8], ScanError>
 /// The action column of a change chunk: one row per op.
 pub(super) const CHANGE_ACTION: u32 = 0x42;
 
+/// The op counter columns of a change chunk: object (integer), key and predecessor
+/// (delta). Each value must fit in a `u32`.
+pub(super) const CHANGE_COUNTERS: [u32; 3] = [0x02, 0x13, 0x73];
+
 /// Column specs of the bundle chunk (Automerge 0.12, `storage/bundle/builder.rs`).
 pub(super) mod bundle {
     pub const CH_ACTOR: u32 = 0x01;
@@ -63,6 +67,9 @@ pub(super) mod bundle {
     pub const OP_EXPAND: u32 = 0x94;
     pub const OP_MARK_NAME: u32 = 0xa5;
     pub const OP_ID_CTR_INVERSE: u32 = 0xb3;
+
+    /// The op counter columns: each value must fit in a `u32`.
+    pub const COUNTERS: [u32; 4] = [OP_OBJ_CTR, OP_KEY_CTR, OP_ID_CTR, OP_PRED_CTR];
 }
 
 /// The bundle change columns that are read row by row, together.
@@ -221,6 +228,8 @@ pub(super) struct Summary {
     pub(super) sum: u64,
     /// Largest unsigned value (group, actor, integer, value metadata columns).
     pub(super) max: Option<u64>,
+    /// Largest value of a delta column.
+    pub(super) delta_max: Option<i64>,
 }
 
 impl Summary {
@@ -270,10 +279,14 @@ pub(super) fn walk_column(spec: u32, data: &[u8], cap: u64, over: ScanError) -> 
                         ColType::Delta => {
                             let delta = r.sleb("").map_err(e)?;
                             // rows <= cap < 2^32 and |delta| <= 2^63: no overflow in i128.
+                            let first = absolute + i128::from(delta);
                             absolute += i128::from(delta) * i128::from(repeat);
-                            if i64::try_from(absolute).is_err() {
+                            // A run's values go one way: its largest is its first or its last.
+                            let (Ok(first), Ok(last)) = (i64::try_from(first), i64::try_from(absolute)) else {
                                 return Err(ScanError::MalformedColumn { spec, reason: "delta value outside i64" });
-                            }
+                            };
+                            let high = first.max(last);
+                            s.delta_max = Some(s.delta_max.map_or(high, |m| m.max(high)));
                         }
                         _ => {
                             let v = r.uleb("").map_err(e)?;
@@ -291,6 +304,16 @@ pub(super) fn walk_column(spec: u32, data: &[u8], cap: u64, over: ScanError) -> 
         }
     }
     Ok(s)
+}
+
+/// Refuses an op counter column holding a value past `u32::MAX`: Automerge 0.12 keeps op
+/// ids as two `u32`s and converts these counters with `unwrap` (`OpId::new`), a panic.
+pub(super) fn check_counters(spec: u32, summary: &Summary) -> Result<(), ScanError> {
+    let highest = summary.max.map(i128::from).max(summary.delta_max.map(i128::from));
+    if highest.is_some_and(|h| h > i128::from(u32::MAX)) {
+        return Err(ScanError::MalformedColumn { spec, reason: "op counter wider than 32 bits" });
+    }
+    Ok(())
 }
 
 /// Names the column in an error from reading its data.

@@ -110,7 +110,8 @@
 //! For a change: exactly one uncompressed change chunk, no deflated column, every column
 //! well formed and within its byte range, at most [`CHANGE_OPS_MAX`] rows in any column
 //! and in the sum of the pred group, strings valid UTF-8, value lengths within the raw
-//! value column, actor indices within the actor list, delta columns within `i64`.
+//! value column, actor indices within the actor list, delta columns within `i64`, op
+//! counters (object, key, predecessor) within `u32` (Automerge unwraps that conversion).
 //!
 //! For a bundle, the same for its columns (at most [`BATCH_OPS_MAX`] op rows and
 //! [`BATCH_CHANGES_MAX`] changes), and: no null op id actor or change actor (a null
@@ -288,6 +289,9 @@ pub fn scan_change(bytes: &[u8]) -> Result<Scanned, ScanError> {
     for (spec, data) in columns.iter() {
         let over = ScanError::TooManyOps { max: cap };
         let summary = walk_column(spec, data, cap, over)?;
+        if CHANGE_COUNTERS.contains(&spec) {
+            check_counters(spec, &summary)?;
+        }
         match col_type(spec) {
             ColType::Group if summary.sum > cap => return Err(ScanError::TooManyRows { spec, max: cap }),
             ColType::Actor if summary.max.is_some_and(|m| m >= actors) => {
@@ -411,6 +415,9 @@ pub fn scan_bundle(bytes: &[u8]) -> Result<Scanned, ScanError> {
     let mut value_bytes = 0;
     for (spec, data) in op_cols.iter() {
         let summary = walk_column(spec, data, cap, ScanError::TooManyOps { max: cap })?;
+        if bundle::COUNTERS.contains(&spec) {
+            check_counters(spec, &summary)?;
+        }
         match spec {
             bundle::OP_OBJ_ACTOR | bundle::OP_KEY_ACTOR | bundle::OP_ID_ACTOR | bundle::OP_PRED_ACTOR => {
                 if summary.max.is_some_and(|m| m >= actors) {

@@ -871,3 +871,27 @@ fn measure_decode_and_apply_cost_per_op() {
         );
     }
 }
+
+/// Found by the `change_scan` fuzz target: a change whose key counter (`0x13`) or
+/// object counter (`0x02`) is past `u32::MAX` passed the scan, and
+/// `Change::from_bytes` panicked (`OpId::new` unwraps the conversion to `u32`).
+#[test]
+fn op_counters_past_32_bits_are_refused() {
+    let hex = |parts: &[&str]| data_encoding::HEXLOWER.decode(parts.concat().as_bytes()).unwrap();
+    let key_counter = hex(&[
+        "856f4a8397c85868018501001091a6e9ec9b4d00244482769513ac1ee001014000000c010402081102130a1510340342",
+        "07560b570e700471027302006308000600020000000000100002001efefffffffff80000feff00000000000000000000",
+        "0000002508030701fe02040801140a7f167c6627000600007ffd017f01000502000000bb6aece0ff0000000000637f04",
+    ]);
+    let obj_counter = hex(&[
+        "856f4a8395c85868018501001091a6e9ec82bb7600da9b449513ac1ee001010000000c010402081104130a1510340342",
+        "07560b570e7004710273020000030004fffffffffffa0100040200000322007f0504017f7b7d046c6973740474000900",
+        "0000300000fd07017e020c080103007c7f0202000000000000000307017e0204c36830a16c6c6f200a007f017f007f04",
+    ]);
+    for (bytes, spec) in [(key_counter, 0x13), (obj_counter, 0x02)] {
+        assert_eq!(
+            scan_change(&bytes),
+            Err(ScanError::MalformedColumn { spec, reason: "op counter wider than 32 bits" })
+        );
+    }
+}
