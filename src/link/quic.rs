@@ -616,6 +616,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn summary_and_endpoint_frames() {
+        let mut frame = vec![1u8; 32];
+        frame.extend_from_slice(&[2u8; 32]);
+        frame.extend_from_slice(&[1u8; 32]);
+        let held = parse_summary(&frame).unwrap();
+        assert_eq!(held.len(), 2);
+        assert!(held.contains(&[1u8; 32]) && held.contains(&[2u8; 32]));
+        assert!(parse_summary(&[]).unwrap().is_empty());
+        assert!(parse_summary(&frame[..33]).is_err());
+        assert_eq!(parse_endpoints(b"dtn://a/\n\ndtn://b/\n").unwrap(), ["dtn://a/", "dtn://b/"]);
+        assert!(parse_endpoints(b"").unwrap().is_empty());
+        assert!(parse_endpoints(b"dtn://a/\xff").is_err());
+        let many = "e\n".repeat(ENDPOINTS_MAX + 10);
+        assert_eq!(parse_endpoints(many.as_bytes()).unwrap().len(), ENDPOINTS_MAX);
+        let digests = [[7u8; 32], [8u8; 32]];
+        assert_eq!(parse_summary(&encode_summary(&digests)).unwrap().len(), 2);
+        let endpoints = vec!["dtn://x/caravan".to_string(), "dtn://y/~community".to_string()];
+        assert_eq!(parse_endpoints(&encode_endpoints(&endpoints)).unwrap(), endpoints);
+    }
+
+    #[test]
     fn raw_public_keys_have_one_spelling() {
         let id = Identity::generate();
         let spki = spki_of(&id.signing_public()).unwrap();
