@@ -1,0 +1,272 @@
+//! The command line: every command, argument and `--help` text.
+
+use std::path::PathBuf;
+
+use caravan::{Audience, Role};
+use clap::{Parser, Subcommand};
+
+/// Caravan: keep profiles and community documents in sync over USB sticks, daily
+/// windows and local networks. Nothing is lost while a bundle waits for the next contact.
+#[derive(Parser)]
+#[command(
+    name = "caravan",
+    version,
+    after_help = "Start with `caravan init --name NAME`, give `caravan id` to the people you trust, and see the whole \
+                  story with `caravan demo`."
+)]
+pub(crate) struct Cli {
+    /// The node's home directory (identity, database).
+    #[arg(long, global = true, env = "CARAVAN_HOME", value_name = "DIR")]
+    pub(crate) home: Option<PathBuf>,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum Command {
+    /// Create this node: a new identity and an empty store.
+    Init {
+        /// Display name shown on your contact card.
+        #[arg(long)]
+        name: String,
+        /// Seal this node's keys (its identity, every community and audience key) under a
+        /// passphrase, asked on the terminal (or read from CARAVAN_PASSPHRASE_FILE). Every
+        /// later command needs it; the daemon reads it from a file or a systemd credential.
+        #[arg(long)]
+        passphrase: bool,
+    },
+    /// Print this node's contact card (one line; give it to people you trust).
+    Id,
+    /// Manage contacts.
+    #[command(subcommand)]
+    Contact(ContactCommand),
+    /// Edit or show profiles.
+    #[command(subcommand)]
+    Profile(ProfileCommand),
+    /// Create, join and inspect communities.
+    #[command(subcommand)]
+    Community(CommunityCommand),
+    /// Read and write a community's wiki.
+    #[command(subcommand)]
+    Wiki(WikiCommand),
+    /// Post to a community's feed.
+    Post {
+        /// Community id.
+        community: String,
+        /// The post's text.
+        text: String,
+    },
+    /// Show a community's feed.
+    Feed {
+        /// Community id.
+        community: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write bundles into a directory, one file each (`<digest>.bundle`).
+    Export {
+        /// Directory to write into (created if missing). Existing bundles are kept.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Only what this peer (node id) needs.
+        #[arg(long, value_name = "NODE", conflicts_with = "community")]
+        to: Option<String>,
+        /// Only what this community's members need.
+        #[arg(long, value_name = "COMMUNITY")]
+        community: Option<String>,
+    },
+    /// Import bundle files (or every `*.bundle` in directories).
+    Import {
+        /// Files or directories.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Print a JSON summary.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Sync with a USB stick (or any directory): take what is new on it, then leave on it
+    /// what this node holds that is not there yet.
+    Sync {
+        /// The stick's mount point; Caravan uses (and creates) its `caravan` folder.
+        #[arg(long, value_name = "DIR")]
+        stick: PathBuf,
+        /// Write at most this many bytes to the stick.
+        #[arg(long, value_name = "N")]
+        max_bytes: Option<u64>,
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run as a daemon: listen for QUIC connections, and sync with the configured peers
+    /// (and, with `discovery = true`, with nodes found on the LAN) while a window is open,
+    /// until SIGINT or SIGTERM. Settings: `config.toml` in the node's home (see
+    /// spec/config.md), or --config. Logs go to stderr (CARAVAN_LOG=caravan=debug for more).
+    Daemon {
+        /// Configuration file (default: config.toml in the node's home; missing = defaults).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// For a node whose keys are sealed: the file holding the passphrase (else
+        /// CARAVAN_PASSPHRASE_FILE, or the systemd credential `caravan-passphrase`).
+        #[arg(long, value_name = "FILE")]
+        passphrase_file: Option<PathBuf>,
+    },
+    /// Show or set how much this node carries for others (the relay quota, default 1 GiB).
+    /// Its own and its communities' data never count against it.
+    Relay {
+        /// New quota, in bytes or with a unit: 500MB, 2GiB, 0 (carry nothing).
+        #[arg(long)]
+        quota: Option<String>,
+        /// The longest lifetime, in days, of a bundle this node takes in (default 60):
+        /// longer ones are refused, so nothing kept for others outlives it.
+        #[arg(long, value_name = "DAYS")]
+        max_lifetime: Option<u64>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show this node's identity, contacts, communities and pending invitations, custody
+    /// of its bundles by destination, relay usage, configured peers and the next window;
+    /// while a daemon runs, also who is connected now and the last syncs.
+    Status {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run three villages, one community and a carried stick in a temporary directory,
+    /// and show that every village converges.
+    Demo,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum ContactCommand {
+    /// Add a contact from their card, optionally into audiences of your profile.
+    Add {
+        /// The contact card (`caravan1_...`).
+        card: String,
+        /// Audiences of your profile they may read.
+        #[arg(long, value_parser = parse_audience)]
+        audience: Vec<Audience>,
+    },
+    /// List contacts.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum ProfileCommand {
+    /// Set a field of your profile.
+    Set {
+        /// Field name (name, about, location, skills, ...).
+        field: String,
+        /// Value.
+        value: String,
+        /// Who may read it.
+        #[arg(long, default_value = "public", value_parser = parse_audience)]
+        audience: Audience,
+    },
+    /// Show a profile (yours by default): the fields this node can read.
+    Show {
+        /// Node id.
+        node: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum CommunityCommand {
+    /// Found a community; prints its id on the last line.
+    Create {
+        /// Name.
+        name: String,
+        /// Public description.
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    /// Invite someone by their contact card.
+    Invite {
+        /// Community id.
+        community: String,
+        /// Their contact card.
+        card: String,
+        /// Their role.
+        #[arg(long, default_value = "member", value_parser = parse_role)]
+        role: Role,
+    },
+    /// List your communities.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List a community's members.
+    Members {
+        /// Community id.
+        community: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List invitations waiting for your consent.
+    Invites {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Accept an invitation.
+    Accept {
+        /// Invitation id (from `community invites`).
+        id: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum WikiCommand {
+    /// Write a page from a file or stdin; applied as a diff, so concurrent edits
+    /// elsewhere in the page survive.
+    Put {
+        /// Community id.
+        community: String,
+        /// Page name.
+        page: String,
+        /// Read the text from this file instead of stdin.
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
+    /// Print a page's text exactly.
+    Get {
+        /// Community id.
+        community: String,
+        /// Page name.
+        page: String,
+    },
+    /// List pages.
+    List {
+        /// Community id.
+        community: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub(crate) fn parse_audience(s: &str) -> Result<Audience, String> {
+    Audience::parse(s).ok_or_else(|| "expected public, friends, family, business or friends-of-friends".into())
+}
+
+pub(crate) fn parse_role(s: &str) -> Result<Role, String> {
+    Role::parse(s).ok_or_else(|| "expected owner, editor or member".into())
+}
+
+pub(crate) fn default_home() -> PathBuf {
+    if let Some(d) = std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(d).join("caravan");
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+    home.join(".local/share/caravan")
+}
