@@ -312,3 +312,37 @@ fn an_equivocating_author_is_refused_without_sinking_the_rest_of_the_import() {
     assert_eq!(feed_text.len(), 2, "{feed_text:?}");
     assert!(feed_text.contains(&"the real first post".to_string()) && feed_text.contains(&"a post from A".to_string()));
 }
+
+/// What a carrier without keys sees of a members-only bundle is exactly what
+/// `spec/security.md` states: the primary block and the envelope header (author node,
+/// custody number, document id, epoch, heads, encrypted). The text, the Automerge actor
+/// (the author's signing key), the membership chain and the other members are not in it.
+#[test]
+fn a_carrier_sees_only_the_stated_metadata_of_a_private_bundle() {
+    let w = world();
+    let wiki = w
+        .a_bundles
+        .iter()
+        .find(|b| {
+            let info = caravan::bundle::parse_untimed(b).unwrap();
+            caravan::envelope::decode_envelope(&b[info.payload.clone()])
+                .is_ok_and(|e| e.header.doc.ends_with("/wiki") && e.header.encrypted)
+        })
+        .unwrap();
+    let info = caravan::bundle::parse_untimed(wiki).unwrap();
+    let env = caravan::envelope::decode_envelope(&wiki[info.payload.clone()]).unwrap();
+    // Readable: the addressing and the header.
+    assert_eq!(info.source, w.a.node.node_id().endpoint());
+    assert_eq!(info.destination, w.wells.endpoint());
+    assert_eq!(env.header.author, w.a.node.node_id());
+    assert!(env.header.seq > 0);
+    // Not readable: the content, the author's signing key (the actor), the members.
+    let contains = |needle: &[u8]| wiki.windows(needle.len()).any(|x| x == needle);
+    assert!(!contains(b"members only text"));
+    assert!(!contains(&w.a.node.card().signing_public), "the author's key is visible");
+    for member in [&w.b, &w.c] {
+        assert!(!contains(&member.node.card().signing_public));
+        assert!(!contains(&member.node.node_id().0));
+        assert!(!contains(member.node.node_id().to_string().as_bytes()));
+    }
+}
