@@ -108,6 +108,30 @@ async fn read_frame(recv: &mut quinn::RecvStream, max: usize) -> Result<Option<V
     Ok(Some(buf))
 }
 
+/// Decodes a peer's summary frame: the digests it holds, 32 bytes each, at most
+/// [`SUMMARY_DIGESTS_MAX`] of them (an empty frame is an empty summary).
+pub fn parse_summary(frame: &[u8]) -> Result<std::collections::HashSet<[u8; 32]>, QuicError> {
+    if frame.len() % 32 != 0 {
+        return Err(QuicError::Link("summary is not a list of 32-byte digests".into()));
+    }
+    if frame.len() / 32 > SUMMARY_DIGESTS_MAX {
+        return Err(QuicError::Link(format!("summary of more than {SUMMARY_DIGESTS_MAX} digests")));
+    }
+    Ok(frame.chunks_exact(32).filter_map(|c| <[u8; 32]>::try_from(c).ok()).collect())
+}
+
+/// Decodes a peer's endpoint list frame: UTF-8, one endpoint a line, empty lines
+/// ignored, at most [`ENDPOINTS_MAX`] endpoints kept.
+pub fn parse_endpoints(frame: &[u8]) -> Result<Vec<String>, QuicError> {
+    Ok(std::str::from_utf8(frame)
+        .map_err(|_| QuicError::Link("endpoint list is not UTF-8".into()))?
+        .split('\n')
+        .filter(|e| !e.is_empty())
+        .take(ENDPOINTS_MAX)
+        .map(str::to_string)
+        .collect())
+}
+
 /// One exchange over an established connection, the same on both ends: each side sends
 /// a summary (the digests it holds), then the bundles the other is entitled to
 /// (`Target::Peer`) and does not hold, in priority order, then an end marker; each
@@ -137,19 +161,9 @@ pub async fn exchange_with(
     write_frame(&mut send, endpoints.as_bytes()).await?;
     let mut recv = conn.accept_uni().await.map_err(link_err)?;
     let theirs = read_frame(&mut recv, SUMMARY_DIGESTS_MAX * 32).await?.unwrap_or_default();
-    if theirs.len() % 32 != 0 {
-        return Err(QuicError::Link("summary is not a list of 32-byte digests".into()));
-    }
+    let held = parse_summary(&theirs)?;
     let their_endpoints = read_frame(&mut recv, ENDPOINTS_BYTES_MAX).await?.unwrap_or_default();
-    let their_endpoints: Vec<String> = std::str::from_utf8(&their_endpoints)
-        .map_err(|_| QuicError::Link("endpoint list is not UTF-8".into()))?
-        .split('\n')
-        .filter(|e| !e.is_empty())
-        .take(ENDPOINTS_MAX)
-        .map(str::to_string)
-        .collect();
-    let held: std::collections::HashSet<[u8; 32]> =
-        theirs.chunks_exact(32).filter_map(|c| <[u8; 32]>::try_from(c).ok()).collect();
+    let their_endpoints = parse_endpoints(&their_endpoints)?;
     let plan = node.plan_link(peer, &their_endpoints, &held)?;
     let wanted: Vec<([u8; 32], u32)> = plan.outgoing.iter().map(|o| (o.digest, o.bytes)).collect();
     let mut out = Exchange { peer: Some(peer), skipped: plan.skipped, ..Exchange::default() };
@@ -533,6 +547,24 @@ pub fn client_config(identity: &Identity, expected: &[u8; 32]) -> Result<quinn::
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn summary_and_endpoint_frames() {
+        let mut frame = vec![1u8; 32];
+        frame.extend_from_slice(&[2u8; 32]);
+        frame.extend_from_slice(&[1u8; 32]);
+        let held = parse_summary(&frame).unwrap();
+        assert_eq!(held.len(), 2);
+        assert!(held.contains(&[1u8; 32]) && held.contains(&[2u8; 32]));
+        assert!(parse_summary(&[]).unwrap().is_empty());
+        assert!(parse_summary(&frame[..33]).is_err());
+
+        assert_eq!(parse_endpoints(b"dtn://a/\n\ndtn://b/\n").unwrap(), ["dtn://a/", "dtn://b/"]);
+        assert!(parse_endpoints(b"").unwrap().is_empty());
+        assert!(parse_endpoints(b"dtn://a/\xff").is_err());
+        let many = "e\n".repeat(ENDPOINTS_MAX + 10);
+        assert_eq!(parse_endpoints(many.as_bytes()).unwrap().len(), ENDPOINTS_MAX);
+    }
 
     #[test]
     fn raw_public_keys_have_one_spelling() {
