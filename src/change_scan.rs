@@ -110,7 +110,8 @@
 //! For a change: exactly one uncompressed change chunk, no deflated column, every column
 //! well formed and within its byte range, at most [`CHANGE_OPS_MAX`] rows in any column
 //! and in the sum of the pred group, strings valid UTF-8, value lengths within the raw
-//! value column, actor indices within the actor list, delta columns within `i64`.
+//! value column, actor indices within the actor list, delta columns within `i64`, op
+//! counters (object, key, predecessor) within `u32` (Automerge unwraps that conversion).
 //!
 //! For a bundle, the same for its columns (at most [`BATCH_OPS_MAX`] op rows and
 //! [`BATCH_CHANGES_MAX`] changes), and: no null op id actor or change actor (a null
@@ -288,6 +289,9 @@ pub fn scan_change(bytes: &[u8]) -> Result<Scanned, ScanError> {
     for (spec, data) in columns.iter() {
         let over = ScanError::TooManyOps { max: cap };
         let summary = walk_column(spec, data, cap, over)?;
+        if CHANGE_COUNTERS.contains(&spec) {
+            check_counters(spec, &summary)?;
+        }
         match col_type(spec) {
             ColType::Group if summary.sum > cap => return Err(ScanError::TooManyRows { spec, max: cap }),
             ColType::Actor if summary.max.is_some_and(|m| m >= actors) => {
@@ -411,6 +415,9 @@ pub fn scan_bundle(bytes: &[u8]) -> Result<Scanned, ScanError> {
     let mut value_bytes = 0;
     for (spec, data) in op_cols.iter() {
         let summary = walk_column(spec, data, cap, ScanError::TooManyOps { max: cap })?;
+        if bundle::COUNTERS.contains(&spec) {
+            check_counters(spec, &summary)?;
+        }
         match spec {
             bundle::OP_OBJ_ACTOR | bundle::OP_KEY_ACTOR | bundle::OP_ID_ACTOR | bundle::OP_PRED_ACTOR => {
                 if summary.max.is_some_and(|m| m >= actors) {
@@ -581,6 +588,10 @@ fn chunk_body(bytes: &[u8], expected: u8) -> Result<&[u8], ScanError> {
 /// The action column of a change chunk: one row per op.
 const CHANGE_ACTION: u32 = 0x42;
 
+/// The op counter columns of a change chunk: object (integer), key and predecessor
+/// (delta). Each value must fit in a `u32`.
+const CHANGE_COUNTERS: [u32; 3] = [0x02, 0x13, 0x73];
+
 /// Column specs of the bundle chunk (Automerge 0.12, `storage/bundle/builder.rs`).
 mod bundle {
     pub const CH_ACTOR: u32 = 0x01;
@@ -611,6 +622,9 @@ mod bundle {
     pub const OP_EXPAND: u32 = 0x94;
     pub const OP_MARK_NAME: u32 = 0xa5;
     pub const OP_ID_CTR_INVERSE: u32 = 0xb3;
+
+    /// The op counter columns: each value must fit in a `u32`.
+    pub const COUNTERS: [u32; 4] = [OP_OBJ_CTR, OP_KEY_CTR, OP_ID_CTR, OP_PRED_CTR];
 }
 
 /// The bundle change columns that are read row by row, together.
@@ -769,6 +783,8 @@ struct Summary {
     sum: u64,
     /// Largest unsigned value (group, actor, integer, value metadata columns).
     max: Option<u64>,
+    /// Largest value of a delta column.
+    delta_max: Option<i64>,
 }
 
 impl Summary {
@@ -818,10 +834,14 @@ fn walk_column(spec: u32, data: &[u8], cap: u64, over: ScanError) -> Result<Summ
                         ColType::Delta => {
                             let delta = r.sleb("").map_err(e)?;
                             // rows <= cap < 2^32 and |delta| <= 2^63: no overflow in i128.
+                            let first = absolute + i128::from(delta);
                             absolute += i128::from(delta) * i128::from(repeat);
-                            if i64::try_from(absolute).is_err() {
+                            // A run's values go one way: its largest is its first or its last.
+                            let (Ok(first), Ok(last)) = (i64::try_from(first), i64::try_from(absolute)) else {
                                 return Err(ScanError::MalformedColumn { spec, reason: "delta value outside i64" });
-                            }
+                            };
+                            let high = first.max(last);
+                            s.delta_max = Some(s.delta_max.map_or(high, |m| m.max(high)));
                         }
                         _ => {
                             let v = r.uleb("").map_err(e)?;
@@ -839,6 +859,16 @@ fn walk_column(spec: u32, data: &[u8], cap: u64, over: ScanError) -> Result<Summ
         }
     }
     Ok(s)
+}
+
+/// Refuses an op counter column holding a value past `u32::MAX`: Automerge 0.12 keeps op
+/// ids as two `u32`s and converts these counters with `unwrap` (`OpId::new`), a panic.
+fn check_counters(spec: u32, summary: &Summary) -> Result<(), ScanError> {
+    let highest = summary.max.map(i128::from).max(summary.delta_max.map(i128::from));
+    if highest.is_some_and(|h| h > i128::from(u32::MAX)) {
+        return Err(ScanError::MalformedColumn { spec, reason: "op counter wider than 32 bits" });
+    }
+    Ok(())
 }
 
 /// Names the column in an error from reading its data.
@@ -1890,6 +1920,30 @@ mod tests {
                 "{kind}: {} ops in {} bytes: scan {scan:?}, decode {decode:?}, apply {apply:?}, {per_op:.2} us/op",
                 scanned.ops,
                 raw.len()
+            );
+        }
+    }
+
+    /// Found by the `change_scan` fuzz target: a change whose key counter (`0x13`) or
+    /// object counter (`0x02`) is past `u32::MAX` passed the scan, and
+    /// `Change::from_bytes` panicked (`OpId::new` unwraps the conversion to `u32`).
+    #[test]
+    fn op_counters_past_32_bits_are_refused() {
+        let hex = |parts: &[&str]| data_encoding::HEXLOWER.decode(parts.concat().as_bytes()).unwrap();
+        let key_counter = hex(&[
+            "856f4a8397c85868018501001091a6e9ec9b4d00244482769513ac1ee001014000000c010402081102130a1510340342",
+            "07560b570e700471027302006308000600020000000000100002001efefffffffff80000feff00000000000000000000",
+            "0000002508030701fe02040801140a7f167c6627000600007ffd017f01000502000000bb6aece0ff0000000000637f04",
+        ]);
+        let obj_counter = hex(&[
+            "856f4a8395c85868018501001091a6e9ec82bb7600da9b449513ac1ee001010000000c010402081104130a1510340342",
+            "07560b570e7004710273020000030004fffffffffffa0100040200000322007f0504017f7b7d046c6973740474000900",
+            "0000300000fd07017e020c080103007c7f0202000000000000000307017e0204c36830a16c6c6f200a007f017f007f04",
+        ]);
+        for (bytes, spec) in [(key_counter, 0x13), (obj_counter, 0x02)] {
+            assert_eq!(
+                scan_change(&bytes),
+                Err(ScanError::MalformedColumn { spec, reason: "op counter wider than 32 bits" })
             );
         }
     }
