@@ -7,18 +7,23 @@ mod checks;
 
 use std::path::Path;
 
-/// Replays every kept input of `target` through `check`; returns how many there were.
-fn replay(target: &str, check: fn(&[u8])) -> usize {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz-crashes").join(target);
-    let Ok(entries) = std::fs::read_dir(&dir) else { return 0 };
+/// The kept inputs under `tests/fuzz-crashes/<folder>/`, sorted by name.
+fn inputs(folder: &str) -> Vec<(String, Vec<u8>)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz-crashes").join(folder);
+    let Ok(entries) = std::fs::read_dir(&dir) else { return Vec::new() };
     let mut paths: Vec<_> = entries.map(|e| e.unwrap().path()).filter(|p| p.is_file()).collect();
     paths.sort();
-    for p in &paths {
-        let data = std::fs::read(p).unwrap();
-        eprintln!("replaying {}", p.display());
-        check(&data);
+    paths.into_iter().map(|p| (p.display().to_string(), std::fs::read(&p).unwrap())).collect()
+}
+
+/// Replays every kept input of `target` through `check`; returns how many there were.
+fn replay(target: &str, check: fn(&[u8])) -> usize {
+    let inputs = inputs(target);
+    for (name, data) in &inputs {
+        eprintln!("replaying {name}");
+        check(data);
     }
-    paths.len()
+    inputs.len()
 }
 
 macro_rules! replays {
@@ -45,6 +50,29 @@ replays!(
     stick,
     import,
 );
+
+/// Open findings (`tests/fuzz-crashes/open/batch/`): Automerge panics inside
+/// `Bundle::try_from` on these compact batches, reached through
+/// `caravan::batch::decode_changes`, which does not yet run the change scan (the node
+/// calls it under `catch_unwind`). Run with `--ignored` once `src/batch.rs` scans first;
+/// then move the inputs to `tests/fuzz-crashes/batch/`.
+#[test]
+#[ignore = "open: src/batch.rs hands compact batches to Automerge without change_scan (fuzz/README.md)"]
+fn open_batch() {
+    assert!(replay("open/batch", checks::batch) > 0);
+}
+
+/// The scan that `src/batch.rs` is missing refuses every open batch input: each is an
+/// encoding byte (`1 + 3k`: a compact Automerge bundle) then the bundle's bytes.
+#[test]
+fn open_batch_inputs_are_refused_by_the_change_scan() {
+    let inputs = inputs("open/batch");
+    assert!(!inputs.is_empty());
+    for (name, data) in inputs {
+        assert_eq!(data[0] % 3, 1, "{name}");
+        assert!(caravan::change_scan::scan_bundle(&data[1..]).is_err(), "{name}");
+    }
+}
 
 /// The golden corpus's seeds pass every check too (the checks themselves are sound).
 #[test]
