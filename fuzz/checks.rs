@@ -115,10 +115,10 @@ pub fn signal(data: &[u8]) {
 }
 
 fn automerge_bundle(bytes: &[u8]) {
-    if scan_bundle(bytes).is_ok() {
-        if let Ok(bundle) = automerge::Bundle::try_from(bytes) {
-            let _ = bundle.to_changes();
-        }
+    if scan_bundle(bytes).is_ok()
+        && let Ok(bundle) = automerge::Bundle::try_from(bytes)
+    {
+        let _ = bundle.to_changes();
     }
 }
 
@@ -142,10 +142,10 @@ pub fn card(data: &[u8]) {
     if let Ok(card) = ContactCard::from_bytes(data) {
         assert_eq!(card.to_bytes(), data, "a card has one binary form");
     }
-    if let Ok(text) = std::str::from_utf8(data) {
-        if let Ok(card) = ContactCard::parse(text) {
-            assert_eq!(ContactCard::parse(&card.to_string()).ok().as_ref(), Some(&card));
-        }
+    if let Ok(text) = std::str::from_utf8(data)
+        && let Ok(card) = ContactCard::parse(text)
+    {
+        assert_eq!(ContactCard::parse(&card.to_string()).ok().as_ref(), Some(&card));
     }
 }
 
@@ -171,10 +171,10 @@ pub fn quic_frames(data: &[u8]) {
 
 /// `config`: daemon configuration text (`Config::parse`), and the contact plan it gives.
 pub fn config(data: &[u8]) {
-    if let Ok(text) = std::str::from_utf8(data) {
-        if let Ok(config) = caravan::config::Config::parse(text, "<fuzz>") {
-            let _ = config.contact_plan(caravan::NodeId([0; 20]));
-        }
+    if let Ok(text) = std::str::from_utf8(data)
+        && let Ok(config) = caravan::config::Config::parse(text, "<fuzz>")
+    {
+        let _ = config.contact_plan(caravan::NodeId([0; 20]));
     }
 }
 
