@@ -125,6 +125,9 @@ fn main() {
     put(&out, "card", "beacon", &beacon[17..beacon.len() - 64]);
     let digests: Vec<u8> = (0u8..4).flat_map(|i| [i; 32]).collect();
     put(&out, "quic_frames", "summary", &[&[0u8][..], &digests].concat());
+    let handover: Vec<u8> = digests.chunks(32).flat_map(|d| [d, &[0, 0, 0, 4][..]].concat()).collect();
+    put(&out, "quic_frames", "handover", &[&[2u8, 1][..], &handover].concat());
+    put(&out, "quic_frames", "receipt", &[&[3u8, 1][..], &digests].concat());
     put(&out, "quic_frames", "endpoints", b"\x01dtn://3cvb4syx6jwlu6jjj6ht525exg2yw2dy/\ndtn://c/abc/~members\n");
 
     // Configuration text.

@@ -11,7 +11,10 @@ use caravan::change_scan::{inflate_bundle, scan_bundle, scan_change};
 use caravan::custody::Signal;
 use caravan::envelope::{self, Batch, ChangeEncoding, Grant};
 use caravan::limits::AUTOMERGE_BUNDLE_BYTES_MAX;
-use caravan::link::quic::{ENDPOINTS_MAX, parse_endpoints, parse_summary};
+use caravan::limits::HANDOVER_ENTRIES_MAX;
+use caravan::link::quic::{
+    ENDPOINTS_MAX, encode_handover, parse_endpoints, parse_handover, parse_receipt, parse_summary,
+};
 use caravan::{ContactCard, Node};
 
 /// The golden corpus (`bundles/`).
@@ -156,16 +159,33 @@ pub fn beacon(data: &[u8]) {
     }
 }
 
-/// `quic_frames`: the QUIC exchange's summary and endpoint list frames; the first byte
-/// picks which.
+/// `quic_frames`: the QUIC exchange's summary, endpoint list, hand-over and receipt
+/// frames; the first byte picks which.
 pub fn quic_frames(data: &[u8]) {
     let Some((&which, frame)) = data.split_first() else { return };
-    if which & 1 == 0 {
-        if let Ok(held) = parse_summary(frame) {
-            assert!(frame.len() % 32 == 0 && held.len() <= frame.len() / 32);
+    match which & 3 {
+        0 => {
+            if let Ok(held) = parse_summary(frame) {
+                assert!(frame.len() % 32 == 0 && held.len() <= frame.len() / 32);
+            }
         }
-    } else if let Ok(endpoints) = parse_endpoints(frame) {
-        assert!(endpoints.len() <= ENDPOINTS_MAX && endpoints.iter().all(|e| !e.is_empty() && !e.contains('\n')));
+        1 => {
+            if let Ok(endpoints) = parse_endpoints(frame) {
+                assert!(
+                    endpoints.len() <= ENDPOINTS_MAX && endpoints.iter().all(|e| !e.is_empty() && !e.contains('\n'))
+                );
+            }
+        }
+        2 => {
+            if let Ok(handed) = parse_handover(frame) {
+                assert_eq!(encode_handover(&handed), frame, "a hand-over frame has one spelling");
+            }
+        }
+        _ => {
+            if let Ok(held) = parse_receipt(frame) {
+                assert!(held.len() <= HANDOVER_ENTRIES_MAX && held.len() <= frame.len() / 32);
+            }
+        }
     }
 }
 

@@ -134,3 +134,13 @@ pub const BATCH_OPS_MAX: u64 = 100_000;
 /// under the bundle cap, so that a batch of large changes never needs a bundle too big
 /// to carry.
 pub const BATCH_SPLIT_BYTES: usize = 16 * 1024 * 1024;
+
+/// Most carrier copies a node takes with a bundle it carries for others. The count comes
+/// from the peer that handed the bundle over (unsigned, so capped): a custodian starts
+/// with 8 and hands on at most half, so no honest hand-over is larger.
+pub const CARRIER_COPIES_MAX: u32 = 8;
+
+/// Most entries in a live link's hand-over frame (digest and copies, 36 bytes each):
+/// carrier copies offered in one round. More carried bundles go without copies this
+/// time (they are handed over at a later contact).
+pub const HANDOVER_ENTRIES_MAX: usize = 16_384;

@@ -156,6 +156,7 @@ async fn a_dropped_exchange_keeps_what_was_committed_and_is_not_resent() {
     let mut send = conn.open_uni().await.unwrap();
     frame(&mut send, &[]).await; // an empty summary
     frame(&mut send, &[]).await; // no endpoints
+    frame(&mut send, &[1]).await; // no carrier copies (a hand-over frame: its version byte)
     let mut recv = conn.accept_uni().await.unwrap();
     for _ in 0..2 {
         // The hub's summary, then its endpoints.
@@ -186,7 +187,12 @@ async fn a_dropped_exchange_keeps_what_was_committed_and_is_not_resent() {
 
 /// One live session between two nodes over loopback QUIC: `x` dials `y`, a peer its
 /// operator configured (so `x` tells it the endpoints to relay for, as a daemon does).
-async fn session(x: &mut caravan::Node, x_home: &std::path::Path, y: &mut caravan::Node, y_home: &std::path::Path) {
+async fn session(
+    x: &mut caravan::Node,
+    x_home: &std::path::Path,
+    y: &mut caravan::Node,
+    y_home: &std::path::Path,
+) -> quic::Exchange {
     let xi = Identity::load_or_create(&x_home.join("identity.key")).unwrap();
     let yi = Identity::load_or_create(&y_home.join("identity.key")).unwrap();
     let server = listener(&yi).await;
@@ -206,7 +212,69 @@ async fn session(x: &mut caravan::Node, x_home: &std::path::Path, y: &mut carava
         }
     );
     a.unwrap();
-    b.unwrap();
+    b.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chain_of_two_pure_relays_delivers_and_custody_comes_back() {
+    use caravan::{Node, Role, Target};
+    let homes: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+    let h: Vec<&std::path::Path> = homes.iter().map(|d| d.path()).collect();
+    let mut m1 = Node::open(h[0], "Village 1").unwrap();
+    let mut r1 = Node::open(h[1], "Relay 1").unwrap();
+    let mut r2 = Node::open(h[2], "Relay 2").unwrap();
+    let mut m2 = Node::open(h[3], "Village 2").unwrap();
+    m2.add_contact(&m1.card(), &[]).unwrap();
+    let wells = m1.create_community("Wells", "").unwrap();
+    m1.invite(&wells, &m2.card(), Role::Editor).unwrap();
+    // The invitation went by stick; the page is written after: only the chain carries it.
+    let stick = m1.export(Target::Peer(m2.node_id())).unwrap();
+    m2.import_many(stick.iter().map(Vec::as_slice)).unwrap();
+    assert_eq!(m2.communities().unwrap().len(), 1);
+    m1.put_wiki_page(&wells, "North well", "Pump fixed in May.\n").unwrap();
+
+    // m1 - r1 - r2 - m2: each meets only its neighbours; r1 and r2 are members of
+    // nothing and hold no keys.
+    let x = session(&mut m1, h[0], &mut r1, h[1]).await;
+    assert!(x.copies_handed > 0, "the custodian hands carrier copies to the first relay: {x:?}");
+    let x = session(&mut r1, h[1], &mut r2, h[2]).await;
+    assert!(x.copies_handed > 0, "the first relay hands some of its copies on to the second: {x:?}");
+    assert!(r2.relay_usage().unwrap().0 > 0);
+    session(&mut m2, h[3], &mut r2, h[2]).await;
+    assert_eq!(m2.wiki_page(&wells, "North well").unwrap().as_deref(), Some("Pump fixed in May.\n"));
+    assert!(m1.custody().unwrap().open > 0, "m1 has not heard back yet");
+    // m2's custody answer travels back the same way.
+    session(&mut r1, h[1], &mut r2, h[2]).await;
+    session(&mut m1, h[0], &mut r1, h[1]).await;
+    assert_eq!(m1.custody().unwrap().open, 0, "m2's custody signal came back through both relays");
+    for relay in [&mut r1, &mut r2] {
+        assert_eq!(relay.wiki_page(&wells, "North well").ok().flatten(), None, "a relay cannot read what it carries");
+        assert!(relay.communities().unwrap().is_empty());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_carrier_copy_refused_for_lack_of_room_is_not_spent() {
+    use caravan::{Node, Role};
+    let homes: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+    let h: Vec<&std::path::Path> = homes.iter().map(|d| d.path()).collect();
+    let mut a = Node::open(h[0], "Village A").unwrap();
+    let c = Node::open(h[1], "Village C").unwrap();
+    let mut full = Node::open(h[2], "Full relay").unwrap();
+    let mut roomy = Node::open(h[3], "Roomy relay").unwrap();
+    full.set_relay_quota(0).unwrap();
+    let wells = a.create_community("Wells", "").unwrap();
+    a.invite(&wells, &c.card(), Role::Editor).unwrap();
+    a.put_wiki_page(&wells, "North well", "Pump fixed in May.\n").unwrap();
+    let x = session(&mut a, h[0], &mut full, h[2]).await;
+    assert!(x.refused_copies > 0 && x.copies_handed == 0, "the full relay takes no copy: {x:?}");
+    assert_eq!(full.relay_usage().unwrap().0, 0);
+    // Nothing was spent: the next carrier gets as many copies as the first was offered,
+    // and a second meeting with it gets the rest of the spray.
+    let first = session(&mut a, h[0], &mut roomy, h[3]).await;
+    assert_eq!(first.copies_handed, x.refused_copies, "{first:?}");
+    let second = session(&mut a, h[0], &mut roomy, h[3]).await;
+    assert_eq!(second.copies_handed, 0, "the carrier holds them all now: {second:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -33,6 +33,7 @@ mod export;
 mod import;
 mod keys;
 mod ledger;
+mod live;
 mod merge;
 mod preopen;
 mod profile;
@@ -206,6 +207,9 @@ pub struct Outgoing {
     pub bytes: u32,
     /// Carried for others (we cannot read it), rather than ours or our communities'.
     pub carried: bool,
+    /// Carrier copies handed over with it on a live link ([`Node::plan_link`]; 0 for
+    /// anything else).
+    pub copies: u32,
 }
 
 /// What a live link tells a peer first ([`Node::summary_for`]).

@@ -69,6 +69,10 @@ const CUSTODY_OUT: TableDefinition<&[u8], ()> = TableDefinition::new("custody_ou
 /// (be64 ms), then inclusive ranges of custody sequence numbers, as pairs of u64 BE.
 /// Carried copies of these are not taken again.
 const DELIVERED: TableDefinition<&[u8], &[u8]> = TableDefinition::new("delivered");
+/// Carrier copies of bundles this node carries for others that it may hand on to other
+/// carriers (the routing strategy's budget, as a live link handed them over):
+/// bundle digest(32) -> copies. Goes with the bundle.
+const CARRIER_COPIES: TableDefinition<&[u8], u32> = TableDefinition::new("carrier_copies");
 /// redb's page cache per store (read cache and the open transaction's dirty pages).
 /// At 16 MiB, exporting 10,000 small bundles to a stick ran about a third slower.
 pub const CACHE_BYTES: usize = 32 << 20;
@@ -182,7 +186,8 @@ impl Store {
                     PAYLOADS,
                     REFUSED,
                     REFUSED_BY_TIME,
-                    FORGOTTEN_BY_TIME
+                    FORGOTTEN_BY_TIME,
+                    CARRIER_COPIES
                 )
             };
         }

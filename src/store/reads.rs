@@ -132,6 +132,10 @@ pub trait Reads {
     fn meta_prefix(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
     /// Whether our announcement `digest` was already exported to `target`.
     fn announced(&self, target: &str, doc: &str) -> Result<Option<[u8; 32]>, StoreError>;
+    /// Carrier copies we may hand on, by digest of the bundle we carry.
+    fn carrier_copies(&self) -> Result<Vec<([u8; 32], u32)>, StoreError>;
+    /// Carrier copies we may hand on for one bundle we carry (0: none).
+    fn carrier_copies_of(&self, digest: &[u8; 32]) -> Result<u32, StoreError>;
     /// Custody records of our bundles, by sequence number, in order.
     fn custody_records(&self) -> Result<Vec<(u64, Vec<u8>)>, StoreError>;
     /// Custody answers waiting to be sent, as (custodian, disposition code, sequence).
@@ -400,6 +404,20 @@ macro_rules! impl_reads {
                 let t = self.tx.open_table(ANNOUNCED)?;
                 let v = t.get(format!("{target}|{doc}").as_str())?;
                 Ok(v.and_then(|v| v.value().try_into().ok()))
+            }
+            fn carrier_copies(&self) -> Result<Vec<([u8; 32], u32)>, StoreError> {
+                let t = self.tx.open_table(CARRIER_COPIES)?;
+                let mut out = Vec::new();
+                for row in t.iter()? {
+                    let (k, v) = row?;
+                    if let Ok(d) = <[u8; 32]>::try_from(k.value()) {
+                        out.push((d, v.value()));
+                    }
+                }
+                Ok(out)
+            }
+            fn carrier_copies_of(&self, digest: &[u8; 32]) -> Result<u32, StoreError> {
+                Ok(self.tx.open_table(CARRIER_COPIES)?.get(&digest[..])?.map_or(0, |v| v.value()))
             }
             fn custody_records(&self) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
                 let t = self.tx.open_table(CUSTODY)?;

@@ -71,6 +71,18 @@ impl Txn {
             self.table(BUNDLE_PARTS)?.retain_in(&lo[..]..=&hi[..], |_, _| false)?;
         }
         self.table(BUNDLE_META)?.remove(&digest[..])?;
+        self.table(CARRIER_COPIES)?.remove(&digest[..])?;
+        Ok(())
+    }
+
+    /// Sets the carrier copies we may hand on for a bundle we carry (0: none).
+    pub fn set_carrier_copies(&mut self, digest: &[u8; 32], copies: u32) -> Result<(), StoreError> {
+        let mut t = self.table(CARRIER_COPIES)?;
+        if copies == 0 {
+            t.remove(&digest[..])?;
+        } else {
+            t.insert(&digest[..], copies)?;
+        }
         Ok(())
     }
 

@@ -1,0 +1,256 @@
+//! Live-link planning: what a peer learns first (its summary), what goes to it, and the
+//! carrier copies handed over with what it accepted (`spec/sync.md`, `spec/routing.md`).
+
+use super::*;
+use crate::limits::{CARRIER_COPIES_MAX, HANDOVER_ENTRIES_MAX};
+
+impl Node {
+    /// What a live link tells `peer` before anything else (`spec/sync.md`): the endpoints
+    /// this node receives for and the digests it holds, so the peer neither withholds
+    /// what is for us nor sends what we have. A peer learns only what concerns it: the
+    /// endpoint of a community only if it is a member too (or `relay`: the operator
+    /// configured it as a peer to relay through), digests only of public content, of
+    /// bundles for endpoints it may know, of its own bundles and of custody signals, and
+    /// what we forgot as delivered only if it is a contact, a co-member or a relay. An
+    /// unknown node learns no private community, audience or member.
+    pub fn summary_for(&mut self, peer: NodeId, relay: bool) -> Result<LinkSummary, Error> {
+        let me = self.node_id();
+        let view = self.store.read()?;
+        let mut endpoints = vec![me.endpoint()];
+        let mut known = relay || self.contact_card(&view, &peer)?.is_some();
+        for c in self.communities()? {
+            let member = self.members(&c.id)?.iter().any(|(n, _, _)| NodeId::parse(n) == Some(peer));
+            known |= member;
+            if relay || member {
+                endpoints.push(c.id.endpoint());
+            }
+        }
+        let mut disclosed: HashSet<String> = endpoints.iter().cloned().collect();
+        disclosed.insert(peer.endpoint());
+        if let Some((_, bits, _)) = view.contacts()?.into_iter().find(|(n, _, _)| NodeId::parse(n) == Some(peer)) {
+            for audience in Audience::ALL.into_iter().filter(|a| bits & a.bit() != 0) {
+                disclosed.insert(DocId::Profile { owner: me, audience }.endpoint());
+            }
+        }
+        let mut digests = Vec::new();
+        for (d, m) in view.all_bundle_meta()? {
+            let public = DocId::parse(&m.doc).is_some_and(|doc| doc.is_public());
+            if public || disclosed.contains(&m.destination) || m.author == peer || m.state == BundleState::Signal {
+                digests.push(d);
+            }
+        }
+        if known {
+            digests.extend(view.all_forgotten()?);
+        }
+        Ok(LinkSummary { digests, endpoints })
+    }
+
+    /// Sets the contact plan used to choose carriers on live links.
+    pub fn set_contact_plan(&mut self, plan: ContactPlan) {
+        self.contact_plan = plan;
+    }
+
+    /// What to send over a live link to `peer`, which holds `peer_holds` and receives for
+    /// `peer_endpoints` (both from its summary): first what it is entitled to (as
+    /// [`Node::plan_export`] for it), then relay traffic: custody signals and notices
+    /// (small; they flood), bundles we carry for its endpoints, and carrier copies (of our
+    /// own bundles in custody, and of bundles we carry with copies to hand on) as the
+    /// routing strategy decides with the contact plan. Each [`Outgoing::copies`] says how
+    /// many copies go with a bundle; nothing is spent until the peer says it holds the
+    /// bundle ([`Node::handed_over`]). Our own custody signals (which say whose bundles we
+    /// take: our memberships) go to a stranger only if it is a `relay` the operator
+    /// configured.
+    pub fn plan_link(
+        &mut self,
+        peer: NodeId,
+        peer_endpoints: &[String],
+        peer_holds: &HashSet<[u8; 32]>,
+        relay: bool,
+    ) -> Result<LinkPlan, Error> {
+        self.plan_link_with(peer, peer_endpoints, peer_holds, relay, true)
+    }
+
+    /// [`Node::plan_link`]; with `carrier_copies` false, no carrier copies go to a peer
+    /// that is not a destination (it refused some this contact, or the round cannot
+    /// hand copies over).
+    pub fn plan_link_with(
+        &mut self,
+        peer: NodeId,
+        peer_endpoints: &[String],
+        peer_holds: &HashSet<[u8; 32]>,
+        relay: bool,
+        carrier_copies: bool,
+    ) -> Result<LinkPlan, Error> {
+        let entitled = self.plan_export(Target::Peer(peer))?;
+        let known = {
+            let view = self.store.read()?;
+            relay || self.knows(&view, peer)?
+        };
+        let before = entitled.len();
+        let mut out: Vec<Outgoing> = entitled.into_iter().filter(|o| !peer_holds.contains(&o.digest)).collect();
+        let skipped = before - out.len();
+        let chosen: HashSet<[u8; 32]> = out.iter().map(|o| o.digest).collect();
+        let now = (self.clock)();
+        let me = self.node_id();
+        let strategy = Caravan::default();
+        let view = self.store.read()?;
+        let records: HashMap<[u8; 32], Record> = view
+            .custody_records()?
+            .into_iter()
+            .filter_map(|(_, b)| split_custody(me, &b))
+            .map(|(d, mut r)| {
+                r.refill(strategy.initial_copies(), now);
+                (d, r)
+            })
+            .collect();
+        let carried: HashMap<[u8; 32], u32> =
+            if carrier_copies { view.carrier_copies()?.into_iter().collect() } else { HashMap::new() };
+        let trusted = view.contacts()?.iter().any(|(n, _, _)| *n == peer.to_string());
+        let endpoints: HashSet<&str> = peer_endpoints.iter().map(String::as_str).collect();
+        let mut candidates: Vec<([u8; 32], &BundleMeta)> = Vec::new();
+        let mut offers: Vec<Offer> = Vec::new();
+        let catalog = view.all_bundle_meta()?;
+        for (digest, m) in &catalog {
+            if chosen.contains(digest)
+                || peer_holds.contains(digest)
+                || m.expires_unix_ms < now
+                || matches!(m.state, BundleState::Invite | BundleState::Consumed)
+            {
+                continue;
+            }
+            let content = match m.state {
+                BundleState::Applied | BundleState::WaitingKey => match DocId::parse(&m.doc) {
+                    Some(DocId::Community { part: Part::Roster, .. }) => Class::Membership,
+                    Some(DocId::Profile { .. } | DocId::Community { part: Part::Public, .. }) => Class::Profile,
+                    _ => Class::Content,
+                },
+                _ => Class::Control,
+            };
+            let mut offer = Offer {
+                class: Class::of(content, m.bytes as u64),
+                bytes: m.bytes as u64,
+                expires_ms: m.expires_unix_ms,
+                relation: Relation::Destination,
+                copies: 0,
+                holder_next_ms: None,
+                peer_next_ms: None,
+            };
+            // What we keep for others goes to a peer that receives for its endpoint (a claim
+            // anyone can make: only what is already carried for others rides on it), and
+            // control that releases storage everywhere floods. Our own and our communities'
+            // bundles reach a stranger only as the routing strategy's carrier copies.
+            let kept = super::ledger::kept_for_others(m, me);
+            if m.state == BundleState::Signal && !kept && !known {
+                continue;
+            }
+            if (kept && endpoints.contains(m.destination.as_str())) || m.state == BundleState::Signal {
+            } else if let Some(r) = records.get(digest) {
+                offer.relation = if trusted { Relation::Trusted } else { Relation::Stranger };
+                offer.copies = if carrier_copies { r.copies } else { 0 };
+                offer.holder_next_ms = self.contact_plan.next_contact(me, &r.pending, now);
+                offer.peer_next_ms = self.contact_plan.next_contact(peer, &r.pending, now);
+            } else if let Some(&copies) = carried.get(digest).filter(|_| kept) {
+                // Carried with copies to hand on: another carrier may get some, as the
+                // strategy decides (binary spray among carriers too).
+                offer.relation = Relation::Stranger;
+                offer.copies = copies;
+                if let Some(to) = node_of_endpoint(&m.destination) {
+                    offer.holder_next_ms = self.contact_plan.next_contact(me, &[to], now);
+                    offer.peer_next_ms = self.contact_plan.next_contact(peer, &[to], now);
+                }
+            } else {
+                continue; // carried for others without copies: wait for a destination
+            }
+            candidates.push((*digest, m));
+            offers.push(offer);
+        }
+        let mut handing = 0usize;
+        for p in strategy.choose(&offers) {
+            let (digest, m) = candidates[p.index];
+            // The hand-over frame holds at most HANDOVER_ENTRIES_MAX copies; beyond it a
+            // bundle goes without copies (as a plain carried bundle) or waits.
+            let copies = if p.copies > 0 && handing < HANDOVER_ENTRIES_MAX {
+                handing += 1;
+                p.copies
+            } else {
+                0
+            };
+            if p.copies > 0 && copies == 0 {
+                continue;
+            }
+            out.push(Outgoing {
+                digest,
+                expires_unix_ms: m.expires_unix_ms,
+                bytes: m.bytes,
+                carried: !records.contains_key(&digest),
+                copies,
+            });
+        }
+        Ok(LinkPlan { outgoing: out, skipped })
+    }
+
+    /// Takes the carrier copies `peer` handed over with bundles it sent on a live link
+    /// (its hand-over list: digest and copies). For each bundle we now carry for others,
+    /// we may hand on up to the copies given (capped: the count is the peer's word).
+    /// Returns the digests of the list that we hold: the receipt the peer spends its
+    /// copies by. What we did not store (no room, refused) is not in it.
+    pub fn take_handover(&mut self, handed: &[([u8; 32], u32)]) -> Result<Vec<[u8; 32]>, Error> {
+        let me = self.node_id();
+        let mut t = self.write_txn()?;
+        let mut held = Vec::new();
+        for (digest, copies) in handed.iter().take(HANDOVER_ENTRIES_MAX) {
+            let Some(m) = t.bundle_meta(digest)? else { continue };
+            held.push(*digest);
+            if super::ledger::kept_for_others(&m, me) && m.state != BundleState::Signal {
+                let have = t.carrier_copies_of(digest)?;
+                let copies = (*copies).min(CARRIER_COPIES_MAX);
+                if copies > have {
+                    t.set_carrier_copies(digest, copies)?;
+                }
+            }
+        }
+        t.commit()?;
+        Ok(held)
+    }
+
+    /// Spends the carrier copies we handed over (`handed`, from [`Node::plan_link`]) for
+    /// the bundles the peer says it now holds (`receipt`): from our custody records'
+    /// budgets, or from what we carry. A copy the peer did not take is not spent: it goes
+    /// to another carrier. Returns how many handed bundles the peer did not take.
+    pub fn handed_over(&mut self, handed: &[([u8; 32], u32)], receipt: &HashSet<[u8; 32]>) -> Result<usize, Error> {
+        let now = (self.clock)();
+        let me = self.node_id();
+        let initial = Caravan::default().initial_copies();
+        let records: HashMap<[u8; 32], (u64, Record)> = self
+            .store
+            .read()?
+            .custody_records()?
+            .into_iter()
+            .filter_map(|(seq, b)| split_custody(me, &b).map(|(d, r)| (d, (seq, r))))
+            .collect();
+        let mut t = self.write_txn()?;
+        let mut refused = 0;
+        for (digest, copies) in handed.iter().filter(|(_, c)| *c > 0) {
+            if !receipt.contains(digest) {
+                refused += 1;
+                continue;
+            }
+            if let Some((seq, r)) = records.get(digest) {
+                let mut r = r.clone();
+                r.refill(initial, now);
+                r.spend(*copies, now);
+                t.put_custody(*seq, &[&digest[..], &r.to_bytes()].concat())?;
+            } else {
+                let have = t.carrier_copies_of(digest)?;
+                t.set_carrier_copies(digest, have.saturating_sub(*copies))?;
+            }
+        }
+        t.commit()?;
+        Ok(refused)
+    }
+}
+
+/// The node an endpoint names (`dtn://<node-id>/caravan`), if it names one.
+fn node_of_endpoint(endpoint: &str) -> Option<NodeId> {
+    NodeId::parse(endpoint.strip_prefix("dtn://")?.strip_suffix("/caravan")?)
+}
