@@ -100,6 +100,14 @@ fn chain_through_a_pure_relay() {
     run("chain.sh");
 }
 
+/// M1 - R1 - R2 - M2, R1 and R2 pure relays, each node reaching only its neighbours:
+/// carrier copies travel relay to relay, so each village's page reaches the other and
+/// custody is released when the signals come back.
+#[test]
+fn relay_chain_of_two_pure_relays() {
+    run("relay_chain.sh");
+}
+
 /// A hub dials two villages only inside its daily window (a day is two minutes): none
 /// before, both during, none after (kernel counters); the villages' posts cross.
 #[test]
