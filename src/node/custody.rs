@@ -1,6 +1,58 @@
-//! Custody signals and notices, and forgetting what every destination holds.
+//! The custody book: our custody records (opened when we seal, answered by signals,
+//! spent by carriers, renewed before expiry), custody signals and notices, and
+//! forgetting what every destination holds. The only caller of `custody::Record`'s
+//! methods in the node.
 
 use super::*;
+
+/// Opens custody of a bundle we just sealed, for its destinations (ourselves excluded),
+/// with the routing strategy's carrier budget.
+pub(super) fn open_custody(
+    t: &mut Txn,
+    id: BundleId,
+    digest: [u8; 32],
+    expires_ms: u64,
+    destinations: Vec<NodeId>,
+    now: u64,
+) -> Result<(), Error> {
+    let record = Record::new(id, expires_ms, destinations, Caravan::default().initial_copies(), now);
+    t.put_custody(&CustodyRow { seq: id.seq, digest, record })?;
+    Ok(())
+}
+
+/// Our custody records by bundle digest, with carrier budgets refilled as of `now` (in
+/// memory: a refill is stored when copies are spent).
+pub(super) fn budgets(r: &impl Reads, me: NodeId, now: u64) -> Result<HashMap<[u8; 32], CustodyRow>, Error> {
+    let initial = Caravan::default().initial_copies();
+    Ok(r.custody_records(me)?
+        .into_iter()
+        .map(|mut row| {
+            row.record.refill(initial, now);
+            (row.digest, row)
+        })
+        .collect())
+}
+
+/// Spends `copies` carrier copies of a record (a carrier took the bundle).
+pub(super) fn spend(t: &mut Txn, row: &CustodyRow, copies: u32, now: u64) -> Result<(), Error> {
+    let mut row = row.clone();
+    row.record.spend(copies, now);
+    t.put_custody(&row)?;
+    Ok(())
+}
+
+/// Our records whose bundles are due for renewal at `now` (destinations still pending,
+/// expiring within `custody::RENEW_BEFORE_MS`).
+pub(super) fn due_for_renewal(t: &Txn, me: NodeId, now: u64) -> Result<Vec<CustodyRow>, Error> {
+    Ok(t.custody_records(me)?.into_iter().filter(|row| row.record.needs_renewal(now)).collect())
+}
+
+/// Moves a record to the renewed copy of its bundle (same custody id, new expiry).
+pub(super) fn renewed(t: &mut Txn, row: CustodyRow, digest: [u8; 32], expires_ms: u64, now: u64) -> Result<(), Error> {
+    let record = Record { expires_ms, last_spray_ms: now, ..row.record };
+    t.put_custody(&CustodyRow { seq: row.seq, digest, record })?;
+    Ok(())
+}
 
 impl Node {
     /// Takes in a custody signal or delivered notice (its signature checked). What it
@@ -66,13 +118,14 @@ impl Node {
         imp.t.set_forgotten(&digest, until)?;
         imp.t.set_forgotten(&payload, until)?;
         let t = &mut imp.t;
-        let records: std::collections::BTreeMap<u64, Vec<u8>> = t.custody_records()?.into_iter().collect();
+        let records: std::collections::BTreeMap<u64, CustodyRow> =
+            t.custody_records(me)?.into_iter().map(|row| (row.seq, row)).collect();
         let mut released = 0;
         for entry in signal.entries.iter().filter(|e| e.source == me) {
             for &(lo, hi) in &entry.ranges {
-                for (&seq, stored) in records.range(lo..=hi) {
-                    let Some((digest, mut record)) = split_custody(me, stored) else { continue };
-                    let effect = record.on_answer(signer, entry.disposition);
+                for (&seq, row) in records.range(lo..=hi) {
+                    let (digest, mut row) = (row.digest, row.clone());
+                    let effect = row.record.on_answer(signer, entry.disposition);
                     if matches!(effect, SignalEffect::Released | SignalEffect::Progress) {
                         self.learn_from_snapshot(t, &digest, &signer, BundleId { source: me, seq })?;
                     }
@@ -84,9 +137,7 @@ impl Node {
                             self.forget_own(t, &digest)?;
                             released += 1;
                         }
-                        SignalEffect::Progress | SignalEffect::Noted => {
-                            t.put_custody(seq, &[&digest[..], &record.to_bytes()].concat())?
-                        }
+                        SignalEffect::Progress | SignalEffect::Noted => t.put_custody(&row)?,
                         SignalEffect::Ignored => {}
                     }
                 }
@@ -163,10 +214,9 @@ impl Node {
         let me = self.node_id();
         let mut status = CustodyStatus::default();
         let mut waiting: HashMap<NodeId, usize> = HashMap::new();
-        for (_, bytes) in view.custody_records()? {
-            let Some((_, r)) = split_custody(me, &bytes) else { continue };
+        for row in view.custody_records(me)? {
             status.open += 1;
-            for n in r.pending {
+            for n in row.record.pending {
                 *waiting.entry(n).or_default() += 1;
             }
         }

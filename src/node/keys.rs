@@ -176,8 +176,7 @@ impl Node {
         t.put_bundle_id(&me.0, seq, &digest)?;
         t.index_changes(&id, changes)?;
         if !custody_for.is_empty() {
-            let record = Record::new(id, meta.expires_unix_ms, custody_for, Caravan::default().initial_copies(), now);
-            t.put_custody(seq, &[&digest[..], &record.to_bytes()].concat())?;
+            super::custody::open_custody(t, id, digest, meta.expires_unix_ms, custody_for, now)?;
         }
         Ok((digest, id))
     }

@@ -94,15 +94,7 @@ impl Node {
         let me = self.node_id();
         let strategy = Caravan::default();
         let view = self.store.read()?;
-        let records: HashMap<[u8; 32], Record> = view
-            .custody_records()?
-            .into_iter()
-            .filter_map(|(_, b)| split_custody(me, &b))
-            .map(|(d, mut r)| {
-                r.refill(strategy.initial_copies(), now);
-                (d, r)
-            })
-            .collect();
+        let records = super::custody::budgets(&view, me, now)?;
         let carried: HashMap<[u8; 32], u32> =
             if carrier_copies { view.carrier_copies()?.into_iter().collect() } else { HashMap::new() };
         let trusted = view.contacts()?.iter().any(|(n, _, _)| *n == peer.to_string());
@@ -144,7 +136,7 @@ impl Node {
                 continue;
             }
             if (kept && endpoints.contains(m.destination.as_str())) || m.state == BundleState::Signal {
-            } else if let Some(r) = records.get(digest) {
+            } else if let Some(CustodyRow { record: r, .. }) = records.get(digest) {
                 offer.relation = if trusted { Relation::Trusted } else { Relation::Stranger };
                 offer.copies = if carrier_copies { r.copies } else { 0 };
                 offer.holder_next_ms = self.contact_plan.next_contact(me, &r.pending, now);
@@ -220,14 +212,7 @@ impl Node {
     pub fn handed_over(&mut self, handed: &[([u8; 32], u32)], receipt: &HashSet<[u8; 32]>) -> Result<usize, Error> {
         let now = (self.clock)();
         let me = self.node_id();
-        let initial = Caravan::default().initial_copies();
-        let records: HashMap<[u8; 32], (u64, Record)> = self
-            .store
-            .read()?
-            .custody_records()?
-            .into_iter()
-            .filter_map(|(seq, b)| split_custody(me, &b).map(|(d, r)| (d, (seq, r))))
-            .collect();
+        let records = super::custody::budgets(&self.store.read()?, me, now)?;
         let mut t = self.write_txn()?;
         let mut refused = 0;
         for (digest, copies) in handed.iter().filter(|(_, c)| *c > 0) {
@@ -235,11 +220,8 @@ impl Node {
                 refused += 1;
                 continue;
             }
-            if let Some((seq, r)) = records.get(digest) {
-                let mut r = r.clone();
-                r.refill(initial, now);
-                r.spend(*copies, now);
-                t.put_custody(*seq, &[&digest[..], &r.to_bytes()].concat())?;
+            if let Some(row) = records.get(digest) {
+                super::custody::spend(&mut t, row, *copies, now)?;
             } else {
                 let have = t.carrier_copies_of(digest)?;
                 t.set_carrier_copies(digest, have.saturating_sub(*copies))?;

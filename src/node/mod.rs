@@ -23,7 +23,7 @@ use crate::limits::{
 use crate::membership::{self, CertCache};
 use crate::relay::{self, Held, QuotaRefusal};
 use crate::routing::{Caravan, Class, ContactPlan, Offer, Relation, Strategy};
-use crate::store::{BundleMeta, BundleState, Reads, Store, Txn, hex};
+use crate::store::{BundleMeta, BundleState, CustodyRow, Reads, Store, Txn, hex};
 use crate::sync::{self, Target};
 
 mod communities;
@@ -489,10 +489,6 @@ impl Node {
 }
 
 /// Splits a stored custody value: the bundle's digest, then the record.
-fn split_custody(me: NodeId, stored: &[u8]) -> Option<([u8; 32], Record)> {
-    let (digest, record) = stored.split_at_checked(32)?;
-    Some((digest.try_into().ok()?, Record::from_bytes(me, record).ok()?))
-}
 
 /// Sorts and merges overlapping or adjacent inclusive ranges.
 fn merge_ranges(mut ranges: Vec<(u64, u64)>) -> Vec<(u64, u64)> {

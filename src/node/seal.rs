@@ -269,11 +269,8 @@ impl Node {
     pub(super) fn renew_custody(&mut self, t: &mut Txn) -> Result<(), Error> {
         let now = (self.clock)();
         let me = self.node_id();
-        for (seq, stored) in t.custody_records()? {
-            let Some((digest, record)) = split_custody(me, &stored) else { continue };
-            if !record.needs_renewal(now) {
-                continue;
-            }
+        for row in super::custody::due_for_renewal(t, me, now)? {
+            let (seq, digest) = (row.seq, row.digest);
             let (Some(bytes), Some(meta)) = (t.bundle(&digest)?, t.bundle_meta(&digest)?) else { continue };
             let Ok(info) = bundle::parse_untimed(&bytes) else { continue };
             if info.admin_record {
@@ -294,8 +291,7 @@ impl Node {
             {
                 t.set_sealed(&meta.doc, &new_digest, &heads)?;
             }
-            let fresh = Record { expires_ms: expires, last_spray_ms: now, ..record };
-            t.put_custody(seq, &[&new_digest[..], &fresh.to_bytes()].concat())?;
+            super::custody::renewed(t, row, new_digest, expires, now)?;
         }
         Ok(())
     }

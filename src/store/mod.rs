@@ -7,7 +7,7 @@ use std::path::Path;
 
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 
-use crate::custody::BundleId;
+use crate::custody::{BundleId, Record};
 use crate::identity::NodeId;
 use crate::limits::{DELIVERED_SOURCES_MAX, REFUSED_COUNT_MAX};
 
@@ -89,6 +89,17 @@ const FORGOTTEN: TableDefinition<&[u8], u64> = TableDefinition::new("forgotten")
 pub const STORE_FORMAT: &[u8] = b"2";
 /// Small settings: display name, bundle sequence counter.
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+
+/// One of our bundles in custody, as the store keeps it (`custody` table).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustodyRow {
+    /// Our custody sequence number (signed in the bundle's header).
+    pub seq: u64,
+    /// The digest of the stored bundle that carries it now (a renewal replaces it).
+    pub digest: [u8; 32],
+    /// Its custody record.
+    pub record: Record,
+}
 
 /// A local storage failure (disk, database file). Never caused by a peer's data.
 #[derive(Debug, thiserror::Error)]

@@ -136,8 +136,9 @@ pub trait Reads {
     fn carrier_copies(&self) -> Result<Vec<([u8; 32], u32)>, StoreError>;
     /// Carrier copies we may hand on for one bundle we carry (0: none).
     fn carrier_copies_of(&self, digest: &[u8; 32]) -> Result<u32, StoreError>;
-    /// Custody records of our bundles, by sequence number, in order.
-    fn custody_records(&self) -> Result<Vec<(u64, Vec<u8>)>, StoreError>;
+    /// Custody records of our bundles (we are `me`), by sequence number, in order. A row
+    /// that does not decode is skipped.
+    fn custody_records(&self, me: NodeId) -> Result<Vec<CustodyRow>, StoreError>;
     /// Custody answers waiting to be sent, as (custodian, disposition code, sequence).
     fn custody_outbox(&self) -> Result<Vec<([u8; 20], u8, u64)>, StoreError>;
     /// Ranges of `source`'s bundles it declared delivered.
@@ -419,12 +420,17 @@ macro_rules! impl_reads {
             fn carrier_copies_of(&self, digest: &[u8; 32]) -> Result<u32, StoreError> {
                 Ok(self.tx.open_table(CARRIER_COPIES)?.get(&digest[..])?.map_or(0, |v| v.value()))
             }
-            fn custody_records(&self) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+            fn custody_records(&self, me: NodeId) -> Result<Vec<CustodyRow>, StoreError> {
                 let t = self.tx.open_table(CUSTODY)?;
                 let mut out = Vec::new();
                 for row in t.iter()? {
                     let (k, v) = row?;
-                    out.push((k.value(), v.value().to_vec()));
+                    let v = v.value();
+                    let Some((digest, record)) = v.split_at_checked(32) else { continue };
+                    let (Ok(digest), Ok(record)) = (digest.try_into(), Record::from_bytes(me, record)) else {
+                        continue;
+                    };
+                    out.push(CustodyRow { seq: k.value(), digest, record });
                 }
                 Ok(out)
             }

@@ -239,9 +239,10 @@ impl Txn {
         Ok(())
     }
 
-    /// Stores (or replaces) the custody record of our bundle `seq`.
-    pub fn put_custody(&mut self, seq: u64, record: &[u8]) -> Result<(), StoreError> {
-        self.table(CUSTODY)?.insert(seq, record)?;
+    /// Stores (or replaces) the custody record of one of our bundles.
+    pub fn put_custody(&mut self, row: &CustodyRow) -> Result<(), StoreError> {
+        let value = [&row.digest[..], &row.record.to_bytes()].concat();
+        self.table(CUSTODY)?.insert(row.seq, value.as_slice())?;
         Ok(())
     }
 
