@@ -103,24 +103,40 @@ pub struct CustodyRow {
 
 /// A local storage failure (disk, database file). Never caused by a peer's data.
 #[derive(Debug, thiserror::Error)]
-#[error("store: {0}")]
-pub struct StoreError(String);
+#[non_exhaustive]
+pub enum StoreError {
+    /// The database failed (disk, lock, damage it detected), as redb reported it.
+    #[error("store: {0}")]
+    Database(#[from] redb::Error),
+    /// The database file could not be opened or created.
+    #[error("store: {path}: {source}")]
+    Open {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why, as redb reported it (for example another process holds it).
+        #[source]
+        source: redb::DatabaseError,
+    },
+    /// A stored value is not what this version writes (damaged, or a sealed key the
+    /// node's passphrase does not open).
+    #[error("store: damaged {0}")]
+    Damaged(String),
+    /// The file was written in a format this version does not read.
+    #[error("store: {0}")]
+    Format(String),
+    /// A value too large for the store's layout.
+    #[error("store: {0}")]
+    TooLarge(&'static str),
+}
 
 macro_rules! from_redb {
     ($($t:ty),*) => {$(
         impl From<$t> for StoreError {
-            fn from(e: $t) -> Self { StoreError(e.to_string()) }
+            fn from(e: $t) -> Self { StoreError::Database(e.into()) }
         }
     )*};
 }
-from_redb!(
-    redb::Error,
-    redb::DatabaseError,
-    redb::TransactionError,
-    redb::TableError,
-    redb::StorageError,
-    redb::CommitError
-);
+from_redb!(redb::DatabaseError, redb::TransactionError, redb::TableError, redb::StorageError, redb::CommitError);
 
 /// Lower-case hex of a digest, for composite string keys.
 pub fn hex(bytes: &[u8]) -> String {
@@ -154,7 +170,7 @@ impl Store {
         let db = redb::Builder::new()
             .set_cache_size(cache_bytes)
             .create(path)
-            .map_err(|e| StoreError(format!("{}: {e}", path.display())))?;
+            .map_err(|source| StoreError::Open { path: path.to_path_buf(), source })?;
         // Create missing tables, without writing to a store that has them all: opening a
         // node must not touch its file.
         macro_rules! all_tables_exist {
@@ -217,7 +233,7 @@ impl Store {
             match format {
                 Some(f) if f == STORE_FORMAT => {}
                 Some(f) => {
-                    return Err(StoreError(format!(
+                    return Err(StoreError::Format(format!(
                         "{}: store format {} is not supported (this version reads format {})",
                         path.display(),
                         String::from_utf8_lossy(&f),
@@ -225,7 +241,7 @@ impl Store {
                     )));
                 }
                 None if has_bundles => {
-                    return Err(StoreError(format!(
+                    return Err(StoreError::Format(format!(
                         "{}: written by an older version of Caravan (before signed custody ids); move it \
                          aside and create the node again",
                         path.display()

@@ -173,13 +173,13 @@ pub(super) fn read_parts(
             let (k, v) = row?;
             part_index(k.value()) as usize * BUNDLE_PART_BYTES + v.value().len()
         }
-        None => return Err(StoreError("damaged bundle: its parts are missing".into())),
+        None => return Err(StoreError::Damaged("bundle: its parts are missing".into())),
     };
     let mut out = Vec::with_capacity(total);
     for (i, row) in parts.range(&lo[..]..=&hi[..])?.enumerate() {
         let (k, v) = row?;
         if part_index(k.value()) as usize != i {
-            return Err(StoreError("damaged bundle: a part is missing".into()));
+            return Err(StoreError::Damaged("bundle: a part is missing".into()));
         }
         out.extend_from_slice(v.value());
     }
@@ -200,7 +200,8 @@ pub(super) fn seal(keyring: Option<&[u8; 32]>, table_key: &str, value: &[u8]) ->
 
 /// A grant value as read: opened with the keyring if it is sealed.
 pub(super) fn unseal(keyring: Option<&[u8; 32]>, table_key: &str, value: &[u8]) -> Result<Vec<u8>, StoreError> {
-    crate::keystore::open_value(keyring, table_key.as_bytes(), value).map_err(|e| StoreError(e.to_string()))
+    crate::keystore::open_value(keyring, table_key.as_bytes(), value)
+        .map_err(|e| StoreError::Damaged(format!("sealed key: {e}")))
 }
 
 /// When a `delivered` row may go: its first 8 bytes (be64 ms).
@@ -263,7 +264,7 @@ macro_rules! impl_reads {
                     None => Ok(None),
                     Some(v) => BundleMeta::decode(v.value())
                         .map(Some)
-                        .ok_or_else(|| StoreError("damaged bundle metadata".into())),
+                        .ok_or_else(|| StoreError::Damaged("bundle metadata".into())),
                 }
             }
             fn all_bundle_meta(&self) -> Result<Vec<([u8; 32], BundleMeta)>, StoreError> {
@@ -271,9 +272,10 @@ macro_rules! impl_reads {
                 let mut out = Vec::new();
                 for row in t.iter()? {
                     let (k, v) = row?;
-                    let digest: [u8; 32] = k.value().try_into().map_err(|_| StoreError("damaged bundle key".into()))?;
+                    let digest: [u8; 32] =
+                        k.value().try_into().map_err(|_| StoreError::Damaged("bundle key".into()))?;
                     let meta =
-                        BundleMeta::decode(v.value()).ok_or_else(|| StoreError("damaged bundle metadata".into()))?;
+                        BundleMeta::decode(v.value()).ok_or_else(|| StoreError::Damaged("bundle metadata".into()))?;
                     out.push((digest, meta));
                 }
                 Ok(out)
@@ -305,7 +307,7 @@ macro_rules! impl_reads {
                 for row in t.range(lo.as_str()..hi.as_str())? {
                     let (k, v) = row?;
                     let seq = k.value().rsplit('|').next().and_then(|s| u64::from_str_radix(s, 16).ok());
-                    let seq = seq.ok_or_else(|| StoreError("damaged document chunk key".into()))?;
+                    let seq = seq.ok_or_else(|| StoreError::Damaged("document chunk key".into()))?;
                     if !v.value().is_empty() {
                         out.push((seq, v.value().to_vec()));
                         continue;
@@ -317,12 +319,18 @@ macro_rules! impl_reads {
                         let (pk, pv) = row?;
                         let Some(index) = pk.value().strip_prefix(prefix.as_str()) else { break };
                         if u32::from_str_radix(index, 16).ok() != u32::try_from(i).ok() {
-                            return Err(StoreError(format!("damaged document chunk {}: a part is missing", k.value())));
+                            return Err(StoreError::Damaged(format!(
+                                "document chunk {}: a part is missing",
+                                k.value()
+                            )));
                         }
                         whole.extend_from_slice(pv.value());
                     }
                     if whole.is_empty() {
-                        return Err(StoreError(format!("damaged document chunk {}: its parts are missing", k.value())));
+                        return Err(StoreError::Damaged(format!(
+                            "document chunk {}: its parts are missing",
+                            k.value()
+                        )));
                     }
                     out.push((seq, whole));
                 }
@@ -353,8 +361,8 @@ macro_rules! impl_reads {
                     let Some(rest) = k.value().strip_prefix(lo.as_str()) else { break };
                     let bytes = data_encoding::HEXLOWER
                         .decode(rest.as_bytes())
-                        .map_err(|_| StoreError("damaged waiting key".into()))?;
-                    out.push(bytes.try_into().map_err(|_| StoreError("damaged waiting key".into()))?);
+                        .map_err(|_| StoreError::Damaged("waiting key".into()))?;
+                    out.push(bytes.try_into().map_err(|_| StoreError::Damaged("waiting key".into()))?);
                 }
                 Ok(out)
             }
@@ -492,7 +500,7 @@ macro_rules! impl_reads {
                 for row in t.iter()? {
                     let (k, _) = row?;
                     let k = k.value();
-                    let bad = || StoreError("malformed custody answer key".into());
+                    let bad = || StoreError::Damaged("custody answer key".into());
                     let custodian: [u8; 20] = k.get(..20).and_then(|b| b.try_into().ok()).ok_or_else(bad)?;
                     let code = *k.get(20).ok_or_else(bad)?;
                     let seq = u64::from_be_bytes(k.get(21..29).and_then(|b| b.try_into().ok()).ok_or_else(bad)?);

@@ -37,7 +37,7 @@ impl Txn {
             self.table(BUNDLES)?.insert(&digest[..], &[][..])?;
             let mut parts = self.table(BUNDLE_PARTS)?;
             for (i, part) in bytes.chunks(BUNDLE_PART_BYTES).enumerate() {
-                let i = u32::try_from(i).map_err(|_| StoreError("bundle too large to store".into()))?;
+                let i = u32::try_from(i).map_err(|_| StoreError::TooLarge("bundle too large to store"))?;
                 parts.insert(&part_key(digest, i)[..], part)?;
             }
         }
