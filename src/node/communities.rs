@@ -24,18 +24,30 @@ impl Node {
             key: crypto::random_32(),
             invitation: Some(Invitation { genesis, chain: vec![], name: name.to_string() }),
         };
-        let mut t = self.write_txn()?;
-        t.put_grant(&format!("c/{cid}#0"), &grant.encode())?;
-        t.commit()?;
+        // One transaction: the key, the public part and the roster, or nothing.
         let me = self.node_id();
         let my_name = self.name.clone();
-        self.edit(DocId::Community { id: cid, part: Part::Public }, |d, _, _| {
-            doc::put_str(d, "name", name)?;
-            doc::put_str(d, "description", description)
-        })?;
-        self.edit(DocId::Community { id: cid, part: Part::Roster }, |d, _, _| {
-            doc::put_member(d, &me, Role::Owner, &my_name)
-        })?;
+        let (public, roster) =
+            (DocId::Community { id: cid, part: Part::Public }, DocId::Community { id: cid, part: Part::Roster });
+        let mut t = self.write_txn()?;
+        t.put_grant(&format!("c/{cid}#0"), &grant.encode())?;
+        let edits = self
+            .edit_in(&mut t, public, |d, _, _| {
+                doc::put_str(d, "name", name)?;
+                doc::put_str(d, "description", description)
+            })
+            .and_then(|a| {
+                Ok(vec![a, self.edit_in(&mut t, roster, |d, _, _| doc::put_member(d, &me, Role::Owner, &my_name))?])
+            });
+        let events = match edits.and_then(|events| Ok(t.commit().map(|_| events)?)) {
+            Ok(events) => events,
+            Err(e) => {
+                self.docs.remove(&public);
+                self.docs.remove(&roster);
+                return Err(e);
+            }
+        };
+        self.emit(events);
         Ok(cid)
     }
 
@@ -97,10 +109,16 @@ impl Node {
             t.put_contact(&id, 0, &card.to_bytes())?;
         }
         self.store_grant_bundle(&mut t, card, &invitation)?;
-        t.commit()?;
-        let node = card.node_id();
-        let name = card.name.clone();
-        self.edit(DocId::Community { id: *cid, part: Part::Roster }, |d, _, _| doc::put_member(d, &node, role, &name))
+        // The invitation and the roster entry in one transaction.
+        let (node, name) = (card.node_id(), card.name.clone());
+        let roster = DocId::Community { id: *cid, part: Part::Roster };
+        let event = self.edit_in(&mut t, roster, |d, _, _| doc::put_member(d, &node, role, &name))?;
+        if let Err(e) = t.commit() {
+            self.docs.remove(&roster);
+            return Err(e.into());
+        }
+        self.emit(vec![event]);
+        Ok(())
     }
 
     /// Communities we belong to.

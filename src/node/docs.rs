@@ -110,11 +110,26 @@ impl Node {
     where
         F: FnOnce(&mut AutoCommit, &NodeId, u64) -> Result<(), automerge::AutomergeError>,
     {
+        let mut t = self.write_txn()?;
+        let event = self.edit_in(&mut t, id, f)?;
+        if let Err(e) = t.commit() {
+            self.docs.remove(&id);
+            return Err(e.into());
+        }
+        self.emit(vec![event]);
+        Ok(())
+    }
+
+    /// [`Node::edit`] inside the caller's transaction (one transaction per user
+    /// operation): returns the event to emit once it commits. If the caller does not
+    /// commit, it must drop the document from the cache (`self.docs.remove`).
+    pub(super) fn edit_in<F>(&mut self, t: &mut Txn, id: DocId, f: F) -> Result<Event, Error>
+    where
+        F: FnOnce(&mut AutoCommit, &NodeId, u64) -> Result<(), automerge::AutomergeError>,
+    {
         let me = self.node_id();
         let now = (self.clock)();
-        let view = self.store.read()?;
-        let state = self.load_doc(&view, id)?;
-        drop(view);
+        let state = self.load_doc(&*t, id)?;
         let before = state.doc.get_heads();
         let edited = f(&mut state.doc, &me, now);
         state.doc.commit();
@@ -143,14 +158,12 @@ impl Node {
             self.docs.remove(&id);
             return Err(Error::Document { doc: id.to_string(), reason });
         }
-        let mut t = self.write_txn()?;
-        let result = self.persist_doc(&mut t, id).and_then(|_| Ok(t.commit()?));
-        if let Err(e) = result {
+        if let Err(e) = self.persist_doc(t, id) {
             self.docs.remove(&id);
             return Err(e);
         }
-        let heads = self.heads_of(id)?;
-        self.emit(vec![Event::DocChanged { doc: id, heads }]);
-        Ok(())
+        let heads =
+            self.docs.get_mut(&id).map(|s| s.doc.get_heads().iter().map(hash_bytes).collect()).unwrap_or_default();
+        Ok(Event::DocChanged { doc: id, heads })
     }
 }

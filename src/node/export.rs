@@ -51,7 +51,9 @@ impl Node {
         if known && !scope.latest_own.is_empty() {
             let mut t = self.write_txn()?;
             for (doc, digest) in &scope.latest_own {
-                t.set_announced(&target_key(target), doc, digest)?;
+                if t.announced(&target_key(target), doc)?.as_ref() != Some(digest) {
+                    t.set_announced(&target_key(target), doc, digest)?;
+                }
             }
             t.commit()?;
         }

@@ -5,24 +5,31 @@ use super::*;
 impl Node {
     /// Sets a field of our profile for `audience` (name, about, location, skills, ...).
     pub fn set_profile_field(&mut self, field: &str, value: &str, audience: Audience) -> Result<(), Error> {
-        self.prepare_audience(audience)?;
-        let id = DocId::Profile { owner: self.node_id(), audience };
-        self.edit(id, |d, _, _| doc::put_str(d, &doc::field_key(field), value))
+        self.edit_profile(audience, |d, _, _| doc::put_str(d, &doc::field_key(field), value))
     }
 
     /// Posts to our profile for `audience`.
     pub fn add_profile_post(&mut self, text: &str, audience: Audience) -> Result<(), Error> {
-        self.prepare_audience(audience)?;
-        let id = DocId::Profile { owner: self.node_id(), audience };
-        self.edit(id, |d, me, now| doc::add_post(d, me, now, text))
+        self.edit_profile(audience, |d, me, now| doc::add_post(d, me, now, text))
     }
 
-    pub(super) fn prepare_audience(&mut self, audience: Audience) -> Result<(), Error> {
+    /// One edit of our profile for `audience`, with the audience's key (made on first
+    /// use) and its grants to the audience's contacts, in one transaction.
+    fn edit_profile<F>(&mut self, audience: Audience, f: F) -> Result<(), Error>
+    where
+        F: FnOnce(&mut AutoCommit, &NodeId, u64) -> Result<(), automerge::AutomergeError>,
+    {
+        let id = DocId::Profile { owner: self.node_id(), audience };
+        let mut t = self.write_txn()?;
         if audience != Audience::Public {
-            let mut t = self.write_txn()?;
             self.ensure_audience_grants(&mut t, audience)?;
-            t.commit()?;
         }
+        let event = self.edit_in(&mut t, id, f)?;
+        if let Err(e) = t.commit() {
+            self.docs.remove(&id);
+            return Err(e.into());
+        }
+        self.emit(vec![event]);
         Ok(())
     }
 

@@ -66,6 +66,12 @@ impl Node {
         Ok(out)
     }
 
+    /// Durable store commits since this node was opened: each user operation (an edit,
+    /// an invitation, an import) commits once, or not at all if it changed nothing.
+    pub fn store_commits(&self) -> u64 {
+        self.store.commits()
+    }
+
     /// A digest of everything this node keeps (bundles, documents, keys, contacts,
     /// custody, what it forgot as delivered), leaving out only its memory of refused
     /// input. Equal before and after an import means the import changed nothing kept.

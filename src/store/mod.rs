@@ -156,6 +156,8 @@ pub struct Store {
     db: Database,
     /// Seals the grants (they hold keys) when the node's keys are under a passphrase.
     keyring: Option<[u8; 32]>,
+    /// Durable commits since the store was opened.
+    commits: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Store {
@@ -256,7 +258,7 @@ impl Store {
             tx.open_table(META)?.insert("format", STORE_FORMAT)?;
             tx.commit()?;
         }
-        Ok(Store { db, keyring: None })
+        Ok(Store { db, keyring: None, commits: Default::default() })
     }
 
     /// Seals every grant written from now on (and opens sealed ones) with `key`: the
@@ -267,7 +269,13 @@ impl Store {
 
     /// Starts a write transaction.
     pub fn write(&self) -> Result<Txn, StoreError> {
-        Ok(Txn { tx: self.db.begin_write()?, dirty: false, keyring: self.keyring })
+        Ok(Txn { tx: self.db.begin_write()?, dirty: false, keyring: self.keyring, commits: self.commits.clone() })
+    }
+
+    /// Durable commits since the store was opened (a transaction that wrote nothing does
+    /// not count).
+    pub fn commits(&self) -> u64 {
+        self.commits.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Starts a read view.

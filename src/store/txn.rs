@@ -7,6 +7,7 @@ pub struct Txn {
     pub(super) tx: redb::WriteTransaction,
     pub(super) dirty: bool,
     pub(super) keyring: Option<[u8; 32]>,
+    pub(super) commits: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Txn {
@@ -14,6 +15,7 @@ impl Txn {
     pub fn commit(self) -> Result<(), StoreError> {
         if self.dirty {
             self.tx.commit()?;
+            self.commits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         } else {
             self.tx.abort()?;
         }
@@ -25,6 +27,15 @@ impl Txn {
         def: TableDefinition<K, V>,
     ) -> Result<redb::Table<'_, K, V>, StoreError> {
         self.dirty = true;
+        Ok(self.tx.open_table(def)?)
+    }
+
+    /// A table opened only to read it: the transaction stays clean (a commit of a clean
+    /// transaction writes nothing).
+    fn peek<K: redb::Key + 'static, V: redb::Value + 'static>(
+        &mut self,
+        def: TableDefinition<K, V>,
+    ) -> Result<redb::Table<'_, K, V>, StoreError> {
         Ok(self.tx.open_table(def)?)
     }
 
@@ -344,13 +355,21 @@ impl Txn {
 
     /// Drops delivered ranges whose notices expired before `now_ms`.
     pub fn purge_delivered(&mut self, now_ms: u64) -> Result<(), StoreError> {
-        self.table(DELIVERED)?.retain(|_, v| delivered_expiry(v) >= now_ms)?;
+        let mut expired = false;
+        for row in self.peek(DELIVERED)?.iter()? {
+            expired |= delivered_expiry(row?.1.value()) < now_ms;
+        }
+        if expired {
+            self.table(DELIVERED)?.retain(|_, v| delivered_expiry(v) >= now_ms)?;
+        }
         Ok(())
     }
 
     /// Empties the custody answer queue (once its signals are sealed).
     pub fn clear_custody_outbox(&mut self) -> Result<(), StoreError> {
-        self.table(CUSTODY_OUT)?.retain(|_, _| false)?;
+        if !self.peek(CUSTODY_OUT)?.is_empty()? {
+            self.table(CUSTODY_OUT)?.retain(|_, _| false)?;
+        }
         Ok(())
     }
 }
@@ -366,7 +385,7 @@ fn purge_by_time(
 ) -> Result<usize, StoreError> {
     let hi = time_key(before_ms, &[0; 32]);
     let mut gone: Vec<[u8; 40]> = Vec::new();
-    for row in t.table(by_time)?.range(..&hi[..])? {
+    for row in t.peek(by_time)?.range(..&hi[..])? {
         if gone.len() >= max {
             break;
         }
@@ -374,6 +393,9 @@ fn purge_by_time(
         if let Ok(k) = <[u8; 40]>::try_from(k.value()) {
             gone.push(k);
         }
+    }
+    if gone.is_empty() {
+        return Ok(0);
     }
     let mut times = t.table(by_time)?;
     for k in &gone {
