@@ -2,5 +2,6 @@
 //! the node's byte-vector interface.
 
 pub mod lan;
+pub mod local;
 pub mod quic;
 pub mod stick;

@@ -361,6 +361,17 @@ impl Node {
         if let Some(k) = store_key {
             store.set_keyring(*k);
         }
+        Self::assemble(home.to_path_buf(), identity, store, name)
+    }
+
+    /// A node whose store lives in memory only, with a new identity: for simulations of
+    /// many nodes driving the node's own rules (`testnets/`). Its home is empty: nothing
+    /// is written to disk, and it is gone when dropped.
+    pub fn in_memory(name: &str) -> Result<Self, Error> {
+        Self::assemble(PathBuf::new(), Identity::generate(), Store::in_memory()?, name)
+    }
+
+    fn assemble(home: PathBuf, identity: Identity, store: Store, name: &str) -> Result<Self, Error> {
         let stored_name = store.read()?.meta("name")?;
         let name = match stored_name {
             Some(n) => String::from_utf8_lossy(&n).into_owned(),
@@ -384,7 +395,7 @@ impl Node {
             .and_then(|b| b.try_into().ok().map(u64::from_le_bytes))
             .unwrap_or(LIFETIME_CAP_DEFAULT_SECS * 1000);
         Ok(Node {
-            home: home.to_path_buf(),
+            home,
             identity: Arc::new(identity),
             name,
             store,

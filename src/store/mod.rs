@@ -173,6 +173,19 @@ impl Store {
             .set_cache_size(cache_bytes)
             .create(path)
             .map_err(|source| StoreError::Open { path: path.to_path_buf(), source })?;
+        Self::with_db(db, path)
+    }
+
+    /// A store in memory only (redb's in-memory backend): for simulations of many nodes.
+    pub fn in_memory() -> Result<Self, StoreError> {
+        let db = redb::Builder::new()
+            .set_cache_size(4 << 20)
+            .create_with_backend(redb::backends::InMemoryBackend::new())
+            .map_err(|source| StoreError::Open { path: "<memory>".into(), source })?;
+        Self::with_db(db, Path::new("<memory>"))
+    }
+
+    fn with_db(db: Database, path: &Path) -> Result<Self, StoreError> {
         // Create missing tables, without writing to a store that has them all: opening a
         // node must not touch its file.
         macro_rules! all_tables_exist {
