@@ -5,18 +5,22 @@
 
 use super::*;
 
-/// Opens custody of a bundle we just sealed, for its destinations (ourselves excluded),
-/// with the routing strategy's carrier budget.
+/// Opens custody of a bundle we just sealed, carrying `changes`, for its destinations
+/// (ourselves excluded), with the routing strategy's carrier budget.
 pub(super) fn open_custody(
     t: &mut Txn,
     id: BundleId,
     digest: [u8; 32],
     expires_ms: u64,
     destinations: Vec<NodeId>,
+    changes: &[[u8; 32]],
     now: u64,
 ) -> Result<(), Error> {
     let record = Record::new(id, expires_ms, destinations, Caravan::default().initial_copies(), now);
     t.put_custody(&CustodyRow { seq: id.seq, digest, record })?;
+    if !changes.is_empty() {
+        t.put_custody_changes(id.seq, changes)?;
+    }
     Ok(())
 }
 
@@ -123,27 +127,94 @@ impl Node {
         let mut released = 0;
         for entry in signal.entries.iter().filter(|e| e.source == me) {
             for &(lo, hi) in &entry.ranges {
-                for (&seq, row) in records.range(lo..=hi) {
-                    let (digest, mut row) = (row.digest, row.clone());
-                    let effect = row.record.on_answer(signer, entry.disposition);
-                    if matches!(effect, SignalEffect::Released | SignalEffect::Progress) {
-                        self.learn_from_snapshot(t, &digest, &signer, BundleId { source: me, seq })?;
-                    }
-                    match effect {
-                        SignalEffect::Released => {
-                            t.remove_custody(seq)?;
-                            // Every destination stored it: tell carriers, and forget it.
-                            t.put_custody_answer(&me.0, Disposition::Delivered.code(), seq)?;
-                            self.forget_own(t, &digest)?;
-                            released += 1;
-                        }
-                        SignalEffect::Progress | SignalEffect::Noted => t.put_custody(&row)?,
-                        SignalEffect::Ignored => {}
-                    }
+                for (_, row) in records.range(lo..=hi) {
+                    released += usize::from(self.answer(t, row.clone(), signer, entry.disposition)?);
                 }
             }
         }
         Ok(Outcome::Custody { released })
+    }
+
+    /// Applies one destination's answer to one of our custody records (from its signed
+    /// signal, or from its own signed heads): progress, a noted refusal, or the release
+    /// (the record goes, a delivered notice is queued for carriers, and we forget the
+    /// bundle). Returns whether custody was released.
+    fn answer(&mut self, t: &mut Txn, mut row: CustodyRow, from: NodeId, d: Disposition) -> Result<bool, Error> {
+        let me = self.node_id();
+        let effect = row.record.on_answer(from, d);
+        if matches!(effect, SignalEffect::Released | SignalEffect::Progress) && d != Disposition::Delivered {
+            self.learn_from_snapshot(t, &row.digest, &from, BundleId { source: me, seq: row.seq })?;
+        }
+        match effect {
+            SignalEffect::Released => {
+                t.remove_custody(row.seq)?;
+                // Every destination stored it: tell carriers, and forget it.
+                t.put_custody_answer(&me.0, Disposition::Delivered.code(), row.seq)?;
+                self.forget_own(t, &row.digest)?;
+                Ok(true)
+            }
+            SignalEffect::Progress | SignalEffect::Noted => {
+                t.put_custody(&row)?;
+                Ok(false)
+            }
+            SignalEffect::Ignored => Ok(false),
+        }
+    }
+
+    /// Releases custody for each pending destination that its own signed heads (learned
+    /// from its bundles and signals) show to hold every change of the bundle
+    /// (`custody::deliverable`), however the changes reached it: from another member, in
+    /// a snapshot, or in our bundle whose answer was lost. Heads are checked again only
+    /// when they changed.
+    pub(super) fn release_known_holders(&mut self, t: &mut Txn) -> Result<usize, Error> {
+        let me = self.node_id();
+        let rows = t.custody_records(me)?;
+        let mut lacking: HashMap<(NodeId, String), Option<HashSet<[u8; 32]>>> = HashMap::new();
+        let mut released = 0;
+        for row in rows {
+            let Some(meta) = t.bundle_meta(&row.digest)? else { continue };
+            let Some(doc_id) = DocId::parse(&meta.doc) else { continue };
+            let changes = t.custody_changes(row.seq)?;
+            if changes.is_empty() {
+                continue;
+            }
+            let mut holders = Vec::new();
+            for d in row.record.pending.iter().copied() {
+                let key = (d, meta.doc.clone());
+                if !lacking.contains_key(&key) {
+                    let heads = t.peer_heads(&d.to_string(), &meta.doc)?;
+                    let unchanged = self.heads_checked.get(&key) == Some(&heads);
+                    let set = if heads.is_empty() || unchanged {
+                        None
+                    } else {
+                        self.heads_checked.insert(key.clone(), heads.clone());
+                        let state = self.load_doc(&*t, doc_id)?;
+                        let known: Vec<ChangeHash> = heads
+                            .iter()
+                            .map(|h| ChangeHash(*h))
+                            .filter(|h| state.doc.get_change_by_hash(h).is_some())
+                            .collect();
+                        (!known.is_empty()).then(|| state.doc.get_changes(&known).iter().map(|c| c.hash().0).collect())
+                    };
+                    lacking.insert(key.clone(), set);
+                }
+                if let Some(Some(lacks)) = lacking.get(&key)
+                    && crate::custody::deliverable(&[d], &changes, |_, c| !lacks.contains(&c))
+                {
+                    holders.push(d);
+                }
+            }
+            let mut row = row;
+            for d in holders {
+                let Some(current) = t.custody_records(me)?.into_iter().find(|r| r.seq == row.seq) else { break };
+                row = current;
+                if self.answer(t, row.clone(), d, Disposition::Accepted)? {
+                    released += 1;
+                    break;
+                }
+            }
+        }
+        Ok(released)
     }
 
     /// Forgets one of our community bundles once every destination stored it. (The

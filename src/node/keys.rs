@@ -176,7 +176,7 @@ impl Node {
         t.put_bundle_id(&me.0, seq, &digest)?;
         t.index_changes(&id, changes)?;
         if !custody_for.is_empty() {
-            super::custody::open_custody(t, id, digest, meta.expires_unix_ms, custody_for, now)?;
+            super::custody::open_custody(t, id, digest, meta.expires_unix_ms, custody_for, changes, now)?;
         }
         Ok((digest, id))
     }

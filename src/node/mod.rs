@@ -308,6 +308,8 @@ pub struct Node {
     ledger: Option<Ledger>,
     /// Who meets whom and when, for choosing carriers on live links.
     contact_plan: ContactPlan,
+    /// Destinations' heads (per node and document) last checked for custody release.
+    heads_checked: HashMap<(NodeId, String), Vec<[u8; 32]>>,
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
@@ -410,6 +412,7 @@ impl Node {
             lifetime_cap_ms,
             ledger: None,
             contact_plan: ContactPlan::default(),
+            heads_checked: HashMap::new(),
         })
     }
 
@@ -498,8 +501,6 @@ impl Node {
         ActorId::from(self.identity.signing_public().to_vec())
     }
 }
-
-/// Splits a stored custody value: the bundle's digest, then the record.
 
 /// Sorts and merges overlapping or adjacent inclusive ranges.
 fn merge_ranges(mut ranges: Vec<(u64, u64)>) -> Vec<(u64, u64)> {

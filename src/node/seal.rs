@@ -25,6 +25,7 @@ impl Node {
             }
             self.seal_snapshots(&mut t)?;
             self.renew_custody(&mut t)?;
+            self.release_known_holders(&mut t)?;
             self.purge_expired(&mut t)?;
             self.seal_signals(&mut t)
         })();

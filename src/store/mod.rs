@@ -63,6 +63,10 @@ const PEER_ANNOUNCEMENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("p
 const BUNDLE_IDS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("bundle_ids");
 /// Bundles of ours in our custody: sequence number -> digest(32) || encoded `custody::Record`.
 const CUSTODY: TableDefinition<u64, &[u8]> = TableDefinition::new("custody");
+/// The changes each of our bundles in custody carries: sequence -> 32-byte change hashes,
+/// concatenated. A destination whose own signed heads cover them all holds the bundle's
+/// content, however it came (`custody::deliverable`).
+const CUSTODY_CHANGES: TableDefinition<u64, &[u8]> = TableDefinition::new("custody_changes");
 /// Custody answers to send: custodian(20) || disposition(1) || sequence(8 BE) -> ().
 const CUSTODY_OUT: TableDefinition<&[u8], ()> = TableDefinition::new("custody_out");
 /// Bundles their authors declared delivered: source(20) -> until when the row is kept
@@ -229,7 +233,8 @@ impl Store {
                     REFUSED,
                     REFUSED_BY_TIME,
                     FORGOTTEN_BY_TIME,
-                    CARRIER_COPIES
+                    CARRIER_COPIES,
+                    CUSTODY_CHANGES
                 )
             };
         }

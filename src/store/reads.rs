@@ -116,6 +116,8 @@ pub trait Reads {
     fn waiting_for_key(&self, scope_epoch: &str) -> Result<Vec<[u8; 32]>, StoreError>;
     /// Heads `node` is known to have of `doc`.
     fn peer_heads(&self, node: &str, doc: &str) -> Result<Vec<[u8; 32]>, StoreError>;
+    /// The changes our bundle `seq` in custody carries (empty if not recorded).
+    fn custody_changes(&self, seq: u64) -> Result<Vec<[u8; 32]>, StoreError>;
     /// An accepted grant.
     fn grant(&self, scope_epoch: &str) -> Result<Option<Vec<u8>>, StoreError>;
     /// All accepted grants.
@@ -365,6 +367,10 @@ macro_rules! impl_reads {
                     out.push(bytes.try_into().map_err(|_| StoreError::Damaged("waiting key".into()))?);
                 }
                 Ok(out)
+            }
+            fn custody_changes(&self, seq: u64) -> Result<Vec<[u8; 32]>, StoreError> {
+                let t = self.tx.open_table(CUSTODY_CHANGES)?;
+                Ok(t.get(seq)?.map(|v| split_heads(v.value())).unwrap_or_default())
             }
             fn peer_heads(&self, node: &str, doc: &str) -> Result<Vec<[u8; 32]>, StoreError> {
                 let t = self.tx.open_table(PEER_HEADS)?;

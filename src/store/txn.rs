@@ -260,6 +260,13 @@ impl Txn {
     /// Removes the custody record of our bundle `seq`.
     pub fn remove_custody(&mut self, seq: u64) -> Result<(), StoreError> {
         self.table(CUSTODY)?.remove(seq)?;
+        self.table(CUSTODY_CHANGES)?.remove(seq)?;
+        Ok(())
+    }
+
+    /// Records the changes our bundle `seq` (in custody) carries.
+    pub fn put_custody_changes(&mut self, seq: u64, changes: &[[u8; 32]]) -> Result<(), StoreError> {
+        self.table(CUSTODY_CHANGES)?.insert(seq, changes.concat().as_slice())?;
         Ok(())
     }
 

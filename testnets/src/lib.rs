@@ -4,6 +4,7 @@
 //! decisions over scenarios (`scenario`) that are pure data: a seed gives the same run,
 //! bit for bit, every time. A failing seed prints the one command that replays it.
 
+pub mod nodes;
 pub mod scenario;
 pub mod sim;
 
