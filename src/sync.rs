@@ -29,6 +29,9 @@ pub struct Scope {
     /// Our latest sealed bundle per document in scope; always sent, since its heads tell
     /// the recipient what we have.
     pub latest_own: HashMap<String, [u8; 32]>,
+    /// Other members' latest heads announcements of documents in scope: small, and the
+    /// only way a custodian that never meets a member learns what it holds.
+    pub relayed_heads: HashSet<[u8; 32]>,
     /// Documents in scope we cannot read (bundles waiting for a key): sent whole.
     pub opaque_docs: HashSet<String>,
     /// Node endpoints of the recipients: their key grants and custody signals are in scope.
@@ -56,6 +59,7 @@ pub fn plan(catalog: &[([u8; 32], BundleMeta)], scope: &Scope, now_unix_ms: u64)
                 BundleState::Applied => {
                     scope.lacking.get(&m.doc).is_some_and(|l| l.contains(digest))
                         || scope.latest_own.get(&m.doc) == Some(digest)
+                        || scope.relayed_heads.contains(digest)
                 }
                 BundleState::WaitingKey => scope.opaque_docs.contains(&m.doc),
                 // Custody signals go to their custodian (and with couriers, to everyone).

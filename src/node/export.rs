@@ -126,6 +126,7 @@ impl Node {
             }
         };
         let held: HashSet<&str> = catalog.iter().map(|(_, m)| m.doc.as_str()).collect();
+        let announcements = view.announcements()?;
         for id in docs {
             let name = id.to_string();
             if !held.contains(name.as_str()) {
@@ -150,6 +151,15 @@ impl Node {
                 && view.announced(&target_key(target), &name)? != Some(digest)
             {
                 scope.latest_own.insert(name.clone(), digest);
+            }
+            // Others' latest heads, passed on (not the recipient's own: it knows them).
+            for (key, _, digest) in &announcements {
+                if let Some((author, doc)) = key.split_once('|')
+                    && doc == name
+                    && !recipients.iter().any(|r| r.to_string() == author)
+                {
+                    scope.relayed_heads.insert(*digest);
+                }
             }
             let mut lacking_changes: HashSet<ChangeHash> = HashSet::new();
             let state = self.load_doc(view, id)?;

@@ -151,6 +151,8 @@ pub trait Reads {
     fn all_forgotten(&self) -> Result<Vec<[u8; 32]>, StoreError>;
     /// The latest heads announcement stored from `node|doc`: its sequence and digest.
     fn latest_announcement(&self, key: &str) -> Result<Option<(u64, [u8; 32])>, StoreError>;
+    /// The latest heads announcement stored from each `node|doc`: key, sequence, digest.
+    fn announcements(&self) -> Result<Vec<(String, u64, [u8; 32])>, StoreError>;
     /// Verified bundles stored with custody ids of `source` in `lo..=hi`.
     fn bundle_ids(&self, source: &[u8; 20], lo: u64, hi: u64) -> Result<Vec<(u64, [u8; 32])>, StoreError>;
 }
@@ -445,6 +447,20 @@ macro_rules! impl_reads {
                         continue;
                     };
                     out.push(CustodyRow { seq: k.value(), digest, record });
+                }
+                Ok(out)
+            }
+            fn announcements(&self) -> Result<Vec<(String, u64, [u8; 32])>, StoreError> {
+                let t = self.tx.open_table(PEER_ANNOUNCEMENTS)?;
+                let mut out = Vec::new();
+                for row in t.iter()? {
+                    let (k, v) = row?;
+                    let v = v.value();
+                    let seq = v.get(..8).and_then(|b| b.try_into().ok()).map(u64::from_be_bytes);
+                    let digest: Option<[u8; 32]> = v.get(8..40).and_then(|b| b.try_into().ok());
+                    if let (Some(seq), Some(digest)) = (seq, digest) {
+                        out.push((k.value().to_string(), seq, digest));
+                    }
                 }
                 Ok(out)
             }
