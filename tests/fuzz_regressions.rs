@@ -63,6 +63,33 @@ fn batch_finds_are_refused_by_the_change_scan() {
     }
 }
 
+/// The change_scan target's finds of 2026-11-30: compact Automerge bundles that pass the
+/// scan and make Automerge's `Bundle::to_changes` panic (`MissingOps`: op ids that
+/// disagree with their changes, which the scan leaves to Automerge). Inside a batch the
+/// node decodes them under `catch_unwind`: each is refused, and the process goes on.
+#[test]
+fn change_scan_finds_are_refused_by_the_batch_decoder() {
+    use caravan::envelope::{Batch, ChangeEncoding};
+    let finds: Vec<_> = inputs("change_scan").into_iter().filter(|(name, _)| name.contains("crash-")).collect();
+    let mut panicking = 0;
+    for (name, data) in &finds {
+        if caravan::change_scan::scan_bundle(data).is_err() {
+            continue;
+        }
+        let raw = std::panic::catch_unwind(|| automerge::Bundle::try_from(&data[..]).map(|b| b.to_changes()));
+        panicking += usize::from(raw.is_err());
+        let batch = Batch {
+            author: [0; 32],
+            genesis: None,
+            chain: vec![],
+            encoding: ChangeEncoding::AutomergeBundle,
+            changes: data.clone(),
+        };
+        assert!(caravan::batch::decode_changes(&batch).is_err(), "{name} was not refused");
+    }
+    assert!(panicking >= 3, "the finds no longer make Automerge panic: {panicking} do");
+}
+
 /// The golden corpus's seeds pass every check too (the checks themselves are sound).
 #[test]
 fn golden_inputs_pass_every_check() {
