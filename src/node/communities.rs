@@ -39,15 +39,14 @@ impl Node {
             .and_then(|a| {
                 Ok(vec![a, self.edit_in(&mut t, roster, |d, _, _| doc::put_member(d, &me, Role::Owner, &my_name))?])
             });
-        let events = match edits.and_then(|events| Ok(t.commit().map(|_| events)?)) {
-            Ok(events) => events,
+        match edits {
+            Ok(events) => self.commit_edits(t, &[public, roster], events)?,
             Err(e) => {
                 self.docs.remove(&public);
                 self.docs.remove(&roster);
                 return Err(e);
             }
-        };
-        self.emit(events);
+        }
         Ok(cid)
     }
 
@@ -113,12 +112,7 @@ impl Node {
         let (node, name) = (card.node_id(), card.name.clone());
         let roster = DocId::Community { id: *cid, part: Part::Roster };
         let event = self.edit_in(&mut t, roster, |d, _, _| doc::put_member(d, &node, role, &name))?;
-        if let Err(e) = t.commit() {
-            self.docs.remove(&roster);
-            return Err(e.into());
-        }
-        self.emit(vec![event]);
-        Ok(())
+        self.commit_edits(t, &[roster], vec![event])
     }
 
     /// Communities we belong to.

@@ -112,11 +112,20 @@ impl Node {
     {
         let mut t = self.write_txn()?;
         let event = self.edit_in(&mut t, id, f)?;
+        self.commit_edits(t, &[id], vec![event])
+    }
+
+    /// Commits a transaction holding edits of `ids` ([`Node::edit_in`]), then emits their
+    /// events; if the commit fails, the edited documents leave the cache (it would hold
+    /// what the store does not).
+    pub(super) fn commit_edits(&mut self, t: Txn, ids: &[DocId], events: Vec<Event>) -> Result<(), Error> {
         if let Err(e) = t.commit() {
-            self.docs.remove(&id);
+            for id in ids {
+                self.docs.remove(id);
+            }
             return Err(e.into());
         }
-        self.emit(vec![event]);
+        self.emit(events);
         Ok(())
     }
 

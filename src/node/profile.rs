@@ -25,12 +25,7 @@ impl Node {
             self.ensure_audience_grants(&mut t, audience)?;
         }
         let event = self.edit_in(&mut t, id, f)?;
-        if let Err(e) = t.commit() {
-            self.docs.remove(&id);
-            return Err(e.into());
-        }
-        self.emit(vec![event]);
-        Ok(())
+        self.commit_edits(t, &[id], vec![event])
     }
 
     /// The profile fields of `node` this node can read, all audiences.
