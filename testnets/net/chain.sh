@@ -67,7 +67,6 @@ start a
 start c
 
 check "A's and C's custody queues empty (every bundle reached its destinations, and their signals came back)"
-custody_open() { status "$1" | jq -r '.custody.open // "none"'; }
 # (Writings are sealed into bundles, and enter the custody queue, at the first exchange:
 # an empty queue counts once each has synced with B a few times.)
 both_released() {
@@ -75,14 +74,7 @@ both_released() {
         [ "$(custody_open a)" = 0 ] && [ "$(custody_open c)" = 0 ]
 }
 released=yes
-deadline=$(($(date +%s) + 60))
-until both_released; do
-    if [ "$(date +%s)" -ge "$deadline" ]; then
-        released=no
-        break
-    fi
-    sleep 0.5
-done
+wait_until 60 both_released || released=no
 custody_a=$(status a | jq -c .custody)
 custody_c=$(status c | jq -c .custody)
 relay_b=$(status b | jq -c .relay)

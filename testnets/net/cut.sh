@@ -68,8 +68,8 @@ restore_link s eth0
 say "restored after $CUT_SECS s; R's log during the cut: $(grep -c "failed" "$(home r)/daemon.log") failures"
 
 check "after the restore: S's custody queue empties (R stored every bundle and said so)"
-custody_open() { [ "$(status s | jq -r '.custody.open // "none"')" = 0 ]; }
-wait_until 60 custody_open || fail "S's custody not released within 60 s of the restore: $(status s | jq -c .custody)"
+s_released() { [ "$(custody_open s)" = 0 ]; }
+wait_until 60 s_released || fail "S's custody not released within 60 s of the restore: $(status s | jq -c .custody)"
 ok "released $((($(ms_now) - cut_at) / 1000 - CUT_SECS)) s after the restore"
 stop r s
 

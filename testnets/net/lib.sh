@@ -270,6 +270,9 @@ stop() {
 # status NODE: `caravan status --json` (the running daemon's report while it runs).
 status() { "$CARAVAN" --home "$(home "$1")" status --json 2> /dev/null || echo '{}'; }
 
+# custody_open NODE: how many of NODE's bundles are still in its custody ("none" if unknown).
+custody_open() { status "$1" | jq -r '.custody.open // "none"'; }
+
 # wait_until SECONDS COMMAND...: polls COMMAND every half second until it succeeds;
 # returns 1 after SECONDS (the caller fails with what it sees then).
 wait_until() {

@@ -77,20 +77,12 @@ start m1
 start m2
 
 check "M1's and M2's custody queues empty (each page crossed both relays, and its signal came back)"
-custody_open() { status "$1" | jq -r '.custody.open // "none"'; }
 both_released() {
     [ "$(syncs_since_start m1 "$id_r1")" -ge 3 ] && [ "$(syncs_since_start m2 "$id_r2")" -ge 3 ] &&
         [ "$(custody_open m1)" = 0 ] && [ "$(custody_open m2)" = 0 ]
 }
 released=yes
-deadline=$(($(date +%s) + 90))
-until both_released; do
-    if [ "$(date +%s)" -ge "$deadline" ]; then
-        released=no
-        break
-    fi
-    sleep 0.5
-done
+wait_until 90 both_released || released=no
 custody_m1=$(status m1 | jq -c .custody)
 custody_m2=$(status m2 | jq -c .custody)
 say "M1 custody $custody_m1; M2 custody $custody_m2; R1 relay $(status r1 | jq -c .relay); R2 relay $(status r2 | jq -c .relay)"
