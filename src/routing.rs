@@ -142,7 +142,10 @@ impl Strategy for Caravan {
     }
     fn choose(&self, offers: &[Offer]) -> Vec<Pick> {
         ordered(offers, |o| match o.relation {
-            Relation::Destination | Relation::Trusted => Some(0),
+            Relation::Destination => Some(0),
+            // Within trust every bundle goes; a carrier among them also gets half the
+            // copies, so what it carries can go on past strangers (binary spray).
+            Relation::Trusted => Some(o.copies / 2),
             // The plan says this carrier meets a destination first: half, even the last.
             Relation::Stranger if sooner(o.peer_next_ms, o.holder_next_ms) && o.copies >= 1 => {
                 Some(o.copies.div_ceil(2))

@@ -26,10 +26,6 @@ fn bytes_of(node: &Node, plan: &LinkPlan) -> Result<Vec<Vec<u8>>, Error> {
     Ok(node.bundles_bytes(&digests)?.into_iter().flatten().collect())
 }
 
-fn handed(plan: &LinkPlan) -> Vec<([u8; 32], u32)> {
-    plan.outgoing.iter().filter(|o| o.copies > 0).map(|o| (o.digest, o.copies)).collect()
-}
-
 fn import(node: &mut Node, bundles: &[Vec<u8>], report: &mut ImportReport) -> Result<(), Error> {
     let r = node.import_many(bundles.iter().map(Vec::as_slice))?;
     report.outcomes.extend(r.outcomes);
@@ -54,7 +50,7 @@ pub fn exchange(
     let pa = a.plan_link(ib, &sb.endpoints, &held_by_b, a_relay)?;
     let pb = b.plan_link(ia, &sa.endpoints, &held_by_a, b_relay)?;
     let (from_a, from_b) = (bytes_of(a, &pa)?, bytes_of(b, &pb)?);
-    let (handed_a, handed_b) = (handed(&pa), handed(&pb));
+    let (handed_a, handed_b) = (pa.handover(), pb.handover());
     import(b, &from_a, &mut xb.received)?;
     import(a, &from_b, &mut xa.received)?;
     xa.sent += from_a.len();

@@ -263,6 +263,23 @@ impl Node {
         match env.header.kind {
             Kind::Snapshot => self.learn_heads(t, node, &env.header.doc, &env.header.heads)?,
             Kind::Batch => {
+                // Stored is not applied: a change whose dependencies the destination lacks
+                // waits there, and its heads would claim those dependencies. So a batch's
+                // heads are learned only when each dependency of its changes is in the
+                // batch or among the heads the destination is known to have.
+                let changes: HashSet<[u8; 32]> = t.custody_changes(id.seq)?.into_iter().collect();
+                let known: HashSet<[u8; 32]> = t.peer_heads(&node.to_string(), &env.header.doc)?.into_iter().collect();
+                let Some(doc_id) = DocId::parse(&env.header.doc) else { return Ok(()) };
+                let state = self.load_doc(&*t, doc_id)?;
+                let closed = changes.iter().all(|h| {
+                    state
+                        .doc
+                        .get_change_by_hash(&ChangeHash(*h))
+                        .is_some_and(|c| c.deps().iter().all(|d| changes.contains(&d.0) || known.contains(&d.0)))
+                });
+                if !closed {
+                    return Ok(());
+                }
                 let mut own = Vec::new();
                 for h in &env.header.heads {
                     if t.change_bundle(h)? == Some(id) {

@@ -188,7 +188,20 @@ impl Node {
         let mut out: Vec<NodeId> = match id {
             DocId::Community { id: cid, .. } => {
                 let roster = self.load_doc(r, DocId::Community { id: cid, part: Part::Roster })?;
-                doc::read_roster(&roster.doc).into_iter().filter_map(|(n, _, _)| NodeId::parse(&n)).collect()
+                let mut out: Vec<NodeId> =
+                    doc::read_roster(&roster.doc).into_iter().filter_map(|(n, _, _)| NodeId::parse(&n)).collect();
+                // A new member may write before the roster reaches it: its changes are then
+                // at least for the owners who vouched for it (its invitation's chain), so
+                // they have a custodian and carriers to take them.
+                if !out.contains(&me)
+                    && let Ok((_, inv, _)) = self.membership(r, &cid)
+                {
+                    out.push(NodeId::from_signing_public(&inv.genesis.root));
+                    out.extend(inv.chain.iter().map(|c| NodeId::from_signing_public(&c.issuer)));
+                    out.sort();
+                    out.dedup();
+                }
+                out
             }
             DocId::Profile { audience, .. } => r
                 .contacts()?

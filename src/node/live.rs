@@ -86,6 +86,7 @@ impl Node {
             let view = self.store.read()?;
             relay || self.knows(&view, peer)?
         };
+        let entitled_all: HashSet<[u8; 32]> = entitled.iter().map(|o| o.digest).collect();
         let before = entitled.len();
         let mut out: Vec<Outgoing> = entitled.into_iter().filter(|o| !peer_holds.contains(&o.digest)).collect();
         let skipped = before - out.len();
@@ -103,8 +104,10 @@ impl Node {
         let mut offers: Vec<Offer> = Vec::new();
         let catalog = view.all_bundle_meta()?;
         for (digest, m) in &catalog {
+            // What the peer holds goes again only as carrier copies (below).
+            let held = peer_holds.contains(digest);
             if chosen.contains(digest)
-                || peer_holds.contains(digest)
+                || (held && (!carrier_copies || entitled_all.contains(digest)))
                 || m.expires_unix_ms < now
                 || matches!(m.state, BundleState::Invite | BundleState::Consumed)
             {
@@ -141,9 +144,10 @@ impl Node {
                 offer.copies = if carrier_copies { r.copies } else { 0 };
                 offer.holder_next_ms = self.contact_plan.next_contact(me, &r.pending, now);
                 offer.peer_next_ms = self.contact_plan.next_contact(peer, &r.pending, now);
-            } else if let Some(&copies) = carried.get(digest).filter(|_| kept) {
-                // Carried with copies to hand on: another carrier may get some, as the
-                // strategy decides (binary spray among carriers too).
+            } else if let Some(&copies) = carried.get(digest).filter(|_| kept || is_announcement(m)) {
+                // Carried with copies to hand on, or a member's heads announcement (ours or
+                // another's): another carrier may get some, as the strategy decides (binary
+                // spray among carriers too).
                 offer.relation = Relation::Stranger;
                 offer.copies = copies;
                 if let Some(to) = node_of_endpoint(&m.destination) {
@@ -153,12 +157,23 @@ impl Node {
             } else {
                 continue; // carried for others without copies: wait for a destination
             }
+            if held && (offer.relation != Relation::Stranger || offer.copies == 0) {
+                continue;
+            }
             candidates.push((*digest, m));
             offers.push(offer);
         }
         let mut handing = 0usize;
+        let mut copies_for_held = Vec::new();
         for p in strategy.choose(&offers) {
             let (digest, m) = candidates[p.index];
+            if peer_holds.contains(&digest) {
+                if p.copies > 0 && handing < HANDOVER_ENTRIES_MAX {
+                    handing += 1;
+                    copies_for_held.push((digest, p.copies));
+                }
+                continue;
+            }
             // The hand-over frame holds at most HANDOVER_ENTRIES_MAX copies; beyond it a
             // bundle goes without copies (as a plain carried bundle) or waits.
             let copies = if p.copies > 0 && handing < HANDOVER_ENTRIES_MAX {
@@ -178,26 +193,31 @@ impl Node {
                 copies,
             });
         }
-        Ok(LinkPlan { outgoing: out, skipped })
+        Ok(LinkPlan { outgoing: out, skipped, copies_for_held })
     }
 
     /// Takes the carrier copies `peer` handed over with bundles it sent on a live link
     /// (its hand-over list: digest and copies). For each bundle we now carry for others,
     /// we may hand on up to the copies given (capped: the count is the peer's word).
-    /// Returns the digests of the list that we hold: the receipt the peer spends its
-    /// copies by. What we did not store (no room, refused) is not in it.
+    /// Returns the digests of the list whose copies we took (bundles we carry for others
+    /// with fewer copies than given): the receipt the peer spends its copies by. What we
+    /// did not store (no room, refused), read ourselves, or already carry with as many
+    /// copies is not in it.
     pub fn take_handover(&mut self, handed: &[([u8; 32], u32)]) -> Result<Vec<[u8; 32]>, Error> {
         let me = self.node_id();
         let mut t = self.write_txn()?;
         let mut held = Vec::new();
         for (digest, copies) in handed.iter().take(HANDOVER_ENTRIES_MAX) {
             let Some(m) = t.bundle_meta(digest)? else { continue };
-            held.push(*digest);
+            // Only a carrier takes copies: a bundle we read (ours, or one for us) is not
+            // receipted, so the peer keeps its copies for a carrier.
+            // Nor is one we already carry with as many copies: those stay with the peer.
             if super::ledger::kept_for_others(&m, me) && m.state != BundleState::Signal {
                 let have = t.carrier_copies_of(digest)?;
                 let copies = (*copies).min(CARRIER_COPIES_MAX);
                 if copies > have {
                     t.set_carrier_copies(digest, copies)?;
+                    held.push(*digest);
                 }
             }
         }
@@ -230,6 +250,11 @@ impl Node {
         t.commit()?;
         Ok(refused)
     }
+}
+
+/// A member's signed heads without changes: what lets authors release custody.
+fn is_announcement(m: &BundleMeta) -> bool {
+    m.state == BundleState::Applied && m.changes == 0
 }
 
 /// The node an endpoint names (`dtn://<node-id>/caravan`), if it names one.

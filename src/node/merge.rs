@@ -90,6 +90,9 @@ impl Node {
                                 self.forget(&mut imp.t, &old)?;
                             }
                             imp.t.set_latest_announcement(&key, v.seq, &digest)?;
+                            // Passed on to strangers as carrier copies too, so a member's heads
+                            // reach authors across pure relays (`spec/routing.md`).
+                            imp.t.set_carrier_copies(&digest, Caravan::default().initial_copies())?;
                         }
                     }
                 }

@@ -228,6 +228,20 @@ pub struct LinkPlan {
     pub outgoing: Vec<Outgoing>,
     /// Bundles the peer is entitled to but already holds (by its summary): not sent.
     pub skipped: usize,
+    /// Carrier copies for bundles the peer already holds as a carrier (it got them
+    /// without copies, say from a stick): handed over without sending the bundle again.
+    pub copies_for_held: Vec<([u8; 32], u32)>,
+}
+
+impl LinkPlan {
+    /// The hand-over list: every carrier copy this plan gives, with the bundles it sends
+    /// and for bundles the peer already holds.
+    pub fn handover(&self) -> Vec<([u8; 32], u32)> {
+        let mut out: Vec<([u8; 32], u32)> =
+            self.outgoing.iter().filter(|o| o.copies > 0).map(|o| (o.digest, o.copies)).collect();
+        out.extend(self.copies_for_held.iter().copied());
+        out
+    }
 }
 
 /// The state of this node's custody (see [`Node::custody`]).

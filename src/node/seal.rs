@@ -101,6 +101,12 @@ impl Node {
             let mint = Mint { destination: &endpoint, doc: name.clone(), state: BundleState::Applied };
             digest = self.mint(t, mint, seal, &hashes, destinations.clone())?.0;
         }
+        // An announcement is a member's signed heads: what lets authors release custody for
+        // changes that reached it some other way. It reaches members directly, and strangers
+        // as carrier copies (spent as any copies are), so it crosses pure relays.
+        if own.is_empty() {
+            t.set_carrier_copies(&digest, Caravan::default().initial_copies())?;
+        }
         // A superseded announcement carries nothing anyone needs.
         if let Some((old, _)) = sealed
             && t.bundle_meta(&old)?.is_some_and(|m| m.changes == 0)

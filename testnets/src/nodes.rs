@@ -151,8 +151,13 @@ pub fn run(seed: u64) -> Outcome {
                         out.copies_handed += xa.copies_handed + xb.copies_handed;
                         if trace {
                             eprintln!(
-                                "step {step}: link {a}-{b}: sent {} / {}, copies {} / {}",
-                                xa.sent, xb.sent, xa.copies_handed, xb.copies_handed
+                                "step {step}: link {a}-{b}: sent {} / {}, copies {} / {}, outcomes {:?} / {:?}",
+                                xa.sent,
+                                xb.sent,
+                                xa.copies_handed,
+                                xb.copies_handed,
+                                xa.received.outcomes,
+                                xb.received.outcomes
                             );
                         }
                     }
@@ -201,7 +206,10 @@ pub fn run(seed: u64) -> Outcome {
                 Ok((xa, xb)) => {
                     moved += xa.sent + xb.sent;
                     if trace {
-                        eprintln!("settle {round}: link {a}-{b}: sent {} / {}", xa.sent, xb.sent);
+                        eprintln!(
+                            "settle {round}: link {a}-{b}: sent {} / {}, outcomes {:?} / {:?}",
+                            xa.sent, xb.sent, xa.received.outcomes, xb.received.outcomes
+                        );
                     }
                 }
                 Err(e) => out.violations.push(format!("settling: exchange {a}-{b} failed: {e}")),
@@ -214,8 +222,15 @@ pub fn run(seed: u64) -> Outcome {
         }
     }
     if trace {
-        for (i, node) in nodes.iter().enumerate() {
-            eprintln!("node {i}: custody {:?}, relay {:?}", node.custody().ok(), node.relay_usage().ok());
+        for (i, node) in nodes.iter_mut().enumerate() {
+            let feed = caravan::DocId::Community { id: cid, part: caravan::Part::Feed };
+            let heads: Vec<String> =
+                node.heads(feed).unwrap_or_default().iter().map(|h| format!("{:02x}{:02x}", h[0], h[1])).collect();
+            eprintln!(
+                "node {i}: custody {:?}, relay {:?}, feed heads {heads:?}",
+                node.custody().ok(),
+                node.relay_usage().ok()
+            );
         }
     }
     // The properties.

@@ -3,20 +3,47 @@
 
 use caravan_testnets::nodes;
 
-/// Seeds run here; `CARAVAN_REAL_SEEDS` runs more.
+/// Seeds run here (in four tests, so they share the cores); `CARAVAN_REAL_SEEDS` runs more.
 fn seed_count() -> u64 {
     std::env::var("CARAVAN_REAL_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(200)
 }
 
-#[test]
-#[ignore = "open: some seeds end with an author's custody open for a member that holds the content \
-            (its answer or newer heads never reach the author); see testnets/README.md"]
-fn real_node_seeds_converge_release_custody_and_keep_quotas() {
+/// Runs the `quarter`-th quarter of the seeds and asserts that each passed.
+fn quarter(quarter: u64) {
     let count = seed_count();
+    let seeds = (0..count).filter(|s| s % 4 == quarter);
     let start = std::time::Instant::now();
-    let failures = nodes::check_seeds(0..count);
-    eprintln!("{count} real-node seeds in {:.1} s, {} failed", start.elapsed().as_secs_f64(), failures.len());
-    assert!(failures.is_empty(), "{} of {count} seeds failed; first: {:?}", failures.len(), failures.first());
+    let failures = nodes::check_seeds(seeds);
+    eprintln!(
+        "real-node seeds = {quarter} mod 4 of {count}: {:.1} s, {} failed",
+        start.elapsed().as_secs_f64(),
+        failures.len()
+    );
+    let seeds: Vec<u64> = failures.iter().map(|f| f.0).collect();
+    assert!(failures.is_empty(), "{} seeds failed ({seeds:?}); first: {:?}", failures.len(), failures.first());
+}
+
+// Properties: every member converges on every accepted edit, no author keeps custody
+// open, no relay exceeds its quota or reads the community.
+#[test]
+#[ignore = "open: 8 of 200 seeds fail (testnets/README.md)"]
+fn real_node_seeds_0_mod_4() {
+    quarter(0);
+}
+#[test]
+#[ignore = "open: 8 of 200 seeds fail (testnets/README.md)"]
+fn real_node_seeds_1_mod_4() {
+    quarter(1);
+}
+#[test]
+#[ignore = "open: 8 of 200 seeds fail (testnets/README.md)"]
+fn real_node_seeds_2_mod_4() {
+    quarter(2);
+}
+#[test]
+#[ignore = "open: 8 of 200 seeds fail (testnets/README.md)"]
+fn real_node_seeds_3_mod_4() {
+    quarter(3);
 }
 
 #[test]

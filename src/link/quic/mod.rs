@@ -164,8 +164,7 @@ pub async fn exchange_shared<N: BorrowMut<Node> + Send>(
     };
     let wanted: Vec<([u8; 32], u32)> = plan.outgoing.iter().map(|o| (o.digest, o.bytes)).collect();
     // The carrier copies that go with what we send, and those the peer gives us.
-    let handed: Vec<([u8; 32], u32)> =
-        plan.outgoing.iter().filter(|o| o.copies > 0).map(|o| (o.digest, o.copies)).collect();
+    let handed = plan.handover();
     let handover = encode_handover(&handed);
     let (written, read) = tokio::join!(write_frame(&mut send, &handover), async {
         parse_handover(&read_frame(&mut recv, HANDOVER_FRAME_MAX).await?.unwrap_or_default())
