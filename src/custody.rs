@@ -281,6 +281,10 @@ impl Record {
         if d.releases() {
             let Ok(i) = self.pending.binary_search(&from) else { return SignalEffect::Ignored };
             self.pending.remove(i);
+            #[cfg(feature = "policy-breaks")]
+            if breaks::releasing_on_first_answer() {
+                self.pending.clear();
+            }
             return if self.pending.is_empty() { SignalEffect::Released } else { SignalEffect::Progress };
         }
         if self.refusals.len() == REFUSALS_KEPT {
@@ -388,6 +392,31 @@ impl Record {
 /// known destinations is never forgotten this way (only by expiry).
 pub fn deliverable<N: Copy, C: Copy>(destinations: &[N], changes: &[C], has: impl Fn(N, C) -> bool) -> bool {
     !destinations.is_empty() && destinations.iter().all(|&n| changes.iter().all(|&c| has(n, c)))
+}
+
+/// Deliberately broken rules, switched on for one thread by tests that check the
+/// simulators notice a broken policy (feature `policy-breaks`; in no other build).
+#[cfg(feature = "policy-breaks")]
+pub mod breaks {
+    use std::cell::Cell;
+
+    thread_local! {
+        static RELEASE_ON_FIRST_ANSWER: Cell<bool> = const { Cell::new(false) };
+    }
+
+    /// Runs `f` with custody released by the first accepting answer from any pending
+    /// destination, as if the others had answered too (the rest never get the bundle
+    /// from its custodian).
+    pub fn release_on_first_answer<R>(f: impl FnOnce() -> R) -> R {
+        RELEASE_ON_FIRST_ANSWER.with(|b| b.set(true));
+        let out = f();
+        RELEASE_ON_FIRST_ANSWER.with(|b| b.set(false));
+        out
+    }
+
+    pub(crate) fn releasing_on_first_answer() -> bool {
+        RELEASE_ON_FIRST_ANSWER.with(Cell::get)
+    }
 }
 
 #[cfg(test)]

@@ -65,3 +65,29 @@ fn custody_by_primary_sequence_number_fails_only_where_hostile_carriers_are() {
     let honest = run_seeds(0..60, &p, PRIMARY_SEQ);
     assert!(honest.failures.is_empty(), "the old rule failed without hostile carriers: {:?}", honest.failures);
 }
+
+/// One broken rule in the shared policy (`custody::Record::on_answer` releasing on the
+/// first destination's answer) must fail seeds under both drivers: the model and the
+/// real nodes. Members other than the first to answer then lack changes.
+#[test]
+fn a_broken_rule_in_the_shared_policy_fails_the_model_and_the_real_nodes() {
+    use caravan::custody::breaks;
+    use caravan_testnets::nodes;
+    let lacks = |f: &[(u64, Vec<String>)]| f.iter().filter(|(_, v)| v.iter().any(|v| v.contains("lacks"))).count();
+    let model = breaks::release_on_first_answer(|| check_seeds(0..100, Breaks::default()));
+    eprintln!("model, releasing on the first answer: {} of 100 seeds fail", model.len());
+    assert!(model.iter().any(|(_, v)| v.contains("lacks")), "the model did not notice: {model:?}");
+    let honest = check_seeds(0..100, Breaks::default());
+    assert!(honest.is_empty(), "{honest:?}");
+    let seeds = 0..24;
+    let real = breaks::release_on_first_answer(|| nodes::check_seeds(seeds.clone()));
+    let real_honest = nodes::check_seeds(seeds);
+    eprintln!(
+        "real nodes, releasing on the first answer: {} of 24 seeds fail ({} with members lacking changes); \
+         {} fail unbroken",
+        real.len(),
+        lacks(&real),
+        real_honest.len()
+    );
+    assert!(lacks(&real) > lacks(&real_honest), "the real nodes did not notice: {real:?}");
+}
