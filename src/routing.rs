@@ -142,10 +142,10 @@ impl Strategy for Caravan {
     }
     fn choose(&self, offers: &[Offer]) -> Vec<Pick> {
         ordered(offers, |o| match o.relation {
-            Relation::Destination => Some(0),
-            // Within trust every bundle goes; a carrier among them also gets half the
-            // copies, so what it carries can go on past strangers (binary spray).
-            Relation::Trusted => Some(o.copies / 2),
+            // Destinations and trusted peers get every bundle; as carriers for the other
+            // destinations they also get half the copies, so what they take can go on
+            // past strangers (binary spray).
+            Relation::Destination | Relation::Trusted => Some(o.copies / 2),
             // The plan says this carrier meets a destination first: half, even the last.
             Relation::Stranger if sooner(o.peer_next_ms, o.holder_next_ms) && o.copies >= 1 => {
                 Some(o.copies.div_ceil(2))

@@ -113,23 +113,7 @@ impl Node {
             {
                 continue;
             }
-            let content = match m.state {
-                BundleState::Applied | BundleState::WaitingKey => match DocId::parse(&m.doc) {
-                    Some(DocId::Community { part: Part::Roster, .. }) => Class::Membership,
-                    Some(DocId::Profile { .. } | DocId::Community { part: Part::Public, .. }) => Class::Profile,
-                    _ => Class::Content,
-                },
-                _ => Class::Control,
-            };
-            let mut offer = Offer {
-                class: Class::of(content, m.bytes as u64),
-                bytes: m.bytes as u64,
-                expires_ms: m.expires_unix_ms,
-                relation: Relation::Destination,
-                copies: 0,
-                holder_next_ms: None,
-                peer_next_ms: None,
-            };
+            let mut offer = offer_of(m);
             // What we keep for others goes to a peer that receives for its endpoint (a claim
             // anyone can make: only what is already carried for others rides on it), and
             // control that releases storage everywhere floods. Our own and our communities'
@@ -144,10 +128,11 @@ impl Node {
                 offer.copies = if carrier_copies { r.copies } else { 0 };
                 offer.holder_next_ms = self.contact_plan.next_contact(me, &r.pending, now);
                 offer.peer_next_ms = self.contact_plan.next_contact(peer, &r.pending, now);
-            } else if let Some(&copies) = carried.get(digest).filter(|_| kept || is_announcement(m)) {
-                // Carried with copies to hand on, or a member's heads announcement (ours or
-                // another's): another carrier may get some, as the strategy decides (binary
-                // spray among carriers too).
+            } else if let Some(&copies) = carried.get(digest) {
+                // Copies to hand on: for what we carry, for another member's bundle we took
+                // as a destination, or for a heads announcement (ours or another's). Another
+                // carrier may get some, as the strategy decides (binary spray among carriers
+                // too).
                 offer.relation = Relation::Stranger;
                 offer.copies = copies;
                 if let Some(to) = node_of_endpoint(&m.destination) {
@@ -164,6 +149,28 @@ impl Node {
             offers.push(offer);
         }
         let mut handing = 0usize;
+        // A destination carries too: a member that takes a bundle for its community gets
+        // copies as the strategy decides, so it can pass the bundle on past relays to
+        // members its author never meets. (Not a bundle for the peer alone.)
+        if carrier_copies {
+            let by_digest: HashMap<&[u8; 32], &BundleMeta> = catalog.iter().map(|(d, m)| (d, m)).collect();
+            for o in out.iter_mut() {
+                let Some(m) = by_digest.get(&o.digest) else { continue };
+                let budget =
+                    records.get(&o.digest).map(|r| r.record.copies).or_else(|| carried.get(&o.digest).copied());
+                if m.destination == peer.endpoint() || m.state == BundleState::Signal || handing >= HANDOVER_ENTRIES_MAX
+                {
+                    continue;
+                }
+                let offer = Offer { copies: budget.unwrap_or(0), ..offer_of(m) };
+                if let Some(p) = strategy.choose(&[offer]).first()
+                    && p.copies > 0
+                {
+                    o.copies = p.copies;
+                    handing += 1;
+                }
+            }
+        }
         let mut copies_for_held = Vec::new();
         for p in strategy.choose(&offers) {
             let (digest, m) = candidates[p.index];
@@ -212,7 +219,10 @@ impl Node {
             // Only a carrier takes copies: a bundle we read (ours, or one for us) is not
             // receipted, so the peer keeps its copies for a carrier.
             // Nor is one we already carry with as many copies: those stay with the peer.
-            if super::ledger::kept_for_others(&m, me) && m.state != BundleState::Signal {
+            // A member takes copies of another's bundle for its community too (it carries
+            // it on to the other members), never of one for itself alone.
+            let carrier = m.state != BundleState::Signal && m.author != me && m.destination != me.endpoint();
+            if carrier {
                 let have = t.carrier_copies_of(digest)?;
                 let copies = (*copies).min(CARRIER_COPIES_MAX);
                 if copies > have {
@@ -252,9 +262,26 @@ impl Node {
     }
 }
 
-/// A member's signed heads without changes: what lets authors release custody.
-fn is_announcement(m: &BundleMeta) -> bool {
-    m.state == BundleState::Applied && m.changes == 0
+/// The strategy's view of a stored bundle, as offered to a destination (callers set
+/// the relation and copies).
+fn offer_of(m: &BundleMeta) -> Offer {
+    let content = match m.state {
+        BundleState::Applied | BundleState::WaitingKey => match DocId::parse(&m.doc) {
+            Some(DocId::Community { part: Part::Roster, .. }) => Class::Membership,
+            Some(DocId::Profile { .. } | DocId::Community { part: Part::Public, .. }) => Class::Profile,
+            _ => Class::Content,
+        },
+        _ => Class::Control,
+    };
+    Offer {
+        class: Class::of(content, m.bytes as u64),
+        bytes: m.bytes as u64,
+        expires_ms: m.expires_unix_ms,
+        relation: Relation::Destination,
+        copies: 0,
+        holder_next_ms: None,
+        peer_next_ms: None,
+    }
 }
 
 /// The node an endpoint names (`dtn://<node-id>/caravan`), if it names one.
