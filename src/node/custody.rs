@@ -128,7 +128,7 @@ impl Node {
         for entry in signal.entries.iter().filter(|e| e.source == me) {
             for &(lo, hi) in &entry.ranges {
                 for (_, row) in records.range(lo..=hi) {
-                    released += usize::from(self.answer(t, row.clone(), signer, entry.disposition)?);
+                    released += usize::from(self.answer(t, row.clone(), signer, entry.disposition, true)?);
                 }
             }
         }
@@ -138,11 +138,21 @@ impl Node {
     /// Applies one destination's answer to one of our custody records (from its signed
     /// signal, or from its own signed heads): progress, a noted refusal, or the release
     /// (the record goes, a delivered notice is queued for carriers, and we forget the
-    /// bundle). Returns whether custody was released.
-    fn answer(&mut self, t: &mut Txn, mut row: CustodyRow, from: NodeId, d: Disposition) -> Result<bool, Error> {
+    /// bundle). Returns whether custody was released. Only a signal about this very
+    /// bundle (`signalled`) tells what the destination now has from it: heads that cover
+    /// a snapshot's changes do not mean the destination took the snapshot's heads.
+    fn answer(
+        &mut self,
+        t: &mut Txn,
+        mut row: CustodyRow,
+        from: NodeId,
+        d: Disposition,
+        signalled: bool,
+    ) -> Result<bool, Error> {
         let me = self.node_id();
         let effect = row.record.on_answer(from, d);
-        if matches!(effect, SignalEffect::Released | SignalEffect::Progress) && d != Disposition::Delivered {
+        if signalled && matches!(effect, SignalEffect::Released | SignalEffect::Progress) && d != Disposition::Delivered
+        {
             self.learn_from_snapshot(t, &row.digest, &from, BundleId { source: me, seq: row.seq })?;
         }
         match effect {
@@ -208,7 +218,7 @@ impl Node {
             for d in holders {
                 let Some(current) = t.custody_records(me)?.into_iter().find(|r| r.seq == row.seq) else { break };
                 row = current;
-                if self.answer(t, row.clone(), d, Disposition::Accepted)? {
+                if self.answer(t, row.clone(), d, Disposition::Accepted, false)? {
                     released += 1;
                     break;
                 }

@@ -87,6 +87,8 @@ impl Node {
             relay || self.knows(&view, peer)?
         };
         let entitled_all: HashSet<[u8; 32]> = entitled.iter().map(|o| o.digest).collect();
+        let held_entitled: Vec<[u8; 32]> =
+            entitled.iter().map(|o| o.digest).filter(|d| peer_holds.contains(d)).collect();
         let before = entitled.len();
         let mut out: Vec<Outgoing> = entitled.into_iter().filter(|o| !peer_holds.contains(&o.digest)).collect();
         let skipped = before - out.len();
@@ -152,26 +154,32 @@ impl Node {
         // A destination carries too: a member that takes a bundle for its community gets
         // copies as the strategy decides, so it can pass the bundle on past relays to
         // members its author never meets. (Not a bundle for the peer alone.)
+        // A destination that already holds one (from a stick) gets the copies alone.
+        let mut copies_for_held = Vec::new();
         if carrier_copies {
             let by_digest: HashMap<&[u8; 32], &BundleMeta> = catalog.iter().map(|(d, m)| (d, m)).collect();
-            for o in out.iter_mut() {
-                let Some(m) = by_digest.get(&o.digest) else { continue };
-                let budget =
-                    records.get(&o.digest).map(|r| r.record.copies).or_else(|| carried.get(&o.digest).copied());
+            let mut destination_copies = |digest: &[u8; 32]| -> u32 {
+                let Some(m) = by_digest.get(digest) else { return 0 };
                 if m.destination == peer.endpoint() || m.state == BundleState::Signal || handing >= HANDOVER_ENTRIES_MAX
                 {
-                    continue;
+                    return 0;
                 }
+                let budget = records.get(digest).map(|r| r.record.copies).or_else(|| carried.get(digest).copied());
                 let offer = Offer { copies: budget.unwrap_or(0), ..offer_of(m) };
-                if let Some(p) = strategy.choose(&[offer]).first()
-                    && p.copies > 0
-                {
-                    o.copies = p.copies;
-                    handing += 1;
+                let copies = strategy.choose(&[offer]).first().map_or(0, |p| p.copies);
+                handing += usize::from(copies > 0);
+                copies
+            };
+            for o in out.iter_mut() {
+                o.copies = destination_copies(&o.digest);
+            }
+            for digest in held_entitled {
+                let copies = destination_copies(&digest);
+                if copies > 0 {
+                    copies_for_held.push((digest, copies));
                 }
             }
         }
-        let mut copies_for_held = Vec::new();
         for p in strategy.choose(&offers) {
             let (digest, m) = candidates[p.index];
             if peer_holds.contains(&digest) {

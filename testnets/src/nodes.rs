@@ -30,6 +30,10 @@ pub const START_MS: u64 = 1_796_083_200_000;
 /// Random steps before the network settles.
 pub const STEPS: usize = 40;
 
+/// Weeks the settling may jump ahead when nothing moves but custody is open (carrier
+/// budgets refill after a week).
+pub const REFILLS: usize = 2;
+
 /// Rounds of every link meeting, at most, to settle.
 pub const SETTLE_ROUNDS: usize = 24;
 
@@ -197,6 +201,7 @@ pub fn run(seed: u64) -> Outcome {
         over_quota(&nodes, &format!("step {step}"), &mut out);
     }
     // Settle: every link meets, an hour apart, until a whole round moves nothing.
+    let mut refills = 0;
     for round in 1..=SETTLE_ROUNDS {
         clock.fetch_add(3_600_000, Ordering::Relaxed);
         let mut moved = 0;
@@ -218,6 +223,14 @@ pub fn run(seed: u64) -> Outcome {
         over_quota(&nodes, &format!("settling round {round}"), &mut out);
         out.settle_rounds = round;
         if moved == 0 && round > 1 {
+            // Nothing moves, but custody is open: the custodians' carrier budgets refill
+            // after a week without release, so a week passes before giving up.
+            let open = nodes.iter().any(|n| n.custody().is_ok_and(|c| c.open > 0));
+            if open && refills < REFILLS {
+                refills += 1;
+                clock.fetch_add(caravan::custody::REOFFER_AFTER_MS + 3_600_000, Ordering::Relaxed);
+                continue;
+            }
             break;
         }
     }

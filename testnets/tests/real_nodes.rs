@@ -26,22 +26,18 @@ fn quarter(quarter: u64) {
 // Properties: every member converges on every accepted edit, no author keeps custody
 // open, no relay exceeds its quota or reads the community.
 #[test]
-#[ignore = "open: 8 of 200 seeds fail (testnets/README.md)"]
 fn real_node_seeds_0_mod_4() {
     quarter(0);
 }
 #[test]
-#[ignore = "open: 8 of 200 seeds fail (testnets/README.md)"]
 fn real_node_seeds_1_mod_4() {
     quarter(1);
 }
 #[test]
-#[ignore = "open: 8 of 200 seeds fail (testnets/README.md)"]
 fn real_node_seeds_2_mod_4() {
     quarter(2);
 }
 #[test]
-#[ignore = "open: 8 of 200 seeds fail (testnets/README.md)"]
 fn real_node_seeds_3_mod_4() {
     quarter(3);
 }
