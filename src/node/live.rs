@@ -153,8 +153,8 @@ impl Node {
         let mut handing = 0usize;
         // A destination carries too: a member that takes a bundle for its community gets
         // copies as the strategy decides, so it can pass the bundle on past relays to
-        // members its author never meets. (Not a bundle for the peer alone.)
-        // A destination that already holds one (from a stick) gets the copies alone.
+        // members its author never meets (not a bundle for the peer alone). One that
+        // already holds the bundle (from a stick) gets the copies alone.
         let mut copies_for_held = Vec::new();
         if carrier_copies {
             let by_digest: HashMap<&[u8; 32], &BundleMeta> = catalog.iter().map(|(d, m)| (d, m)).collect();
@@ -211,24 +211,20 @@ impl Node {
         Ok(LinkPlan { outgoing: out, skipped, copies_for_held })
     }
 
-    /// Takes the carrier copies `peer` handed over with bundles it sent on a live link
-    /// (its hand-over list: digest and copies). For each bundle we now carry for others,
-    /// we may hand on up to the copies given (capped: the count is the peer's word).
-    /// Returns the digests of the list whose copies we took (bundles we carry for others
-    /// with fewer copies than given): the receipt the peer spends its copies by. What we
-    /// did not store (no room, refused), read ourselves, or already carry with as many
-    /// copies is not in it.
+    /// Takes the carrier copies `peer` handed over (its hand-over list: digest and
+    /// copies), for bundles it sent on this link or that we already hold. For each bundle
+    /// we hold that is neither ours nor for us alone (carried for others, or another
+    /// member's bundle for our community), we may hand on up to the copies given (capped:
+    /// the count is the peer's word). Returns the digests whose copies we took: the
+    /// receipt the peer spends its copies by. What we did not store (no room, refused),
+    /// our own bundles, bundles for us alone, and bundles we already hold with as many
+    /// copies are not in it: those copies stay with the peer for another carrier.
     pub fn take_handover(&mut self, handed: &[([u8; 32], u32)]) -> Result<Vec<[u8; 32]>, Error> {
         let me = self.node_id();
         let mut t = self.write_txn()?;
         let mut held = Vec::new();
         for (digest, copies) in handed.iter().take(HANDOVER_ENTRIES_MAX) {
             let Some(m) = t.bundle_meta(digest)? else { continue };
-            // Only a carrier takes copies: a bundle we read (ours, or one for us) is not
-            // receipted, so the peer keeps its copies for a carrier.
-            // Nor is one we already carry with as many copies: those stay with the peer.
-            // A member takes copies of another's bundle for its community too (it carries
-            // it on to the other members), never of one for itself alone.
             let carrier = m.state != BundleState::Signal && m.author != me && m.destination != me.endpoint();
             if carrier {
                 let have = t.carrier_copies_of(digest)?;
