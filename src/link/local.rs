@@ -99,4 +99,54 @@ mod tests {
         exchange(&mut a, &mut b, true, true).unwrap();
         assert_eq!(a.custody().unwrap().open, 0, "b's answers came back: {:?}", a.custody().unwrap());
     }
+
+    #[test]
+    fn a_member_carries_another_members_bundle_past_a_relay_to_one_its_author_never_meets() {
+        // A and C never meet: A meets B (a member), B meets R (a pure relay, configured as
+        // one by B and C, so their custody answers may go through it), R meets C.
+        let mut a = Node::in_memory("Village A").unwrap();
+        let mut b = Node::in_memory("Village B").unwrap();
+        let mut r = Node::in_memory("Relay").unwrap();
+        let mut c = Node::in_memory("Village C").unwrap();
+        b.add_contact(&a.card(), &[]).unwrap();
+        c.add_contact(&a.card(), &[]).unwrap();
+        let wells = a.create_community("Wells", "").unwrap();
+        a.invite(&wells, &b.card(), Role::Editor).unwrap();
+        a.invite(&wells, &c.card(), Role::Editor).unwrap();
+        a.put_wiki_page(&wells, "North", "Pump fixed.\n").unwrap();
+        for _ in 0..4 {
+            exchange(&mut a, &mut b, false, false).unwrap();
+            exchange(&mut b, &mut r, true, false).unwrap();
+            exchange(&mut r, &mut c, false, true).unwrap();
+        }
+        assert_eq!(c.wiki_page(&wells, "North").unwrap().as_deref(), Some("Pump fixed.\n"));
+        assert!(r.communities().unwrap().is_empty(), "the relay cannot read the community");
+        for _ in 0..3 {
+            exchange(&mut r, &mut c, false, true).unwrap();
+            exchange(&mut b, &mut r, true, false).unwrap();
+            exchange(&mut a, &mut b, false, false).unwrap();
+        }
+        assert_eq!(a.custody().unwrap().open, 0, "C's answers came back: {:?}", a.custody().unwrap());
+    }
+
+    #[test]
+    fn copies_a_peer_claims_are_capped_and_taken_only_once() {
+        let mut a = Node::in_memory("Village A").unwrap();
+        let mut c = Node::in_memory("Village C").unwrap();
+        let mut r = Node::in_memory("Relay").unwrap();
+        let wells = a.create_community("Wells", "").unwrap();
+        a.invite(&wells, &c.card(), Role::Editor).unwrap();
+        // The relay gets A's bundles on a stick: carried, without copies.
+        let bundles = a.export(crate::Target::Everyone).unwrap();
+        r.import_many(bundles.iter().map(Vec::as_slice)).unwrap();
+        let digest = crate::node::bundle_digest(&bundles[0]);
+        // A peer claims u32::MAX copies: the relay takes at most CARRIER_COPIES_MAX ...
+        assert_eq!(r.take_handover(&[(digest, u32::MAX)]).unwrap(), vec![digest]);
+        // ... and does not take (or receipt) the same claim again.
+        assert!(r.take_handover(&[(digest, u32::MAX)]).unwrap().is_empty());
+        let s = Node::in_memory("Stranger").unwrap();
+        let plan = r.plan_link(s.node_id(), &[], &HashSet::new(), true).unwrap();
+        let handed: Vec<u32> = plan.handover().iter().filter(|(d, _)| *d == digest).map(|(_, c)| *c).collect();
+        assert_eq!(handed, vec![crate::limits::CARRIER_COPIES_MAX / 2], "{plan:?}");
+    }
 }
