@@ -1,0 +1,110 @@
+//! `caravan export` and `caravan import`: bundles to and from files.
+
+use std::path::{Path, PathBuf};
+
+use caravan::{NodeId, Outcome, Target};
+
+use super::{community, open};
+use crate::cli::files as caravan_files;
+use crate::cli::output::{error_text, print_json};
+
+/// Bundles imported per durable commit: big enough to amortise the fsync, small enough
+/// that progress survives an interruption.
+const IMPORT_FILES_PER_COMMIT: usize = 64;
+/// Bundle bytes read per durable commit (a file holds at most one bundle's size, so one
+/// commit holds at most this plus one bundle).
+const IMPORT_BYTES_PER_COMMIT: usize = 64 << 20;
+
+/// Writes the bundles for `to` (a node), else `c` (a community), else everyone, to `out`.
+pub(crate) fn export(home: &Path, out: &Path, to: Option<String>, c: Option<String>) -> Result<(), String> {
+    let mut node = open(home)?;
+    let target = match (to, c) {
+        (Some(n), _) => Target::Peer(NodeId::parse(n.trim()).ok_or_else(|| format!("{n:?} is not a node id"))?),
+        (None, Some(c)) => Target::Community(community(&c)?),
+        (None, None) => Target::Everyone,
+    };
+    let bundles = node.export(target).map_err(error_text)?;
+    let written = caravan_files::write_bundles(out, &bundles)?;
+    println!("exported {} bundles ({written} new files) to {}", bundles.len(), out.display());
+    Ok(())
+}
+
+/// Imports the bundle files in `paths`, committing in batches.
+pub(crate) fn import(home: &Path, paths: &[PathBuf], json: bool) -> Result<(), String> {
+    let mut node = open(home)?;
+    let files = caravan_files::list_bundle_files(paths)?;
+    let mut totals = Totals::default();
+    let (mut read, mut refused) = (0usize, 0usize);
+    let mut rest = files.iter().peekable();
+    while rest.peek().is_some() {
+        // Bounded by count and by bytes: each file is at most one bundle's size.
+        let (mut names, mut data, mut bytes) = (Vec::new(), Vec::new(), 0usize);
+        while names.len() < IMPORT_FILES_PER_COMMIT && bytes < IMPORT_BYTES_PER_COMMIT {
+            let Some(f) = rest.next() else { break };
+            match caravan_files::read_bundle(f) {
+                Ok(b) => {
+                    bytes += b.len();
+                    names.push(&f.path);
+                    data.push(b);
+                }
+                Err(why) => {
+                    eprintln!("refused {}: {why}", f.path.display());
+                    refused += 1;
+                }
+            }
+        }
+        if data.is_empty() {
+            continue;
+        }
+        read += data.len();
+        let report = node.import_many(data.iter().map(Vec::as_slice)).map_err(error_text)?;
+        for (f, o) in names.iter().zip(&report.outcomes) {
+            if let Outcome::Rejected(r) = o {
+                eprintln!("rejected {}: {r}", f.display());
+            }
+        }
+        totals.add(&report);
+    }
+    if json {
+        print_json(serde_json::json!({
+            "read": read, "refused": refused, "new": totals.new, "changes": totals.changes,
+            "duplicate": totals.duplicate, "waiting": totals.waiting, "rejected": totals.rejected,
+            "unlocked": totals.unlocked,
+        }));
+    } else {
+        println!(
+            "read {} bundles: {} new ({} changes), {} duplicate, {} waiting, {} rejected, {} unlocked{}",
+            read,
+            totals.new,
+            totals.changes,
+            totals.duplicate,
+            totals.waiting,
+            totals.rejected,
+            totals.unlocked,
+            if refused > 0 { format!("; {refused} files refused (named above)") } else { String::new() }
+        );
+    }
+    Ok(())
+}
+
+/// An import's counts summed over its commits.
+#[derive(Default)]
+struct Totals {
+    new: usize,
+    changes: usize,
+    duplicate: usize,
+    waiting: usize,
+    rejected: usize,
+    unlocked: usize,
+}
+
+impl Totals {
+    fn add(&mut self, r: &caravan::ImportReport) {
+        self.new += r.new_bundles();
+        self.changes += r.new_changes();
+        self.duplicate += r.duplicates();
+        self.waiting += r.waiting();
+        self.rejected += r.rejected().len();
+        self.unlocked += r.unlocked;
+    }
+}

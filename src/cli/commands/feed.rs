@@ -1,0 +1,29 @@
+//! `caravan post` and `caravan feed`: a community's posts.
+
+use std::path::Path;
+
+use super::{community, open};
+use crate::cli::output::{error_text, print_json};
+
+/// Posts `text` to the community `c`.
+pub(crate) fn post(home: &Path, c: &str, text: &str) -> Result<(), String> {
+    open(home)?.post(&community(c)?, text).map_err(error_text)
+}
+
+/// Prints the community `c`'s posts.
+pub(crate) fn feed(home: &Path, c: &str, json: bool) -> Result<(), String> {
+    let posts = open(home)?.feed(&community(c)?).map_err(error_text)?;
+    if json {
+        print_json(serde_json::Value::Array(
+            posts
+                .iter()
+                .map(|p| serde_json::json!({"author": p.author, "at_unix_ms": p.at_unix_ms, "text": p.text}))
+                .collect(),
+        ));
+    } else {
+        for p in posts {
+            println!("[{}] {}: {}", p.at_unix_ms / 1000, p.author, p.text);
+        }
+    }
+    Ok(())
+}

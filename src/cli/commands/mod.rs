@@ -1,0 +1,62 @@
+//! The commands, one file per group, and what they share: opening the node (asking for
+//! its passphrase) and reading community ids and contact cards from arguments.
+
+use std::path::Path;
+
+use caravan::{CommunityId, ContactCard, Node};
+
+use crate::cli::output::open_error;
+
+pub(crate) mod bundles;
+pub(crate) mod community;
+pub(crate) mod contacts;
+pub(crate) mod daemon;
+pub(crate) mod feed;
+pub(crate) mod node;
+pub(crate) mod profile;
+pub(crate) mod relay;
+pub(crate) mod status;
+pub(crate) mod sync;
+pub(crate) mod wiki;
+
+/// The passphrase of a node whose keys are sealed: from CARAVAN_PASSPHRASE_FILE (or a
+/// systemd credential), else asked on the terminal. `None` if the keys are not sealed.
+fn passphrase_for(home: &Path) -> Result<Option<zeroize::Zeroizing<String>>, String> {
+    let sealed = std::fs::read(home.join("identity.key")).is_ok_and(|b| caravan::keystore::is_sealed(&b));
+    if !sealed {
+        return Ok(None);
+    }
+    if let Some(p) = caravan::keystore::passphrase_from_environment().map_err(|e| e.to_string())? {
+        return Ok(Some(p));
+    }
+    ask_passphrase("passphrase for this node's keys: ").map(Some)
+}
+
+/// Asks for a passphrase on the terminal (not echoed).
+fn ask_passphrase(prompt: &str) -> Result<zeroize::Zeroizing<String>, String> {
+    if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        return Err("this node's keys are sealed under a passphrase: run on a terminal, or set \
+                    CARAVAN_PASSPHRASE_FILE to a file holding it"
+            .into());
+    }
+    let p = rpassword::prompt_password(prompt).map_err(|e| format!("reading the passphrase: {e}"))?;
+    Ok(zeroize::Zeroizing::new(p))
+}
+
+/// Opens the node in `home`, asking for its passphrase if its keys are sealed.
+fn open(home: &Path) -> Result<Node, String> {
+    if !home.join("identity.key").exists() {
+        return Err(format!("no node in {}; create one with `caravan init --name NAME`", home.display()));
+    }
+    let passphrase = passphrase_for(home)?;
+    let opened = Node::open_with(home, "", caravan::store::CACHE_BYTES, passphrase.as_ref().map(|p| p.as_str()));
+    opened.map_err(|e| open_error(home, e))
+}
+
+fn community(s: &str) -> Result<CommunityId, String> {
+    CommunityId::parse(s.trim()).ok_or_else(|| format!("{s:?} is not a community id (32 letters and digits)"))
+}
+
+fn card(s: &str) -> Result<ContactCard, String> {
+    ContactCard::parse(s).map_err(|e| e.to_string())
+}

@@ -1,0 +1,40 @@
+//! `caravan profile`: setting this node's profile fields and showing anyone's.
+
+use std::path::Path;
+
+use caravan::NodeId;
+
+use super::open;
+use crate::cli::args::ProfileCommand;
+use crate::cli::output::{error_text, print_json};
+
+pub(crate) fn run(home: &Path, command: ProfileCommand) -> Result<(), String> {
+    match command {
+        ProfileCommand::Set { field, value, audience } => {
+            open(home)?.set_profile_field(&field, &value, audience).map_err(error_text)?;
+        }
+        ProfileCommand::Show { node: who, json } => {
+            let mut node = open(home)?;
+            let id = match who {
+                None => node.node_id(),
+                Some(s) => NodeId::parse(s.trim()).ok_or_else(|| format!("{s:?} is not a node id"))?,
+            };
+            let fields = node.profile(&id).map_err(error_text)?;
+            if json {
+                print_json(serde_json::Value::Array(
+                    fields
+                        .iter()
+                        .map(
+                            |f| serde_json::json!({"audience": f.audience.as_str(), "field": f.name, "value": f.value}),
+                        )
+                        .collect(),
+                ));
+            } else {
+                for f in fields {
+                    println!("{} = {}  ({})", f.name, f.value, f.audience);
+                }
+            }
+        }
+    }
+    Ok(())
+}
