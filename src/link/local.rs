@@ -132,7 +132,7 @@ mod tests {
     #[test]
     fn copies_a_peer_claims_are_capped_and_taken_only_once() {
         let mut a = Node::in_memory("Village A").unwrap();
-        let mut c = Node::in_memory("Village C").unwrap();
+        let c = Node::in_memory("Village C").unwrap();
         let mut r = Node::in_memory("Relay").unwrap();
         let wells = a.create_community("Wells", "").unwrap();
         a.invite(&wells, &c.card(), Role::Editor).unwrap();
