@@ -30,6 +30,7 @@ mod communities;
 mod custody;
 mod docs;
 mod export;
+mod grant;
 mod import;
 mod keys;
 mod ledger;
@@ -40,6 +41,7 @@ mod profile;
 mod query;
 mod reports;
 mod seal;
+mod signal;
 
 pub use reports::{
     CommunityInfo, Contact, CustodyStatus, Event, ImportReport, InviteInfo, LinkPlan, LinkSummary, Outcome, Outgoing,

@@ -1,0 +1,142 @@
+//! The import's grant stage: a key grant or community invitation for us, kept (an
+//! invitation waits for consent, within a cap), and a key accepted: every bundle that
+//! waited for it, and what we carried unread of its scope, read again.
+
+use super::import::Import;
+use super::*;
+
+impl Node {
+    /// A key grant or invitation for us.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn take_grant(
+        &mut self,
+        imp: &mut Import,
+        bytes: &[u8],
+        digest: [u8; 32],
+        info: &BundleInfo,
+        payload: [u8; 32],
+        header: &Header,
+        grant: Grant,
+    ) -> Result<Outcome, Error> {
+        let source = header.author;
+        let meta = |state| BundleMeta {
+            state,
+            author: header.author,
+            seq: header.seq,
+            verified: true,
+            payload,
+            doc: grant.scope.clone(),
+            destination: info.destination.clone(),
+            expires_unix_ms: info.expires_unix_ms(),
+            changes: 0,
+            bytes: bytes.len() as u32,
+        };
+        match (doc::parse_scope(&grant.scope), &grant.invitation) {
+            (Some(ScopeOwner::Profile(owner, _)), None) if owner == source => {
+                if self.contact_card(&imp.t, &owner)?.is_none() {
+                    // From someone who is not our contact: reading them takes mutual
+                    // agreement. Kept (counted against the relay quota, like an invitation)
+                    // and read once we add them as a contact.
+                    let m = meta(BundleState::Invite);
+                    if let Err(o) = self.carry(&mut imp.t, digest, &m)? {
+                        return Ok(o);
+                    }
+                    let id = hex(&digest[..8]);
+                    imp.t.put_bundle(&digest, bytes, &m)?;
+                    imp.t.put_invite(&id, &grant.encode())?;
+                    self.cap_invites(&mut imp.t)?;
+                    return Ok(Outcome::Waiting(WaitReason::Consent { invite: id }));
+                }
+                imp.t.put_bundle(&digest, bytes, &meta(BundleState::Grant))?;
+                imp.t.put_custody_answer(&source.0, Disposition::Accepted.code(), header.seq)?;
+                self.accept_grant(imp, &grant)?;
+                Ok(Outcome::New { doc: None, changes: 0 })
+            }
+            (Some(ScopeOwner::Community(cid)), Some(inv)) => {
+                let Some(last) = inv.chain.last() else {
+                    return Ok(Outcome::Rejected(Rejection::Grant("invitation without a certificate")));
+                };
+                if last.issuer != grant.granter {
+                    return Ok(Outcome::Rejected(Rejection::Grant("invitation not from the certificate's issuer")));
+                }
+                if let Err(reason) = self.certs.verify(&cid, &inv.genesis, &inv.chain, &grant.recipient) {
+                    return Ok(Outcome::Rejected(Rejection::NotMember { community: cid, reason }));
+                }
+                if self.contact_card(&imp.t, &source)?.is_some() || self.membership(&imp.t, &cid).is_ok() {
+                    imp.t.put_bundle(&digest, bytes, &meta(BundleState::Grant))?;
+                    imp.t.put_custody_answer(&source.0, Disposition::Accepted.code(), header.seq)?;
+                    self.accept_grant(imp, &grant)?;
+                    self.queued.push(Event::Joined(cid));
+                    Ok(Outcome::New { doc: None, changes: 0 })
+                } else {
+                    // From someone we do not know: it waits for consent, counted against
+                    // the relay quota, and custody stays with the inviter until we accept.
+                    let m = meta(BundleState::Invite);
+                    if let Err(o) = self.carry(&mut imp.t, digest, &m)? {
+                        return Ok(o);
+                    }
+                    let id = hex(&digest[..8]);
+                    imp.t.put_bundle(&digest, bytes, &m)?;
+                    imp.t.put_invite(&id, &grant.encode())?;
+                    self.cap_invites(&mut imp.t)?;
+                    self.queued.push(Event::Invitation { id: id.clone(), community: cid, name: inv.name.clone() });
+                    Ok(Outcome::Waiting(WaitReason::Consent { invite: id }))
+                }
+            }
+            _ => Ok(Outcome::Rejected(Rejection::Grant("scope and granter do not match"))),
+        }
+    }
+
+    /// Keeps at most `INVITES_PENDING_MAX` invitations waiting: the ones closest to
+    /// expiry go first.
+    fn cap_invites(&mut self, t: &mut Txn) -> Result<(), Error> {
+        let invites = t.invites()?;
+        if invites.len() <= INVITES_PENDING_MAX {
+            return Ok(());
+        }
+        let stored: HashMap<String, (u64, [u8; 32])> = t
+            .all_bundle_meta()?
+            .into_iter()
+            .filter(|(_, m)| m.state == BundleState::Invite)
+            .map(|(d, m)| (hex(&d[..8]), (m.expires_unix_ms, d)))
+            .collect();
+        // (expiry and digest of the stored invitation, if any; its id)
+        let mut by_expiry: Vec<_> = invites.iter().map(|(id, _)| (stored.get(id).copied(), id.clone())).collect();
+        by_expiry.sort();
+        for (found, id) in by_expiry.into_iter().take(invites.len() - INVITES_PENDING_MAX) {
+            t.remove_invite(&id)?;
+            if let Some((_, d)) = found {
+                self.drop_stored(t, &d)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Stores a key and reads every bundle that waited for it (and, for a community
+    /// invitation, the community's public part carried so far).
+    pub(super) fn accept_grant(&mut self, imp: &mut Import, grant: &Grant) -> Result<(), Error> {
+        let scope_epoch = format!("{}#{}", grant.scope, grant.epoch);
+        imp.t.put_grant(&scope_epoch, &grant.encode())?;
+        imp.keys_changed = true;
+        imp.fresh_ctx = None;
+        let mut again = Vec::new();
+        for digest in imp.t.waiting_for_key(&scope_epoch)? {
+            imp.t.remove_waiting_key(&scope_epoch, &digest)?;
+            again.push(digest);
+        }
+        // What we carried unread of this community, or of this profile's owner, we read now.
+        let now_read = |d: Option<DocId>| match (doc::parse_scope(&grant.scope), d) {
+            (Some(ScopeOwner::Community(cid)), Some(DocId::Community { id, .. })) => {
+                grant.invitation.is_some() && id == cid
+            }
+            (Some(ScopeOwner::Profile(owner, _)), Some(DocId::Profile { owner: o, .. })) => o == owner,
+            _ => false,
+        };
+        for (digest, m) in imp.t.all_bundle_meta()? {
+            if m.state == BundleState::Carried && now_read(DocId::parse(&m.doc)) {
+                again.push(digest);
+            }
+        }
+        self.reread(imp, again)
+    }
+}
