@@ -248,3 +248,56 @@ impl Node {
         Ok(status)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Bundles of `node`'s export that `seen` does not hold yet.
+    fn new_since(node: &mut Node, seen: &mut HashSet<[u8; 32]>) -> Vec<Vec<u8>> {
+        let all = node.export(Target::Everyone).unwrap();
+        all.into_iter().filter(|b| seen.insert(super::super::bundle_digest(b))).collect()
+    }
+
+    fn import(node: &mut Node, bundles: &[Vec<u8>]) {
+        let r = node.import_many(bundles.iter().map(Vec::as_slice)).unwrap();
+        assert!(r.rejected().is_empty(), "{:?}", r.rejected());
+    }
+
+    /// A destination that stored a batch whose dependency it lacks has not got the
+    /// dependency: its answer for the batch must not release the dependency's bundle.
+    #[test]
+    fn an_answer_for_a_batch_with_a_missing_dependency_releases_only_that_batch() {
+        let mut a = Node::in_memory("A").unwrap();
+        let mut b = Node::in_memory("B").unwrap();
+        b.add_contact(&a.card(), &[]).unwrap();
+        let cid = a.create_community("Wells", "").unwrap();
+        a.invite(&cid, &b.card(), Role::Editor).unwrap();
+        let mut seen = HashSet::new();
+        let setup = new_since(&mut a, &mut seen);
+        import(&mut b, &setup);
+        a.post(&cid, "first").unwrap();
+        let first = new_since(&mut a, &mut seen);
+        a.post(&cid, "second").unwrap();
+        let second = new_since(&mut a, &mut seen);
+        // B's answers for the setup come back; then B gets only the second post's bundle.
+        import(&mut a, &b.export(Target::Everyone).unwrap());
+        let before = a.custody().unwrap();
+        assert_eq!(before.open, 2, "the two posts wait for B: {before:?}");
+        import(&mut b, &second);
+        assert_eq!(b.feed(&cid).unwrap().len(), 0, "the second post waits for the first");
+        import(&mut a, &b.export(Target::Everyone).unwrap());
+        a.export(Target::Everyone).unwrap(); // where A checks what B's heads cover
+        // The first post's bundle still waits for B (and, as the second's was released
+        // and forgotten, A as the owner seals B a snapshot too).
+        let after = a.custody().unwrap();
+        assert!(after.waiting_for.iter().any(|(n, k)| *n == b.node_id() && *k >= 1), "{after:?}");
+        assert!(first.iter().all(|f| a.holds(&super::super::bundle_digest(f)).unwrap()), "A forgot the first post");
+        // What A still holds for B reaches it, and then everything is released.
+        import(&mut b, &a.export(Target::Everyone).unwrap());
+        assert_eq!(b.feed(&cid).unwrap().len(), 2);
+        import(&mut a, &b.export(Target::Everyone).unwrap());
+        a.export(Target::Everyone).unwrap();
+        assert_eq!(a.custody().unwrap().open, 0, "{:?}", a.custody().unwrap());
+    }
+}
