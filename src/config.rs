@@ -11,6 +11,8 @@ use crate::identity::{ContactCard, NodeId};
 use crate::routing::ContactPlan;
 use crate::schedule::Window;
 
+pub use crate::limits::{CONFIG_BYTES_MAX, EXCHANGE_TIMEOUT_DEFAULT};
+
 /// Default QUIC listen address (UDP).
 pub const LISTEN_DEFAULT: &str = "0.0.0.0:4433";
 
@@ -64,12 +66,6 @@ pub struct Config {
     /// that trickles keeps nothing open for ever.
     pub exchange_timeout: std::time::Duration,
 }
-
-/// Default whole-exchange deadline: an hour moves gigabytes on the slowest links we meet.
-pub const EXCHANGE_TIMEOUT_DEFAULT: std::time::Duration = std::time::Duration::from_secs(3600);
-
-/// Largest configuration file read: far more than any real one.
-pub const CONFIG_BYTES_MAX: u64 = 1 << 20;
 
 /// A known recurring contact between two nodes.
 #[derive(Debug, Clone, PartialEq)]

@@ -23,6 +23,8 @@ use std::collections::BTreeMap;
 
 use crate::identity::NodeId;
 
+pub use crate::limits::{REFUSALS_KEPT, RENEW_BEFORE_MS, REOFFER_AFTER_MS};
+
 /// A bundle's identity in custody signals: its source node and the creation sequence
 /// number (sources number their bundles 1, 2, 3, ..., so one source's ids form ranges).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -235,16 +237,6 @@ pub struct Record {
     /// Refusals heard, newest last (bounded by `REFUSALS_KEPT`).
     pub refusals: Vec<(NodeId, Disposition)>,
 }
-
-/// How long a custodian waits for releases before spraying new carrier copies.
-pub const REOFFER_AFTER_MS: u64 = 7 * 24 * 3600 * 1000;
-
-/// A bundle still in custody is renewed (the same signed payload in a new primary block)
-/// this long before it expires, so a destination that has not had it yet still can.
-pub const RENEW_BEFORE_MS: u64 = 3 * 24 * 3600 * 1000;
-
-/// Refusals remembered per record, for status reports.
-pub const REFUSALS_KEPT: usize = 8;
 
 /// What an answer did to a custodian's record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

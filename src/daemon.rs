@@ -21,22 +21,9 @@ use crate::node::Node;
 use crate::schedule;
 use crate::status::{self, DaemonLine, Status, SyncLine};
 
-/// How long in-flight exchanges may take to finish after a shutdown request.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
-
-/// Dial backoff: first retry after this, doubling up to `BACKOFF_MAX`.
-pub const BACKOFF_MIN: Duration = Duration::from_secs(1);
-/// Longest wait between dial attempts to one peer.
-pub const BACKOFF_MAX: Duration = Duration::from_secs(60);
-/// After a successful exchange, the next one with that peer (while the window lasts).
-pub const RESYNC_AFTER: Duration = Duration::from_secs(30);
-/// How often the status file is rewritten (and after every exchange).
-pub const STATUS_EVERY: Duration = Duration::from_secs(2);
-/// Exchanges running at once; a connection beyond them is refused at once (its node
-/// retries later), so no number of peers can exhaust the daemon.
-pub const EXCHANGES_MAX: usize = 16;
-/// How long a connecting node has to finish the QUIC handshake (prove its key).
-pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+pub use crate::limits::{
+    BACKOFF_MAX, BACKOFF_MIN, EXCHANGES_MAX, HANDSHAKE_TIMEOUT, RESYNC_AFTER, SHUTDOWN_GRACE, STATUS_EVERY,
+};
 
 /// Why the daemon stopped or could not start.
 #[derive(Debug, thiserror::Error)]

@@ -13,6 +13,7 @@ use automerge::{AutoCommit, ObjType, ROOT, ReadDoc, ScalarValue, Value};
 use data_encoding::BASE32_NOPAD;
 
 use crate::identity::NodeId;
+use crate::limits::OPS_PER_CHANGE;
 
 /// Who a profile document is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -399,9 +400,6 @@ pub(crate) fn put_page(doc: &mut AutoCommit, page: &str, text: &str) -> Result<(
         }
     }
 }
-
-/// Most operations a local edit puts in one change: well under what others accept.
-const OPS_PER_CHANGE: usize = (crate::limits::CHANGE_OPS_MAX / 2) as usize;
 
 /// Replaces the text of `obj` (`old`) by `new` in changes of at most `OPS_PER_CHANGE`
 /// operations: keeps the common start and end, deletes the rest of the old middle, then

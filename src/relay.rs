@@ -15,13 +15,12 @@ use std::collections::BTreeMap;
 
 use crate::identity::NodeId;
 
+pub use crate::limits::QUOTA_DEFAULT_BYTES;
+
 /// The share of everything a relay cannot authenticate (content encrypted for groups it
 /// is not in, grants for other nodes): one pool in the fair sharing, whatever source the
 /// unsigned primary blocks claim. (No node id is all zeros but with probability 2^-160.)
 pub const UNAUTHENTICATED: NodeId = NodeId([0; 20]);
-
-/// Default relay quota: 1 GiB.
-pub const QUOTA_DEFAULT_BYTES: u64 = 1 << 30;
 
 /// One relayed bundle held, as the quota sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

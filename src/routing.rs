@@ -14,6 +14,8 @@
 use crate::identity::NodeId;
 use crate::schedule::Window;
 
+pub use crate::limits::LARGE_BYTES;
+
 /// How urgent a bundle is; lower goes first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Class {
@@ -31,9 +33,6 @@ pub enum Class {
     /// Anything over `LARGE_BYTES`.
     Large = 5,
 }
-
-/// Bundles at least this large go last whatever they carry.
-pub const LARGE_BYTES: u64 = 256 * 1024;
 
 impl Class {
     /// The class of a bundle of `bytes` whose content is of class `content`.

@@ -11,6 +11,8 @@ use serde::{Deserialize, Serialize};
 use crate::config::Config;
 use crate::node::Node;
 
+pub use crate::limits::SYNCS_KEPT;
+
 /// The file a running daemon keeps its status in, inside the node's home.
 pub const STATUS_FILE: &str = "daemon-status.json";
 
@@ -142,9 +144,6 @@ pub struct SyncLine {
     /// Empty on success, else why it failed.
     pub error: String,
 }
-
-/// Syncs kept in the daemon's report.
-pub const SYNCS_KEPT: usize = 20;
 
 /// Collects the status of `node` with the daemon settings `config` at `now_ms`.
 pub fn collect(node: &mut Node, config: &Config, now_ms: u64) -> Result<Status, crate::Error> {

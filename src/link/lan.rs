@@ -12,6 +12,11 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use crate::crypto;
 use crate::identity::{ContactCard, Identity};
 
+pub use crate::limits::{
+    BEACON_BYTES_MAX, BEACON_EVERY, BEACONS_PER_ADDRESS_PER_SEC, HEARD_TTL, STRANGER_BEACONS_PER_SEC,
+    STRANGERS_HEARD_MAX,
+};
+
 /// The default beacon group and port (organisation-local multicast scope).
 pub const GROUP_DEFAULT: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(239, 255, 67, 86), 4434);
 
@@ -23,15 +28,6 @@ pub const MAGIC: &[u8; 4] = b"CRVB";
 
 /// Beacon format version.
 pub const VERSION: u8 = 1;
-
-/// Beacons larger than this are not ours (a card is at most ~400 bytes).
-pub const BEACON_BYTES_MAX: usize = 1024;
-
-/// How often a daemon sends its beacon.
-pub const BEACON_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
-
-/// A peer not heard for this long is forgotten.
-pub const HEARD_TTL: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Why a datagram is not a beacon we accept.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -149,13 +145,6 @@ impl Bucket {
         }
     }
 }
-
-/// Beacons checked per second from any one address (each costs two signature checks).
-pub const BEACONS_PER_ADDRESS_PER_SEC: f64 = 2.0;
-/// Beacons from nodes we do not know checked per second, all addresses together.
-pub const STRANGER_BEACONS_PER_SEC: f64 = 20.0;
-/// Nodes we do not know remembered as heard on the LAN at once.
-pub const STRANGERS_HEARD_MAX: usize = 64;
 
 /// Where to dial the sender of `beacon` heard from `from`.
 pub fn address_of(beacon: &Beacon, from: SocketAddr) -> SocketAddr {

@@ -11,6 +11,8 @@ use crate::custody::{BundleId, Record};
 use crate::identity::NodeId;
 use crate::limits::{DELIVERED_SOURCES_MAX, REFUSED_COUNT_MAX};
 
+pub use crate::limits::{CACHE_BYTES, DAEMON_CACHE_BYTES};
+
 /// Raw bundle bytes by digest.
 const BUNDLES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("bundles");
 /// Bundle metadata (see [`BundleMeta`]) by digest.
@@ -77,13 +79,6 @@ const DELIVERED: TableDefinition<&[u8], &[u8]> = TableDefinition::new("delivered
 /// carriers (the routing strategy's budget, as a live link handed them over):
 /// bundle digest(32) -> copies. Goes with the bundle.
 const CARRIER_COPIES: TableDefinition<&[u8], u32> = TableDefinition::new("carrier_copies");
-/// redb's page cache per store (read cache and the open transaction's dirty pages).
-/// At 16 MiB, exporting 10,000 small bundles to a stick ran about a third slower.
-pub const CACHE_BYTES: usize = 32 << 20;
-
-/// The daemon's page cache: it runs for weeks and moves bundles of many MiB, so it keeps
-/// its resident size down rather than its reads fast.
-pub const DAEMON_CACHE_BYTES: usize = 16 << 20;
 
 /// Digests (of bundles and of their payloads) dropped as delivered or consumed: known, so
 /// never taken again, until the bundle could no longer arrive (its expiry, ms).

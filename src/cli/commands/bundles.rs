@@ -2,18 +2,12 @@
 
 use std::path::{Path, PathBuf};
 
+use caravan::limits::{IMPORT_BYTES_PER_COMMIT, IMPORT_FILES_PER_COMMIT};
 use caravan::{NodeId, Outcome, Target};
 
 use super::{community, open};
 use crate::cli::files as caravan_files;
 use crate::cli::output::{error_text, print_json};
-
-/// Bundles imported per durable commit: big enough to amortise the fsync, small enough
-/// that progress survives an interruption.
-const IMPORT_FILES_PER_COMMIT: usize = 64;
-/// Bundle bytes read per durable commit (a file holds at most one bundle's size, so one
-/// commit holds at most this plus one bundle).
-const IMPORT_BYTES_PER_COMMIT: usize = 64 << 20;
 
 /// Writes the bundles for `to` (a node), else `c` (a community), else everyone, to `out`.
 pub(crate) fn export(home: &Path, out: &Path, to: Option<String>, c: Option<String>) -> Result<(), String> {

@@ -1,8 +1,10 @@
 //! The exchange's frames (`spec/sync.md`): a big-endian u32 length, then that many bytes;
 //! a zero length ends a stream. Decoders are pure and bounded (fuzzed: `fuzz/`).
 
-use super::{ENDPOINTS_BYTES_MAX, ENDPOINTS_MAX, QuicError, SUMMARY_DIGESTS_MAX};
-use crate::limits::HANDOVER_ENTRIES_MAX;
+use super::QuicError;
+use crate::limits::{ENDPOINTS_BYTES_MAX, ENDPOINTS_MAX, HANDOVER_ENTRIES_MAX, SUMMARY_DIGESTS_MAX};
+
+pub use crate::limits::{HANDOVER_FRAME_MAX, RECEIPT_FRAME_MAX};
 
 pub(super) fn link_err(e: impl std::fmt::Display) -> QuicError {
     QuicError::Link(e.to_string())
@@ -46,12 +48,6 @@ pub fn parse_summary(bytes: &[u8]) -> Result<std::collections::HashSet<[u8; 32]>
 /// Version byte that starts a hand-over and a receipt frame (so neither is ever empty,
 /// which would read as an end marker).
 const FRAME_V1: u8 = 1;
-
-/// Largest hand-over frame: the version byte and [`HANDOVER_ENTRIES_MAX`] entries.
-pub const HANDOVER_FRAME_MAX: usize = 1 + HANDOVER_ENTRIES_MAX * 36;
-
-/// Largest receipt frame: the version byte and [`HANDOVER_ENTRIES_MAX`] digests.
-pub const RECEIPT_FRAME_MAX: usize = 1 + HANDOVER_ENTRIES_MAX * 32;
 
 /// A hand-over frame: the version byte, then per bundle sent with carrier copies its
 /// digest and the copies (u32 BE); at most [`HANDOVER_ENTRIES_MAX`] entries.

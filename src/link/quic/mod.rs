@@ -19,6 +19,11 @@ pub use frames::*;
 pub use tls::*;
 use transfer::{blocking, transfer};
 
+pub use crate::limits::{
+    ENDPOINTS_BYTES_MAX, ENDPOINTS_MAX, LINK_BATCH_BYTES, LINK_BATCH_COUNT, SEND_AHEAD_BYTES, SEND_CHUNK_BYTES,
+    SEND_CHUNK_COUNT, SUMMARY_DIGESTS_MAX,
+};
+
 /// ALPN protocol name of Caravan's QUIC exchange.
 pub const ALPN: &[u8] = b"caravan/2";
 
@@ -39,31 +44,6 @@ pub enum QuicError {
     #[error(transparent)]
     Node(#[from] crate::Error),
 }
-
-/// Bundles fetched from the store at a time for sending...
-pub const SEND_CHUNK_COUNT: usize = 64;
-
-/// ...or fewer, so a fetch holds at most about this many bytes.
-pub const SEND_CHUNK_BYTES: u64 = 8 << 20;
-
-/// Bytes fetched but not yet written that a sender may hold: the next chunk is fetched
-/// while one is written only within this (a bundle larger than it waits for the link).
-pub const SEND_AHEAD_BYTES: u32 = 16 << 20;
-
-/// A live link commits what it received every this many bundles...
-pub const LINK_BATCH_COUNT: usize = 1024;
-
-/// ...or this many bytes, whichever comes first.
-pub const LINK_BATCH_BYTES: usize = 8 << 20;
-
-/// Most digests in a summary (32 bytes each): bounds what a peer can make us hold.
-pub const SUMMARY_DIGESTS_MAX: usize = 1 << 20;
-
-/// Most endpoints a peer may say it receives for (its own and its communities').
-pub const ENDPOINTS_MAX: usize = 4096;
-
-/// Most bytes of the endpoint list.
-pub const ENDPOINTS_BYTES_MAX: usize = 256 * 1024;
 
 /// What one exchange over a connection did.
 #[derive(Debug, Default)]

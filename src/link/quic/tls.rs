@@ -13,6 +13,8 @@ use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, Signatu
 use super::{ALPN, QuicError};
 use crate::identity::{Identity, NodeId};
 
+pub use crate::limits::IDLE_TIMEOUT;
+
 /// The SubjectPublicKeyInfo DER of an Ed25519 key: what this node presents.
 pub fn spki_of(public: &[u8; 32]) -> Option<Vec<u8>> {
     use ed25519_dalek::pkcs8::EncodePublicKey;
@@ -146,11 +148,6 @@ impl ClientCertVerifier for NodeKeyVerifier {
     }
     signature_checks!();
 }
-
-/// A connection silent for this long is closed (the handshake included): a peer that
-/// stops answering holds nothing open. (No keep-alives: a probe restarts the timer, and a
-/// cut link would then be noticed later.)
-pub const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 fn transport() -> Arc<quinn::TransportConfig> {
     let mut t = quinn::TransportConfig::default();

@@ -2,14 +2,14 @@
 
 use crate::identity::{NODE_ID_BYTES, NodeId};
 
+pub use crate::limits::SEGMENT_BYTES_MAX;
+
 /// Folder on the stick that holds everything Caravan writes.
 pub const FOLDER: &str = "caravan";
 /// Marker file inside the folder; its first line names the layout version.
 pub const MARKER: &str = "CARAVAN.TXT";
 /// First line of the marker file.
 pub const MARKER_LINE: &str = "caravan stick v1";
-/// Segment files are closed at this size (FAT32 caps files at 4 GiB).
-pub const SEGMENT_BYTES_MAX: u64 = 1 << 30;
 
 pub(super) const SEGMENT_MAGIC: &[u8; 8] = b"CVNSEG\x00\x01";
 pub(super) const INDEX_MAGIC: &[u8; 8] = b"CVNIDX\x00\x01";

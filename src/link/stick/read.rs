@@ -11,15 +11,11 @@ use super::layout::{
     record_checksum, segment_base,
 };
 use super::{Progress, Segment, StickError, SyncReport, io};
-use crate::limits::{BUNDLE_BYTES_MAX, STICK_DIR_ENTRIES_MAX, STICK_INDEX_READ_BYTES, STICK_SEGMENT_RECORDS_MAX};
+use crate::limits::{
+    BUNDLE_BYTES_MAX, IMPORT_BATCH_BYTES, IMPORT_BATCH_COUNT, LOOKUP_COUNT, STICK_DIR_ENTRIES_MAX,
+    STICK_INDEX_READ_BYTES, STICK_SEGMENT_RECORDS_MAX,
+};
 use crate::node::{Node, bundle_digest};
-
-/// Bundles imported per node transaction while reading a stick (each transaction ends in
-/// one fsync), bounded in bytes too.
-const IMPORT_BATCH_COUNT: usize = 4096;
-const IMPORT_BATCH_BYTES: usize = 64 << 20;
-/// Index entries looked up in the store at a time.
-const LOOKUP_COUNT: usize = 4096;
 
 /// What a listing of the folder found.
 pub(super) struct Scan {

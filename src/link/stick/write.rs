@@ -15,16 +15,11 @@ use super::layout::{
 use super::read::{IndexStream, Scan, for_each_entry};
 use super::{Progress, StickError, SyncReport, io, is_full};
 use crate::identity::NodeId;
-use crate::limits::{STICK_CREATE_TRIES_MAX, STICK_SEGMENT_RECORDS_MAX};
+use crate::limits::{
+    FETCH_BYTES_MAX, STICK_CREATE_TRIES_MAX, STICK_SEGMENT_RECORDS_MAX, SYNC_EVERY_BYTES, WRITE_BUFFER_BYTES,
+};
 use crate::node::{Node, Outgoing};
 use crate::sync::Target;
-
-/// Bundle bytes fetched from the store at a time while writing.
-const FETCH_BYTES_MAX: u64 = 16 << 20;
-/// Records are handed to the file in writes of about this size.
-const WRITE_BUFFER_BYTES: usize = 1 << 20;
-/// Bytes appended between data syncs while writing.
-const SYNC_EVERY_BYTES: u64 = 64 << 20;
 
 /// Who writes: this node's id and the key of its headers.
 struct Me {
