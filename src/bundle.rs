@@ -203,6 +203,19 @@ pub fn parse_untimed(data: &[u8]) -> Result<BundleInfo, BundleFormatError> {
     Ok(info)
 }
 
+/// The digest that names a bundle in stores and on sticks: BLAKE3 `derive_key` with
+/// context `caravan 2026-11 bundle digest v1` over its bytes.
+pub fn bundle_digest(bytes: &[u8]) -> [u8; 32] {
+    crate::crypto::derive(crate::crypto::CONTEXT_BUNDLE_DIGEST, &[bytes])
+}
+
+/// The digest of a bundle's payload (what its author signed, without the primary block
+/// that any carrier can rewrite): BLAKE3 `derive_key` with context
+/// `caravan 2026-11 payload digest v1`. Two bundles with one payload are one content.
+pub fn payload_digest(payload: &[u8]) -> [u8; 32] {
+    crate::crypto::derive(crate::crypto::CONTEXT_PAYLOAD_DIGEST, &[payload])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

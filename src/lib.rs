@@ -43,6 +43,7 @@ pub mod link;
 pub mod membership;
 pub mod node;
 pub mod relay;
+pub mod report;
 pub mod routing;
 pub mod schedule;
 pub mod status;

@@ -6,7 +6,8 @@
 use std::collections::HashSet;
 
 use crate::error::Error;
-use crate::node::{ImportReport, LinkPlan, Node};
+use crate::link::LinkNode;
+use crate::report::{ImportReport, LinkPlan};
 
 /// What one side did in a local exchange.
 #[derive(Debug, Default)]
@@ -21,13 +22,13 @@ pub struct LocalExchange {
     pub received: ImportReport,
 }
 
-fn bytes_of(node: &Node, plan: &LinkPlan) -> Result<Vec<Vec<u8>>, Error> {
+fn bytes_of(node: &impl LinkNode, plan: &LinkPlan) -> Result<Vec<Vec<u8>>, Error> {
     let digests: Vec<[u8; 32]> = plan.outgoing.iter().map(|o| o.digest).collect();
     Ok(node.bundles_bytes(&digests)?.into_iter().flatten().collect())
 }
 
-fn import(node: &mut Node, bundles: &[Vec<u8>], report: &mut ImportReport) -> Result<(), Error> {
-    let r = node.import_many(bundles.iter().map(Vec::as_slice))?;
+fn import(node: &mut impl LinkNode, bundles: &[Vec<u8>], report: &mut ImportReport) -> Result<(), Error> {
+    let r = node.import_bundles(&bundles.iter().map(Vec::as_slice).collect::<Vec<_>>())?;
     report.outcomes.extend(r.outcomes);
     report.unlocked += r.unlocked;
     Ok(())
@@ -36,8 +37,8 @@ fn import(node: &mut Node, bundles: &[Vec<u8>], report: &mut ImportReport) -> Re
 /// One exchange between `a` and `b`, as over QUIC: `a_relay` says whether `a`'s operator
 /// configured `b` as a peer to relay through (and `b_relay` the other way).
 pub fn exchange(
-    a: &mut Node,
-    b: &mut Node,
+    a: &mut impl LinkNode,
+    b: &mut impl LinkNode,
     a_relay: bool,
     b_relay: bool,
 ) -> Result<(LocalExchange, LocalExchange), Error> {
@@ -62,7 +63,7 @@ pub fn exchange(
     xb.refused_copies = b.handed_over(&handed_b, &receipt_a)?;
     xa.copies_handed = handed_a.len() - xa.refused_copies;
     xb.copies_handed = handed_b.len() - xb.refused_copies;
-    let digests = |b: &[Vec<u8>]| b.iter().map(|b| crate::node::bundle_digest(b)).collect::<Vec<_>>();
+    let digests = |b: &[Vec<u8>]| b.iter().map(|b| crate::bundle::bundle_digest(b)).collect::<Vec<_>>();
     let mut known_b = held_by_b;
     known_b.extend(pa.outgoing.iter().map(|o| o.digest));
     known_b.extend(digests(&from_b));
@@ -82,6 +83,7 @@ pub fn exchange(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Node;
     use crate::Role;
 
     #[test]
@@ -139,7 +141,7 @@ mod tests {
         // The relay gets A's bundles on a stick: carried, without copies.
         let bundles = a.export(crate::Target::Everyone).unwrap();
         r.import_many(bundles.iter().map(Vec::as_slice)).unwrap();
-        let digest = crate::node::bundle_digest(&bundles[0]);
+        let digest = crate::bundle::bundle_digest(&bundles[0]);
         // A peer claims u32::MAX copies: the relay takes at most CARRIER_COPIES_MAX ...
         assert_eq!(r.take_handover(&[(digest, u32::MAX)]).unwrap(), vec![digest]);
         // ... and does not take (or receipt) the same claim again.

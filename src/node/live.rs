@@ -292,3 +292,57 @@ fn offer_of(m: &BundleMeta) -> Offer {
 fn node_of_endpoint(endpoint: &str) -> Option<NodeId> {
     NodeId::parse(endpoint.strip_prefix("dtn://")?.strip_suffix("/caravan")?)
 }
+
+/// The node as links see it: each method is the node's own (`live.rs`, `export.rs`,
+/// `query.rs`, `import.rs`).
+impl crate::link::LinkNode for Node {
+    fn node_id(&self) -> NodeId {
+        Node::node_id(self)
+    }
+    fn now(&self) -> u64 {
+        Node::now(self)
+    }
+    fn stick_header_key(&self) -> [u8; 32] {
+        Node::stick_header_key(self)
+    }
+    fn summary_for(&mut self, peer: NodeId, relay: bool) -> Result<LinkSummary, Error> {
+        Node::summary_for(self, peer, relay)
+    }
+    fn plan_link(
+        &mut self,
+        peer: NodeId,
+        peer_endpoints: &[String],
+        peer_holds: &HashSet<[u8; 32]>,
+        relay: bool,
+    ) -> Result<LinkPlan, Error> {
+        Node::plan_link(self, peer, peer_endpoints, peer_holds, relay)
+    }
+    fn plan_link_with(
+        &mut self,
+        peer: NodeId,
+        peer_endpoints: &[String],
+        peer_holds: &HashSet<[u8; 32]>,
+        relay: bool,
+        carrier_copies: bool,
+    ) -> Result<LinkPlan, Error> {
+        Node::plan_link_with(self, peer, peer_endpoints, peer_holds, relay, carrier_copies)
+    }
+    fn plan_export(&mut self, target: Target) -> Result<Vec<Outgoing>, Error> {
+        Node::plan_export(self, target)
+    }
+    fn take_handover(&mut self, handed: &[([u8; 32], u32)]) -> Result<Vec<[u8; 32]>, Error> {
+        Node::take_handover(self, handed)
+    }
+    fn handed_over(&mut self, handed: &[([u8; 32], u32)], receipt: &HashSet<[u8; 32]>) -> Result<usize, Error> {
+        Node::handed_over(self, handed, receipt)
+    }
+    fn bundles_bytes(&self, digests: &[[u8; 32]]) -> Result<Vec<Option<Vec<u8>>>, Error> {
+        Node::bundles_bytes(self, digests)
+    }
+    fn holds_each(&self, digests: &[[u8; 32]]) -> Result<Vec<bool>, Error> {
+        Node::holds_each(self, digests)
+    }
+    fn import_bundles(&mut self, bundles: &[&[u8]]) -> Result<ImportReport, Error> {
+        Node::import_many(self, bundles.iter().copied())
+    }
+}

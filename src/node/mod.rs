@@ -43,27 +43,14 @@ mod reports;
 mod seal;
 mod signal;
 
-pub use reports::{
-    CommunityInfo, Contact, CustodyStatus, Event, ImportReport, InviteInfo, LinkPlan, LinkSummary, Outcome, Outgoing,
-    ProfileField, WaitReason,
-};
+pub use crate::report::{ImportReport, LinkPlan, LinkSummary, Outcome, Outgoing, WaitReason};
+pub use reports::{CommunityInfo, Contact, CustodyStatus, Event, InviteInfo, ProfileField};
 
 use import::Import;
 use ledger::Ledger;
 use std::panic::AssertUnwindSafe;
 
-/// The digest that names a bundle in stores and on sticks: BLAKE3 `derive_key` with
-/// context `caravan 2026-11 bundle digest v1` over its bytes.
-pub fn bundle_digest(bytes: &[u8]) -> [u8; 32] {
-    crypto::derive(CONTEXT_BUNDLE_DIGEST, &[bytes])
-}
-
-/// The digest of a bundle's payload (what its author signed, without the primary block
-/// that any carrier can rewrite): BLAKE3 `derive_key` with context
-/// `caravan 2026-11 payload digest v1`. Two bundles with one payload are one content.
-pub fn payload_digest(payload: &[u8]) -> [u8; 32] {
-    crypto::derive(crypto::CONTEXT_PAYLOAD_DIGEST, &[payload])
-}
+pub use crate::bundle::{bundle_digest, payload_digest};
 
 /// What a minted bundle is: where it goes, its document (or key scope), its state.
 struct Mint<'a> {

@@ -6,10 +6,9 @@
 //! any node and learns who it is from the key (unknown nodes get only public content and
 //! relay traffic, by policy above this layer).
 
-use std::borrow::BorrowMut;
-
 use crate::identity::NodeId;
-use crate::node::{ImportReport, Node};
+use crate::link::LinkNode;
+use crate::report::ImportReport;
 
 mod frames;
 mod tls;
@@ -90,14 +89,14 @@ impl Default for LinkOptions {
 /// may know them), then the bundles the other is entitled to (`Target::Peer`) and does
 /// not hold, plus relay traffic, in priority order, then an end marker; each imports
 /// what it received, committed as it goes; a second round carries the custody answers.
-pub async fn exchange(node: &mut Node, conn: &quinn::Connection) -> Result<Exchange, QuicError> {
+pub async fn exchange(node: &mut (impl LinkNode + Send), conn: &quinn::Connection) -> Result<Exchange, QuicError> {
     exchange_shared(&tokio::sync::Mutex::new(node), conn, LinkOptions::default()).await
 }
 
 /// [`exchange`], committing received bundles every `batch_count` bundles or
 /// `batch_bytes` bytes.
 pub async fn exchange_with(
-    node: &mut Node,
+    node: &mut (impl LinkNode + Send),
     conn: &quinn::Connection,
     batch_count: usize,
     batch_bytes_max: usize,
@@ -109,7 +108,7 @@ pub async fn exchange_with(
 /// [`exchange`] with a node shared by several exchanges at once (a daemon's): the node is
 /// locked only for store work (a summary, a plan, a fetch, an import), never while
 /// waiting for the network, so a slow or silent peer keeps no other out.
-pub async fn exchange_shared<N: BorrowMut<Node> + Send>(
+pub async fn exchange_shared<N: LinkNode + Send>(
     node: &tokio::sync::Mutex<N>,
     conn: &quinn::Connection,
     options: LinkOptions,
@@ -117,7 +116,7 @@ pub async fn exchange_shared<N: BorrowMut<Node> + Send>(
     let peer = peer_node(conn).ok_or(QuicError::Anonymous)?;
     let ours = {
         let mut guard = node.lock().await;
-        blocking(|| node_mut(&mut *guard).summary_for(peer, options.relay))?
+        blocking(|| guard.summary_for(peer, options.relay))?
     };
     let summary = encode_summary(&ours.digests);
     let endpoints = encode_endpoints(&ours.endpoints);
@@ -140,7 +139,7 @@ pub async fn exchange_shared<N: BorrowMut<Node> + Send>(
     let (mut recv, held, their_endpoints) = read?;
     let plan = {
         let mut guard = node.lock().await;
-        blocking(|| node_mut(&mut *guard).plan_link(peer, &their_endpoints, &held, options.relay))?
+        blocking(|| guard.plan_link(peer, &their_endpoints, &held, options.relay))?
     };
     let wanted: Vec<([u8; 32], u32)> = plan.outgoing.iter().map(|o| (o.digest, o.bytes)).collect();
     // The carrier copies that go with what we send, and those the peer gives us.
@@ -161,7 +160,7 @@ pub async fn exchange_shared<N: BorrowMut<Node> + Send>(
     // this session. No carrier copies go in this round.
     let receipt = {
         let mut guard = node.lock().await;
-        blocking(|| node_mut(&mut *guard).take_handover(&given))?
+        blocking(|| guard.take_handover(&given))?
     };
     let mut send2 = conn.open_uni().await.map_err(link_err)?;
     let receipt = encode_receipt(&receipt);
@@ -178,7 +177,7 @@ pub async fn exchange_shared<N: BorrowMut<Node> + Send>(
     let plan = {
         let mut guard = node.lock().await;
         blocking(|| {
-            let n = node_mut(&mut *guard);
+            let n = &mut *guard;
             out.refused_copies = n.handed_over(&handed, &their_receipt)?;
             n.plan_link_with(peer, &their_endpoints, &known, options.relay, false)
         })?
@@ -192,8 +191,4 @@ pub async fn exchange_shared<N: BorrowMut<Node> + Send>(
     let _ = send.stopped().await;
     let _ = send2.stopped().await;
     Ok(out)
-}
-
-fn node_mut<N: BorrowMut<Node>>(n: &mut N) -> &mut Node {
-    n.borrow_mut()
 }

@@ -2,12 +2,11 @@
 //! and importing on the other, each on its own task so the link stays busy while the
 //! store works.
 
-use std::borrow::{Borrow, BorrowMut};
-
 use super::frames::{link_err, read_frame, write_frame};
 use super::{LinkOptions, QuicError, SEND_AHEAD_BYTES, SEND_CHUNK_BYTES, SEND_CHUNK_COUNT};
 use crate::limits::BUNDLE_BYTES_MAX;
-use crate::node::{ImportReport, Node};
+use crate::link::LinkNode;
+use crate::report::ImportReport;
 
 /// Aborts a spawned task when dropped: a failed exchange stops its reader and writer
 /// (a writer stopped this way never sends the end marker, so the peer sees a broken link,
@@ -111,7 +110,7 @@ fn spawn_writer(mut send: quinn::SendStream) -> (tokio::sync::mpsc::Sender<Chunk
 /// reads and writes run on their own tasks, so the link stays busy while the store works:
 /// the next batch is read while one is imported, the next chunk fetched while one is
 /// written. Returns the stream, what was sent, what importing did, and the digests received.
-pub(super) async fn transfer<N: BorrowMut<Node> + Send>(
+pub(super) async fn transfer<N: LinkNode + Send>(
     node: &tokio::sync::Mutex<N>,
     send: quinn::SendStream,
     recv: Result<quinn::RecvStream, quinn::Connection>,
@@ -141,7 +140,7 @@ pub(super) async fn transfer<N: BorrowMut<Node> + Send>(
             let want = u32::try_from(bytes).unwrap_or(u32::MAX).min(SEND_AHEAD_BYTES);
             let Ok(room) = ahead.clone().acquire_many_owned(want).await else { break };
             let guard = node.lock().await;
-            let fetched = blocking(|| node_ref(&*guard).bundles_bytes(chunk))?;
+            let fetched = blocking(|| guard.bundles_bytes(chunk))?;
             drop(guard);
             let chunk = chunk.iter().copied().zip(fetched).filter_map(|(d, b)| b.map(|b| (d, b))).collect();
             if to_writer.send((chunk, room)).await.is_err() {
@@ -160,10 +159,10 @@ pub(super) async fn transfer<N: BorrowMut<Node> + Send>(
             // bundles read before it are kept all the same.
             if !batch.is_empty() {
                 let mut guard = node.lock().await;
-                let r = blocking(|| node_mut(&mut *guard).import_many(batch.iter().map(Vec::as_slice)))?;
+                let r = blocking(|| guard.import_bundles(&batch.iter().map(Vec::as_slice).collect::<Vec<_>>()))?;
                 drop(guard);
                 for b in &batch {
-                    let d = crate::node::bundle_digest(b);
+                    let d = crate::bundle::bundle_digest(b);
                     tracing::debug!("committed bundle {}", crate::store::hex(&d));
                     digests.push(d);
                 }
@@ -185,12 +184,4 @@ pub(super) async fn transfer<N: BorrowMut<Node> + Send>(
     let mut writer = writer;
     let (send, sent) = (&mut writer.0).await.map_err(link_err)??;
     Ok((send, sent, report, digests))
-}
-
-fn node_mut<N: BorrowMut<Node>>(n: &mut N) -> &mut Node {
-    n.borrow_mut()
-}
-
-fn node_ref<N: Borrow<Node>>(n: &N) -> &Node {
-    n.borrow()
 }

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::limits::{STICK_MARKER_BYTES_MAX, STICK_SKIPPED_LINES_MAX};
-use crate::node::Node;
+use crate::link::LinkNode;
 
 pub use layout::{Entry, FOLDER, MARKER, MARKER_LINE, SEGMENT_BYTES_MAX};
 
@@ -298,7 +298,7 @@ pub enum Progress {
 
 /// Takes everything new from the stick into `node`, then leaves on it what `node` holds
 /// that is not there yet, own and community bundles first, then what it carries.
-pub fn sync(node: &mut Node, root: &Path, mut options: SyncOptions) -> Result<SyncReport, StickError> {
+pub fn sync<N: LinkNode>(node: &mut N, root: &Path, mut options: SyncOptions) -> Result<SyncReport, StickError> {
     let start = Instant::now();
     let mut report = SyncReport::default();
     let stick = Stick::open(root, true)?;

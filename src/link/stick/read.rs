@@ -11,11 +11,12 @@ use super::layout::{
     record_checksum, segment_base,
 };
 use super::{Progress, Segment, StickError, SyncReport, io};
+use crate::bundle::bundle_digest;
 use crate::limits::{
     BUNDLE_BYTES_MAX, IMPORT_BATCH_BYTES, IMPORT_BATCH_COUNT, LOOKUP_COUNT, STICK_DIR_ENTRIES_MAX,
     STICK_INDEX_READ_BYTES, STICK_SEGMENT_RECORDS_MAX,
 };
-use crate::node::{Node, bundle_digest};
+use crate::link::LinkNode;
 
 /// What a listing of the folder found.
 pub(super) struct Scan {
@@ -270,8 +271,8 @@ pub(super) fn for_each_entry(
 
 /// Takes in every counting record the node does not hold. Returns the positions (in
 /// `scan.segments`) of segments whose every entry had expired.
-pub(super) fn read_into(
-    node: &mut Node,
+pub(super) fn read_into<N: LinkNode>(
+    node: &mut N,
     dir: &Dir,
     scan: &Scan,
     now: u64,
@@ -280,11 +281,11 @@ pub(super) fn read_into(
 ) -> Result<Vec<usize>, StickError> {
     let mut batch: Vec<Vec<u8>> = Vec::new();
     let mut batch_bytes = 0usize;
-    let flush = |node: &mut Node, batch: &mut Vec<Vec<u8>>, report: &mut SyncReport| -> Result<(), StickError> {
+    let flush = |node: &mut N, batch: &mut Vec<Vec<u8>>, report: &mut SyncReport| -> Result<(), StickError> {
         if batch.is_empty() {
             return Ok(());
         }
-        let r = node.import_many(batch.iter().map(Vec::as_slice))?;
+        let r = node.import_bundles(&batch.iter().map(Vec::as_slice).collect::<Vec<_>>())?;
         report.new_bundles += r.new_bundles();
         report.new_changes += r.new_changes();
         report.waiting += r.waiting();

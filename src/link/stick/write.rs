@@ -18,7 +18,8 @@ use crate::identity::NodeId;
 use crate::limits::{
     FETCH_BYTES_MAX, STICK_CREATE_TRIES_MAX, STICK_SEGMENT_RECORDS_MAX, SYNC_EVERY_BYTES, WRITE_BUFFER_BYTES,
 };
-use crate::node::{Node, Outgoing};
+use crate::link::LinkNode;
+use crate::report::Outgoing;
 use crate::sync::Target;
 
 /// Who writes: this node's id and the key of its headers.
@@ -275,8 +276,8 @@ impl Writer {
 /// Plans an export to everyone, strikes out what the stick's indexes already hold (read
 /// as a stream: only the plan, bounded by our own store, is held in memory), and appends
 /// the rest to our own segment.
-pub(super) fn write_from(
-    node: &mut Node,
+pub(super) fn write_from<N: LinkNode>(
+    node: &mut N,
     dir: &Dir,
     scan: &Scan,
     max_bytes: Option<u64>,
