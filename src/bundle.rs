@@ -79,6 +79,13 @@ pub struct BundleInfo {
 }
 
 impl BundleInfo {
+    /// Where the payload sits, as (offset, length): what the store keeps so a stored
+    /// bundle's payload is found without parsing it again. (Bundles are capped far below
+    /// 4 GiB before they are parsed.)
+    pub fn payload_at(&self) -> (u32, u32) {
+        (self.payload.start as u32, self.payload.len() as u32)
+    }
+
     /// Expiry time, milliseconds since the Unix epoch.
     pub fn expires_unix_ms(&self) -> u64 {
         self.created_unix_ms.saturating_add(self.lifetime_ms)

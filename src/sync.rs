@@ -101,6 +101,8 @@ mod tests {
             expires_unix_ms: expires,
             changes: 1,
             bytes: 10,
+            kind: crate::store::PayloadKind::Batch,
+            payload_at: (0, 10),
         }
     }
 

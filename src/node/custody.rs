@@ -5,21 +5,32 @@
 
 use super::*;
 
-/// Opens custody of a bundle we just sealed, carrying `changes`, for its destinations
-/// (ourselves excluded), with the routing strategy's carrier budget.
+/// What a bundle in custody carries, kept with its record.
+pub(super) struct Carries<'a> {
+    /// The hashes of its changes.
+    pub(super) changes: &'a [[u8; 32]],
+    /// The heads its signed header names.
+    pub(super) heads: &'a [[u8; 32]],
+}
+
+/// Opens custody of a bundle we just sealed for its destinations (ourselves excluded),
+/// with the routing strategy's carrier budget.
 pub(super) fn open_custody(
     t: &mut Txn,
     id: BundleId,
     digest: [u8; 32],
     expires_ms: u64,
     destinations: Vec<NodeId>,
-    changes: &[[u8; 32]],
+    Carries { changes, heads }: Carries<'_>,
     now: u64,
 ) -> Result<(), Error> {
     let record = Record::new(id, expires_ms, destinations, Caravan::default().initial_copies(), now);
     t.put_custody(&CustodyRow { seq: id.seq, digest, record })?;
     if !changes.is_empty() {
         t.put_custody_changes(id.seq, changes)?;
+    }
+    if !heads.is_empty() {
+        t.put_custody_heads(id.seq, heads)?;
     }
     Ok(())
 }
@@ -191,19 +202,19 @@ impl Node {
         node: &NodeId,
         id: BundleId,
     ) -> Result<(), Error> {
-        let Some(bytes) = t.bundle(digest)? else { return Ok(()) };
-        let Ok(info) = bundle::parse_untimed(&bytes) else { return Ok(()) };
-        let Ok(env) = envelope::decode_envelope(&bytes[info.payload.clone()]) else { return Ok(()) };
-        match env.header.kind {
-            Kind::Snapshot => self.learn_heads(t, node, &env.header.doc, &env.header.heads)?,
-            Kind::Batch => {
+        let Some(meta) = t.bundle_meta(digest)? else { return Ok(()) };
+        let heads = t.custody_heads(id.seq)?;
+        let doc = &meta.doc;
+        match meta.kind {
+            PayloadKind::Snapshot => self.learn_heads(t, node, doc, &heads)?,
+            PayloadKind::Batch => {
                 // Stored is not applied: a change whose dependencies the destination lacks
                 // waits there, and its heads would claim those dependencies. So a batch's
                 // heads are learned only when each dependency of its changes is in the
                 // batch or among the heads the destination is known to have.
                 let changes: HashSet<[u8; 32]> = t.custody_changes(id.seq)?.into_iter().collect();
-                let known: HashSet<[u8; 32]> = t.peer_heads(&node.to_string(), &env.header.doc)?.into_iter().collect();
-                let Some(doc_id) = DocId::parse(&env.header.doc) else { return Ok(()) };
+                let known: HashSet<[u8; 32]> = t.peer_heads(&node.to_string(), doc)?.into_iter().collect();
+                let Some(doc_id) = DocId::parse(doc) else { return Ok(()) };
                 let state = self.load_doc(&*t, doc_id)?;
                 let closed = changes.iter().all(|h| {
                     state
@@ -215,13 +226,13 @@ impl Node {
                     return Ok(());
                 }
                 let mut own = Vec::new();
-                for h in &env.header.heads {
+                for h in &heads {
                     if t.change_bundle(h)? == Some(id) {
                         own.push(*h);
                     }
                 }
                 if !own.is_empty() {
-                    self.learn_heads(t, node, &env.header.doc, &own)?;
+                    self.learn_heads(t, node, doc, &own)?;
                 }
             }
             _ => {}

@@ -88,10 +88,12 @@ impl Node {
             if meta.state != BundleState::Carried || !meta.verified || meta.doc != name {
                 continue;
             }
+            if meta.expires_unix_ms <= now {
+                continue;
+            }
             let Some(bytes) = r.bundle(&digest)? else { continue };
             let changes = std::panic::catch_unwind(AssertUnwindSafe(|| -> Option<Vec<Change>> {
-                let info = bundle::parse(&bytes, now).ok()?;
-                let env = envelope::decode_envelope(&bytes[info.payload.clone()]).ok()?;
+                let env = envelope::decode_envelope(meta.payload_of(&bytes)?).ok()?;
                 let batch = crate::batch::open(env.header_bytes, env.body, None).ok()?;
                 let changes = crate::batch::decode_changes(&batch).ok()?;
                 // Only the signer's own changes (checked on arrival for documents we keep).

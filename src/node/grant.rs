@@ -30,6 +30,8 @@ impl Node {
             expires_unix_ms: info.expires_unix_ms(),
             changes: 0,
             bytes: bytes.len() as u32,
+            kind: PayloadKind::Grant,
+            payload_at: info.payload_at(),
         };
         match (doc::parse_scope(&grant.scope), &grant.invitation) {
             (Some(ScopeOwner::Profile(owner, _)), None) if owner == source => {

@@ -299,6 +299,8 @@ impl Node {
             expires_unix_ms: info.expires_unix_ms(),
             changes: 0,
             bytes: bytes.len() as u32,
+            kind: header.kind.into(),
+            payload_at: info.payload_at(),
         };
         if let Err(o) = self.carry(&mut imp.t, digest, &meta)? {
             return Ok(o);

@@ -135,7 +135,13 @@ impl Node {
                     .map_err(|e| Error::Invalid(format!("cannot wrap a key for {}: {e}", to.node_id())))?;
             Ok((header_bytes, wrapped))
         };
-        let mint = Mint { destination: &destination, doc: grant.scope.clone(), state: BundleState::Grant };
+        let mint = Mint {
+            destination: &destination,
+            doc: grant.scope.clone(),
+            state: BundleState::Grant,
+            kind: PayloadKind::Grant,
+            heads: &[],
+        };
         self.mint(t, mint, seal, &[], vec![to.node_id()])?;
         Ok(())
     }
@@ -159,6 +165,7 @@ impl Node {
         let bytes = bundle::build(&me.endpoint(), what.destination, now, seq, self.lifetime, &payload)
             .map_err(|e| Error::Invalid(e.to_string()))?;
         let digest = crypto::derive(CONTEXT_BUNDLE_DIGEST, &[&bytes]);
+        let info = bundle::parse_untimed(&bytes).map_err(|e| Error::Invalid(e.to_string()))?;
         let meta = BundleMeta {
             state: what.state,
             author: me,
@@ -170,13 +177,16 @@ impl Node {
             expires_unix_ms: now.saturating_add(self.lifetime.as_millis() as u64),
             changes: changes.len() as u32,
             bytes: bytes.len() as u32,
+            kind: what.kind,
+            payload_at: info.payload_at(),
         };
         let id = BundleId { source: me, seq };
         t.put_bundle(&digest, &bytes, &meta)?;
         t.put_bundle_id(&me.0, seq, &digest)?;
         t.index_changes(&id, changes)?;
         if !custody_for.is_empty() {
-            super::custody::open_custody(t, id, digest, meta.expires_unix_ms, custody_for, changes, now)?;
+            let carries = super::custody::Carries { changes, heads: what.heads };
+            super::custody::open_custody(t, id, digest, meta.expires_unix_ms, custody_for, carries, now)?;
         }
         Ok((digest, id))
     }

@@ -68,6 +68,8 @@ impl Node {
                     expires_unix_ms: info.expires_unix_ms(),
                     changes: hashes.len() as u32,
                     bytes: bytes.len() as u32,
+                    kind: v.kind.into(),
+                    payload_at: info.payload_at(),
                 };
                 imp.t.put_bundle(&digest, bytes, &meta)?;
                 imp.t.put_bundle_id(&v.author.0, v.seq, &digest)?;

@@ -23,7 +23,7 @@ use crate::limits::{
 use crate::membership::{self, CertCache};
 use crate::relay::{self, Held, QuotaRefusal};
 use crate::routing::{Caravan, Class, ContactPlan, Offer, Relation, Strategy};
-use crate::store::{BundleMeta, BundleState, CustodyRow, Reads, Store, Txn, hex};
+use crate::store::{BundleMeta, BundleState, CustodyRow, PayloadKind, Reads, Store, Txn, hex};
 use crate::sync::{self, Target};
 
 mod communities;
@@ -57,6 +57,9 @@ struct Mint<'a> {
     destination: &'a str,
     doc: String,
     state: BundleState,
+    kind: PayloadKind,
+    /// The heads its header names (what a destination that takes it then has).
+    heads: &'a [[u8; 32]],
 }
 
 /// Source of the current time, milliseconds since the Unix epoch.

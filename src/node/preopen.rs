@@ -45,6 +45,8 @@ pub(super) struct Verified {
     pub(super) seq: u64,
     pub(super) heads: Vec<[u8; 32]>,
     pub(super) changes: Vec<Change>,
+    /// A batch or a snapshot.
+    pub(super) kind: Kind,
 }
 
 /// What the pre-pass concluded about one bundle.
@@ -170,7 +172,14 @@ fn check(bytes: &[u8], ctx: &Ctx, certs: &mut NewCerts) -> Result<Pre, Rejection
             // Only now, for content this node reads from an author who may write it.
             let changes = crate::batch::decode_changes(&batch)?;
             actors(doc, &header, &batch, role, &changes)?;
-            let verified = Verified { doc, author: source, seq: header.seq, heads: header.heads.clone(), changes };
+            let verified = Verified {
+                doc,
+                author: source,
+                seq: header.seq,
+                heads: header.heads.clone(),
+                changes,
+                kind: header.kind,
+            };
             Ok(Pre::Batch { info, payload, verified })
         }
     }

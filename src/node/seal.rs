@@ -98,7 +98,13 @@ impl Node {
                 };
                 Ok(crate::batch::seal(&identity, &header, &batch, key.as_ref().map(|g| &g.key)))
             };
-            let mint = Mint { destination: &endpoint, doc: name.clone(), state: BundleState::Applied };
+            let mint = Mint {
+                destination: &endpoint,
+                doc: name.clone(),
+                state: BundleState::Applied,
+                kind: PayloadKind::Batch,
+                heads: &heads_bytes,
+            };
             digest = self.mint(t, mint, seal, &hashes, destinations.clone())?.0;
         }
         // An announcement is a member's signed heads: what lets authors release custody for
@@ -206,7 +212,13 @@ impl Node {
                 };
                 let hashes: HashSet<[u8; 32]> = hashes.into_iter().collect();
                 let covered: Vec<[u8; 32]> = uncovered.iter().filter(|h| hashes.contains(*h)).copied().collect();
-                let mint = Mint { destination: &endpoint, doc: name.clone(), state: BundleState::Applied };
+                let mint = Mint {
+                    destination: &endpoint,
+                    doc: name.clone(),
+                    state: BundleState::Applied,
+                    kind: PayloadKind::Snapshot,
+                    heads: &heads,
+                };
                 let (_, bundle) = self.mint(t, mint, seal, &covered, needy.clone())?;
                 // From now on the snapshot is where these changes are stored: sealing again
                 // before it is delivered finds them covered and seals nothing.
@@ -249,6 +261,7 @@ impl Node {
                 )
                 .map_err(|e| Error::Invalid(e.to_string()))?;
                 let digest = crypto::derive(CONTEXT_BUNDLE_DIGEST, &[&bytes]);
+                let info = bundle::parse_untimed(&bytes).map_err(|e| Error::Invalid(e.to_string()))?;
                 let meta = BundleMeta {
                     state: BundleState::Signal,
                     author: self.node_id(),
@@ -260,6 +273,8 @@ impl Node {
                     expires_unix_ms: now.saturating_add(self.lifetime.as_millis() as u64),
                     changes: 0,
                     bytes: bytes.len() as u32,
+                    kind: PayloadKind::Record,
+                    payload_at: info.payload_at(),
                 };
                 t.put_bundle(&digest, &bytes, &meta)?;
             }
@@ -279,17 +294,22 @@ impl Node {
         for row in super::custody::due_for_renewal(t, me, now)? {
             let (seq, digest) = (row.seq, row.digest);
             let (Some(bytes), Some(meta)) = (t.bundle(&digest)?, t.bundle_meta(&digest)?) else { continue };
-            let Ok(info) = bundle::parse_untimed(&bytes) else { continue };
-            if info.admin_record {
+            let Some(payload) = meta.payload_of(&bytes) else { continue };
+            if meta.kind == PayloadKind::Record {
                 continue;
             }
-            let payload = &bytes[info.payload.clone()];
             let wrapper_seq = self.next_sequence(t)?;
-            let renewed = bundle::build(&info.source, &info.destination, now, wrapper_seq, self.lifetime, payload)
+            let renewed = bundle::build(&me.endpoint(), &meta.destination, now, wrapper_seq, self.lifetime, payload)
                 .map_err(|e| Error::Invalid(e.to_string()))?;
+            let placed = bundle::parse_untimed(&renewed).map_err(|e| Error::Invalid(e.to_string()))?.payload_at();
             let new_digest = crypto::derive(CONTEXT_BUNDLE_DIGEST, &[&renewed]);
             let expires = now.saturating_add(self.lifetime.as_millis() as u64);
-            let new_meta = BundleMeta { expires_unix_ms: expires, bytes: renewed.len() as u32, ..meta.clone() };
+            let new_meta = BundleMeta {
+                expires_unix_ms: expires,
+                bytes: renewed.len() as u32,
+                payload_at: placed,
+                ..meta.clone()
+            };
             t.remove_bundle(&digest)?;
             t.put_bundle(&new_digest, &renewed, &new_meta)?;
             t.put_bundle_id(&me.0, seq, &new_digest)?;

@@ -41,6 +41,8 @@ impl Node {
             expires_unix_ms: info.expires_unix_ms(),
             changes: 0,
             bytes: bytes.len() as u32,
+            kind: PayloadKind::Record,
+            payload_at: info.payload_at(),
         };
         let notice = !signal.entries.is_empty() && signal.entries.iter().all(|e| delivered(&e));
         if notice {

@@ -27,6 +27,34 @@ pub struct BundleMeta {
     pub changes: u32,
     /// Size in bytes.
     pub bytes: u32,
+    /// What the payload is (from the envelope header, or the primary block's flag).
+    pub kind: PayloadKind,
+    /// Where the payload sits in the bundle's bytes (offset, length), so a renewal or a
+    /// reader of a carried batch takes it without parsing the primary block again.
+    pub payload_at: (u32, u32),
+}
+
+/// What a stored bundle's payload is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PayloadKind {
+    /// A signed batch of changes (an empty one is a heads announcement).
+    Batch,
+    /// A key grant or invitation.
+    Grant,
+    /// A snapshot of a document.
+    Snapshot,
+    /// A BPv7 administrative record: a custody signal or notice.
+    Record,
+}
+
+impl From<crate::envelope::Kind> for PayloadKind {
+    fn from(k: crate::envelope::Kind) -> Self {
+        match k {
+            crate::envelope::Kind::Batch => PayloadKind::Batch,
+            crate::envelope::Kind::Grant => PayloadKind::Grant,
+            crate::envelope::Kind::Snapshot => PayloadKind::Snapshot,
+        }
+    }
 }
 
 /// Where a stored bundle stands.
@@ -49,8 +77,30 @@ pub enum BundleState {
 }
 
 impl BundleMeta {
+    /// The payload within the bundle's stored bytes (`None` if the bytes are shorter than
+    /// the metadata says: damage).
+    pub fn payload_of<'a>(&self, bytes: &'a [u8]) -> Option<&'a [u8]> {
+        let (at, len) = (self.payload_at.0 as usize, self.payload_at.1 as usize);
+        bytes.get(at..at.checked_add(len)?)
+    }
+
+    /// Format 3: the format 2 layout, then kind(1) ‖ payload offset (le32) ‖ payload
+    /// length (le32) after the destination's length-prefixed text.
     pub(super) fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(80 + self.doc.len() + self.destination.len());
+        let mut out = self.encode_v2_fields();
+        out.push(match self.kind {
+            PayloadKind::Batch => 0,
+            PayloadKind::Grant => 1,
+            PayloadKind::Snapshot => 2,
+            PayloadKind::Record => 3,
+        });
+        out.extend_from_slice(&self.payload_at.0.to_le_bytes());
+        out.extend_from_slice(&self.payload_at.1.to_le_bytes());
+        out
+    }
+
+    fn encode_v2_fields(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(90 + self.doc.len() + self.destination.len());
         out.push(match self.state {
             BundleState::Applied => 0,
             BundleState::WaitingKey => 1,
@@ -73,7 +123,25 @@ impl BundleMeta {
         out
     }
 
+    /// Reads a format 3 value.
     pub(super) fn decode(b: &[u8]) -> Option<Self> {
+        let (v2, tail) = b.split_at_checked(b.len().checked_sub(9)?)?;
+        let kind = match tail[0] {
+            0 => PayloadKind::Batch,
+            1 => PayloadKind::Grant,
+            2 => PayloadKind::Snapshot,
+            3 => PayloadKind::Record,
+            _ => return None,
+        };
+        let at = u32::from_le_bytes(tail[1..5].try_into().ok()?);
+        let len = u32::from_le_bytes(tail[5..9].try_into().ok()?);
+        let meta = Self::decode_v2(v2)?;
+        (at.checked_add(len)? <= meta.bytes).then_some(BundleMeta { kind, payload_at: (at, len), ..meta })
+    }
+
+    /// Reads a format 2 value (no kind, no payload place: an upgrade fills them in from
+    /// the bundle, once).
+    pub(super) fn decode_v2(b: &[u8]) -> Option<Self> {
         let state = match *b.first()? {
             0 => BundleState::Applied,
             1 => BundleState::WaitingKey,
@@ -98,6 +166,82 @@ impl BundleMeta {
         let doc_len = *b.get(78)? as usize;
         let doc = std::str::from_utf8(b.get(79..79 + doc_len)?).ok()?.to_string();
         let destination = std::str::from_utf8(b.get(79 + doc_len..)?).ok()?.to_string();
-        Some(BundleMeta { state, author, seq, verified, payload, doc, destination, expires_unix_ms, changes, bytes })
+        let kind = if state == BundleState::Signal || state == BundleState::Consumed {
+            PayloadKind::Record
+        } else {
+            PayloadKind::Batch
+        };
+        Some(BundleMeta {
+            state,
+            author,
+            seq,
+            verified,
+            payload,
+            doc,
+            destination,
+            expires_unix_ms,
+            changes,
+            bytes,
+            kind,
+            payload_at: (0, 0),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(destination: &str, kind: PayloadKind) -> BundleMeta {
+        BundleMeta {
+            state: BundleState::Carried,
+            author: NodeId([7; 20]),
+            seq: 42,
+            verified: true,
+            payload: [9; 32],
+            doc: "c/abc/wiki".into(),
+            destination: destination.into(),
+            expires_unix_ms: 1_800_000_000_000,
+            changes: 3,
+            bytes: 900,
+            kind,
+            payload_at: (40, 850),
+        }
+    }
+
+    #[test]
+    fn every_field_survives_a_round_trip() {
+        for kind in [PayloadKind::Batch, PayloadKind::Grant, PayloadKind::Snapshot, PayloadKind::Record] {
+            for dest in ["", "dtn://x/", "dtn://abcdefghijklmnopqrstuvwxyz234567/~profile/friends"] {
+                let m = sample(dest, kind);
+                assert_eq!(BundleMeta::decode(&m.encode()), Some(m));
+            }
+        }
+    }
+
+    #[test]
+    fn a_payload_place_outside_the_bundle_is_damage() {
+        let mut m = sample("dtn://x/", PayloadKind::Batch);
+        m.payload_at = (100, 801);
+        assert_eq!(BundleMeta::decode(&m.encode()), None);
+        m.payload_at = (u32::MAX, 2);
+        assert_eq!(BundleMeta::decode(&m.encode()), None);
+        // A value cut before its fixed fields end, or with an unknown kind, is refused.
+        let good = sample("", PayloadKind::Batch).encode();
+        for n in 0..good.len() {
+            assert_eq!(BundleMeta::decode(&good[..n]), None, "cut at {n}");
+        }
+        let mut bad = good.clone();
+        let k = bad.len() - 9;
+        bad[k] = 4;
+        assert_eq!(BundleMeta::decode(&bad), None);
+    }
+
+    #[test]
+    fn payload_of_takes_the_recorded_range() {
+        let m = sample("dtn://x/", PayloadKind::Batch);
+        let bytes: Vec<u8> = (0..900u32).map(|i| i as u8).collect();
+        assert_eq!(m.payload_of(&bytes), Some(&bytes[40..890]));
+        assert_eq!(m.payload_of(&bytes[..889]), None);
     }
 }

@@ -69,6 +69,9 @@ const CUSTODY: TableDefinition<u64, &[u8]> = TableDefinition::new("custody");
 /// concatenated. A destination whose own signed heads cover them all holds the bundle's
 /// content, however it came (`custody::deliverable`).
 const CUSTODY_CHANGES: TableDefinition<u64, &[u8]> = TableDefinition::new("custody_changes");
+/// The heads our bundle in custody names in its signed header: sequence -> 32-byte heads,
+/// concatenated. What a destination that takes it is then known to have (`learn_heads`).
+const CUSTODY_HEADS: TableDefinition<u64, &[u8]> = TableDefinition::new("custody_heads");
 /// Custody answers to send: custodian(20) || disposition(1) || sequence(8 BE) -> ().
 const CUSTODY_OUT: TableDefinition<&[u8], ()> = TableDefinition::new("custody_out");
 /// Bundles their authors declared delivered: source(20) -> until when the row is kept
@@ -85,7 +88,9 @@ const CARRIER_COPIES: TableDefinition<&[u8], u32> = TableDefinition::new("carrie
 const FORGOTTEN: TableDefinition<&[u8], u64> = TableDefinition::new("forgotten");
 /// The store format this code writes (`meta` key `format`). A store without it that holds
 /// bundles was written before custody ids were signed, and is refused.
-pub const STORE_FORMAT: &[u8] = b"2";
+pub const STORE_FORMAT: &[u8] = b"3";
+/// The previous format, upgraded in place at open (`upgrade.rs`).
+const STORE_FORMAT_2: &[u8] = b"2";
 /// Small settings: display name, bundle sequence counter.
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 
@@ -229,13 +234,14 @@ impl Store {
                     REFUSED_BY_TIME,
                     FORGOTTEN_BY_TIME,
                     CARRIER_COPIES,
-                    CUSTODY_CHANGES
+                    CUSTODY_CHANGES,
+                    CUSTODY_HEADS
                 )
             };
         }
         // A store from before signed custody ids holds bundles and no format mark: its
         // records would be read wrongly, so it is refused with a clear message.
-        {
+        let upgrade = {
             let r = db.begin_read()?;
             let format = match r.open_table(META) {
                 Ok(t) => t.get("format")?.map(|v| v.value().to_vec()),
@@ -246,7 +252,8 @@ impl Store {
                 Err(_) => false,
             };
             match format {
-                Some(f) if f == STORE_FORMAT => {}
+                Some(f) if f == STORE_FORMAT => false,
+                Some(f) if f == STORE_FORMAT_2 => true,
                 Some(f) => {
                     return Err(StoreError::Format(format!(
                         "{}: store format {} is not supported (this version reads format {})",
@@ -262,16 +269,22 @@ impl Store {
                         path.display()
                     )));
                 }
-                None => {}
+                None => false,
             }
-        }
+        };
         if !with_tables!(all_tables_exist) {
             with_tables!(create_all_tables);
-            let tx = db.begin_write()?;
-            tx.open_table(META)?.insert("format", STORE_FORMAT)?;
-            tx.commit()?;
+            if !upgrade {
+                let tx = db.begin_write()?;
+                tx.open_table(META)?.insert("format", STORE_FORMAT)?;
+                tx.commit()?;
+            }
         }
-        Ok(Store { db, keyring: None, commits: Default::default() })
+        let store = Store { db, keyring: None, commits: Default::default() };
+        if upgrade {
+            upgrade::from_format_2(&store)?;
+        }
+        Ok(store)
     }
 
     /// Seals every grant written from now on (and opens sealed ones) with `key`: the
@@ -300,8 +313,9 @@ impl Store {
 mod meta;
 mod reads;
 mod txn;
+mod upgrade;
 
-pub use meta::{BundleMeta, BundleState};
+pub use meta::{BundleMeta, BundleState, PayloadKind};
 use reads::*;
 pub use reads::{ContactRow, Reads, Sealed, View};
 pub use txn::Txn;
@@ -322,6 +336,8 @@ mod tests {
             expires_unix_ms: 1,
             changes: 0,
             bytes: bytes as u32,
+            kind: PayloadKind::Batch,
+            payload_at: (0, bytes as u32),
         }
     }
 

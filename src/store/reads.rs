@@ -118,6 +118,8 @@ pub trait Reads {
     fn peer_heads(&self, node: &str, doc: &str) -> Result<Vec<[u8; 32]>, StoreError>;
     /// The changes our bundle `seq` in custody carries (empty if not recorded).
     fn custody_changes(&self, seq: u64) -> Result<Vec<[u8; 32]>, StoreError>;
+    /// The heads our bundle `seq` in custody names in its header (empty if none).
+    fn custody_heads(&self, seq: u64) -> Result<Vec<[u8; 32]>, StoreError>;
     /// An accepted grant.
     fn grant(&self, scope_epoch: &str) -> Result<Option<Vec<u8>>, StoreError>;
     /// All accepted grants.
@@ -372,6 +374,10 @@ macro_rules! impl_reads {
             }
             fn custody_changes(&self, seq: u64) -> Result<Vec<[u8; 32]>, StoreError> {
                 let t = self.tx.open_table(CUSTODY_CHANGES)?;
+                Ok(t.get(seq)?.map(|v| split_heads(v.value())).unwrap_or_default())
+            }
+            fn custody_heads(&self, seq: u64) -> Result<Vec<[u8; 32]>, StoreError> {
+                let t = self.tx.open_table(CUSTODY_HEADS)?;
                 Ok(t.get(seq)?.map(|v| split_heads(v.value())).unwrap_or_default())
             }
             fn peer_heads(&self, node: &str, doc: &str) -> Result<Vec<[u8; 32]>, StoreError> {

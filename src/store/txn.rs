@@ -22,7 +22,7 @@ impl Txn {
         Ok(())
     }
 
-    fn table<K: redb::Key + 'static, V: redb::Value + 'static>(
+    pub(super) fn table<K: redb::Key + 'static, V: redb::Value + 'static>(
         &mut self,
         def: TableDefinition<K, V>,
     ) -> Result<redb::Table<'_, K, V>, StoreError> {
@@ -261,6 +261,13 @@ impl Txn {
     pub fn remove_custody(&mut self, seq: u64) -> Result<(), StoreError> {
         self.table(CUSTODY)?.remove(seq)?;
         self.table(CUSTODY_CHANGES)?.remove(seq)?;
+        self.table(CUSTODY_HEADS)?.remove(seq)?;
+        Ok(())
+    }
+
+    /// Records the heads our bundle `seq` (in custody) names in its header.
+    pub fn put_custody_heads(&mut self, seq: u64, heads: &[[u8; 32]]) -> Result<(), StoreError> {
+        self.table(CUSTODY_HEADS)?.insert(seq, join_heads(heads).as_slice())?;
         Ok(())
     }
 

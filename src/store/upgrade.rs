@@ -1,0 +1,79 @@
+//! Upgrading a store written in an earlier format, in place, in one transaction.
+//!
+//! Format 2 kept no payload place or kind in `bundle_meta` and no `custody_heads`: those
+//! were read by parsing the stored bundle each time. The upgrade parses each stored bundle
+//! once more, for the last time, and writes what it learned. A crash during the upgrade
+//! leaves the store in format 2 (the transaction commits with the new format mark).
+
+use super::*;
+use crate::{bundle, envelope};
+
+/// Upgrades a format 2 store to the current format. Returns how many bundles were dropped
+/// as unreadable (damaged: a bundle is parsed before it is stored, so there should be none).
+pub(super) fn from_format_2(store: &Store) -> Result<usize, StoreError> {
+    let mut t = store.write()?;
+    let rows: Vec<([u8; 32], Vec<u8>)> = {
+        let table = t.tx.open_table(BUNDLE_META)?;
+        let mut rows = Vec::new();
+        for row in table.iter()? {
+            let (k, v) = row?;
+            let digest: [u8; 32] =
+                k.value().try_into().map_err(|_| StoreError::Damaged("bundle metadata key".into()))?;
+            rows.push((digest, v.value().to_vec()));
+        }
+        rows
+    };
+    let mut dropped = 0;
+    for (digest, value) in rows {
+        let meta = BundleMeta::decode_v2(&value)
+            .ok_or_else(|| StoreError::Damaged(format!("bundle metadata of {}", hex(&digest))))?;
+        match t.bundle(&digest)?.and_then(|bytes| placed(&bytes)) {
+            Some((kind, at)) => t.set_bundle_meta(&digest, &BundleMeta { kind, payload_at: at, ..meta })?,
+            None => {
+                // `remove_bundle` reads the metadata in the current format.
+                t.set_bundle_meta(&digest, &BundleMeta { payload_at: (0, 0), ..meta })?;
+                tracing::warn!(bundle = %hex(&digest), "store upgrade: dropped a stored bundle that no longer parses");
+                t.remove_bundle(&digest)?;
+                dropped += 1;
+            }
+        }
+    }
+    // The heads each of our bundles in custody names, for what its takers then have.
+    let custody: Vec<(u64, [u8; 32])> = {
+        let table = t.tx.open_table(CUSTODY)?;
+        let mut rows = Vec::new();
+        for row in table.iter()? {
+            let (k, v) = row?;
+            if let Some(digest) = v.value().get(..32).and_then(|d| <[u8; 32]>::try_from(d).ok()) {
+                rows.push((k.value(), digest));
+            }
+        }
+        rows
+    };
+    for (seq, digest) in custody {
+        let heads = t.bundle(&digest)?.and_then(|bytes| header_heads(&bytes)).unwrap_or_default();
+        if !heads.is_empty() {
+            t.put_custody_heads(seq, &heads)?;
+        }
+    }
+    t.table(META)?.insert("format", STORE_FORMAT)?;
+    t.commit()?;
+    Ok(dropped)
+}
+
+/// A stored bundle's payload kind and place, as the import that stored it read them.
+fn placed(bytes: &[u8]) -> Option<(PayloadKind, (u32, u32))> {
+    let info = bundle::parse_untimed(bytes).ok()?;
+    let at = (u32::try_from(info.payload.start).ok()?, u32::try_from(info.payload.len()).ok()?);
+    if info.admin_record {
+        return Some((PayloadKind::Record, at));
+    }
+    let env = envelope::decode_envelope(&bytes[info.payload]).ok()?;
+    Some((env.header.kind.into(), at))
+}
+
+fn header_heads(bytes: &[u8]) -> Option<Vec<[u8; 32]>> {
+    let info = bundle::parse_untimed(bytes).ok()?;
+    let env = envelope::decode_envelope(bytes.get(info.payload)?).ok()?;
+    Some(env.header.heads)
+}
