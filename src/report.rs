@@ -46,6 +46,12 @@ pub enum WaitReason {
     },
     /// Addressed to another node: carried only.
     ForOthers,
+    /// Stored, but some of its changes wait for changes they depend on that have not
+    /// arrived yet; they are applied when those come.
+    Dependencies {
+        /// How many of its changes wait.
+        changes: usize,
+    },
 }
 
 /// The result of importing bundles: one outcome per bundle, in input order.

@@ -249,3 +249,52 @@ impl Node {
         Ok(cid)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit::{Kit, carry, community};
+    use super::*;
+
+    /// One durable commit per user operation: a crash leaves all of it or none.
+    #[test]
+    fn each_user_operation_commits_once() {
+        let kit = Kit::new();
+        let (mut a, b) = (kit.node("A"), kit.node("B"));
+        a.add_contact(&b.card(), &[]).unwrap();
+        let commits = |n: &Node| n.store_commits();
+        let c0 = commits(&a);
+        let cid = a.create_community("Wells", "Our wells").unwrap();
+        assert_eq!(commits(&a) - c0, 1, "create_community");
+        let c1 = commits(&a);
+        a.invite(&cid, &b.card(), Role::Editor).unwrap();
+        assert_eq!(commits(&a) - c1, 1, "invite");
+        let c2 = commits(&a);
+        a.post(&cid, "hello").unwrap();
+        assert_eq!(commits(&a) - c2, 1, "post");
+        let c3 = commits(&a);
+        a.put_wiki_page(&cid, "wells", "three").unwrap();
+        assert_eq!(commits(&a) - c3, 1, "wiki put");
+        // Reads write nothing.
+        let c4 = commits(&a);
+        a.feed(&cid).unwrap();
+        a.members(&cid).unwrap();
+        a.wiki_page(&cid, "wells").unwrap();
+        assert_eq!(commits(&a), c4, "reads committed");
+    }
+
+    /// Roles decide who writes what: a member cannot edit the wiki nor invite.
+    #[test]
+    fn a_member_writes_the_feed_but_not_the_wiki_or_the_roster() {
+        let kit = Kit::new();
+        let (mut a, mut b, c) = (kit.node("A"), kit.node("B"), kit.node("C"));
+        let cid = community(&mut a, &mut b, Role::Member);
+        b.post(&cid, "a member posts").unwrap();
+        assert!(matches!(b.put_wiki_page(&cid, "p", "x"), Err(Error::NotPermitted { .. })));
+        assert!(matches!(b.invite(&cid, &c.card(), Role::Member), Err(Error::NotPermitted { .. })));
+        carry(&mut b, &mut a);
+        assert_eq!(a.feed(&cid).unwrap().len(), 1);
+        let members = a.members(&cid).unwrap();
+        assert_eq!(members.len(), 2, "{members:?}");
+        assert_eq!(b.role(&cid).unwrap(), Role::Member);
+    }
+}

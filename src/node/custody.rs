@@ -262,18 +262,8 @@ impl Node {
 
 #[cfg(test)]
 mod tests {
+    use super::super::testkit::{import, new_since};
     use super::*;
-
-    /// Bundles of `node`'s export that `seen` does not hold yet.
-    fn new_since(node: &mut Node, seen: &mut HashSet<[u8; 32]>) -> Vec<Vec<u8>> {
-        let all = node.export(Target::Everyone).unwrap();
-        all.into_iter().filter(|b| seen.insert(super::super::bundle_digest(b))).collect()
-    }
-
-    fn import(node: &mut Node, bundles: &[Vec<u8>]) {
-        let r = node.import_many(bundles.iter().map(Vec::as_slice)).unwrap();
-        assert!(r.rejected().is_empty(), "{:?}", r.rejected());
-    }
 
     /// A destination that stored a batch whose dependency it lacks has not got the
     /// dependency: its answer for the batch must not release the dependency's bundle.

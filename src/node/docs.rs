@@ -178,3 +178,24 @@ impl Node {
         Ok(Event::DocChanged { doc: id, heads })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit::{Kit, import};
+    use super::*;
+
+    /// A stranger's public profile is kept only as carried bundles (for the relay quota),
+    /// yet it can be read from them; a contact's is kept as a document.
+    #[test]
+    fn a_strangers_public_profile_is_read_from_what_is_carried() {
+        let kit = Kit::new();
+        let (mut a, mut s) = (kit.node("A"), kit.node("S"));
+        a.set_profile_field("about", "potter", Audience::Public).unwrap();
+        import(&mut s, &a.export(Target::Everyone).unwrap());
+        let about = s.profile(&a.node_id()).unwrap();
+        assert!(about.iter().any(|f| f.name == "about" && f.value == "potter"), "{about:?}");
+        assert!(s.relay_usage().unwrap().0 > 0, "a stranger's profile counts against the quota");
+        let kept = s.store.read().unwrap().doc_ids().unwrap();
+        assert!(kept.is_empty(), "a stranger's profile was kept as a document: {kept:?}");
+    }
+}

@@ -214,3 +214,52 @@ impl Node {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit::{Kit, community};
+    use super::*;
+
+    fn planned(n: &mut Node, peer: NodeId) -> HashSet<[u8; 32]> {
+        n.plan_export(Target::Peer(peer)).unwrap().into_iter().map(|o| o.digest).collect()
+    }
+
+    /// A peer is offered what it may have: a member its community's bundles; a stranger
+    /// none of them (its public profile, at most).
+    #[test]
+    fn a_peer_is_offered_only_what_it_is_entitled_to() {
+        let kit = Kit::new();
+        let (mut a, mut b, s) = (kit.node("A"), kit.node("B"), kit.node("S"));
+        let cid = community(&mut a, &mut b, Role::Member);
+        let setup: HashSet<[u8; 32]> = a.held_digests().unwrap().into_iter().collect();
+        a.post(&cid, "members only").unwrap();
+        a.export(Target::Everyone).unwrap();
+        // What B has not got yet: the post.
+        let community_bundles: HashSet<[u8; 32]> = a
+            .store
+            .read()
+            .unwrap()
+            .all_bundle_meta()
+            .unwrap()
+            .into_iter()
+            .filter(|(d, m)| m.destination == cid.endpoint() && !setup.contains(d))
+            .map(|(d, _)| d)
+            .collect();
+        assert!(!community_bundles.is_empty());
+        let to_b = planned(&mut a, b.node_id());
+        assert!(community_bundles.iter().all(|d| to_b.contains(d)), "a member is not offered the post");
+        let to_s = planned(&mut a, s.node_id());
+        assert!(to_s.is_disjoint(&community_bundles), "a stranger was offered community bundles");
+    }
+
+    /// Custody destinations of a community edit are the other members, never the author.
+    #[test]
+    fn destinations_are_the_other_members() {
+        let kit = Kit::new();
+        let (mut a, mut b) = (kit.node("A"), kit.node("B"));
+        let cid = community(&mut a, &mut b, Role::Member);
+        let view = a.store.read().unwrap();
+        let d = a.destinations(&view, DocId::Community { id: cid, part: Part::Feed }).unwrap();
+        assert_eq!(d, vec![b.node_id()]);
+    }
+}

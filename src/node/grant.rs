@@ -142,3 +142,36 @@ impl Node {
         self.reread(imp, again)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit::{Kit, import};
+    use super::*;
+
+    fn phone(reader: &mut Node, owner: &Node) -> Option<String> {
+        reader.profile(&owner.node_id()).unwrap().into_iter().find(|f| f.name == "phone").map(|f| f.value)
+    }
+
+    /// Reading someone takes mutual agreement: a key from a node that is not our contact
+    /// waits (counted against the relay quota) and opens its audience only once we add
+    /// them; from a contact it opens it at once.
+    #[test]
+    fn a_profile_key_from_a_stranger_waits_for_consent() {
+        let kit = Kit::new();
+        let (mut a, mut b, mut c) = (kit.node("A"), kit.node("B"), kit.node("C"));
+        a.add_contact(&b.card(), &[Audience::Friends]).unwrap();
+        a.set_profile_field("phone", "555", Audience::Friends).unwrap();
+        let bundles = a.export(Target::Everyone).unwrap();
+        let r = import(&mut b, &bundles);
+        assert!(r.waiting() >= 1, "{r:?}");
+        assert_eq!(phone(&mut b, &a), None, "read without consent");
+        assert!(b.relay_usage().unwrap().0 > 0, "a waiting key counts against the quota");
+        b.add_contact(&a.card(), &[]).unwrap();
+        assert_eq!(phone(&mut b, &a).as_deref(), Some("555"));
+        // C, A's contact but not in the audience, gets no key for it.
+        a.add_contact(&c.card(), &[]).unwrap();
+        c.add_contact(&a.card(), &[]).unwrap();
+        import(&mut c, &a.export(Target::Everyone).unwrap());
+        assert_eq!(phone(&mut c, &a), None);
+    }
+}

@@ -213,3 +213,47 @@ impl Node {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit::{Kit, community};
+    use super::*;
+
+    /// Every bundle we mint takes the next custody sequence number, signed in its header:
+    /// no two of our stored bundles share one.
+    #[test]
+    fn minted_bundles_take_distinct_increasing_custody_ids() {
+        let kit = Kit::new();
+        let (mut a, mut b) = (kit.node("A"), kit.node("B"));
+        let cid = community(&mut a, &mut b, Role::Member);
+        for i in 0..3 {
+            a.post(&cid, &format!("post {i}")).unwrap();
+            a.export(Target::Everyone).unwrap();
+        }
+        let me = a.node_id();
+        let mut seqs: Vec<u64> = a
+            .store
+            .read()
+            .unwrap()
+            .all_bundle_meta()
+            .unwrap()
+            .into_iter()
+            .filter(|(_, m)| m.author == me && m.kind != PayloadKind::Record)
+            .map(|(_, m)| m.seq)
+            .collect();
+        let n = seqs.len();
+        seqs.sort();
+        seqs.dedup();
+        assert_eq!(seqs.len(), n, "two bundles share a custody id");
+        assert!(seqs.iter().all(|&s| s >= 1));
+    }
+
+    #[test]
+    fn our_own_card_is_not_a_contact() {
+        let kit = Kit::new();
+        let mut a = kit.node("A");
+        let card = a.card();
+        assert!(a.add_contact(&card, &[]).is_err());
+        assert!(a.contacts().unwrap().is_empty());
+    }
+}

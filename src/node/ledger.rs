@@ -162,3 +162,70 @@ impl Node {
         Ok((self.load_ledger(&view)?.used, self.relay_quota))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit::{Kit, carry, community};
+    use super::*;
+
+    /// A relay keeps strangers' bundles within its quota whatever arrives; its own
+    /// communities' content never counts.
+    #[test]
+    fn what_is_kept_for_others_stays_within_the_quota() {
+        let kit = Kit::new();
+        let (mut a, mut b, mut r) = (kit.node("A"), kit.node("B"), kit.node("R"));
+        let cid = community(&mut a, &mut b, Role::Member);
+        for i in 0..20 {
+            a.put_wiki_page(&cid, &format!("page {i}"), &"words ".repeat(400)).unwrap();
+            a.export(Target::Everyone).unwrap();
+        }
+        let bundles = a.export(Target::Everyone).unwrap();
+        let total: u64 = bundles.iter().map(|b| b.len() as u64).sum();
+        let quota = total / 3;
+        r.set_relay_quota(quota).unwrap();
+        let report = r.import_many(bundles.iter().map(Vec::as_slice)).unwrap();
+        let (used, q) = r.relay_usage().unwrap();
+        assert_eq!(q, quota);
+        assert!(used <= quota, "kept {used} bytes for others over a quota of {quota}");
+        assert!(used > 0 && report.not_carried() > 0, "{report:?}");
+        // The ledger agrees with what the store holds (reloaded from the store).
+        r.ledger = None;
+        assert_eq!(r.relay_usage().unwrap().0, used);
+        // B, a member, keeps the same content outside its quota.
+        b.set_relay_quota(1).unwrap();
+        carry(&mut a, &mut b);
+        assert_eq!(b.relay_usage().unwrap().0, 0);
+        assert_eq!(b.wiki_pages(&cid).unwrap().len(), 20);
+    }
+
+    #[test]
+    fn kept_for_others_is_by_state_and_author() {
+        let me = NodeId([1; 20]);
+        let meta = |state, author| BundleMeta {
+            state,
+            author,
+            seq: 1,
+            verified: true,
+            payload: [0; 32],
+            doc: String::new(),
+            destination: String::new(),
+            expires_unix_ms: 0,
+            changes: 0,
+            bytes: 1,
+            kind: PayloadKind::Batch,
+            payload_at: (0, 1),
+        };
+        let other = NodeId([2; 20]);
+        assert!(kept_for_others(&meta(BundleState::Carried, me), me));
+        assert!(kept_for_others(&meta(BundleState::WaitingKey, other), me));
+        assert!(kept_for_others(&meta(BundleState::Invite, other), me));
+        assert!(kept_for_others(&meta(BundleState::Signal, other), me));
+        assert!(!kept_for_others(&meta(BundleState::Signal, me), me));
+        assert!(!kept_for_others(&meta(BundleState::Applied, other), me));
+        assert!(!kept_for_others(&meta(BundleState::Grant, other), me));
+        // An unverified bundle counts against the one shared pool, not its claimed author.
+        let unverified = BundleMeta { verified: false, ..meta(BundleState::Carried, other) };
+        assert_eq!(share_of(&unverified), relay::UNAUTHENTICATED);
+        assert_eq!(share_of(&meta(BundleState::Carried, other)), other);
+    }
+}

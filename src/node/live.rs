@@ -346,3 +346,73 @@ impl crate::link::LinkNode for Node {
         Node::import_many(self, bundles.iter().copied())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit::{Kit, community, import};
+    use super::*;
+
+    fn copies_of(plan: &LinkPlan, digest: &[u8; 32]) -> u32 {
+        plan.handover().iter().filter(|(d, _)| d == digest).map(|(_, c)| *c).sum()
+    }
+
+    /// Carrier copies go with a plan but are spent only for what the peer says it took;
+    /// the peer takes at most the cap, and only copies it did not already have.
+    #[test]
+    fn copies_are_spent_by_receipt_and_taken_within_the_cap() {
+        let kit = Kit::new();
+        let (mut a, mut b, mut r) = (kit.node("A"), kit.node("B"), kit.node("R"));
+        let cid = community(&mut a, &mut b, Role::Member);
+        a.post(&cid, "for B, through R").unwrap();
+        a.export(Target::Everyone).unwrap();
+        let me = a.node_id();
+        let rows = a.store.read().unwrap().custody_records(me).unwrap();
+        let post = rows.iter().max_by_key(|row| row.seq).unwrap().digest;
+
+        let none = HashSet::new();
+        let plan = a.plan_link(r.node_id(), &[], &none, true).unwrap();
+        let offered = copies_of(&plan, &post);
+        assert!(offered > 0, "a relay gets carrier copies of a bundle in custody: {plan:?}");
+        // Refused (nothing in the receipt): nothing spent.
+        assert!(a.handed_over(&plan.handover(), &HashSet::new()).unwrap() > 0);
+        let again = a.plan_link(r.node_id(), &[], &none, true).unwrap();
+        assert_eq!(copies_of(&again, &post), offered, "copies were spent without a receipt");
+
+        // R stores the bundles, then takes the copies; a claim over the cap is capped.
+        let digests: Vec<[u8; 32]> = plan.outgoing.iter().map(|o| o.digest).collect();
+        let bytes: Vec<Vec<u8>> = a.bundles_bytes(&digests).unwrap().into_iter().flatten().collect();
+        import(&mut r, &bytes);
+        let inflated: Vec<([u8; 32], u32)> = plan.handover().iter().map(|(d, c)| (*d, c + 1000)).collect();
+        let receipt: HashSet<[u8; 32]> = r.take_handover(&inflated).unwrap().into_iter().collect();
+        assert!(receipt.contains(&post));
+        assert_eq!(r.store.read().unwrap().carrier_copies_of(&post).unwrap(), CARRIER_COPIES_MAX);
+        // The same copies again: R already has as many, so no receipt (A keeps them).
+        assert!(r.take_handover(&inflated).unwrap().is_empty());
+        // A bundle R does not hold: no receipt.
+        assert!(r.take_handover(&[([7; 32], 3)]).unwrap().is_empty());
+
+        // With the receipt, A spends what it handed over.
+        assert_eq!(a.handed_over(&plan.handover(), &receipt).unwrap(), 0);
+        let holds: HashSet<[u8; 32]> = digests.into_iter().collect();
+        let after = a.plan_link(r.node_id(), &[], &holds, true).unwrap();
+        assert!(copies_of(&after, &post) < offered, "{after:?}");
+    }
+
+    /// What the peer already holds is not sent again; what it is entitled to and lacks is.
+    #[test]
+    fn a_peer_gets_what_it_lacks_and_not_what_it_holds() {
+        let kit = Kit::new();
+        let (mut a, mut b) = (kit.node("A"), kit.node("B"));
+        let cid = community(&mut a, &mut b, Role::Member);
+        a.post(&cid, "one").unwrap();
+        let summary = b.summary_for(a.node_id(), false).unwrap();
+        let holds: HashSet<[u8; 32]> = summary.digests.iter().copied().collect();
+        assert!(!holds.is_empty());
+        let plan = a.plan_link(b.node_id(), &summary.endpoints, &holds, false).unwrap();
+        assert!(plan.outgoing.iter().all(|o| !holds.contains(&o.digest)), "{plan:?}");
+        let digests: Vec<[u8; 32]> = plan.outgoing.iter().map(|o| o.digest).collect();
+        let bytes: Vec<Vec<u8>> = a.bundles_bytes(&digests).unwrap().into_iter().flatten().collect();
+        import(&mut b, &bytes);
+        assert_eq!(b.feed(&cid).unwrap().len(), 1, "the post went over the link");
+    }
+}

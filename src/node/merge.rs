@@ -51,6 +51,7 @@ impl Node {
                 let state = self.docs.get_mut(&id).expect("loaded above");
                 let missing: Vec<&Change> =
                     v.changes.iter().filter(|c| state.doc.get_change_by_hash(&c.hash()).is_none()).collect();
+                let waiting = missing.len();
                 if !missing.is_empty() {
                     let raw: Vec<&[u8]> = missing.iter().map(|c| c.raw_bytes()).collect();
                     imp.t.put_pending(&name, &digest, &envelope::encode_raw_changes(&raw))?;
@@ -99,7 +100,11 @@ impl Node {
                     }
                 }
                 learned.entry(v.author).or_default().extend(v.heads);
-                imp.report.outcomes[index] = Outcome::New { doc: Some(id), changes: n };
+                imp.report.outcomes[index] = if waiting > 0 {
+                    Outcome::Waiting(WaitReason::Dependencies { changes: waiting })
+                } else {
+                    Outcome::New { doc: Some(id), changes: n }
+                };
             }
             for (node, heads) in learned {
                 self.learn_heads(&mut imp.t, &node, &name, &heads)?;
@@ -184,5 +189,33 @@ impl Node {
         }
         t.set_peer_heads(&node, doc, &known)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit::{Kit, community, import, new_since};
+    use super::*;
+
+    /// Changes whose dependencies have not arrived wait (stored, not applied) and are
+    /// applied, in causal order, when the dependencies come.
+    #[test]
+    fn changes_wait_for_their_dependencies_then_apply() {
+        let kit = Kit::new();
+        let (mut a, mut b) = (kit.node("A"), kit.node("B"));
+        let cid = community(&mut a, &mut b, Role::Editor);
+        let mut seen: HashSet<[u8; 32]> = a.held_digests().unwrap().into_iter().collect();
+        a.put_wiki_page(&cid, "well", "dry").unwrap();
+        let first = new_since(&mut a, &mut seen);
+        a.put_wiki_page(&cid, "well", "full again").unwrap();
+        let second = new_since(&mut a, &mut seen);
+        let r = import(&mut b, &second);
+        assert_eq!(r.new_changes(), 0, "applied without its dependency: {r:?}");
+        assert_eq!(b.wiki_page(&cid, "well").unwrap(), None);
+        import(&mut b, &first);
+        assert_eq!(b.wiki_page(&cid, "well").unwrap().as_deref(), Some("full again"));
+        // Both nodes agree on the document's heads.
+        let id = DocId::Community { id: cid, part: Part::Wiki };
+        assert_eq!(a.heads(id).unwrap(), b.heads(id).unwrap());
     }
 }

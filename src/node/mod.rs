@@ -42,6 +42,8 @@ mod query;
 mod reports;
 mod seal;
 mod signal;
+#[cfg(test)]
+mod testkit;
 
 pub use crate::report::{ImportReport, LinkPlan, LinkSummary, Outcome, Outgoing, WaitReason};
 pub use reports::{CommunityInfo, Contact, CustodyStatus, Event, InviteInfo, ProfileField};
@@ -390,32 +392,4 @@ pub(super) fn source_node(eid: &str) -> Option<NodeId> {
 fn decode_raw(raw: &[u8]) -> Result<Vec<Change>, String> {
     let list = envelope::decode_raw_changes(raw).map_err(|e| e.to_string())?;
     list.into_iter().map(|b| Change::from_bytes(b).map_err(|e| e.to_string())).collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The next chunk is opened before this one is merged, with the keys held then: a key
-    /// that arrives in one chunk still opens content in the chunks after it.
-    #[test]
-    fn content_after_its_key_in_a_later_chunk_is_read() {
-        let (ha, hb) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-        let mut a = Node::open(ha.path(), "A").unwrap();
-        let mut b = Node::open(hb.path(), "B").unwrap();
-        b.add_contact(&a.card(), &[Audience::Friends]).unwrap();
-        let cid = a.create_community("Chunks", "").unwrap();
-        a.invite(&cid, &b.card(), Role::Member).unwrap();
-        let mut bundles = a.export(Target::Everyone).unwrap();
-        for i in 0..6 {
-            a.post(&cid, &format!("post {i}")).unwrap();
-            bundles.extend(a.export(Target::Everyone).unwrap());
-        }
-        // Chunks of two: the invitation (with the key) comes in the first, posts after.
-        let report = b.import_in_chunks(bundles.iter().map(Vec::as_slice).collect(), 2).unwrap();
-        assert!(report.rejected().is_empty(), "{:?}", report.rejected());
-        assert_eq!(report.waiting(), 0, "{report:?}");
-        let feed = b.feed(&cid).unwrap();
-        assert_eq!(feed.len(), 6, "{feed:?}");
-    }
 }

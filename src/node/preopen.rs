@@ -273,3 +273,51 @@ pub(super) fn open_grant(env: &Envelope, source: NodeId, me: &Identity) -> Resul
     }
     Ok(grant)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit::{Kit, community};
+    use super::*;
+    use crate::sync::Target;
+    use std::time::Duration;
+
+    /// Cheap refusals of what the primary block says (expired, from the future, a
+    /// lifetime over the cap, a source that is not the signer) come before any signature
+    /// check, and store nothing.
+    #[test]
+    fn what_the_primary_block_gets_wrong_is_refused_and_nothing_kept() {
+        let kit = Kit::new();
+        let (mut a, mut b) = (kit.node("A"), kit.node("B"));
+        let cid = community(&mut a, &mut b, Role::Member);
+        a.post(&cid, "one").unwrap();
+        let post = a.export(Target::Everyone).unwrap().remove(0);
+        let info = bundle::parse(&post, a.now()).unwrap();
+        let payload = &post[info.payload.clone()];
+        let now = b.now();
+        let day = Duration::from_secs(86_400);
+        let stranger = NodeId([9; 20]).endpoint();
+        let wraps = [
+            ("expired", bundle::build(&info.source, &info.destination, now - 3 * 86_400_000, 1, day, payload)),
+            ("future", bundle::build(&info.source, &info.destination, now + 86_400_000 * 30, 1, day, payload)),
+            (
+                "over the cap",
+                bundle::build(
+                    &info.source,
+                    &info.destination,
+                    now,
+                    1,
+                    Duration::from_secs(100 * 365 * 86_400),
+                    payload,
+                ),
+            ),
+            ("another source", bundle::build(&stranger, &info.destination, now, 1, day, payload)),
+        ];
+        let before = b.fingerprint().unwrap();
+        for (what, bytes) in wraps {
+            let r = b.import(&bytes.unwrap()).unwrap();
+            assert_eq!(r.rejected().len(), 1, "{what}: {r:?}");
+        }
+        assert_eq!(b.fingerprint().unwrap(), before);
+        assert!(b.feed(&cid).unwrap().is_empty());
+    }
+}

@@ -53,3 +53,38 @@ impl Node {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit::{Kit, carry};
+    use super::*;
+
+    /// Each audience is its own document: a contact in `family` reads family and public
+    /// fields and posts, not friends'; the last value set wins.
+    #[test]
+    fn a_contact_reads_the_audiences_it_is_in() {
+        let kit = Kit::new();
+        let (mut a, mut b) = (kit.node("A"), kit.node("B"));
+        a.add_contact(&b.card(), &[Audience::Family]).unwrap();
+        b.add_contact(&a.card(), &[]).unwrap();
+        a.set_profile_field("about", "potter", Audience::Public).unwrap();
+        a.set_profile_field("about", "potter and baker", Audience::Public).unwrap();
+        a.set_profile_field("phone", "555", Audience::Family).unwrap();
+        a.set_profile_field("address", "hill road", Audience::Friends).unwrap();
+        a.add_profile_post("back on monday", Audience::Family).unwrap();
+        carry(&mut a, &mut b);
+        let mut seen: Vec<(Audience, String, String)> =
+            b.profile(&a.node_id()).unwrap().into_iter().map(|f| (f.audience, f.name, f.value)).collect();
+        seen.sort_by(|x, y| x.1.cmp(&y.1));
+        assert_eq!(
+            seen,
+            vec![
+                (Audience::Public, "about".into(), "potter and baker".into()),
+                (Audience::Family, "phone".into(), "555".into()),
+            ]
+        );
+        let posts = b.profile_posts(&a.node_id(), Audience::Family).unwrap();
+        assert_eq!(posts.iter().map(|p| p.text.as_str()).collect::<Vec<_>>(), ["back on monday"]);
+        assert!(b.profile_posts(&a.node_id(), Audience::Friends).unwrap().is_empty());
+    }
+}

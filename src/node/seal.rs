@@ -348,3 +348,69 @@ impl Node {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit::{Kit, carry, community, import};
+    use super::*;
+
+    /// With nobody editing, exports seal nothing new: an idle network creates nothing.
+    #[test]
+    fn an_idle_node_seals_nothing() {
+        let kit = Kit::new();
+        let (mut a, mut b) = (kit.node("A"), kit.node("B"));
+        let cid = community(&mut a, &mut b, Role::Member);
+        a.post(&cid, "one").unwrap();
+        for _ in 0..2 {
+            carry(&mut a, &mut b);
+            carry(&mut b, &mut a);
+        }
+        let held: HashSet<[u8; 32]> = a.held_digests().unwrap().into_iter().collect();
+        let b_held: HashSet<[u8; 32]> = b.held_digests().unwrap().into_iter().collect();
+        for _ in 0..5 {
+            kit.advance(3_600_000);
+            carry(&mut a, &mut b);
+            carry(&mut b, &mut a);
+        }
+        let new: Vec<_> = a.held_digests().unwrap().into_iter().filter(|d| !held.contains(d)).collect();
+        assert!(new.is_empty(), "exports without edits stored {} new bundles at A", new.len());
+        let new: Vec<_> = b.held_digests().unwrap().into_iter().filter(|d| !b_held.contains(d)).collect();
+        assert!(new.is_empty(), "exports without edits stored {} new bundles at B", new.len());
+        assert_eq!(a.store.read().unwrap().custody_records(a.node_id()).unwrap().len(), 0);
+    }
+
+    /// A bundle still waiting near its expiry is renewed: a new primary block around the
+    /// same signed payload, so its custody id stays, a destination that had the old copy
+    /// sees a duplicate, and one that did not gets its content.
+    #[test]
+    fn renewal_keeps_the_custody_id_and_the_payload() {
+        let kit = Kit::new();
+        let (mut a, mut b) = (kit.node("A"), kit.node("B"));
+        let cid = community(&mut a, &mut b, Role::Member);
+        a.post(&cid, "waits for B").unwrap();
+        let old = a.export(Target::Everyone).unwrap();
+        let me = a.node_id();
+        let before = a.store.read().unwrap().custody_records(me).unwrap();
+        assert_eq!(before.len(), 1);
+        kit.advance(a.lifetime.as_millis() as u64 - crate::limits::RENEW_BEFORE_MS + 1);
+        let renewed = a.export(Target::Everyone).unwrap();
+        let after = a.store.read().unwrap().custody_records(me).unwrap();
+        assert_eq!(after.len(), 1);
+        assert_eq!(after[0].seq, before[0].seq, "the custody id moved");
+        assert_ne!(after[0].digest, before[0].digest, "not renewed");
+        let view = a.store.read().unwrap();
+        let (m_old, m_new) = (before[0].digest, after[0].digest);
+        assert_eq!(view.bundle_meta(&m_old).unwrap(), None, "the old copy is still stored");
+        let meta = view.bundle_meta(&m_new).unwrap().unwrap();
+        drop(view);
+        assert!(meta.expires_unix_ms > a.now() + crate::limits::RENEW_BEFORE_MS);
+        let new_bytes = a.bundle_bytes(&m_new).unwrap().unwrap();
+        let old_bytes = old.iter().find(|b| bundle_digest(b) == m_old).unwrap();
+        assert_eq!(meta.payload_of(&new_bytes), Some(&old_bytes[bundle::parse_untimed(old_bytes).unwrap().payload]));
+        // B gets the content from the renewed copy, then the old one is a duplicate.
+        import(&mut b, &renewed);
+        assert_eq!(b.feed(&cid).unwrap().len(), 1);
+        let r = b.import(old_bytes).unwrap();
+        assert_eq!(r.duplicates(), 1, "{r:?}");
+    }
+}

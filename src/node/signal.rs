@@ -85,3 +85,38 @@ impl Node {
         Ok(Outcome::Custody { released })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit::{Kit, carry, community, import, new_since};
+    use super::*;
+
+    /// B's answer releases A's custody; a relay keeps the answer for A within its quota;
+    /// the same answer again changes nothing.
+    #[test]
+    fn an_answer_releases_custody_once_and_is_carried_for_its_custodian() {
+        let kit = Kit::new();
+        let (mut a, mut b, mut r) = (kit.node("A"), kit.node("B"), kit.node("R"));
+        let cid = community(&mut a, &mut b, Role::Member);
+        a.post(&cid, "answer me").unwrap();
+        carry(&mut a, &mut b);
+        assert_eq!(a.custody().unwrap().open, 1);
+        let mut seen: HashSet<[u8; 32]> = a.held_digests().unwrap().into_iter().collect();
+        let answers = new_since(&mut b, &mut seen);
+        assert!(!answers.is_empty());
+        // A stranger carries the answer for A, counted against its quota.
+        import(&mut r, &answers);
+        let view = r.store.read().unwrap();
+        let signals = view.all_bundle_meta().unwrap().into_iter().filter(|(_, m)| m.state == BundleState::Signal);
+        assert!(signals.count() >= 1);
+        drop(view);
+        assert!(r.relay_usage().unwrap().0 > 0);
+        // A applies it: custody released; the answer again is a duplicate.
+        import(&mut a, &answers);
+        assert_eq!(a.custody().unwrap().open, 0);
+        let before = a.fingerprint().unwrap();
+        let again = import(&mut a, &answers);
+        assert_eq!(again.custody_released(), 0);
+        assert_eq!(a.fingerprint().unwrap(), before);
+    }
+}
