@@ -14,6 +14,7 @@ use data_encoding::BASE32_NOPAD;
 
 use crate::identity::NodeId;
 use crate::limits::OPS_PER_CHANGE;
+use crate::plugin::{DocKind, builtin};
 
 /// Who a profile document is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -174,12 +175,18 @@ impl Part {
         Self::ALL.into_iter().find(|p| p.as_str() == s)
     }
 
-    /// Whether a member with `role` may write this part.
+    /// Whether a member with `role` may write this part (its kind's writers).
     pub fn writable_by(self, role: Role) -> bool {
+        self.kind().writers().admit(role)
+    }
+
+    /// The document kind this part is.
+    pub fn kind(self) -> &'static dyn DocKind {
         match self {
-            Part::Public | Part::Roster => role == Role::Owner,
-            Part::Wiki => matches!(role, Role::Owner | Role::Editor),
-            Part::Feed => true,
+            Part::Public => &builtin::CommunityPublic,
+            Part::Roster => &builtin::Roster,
+            Part::Wiki => &builtin::Wiki,
+            Part::Feed => &builtin::Feed,
         }
     }
 }
@@ -215,6 +222,14 @@ impl DocId {
             "p" => Some(DocId::Profile { owner: NodeId::parse(id)?, audience: Audience::parse(sub)? }),
             "c" => Some(DocId::Community { id: CommunityId::parse(id)?, part: Part::parse(sub)? }),
             _ => None,
+        }
+    }
+
+    /// The document kind.
+    pub fn kind(&self) -> &'static dyn DocKind {
+        match self {
+            DocId::Profile { .. } => &builtin::Profile,
+            DocId::Community { part, .. } => part.kind(),
         }
     }
 

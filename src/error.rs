@@ -83,6 +83,14 @@ pub enum Rejection {
         /// The document part.
         part: Part,
     },
+    /// A change breaks its document kind's write rule (per item: whose post, whose listing).
+    #[error("the {kind} refuses this change: {rule}")]
+    Rule {
+        /// The document kind.
+        kind: String,
+        /// The rule, in words.
+        rule: String,
+    },
     /// Someone other than the owner changed a profile.
     #[error("only the owner may change profile {0}")]
     NotProfileOwner(String),

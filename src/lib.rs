@@ -42,6 +42,7 @@ pub mod limits;
 pub mod link;
 pub mod membership;
 pub mod node;
+pub mod plugin;
 pub mod relay;
 pub mod report;
 pub mod routing;

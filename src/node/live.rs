@@ -270,11 +270,9 @@ impl Node {
 /// the relation and copies).
 fn offer_of(m: &BundleMeta) -> Offer {
     let content = match m.state {
-        BundleState::Applied | BundleState::WaitingKey => match DocId::parse(&m.doc) {
-            Some(DocId::Community { part: Part::Roster, .. }) => Class::Membership,
-            Some(DocId::Profile { .. } | DocId::Community { part: Part::Public, .. }) => Class::Profile,
-            _ => Class::Content,
-        },
+        BundleState::Applied | BundleState::WaitingKey => {
+            DocId::parse(&m.doc).map_or(Class::Content, |d| d.kind().class())
+        }
         _ => Class::Control,
     };
     Offer {

@@ -15,6 +15,7 @@ use crate::envelope::{self, Batch, Envelope, Grant, Header, Kind};
 use crate::error::Rejection;
 use crate::identity::{Identity, NodeId};
 use crate::membership;
+use crate::plugin::Writer;
 
 use super::{payload_digest, source_node};
 
@@ -241,8 +242,8 @@ fn rules(
     }
 }
 
-/// Every change is the signer's own, except in an owner's community snapshot (which
-/// vouches for every member's changes).
+/// Every change is the signer's own and keeps its kind's write rule, except in an owner's
+/// community snapshot (which vouches for every member's changes).
 fn actors(doc: DocId, header: &Header, batch: &Batch, role: Option<Role>, changes: &[Change]) -> Result<(), Rejection> {
     let snapshot = header.kind == Kind::Snapshot && matches!(doc, DocId::Community { .. }) && role == Some(Role::Owner);
     if snapshot {
@@ -251,6 +252,17 @@ fn actors(doc: DocId, header: &Header, batch: &Batch, role: Option<Role>, change
     let actor = ActorId::from(batch.author.to_vec());
     if let Some(c) = changes.iter().find(|c| *c.actor_id() != actor) {
         return Err(Rejection::WrongActor { actor: c.actor_id().to_hex_string() });
+    }
+    // The kind's per-item rule, one change at a time (a change's ops are capped).
+    let kind = doc.kind();
+    if kind.inspects_ops() {
+        let by = Writer { node: header.author, role };
+        for c in changes {
+            let ops = crate::plugin::ops::ops_of(c).ok_or(Rejection::DecoderFailed)?;
+            if let Err(broken) = kind.check(&by, &ops) {
+                return Err(Rejection::Rule { kind: kind.name().to_string(), rule: broken.rule.to_string() });
+            }
+        }
     }
     Ok(())
 }
