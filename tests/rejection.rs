@@ -207,8 +207,11 @@ fn forged_and_unauthorised_batches_are_rejected_with_their_reason() {
     assert_eq!(w.b.node.fingerprint().unwrap(), before, "a rejection changed what B keeps");
     assert_eq!(w.b.node.wiki_page(&wells, "Water").unwrap().as_deref(), Some("members only text\n"));
 
-    // The same member, posting to the feed as a member may, is accepted.
+    // The same member, posting to the feed as a member may (a post under its own name),
+    // is accepted.
     let feed = DocId::Community { id: wells, part: Part::Feed };
+    let own_post = format!("post/1796000000000/{}", w.c.node.node_id());
+    let c_changes = changes_by(&c_identity.signing_public(), &own_post, "member post");
     let ok = forge_batch(
         &c_identity,
         &w.c.node.node_id().endpoint(),
@@ -295,7 +298,11 @@ fn an_equivocating_author_is_refused_without_sinking_the_rest_of_the_import() {
         Some(w.b.node.community_key(&wells).unwrap()),
         Some(genesis_of(&w)),
         chain_of(&w.c, &wells),
-        &changes_by(&c_identity.signing_public(), "post/0000000000001/x", "a second history"),
+        &changes_by(
+            &c_identity.signing_public(),
+            &format!("post/0000000000001/{}", w.c.node.node_id()),
+            "a second history",
+        ),
     );
     // In the same import, legitimate changes from A to the same feed and to the wiki.
     w.a.node.put_wiki_page(&wells, "Water", "members only text\nand more\n").unwrap();
