@@ -64,14 +64,24 @@ fn sigkill_during_import_never_corrupts_the_store() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let full = start.elapsed().max(Duration::from_millis(50));
 
+    // Kills spread by a controller: B's imports get shorter as it holds more (and the
+    // machine's load varies), so the window shrinks when a kill came too late and grows
+    // when it landed.
     let mut rng = Rng(0x5eed);
     let mut killed_mid_way = 0;
-    for round in 0..16 {
+    let mut window = full.as_micros() as u64;
+    for round in 0..48 {
+        if killed_mid_way >= 12 {
+            break;
+        }
         let mut child = import();
-        let delay = Duration::from_micros(rng.next() % (full.as_micros() as u64 + 1));
+        let delay = Duration::from_micros(rng.next() % (window + 1));
         std::thread::sleep(delay);
         if child.try_wait().unwrap().is_none() {
             killed_mid_way += 1;
+            window = window * 9 / 8;
+        } else {
+            window = (window * 3 / 4).max(1_000);
         }
         child.kill().unwrap(); // SIGKILL on Unix
         child.wait().unwrap();
