@@ -55,7 +55,11 @@ pub const COST_DEFAULT: Cost = Cost { m_kib: 64 * 1024, t: 3, p: 1 };
 
 /// The most a sealed file may ask for: reading a damaged or planted file must not take
 /// the machine's memory.
-pub const COST_MAX: Cost = Cost { m_kib: 1024 * 1024, t: 16, p: 8 };
+pub const COST_MAX: Cost = Cost {
+    m_kib: crate::limits::KEY_FILE_MEMORY_KIB_MAX,
+    t: crate::limits::KEY_FILE_PASSES_MAX,
+    p: crate::limits::KEY_FILE_LANES_MAX,
+};
 
 /// Why sealed keys could not be opened.
 #[derive(Debug, thiserror::Error)]

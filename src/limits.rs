@@ -338,3 +338,20 @@ pub const IMPORT_FILES_PER_COMMIT: usize = 64;
 /// Bundle bytes `caravan import` reads per durable commit (a file holds at most one
 /// bundle's size, so one commit holds at most this plus one bundle).
 pub const IMPORT_BYTES_PER_COMMIT: usize = 64 << 20;
+
+// --- Keys at rest ---
+
+/// Most memory (KiB) a sealed key file may ask Argon2 for: reading a damaged or planted
+/// file must not take the machine's memory.
+pub const KEY_FILE_MEMORY_KIB_MAX: u32 = 1024 * 1024;
+
+/// Most Argon2 passes a sealed key file may ask for.
+pub const KEY_FILE_PASSES_MAX: u32 = 16;
+
+/// Most Argon2 lanes a sealed key file may ask for.
+pub const KEY_FILE_LANES_MAX: u32 = 8;
+
+// --- Document kinds ---
+
+/// Longest kind name, in bytes (it is part of every document id of the kind).
+pub const KIND_NAME_BYTES_MAX: usize = 16;
