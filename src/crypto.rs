@@ -32,6 +32,8 @@ pub const CONTEXT_CUSTODY_SIGNAL: &str = "caravan 2026-11 custody signal v1";
 /// BLAKE3 `derive_key` context for the key that authenticates a node's own stick file
 /// headers (derived from its signing secret; never leaves the node).
 pub const CONTEXT_STICK_HEADER_KEY: &str = "caravan 2026-11 stick header key v1";
+/// Derives a wiki page's document id from its community and name.
+pub const CONTEXT_WIKI_PAGE: &str = "caravan 2026-11 wiki page id v1";
 
 /// Bytes of an XChaCha20 nonce.
 pub const NONCE_BYTES: usize = 24;

@@ -14,7 +14,7 @@ use data_encoding::BASE32_NOPAD;
 
 use crate::identity::NodeId;
 use crate::limits::OPS_PER_CHANGE;
-use crate::plugin::{DocKind, builtin};
+use crate::plugin::{DocKind, Home, KindName, builtin, registry};
 
 /// Who a profile document is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -155,38 +155,92 @@ pub enum Part {
     Wiki,
     /// Posts; members read; every member writes.
     Feed,
+    /// One wiki page (`wiki/<page id>`): each page is a document of its own, so reading or
+    /// syncing one never loads another.
+    Page(PageId),
+    /// A document of a plug-in kind (`<kind name>`).
+    Kind(KindName),
+}
+
+/// A wiki page's id within its community: 128 bits of BLAKE3 over the community and the
+/// page's name, so editors creating the same page concurrently make the same document,
+/// and carriers do not see page names.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PageId(pub [u8; 16]);
+
+impl PageId {
+    /// The id of page `name` in community `cid`.
+    pub fn of(cid: &CommunityId, name: &str) -> Self {
+        let h = crate::crypto::derive(crate::crypto::CONTEXT_WIKI_PAGE, &[&cid.0, name.as_bytes()]);
+        PageId(h[..16].try_into().expect("16 of 32 bytes"))
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        let bytes = BASE32_NOPAD.decode(s.to_ascii_uppercase().as_bytes()).ok()?;
+        let id = PageId(bytes.try_into().ok()?);
+        // One spelling only.
+        (id.to_string() == s).then_some(id)
+    }
+}
+
+impl fmt::Display for PageId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&BASE32_NOPAD.encode(&self.0).to_ascii_lowercase())
+    }
+}
+
+impl fmt::Debug for PageId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PageId({self})")
+    }
 }
 
 impl Part {
     /// Every part, in priority order (membership first).
     pub const ALL: [Part; 4] = [Part::Roster, Part::Public, Part::Wiki, Part::Feed];
 
-    /// Text name.
-    pub fn as_str(self) -> &'static str {
+    /// Text name, as in document ids (`wiki/<page id>` for a page).
+    pub fn name(self) -> String {
         match self {
-            Part::Public => "public",
-            Part::Roster => "roster",
-            Part::Wiki => "wiki",
-            Part::Feed => "feed",
+            Part::Public => "public".into(),
+            Part::Roster => "roster".into(),
+            Part::Wiki => "wiki".into(),
+            Part::Feed => "feed".into(),
+            Part::Page(p) => format!("wiki/{p}"),
+            Part::Kind(k) => k.to_string(),
         }
     }
 
     fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|p| p.as_str() == s)
+        if let Some(p) = s.strip_prefix("wiki/") {
+            return PageId::parse(p).map(Part::Page);
+        }
+        match s {
+            "public" => Some(Part::Public),
+            "roster" => Some(Part::Roster),
+            "wiki" => Some(Part::Wiki),
+            "feed" => Some(Part::Feed),
+            // Names of built-in kinds that live elsewhere are not community parts.
+            "profile" | "wiki-page" => None,
+            other => KindName::new(other).map(Part::Kind),
+        }
     }
 
-    /// Whether a member with `role` may write this part (its kind's writers).
+    /// Whether a member with `role` may write this part (its kind's writers; nobody, for
+    /// a kind this process does not know).
     pub fn writable_by(self, role: Role) -> bool {
-        self.kind().writers().admit(role)
+        self.kind().is_some_and(|k| k.writers().admit(role))
     }
 
-    /// The document kind this part is.
-    pub fn kind(self) -> &'static dyn DocKind {
+    /// The document kind this part is (`None`: a plug-in kind not registered here).
+    pub fn kind(self) -> Option<&'static dyn DocKind> {
         match self {
-            Part::Public => &builtin::CommunityPublic,
-            Part::Roster => &builtin::Roster,
-            Part::Wiki => &builtin::Wiki,
-            Part::Feed => &builtin::Feed,
+            Part::Public => Some(&builtin::CommunityPublic),
+            Part::Roster => Some(&builtin::Roster),
+            Part::Wiki => Some(&builtin::Wiki),
+            Part::Feed => Some(&builtin::Feed),
+            Part::Page(_) => Some(&builtin::WikiPage),
+            Part::Kind(k) => registry::find(k.as_str()),
         }
     }
 }
@@ -213,11 +267,8 @@ pub enum DocId {
 impl DocId {
     /// Parses `p/<node>/<audience>` or `c/<community>/<part>`.
     pub fn parse(s: &str) -> Option<Self> {
-        let mut it = s.split('/');
+        let mut it = s.splitn(3, '/');
         let (kind, id, sub) = (it.next()?, it.next()?, it.next()?);
-        if it.next().is_some() {
-            return None;
-        }
         match kind {
             "p" => Some(DocId::Profile { owner: NodeId::parse(id)?, audience: Audience::parse(sub)? }),
             "c" => Some(DocId::Community { id: CommunityId::parse(id)?, part: Part::parse(sub)? }),
@@ -225,17 +276,21 @@ impl DocId {
         }
     }
 
-    /// The document kind.
-    pub fn kind(&self) -> &'static dyn DocKind {
+    /// The document kind (`None`: a plug-in kind not registered here).
+    pub fn kind(&self) -> Option<&'static dyn DocKind> {
         match self {
-            DocId::Profile { .. } => &builtin::Profile,
+            DocId::Profile { .. } => Some(&builtin::Profile),
             DocId::Community { part, .. } => part.kind(),
         }
     }
 
-    /// Whether content is public (signed only) rather than encrypted.
+    /// Whether content is public (signed only) rather than encrypted. (A document of a
+    /// kind not known here counts as private: it is only carried.)
     pub fn is_public(&self) -> bool {
-        matches!(self, DocId::Profile { audience: Audience::Public, .. } | DocId::Community { part: Part::Public, .. })
+        match self {
+            DocId::Profile { audience, .. } => *audience == Audience::Public,
+            DocId::Community { part, .. } => part.kind().is_some_and(|k| k.home() == Home::CommunityPublic),
+        }
     }
 
     /// The key scope that encrypts this document, if it is not public.
@@ -264,7 +319,9 @@ impl DocId {
             DocId::Community { part: Part::Public, .. } => 2,
             DocId::Profile { .. } => 3,
             DocId::Community { part: Part::Wiki, .. } => 4,
-            DocId::Community { part: Part::Feed, .. } => 5,
+            DocId::Community { part: Part::Page(_), .. } => 5,
+            DocId::Community { part: Part::Feed, .. } => 6,
+            DocId::Community { part: Part::Kind(_), .. } => 7,
         }
     }
 }
@@ -273,7 +330,7 @@ impl fmt::Display for DocId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             DocId::Profile { owner, audience } => write!(f, "p/{owner}/{audience}"),
-            DocId::Community { id, part } => write!(f, "c/{id}/{}", part.as_str()),
+            DocId::Community { id, part } => write!(f, "c/{id}/{}", part.name()),
         }
     }
 }

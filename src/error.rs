@@ -153,6 +153,18 @@ pub enum Error {
     /// No pending invitation with this id.
     #[error("no pending invitation {0}")]
     UnknownInvite(String),
+    /// A local edit breaks its document kind's rule: every other node would refuse it,
+    /// so it is not made.
+    #[error("this edit breaks the {kind}'s rule: {rule}")]
+    Rule {
+        /// The document kind.
+        kind: String,
+        /// The rule, in words.
+        rule: String,
+    },
+    /// No document kind of this name is registered in this process.
+    #[error("no document kind named {0:?} is registered (see caravan::plugin::register)")]
+    UnknownKind(String),
     /// A stored document could not be loaded or changed.
     #[error("document {doc}: {reason}")]
     Document {

@@ -21,6 +21,7 @@ fn main() -> ExitCode {
         Command::Profile(c) => commands::profile::run(&home, c),
         Command::Community(c) => commands::community::run(&home, c),
         Command::Wiki(c) => commands::wiki::run(&home, c),
+        Command::Market(c) => commands::market::run(&home, c),
         Command::Post { community, text } => commands::feed::post(&home, &community, &text),
         Command::Feed { community, json } => commands::feed::feed(&home, &community, json),
         Command::Export { out, to, community } => commands::bundles::export(&home, &out, to, community),

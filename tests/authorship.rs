@@ -197,3 +197,58 @@ fn a_member_may_edit_and_delete_its_own_post() {
     assert_eq!(texts.len(), 2, "{texts:?}");
     assert!(!texts.iter().any(|t| t.starts_with("C:")), "{texts:?}");
 }
+
+#[test]
+fn a_member_cannot_change_or_withdraw_another_members_listing() {
+    use caravan::plugin::market::{ListingKind, NewListing};
+    let mut w = world();
+    let eggs = NewListing {
+        kind: ListingKind::Offer,
+        title: "Eggs".into(),
+        description: String::new(),
+        terms: String::new(),
+        price: None,
+        quantity: Some(12),
+        place: String::new(),
+        expires_unix_ms: common::now_ms() + 86_400_000,
+    };
+    let id = w.a.node.add_listing(&w.wells, false, &eggs).unwrap();
+    spread(&mut w);
+    let market =
+        DocId::Community { id: w.wells, part: caravan::Part::Kind(caravan::plugin::KindName::new("market").unwrap()) };
+    let c_actor = ActorId::from(identity_of(&w.c).signing_public().to_vec());
+    let load = |n: &mut TestNode| {
+        AutoCommit::load(&n.node.document_bytes(market).unwrap()).unwrap().with_actor(c_actor.clone())
+    };
+    let key = format!("listing/{id}");
+    let mut retitle = load(&mut w.c);
+    let (_, obj) = automerge::ReadDoc::get(&retitle, ROOT, key.as_str()).unwrap().unwrap();
+    retitle.put(&obj, "title", "Rotten eggs").unwrap();
+    let mut withdraw = load(&mut w.c);
+    withdraw.delete(ROOT, key.as_str()).unwrap();
+    for (what, mut doc) in [("retitle", retitle), ("withdraw", withdraw)] {
+        doc.commit();
+        let change = doc.get_last_local_change().unwrap().raw_bytes().to_vec();
+        let (genesis, chain) = w.c.node.membership_proof(&w.wells).unwrap();
+        let forged = forge_batch(
+            &identity_of(&w.c),
+            &w.c.node.node_id().endpoint(),
+            &market.to_string(),
+            &w.wells.endpoint(),
+            Some(w.c.node.community_key(&w.wells).unwrap()),
+            Some(genesis),
+            chain,
+            &[change],
+        );
+        for n in [&mut w.a, &mut w.b] {
+            let before = n.node.fingerprint().unwrap();
+            let (kind, rule) = refused_by_rule(&n.node.import(&forged).unwrap());
+            assert_eq!(kind, "market", "{what}");
+            assert!(rule.contains("only its own listings"), "{what}: {rule}");
+            assert_eq!(n.node.fingerprint().unwrap(), before, "{what}");
+        }
+    }
+    let listed = w.b.node.listings(&w.wells).unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].1.listing.title, "Eggs");
+}

@@ -49,6 +49,9 @@ pub(crate) enum Command {
     /// Read and write a community's wiki.
     #[command(subcommand)]
     Wiki(WikiCommand),
+    /// Offer and ask for goods and services in a community's market.
+    #[command(subcommand)]
+    Market(MarketCommand),
     /// Post to a community's feed.
     Post {
         /// Community id.
@@ -223,6 +226,69 @@ pub(crate) enum CommunityCommand {
         /// Invitation id (from `community invites`).
         id: String,
     },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum MarketCommand {
+    /// Offer something (goods, a service, a ride) to the community's members, or with
+    /// `--public` to anyone. Prints the listing's id.
+    Offer(ListingArgs),
+    /// Ask for something: the same options as `offer`.
+    Request(ListingArgs),
+    /// List what stands in the community's market (expired listings are hidden).
+    List {
+        /// Community id.
+        community: String,
+        /// Only listings whose title, description, terms or place hold every word.
+        #[arg(long, value_name = "TEXT")]
+        search: Option<String>,
+        /// Only offers or only requests.
+        #[arg(long, value_parser = ["offer", "request"])]
+        kind: Option<String>,
+        /// Only your own listings.
+        #[arg(long)]
+        mine: bool,
+        /// Print JSON (ids, node ids, times in ms).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Withdraw one of your listings (by the id `offer`, `request` or `list` shows).
+    Withdraw {
+        /// Community id.
+        community: String,
+        /// The listing's id.
+        id: String,
+    },
+}
+
+/// What `caravan market offer` and `request` take.
+#[derive(clap::Args)]
+pub(crate) struct ListingArgs {
+    /// Community id.
+    pub(crate) community: String,
+    /// A short title ("Eggs", "Ride to town on Friday").
+    pub(crate) title: String,
+    /// A longer description.
+    #[arg(long, value_name = "TEXT")]
+    pub(crate) description: Option<String>,
+    /// Terms, in your words ("pick up at the farm", "in exchange for honey").
+    #[arg(long, value_name = "TEXT")]
+    pub(crate) terms: Option<String>,
+    /// A price: an amount and its unit (`--price 2.50 EUR`, `--price 3 hours`).
+    #[arg(long, num_args = 2, value_names = ["AMOUNT", "UNIT"])]
+    pub(crate) price: Option<Vec<String>>,
+    /// How many.
+    #[arg(long, value_name = "N")]
+    pub(crate) quantity: Option<u64>,
+    /// Where.
+    #[arg(long, value_name = "PLACE")]
+    pub(crate) place: Option<String>,
+    /// Days until it is withdrawn by itself.
+    #[arg(long, value_name = "DAYS", default_value_t = 30)]
+    pub(crate) expires: u64,
+    /// Readable by anyone who gets the community's public documents, not only members.
+    #[arg(long)]
+    pub(crate) public: bool,
 }
 
 #[derive(Subcommand)]

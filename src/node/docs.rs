@@ -155,6 +155,13 @@ impl Node {
             .map(|c| c.len() as u64)
             .max()
             .unwrap_or(0);
+        // Our own changes keep the kind's rule, as every other node will judge them.
+        if edited.is_ok()
+            && let Some(broken) = self.breaks_rule(&*t, id, &before)?
+        {
+            self.docs.remove(&id);
+            return Err(broken);
+        }
         let refused = match edited {
             Err(e) => Some(e.to_string()),
             Ok(()) if biggest > crate::limits::CHANGE_OPS_MAX => Some(format!(

@@ -271,7 +271,7 @@ impl Node {
 fn offer_of(m: &BundleMeta) -> Offer {
     let content = match m.state {
         BundleState::Applied | BundleState::WaitingKey => {
-            DocId::parse(&m.doc).map_or(Class::Content, |d| d.kind().class())
+            DocId::parse(&m.doc).and_then(|d| d.kind()).map_or(Class::Content, |k| k.class())
         }
         _ => Class::Control,
     };

@@ -143,6 +143,11 @@ fn check(bytes: &[u8], ctx: &Ctx, certs: &mut NewCerts) -> Result<Pre, Rejection
             if info.destination != doc.endpoint() {
                 return Err(Rejection::Destination { found: info.destination.clone(), expected: doc.endpoint() });
             }
+            // A kind this process does not know: its rules cannot be judged here, so it
+            // is carried unread, like content this node cannot read.
+            if doc.kind().is_none() {
+                return Ok(Pre::Carry { info, payload, header, verified: false, waiting: None });
+            }
             if header.encrypted == doc.is_public() {
                 return Err(Rejection::Protection(header.doc.clone()));
             }
@@ -254,7 +259,7 @@ fn actors(doc: DocId, header: &Header, batch: &Batch, role: Option<Role>, change
         return Err(Rejection::WrongActor { actor: c.actor_id().to_hex_string() });
     }
     // The kind's per-item rule, one change at a time (a change's ops are capped).
-    let kind = doc.kind();
+    let Some(kind) = doc.kind() else { return Err(Rejection::Document(doc.to_string())) };
     if kind.inspects_ops() {
         let by = Writer { node: header.author, role };
         for c in changes {

@@ -9,15 +9,22 @@ impl Node {
     pub(super) fn seal_all(&mut self) -> Result<(), Error> {
         let view = self.store.read()?;
         let me = self.node_id();
-        let mut candidates: Vec<DocId> =
-            Audience::ALL.iter().map(|a| DocId::Profile { owner: me, audience: *a }).collect();
-        for c in self.communities()? {
-            candidates.extend(Part::ALL.map(|part| DocId::Community { id: c.id, part }));
-        }
         let stored: HashSet<String> = view.doc_ids()?.into_iter().collect();
+        // Every document we hold of our profile and of our communities, whatever its kind.
+        let ours: HashSet<CommunityId> = self.communities()?.into_iter().map(|c| c.id).collect();
+        let mut candidates: Vec<DocId> = stored
+            .iter()
+            .filter_map(|s| DocId::parse(s))
+            .filter(|d| match d {
+                DocId::Profile { owner, .. } => *owner == me,
+                DocId::Community { id, .. } => ours.contains(id),
+            })
+            .collect();
+        candidates.sort();
         drop(view);
         let mut t = self.write_txn()?;
         let result = (|| {
+            self.forget_expired_listings(&mut t, &stored)?;
             for id in candidates {
                 if stored.contains(&id.to_string()) {
                     self.seal_doc(&mut t, id)?;
@@ -127,12 +134,15 @@ impl Node {
     /// changes (by the heads it announced) whose bundles are no longer stored: forgotten
     /// once delivered, so it joined later. Its custody is for those members only.
     pub(super) fn seal_snapshots(&mut self, t: &mut Txn) -> Result<(), Error> {
-        let mut docs: Vec<DocId> = Vec::new();
-        for c in self.communities()? {
-            if c.role == Role::Owner {
-                docs.extend(Part::ALL.map(|part| DocId::Community { id: c.id, part }));
-            }
-        }
+        let owned: HashSet<CommunityId> =
+            self.communities()?.into_iter().filter(|c| c.role == Role::Owner).map(|c| c.id).collect();
+        let mut docs: Vec<DocId> = t
+            .doc_ids()?
+            .iter()
+            .filter_map(|s| DocId::parse(s))
+            .filter(|d| matches!(d, DocId::Community { id, .. } if owned.contains(id)))
+            .collect();
+        docs.sort();
         for id in docs {
             let name = id.to_string();
             if self.load_doc(t, id)?.doc.get_heads().is_empty() {

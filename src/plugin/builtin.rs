@@ -7,8 +7,12 @@ use crate::routing::Class;
 pub struct Roster;
 /// A community's public part: name and description, readable by anyone. Owners write.
 pub struct CommunityPublic;
-/// A community's wiki. Owners and editors edit any page.
+/// A community's wiki: the index of its pages (name to page document). Owners and
+/// editors edit it.
 pub struct Wiki;
+/// One wiki page: its name and its text as a list of lines. Owners and editors edit any
+/// page.
+pub struct WikiPage;
 /// A community's feed: every member posts, and edits or deletes only its own posts.
 pub struct Feed;
 /// One audience of a node's profile: fields and posts. Only its owner writes.
@@ -59,6 +63,27 @@ impl DocKind for CommunityPublic {
 impl DocKind for Wiki {
     fn name(&self) -> &'static str {
         "wiki"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn home(&self) -> Home {
+        Home::Members
+    }
+    fn writers(&self) -> Writers {
+        Writers::Editors
+    }
+    fn class(&self) -> Class {
+        Class::Content
+    }
+    fn inspects_ops(&self) -> bool {
+        false
+    }
+}
+
+impl DocKind for WikiPage {
+    fn name(&self) -> &'static str {
+        "wiki-page"
     }
     fn version(&self) -> u32 {
         1

@@ -16,9 +16,12 @@ use crate::identity::NodeId;
 use crate::routing::Class;
 
 pub mod builtin;
+pub mod market;
 pub mod ops;
+pub mod registry;
 
 pub use ops::{Action, Key, Op, Target};
+pub use registry::{KindName, RegisterError, find, register};
 
 /// Where a kind's documents live, which decides who can read them (and so how they are
 /// encrypted and addressed).
@@ -123,6 +126,12 @@ pub trait DocKind: Send + Sync + 'static {
     /// a large text change costs nothing more).
     fn inspects_ops(&self) -> bool {
         true
+    }
+    /// Which Rust type implements the kind (so registering the same kind twice is told
+    /// apart from two kinds claiming one name). Not meant to be overridden.
+    #[doc(hidden)]
+    fn type_key(&self) -> std::any::TypeId {
+        std::any::TypeId::of::<Self>()
     }
 }
 

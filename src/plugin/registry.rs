@@ -1,0 +1,177 @@
+//! The kinds this process knows: the built-in ones, and any an app registers.
+//!
+//! A document whose kind is not registered here is carried unread, like any document this
+//! node cannot read: its rules cannot be judged, so it is never merged.
+
+use std::fmt;
+use std::sync::RwLock;
+
+use super::{DocKind, builtin, market};
+use crate::limits::KIND_NAME_BYTES_MAX;
+
+/// A kind's name as it appears in document ids: 1 to `KIND_NAME_BYTES_MAX` bytes of
+/// lower-case ASCII letters, digits and `-`, starting with a letter.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct KindName {
+    len: u8,
+    bytes: [u8; KIND_NAME_BYTES_MAX],
+}
+
+impl KindName {
+    /// Checks and wraps a name.
+    pub fn new(name: &str) -> Option<Self> {
+        let b = name.as_bytes();
+        let valid = !b.is_empty()
+            && b.len() <= KIND_NAME_BYTES_MAX
+            && b[0].is_ascii_lowercase()
+            && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-');
+        if !valid {
+            return None;
+        }
+        let mut bytes = [0u8; KIND_NAME_BYTES_MAX];
+        bytes[..b.len()].copy_from_slice(b);
+        Some(KindName { len: b.len() as u8, bytes })
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.bytes[..self.len as usize]).expect("checked ASCII")
+    }
+}
+
+impl fmt::Display for KindName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for KindName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "KindName({})", self.as_str())
+    }
+}
+
+/// Why a kind could not be registered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RegisterError {
+    /// The name is not a valid kind name.
+    #[error("{0:?} is not a valid kind name (1 to 16 lower-case letters, digits or '-', starting with a letter)")]
+    Name(String),
+    /// Another kind already has this name.
+    #[error("a kind named {0:?} is already registered")]
+    Taken(String),
+}
+
+/// Names the built-in kinds use (in community document ids), reserved.
+const BUILTIN: [&dyn DocKind; 8] = [
+    &builtin::Profile,
+    &builtin::Roster,
+    &builtin::CommunityPublic,
+    &builtin::Wiki,
+    &builtin::WikiPage,
+    &builtin::Feed,
+    &market::Market,
+    &market::PublicMarket,
+];
+
+static REGISTERED: RwLock<Vec<&'static dyn DocKind>> = RwLock::new(Vec::new());
+
+/// Registers a kind for this process (every node opened in it then reads, judges and
+/// merges documents of the kind). Registering the same kind value twice is harmless.
+pub fn register(kind: &'static dyn DocKind) -> Result<(), RegisterError> {
+    let name = kind.name();
+    if KindName::new(name).is_none() {
+        return Err(RegisterError::Name(name.to_string()));
+    }
+    let mut all = REGISTERED.write().unwrap_or_else(|e| e.into_inner());
+    if let Some(existing) = BUILTIN.iter().chain(all.iter()).find(|k| k.name() == name) {
+        if existing.type_key() == kind.type_key() {
+            return Ok(());
+        }
+        return Err(RegisterError::Taken(name.to_string()));
+    }
+    all.push(kind);
+    Ok(())
+}
+
+/// The kind named `name`, built in or registered.
+pub fn find(name: &str) -> Option<&'static dyn DocKind> {
+    if let Some(k) = BUILTIN.iter().find(|k| k.name() == name) {
+        return Some(*k);
+    }
+    REGISTERED.read().unwrap_or_else(|e| e.into_inner()).iter().find(|k| k.name() == name).copied()
+}
+
+/// Every kind known, built in first.
+pub fn all() -> Vec<&'static dyn DocKind> {
+    let mut out: Vec<&'static dyn DocKind> = BUILTIN.to_vec();
+    out.extend(REGISTERED.read().unwrap_or_else(|e| e.into_inner()).iter().copied());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plugin::{Home, Writers};
+    use crate::routing::Class;
+
+    struct Notes;
+    impl DocKind for Notes {
+        fn name(&self) -> &'static str {
+            "notes-test"
+        }
+        fn version(&self) -> u32 {
+            1
+        }
+        fn home(&self) -> Home {
+            Home::Members
+        }
+        fn writers(&self) -> Writers {
+            Writers::Members
+        }
+        fn class(&self) -> Class {
+            Class::Content
+        }
+    }
+    struct Impostor;
+    impl DocKind for Impostor {
+        fn name(&self) -> &'static str {
+            "feed"
+        }
+        fn version(&self) -> u32 {
+            1
+        }
+        fn home(&self) -> Home {
+            Home::Members
+        }
+        fn writers(&self) -> Writers {
+            Writers::Members
+        }
+        fn class(&self) -> Class {
+            Class::Content
+        }
+    }
+
+    #[test]
+    fn kinds_register_once_and_built_in_names_are_reserved() {
+        static NOTES: Notes = Notes;
+        assert!(find("notes-test").is_none());
+        register(&NOTES).unwrap();
+        register(&NOTES).unwrap();
+        assert_eq!(find("notes-test").map(|k| k.name()), Some("notes-test"));
+        assert_eq!(register(&Impostor), Err(RegisterError::Taken("feed".into())));
+        assert_eq!(find("feed").unwrap().writers(), Writers::Members);
+        assert!(all().iter().filter(|k| k.name() == "notes-test").count() == 1);
+    }
+
+    #[test]
+    fn kind_names_are_short_lower_case_ascii() {
+        for ok in ["a", "market", "wiki-page", "k9", "abcdefghijklmnop"] {
+            assert_eq!(KindName::new(ok).map(|k| k.to_string()), Some(ok.to_string()));
+        }
+        for bad in ["", "Market", "9lives", "-x", "a/b", "a b", "abcdefghijklmnopq", "é"] {
+            assert!(KindName::new(bad).is_none(), "{bad:?}");
+        }
+    }
+}
