@@ -51,6 +51,8 @@ pub mod status;
 pub mod store;
 pub mod sync;
 
+/// The Automerge version documents are made with: a plug-in reads and edits them with it.
+pub use automerge;
 pub use doc::{Audience, CommunityId, DocId, Part, Post, Role};
 pub use error::{Error, Rejection};
 pub use identity::{ContactCard, Identity, NodeId};
