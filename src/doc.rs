@@ -13,7 +13,6 @@ use automerge::{AutoCommit, ObjType, ROOT, ReadDoc, ScalarValue, Value};
 use data_encoding::BASE32_NOPAD;
 
 use crate::identity::NodeId;
-use crate::limits::OPS_PER_CHANGE;
 use crate::plugin::{DocKind, Home, KindName, builtin, registry};
 
 /// Who a profile document is for.
@@ -444,66 +443,8 @@ pub(crate) fn read_posts(doc: &AutoCommit) -> Vec<Post> {
         .collect()
 }
 
-/// Writes a wiki page: creates its Text, or applies the new text as a diff
-/// (`update_text`) so concurrent edits elsewhere in the page survive the merge.
-///
-/// Every character inserted or deleted is one Automerge operation, and other nodes refuse
-/// a change of more than `limits::CHANGE_OPS_MAX` operations (decoding it would cost them
-/// more than about a second). A bigger edit is written as several changes: the unchanged
-/// start and end of the page are kept (so concurrent edits there survive too), and the
-/// middle is deleted, then inserted, a part at a time, each part committed as its own change.
-pub(crate) fn put_page(doc: &mut AutoCommit, page: &str, text: &str) -> Result<(), automerge::AutomergeError> {
-    let key = format!("{PAGE_PREFIX}{page}");
-    let code_points = doc.text_encoding() == automerge::TextEncoding::UnicodeCodePoint;
-    match doc.get(ROOT, key.as_str())? {
-        Some((Value::Object(ObjType::Text), obj)) => {
-            let old = doc.text(&obj)?;
-            if !code_points || old.chars().count() + text.chars().count() <= OPS_PER_CHANGE {
-                return doc.update_text(&obj, text);
-            }
-            replace_in_parts(doc, &obj, &old, text)
-        }
-        _ => {
-            let obj = doc.put_object(ROOT, key, ObjType::Text)?;
-            if !code_points {
-                return doc.splice_text(&obj, 0, 0, text);
-            }
-            replace_in_parts(doc, &obj, "", text)
-        }
-    }
-}
-
-/// Replaces the text of `obj` (`old`) by `new` in changes of at most `OPS_PER_CHANGE`
-/// operations: keeps the common start and end, deletes the rest of the old middle, then
-/// inserts the new one. Positions count code points (the document's text encoding).
-fn replace_in_parts(
-    doc: &mut AutoCommit,
-    obj: &automerge::ObjId,
-    old: &str,
-    new: &str,
-) -> Result<(), automerge::AutomergeError> {
-    let old: Vec<char> = old.chars().collect();
-    let new: Vec<char> = new.chars().collect();
-    let prefix = old.iter().zip(&new).take_while(|(a, b)| a == b).count();
-    let suffix = old[prefix..].iter().rev().zip(new[prefix..].iter().rev()).take_while(|(a, b)| a == b).count();
-    let mut left = old.len() - prefix - suffix;
-    while left > 0 {
-        let n = left.min(OPS_PER_CHANGE);
-        doc.splice_text(obj, prefix, n as isize, "")?;
-        doc.commit();
-        left -= n;
-    }
-    let mut at = prefix;
-    for part in new[prefix..new.len() - suffix].chunks(OPS_PER_CHANGE) {
-        let s: String = part.iter().collect();
-        doc.splice_text(obj, at, 0, &s)?;
-        doc.commit();
-        at += part.len();
-    }
-    Ok(())
-}
-
-/// A wiki page's text.
+/// A wiki page's text, as pages were kept before each page was a document of its own
+/// (`plugin::wiki`): still read, never written.
 pub(crate) fn read_page(doc: &AutoCommit, page: &str) -> Option<String> {
     match doc.get(ROOT, format!("{PAGE_PREFIX}{page}").as_str()).ok()?? {
         (Value::Object(ObjType::Text), obj) => doc.text(&obj).ok(),
@@ -560,21 +501,22 @@ mod tests {
         for d in [
             DocId::Profile { owner: node, audience: Audience::FriendsOfFriends },
             DocId::Community { id: cid, part: Part::Wiki },
+            DocId::Community { id: cid, part: Part::Page(PageId::of(&cid, "North well")) },
+            DocId::Community { id: cid, part: Part::Kind(KindName::new("market").unwrap()) },
+            DocId::Community { id: cid, part: Part::Kind(KindName::new("not-registered").unwrap()) },
         ] {
             assert_eq!(DocId::parse(&d.to_string()), Some(d));
         }
+        let page = DocId::Community { id: cid, part: Part::Page(PageId::of(&cid, "x")) }.to_string();
+        // One spelling of a page id; built-in names that are not community parts; no
+        // more parts than a page has.
+        assert_eq!(DocId::parse(&page.to_uppercase()), None);
+        assert_eq!(DocId::parse(&format!("{page}/x")), None);
+        assert_eq!(DocId::parse(&format!("c/{cid}/wiki-page")), None);
+        assert_eq!(DocId::parse(&format!("c/{cid}/profile")), None);
+        assert_eq!(DocId::parse(&format!("c/{cid}/Market")), None);
+        assert_ne!(PageId::of(&cid, "x"), PageId::of(&CommunityId([8u8; 20]), "x"), "ids differ by community");
         assert_eq!(DocId::parse("c/zz/wiki"), None);
         assert_eq!(DocId::parse("x/a/b"), None);
-    }
-
-    #[test]
-    fn concurrent_page_edits_merge() {
-        let mut a = AutoCommit::new();
-        put_page(&mut a, "Wells", "line one\nline two\n").unwrap();
-        let mut b = a.fork();
-        put_page(&mut a, "Wells", "line one, by A\nline two\n").unwrap();
-        put_page(&mut b, "Wells", "line one\nline two, by B\n").unwrap();
-        a.merge(&mut b).unwrap();
-        assert_eq!(read_page(&a, "Wells").unwrap(), "line one, by A\nline two, by B\n");
     }
 }

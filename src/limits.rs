@@ -355,3 +355,11 @@ pub const KEY_FILE_LANES_MAX: u32 = 8;
 
 /// Longest kind name, in bytes (it is part of every document id of the kind).
 pub const KIND_NAME_BYTES_MAX: usize = 16;
+
+/// Longest element of a wiki page's list of lines, in bytes: a longer line is cut (at a
+/// character boundary), so one edit in a very long line rewrites at most this much.
+pub const LINE_BYTES_MAX: usize = 4096;
+
+/// Most seconds a wiki page's line diff may take before it settles for a coarser one
+/// (two long unrelated texts would otherwise take quadratic time).
+pub const WIKI_DIFF_SECS_MAX: u64 = 2;

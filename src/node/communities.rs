@@ -1,6 +1,8 @@
 //! Communities: founding, inviting, roles, the roster, wiki and feed, invitations.
 
 use super::*;
+use crate::doc::PageId;
+use crate::plugin::wiki;
 
 impl Node {
     /// Founds a community with us as root owner. Returns its id.
@@ -161,23 +163,60 @@ impl Node {
         if part.writable_by(role) { Ok(()) } else { Err(Error::NotPermitted { role, action }) }
     }
 
-    /// Writes a wiki page: creates it, or applies `text` as a diff against the current
-    /// page so concurrent edits elsewhere in it survive. Owners and editors only.
+    /// Writes a wiki page: creates it, or applies `text` as a diff of lines against the
+    /// current page so concurrent edits of other lines survive. Owners and editors only.
+    /// Each page is a document of its own (listed in the wiki's index), so writing,
+    /// reading or syncing one never loads another.
     pub fn put_wiki_page(&mut self, cid: &CommunityId, page: &str, text: &str) -> Result<(), Error> {
         self.require_role(cid, Part::Wiki, "edit the wiki")?;
-        self.edit(DocId::Community { id: *cid, part: Part::Wiki }, |d, _, _| doc::put_page(d, page, text))
+        let index = DocId::Community { id: *cid, part: Part::Wiki };
+        let page_id = PageId::of(cid, page);
+        let body = DocId::Community { id: *cid, part: Part::Page(page_id) };
+        let mut t = self.write_txn()?;
+        let mut edited = Vec::new();
+        let result = (|| {
+            let mut events = Vec::new();
+            if !wiki::indexed(&self.load_doc(&t, index)?.doc, page) {
+                edited.push(index);
+                events.push(self.edit_in(&mut t, index, |d, _, _| wiki::index_put(d, page, &page_id))?);
+            }
+            edited.push(body);
+            events.push(self.edit_in(&mut t, body, |d, _, _| wiki::put_body(d, page, text))?);
+            Ok(events)
+        })();
+        match result {
+            Ok(events) => self.commit_edits(t, &edited, events),
+            Err(e) => {
+                // Nothing was committed: what the cache holds of these edits goes too.
+                for id in edited {
+                    self.docs.remove(&id);
+                }
+                Err(e)
+            }
+        }
     }
 
     /// A wiki page's text, if it exists and we can read it.
     pub fn wiki_page(&mut self, cid: &CommunityId, page: &str) -> Result<Option<String>, Error> {
         let view = self.store.read()?;
+        let body = DocId::Community { id: *cid, part: Part::Page(PageId::of(cid, page)) };
+        if let Some(text) = wiki::read_body(&self.load_doc(&view, body)?.doc) {
+            return Ok(Some(text));
+        }
+        self.docs.remove(&body);
+        // A page written before pages were documents of their own.
         Ok(doc::read_page(&self.load_doc(&view, DocId::Community { id: *cid, part: Part::Wiki })?.doc, page))
     }
 
     /// Names of a community's wiki pages.
     pub fn wiki_pages(&mut self, cid: &CommunityId) -> Result<Vec<String>, Error> {
         let view = self.store.read()?;
-        Ok(doc::list_pages(&self.load_doc(&view, DocId::Community { id: *cid, part: Part::Wiki })?.doc))
+        let index = &self.load_doc(&view, DocId::Community { id: *cid, part: Part::Wiki })?.doc;
+        let mut pages = wiki::index_names(index);
+        pages.extend(doc::list_pages(index));
+        pages.sort();
+        pages.dedup();
+        Ok(pages)
     }
 
     /// Posts to a community's feed. Any member.

@@ -43,6 +43,7 @@ impl Node {
             state.chunks += 1;
         }
         state.next_chunk += 1;
+        t.set_doc_heads(&name, &heads.iter().map(hash_bytes).collect::<Vec<_>>())?;
         state.saved_heads = heads;
         Ok(())
     }

@@ -90,6 +90,17 @@ impl Node {
     ) -> Result<sync::Scope, Error> {
         let mut scope = sync::Scope::default();
         let me = self.node_id();
+        // Every document of a community we hold bundles of, whatever its kind.
+        let community_docs = |cid: CommunityId| -> Vec<DocId> {
+            let mut docs: Vec<DocId> = catalog
+                .iter()
+                .filter_map(|(_, m)| DocId::parse(&m.doc))
+                .filter(|d| matches!(d, DocId::Community { id, .. } if *id == cid))
+                .collect();
+            docs.sort();
+            docs.dedup();
+            docs
+        };
         let (docs, recipients): (Vec<DocId>, Vec<NodeId>) = match target {
             Target::Everyone => {
                 scope.everything = true;
@@ -109,8 +120,9 @@ impl Node {
                 for c in self.communities()? {
                     let roster = self.members(&c.id)?;
                     if roster.iter().any(|(n, _, _)| *n == peer.to_string()) {
-                        docs.extend(Part::ALL.map(|part| DocId::Community { id: c.id, part }));
-                        scope.opaque_docs.extend(Part::ALL.map(|part| DocId::Community { id: c.id, part }.to_string()));
+                        let of_community = community_docs(c.id);
+                        scope.opaque_docs.extend(of_community.iter().map(ToString::to_string));
+                        docs.extend(of_community);
                     }
                 }
                 (docs, vec![peer])
@@ -120,7 +132,7 @@ impl Node {
                 let members: Vec<NodeId> =
                     roster.iter().filter_map(|(n, _, _)| NodeId::parse(n)).filter(|n| *n != me).collect();
                 scope.grant_destinations.extend(members.iter().map(NodeId::endpoint));
-                let docs: Vec<DocId> = Part::ALL.iter().map(|part| DocId::Community { id: cid, part: *part }).collect();
+                let docs = community_docs(cid);
                 scope.opaque_docs.extend(docs.iter().map(ToString::to_string));
                 (docs, members)
             }
@@ -162,6 +174,13 @@ impl Node {
                 }
             }
             let mut lacking_changes: HashSet<ChangeHash> = HashSet::new();
+            // Recipients known to hold our heads lack nothing: no need to load the document.
+            if let Some(heads) = view.doc_heads(&name)?
+                && known_per.iter().all(|known| heads.iter().all(|h| known.contains(h)))
+            {
+                scope.lacking.insert(name, HashSet::new());
+                continue;
+            }
             let state = self.load_doc(view, id)?;
             for known in known_per {
                 let have: Vec<ChangeHash> =

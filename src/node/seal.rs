@@ -45,6 +45,12 @@ impl Node {
     pub(super) fn seal_doc(&mut self, t: &mut Txn, id: DocId) -> Result<(), Error> {
         let name = id.to_string();
         let sealed = t.sealed(&name)?;
+        // Nothing new since the last seal, known without loading the document.
+        if let (Some(s), Some(heads)) = (&sealed, t.doc_heads(&name)?)
+            && s.1 == heads
+        {
+            return Ok(());
+        }
         let actor = self.actor();
         let state = self.load_doc(t, id)?;
         let heads = state.doc.get_heads();
@@ -145,10 +151,26 @@ impl Node {
         docs.sort();
         for id in docs {
             let name = id.to_string();
-            if self.load_doc(t, id)?.doc.get_heads().is_empty() {
+            let stored_heads = match t.doc_heads(&name)? {
+                Some(h) => h,
+                None => self.load_doc(t, id)?.doc.get_heads().iter().map(hash_bytes).collect(),
+            };
+            if stored_heads.is_empty() {
                 continue;
             }
             let destinations = self.destinations(t, id)?;
+            // Members known to hold our heads lack nothing: no need to load the document.
+            let mut behind = false;
+            for d in &destinations {
+                let known: HashSet<[u8; 32]> = t.peer_heads(&d.to_string(), &name)?.into_iter().collect();
+                if !stored_heads.iter().all(|h| known.contains(h)) {
+                    behind = true;
+                    break;
+                }
+            }
+            if !behind {
+                continue;
+            }
             let mut needy = Vec::new();
             let mut uncovered: Vec<[u8; 32]> = Vec::new();
             for d in destinations {

@@ -19,6 +19,7 @@ pub mod builtin;
 pub mod market;
 pub mod ops;
 pub mod registry;
+pub mod wiki;
 
 pub use ops::{Action, Key, Op, Target};
 pub use registry::{KindName, RegisterError, find, register};

@@ -43,6 +43,9 @@ const DOC_CHUNKS: TableDefinition<&str, &[u8]> = TableDefinition::new("doc_chunk
 const DOC_CHUNK_PARTS: TableDefinition<&str, &[u8]> = TableDefinition::new("doc_chunk_parts");
 /// Most bytes of one part of a document chunk (its key is longer than a bundle part's).
 pub const DOC_PART_BYTES: usize = 65_536 - 512;
+/// A document's current heads: doc -> concatenated 32-byte heads, written with each new
+/// chunk, so deciding whether there is anything to seal or snapshot needs no load.
+const DOC_HEADS: TableDefinition<&str, &[u8]> = TableDefinition::new("doc_heads");
 /// Verified changes waiting for their dependencies: `doc|digest hex` -> raw changes.
 const PENDING: TableDefinition<&str, &[u8]> = TableDefinition::new("pending_changes");
 /// Bundles waiting for a key: `scope#epoch|digest hex` -> ().
@@ -235,7 +238,8 @@ impl Store {
                     FORGOTTEN_BY_TIME,
                     CARRIER_COPIES,
                     CUSTODY_CHANGES,
-                    CUSTODY_HEADS
+                    CUSTODY_HEADS,
+                    DOC_HEADS
                 )
             };
         }

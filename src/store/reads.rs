@@ -110,6 +110,8 @@ pub trait Reads {
     fn doc_chunks(&self, doc: &str) -> Result<Vec<(u64, Vec<u8>)>, StoreError>;
     /// Names of all documents with content.
     fn doc_ids(&self) -> Result<Vec<String>, StoreError>;
+    /// A document's heads as last stored (`None`: not recorded, load the document).
+    fn doc_heads(&self, doc: &str) -> Result<Option<Vec<[u8; 32]>>, StoreError>;
     /// Pending (dependency-waiting) change sets of a document.
     fn pending(&self, doc: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
     /// Bundles waiting for `scope#epoch`.
@@ -341,6 +343,10 @@ macro_rules! impl_reads {
                     out.push((seq, whole));
                 }
                 Ok(out)
+            }
+            fn doc_heads(&self, doc: &str) -> Result<Option<Vec<[u8; 32]>>, StoreError> {
+                let t = self.tx.open_table(DOC_HEADS)?;
+                Ok(t.get(doc)?.map(|v| split_heads(v.value())))
             }
             fn doc_ids(&self) -> Result<Vec<String>, StoreError> {
                 let t = self.tx.open_table(DOC_CHUNKS)?;

@@ -120,6 +120,12 @@ impl Txn {
         Ok(())
     }
 
+    /// Records a document's current heads (with the chunk that brought them).
+    pub fn set_doc_heads(&mut self, doc: &str, heads: &[[u8; 32]]) -> Result<(), StoreError> {
+        self.table(DOC_HEADS)?.insert(doc, join_heads(heads).as_slice())?;
+        Ok(())
+    }
+
     /// Appends a document chunk with sequence number `seq`.
     pub fn put_doc_chunk(&mut self, doc: &str, seq: u64, bytes: &[u8]) -> Result<(), StoreError> {
         let key = format!("{doc}|{seq:016x}");
