@@ -22,6 +22,8 @@ fn main() -> ExitCode {
         Command::Community(c) => commands::community::run(&home, c),
         Command::Wiki(c) => commands::wiki::run(&home, c),
         Command::Market(c) => commands::market::run(&home, c),
+        Command::Show { community, kind } => commands::kinds::show(&home, &community, &kind),
+        Command::Kinds { json } => commands::kinds::list(json),
         Command::Post { community, text } => commands::feed::post(&home, &community, &text),
         Command::Feed { community, json } => commands::feed::feed(&home, &community, json),
         Command::Export { out, to, community } => commands::bundles::export(&home, &out, to, community),

@@ -52,6 +52,13 @@ fn three_villages_trade_over_a_stick() {
         serde_json::from_str(ok(&c, &["market", "list", &cid, "--kind", "request", "--json"]).trim()).unwrap();
     assert_eq!(requests.as_array().unwrap().len(), 1);
 
+    // Any document shows as its kind reads it.
+    let shown = ok(&c, &["show", &cid, "market"]);
+    assert!(shown.contains("offer \"Eggs\""), "{shown}");
+    assert!(ok(&c, &["kinds"]).contains("market-public"));
+    let out = caravan(&c, &["show", &cid, "no-such-kind"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("knows no document kind"));
+
     // C cannot withdraw A's offer; A can, and the withdrawal travels.
     let all: serde_json::Value = serde_json::from_str(ok(&c, &["market", "list", &cid, "--json"]).trim()).unwrap();
     let eggs =

@@ -52,6 +52,20 @@ pub(crate) enum Command {
     /// Offer and ask for goods and services in a community's market.
     #[command(subcommand)]
     Market(MarketCommand),
+    /// Show one of a community's documents as its kind reads it (feed, roster, wiki,
+    /// public, market, market-public, or `wiki/<page id>`), whatever the kind.
+    Show {
+        /// Community id.
+        community: String,
+        /// The document's kind (see `caravan kinds`).
+        kind: String,
+    },
+    /// List the document kinds this program knows: who writes them, who reads them.
+    Kinds {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Post to a community's feed.
     Post {
         /// Community id.

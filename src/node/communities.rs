@@ -35,11 +35,11 @@ impl Node {
         t.put_grant(&format!("c/{cid}#0"), &grant.encode())?;
         let edits = self
             .edit_in(&mut t, public, |d, _, _| {
-                doc::put_str(d, "name", name)?;
-                doc::put_str(d, "description", description)
+                builtin::put_str(d, "name", name)?;
+                builtin::put_str(d, "description", description)
             })
             .and_then(|a| {
-                Ok(vec![a, self.edit_in(&mut t, roster, |d, _, _| doc::put_member(d, &me, Role::Owner, &my_name))?])
+                Ok(vec![a, self.edit_in(&mut t, roster, |d, _, _| builtin::put_member(d, &me, Role::Owner, &my_name))?])
             });
         match edits {
             Ok(events) => self.commit_edits(t, &[public, roster], events)?,
@@ -113,7 +113,7 @@ impl Node {
         // The invitation and the roster entry in one transaction.
         let (node, name) = (card.node_id(), card.name.clone());
         let roster = DocId::Community { id: *cid, part: Part::Roster };
-        let event = self.edit_in(&mut t, roster, |d, _, _| doc::put_member(d, &node, role, &name))?;
+        let event = self.edit_in(&mut t, roster, |d, _, _| builtin::put_member(d, &node, role, &name))?;
         self.commit_edits(t, &[roster], vec![event])
     }
 
@@ -134,7 +134,7 @@ impl Node {
             let role = inv.chain.last().map_or(Some(Role::Owner), |c| Role::from_code(c.role));
             let Some(role) = role else { continue };
             let public = self.load_doc(&view, DocId::Community { id: cid, part: Part::Public })?;
-            let name = doc::read_str(&public.doc, "name").unwrap_or(inv.name);
+            let name = builtin::read_str(&public.doc, "name").unwrap_or(inv.name);
             out.push(CommunityInfo { id: cid, name, role });
         }
         Ok(out)
@@ -143,7 +143,7 @@ impl Node {
     /// A community's roster: (node id, role, name).
     pub fn members(&mut self, cid: &CommunityId) -> Result<Vec<(String, Role, String)>, Error> {
         let view = self.store.read()?;
-        Ok(doc::read_roster(&self.load_doc(&view, DocId::Community { id: *cid, part: Part::Roster })?.doc))
+        Ok(builtin::read_roster(&self.load_doc(&view, DocId::Community { id: *cid, part: Part::Roster })?.doc))
     }
 
     /// A community's public name and description, readable by anyone holding them.
@@ -155,7 +155,7 @@ impl Node {
             Some(d) => d,
             None => &self.load_doc(&view, id)?.doc,
         };
-        Ok((doc::read_str(d, "name"), doc::read_str(d, "description")))
+        Ok((builtin::read_str(d, "name"), builtin::read_str(d, "description")))
     }
 
     pub(super) fn require_role(&self, cid: &CommunityId, part: Part, action: &'static str) -> Result<(), Error> {
@@ -205,7 +205,7 @@ impl Node {
         }
         self.docs.remove(&body);
         // A page written before pages were documents of their own.
-        Ok(doc::read_page(&self.load_doc(&view, DocId::Community { id: *cid, part: Part::Wiki })?.doc, page))
+        Ok(builtin::read_page(&self.load_doc(&view, DocId::Community { id: *cid, part: Part::Wiki })?.doc, page))
     }
 
     /// Names of a community's wiki pages.
@@ -213,7 +213,7 @@ impl Node {
         let view = self.store.read()?;
         let index = &self.load_doc(&view, DocId::Community { id: *cid, part: Part::Wiki })?.doc;
         let mut pages = wiki::index_names(index);
-        pages.extend(doc::list_pages(index));
+        pages.extend(builtin::list_pages(index));
         pages.sort();
         pages.dedup();
         Ok(pages)
@@ -222,13 +222,13 @@ impl Node {
     /// Posts to a community's feed. Any member.
     pub fn post(&mut self, cid: &CommunityId, text: &str) -> Result<(), Error> {
         self.require_role(cid, Part::Feed, "post")?;
-        self.edit(DocId::Community { id: *cid, part: Part::Feed }, |d, me, now| doc::add_post(d, me, now, text))
+        self.edit(DocId::Community { id: *cid, part: Part::Feed }, |d, me, now| builtin::add_post(d, me, now, text))
     }
 
     /// A community's feed, oldest first.
     pub fn feed(&mut self, cid: &CommunityId) -> Result<Vec<Post>, Error> {
         let view = self.store.read()?;
-        Ok(doc::read_posts(&self.load_doc(&view, DocId::Community { id: *cid, part: Part::Feed })?.doc))
+        Ok(builtin::read_posts(&self.load_doc(&view, DocId::Community { id: *cid, part: Part::Feed })?.doc))
     }
 
     /// Invitations waiting for our consent.

@@ -208,7 +208,7 @@ impl Node {
             DocId::Community { id: cid, .. } => {
                 let roster = self.load_doc(r, DocId::Community { id: cid, part: Part::Roster })?;
                 let mut out: Vec<NodeId> =
-                    doc::read_roster(&roster.doc).into_iter().filter_map(|(n, _, _)| NodeId::parse(&n)).collect();
+                    builtin::read_roster(&roster.doc).into_iter().filter_map(|(n, _, _)| NodeId::parse(&n)).collect();
                 // A new member may write before the roster reaches it: its changes are then
                 // at least for the owners who vouched for it (its invitation's chain), so
                 // they have a custodian and carriers to take them.

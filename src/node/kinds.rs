@@ -2,7 +2,7 @@
 //! document of a registered kind, and holding our own edits to the kind's rule.
 
 use super::*;
-use crate::plugin::{KindName, Writer, ops};
+use crate::plugin::{Writer, ops};
 
 impl Node {
     /// Reads this node's copy of community `cid`'s document of the registered kind
@@ -82,8 +82,11 @@ impl Node {
 
 /// The document of kind `kind` in community `cid`, if the kind is registered.
 fn kind_doc(cid: &CommunityId, kind: &str) -> Result<DocId, Error> {
-    let name = KindName::new(kind).ok_or_else(|| Error::UnknownKind(kind.to_string()))?;
-    let part = Part::Kind(name);
+    // The built-in parts by their own names (one id per document), others as plug-in kinds.
+    let part = match Part::parse(kind) {
+        Some(Part::Page(_)) | None => return Err(Error::UnknownKind(kind.to_string())),
+        Some(p) => p,
+    };
     if part.kind().is_none() {
         return Err(Error::UnknownKind(kind.to_string()));
     }

@@ -21,6 +21,7 @@ use crate::limits::{
     LIFETIME_CAP_DEFAULT_SECS, PEER_HEADS_COUNT_MAX, SEEN_PEERS_MAX,
 };
 use crate::membership::{self, CertCache};
+use crate::plugin::builtin;
 use crate::relay::{self, Held, QuotaRefusal};
 use crate::routing::{Caravan, Class, ContactPlan, Offer, Relation, Strategy};
 use crate::store::{BundleMeta, BundleState, CustodyRow, PayloadKind, Reads, Store, Txn, hex};

@@ -5,12 +5,12 @@ use super::*;
 impl Node {
     /// Sets a field of our profile for `audience` (name, about, location, skills, ...).
     pub fn set_profile_field(&mut self, field: &str, value: &str, audience: Audience) -> Result<(), Error> {
-        self.edit_profile(audience, |d, _, _| doc::put_str(d, &doc::field_key(field), value))
+        self.edit_profile(audience, |d, _, _| builtin::put_str(d, &builtin::field_key(field), value))
     }
 
     /// Posts to our profile for `audience`.
     pub fn add_profile_post(&mut self, text: &str, audience: Audience) -> Result<(), Error> {
-        self.edit_profile(audience, |d, me, now| doc::add_post(d, me, now, text))
+        self.edit_profile(audience, |d, me, now| builtin::add_post(d, me, now, text))
     }
 
     /// One edit of our profile for `audience`, with the audience's key (made on first
@@ -35,8 +35,8 @@ impl Node {
         for audience in Audience::ALL {
             let id = DocId::Profile { owner: *node, audience };
             let fields = match self.carried_doc(&view, id)? {
-                Some(d) => doc::read_fields(&d),
-                None => doc::read_fields(&self.load_doc(&view, id)?.doc),
+                Some(d) => builtin::read_fields(&d),
+                None => builtin::read_fields(&self.load_doc(&view, id)?.doc),
             };
             out.extend(fields.into_iter().map(|(name, value)| ProfileField { audience, name, value }));
         }
@@ -48,8 +48,8 @@ impl Node {
         let view = self.store.read()?;
         let id = DocId::Profile { owner: *node, audience };
         Ok(match self.carried_doc(&view, id)? {
-            Some(d) => doc::read_posts(&d),
-            None => doc::read_posts(&self.load_doc(&view, id)?.doc),
+            Some(d) => builtin::read_posts(&d),
+            None => builtin::read_posts(&self.load_doc(&view, id)?.doc),
         })
     }
 }

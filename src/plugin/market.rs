@@ -43,6 +43,16 @@ macro_rules! market_kind {
             fn check(&self, by: &Writer, ops: &[Op]) -> Result<(), Broken> {
                 own_items(ops, by, listing_author, RULE)
             }
+            fn show(&self, doc: &AutoCommit) -> Vec<String> {
+                all_listings(doc)
+                    .into_iter()
+                    .map(|l| {
+                        let n = &l.listing;
+                        let until = super::builtin::day(n.expires_unix_ms);
+                        format!("{} {:?} by {}, until {until} (id {})", n.kind.as_str(), n.title, l.author, l.id)
+                    })
+                    .collect()
+            }
         }
     };
 }

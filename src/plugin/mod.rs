@@ -128,6 +128,12 @@ pub trait DocKind: Send + Sync + 'static {
     fn inspects_ops(&self) -> bool {
         true
     }
+    /// How a document of the kind reads on a terminal (`caravan show`): one line per
+    /// item, for people. The default lists the root keys.
+    fn show(&self, doc: &automerge::AutoCommit) -> Vec<String> {
+        use automerge::ReadDoc;
+        doc.keys(automerge::ROOT).collect()
+    }
     /// Which Rust type implements the kind (so registering the same kind twice is told
     /// apart from two kinds claiming one name). Not meant to be overridden.
     #[doc(hidden)]

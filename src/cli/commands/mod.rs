@@ -12,6 +12,7 @@ pub(crate) mod community;
 pub(crate) mod contacts;
 pub(crate) mod daemon;
 pub(crate) mod feed;
+pub(crate) mod kinds;
 pub(crate) mod market;
 pub(crate) mod node;
 pub(crate) mod profile;
