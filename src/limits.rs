@@ -363,3 +363,8 @@ pub const LINE_BYTES_MAX: usize = 4096;
 /// Most seconds a wiki page's line diff may take before it settles for a coarser one
 /// (two long unrelated texts would otherwise take quadratic time).
 pub const WIKI_DIFF_SECS_MAX: u64 = 2;
+
+/// Stored bytes of documents a node keeps loaded between operations (least recently used
+/// dropped first): a daemon that touched a big page does not hold it for good. A loaded
+/// document takes about 10-15 times its stored size in memory (`benches/README.md`).
+pub const DOC_CACHE_BYTES: u64 = 8 << 20;

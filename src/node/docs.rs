@@ -20,10 +20,33 @@ impl Node {
             }
             doc.set_actor(self.actor());
             let next_chunk = chunks.last().map_or(0, |(s, _)| s + 1);
-            let state = DocState { doc, saved_heads, next_chunk, chunks: chunks.len() as u64 };
+            let weight = chunks.iter().map(|(_, b)| b.len() as u64).sum();
+            let state = DocState { doc, saved_heads, next_chunk, chunks: chunks.len() as u64, weight, used: 0 };
             self.docs.insert(id, state);
         }
-        Ok(self.docs.get_mut(&id).expect("inserted above"))
+        self.doc_uses += 1;
+        let state = self.docs.get_mut(&id).expect("inserted above");
+        state.used = self.doc_uses;
+        Ok(state)
+    }
+
+    /// Keeps the document cache within `limits::DOC_CACHE_BYTES` of stored document bytes, by
+    /// dropping the least recently used documents. Called only after a commit, when every
+    /// cached document equals what the store holds (a dropped one reloads from it).
+    pub(super) fn trim_docs(&mut self) {
+        let mut total: u64 = self.docs.values().map(|s| s.weight).sum();
+        if total <= self.doc_cache_bytes {
+            return;
+        }
+        let mut by_age: Vec<(u64, DocId, u64)> = self.docs.iter().map(|(id, s)| (s.used, *id, s.weight)).collect();
+        by_age.sort();
+        for (_, id, weight) in by_age {
+            if total <= self.doc_cache_bytes {
+                break;
+            }
+            self.docs.remove(&id);
+            total -= weight;
+        }
     }
 
     /// Writes what changed in `id` since its last persist into the transaction.
@@ -35,12 +58,15 @@ impl Node {
             return Ok(());
         }
         if state.chunks >= DOC_CHUNKS_COUNT_MAX {
-            t.compact_doc(&name, &state.doc.save(), state.next_chunk)?;
+            let saved = state.doc.save();
+            t.compact_doc(&name, &saved, state.next_chunk)?;
             state.chunks = 1;
+            state.weight = saved.len() as u64;
         } else {
             let bytes = state.doc.save_after(&state.saved_heads);
             t.put_doc_chunk(&name, state.next_chunk, &bytes)?;
             state.chunks += 1;
+            state.weight += bytes.len() as u64;
         }
         state.next_chunk += 1;
         t.set_doc_heads(&name, &heads.iter().map(hash_bytes).collect::<Vec<_>>())?;
@@ -128,6 +154,7 @@ impl Node {
             }
             return Err(e.into());
         }
+        self.trim_docs();
         self.emit(events);
         Ok(())
     }
@@ -189,7 +216,7 @@ impl Node {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testkit::{Kit, import};
+    use super::super::testkit::{Kit, carry, community, import};
     use super::*;
 
     /// A stranger's public profile is kept only as carried bundles (for the relay quota),
@@ -205,5 +232,27 @@ mod tests {
         assert!(s.relay_usage().unwrap().0 > 0, "a stranger's profile counts against the quota");
         let kept = s.store.read().unwrap().doc_ids().unwrap();
         assert!(kept.is_empty(), "a stranger's profile was kept as a document: {kept:?}");
+    }
+
+    /// Between operations the node keeps at most its cache's worth of documents loaded,
+    /// least recently used dropped first; a dropped document reads back from the store.
+    #[test]
+    fn the_document_cache_stays_within_its_bound() {
+        let kit = Kit::new();
+        let (mut a, mut b) = (kit.node("A"), kit.node("B"));
+        let cid = community(&mut a, &mut b, Role::Editor);
+        a.doc_cache_bytes = 20_000;
+        for i in 0..12 {
+            a.put_wiki_page(&cid, &format!("page {i}"), &format!("{i} ").repeat(2000)).unwrap();
+        }
+        let held: u64 = a.docs.values().map(|s| s.weight).sum();
+        assert!(held <= 20_000, "{held} bytes of documents held");
+        assert!(a.docs.len() < 12, "{} documents held", a.docs.len());
+        // Every page reads back, and travels.
+        for i in 0..12 {
+            assert_eq!(a.wiki_page(&cid, &format!("page {i}")).unwrap(), Some(format!("{i} ").repeat(2000)));
+        }
+        carry(&mut a, &mut b);
+        assert_eq!(b.wiki_pages(&cid).unwrap().len(), 12);
     }
 }

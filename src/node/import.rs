@@ -340,6 +340,7 @@ impl Node {
             events.push(Event::DocChanged { doc: id, heads });
         }
         self.emit(events);
+        self.trim_docs();
         Ok(())
     }
 

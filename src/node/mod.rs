@@ -80,6 +80,10 @@ struct DocState {
     saved_heads: Vec<ChangeHash>,
     next_chunk: u64,
     chunks: u64,
+    /// Stored bytes of the document (its chunks): what the cache counts it as.
+    weight: u64,
+    /// When it was last used (the node's use counter), for evicting the least recent.
+    used: u64,
 }
 
 /// A Caravan node: identity, store, documents. Open one per home directory.
@@ -100,6 +104,10 @@ pub struct Node {
     name: String,
     store: Store,
     docs: HashMap<DocId, DocState>,
+    /// Counts document uses, for the cache's least-recently-used order.
+    doc_uses: u64,
+    /// Stored bytes of documents kept loaded between operations (`DOC_CACHE_BYTES`).
+    doc_cache_bytes: u64,
     certs: CertCache,
     subscribers: Vec<mpsc::Sender<Event>>,
     /// Events of the running import, delivered only once it has committed.
@@ -208,6 +216,8 @@ impl Node {
             name,
             store,
             docs: HashMap::new(),
+            doc_uses: 0,
+            doc_cache_bytes: crate::limits::DOC_CACHE_BYTES,
             certs: CertCache::default(),
             subscribers: Vec::new(),
             queued: Vec::new(),

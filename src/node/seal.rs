@@ -37,7 +37,11 @@ impl Node {
             self.seal_signals(&mut t)
         })();
         match result {
-            Ok(()) => Ok(t.commit()?),
+            Ok(()) => {
+                t.commit()?;
+                self.trim_docs();
+                Ok(())
+            }
             Err(e) => Err(e),
         }
     }
