@@ -24,21 +24,7 @@ pub struct Feed;
 pub struct Profile;
 
 impl DocKind for Roster {
-    fn name(&self) -> &'static str {
-        "roster"
-    }
-    fn version(&self) -> u32 {
-        1
-    }
-    fn home(&self) -> Home {
-        Home::Members
-    }
-    fn writers(&self) -> Writers {
-        Writers::Owners
-    }
-    fn class(&self) -> Class {
-        Class::Membership
-    }
+    kind_basics!("roster", Home::Members, Writers::Owners, Class::Membership);
     fn inspects_ops(&self) -> bool {
         false
     }
@@ -48,21 +34,7 @@ impl DocKind for Roster {
 }
 
 impl DocKind for CommunityPublic {
-    fn name(&self) -> &'static str {
-        "public"
-    }
-    fn version(&self) -> u32 {
-        1
-    }
-    fn home(&self) -> Home {
-        Home::CommunityPublic
-    }
-    fn writers(&self) -> Writers {
-        Writers::Owners
-    }
-    fn class(&self) -> Class {
-        Class::Profile
-    }
+    kind_basics!("public", Home::CommunityPublic, Writers::Owners, Class::Profile);
     fn inspects_ops(&self) -> bool {
         false
     }
@@ -72,21 +44,7 @@ impl DocKind for CommunityPublic {
 }
 
 impl DocKind for Wiki {
-    fn name(&self) -> &'static str {
-        "wiki"
-    }
-    fn version(&self) -> u32 {
-        1
-    }
-    fn home(&self) -> Home {
-        Home::Members
-    }
-    fn writers(&self) -> Writers {
-        Writers::Editors
-    }
-    fn class(&self) -> Class {
-        Class::Content
-    }
+    kind_basics!("wiki", Home::Members, Writers::Editors, Class::Content);
     fn inspects_ops(&self) -> bool {
         false
     }
@@ -100,21 +58,7 @@ impl DocKind for Wiki {
 }
 
 impl DocKind for WikiPage {
-    fn name(&self) -> &'static str {
-        "wiki-page"
-    }
-    fn version(&self) -> u32 {
-        1
-    }
-    fn home(&self) -> Home {
-        Home::Members
-    }
-    fn writers(&self) -> Writers {
-        Writers::Editors
-    }
-    fn class(&self) -> Class {
-        Class::Content
-    }
+    kind_basics!("wiki-page", Home::Members, Writers::Editors, Class::Content);
     fn inspects_ops(&self) -> bool {
         false
     }
@@ -131,21 +75,7 @@ pub(crate) fn post_author(key: &str) -> Option<&str> {
 }
 
 impl DocKind for Feed {
-    fn name(&self) -> &'static str {
-        "feed"
-    }
-    fn version(&self) -> u32 {
-        1
-    }
-    fn home(&self) -> Home {
-        Home::Members
-    }
-    fn writers(&self) -> Writers {
-        Writers::Members
-    }
-    fn class(&self) -> Class {
-        Class::Content
-    }
+    kind_basics!("feed", Home::Members, Writers::Members, Class::Content);
     fn check(&self, by: &Writer, ops: &[Op]) -> Result<(), Broken> {
         own_items(ops, by, post_author, "a member adds, edits and deletes only its own posts")
     }
@@ -155,21 +85,7 @@ impl DocKind for Feed {
 }
 
 impl DocKind for Profile {
-    fn name(&self) -> &'static str {
-        "profile"
-    }
-    fn version(&self) -> u32 {
-        1
-    }
-    fn home(&self) -> Home {
-        Home::Profile
-    }
-    fn writers(&self) -> Writers {
-        Writers::ProfileOwner
-    }
-    fn class(&self) -> Class {
-        Class::Profile
-    }
+    kind_basics!("profile", Home::Profile, Writers::ProfileOwner, Class::Profile);
     fn inspects_ops(&self) -> bool {
         false
     }

@@ -25,21 +25,7 @@ fn listing_author(key: &str) -> Option<&str> {
 macro_rules! market_kind {
     ($t:ty, $name:literal, $home:expr) => {
         impl DocKind for $t {
-            fn name(&self) -> &'static str {
-                $name
-            }
-            fn version(&self) -> u32 {
-                1
-            }
-            fn home(&self) -> Home {
-                $home
-            }
-            fn writers(&self) -> Writers {
-                Writers::Members
-            }
-            fn class(&self) -> Class {
-                Class::Market
-            }
+            kind_basics!($name, $home, Writers::Members, Class::Market);
             fn check(&self, by: &Writer, ops: &[Op]) -> Result<(), Broken> {
                 own_items(ops, by, listing_author, RULE)
             }

@@ -15,6 +15,28 @@ use crate::doc::Role;
 use crate::identity::NodeId;
 use crate::routing::Class;
 
+/// The fixed parts of a built-in kind's `DocKind` impl (version 1); `check`, `show` and
+/// the rest follow it in the impl.
+macro_rules! kind_basics {
+    ($name:literal, $home:expr, $writers:expr, $class:expr) => {
+        fn name(&self) -> &'static str {
+            $name
+        }
+        fn version(&self) -> u32 {
+            1
+        }
+        fn home(&self) -> Home {
+            $home
+        }
+        fn writers(&self) -> Writers {
+            $writers
+        }
+        fn class(&self) -> Class {
+            $class
+        }
+    };
+}
+
 pub mod builtin;
 pub mod market;
 pub mod ops;
