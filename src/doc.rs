@@ -106,6 +106,15 @@ impl Role {
     pub fn parse(s: &str) -> Option<Self> {
         [Role::Owner, Role::Editor, Role::Member].into_iter().find(|r| r.as_str() == s)
     }
+
+    /// The name with its article, for sentences ("an owner", "a member").
+    pub fn with_article(self) -> &'static str {
+        match self {
+            Role::Owner => "an owner",
+            Role::Editor => "an editor",
+            Role::Member => "a member",
+        }
+    }
 }
 
 impl fmt::Display for Role {

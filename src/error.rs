@@ -76,7 +76,7 @@ pub enum Rejection {
         reason: &'static str,
     },
     /// The author's role may not write this document.
-    #[error("a {role} may not write the community's {part:?} document")]
+    #[error("{} may not write the community's {} document", role.with_article(), part.name())]
     Permission {
         /// The author's role.
         role: Role,
@@ -143,7 +143,7 @@ pub enum Error {
     #[error("not a member of community {0}")]
     NotMember(CommunityId),
     /// This node's role does not allow the operation.
-    #[error("a {role} may not {action}")]
+    #[error("{} may not {action}", role.with_article())]
     NotPermitted {
         /// This node's role.
         role: Role,

@@ -88,3 +88,33 @@ fn a_node_without_the_kind_carries_it_unread() {
     let seen = calendar::events(&mut c, &cid).unwrap();
     assert_eq!(seen.len(), 1, "the event did not cross the node that cannot read it");
 }
+
+/// A home an app with the kind writes to can still be synced by the `caravan` binary,
+/// which does not know the kind: the binary leaves that document to the app, and syncs
+/// everything else.
+#[test]
+fn the_binary_syncs_a_home_holding_a_kind_it_does_not_know() {
+    caravan::plugin::register(&calendar::CALENDAR).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (home, s) = (dir.path().join("a"), dir.path().join("s"));
+    std::fs::create_dir(&s).unwrap();
+    let cid = {
+        let mut a = Node::open(&home, "Hill").unwrap();
+        let cid = a.create_community("Growers", "").unwrap();
+        calendar::add_event(&mut a, &cid, "Seed swap", 1_900_000_000_000, "the old school").unwrap();
+        a.post(&cid, "see the calendar").unwrap();
+        cid
+    };
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_caravan"))
+        .arg("--home")
+        .arg(&home)
+        .args(["sync", "--stick"])
+        .arg(&s)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // The app, opened again, still seals its event.
+    let mut a = Node::open(&home, "Hill").unwrap();
+    sync(&mut a, &s);
+    assert_eq!(calendar::events(&mut a, &cid).unwrap().len(), 1);
+}

@@ -19,6 +19,9 @@ impl Node {
                 DocId::Profile { owner, .. } => *owner == me,
                 DocId::Community { id, .. } => ours.contains(id),
             })
+            // A kind this program does not know (an app's plug-in, in a home the app also
+            // opens) is sealed by the program that knows it.
+            .filter(|d| d.kind().is_some())
             .collect();
         candidates.sort();
         drop(view);
@@ -151,6 +154,7 @@ impl Node {
             .iter()
             .filter_map(|s| DocId::parse(s))
             .filter(|d| matches!(d, DocId::Community { id, .. } if owned.contains(id)))
+            .filter(|d| d.kind().is_some())
             .collect();
         docs.sort();
         for id in docs {
