@@ -19,7 +19,7 @@ fn main() {
 
     // Every golden bundle, and what is inside it as far as no key is needed.
     let mut bundles = Vec::new();
-    for dir in [corpus.clone(), corpus.join("custody-v1")] {
+    for dir in [corpus.clone(), corpus.join("custody-v1"), corpus.join("kinds-v1")] {
         for e in std::fs::read_dir(&dir).expect("corpus") {
             let p = e.expect("entry").path();
             if p.extension().is_some_and(|x| x == "bundle") {

@@ -118,39 +118,11 @@ mod tests {
 
     struct Notes;
     impl DocKind for Notes {
-        fn name(&self) -> &'static str {
-            "notes-test"
-        }
-        fn version(&self) -> u32 {
-            1
-        }
-        fn home(&self) -> Home {
-            Home::Members
-        }
-        fn writers(&self) -> Writers {
-            Writers::Members
-        }
-        fn class(&self) -> Class {
-            Class::Content
-        }
+        kind_basics!("notes-test", Home::Members, Writers::Members, Class::Content);
     }
     struct Impostor;
     impl DocKind for Impostor {
-        fn name(&self) -> &'static str {
-            "feed"
-        }
-        fn version(&self) -> u32 {
-            1
-        }
-        fn home(&self) -> Home {
-            Home::Members
-        }
-        fn writers(&self) -> Writers {
-            Writers::Members
-        }
-        fn class(&self) -> Class {
-            Class::Content
-        }
+        kind_basics!("feed", Home::Members, Writers::Members, Class::Content);
     }
 
     #[test]
