@@ -39,7 +39,7 @@ fn fixture() -> (tempfile::TempDir, Vec<Vec<u8>>) {
     let author = Identity::from_secret_bytes(&secret);
     let (key, epoch) = a.community_key(&cid).unwrap();
     let (genesis, chain) = a.membership_proof(&cid).unwrap();
-    let feed = DocId::Community { id: cid, part: Part::Feed };
+    let feed = DocId::Community { id: cid, part: Part::FEED };
     let mut doc = automerge::AutoCommit::new().with_actor(automerge::ActorId::from(author.signing_public().to_vec()));
     let text = "x".repeat(900);
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;

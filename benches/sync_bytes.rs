@@ -53,7 +53,7 @@ fn main() {
     for x in b.export(Target::Peer(a.node_id())).unwrap() {
         a.import(&x).unwrap();
     }
-    let feed = DocId::Community { id: cid, part: Part::Feed };
+    let feed = DocId::Community { id: cid, part: Part::FEED };
     assert_eq!(a.heads(feed).unwrap(), b.heads(feed).unwrap());
 
     // Diverge: 1,000 posts on each side, concurrently.

@@ -61,7 +61,7 @@ pub fn run() -> Result<(), String> {
     println!("\n4. What each village sees:");
     let a_id = a.node_id();
     let mut converged = true;
-    let reference: Vec<Vec<[u8; 32]>> = Part::ALL
+    let reference: Vec<Vec<[u8; 32]>> = Part::BUILT_IN
         .iter()
         .map(|p| a.heads(DocId::Community { id: lake, part: *p }))
         .collect::<Result<_, _>>()
@@ -71,7 +71,7 @@ pub fn run() -> Result<(), String> {
         let feed = node.feed(&lake).map_err(e)?;
         let fields = node.profile(&a_id).map_err(e)?;
         let phone = fields.iter().find(|f| f.name == "phone").map(|f| f.value.clone());
-        let heads: Vec<Vec<[u8; 32]>> = Part::ALL
+        let heads: Vec<Vec<[u8; 32]>> = Part::BUILT_IN
             .iter()
             .map(|p| node.heads(DocId::Community { id: lake, part: *p }))
             .collect::<Result<_, _>>()

@@ -14,6 +14,7 @@ use data_encoding::BASE32_NOPAD;
 
 use crate::identity::NodeId;
 use crate::plugin::{DocKind, Home, KindName, builtin, registry};
+use crate::routing::Class;
 
 /// Who a profile document is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -152,22 +153,16 @@ impl fmt::Debug for CommunityId {
     }
 }
 
-/// One of a community's documents, split by who may write it.
+/// One of a community's documents: a document of a kind (`c/<community>/<kind>`), or
+/// one wiki page (`c/<community>/wiki/<page id>`). The built-in kinds are constants
+/// ([`Part::ROSTER`], ...); nothing in the kernel treats them apart from a plug-in's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Part {
-    /// Name and description; readable by anyone; owners write.
-    Public,
-    /// Who is in, with which role; members read; owners write.
-    Roster,
-    /// Wiki pages as Automerge Text; members read; owners and editors write.
-    Wiki,
-    /// Posts; members read; every member writes.
-    Feed,
+    /// The community's document of a kind, built in or a plug-in's.
+    Kind(KindName),
     /// One wiki page (`wiki/<page id>`): each page is a document of its own, so reading or
     /// syncing one never loads another.
     Page(PageId),
-    /// A document of a plug-in kind (`<kind name>`).
-    Kind(KindName),
 }
 
 /// A wiki page's id within its community: 128 bits of BLAKE3 over the community and the
@@ -204,16 +199,21 @@ impl fmt::Debug for PageId {
 }
 
 impl Part {
-    /// Every part, in priority order (membership first).
-    pub const ALL: [Part; 4] = [Part::Roster, Part::Public, Part::Wiki, Part::Feed];
+    /// The roster (kind `roster`): who is in, with which role.
+    pub const ROSTER: Part = Part::Kind(KindName::of("roster"));
+    /// The public part (kind `public`): name and description, readable by anyone.
+    pub const PUBLIC: Part = Part::Kind(KindName::of("public"));
+    /// The wiki's index (kind `wiki`).
+    pub const WIKI: Part = Part::Kind(KindName::of("wiki"));
+    /// The feed (kind `feed`).
+    pub const FEED: Part = Part::Kind(KindName::of("feed"));
+
+    /// The built-in kinds every community has, in priority order (membership first).
+    pub const BUILT_IN: [Part; 4] = [Part::ROSTER, Part::PUBLIC, Part::WIKI, Part::FEED];
 
     /// Text name, as in document ids (`wiki/<page id>` for a page).
     pub fn name(self) -> String {
         match self {
-            Part::Public => "public".into(),
-            Part::Roster => "roster".into(),
-            Part::Wiki => "wiki".into(),
-            Part::Feed => "feed".into(),
             Part::Page(p) => format!("wiki/{p}"),
             Part::Kind(k) => k.to_string(),
         }
@@ -224,15 +224,11 @@ impl Part {
         if let Some(p) = s.strip_prefix("wiki/") {
             return PageId::parse(p).map(Part::Page);
         }
-        match s {
-            "public" => Some(Part::Public),
-            "roster" => Some(Part::Roster),
-            "wiki" => Some(Part::Wiki),
-            "feed" => Some(Part::Feed),
-            // Names of built-in kinds that live elsewhere are not community parts.
-            "profile" | "wiki-page" => None,
-            other => KindName::new(other).map(Part::Kind),
+        // Names of built-in kinds that live elsewhere are not community parts.
+        if s == builtin::Profile.name() || s == builtin::WikiPage.name() {
+            return None;
         }
+        KindName::new(s).map(Part::Kind)
     }
 
     /// Whether a member with `role` may write this part (its kind's writers; nobody, for
@@ -244,10 +240,6 @@ impl Part {
     /// The document kind this part is (`None`: a plug-in kind not registered here).
     pub fn kind(self) -> Option<&'static dyn DocKind> {
         match self {
-            Part::Public => Some(&builtin::CommunityPublic),
-            Part::Roster => Some(&builtin::Roster),
-            Part::Wiki => Some(&builtin::Wiki),
-            Part::Feed => Some(&builtin::Feed),
             Part::Page(_) => Some(&builtin::WikiPage),
             Part::Kind(k) => registry::find(k.as_str()),
         }
@@ -321,17 +313,11 @@ impl DocId {
         }
     }
 
-    /// Export priority: lower goes first (membership, then profiles, then content).
+    /// Export priority: lower goes first. Its kind's routing class (membership, then
+    /// profiles and public parts, then content, then the market); a kind not known here
+    /// last.
     pub fn priority(&self) -> u8 {
-        match self {
-            DocId::Community { part: Part::Roster, .. } => 1,
-            DocId::Community { part: Part::Public, .. } => 2,
-            DocId::Profile { .. } => 3,
-            DocId::Community { part: Part::Wiki, .. } => 4,
-            DocId::Community { part: Part::Page(_), .. } => 5,
-            DocId::Community { part: Part::Feed, .. } => 6,
-            DocId::Community { part: Part::Kind(_), .. } => 7,
-        }
+        self.kind().map_or(Class::Large as u8, |k| k.class() as u8)
     }
 }
 
@@ -378,7 +364,7 @@ mod tests {
         let cid = CommunityId([9u8; 20]);
         for d in [
             DocId::Profile { owner: node, audience: Audience::FriendsOfFriends },
-            DocId::Community { id: cid, part: Part::Wiki },
+            DocId::Community { id: cid, part: Part::WIKI },
             DocId::Community { id: cid, part: Part::Page(PageId::of(&cid, "North well")) },
             DocId::Community { id: cid, part: Part::Kind(KindName::new("market").unwrap()) },
             DocId::Community { id: cid, part: Part::Kind(KindName::new("not-registered").unwrap()) },

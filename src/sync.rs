@@ -109,8 +109,8 @@ mod tests {
     #[test]
     fn sends_only_what_is_lacking_grants_first_never_expired() {
         let cid = CommunityId([3; 20]);
-        let wiki = DocId::Community { id: cid, part: crate::doc::Part::Wiki }.to_string();
-        let roster = DocId::Community { id: cid, part: crate::doc::Part::Roster }.to_string();
+        let wiki = DocId::Community { id: cid, part: crate::doc::Part::WIKI }.to_string();
+        let roster = DocId::Community { id: cid, part: crate::doc::Part::ROSTER }.to_string();
         let catalog = vec![
             ([1; 32], meta(BundleState::Applied, &wiki, "g", 100)),
             ([2; 32], meta(BundleState::Applied, &wiki, "g", 100)),

@@ -58,7 +58,7 @@ fn identity_of(n: &TestNode) -> Identity {
 
 /// The feed as `n` holds it, with `n`'s actor, for crafting a change on top of it.
 fn feed_as(n: &mut TestNode, cid: &caravan::CommunityId) -> AutoCommit {
-    let id = DocId::Community { id: *cid, part: Part::Feed };
+    let id = DocId::Community { id: *cid, part: Part::FEED };
     let bytes = n.node.document_bytes(id).unwrap();
     let actor = ActorId::from(identity_of(n).signing_public().to_vec());
     AutoCommit::load(&bytes).unwrap().with_actor(actor)
@@ -82,7 +82,7 @@ fn post_key(doc: &AutoCommit, prefix: &str) -> String {
 fn signed_by(w: &World, signer: &TestNode, mut doc: AutoCommit) -> Vec<u8> {
     doc.commit();
     let change = doc.get_last_local_change().expect("a change").raw_bytes().to_vec();
-    let feed = DocId::Community { id: w.wells, part: Part::Feed };
+    let feed = DocId::Community { id: w.wells, part: Part::FEED };
     let (genesis, chain) = signer.node.membership_proof(&w.wells).unwrap();
     forge_batch(
         &identity_of(signer),

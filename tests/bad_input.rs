@@ -213,7 +213,7 @@ fn tampered_truncated_forged_and_wrong_key_bundles_are_refused_with_their_reason
 
     // An outsider claiming to be A (A in the header and the primary block, its own key).
     let outsider = Identity::generate();
-    let feed = DocId::Community { id: wells, part: Part::Feed };
+    let feed = DocId::Community { id: wells, part: Part::FEED };
     let key = w.b.node.community_key(&wells).unwrap();
     let (genesis, chain) = w.b.node.membership_proof(&wells).unwrap();
     let forged = forge_batch(
@@ -301,7 +301,7 @@ fn oversized_nested_padded_and_bomb_input_is_refused() {
         let secret: [u8; 64] = std::fs::read(w.b.home.path().join("identity.key")).unwrap().try_into().unwrap();
         Identity::from_secret_bytes(&secret)
     };
-    let feed = DocId::Community { id: w.wells, part: Part::Feed };
+    let feed = DocId::Community { id: w.wells, part: Part::FEED };
     let key = w.b.node.community_key(&w.wells).unwrap();
     let (genesis, chain) = w.b.node.membership_proof(&w.wells).unwrap();
     let bomb = common::compressed_change_bomb(&b_identity.signing_public(), 64 << 20);

@@ -62,10 +62,10 @@ fn three_villages_converge_in_any_order_with_duplicates() {
             assert_eq!(n.node.feed(&wells).unwrap().len(), 2, "seed {seed}");
             assert_eq!(n.node.members(&wells).unwrap().len(), 3, "seed {seed}");
         }
-        for part in Part::ALL {
+        for part in Part::BUILT_IN {
             let id = DocId::Community { id: wells, part };
             let ha = a.node.heads(id).unwrap();
-            assert!(!ha.is_empty() || part == Part::Feed);
+            assert!(!ha.is_empty() || part == Part::FEED);
             assert_eq!(ha, b.node.heads(id).unwrap(), "seed {seed} part {part:?}");
             assert_eq!(ha, c.node.heads(id).unwrap(), "seed {seed} part {part:?}");
         }
@@ -113,7 +113,7 @@ fn everything_waiting_survives_a_restart() {
     drop(reopened);
     let mut again = caravan::Node::open(home.path(), "B").unwrap();
     assert_eq!(again.wiki_page(&wells, PAGE).unwrap().as_deref(), Some("v1\nv2\n"));
-    let id = DocId::Community { id: wells, part: Part::Wiki };
+    let id = DocId::Community { id: wells, part: Part::WIKI };
     assert_eq!(again.heads(id).unwrap(), a.node.heads(id).unwrap());
 }
 
@@ -195,7 +195,7 @@ fn events_tell_the_app_what_changed_after_it_is_stored() {
     b.node.accept_invite(&invite).unwrap();
     let got: Vec<caravan::Event> = events.try_iter().collect();
     assert!(got.contains(&caravan::Event::Joined(wells)), "{got:?}");
-    for part in [Part::Public, Part::Wiki] {
+    for part in [Part::PUBLIC, Part::WIKI] {
         assert!(
             got.iter().any(
                 |e| matches!(e, caravan::Event::DocChanged { doc: DocId::Community { part: p, .. }, .. } if *p == part)

@@ -91,7 +91,7 @@ fn a_flood_of_everything_a_stranger_can_send_stays_within_the_relay_quota() {
         flood.push(with_lifetime(&b, long));
         // Content of a community nobody here is in, 40 KB, under a key nobody here holds.
         let cid = CommunityId([rng.next() as u8; 20]);
-        let wiki = DocId::Community { id: cid, part: Part::Wiki };
+        let wiki = DocId::Community { id: cid, part: Part::WIKI };
         let b = forge_batch(
             &s,
             &s.node_id().endpoint(),
@@ -104,7 +104,7 @@ fn a_flood_of_everything_a_stranger_can_send_stays_within_the_relay_quota() {
         );
         flood.push(with_lifetime(&b, long));
         // Content claiming to be for the village's own community, under an epoch nobody holds.
-        let ours = DocId::Community { id: wells, part: Part::Feed };
+        let ours = DocId::Community { id: wells, part: Part::FEED };
         let b = forge_batch(
             &s,
             &s.node_id().endpoint(),

@@ -97,7 +97,7 @@ fn a_bundle_costs_its_reader_a_small_multiple_of_its_size() {
     relay.set_relay_quota(1 << 30).unwrap();
     let s = Identity::generate();
     let cid = CommunityId([9; 20]);
-    let wiki = DocId::Community { id: cid, part: Part::Wiki };
+    let wiki = DocId::Community { id: cid, part: Part::WIKI };
     let big = "y".repeat(16 << 20);
     let carried = forge_batch(
         &s,
@@ -139,7 +139,7 @@ fn a_bundle_costs_its_reader_a_small_multiple_of_its_size() {
     let fi = identity_of(founder_home.path());
     let key = m.community_key(&wells).unwrap();
     let (genesis, _) = m.membership_proof(&wells).unwrap();
-    let feed = DocId::Community { id: wells, part: Part::Feed };
+    let feed = DocId::Community { id: wells, part: Part::FEED };
     let bomb = forge_batch(
         &fi,
         &fi.node_id().endpoint(),

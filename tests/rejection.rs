@@ -83,9 +83,9 @@ fn forged_and_unauthorised_batches_are_rejected_with_their_reason() {
     let mut w = world();
     let wells = w.wells;
     let key = w.b.node.community_key(&wells).unwrap();
-    let public_doc = DocId::Community { id: wells, part: Part::Public };
-    let wiki_doc = DocId::Community { id: wells, part: Part::Wiki };
-    let roster_doc = DocId::Community { id: wells, part: Part::Roster };
+    let public_doc = DocId::Community { id: wells, part: Part::PUBLIC };
+    let wiki_doc = DocId::Community { id: wells, part: Part::WIKI };
+    let roster_doc = DocId::Community { id: wells, part: Part::ROSTER };
     let endpoint = wells.endpoint();
     let before = w.b.node.fingerprint().unwrap();
 
@@ -123,7 +123,7 @@ fn forged_and_unauthorised_batches_are_rejected_with_their_reason() {
     let c_identity = identity_of(&w.c);
     let a_actor_changes = changes_by(&identity_of(&w.a).signing_public(), "post/1/x", "overwritten");
     let c_chain = chain_of(&w.c, &wells);
-    let feed_doc = DocId::Community { id: wells, part: Part::Feed };
+    let feed_doc = DocId::Community { id: wells, part: Part::FEED };
     let forged = forge_batch(
         &c_identity,
         &w.c.node.node_id().endpoint(),
@@ -139,7 +139,7 @@ fn forged_and_unauthorised_batches_are_rejected_with_their_reason() {
 
     // 3. A member (not editor) writing the wiki, and the roster.
     let c_changes = changes_by(&c_identity.signing_public(), "page/Water", "member edit");
-    for (doc, part) in [(wiki_doc, Part::Wiki), (roster_doc, Part::Roster)] {
+    for (doc, part) in [(wiki_doc, Part::WIKI), (roster_doc, Part::ROSTER)] {
         let forged = forge_batch(
             &c_identity,
             &w.c.node.node_id().endpoint(),
@@ -157,7 +157,7 @@ fn forged_and_unauthorised_batches_are_rejected_with_their_reason() {
     let forged = forge_batch(
         &c_identity,
         &w.a.node.node_id().endpoint(),
-        &DocId::Community { id: wells, part: Part::Feed }.to_string(),
+        &DocId::Community { id: wells, part: Part::FEED }.to_string(),
         &endpoint,
         Some(key),
         Some(real_genesis),
@@ -184,7 +184,7 @@ fn forged_and_unauthorised_batches_are_rejected_with_their_reason() {
     let forged = forge_batch(
         &c_identity,
         &w.c.node.node_id().endpoint(),
-        &DocId::Community { id: wells, part: Part::Feed }.to_string(),
+        &DocId::Community { id: wells, part: Part::FEED }.to_string(),
         &endpoint,
         None,
         Some(real_genesis),
@@ -195,7 +195,7 @@ fn forged_and_unauthorised_batches_are_rejected_with_their_reason() {
     let forged = forge_batch(
         &c_identity,
         &w.c.node.node_id().endpoint(),
-        &DocId::Community { id: wells, part: Part::Feed }.to_string(),
+        &DocId::Community { id: wells, part: Part::FEED }.to_string(),
         &endpoint,
         Some(([7; 32], key.1)),
         Some(real_genesis),
@@ -209,7 +209,7 @@ fn forged_and_unauthorised_batches_are_rejected_with_their_reason() {
 
     // The same member, posting to the feed as a member may (a post under its own name),
     // is accepted.
-    let feed = DocId::Community { id: wells, part: Part::Feed };
+    let feed = DocId::Community { id: wells, part: Part::FEED };
     let own_post = format!("post/1796000000000/{}", w.c.node.node_id());
     let c_changes = changes_by(&c_identity.signing_public(), &own_post, "member post");
     let ok = forge_batch(
@@ -289,7 +289,7 @@ fn an_equivocating_author_is_refused_without_sinking_the_rest_of_the_import() {
     w.b.node.import_many(from_c.iter().map(Vec::as_slice)).unwrap();
     // C then signs a different change with the same actor and sequence number.
     let c_identity = identity_of(&w.c);
-    let feed = DocId::Community { id: wells, part: Part::Feed };
+    let feed = DocId::Community { id: wells, part: Part::FEED };
     let forged = forge_batch(
         &c_identity,
         &w.c.node.node_id().endpoint(),

@@ -10,7 +10,7 @@ use caravan::{CommunityId, DocId, Identity, Part, batch, bundle, crypto};
 /// nobody else holds), from a fresh author, each carrying `size` bytes of changes.
 pub fn feed_bundles(cid: CommunityId, epoch: u32, count: usize, size: usize) -> Vec<Vec<u8>> {
     let author = Identity::generate();
-    let feed = DocId::Community { id: cid, part: Part::Feed };
+    let feed = DocId::Community { id: cid, part: Part::FEED };
     let key = crypto::random_32();
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
     let mut changes = vec![0u8; size];

@@ -30,7 +30,7 @@ impl Node {
         let me = self.node_id();
         let my_name = self.name.clone();
         let (public, roster) =
-            (DocId::Community { id: cid, part: Part::Public }, DocId::Community { id: cid, part: Part::Roster });
+            (DocId::Community { id: cid, part: Part::PUBLIC }, DocId::Community { id: cid, part: Part::ROSTER });
         let mut t = self.write_txn()?;
         t.put_grant(&format!("c/{cid}#0"), &grant.encode())?;
         let edits = self
@@ -112,7 +112,7 @@ impl Node {
         self.store_grant_bundle(&mut t, card, &invitation)?;
         // The invitation and the roster entry in one transaction.
         let (node, name) = (card.node_id(), card.name.clone());
-        let roster = DocId::Community { id: *cid, part: Part::Roster };
+        let roster = DocId::Community { id: *cid, part: Part::ROSTER };
         let event = self.edit_in(&mut t, roster, |d, _, _| builtin::put_member(d, &node, role, &name))?;
         self.commit_edits(t, &[roster], vec![event])
     }
@@ -133,7 +133,7 @@ impl Node {
             }
             let role = inv.chain.last().map_or(Some(Role::Owner), |c| Role::from_code(c.role));
             let Some(role) = role else { continue };
-            let public = self.load_doc(&view, DocId::Community { id: cid, part: Part::Public })?;
+            let public = self.load_doc(&view, DocId::Community { id: cid, part: Part::PUBLIC })?;
             let name = builtin::read_str(&public.doc, "name").unwrap_or(inv.name);
             out.push(CommunityInfo { id: cid, name, role });
         }
@@ -143,13 +143,13 @@ impl Node {
     /// A community's roster: (node id, role, name).
     pub fn members(&mut self, cid: &CommunityId) -> Result<Vec<(String, Role, String)>, Error> {
         let view = self.store.read()?;
-        Ok(builtin::read_roster(&self.load_doc(&view, DocId::Community { id: *cid, part: Part::Roster })?.doc))
+        Ok(builtin::read_roster(&self.load_doc(&view, DocId::Community { id: *cid, part: Part::ROSTER })?.doc))
     }
 
     /// A community's public name and description, readable by anyone holding them.
     pub fn community_about(&mut self, cid: &CommunityId) -> Result<(Option<String>, Option<String>), Error> {
         let view = self.store.read()?;
-        let id = DocId::Community { id: *cid, part: Part::Public };
+        let id = DocId::Community { id: *cid, part: Part::PUBLIC };
         let carried = self.carried_doc(&view, id)?;
         let d = match &carried {
             Some(d) => d,
@@ -168,8 +168,8 @@ impl Node {
     /// Each page is a document of its own (listed in the wiki's index), so writing,
     /// reading or syncing one never loads another.
     pub fn put_wiki_page(&mut self, cid: &CommunityId, page: &str, text: &str) -> Result<(), Error> {
-        self.require_role(cid, Part::Wiki, "edit the wiki")?;
-        let index = DocId::Community { id: *cid, part: Part::Wiki };
+        self.require_role(cid, Part::WIKI, "edit the wiki")?;
+        let index = DocId::Community { id: *cid, part: Part::WIKI };
         let page_id = PageId::of(cid, page);
         let body = DocId::Community { id: *cid, part: Part::Page(page_id) };
         let mut t = self.write_txn()?;
@@ -205,13 +205,13 @@ impl Node {
         }
         self.docs.remove(&body);
         // A page written before pages were documents of their own.
-        Ok(builtin::read_page(&self.load_doc(&view, DocId::Community { id: *cid, part: Part::Wiki })?.doc, page))
+        Ok(builtin::read_page(&self.load_doc(&view, DocId::Community { id: *cid, part: Part::WIKI })?.doc, page))
     }
 
     /// Names of a community's wiki pages.
     pub fn wiki_pages(&mut self, cid: &CommunityId) -> Result<Vec<String>, Error> {
         let view = self.store.read()?;
-        let index = &self.load_doc(&view, DocId::Community { id: *cid, part: Part::Wiki })?.doc;
+        let index = &self.load_doc(&view, DocId::Community { id: *cid, part: Part::WIKI })?.doc;
         let mut pages = wiki::index_names(index);
         pages.extend(builtin::list_pages(index));
         pages.sort();
@@ -221,14 +221,14 @@ impl Node {
 
     /// Posts to a community's feed. Any member.
     pub fn post(&mut self, cid: &CommunityId, text: &str) -> Result<(), Error> {
-        self.require_role(cid, Part::Feed, "post")?;
-        self.edit(DocId::Community { id: *cid, part: Part::Feed }, |d, me, now| builtin::add_post(d, me, now, text))
+        self.require_role(cid, Part::FEED, "post")?;
+        self.edit(DocId::Community { id: *cid, part: Part::FEED }, |d, me, now| builtin::add_post(d, me, now, text))
     }
 
     /// A community's feed, oldest first.
     pub fn feed(&mut self, cid: &CommunityId) -> Result<Vec<Post>, Error> {
         let view = self.store.read()?;
-        Ok(builtin::read_posts(&self.load_doc(&view, DocId::Community { id: *cid, part: Part::Feed })?.doc))
+        Ok(builtin::read_posts(&self.load_doc(&view, DocId::Community { id: *cid, part: Part::FEED })?.doc))
     }
 
     /// Invitations waiting for our consent.

@@ -103,7 +103,7 @@ impl Node {
                     || self.contact_card(r, &owner)?.is_some()
                     || r.grants()?.iter().any(|(k, _)| k.starts_with(&format!("p/{owner}/")))
             }
-            DocId::Community { id: cid, part } => part != Part::Public || self.membership(r, &cid).is_ok(),
+            DocId::Community { id: cid, part } => part != Part::PUBLIC || self.membership(r, &cid).is_ok(),
         };
         if kept {
             return Ok(None);

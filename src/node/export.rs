@@ -206,7 +206,7 @@ impl Node {
         let me = self.node_id();
         let mut out: Vec<NodeId> = match id {
             DocId::Community { id: cid, .. } => {
-                let roster = self.load_doc(r, DocId::Community { id: cid, part: Part::Roster })?;
+                let roster = self.load_doc(r, DocId::Community { id: cid, part: Part::ROSTER })?;
                 let mut out: Vec<NodeId> =
                     builtin::read_roster(&roster.doc).into_iter().filter_map(|(n, _, _)| NodeId::parse(&n)).collect();
                 // A new member may write before the roster reaches it: its changes are then
@@ -278,7 +278,7 @@ mod tests {
         let (mut a, mut b) = (kit.node("A"), kit.node("B"));
         let cid = community(&mut a, &mut b, Role::Member);
         let view = a.store.read().unwrap();
-        let d = a.destinations(&view, DocId::Community { id: cid, part: Part::Feed }).unwrap();
+        let d = a.destinations(&view, DocId::Community { id: cid, part: Part::FEED }).unwrap();
         assert_eq!(d, vec![b.node_id()]);
     }
 }

@@ -82,7 +82,7 @@ impl Node {
 
 /// The document of kind `kind` in community `cid`, if the kind is registered.
 fn kind_doc(cid: &CommunityId, kind: &str) -> Result<DocId, Error> {
-    // The built-in parts by their own names (one id per document), others as plug-in kinds.
+    // A kind's document by its name (a page is reached through the wiki, not by kind).
     let part = match Part::parse(kind) {
         Some(Part::Page(_)) | None => return Err(Error::UnknownKind(kind.to_string())),
         Some(p) => p,

@@ -215,7 +215,7 @@ mod tests {
         import(&mut b, &first);
         assert_eq!(b.wiki_page(&cid, "well").unwrap().as_deref(), Some("full again"));
         // Both nodes agree on the document's heads.
-        let id = DocId::Community { id: cid, part: Part::Wiki };
+        let id = DocId::Community { id: cid, part: Part::WIKI };
         assert_eq!(a.heads(id).unwrap(), b.heads(id).unwrap());
     }
 }

@@ -19,18 +19,31 @@ pub struct KindName {
 
 impl KindName {
     /// Checks and wraps a name.
-    pub fn new(name: &str) -> Option<Self> {
+    pub const fn new(name: &str) -> Option<Self> {
         let b = name.as_bytes();
-        let valid = !b.is_empty()
-            && b.len() <= KIND_NAME_BYTES_MAX
-            && b[0].is_ascii_lowercase()
-            && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-');
-        if !valid {
+        if b.is_empty() || b.len() > KIND_NAME_BYTES_MAX || !b[0].is_ascii_lowercase() {
             return None;
         }
         let mut bytes = [0u8; KIND_NAME_BYTES_MAX];
-        bytes[..b.len()].copy_from_slice(b);
+        let mut i = 0;
+        while i < b.len() {
+            let c = b[i];
+            if !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-') {
+                return None;
+            }
+            bytes[i] = c;
+            i += 1;
+        }
         Some(KindName { len: b.len() as u8, bytes })
+    }
+
+    /// A name known valid at compile time (a kind's constant); an invalid one fails the
+    /// build.
+    pub const fn of(name: &'static str) -> Self {
+        match Self::new(name) {
+            Some(k) => k,
+            None => panic!("not a valid kind name"),
+        }
     }
 
     /// The name.

@@ -236,7 +236,7 @@ pub fn run(seed: u64) -> Outcome {
     }
     if trace {
         for (i, node) in nodes.iter_mut().enumerate() {
-            let feed = caravan::DocId::Community { id: cid, part: caravan::Part::Feed };
+            let feed = caravan::DocId::Community { id: cid, part: caravan::Part::FEED };
             let heads: Vec<String> =
                 node.heads(feed).unwrap_or_default().iter().map(|h| format!("{:02x}{:02x}", h[0], h[1])).collect();
             eprintln!(
