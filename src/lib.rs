@@ -58,6 +58,6 @@ pub use error::{Error, Rejection};
 pub use identity::{ContactCard, Identity, NodeId};
 pub use node::{
     CommunityInfo, Contact, CustodyStatus, Event, ImportReport, InviteInfo, LinkPlan, LinkSummary, Node, Outcome,
-    Outgoing, ProfileField, WaitReason, bundle_digest,
+    Outgoing, PageAt, PageVersion, ProfileField, WaitReason, bundle_digest,
 };
 pub use sync::Target;

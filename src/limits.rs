@@ -364,6 +364,10 @@ pub const LINE_BYTES_MAX: usize = 4096;
 /// (two long unrelated texts would otherwise take quadratic time).
 pub const WIKI_DIFF_SECS_MAX: u64 = 2;
 
+/// A page's history counts the lines each of its last this many versions added and
+/// removed (each count diffs the document once; older versions are listed uncounted).
+pub const HISTORY_STATS_MAX: usize = 50;
+
 /// Stored bytes of documents a node keeps loaded between operations (least recently used
 /// dropped first): a daemon that touched a big page does not hold it for good. A loaded
 /// document takes about 10-15 times its stored size in memory (`benches/README.md`).

@@ -317,13 +317,41 @@ pub(crate) enum WikiCommand {
         /// Read the text from this file instead of stdin.
         #[arg(long)]
         file: Option<PathBuf>,
+        /// Allow empty text (which empties the page; `wiki restore` brings it back).
+        #[arg(long)]
+        allow_empty: bool,
     },
-    /// Print a page's text exactly.
+    /// Print a page's text exactly (now, or as it was at a version or date).
     Get {
         /// Community id.
         community: String,
         /// Page name.
         page: String,
+        /// A version number from `wiki history`, a date (2026-11-30: as the page was at
+        /// the end of that day) or a date and time (2026-11-30 14:02), in local time.
+        #[arg(long, value_name = "N|DATE")]
+        at: Option<String>,
+    },
+    /// Who changed a page and when, one line per version, with lines added and removed.
+    History {
+        /// Community id.
+        community: String,
+        /// Page name.
+        page: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Bring back a page's text from a version or date, as a new edit (it syncs like any
+    /// edit, and can itself be undone).
+    Restore {
+        /// Community id.
+        community: String,
+        /// Page name.
+        page: String,
+        /// A version number from `wiki history`, or a date or date and time (local).
+        #[arg(long, value_name = "N|DATE")]
+        at: String,
     },
     /// List pages.
     List {

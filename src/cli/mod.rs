@@ -6,3 +6,4 @@ pub(crate) mod commands;
 pub(crate) mod files;
 pub(crate) mod output;
 pub(crate) mod progress;
+pub(crate) mod words;

@@ -181,7 +181,7 @@ impl Node {
                 events.push(self.edit_in(&mut t, index, |d, _, _| wiki::index_put(d, page, &page_id))?);
             }
             edited.push(body);
-            events.push(self.edit_in(&mut t, body, |d, _, _| wiki::put_body(d, page, text))?);
+            events.push(self.edit_in(&mut t, body, |d, _, now| wiki::put_body(d, page, text, (now / 1000) as i64))?);
             Ok(events)
         })();
         match result {

@@ -171,7 +171,8 @@ impl Node {
         let state = self.load_doc(&*t, id)?;
         let before = state.doc.get_heads();
         let edited = f(&mut state.doc, &me, now);
-        state.doc.commit();
+        // Stamped (seconds, the author's clock): a document's history says when.
+        state.doc.commit_with(automerge::transaction::CommitOptions::default().with_time((now / 1000) as i64));
         // No change of ours may be bigger than what every other node accepts.
         let actor = self.actor();
         let state = self.docs.get_mut(&id).expect("loaded above");

@@ -32,6 +32,7 @@ mod custody;
 mod docs;
 mod export;
 mod grant;
+mod history;
 mod import;
 mod keys;
 mod kinds;
@@ -49,6 +50,7 @@ mod signal;
 mod testkit;
 
 pub use crate::report::{ImportReport, LinkPlan, LinkSummary, Outcome, Outgoing, WaitReason};
+pub use history::{PageAt, PageVersion};
 pub use reports::{CommunityInfo, Contact, CustodyStatus, Event, InviteInfo, ProfileField};
 
 use import::Import;

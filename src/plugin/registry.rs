@@ -74,6 +74,11 @@ pub enum RegisterError {
     /// Another kind already has this name.
     #[error("a kind named {0:?} is already registered")]
     Taken(String),
+    /// The kind's home is a profile: profiles hold only the built-in profile kind.
+    #[error(
+        "kind {0:?} lives in a profile; plug-in kinds live in communities (Home::Members or Home::CommunityPublic)"
+    )]
+    Home(String),
 }
 
 /// Names the built-in kinds use (in community document ids), reserved.
@@ -103,6 +108,9 @@ pub fn register(kind: &'static dyn DocKind) -> Result<(), RegisterError> {
             return Ok(());
         }
         return Err(RegisterError::Taken(name.to_string()));
+    }
+    if kind.home() == super::Home::Profile {
+        return Err(RegisterError::Home(name.to_string()));
     }
     all.push(kind);
     Ok(())
@@ -146,6 +154,12 @@ mod tests {
         register(&NOTES).unwrap();
         assert_eq!(find("notes-test").map(|k| k.name()), Some("notes-test"));
         assert_eq!(register(&Impostor), Err(RegisterError::Taken("feed".into())));
+        struct Diary;
+        impl DocKind for Diary {
+            kind_basics!("diary-test", Home::Profile, Writers::ProfileOwner, Class::Profile);
+        }
+        assert_eq!(register(&Diary), Err(RegisterError::Home("diary-test".into())));
+        assert!(find("diary-test").is_none());
         assert_eq!(find("feed").unwrap().writers(), Writers::Members);
         assert!(all().iter().filter(|k| k.name() == "notes-test").count() == 1);
     }

@@ -21,6 +21,10 @@ use crate::limits::{LINE_BYTES_MAX, OPS_PER_CHANGE, WIKI_DIFF_SECS_MAX};
 
 const INDEX_PREFIX: &str = "index/";
 
+/// The message of a commit that one edit's next commit continues (a big edit is several
+/// changes; the page's history shows it as one version).
+pub const EDIT_GOES_ON: &str = "part";
+
 /// The page's text cut into the elements of its `lines` list.
 pub fn lines_of(text: &str) -> Vec<&str> {
     let mut out = Vec::new();
@@ -64,8 +68,9 @@ fn current(doc: &AutoCommit) -> Result<(Option<automerge::ObjId>, Vec<String>), 
 
 /// Writes page `name`'s text as a diff of lines against what the page holds, so
 /// concurrent edits of other lines survive the merge. Commits every `OPS_PER_CHANGE`
-/// operations: no change is bigger than other nodes accept.
-pub fn put_body(doc: &mut AutoCommit, name: &str, text: &str) -> Result<(), automerge::AutomergeError> {
+/// operations (no change is bigger than other nodes accept), each commit stamped with
+/// `at_unix_s` so the page's history shows one edit as one version.
+pub fn put_body(doc: &mut AutoCommit, name: &str, text: &str, at_unix_s: i64) -> Result<(), automerge::AutomergeError> {
     if string(doc.get(ROOT, "name")?).as_deref() != Some(name) {
         doc.put(ROOT, "name", name)?;
     }
@@ -80,7 +85,7 @@ pub fn put_body(doc: &mut AutoCommit, name: &str, text: &str) -> Result<(), auto
     // coarser, never wrong.
     let deadline = Instant::now() + Duration::from_secs(WIKI_DIFF_SECS_MAX);
     let ops = similar::capture_diff_slices_deadline(Algorithm::Myers, &old_refs, &new, Some(deadline));
-    let mut budget = Budget(0);
+    let mut budget = Budget(0, at_unix_s);
     // The list always holds `new[..at]` followed by the rest of `old`: each op works at
     // its new index.
     for op in ops {
@@ -105,14 +110,15 @@ pub fn put_body(doc: &mut AutoCommit, name: &str, text: &str) -> Result<(), auto
 }
 
 /// Operations made since the last commit: a commit every `OPS_PER_CHANGE`, so no change
-/// is bigger than other nodes accept.
-struct Budget(usize);
+/// is bigger than other nodes accept; and the edit's time, for each commit.
+struct Budget(usize, i64);
 
 impl Budget {
     fn spend(&mut self, doc: &mut AutoCommit, n: usize) {
         self.0 += n;
         if self.0 >= OPS_PER_CHANGE {
-            doc.commit();
+            let part = automerge::transaction::CommitOptions::default().with_time(self.1).with_message(EDIT_GOES_ON);
+            doc.commit_with(part);
             self.0 = 0;
         }
     }
@@ -174,21 +180,21 @@ mod tests {
         let mut d = AutoCommit::new();
         let long = "é".repeat(LINE_BYTES_MAX); // 2 bytes each
         let text = format!("first\n{long}\nlast line without end");
-        put_body(&mut d, "Wells", &text).unwrap();
+        put_body(&mut d, "Wells", &text, 0).unwrap();
         assert_eq!(read_body(&d).as_deref(), Some(text.as_str()));
         assert!(lines_of(&text).iter().all(|l| l.len() <= LINE_BYTES_MAX));
         assert_eq!(lines_of(&text).len(), 1 + 2 + 1 + 1);
-        put_body(&mut d, "Wells", "").unwrap();
+        put_body(&mut d, "Wells", "", 0).unwrap();
         assert_eq!(read_body(&d).as_deref(), Some(""));
     }
 
     #[test]
     fn concurrent_edits_of_different_lines_merge() {
         let mut a = AutoCommit::new();
-        put_body(&mut a, "Wells", "one\ntwo\nthree\nfour\n").unwrap();
+        put_body(&mut a, "Wells", "one\ntwo\nthree\nfour\n", 0).unwrap();
         let mut b = a.fork();
-        put_body(&mut a, "Wells", "one, by A\ntwo\nthree\nfour\n").unwrap();
-        put_body(&mut b, "Wells", "one\ntwo\nthree\nfour, by B\nfive\n").unwrap();
+        put_body(&mut a, "Wells", "one, by A\ntwo\nthree\nfour\n", 0).unwrap();
+        put_body(&mut b, "Wells", "one\ntwo\nthree\nfour, by B\nfive\n", 0).unwrap();
         a.merge(&mut b).unwrap();
         assert_eq!(read_body(&a).unwrap(), "one, by A\ntwo\nthree\nfour, by B\nfive\n");
     }
@@ -199,8 +205,8 @@ mod tests {
         for old in texts {
             for new in texts {
                 let mut d = AutoCommit::new();
-                put_body(&mut d, "p", old).unwrap();
-                put_body(&mut d, "p", new).unwrap();
+                put_body(&mut d, "p", old, 0).unwrap();
+                put_body(&mut d, "p", new, 0).unwrap();
                 assert_eq!(read_body(&d).as_deref(), Some(new), "{old:?} -> {new:?}");
             }
         }
@@ -210,7 +216,7 @@ mod tests {
     fn a_big_edit_is_several_changes_within_the_cap() {
         let mut d = AutoCommit::new();
         let text: String = (0..OPS_PER_CHANGE * 2 + 10).map(|i| format!("{i}\n")).collect();
-        put_body(&mut d, "p", &text).unwrap();
+        put_body(&mut d, "p", &text, 0).unwrap();
         d.commit();
         let changes = d.get_changes(&[]);
         let biggest = changes.iter().map(|c| c.len()).max().unwrap();

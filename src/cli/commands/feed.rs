@@ -4,6 +4,7 @@ use std::path::Path;
 
 use super::{community, open};
 use crate::cli::output::{error_text, print_json};
+use crate::cli::words::{Names, when};
 
 /// Posts `text` to the community `c`.
 pub(crate) fn post(home: &Path, c: &str, text: &str) -> Result<(), String> {
@@ -12,7 +13,8 @@ pub(crate) fn post(home: &Path, c: &str, text: &str) -> Result<(), String> {
 
 /// Prints the community `c`'s posts.
 pub(crate) fn feed(home: &Path, c: &str, json: bool) -> Result<(), String> {
-    let posts = open(home)?.feed(&community(c)?).map_err(error_text)?;
+    let mut node = open(home)?;
+    let posts = node.feed(&community(c)?).map_err(error_text)?;
     if json {
         print_json(serde_json::Value::Array(
             posts
@@ -20,9 +22,14 @@ pub(crate) fn feed(home: &Path, c: &str, json: bool) -> Result<(), String> {
                 .map(|p| serde_json::json!({"author": p.author, "at_unix_ms": p.at_unix_ms, "text": p.text}))
                 .collect(),
         ));
+    } else if posts.is_empty() {
+        println!("No posts yet.");
     } else {
+        let names = Names::load(&mut node);
+        let now = node.now();
         for p in posts {
-            println!("[{}] {}: {}", p.at_unix_ms / 1000, p.author, p.text);
+            let who = caravan::NodeId::parse(&p.author).map_or_else(|| p.author.clone(), |id| names.of(&id));
+            println!("{}, {who}: {}", when(p.at_unix_ms, now), p.text);
         }
     }
     Ok(())
