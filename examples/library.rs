@@ -33,7 +33,7 @@ fn main() -> Result<(), caravan::Error> {
     );
 
     for event in events.try_iter() {
-        if let Event::DocChanged { doc, heads } = event {
+        if let Event::DocChanged { doc, heads, .. } = event {
             println!("changed: {doc} ({} heads)", heads.len());
         }
     }

@@ -14,6 +14,7 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 use crate::config::Config;
+use crate::handle::Handle;
 use crate::identity::{ContactCard, Identity, NodeId};
 use crate::link::lan;
 use crate::link::quic::{self, QuicError};
@@ -22,7 +23,7 @@ use crate::schedule;
 use crate::status::{self, DaemonLine, Status, SyncLine};
 
 pub use crate::limits::{
-    BACKOFF_MAX, BACKOFF_MIN, EXCHANGES_MAX, HANDSHAKE_TIMEOUT, RESYNC_AFTER, SHUTDOWN_GRACE, STATUS_EVERY,
+    BACKOFF_MAX, BACKOFF_MIN, EXCHANGES_MAX, HANDSHAKE_TIMEOUT, OPEN_WAIT, RESYNC_AFTER, SHUTDOWN_GRACE, STATUS_EVERY,
 };
 
 /// Why the daemon stopped or could not start.
@@ -126,10 +127,12 @@ impl Drop for Connected {
 struct Ctx {
     home: PathBuf,
     config: Config,
-    identity: Identity,
+    identity: Arc<Identity>,
     /// Locked only for store work, never across a network wait: several exchanges run
     /// at once and a slow peer keeps no other out.
-    node: Mutex<Node>,
+    node: Arc<Mutex<Node>>,
+    /// The handle the node belongs to (its edits wake the dialler).
+    handle: Handle,
     /// Nodes the operator configured as peers: they may relay for us.
     relays: std::collections::HashSet<NodeId>,
     /// Contacts and configured peers, whose LAN beacons are not held to the strangers'
@@ -176,43 +179,89 @@ pub async fn run_with(
     let _ = status::write(home, &early);
     let _report = RemoveOnDrop(status::file(home));
     // A short command that started before may hold the store for a moment.
-    let mut tries = 0;
-    let opened = loop {
-        match Node::open_with(home, "", crate::store::DAEMON_CACHE_BYTES, pass) {
-            Ok(n) => break Ok(n),
-            Err(e) if tries < 100 && e.to_string().contains("already open") => {
-                tries += 1;
-                tokio::time::sleep(Duration::from_millis(100)).await;
+    let handle = Handle::open_with(home, crate::store::DAEMON_CACHE_BYTES, passphrase, OPEN_WAIT).await?;
+    let live = serve(&handle, config).await?;
+    shutdown.await;
+    Ok(live.stop().await)
+}
+
+/// Live sync running on a [`Handle`]'s node ([`Handle::serve`]).
+pub struct Live {
+    listen: SocketAddr,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<DaemonStats>,
+}
+
+impl Live {
+    /// The address it listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listen
+    }
+
+    /// Stops: no new connections, in-flight exchanges finish for up to
+    /// `SHUTDOWN_GRACE`, the endpoint closes. Returns what it did.
+    pub async fn stop(self) -> DaemonStats {
+        let _ = self.stop.send(());
+        self.task.await.unwrap_or_default()
+    }
+}
+
+/// Starts live sync for `handle`'s node with `config`: binds the listen address (an
+/// error here, before anything runs, names the address), then listens, dials and
+/// discovers in the background, and keeps `status.json` in the node's home.
+pub async fn serve(handle: &Handle, config: Config) -> Result<Live, DaemonError> {
+    let started_ms = now_ms();
+    let plan_config = config.clone();
+    let (identity, relays, known) = handle
+        .run(move |node| -> Result<_, crate::Error> {
+            if let Some(q) = plan_config.relay_quota {
+                node.set_relay_quota(q)?;
             }
-            Err(e) => break Err(e),
-        }
-    };
-    let mut node = opened?;
-    if let Some(q) = config.relay_quota {
-        node.set_relay_quota(q)?;
-    }
-    if let Some(cap) = config.max_lifetime {
-        node.set_lifetime_cap(cap)?;
-    }
-    let relays: std::collections::HashSet<NodeId> =
-        config.peers.iter().map(|p| p.card.node_id()).chain(config.relays.iter().map(|c| c.node_id())).collect();
-    let mut known = relays.clone();
-    known.extend(node.contacts()?.into_iter().map(|c| c.card.node_id()));
-    node.set_contact_plan(config.contact_plan(identity.node_id()));
+            if let Some(cap) = plan_config.max_lifetime {
+                node.set_lifetime_cap(cap)?;
+            }
+            let relays: std::collections::HashSet<NodeId> = plan_config
+                .peers
+                .iter()
+                .map(|p| p.card.node_id())
+                .chain(plan_config.relays.iter().map(|c| c.node_id()))
+                .collect();
+            let mut known = relays.clone();
+            known.extend(node.contacts()?.into_iter().map(|c| c.card.node_id()));
+            let identity = node.identity();
+            node.set_contact_plan(plan_config.contact_plan(identity.node_id()));
+            Ok((identity, relays, known))
+        })
+        .await?;
     let endpoint = quinn::Endpoint::server(quic::server_config(&identity)?, config.listen)
         .map_err(|source| DaemonError::Listen { addr: config.listen, source })?;
     let listen = endpoint.local_addr().unwrap_or(config.listen);
     let ctx = Arc::new(Ctx {
-        home: home.to_path_buf(),
+        home: handle.home().to_path_buf(),
         config,
         identity,
-        node: Mutex::new(node),
+        node: handle.node().clone(),
+        handle: handle.clone(),
         relays,
         known,
         shared: SharedRef::default(),
         started_ms,
         listen,
     });
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(drive(ctx, endpoint, async move {
+        let _ = stopped.await;
+    }));
+    Ok(Live { listen, stop, task })
+}
+
+/// The daemon's tasks, until `shutdown`.
+async fn drive(
+    ctx: Arc<Ctx>,
+    endpoint: quinn::Endpoint,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> DaemonStats {
+    let _report = RemoveOnDrop(status::file(&ctx.home));
     refresh_status(&ctx).await;
 
     let accept = {
@@ -263,6 +312,11 @@ pub async fn run_with(
             // Each dial runs on its own task: one slow peer delays no other.
             let mut dialling: std::collections::HashSet<NodeId> = std::collections::HashSet::new();
             let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<(NodeId, bool)>();
+            // The last edit made here, and when each peer's last dial began: a peer whose
+            // last exchange began before the edit is dialled again now (an exchange under
+            // way when the edit was made may not carry it).
+            let mut edit_at: Option<Instant> = None;
+            let mut started: HashMap<NodeId, Instant> = HashMap::new();
             loop {
                 while let Ok((id, ok)) = done_rx.try_recv() {
                     dialling.remove(&id);
@@ -280,13 +334,15 @@ pub async fn run_with(
                 if schedule::open(&ctx.config.windows, now) {
                     for (card, address) in dial_targets(&ctx) {
                         let id = card.node_id();
+                        let edit_waits = edit_at.is_some_and(|e| started.get(&id).is_none_or(|s| *s < e));
                         if dialling.contains(&id)
-                            || next_at.get(&id).is_some_and(|t| Instant::now() < *t)
+                            || (next_at.get(&id).is_some_and(|t| Instant::now() < *t) && !edit_waits)
                             || with(&ctx.shared, |s| s.connected.contains_key(&id))
                         {
                             continue;
                         }
                         dialling.insert(id);
+                        started.insert(id, Instant::now());
                         let (endpoint, ctx, done) = (endpoint.clone(), ctx.clone(), done_tx.clone());
                         tokio::spawn(async move {
                             let result = dial_once(&endpoint, &ctx, &card, &address).await;
@@ -297,7 +353,11 @@ pub async fn run_with(
                         });
                     }
                 }
-                tokio::time::sleep(Duration::from_millis(200)).await;
+                // An edit made here goes out at once to whoever can be dialled now.
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                    _ = ctx.handle.edited() => edit_at = Some(Instant::now()),
+                }
             }
         }
     };
@@ -350,7 +410,7 @@ pub async fn run_with(
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, ctx.node.lock()).await;
     endpoint.close(0u32.into(), b"shutting down");
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, endpoint.wait_idle()).await;
-    Ok(with(&ctx.shared, |s| s.stats.clone()))
+    with(&ctx.shared, |s| s.stats.clone())
 }
 
 /// Configured peers, then nodes heard on the LAN (each pair dialled from one side only:

@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use crate::cli::output::outln;
 use caravan::{Audience, DocId, Node, Part, Role};
 
 const PAGE: &str = "Water";
@@ -10,25 +11,48 @@ const FIRST: &str = "North well: pump works.\nSouth well: dry since June.\nEast 
 
 fn carry(node: &mut Node, stick: &Path, village: &str) -> Result<(), String> {
     let r = caravan::link::stick::sync(node, stick, Default::default()).map_err(|e| e.to_string())?;
-    println!(
+    outln!(
         "  {village}: read {} records ({} new bundles, {} changes, {} waiting), left {} bundles ({} carried for others)",
-        r.records, r.new_bundles, r.new_changes, r.waiting, r.exported, r.carried
+        r.records,
+        r.new_bundles,
+        r.new_changes,
+        r.waiting,
+        r.exported,
+        r.carried
     );
     Ok(())
 }
 
-/// Runs the demo and prints what each village sees.
-pub fn run() -> Result<(), String> {
+/// Runs the demo and prints what each village sees: in a temporary directory, or in
+/// `keep_in` (which must be empty or new), where the villages stay to be looked at.
+pub fn run(keep_in: Option<&Path>) -> Result<(), String> {
     let e = |e: caravan::Error| e.to_string();
-    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let stick = dir.path().join("stick");
-    std::fs::create_dir_all(&stick).map_err(|e| e.to_string())?;
-    println!("Caravan demo in {}", dir.path().display());
-    let mut a = Node::open(&dir.path().join("kisumu"), "Kisumu").map_err(e)?;
-    let mut b = Node::open(&dir.path().join("homa-bay"), "Homa Bay").map_err(e)?;
-    let mut c = Node::open(&dir.path().join("mbita"), "Mbita").map_err(e)?;
+    let temp;
+    let dir: &Path = match keep_in {
+        Some(d) => {
+            let used = std::fs::read_dir(d).map(|mut entries| entries.next().is_some()).unwrap_or(false);
+            if used {
+                return Err(format!(
+                    "{} is not empty: the demo writes three villages and a stick there; give it a new or empty \
+                     directory, or leave out --home",
+                    d.display()
+                ));
+            }
+            d
+        }
+        None => {
+            temp = tempfile::tempdir().map_err(|e| e.to_string())?;
+            temp.path()
+        }
+    };
+    let stick = dir.join("stick");
+    std::fs::create_dir_all(&stick).map_err(|e| format!("{}: {e}", stick.display()))?;
+    outln!("Caravan demo in {}", dir.display());
+    let mut a = Node::open(&dir.join("kisumu"), "Kisumu").map_err(e)?;
+    let mut b = Node::open(&dir.join("homa-bay"), "Homa Bay").map_err(e)?;
+    let mut c = Node::open(&dir.join("mbita"), "Mbita").map_err(e)?;
 
-    println!("\n1. The villages met once and swapped contact cards.");
+    outln!("\n1. The villages met once and swapped contact cards.");
     a.add_contact(&b.card(), &[Audience::Friends]).map_err(e)?;
     a.add_contact(&c.card(), &[]).map_err(e)?;
     b.add_contact(&a.card(), &[Audience::Friends]).map_err(e)?;
@@ -36,13 +60,13 @@ pub fn run() -> Result<(), String> {
     a.set_profile_field("name", "Kisumu water committee", Audience::Public).map_err(e)?;
     a.set_profile_field("phone", "+254 700 111 222", Audience::Friends).map_err(e)?;
 
-    println!("2. Kisumu founds \"Lake Villages\", invites Homa Bay (editor) and Mbita (member), writes a wiki page.");
+    outln!("2. Kisumu founds \"Lake Villages\", invites Homa Bay (editor) and Mbita (member), writes a wiki page.");
     let lake = a.create_community("Lake Villages", "Water, markets and news around the lake").map_err(e)?;
     a.invite(&lake, &b.card(), Role::Editor).map_err(e)?;
     a.invite(&lake, &c.card(), Role::Member).map_err(e)?;
     a.put_wiki_page(&lake, PAGE, FIRST).map_err(e)?;
 
-    println!("3. The stick travels Kisumu -> Homa Bay -> Mbita -> Kisumu, twice; the villages edit in between.");
+    outln!("3. The stick travels Kisumu -> Homa Bay -> Mbita -> Kisumu, twice; the villages edit in between.");
     carry(&mut a, &stick, "Kisumu")?;
     carry(&mut b, &stick, "Homa Bay")?;
     b.put_wiki_page(&lake, PAGE, &FIRST.replace("not tested", "tested clean on Monday")).map_err(e)?;
@@ -58,7 +82,7 @@ pub fn run() -> Result<(), String> {
     carry(&mut b, &stick, "Homa Bay")?;
     carry(&mut c, &stick, "Mbita")?;
 
-    println!("\n4. What each village sees:");
+    outln!("\n4. What each village sees:");
     let a_id = a.node_id();
     let mut converged = true;
     let reference: Vec<Vec<[u8; 32]>> = Part::BUILT_IN
@@ -78,20 +102,27 @@ pub fn run() -> Result<(), String> {
             .map_err(e)?;
         let same = heads == reference;
         converged &= same;
-        println!(
+        outln!(
             "\n  {name} ({} members, {} posts, heads {}):",
             node.members(&lake).map_err(e)?.len(),
             feed.len(),
             if same { "identical" } else { "DIFFERENT" }
         );
         for line in page.lines() {
-            println!("    | {line}");
+            outln!("    | {line}");
         }
-        println!("    Kisumu's phone (friends only): {}", phone.as_deref().unwrap_or("hidden (not a friend)"));
+        outln!("    Kisumu's phone (friends only): {}", phone.as_deref().unwrap_or("hidden (not a friend)"));
     }
-    println!();
+    outln!();
     if converged {
-        println!("All three villages converged: same document heads, both wiki edits kept.");
+        if keep_in.is_some() {
+            outln!(
+                "The villages stay in {}: try `caravan --home {} wiki history {lake} {PAGE:?}`.",
+                dir.display(),
+                dir.join("homa-bay").display()
+            );
+        }
+        outln!("All three villages converged: same document heads, both wiki edits kept.");
         Ok(())
     } else {
         Err("the villages did not converge".into())

@@ -36,6 +36,7 @@ pub mod daemon;
 pub mod doc;
 pub mod envelope;
 pub mod error;
+pub mod handle;
 pub mod identity;
 pub mod keystore;
 pub mod limits;
@@ -55,6 +56,7 @@ pub mod sync;
 pub use automerge;
 pub use doc::{Audience, CommunityId, DocId, Part, Post, Role};
 pub use error::{Error, Rejection};
+pub use handle::{Change, Handle, What};
 pub use identity::{ContactCard, Identity, NodeId};
 pub use node::{
     CommunityInfo, Contact, CustodyStatus, Event, ImportReport, InviteInfo, LinkPlan, LinkSummary, Node, Outcome,

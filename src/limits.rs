@@ -364,6 +364,12 @@ pub const LINE_BYTES_MAX: usize = 4096;
 /// (two long unrelated texts would otherwise take quadratic time).
 pub const WIKI_DIFF_SECS_MAX: u64 = 2;
 
+/// How long a daemon waits for a command that holds the store to let go of it.
+pub const OPEN_WAIT: Duration = Duration::from_secs(10);
+
+/// Events a [`crate::Handle`] subscriber may fall behind by before it skips the oldest.
+pub const EVENTS_BUFFERED: usize = 1024;
+
 /// A page's history counts the lines each of its last this many versions added and
 /// removed (each count diffs the document once; older versions are listed uncounted).
 pub const HISTORY_STATS_MAX: usize = 50;

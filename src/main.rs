@@ -3,41 +3,41 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 mod cli;
 mod demo;
 
 use cli::args::*;
-use cli::commands;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    // `--home` given on this command line (not from CARAVAN_HOME): the demo honours it.
+    let home_given = matches.value_source("home") == Some(clap::parser::ValueSource::CommandLine);
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let home = cli.home.unwrap_or_else(default_home);
+    // While a daemon runs for this home, it does the work (the store opens in one process).
+    if cli::control::can_forward(&cli.command) {
+        let args: Vec<String> = std::env::args_os().skip(1).map(|a| a.to_string_lossy().into_owned()).collect();
+        if let Some(result) = cli::control::forward(&home, &cli.command, args) {
+            return match result {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::FAILURE,
+                Err(e) => {
+                    cli::output::err(&format!("caravan: {e}\n"));
+                    ExitCode::FAILURE
+                }
+            };
+        }
+    }
     let result = match cli.command {
-        Command::Init { name, passphrase } => commands::node::init(&home, &name, passphrase),
-        Command::Id => commands::node::id(&home),
-        Command::Contact(c) => commands::contacts::run(&home, c),
-        Command::Profile(c) => commands::profile::run(&home, c),
-        Command::Community(c) => commands::community::run(&home, c),
-        Command::Wiki(c) => commands::wiki::run(&home, c),
-        Command::Market(c) => commands::market::run(&home, c),
-        Command::Show { community, kind } => commands::kinds::show(&home, &community, &kind),
-        Command::Kinds { json } => commands::kinds::list(json),
-        Command::Post { community, text } => commands::feed::post(&home, &community, &text),
-        Command::Feed { community, json } => commands::feed::feed(&home, &community, json),
-        Command::Export { out, to, community } => commands::bundles::export(&home, &out, to, community),
-        Command::Import { paths, json } => commands::bundles::import(&home, &paths, json),
-        Command::Daemon { config, passphrase_file } => commands::daemon::run(&home, config, passphrase_file),
-        Command::Relay { quota, max_lifetime, json } => commands::relay::run(&home, quota, max_lifetime, json),
-        Command::Status { json } => commands::status::run(&home, json),
-        Command::Sync { stick, max_bytes, json } => commands::sync::run(&home, &stick, max_bytes, json),
-        Command::Demo => demo::run(),
+        Command::Demo => demo::run(home_given.then_some(home.as_path())),
+        command => cli::dispatch(&home, command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("caravan: {e}");
+            cli::output::err(&format!("caravan: {e}\n"));
             ExitCode::FAILURE
         }
     }

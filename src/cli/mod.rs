@@ -3,7 +3,41 @@
 
 pub(crate) mod args;
 pub(crate) mod commands;
+pub(crate) mod control;
 pub(crate) mod files;
 pub(crate) mod output;
 pub(crate) mod progress;
 pub(crate) mod words;
+
+use std::path::Path;
+
+use args::Command;
+use output::resolve;
+
+/// Runs one command for the node in `home` (here, or in the daemon for a client: paths
+/// are the client's, `output::resolve`).
+pub(crate) fn dispatch(home: &Path, command: Command) -> Result<(), String> {
+    match command {
+        Command::Init { name, passphrase } => commands::node::init(home, &name, passphrase),
+        Command::Id => commands::node::id(home),
+        Command::Contact(c) => commands::contacts::run(home, c),
+        Command::Profile(c) => commands::profile::run(home, c),
+        Command::Community(c) => commands::community::run(home, c),
+        Command::Wiki(c) => commands::wiki::run(home, c),
+        Command::Market(c) => commands::market::run(home, c),
+        Command::Show { community, kind } => commands::kinds::show(home, &community, &kind),
+        Command::Kinds { json } => commands::kinds::list(json),
+        Command::Post { community, text } => commands::feed::post(home, &community, &text),
+        Command::Feed { community, json } => commands::feed::feed(home, &community, json),
+        Command::Export { out, to, community } => commands::bundles::export(home, &resolve(&out), to, community),
+        Command::Import { paths, json } => {
+            let paths: Vec<_> = paths.iter().map(|p| resolve(p)).collect();
+            commands::bundles::import(home, &paths, json)
+        }
+        Command::Daemon { config, passphrase_file } => commands::daemon::run(home, config, passphrase_file),
+        Command::Relay { quota, max_lifetime, json } => commands::relay::run(home, quota, max_lifetime, json),
+        Command::Status { json } => commands::status::run(home, json),
+        Command::Sync { stick, max_bytes, json } => commands::sync::run(home, &resolve(&stick), max_bytes, json),
+        Command::Demo => Err("the demo runs on its own, not in a daemon".into()),
+    }
+}

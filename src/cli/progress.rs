@@ -13,7 +13,8 @@ pub struct Bars {
 
 impl Bars {
     pub fn new() -> Self {
-        Bars { on_terminal: std::io::stderr().is_terminal(), reading: None, writing: None }
+        let on_terminal = std::io::stderr().is_terminal() && !crate::cli::output::is_remote();
+        Bars { on_terminal, reading: None, writing: None }
     }
 
     pub fn update(&mut self, p: Progress) {

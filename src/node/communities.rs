@@ -208,6 +208,14 @@ impl Node {
         Ok(builtin::read_page(&self.load_doc(&view, DocId::Community { id: *cid, part: Part::WIKI })?.doc, page))
     }
 
+    /// The name of the wiki page whose id is `page` (`None` if its document is not here
+    /// or not readable).
+    pub fn wiki_page_name(&mut self, cid: &CommunityId, page: PageId) -> Result<Option<String>, Error> {
+        let view = self.store.read()?;
+        let doc = &self.load_doc(&view, DocId::Community { id: *cid, part: Part::Page(page) })?.doc;
+        Ok(builtin::read_str(doc, "name"))
+    }
+
     /// Names of a community's wiki pages.
     pub fn wiki_pages(&mut self, cid: &CommunityId) -> Result<Vec<String>, Error> {
         let view = self.store.read()?;

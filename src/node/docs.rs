@@ -211,7 +211,7 @@ impl Node {
         }
         let heads =
             self.docs.get_mut(&id).map(|s| s.doc.get_heads().iter().map(hash_bytes).collect()).unwrap_or_default();
-        Ok(Event::DocChanged { doc: id, heads })
+        Ok(Event::DocChanged { doc: id, heads, by: vec![me] })
     }
 }
 

@@ -12,6 +12,8 @@
 //! grants and invitations (`grant.rs`), custody signals and notices (`signal.rs`);
 //! carrying for others stays here, with the relay ledger (`ledger.rs`).
 
+use std::collections::BTreeMap;
+
 use super::preopen::{Ctx, NewCerts, Pre, Verified, preopen, preopen_all};
 use super::*;
 
@@ -31,7 +33,8 @@ pub(super) struct Import {
     pub(super) t: Txn,
     pub(super) now: u64,
     pub(super) report: ImportReport,
-    pub(super) touched: BTreeSet<DocId>,
+    /// Documents that took new changes, and whose changes they were.
+    pub(super) touched: BTreeMap<DocId, BTreeSet<NodeId>>,
     /// Digests seen in this import (a bundle given twice is taken once).
     seen: HashSet<[u8; 32]>,
     /// Set when this import took in a key: bundles checked before it may now be readable.
@@ -46,7 +49,7 @@ impl Import {
             t,
             now,
             report: ImportReport::default(),
-            touched: BTreeSet::new(),
+            touched: BTreeMap::new(),
             seen: HashSet::new(),
             keys_changed: false,
             fresh_ctx: None,
@@ -321,10 +324,10 @@ impl Node {
         &mut self,
         mut t: Txn,
         result: Result<(), Error>,
-        touched: BTreeSet<DocId>,
+        touched: BTreeMap<DocId, BTreeSet<NodeId>>,
     ) -> Result<(), Error> {
         let result = result.and_then(|_| {
-            for id in &touched {
+            for id in touched.keys() {
                 self.persist_doc(&mut t, *id)?;
             }
             Ok(t.commit()?)
@@ -335,9 +338,9 @@ impl Node {
             self.ledger = None;
             return Err(e);
         }
-        for id in touched {
+        for (id, by) in touched {
             let heads = self.heads_of(id)?;
-            events.push(Event::DocChanged { doc: id, heads });
+            events.push(Event::DocChanged { doc: id, heads, by: by.into_iter().collect() });
         }
         self.emit(events);
         self.trim_docs();

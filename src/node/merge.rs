@@ -33,7 +33,8 @@ impl Node {
             let refused = if fresh.iter().all(Vec::is_empty) {
                 vec![None; items.len()]
             } else {
-                imp.touched.insert(id);
+                let authors = items.iter().zip(&fresh).filter(|(_, f)| !f.is_empty()).map(|(i, _)| i.verified.author);
+                imp.touched.entry(id).or_default().extend(authors);
                 let batches: Vec<&[Change]> = items.iter().map(|i| i.verified.changes.as_slice()).collect();
                 self.apply_all(&imp.t, id, &batches, &fresh)?
             };

@@ -299,6 +299,11 @@ impl Node {
         &self.name
     }
 
+    /// This node's identity (its keys), shared.
+    pub(crate) fn identity(&self) -> Arc<Identity> {
+        self.identity.clone()
+    }
+
     /// This node's contact card.
     pub fn card(&self) -> ContactCard {
         self.identity.card(&self.name)

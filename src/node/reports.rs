@@ -15,6 +15,9 @@ pub enum Event {
         doc: DocId,
         /// Its new heads.
         heads: Vec<[u8; 32]>,
+        /// Who made the new changes: the authors of the bundles that brought them, or
+        /// this node for its own edits.
+        by: Vec<NodeId>,
     },
     /// An invitation arrived that needs consent (`Node::accept_invite`).
     Invitation {

@@ -124,6 +124,9 @@ pub enum StoreError {
         #[source]
         source: redb::DatabaseError,
     },
+    /// Another process has the database open (redb allows one at a time).
+    #[error("store: {0} is in use by another process")]
+    InUse(std::path::PathBuf),
     /// A stored value is not what this version writes (damaged, or a sealed key the
     /// node's passphrase does not open).
     #[error("store: damaged {0}")]
@@ -176,10 +179,10 @@ impl Store {
     /// [`Store::open`] with a page cache of `cache_bytes`.
     pub fn open_with_cache(path: &Path, cache_bytes: usize) -> Result<Self, StoreError> {
         // redb's default cache is 1 GiB; a daemon moving large bundles would fill it.
-        let db = redb::Builder::new()
-            .set_cache_size(cache_bytes)
-            .create(path)
-            .map_err(|source| StoreError::Open { path: path.to_path_buf(), source })?;
+        let db = redb::Builder::new().set_cache_size(cache_bytes).create(path).map_err(|source| match source {
+            redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse(path.to_path_buf()),
+            source => StoreError::Open { path: path.to_path_buf(), source },
+        })?;
         Self::with_db(db, path)
     }
 

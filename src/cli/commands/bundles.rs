@@ -7,6 +7,7 @@ use caravan::{NodeId, Outcome, Target};
 
 use super::{community, open};
 use crate::cli::files as caravan_files;
+use crate::cli::output::{errln, outln};
 use crate::cli::output::{error_text, print_json};
 
 /// Writes the bundles for `to` (a node), else `c` (a community), else everyone, to `out`.
@@ -19,7 +20,7 @@ pub(crate) fn export(home: &Path, out: &Path, to: Option<String>, c: Option<Stri
     };
     let bundles = node.export(target).map_err(error_text)?;
     let written = caravan_files::write_bundles(out, &bundles)?;
-    println!("exported {} bundles ({written} new files) to {}", bundles.len(), out.display());
+    outln!("exported {} bundles ({written} new files) to {}", bundles.len(), out.display());
     Ok(())
 }
 
@@ -42,7 +43,7 @@ pub(crate) fn import(home: &Path, paths: &[PathBuf], json: bool) -> Result<(), S
                     data.push(b);
                 }
                 Err(why) => {
-                    eprintln!("refused {}: {why}", f.path.display());
+                    errln!("refused {}: {why}", f.path.display());
                     refused += 1;
                 }
             }
@@ -54,7 +55,7 @@ pub(crate) fn import(home: &Path, paths: &[PathBuf], json: bool) -> Result<(), S
         let report = node.import_many(data.iter().map(Vec::as_slice)).map_err(error_text)?;
         for (f, o) in names.iter().zip(&report.outcomes) {
             if let Outcome::Rejected(r) = o {
-                eprintln!("rejected {}: {r}", f.display());
+                errln!("rejected {}: {r}", f.display());
             }
         }
         totals.add(&report);
@@ -66,7 +67,7 @@ pub(crate) fn import(home: &Path, paths: &[PathBuf], json: bool) -> Result<(), S
             "unlocked": totals.unlocked,
         }));
     } else {
-        println!(
+        outln!(
             "read {} bundles: {} new ({} changes), {} duplicate, {} waiting, {} rejected, {} unlocked{}",
             read,
             totals.new,

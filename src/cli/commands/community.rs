@@ -5,20 +5,21 @@ use std::path::Path;
 
 use super::{card, community, open};
 use crate::cli::args::CommunityCommand;
+use crate::cli::output::outln;
 use crate::cli::output::{error_text, print_json};
 
 pub(crate) fn run(home: &Path, command: CommunityCommand) -> Result<(), String> {
     match command {
         CommunityCommand::Create { name, description } => {
             let cid = open(home)?.create_community(&name, &description).map_err(error_text)?;
-            println!("created community {name:?}");
-            println!("{cid}");
+            outln!("created community {name:?}");
+            outln!("{cid}");
         }
         CommunityCommand::Invite { community: c, card: k, role } => {
             let mut node = open(home)?;
             let k = card(&k)?;
             node.invite(&community(&c)?, &k, role).map_err(error_text)?;
-            println!("invited {} as {role}; the invitation leaves with the next export", k.name);
+            outln!("invited {} as {role}; the invitation leaves with the next export", k.name);
         }
         CommunityCommand::List { json } => {
             let list = open(home)?.communities().map_err(error_text)?;
@@ -30,7 +31,7 @@ pub(crate) fn run(home: &Path, command: CommunityCommand) -> Result<(), String> 
                 ));
             } else {
                 for c in list {
-                    println!("{}  {}  ({})", c.id, c.name, c.role);
+                    outln!("{}  {}  ({})", c.id, c.name, c.role);
                 }
             }
         }
@@ -44,7 +45,7 @@ pub(crate) fn run(home: &Path, command: CommunityCommand) -> Result<(), String> 
                 ));
             } else {
                 for (n, r, name) in list {
-                    println!("{n}  {r}  {name}");
+                    outln!("{n}  {r}  {name}");
                 }
             }
         }
@@ -62,16 +63,16 @@ pub(crate) fn run(home: &Path, command: CommunityCommand) -> Result<(), String> 
                         .collect(),
                 ));
             } else if list.is_empty() {
-                println!("no invitations waiting");
+                outln!("no invitations waiting");
             } else {
                 for i in list {
-                    println!("{}  {} as {} from {}", i.id, i.name, i.role, i.from);
+                    outln!("{}  {} as {} from {}", i.id, i.name, i.role, i.from);
                 }
             }
         }
         CommunityCommand::Accept { id } => {
             let cid = open(home)?.accept_invite(&id).map_err(error_text)?;
-            println!("joined {cid}");
+            outln!("joined {cid}");
         }
     }
     Ok(())

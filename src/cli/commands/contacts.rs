@@ -4,6 +4,7 @@ use std::path::Path;
 
 use super::{card, open};
 use crate::cli::args::ContactCommand;
+use crate::cli::output::outln;
 use crate::cli::output::{error_text, print_json};
 
 pub(crate) fn run(home: &Path, command: ContactCommand) -> Result<(), String> {
@@ -12,7 +13,7 @@ pub(crate) fn run(home: &Path, command: ContactCommand) -> Result<(), String> {
             let mut node = open(home)?;
             let c = card(&c)?;
             node.add_contact(&c, &audience).map_err(error_text)?;
-            println!("added {} ({})", c.name, c.node_id());
+            outln!("added {} ({})", c.name, c.node_id());
         }
         ContactCommand::List { json } => {
             let node = open(home)?;
@@ -30,7 +31,7 @@ pub(crate) fn run(home: &Path, command: ContactCommand) -> Result<(), String> {
             } else {
                 for c in contacts {
                     let aud: Vec<&str> = c.audiences.iter().map(|a| a.as_str()).collect();
-                    println!("{}  {}  {}", c.card.node_id(), c.card.name, aud.join(","));
+                    outln!("{}  {}  {}", c.card.node_id(), c.card.name, aud.join(","));
                 }
             }
         }

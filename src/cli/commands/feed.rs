@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use super::{community, open};
+use crate::cli::output::outln;
 use crate::cli::output::{error_text, print_json};
 use crate::cli::words::{Names, when};
 
@@ -23,13 +24,13 @@ pub(crate) fn feed(home: &Path, c: &str, json: bool) -> Result<(), String> {
                 .collect(),
         ));
     } else if posts.is_empty() {
-        println!("No posts yet.");
+        outln!("No posts yet.");
     } else {
         let names = Names::load(&mut node);
         let now = node.now();
         for p in posts {
             let who = caravan::NodeId::parse(&p.author).map_or_else(|| p.author.clone(), |id| names.of(&id));
-            println!("{}, {who}: {}", when(p.at_unix_ms, now), p.text);
+            outln!("{}, {who}: {}", when(p.at_unix_ms, now), p.text);
         }
     }
     Ok(())

@@ -5,6 +5,7 @@ use std::path::Path;
 use caravan::plugin::{self, Home, Writers};
 
 use super::{community, open};
+use crate::cli::output::outln;
 use crate::cli::output::{error_text, print_json};
 
 /// Prints the document kinds this program knows.
@@ -38,7 +39,7 @@ pub(crate) fn list(json: bool) -> Result<(), String> {
         ));
     } else {
         for k in kinds {
-            println!("{:<14} read by {}; written by {}", k.name(), home(k.home()), writers(k.writers()));
+            outln!("{:<14} read by {}; written by {}", k.name(), home(k.home()), writers(k.writers()));
         }
     }
     Ok(())
@@ -65,10 +66,10 @@ pub(crate) fn show(home: &Path, c: &str, kind: &str) -> Result<(), String> {
         }
     };
     if lines.is_empty() {
-        println!("(empty)");
+        outln!("(empty)");
     }
     for l in lines {
-        println!("{l}");
+        outln!("{l}");
     }
     Ok(())
 }

@@ -7,6 +7,7 @@ use caravan::plugin::market::{Listing, ListingKind, NewListing, Price};
 
 use super::{community, open};
 use crate::cli::args::{ListingArgs, MarketCommand};
+use crate::cli::output::outln;
 use crate::cli::output::{error_text, print_json};
 
 const DAY_MS: u64 = 24 * 3600 * 1000;
@@ -32,11 +33,11 @@ pub(crate) fn run(home: &Path, command: MarketCommand) -> Result<(), String> {
             if json {
                 print_json(serde_json::Value::Array(shown.iter().map(|(public, l)| to_json(*public, l)).collect()));
             } else if shown.is_empty() {
-                println!("nothing listed");
+                outln!("nothing listed");
             } else {
                 for (public, l) in &shown {
                     let who = names.get(&l.author.to_string()).cloned().unwrap_or_else(|| short(&l.author.to_string()));
-                    println!("{}", line(*public, l, &who));
+                    outln!("{}", line(*public, l, &who));
                 }
             }
             Ok(())
@@ -44,7 +45,7 @@ pub(crate) fn run(home: &Path, command: MarketCommand) -> Result<(), String> {
         MarketCommand::Withdraw { community: c, id } => {
             let mut node = open(home)?;
             if node.withdraw_listing(&community(&c)?, &id).map_err(error_text)? {
-                println!("withdrawn; the withdrawal leaves with the next sync");
+                outln!("withdrawn; the withdrawal leaves with the next sync");
                 Ok(())
             } else {
                 Err(format!("no listing {id:?} of yours in this community (see `caravan market list {c} --mine`)"))
@@ -81,7 +82,7 @@ fn add(home: &Path, kind: ListingKind, a: ListingArgs) -> Result<(), String> {
     };
     let id = node.add_listing(&cid, a.public, &listing).map_err(error_text)?;
     let whom = if a.public { "anyone" } else { "the community's members" };
-    println!("listed for {whom} until {} (id {id}); it leaves with the next sync", date(listing.expires_unix_ms));
+    outln!("listed for {whom} until {} (id {id}); it leaves with the next sync", date(listing.expires_unix_ms));
     Ok(())
 }
 

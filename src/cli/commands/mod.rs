@@ -45,14 +45,44 @@ fn ask_passphrase(prompt: &str) -> Result<zeroize::Zeroizing<String>, String> {
     Ok(zeroize::Zeroizing::new(p))
 }
 
-/// Opens the node in `home`, asking for its passphrase if its keys are sealed.
-fn open(home: &Path) -> Result<Node, String> {
+/// The node a command works on: opened by this process, or the running daemon's (for a
+/// command the daemon runs for a client), held for the command's duration.
+pub(crate) enum NodeRef {
+    Own(Node),
+    Daemons(tokio::sync::OwnedMutexGuard<Node>),
+}
+
+impl std::ops::Deref for NodeRef {
+    type Target = Node;
+    fn deref(&self) -> &Node {
+        match self {
+            NodeRef::Own(n) => n,
+            NodeRef::Daemons(g) => g,
+        }
+    }
+}
+
+impl std::ops::DerefMut for NodeRef {
+    fn deref_mut(&mut self) -> &mut Node {
+        match self {
+            NodeRef::Own(n) => n,
+            NodeRef::Daemons(g) => g,
+        }
+    }
+}
+
+/// Opens the node in `home`, asking for its passphrase if its keys are sealed (or, for a
+/// command the daemon runs, takes the daemon's node).
+fn open(home: &Path) -> Result<NodeRef, String> {
+    if let Some(node) = crate::cli::output::remote_node() {
+        return Ok(NodeRef::Daemons(node.blocking_lock_owned()));
+    }
     if !home.join("identity.key").exists() {
         return Err(format!("no node in {}; create one with `caravan init --name NAME`", home.display()));
     }
     let passphrase = passphrase_for(home)?;
     let opened = Node::open_with(home, "", caravan::store::CACHE_BYTES, passphrase.as_ref().map(|p| p.as_str()));
-    opened.map_err(|e| open_error(home, e))
+    opened.map(NodeRef::Own).map_err(|e| open_error(home, e))
 }
 
 fn community(s: &str) -> Result<CommunityId, String> {

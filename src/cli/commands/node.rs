@@ -6,6 +6,7 @@ use caravan::Node;
 
 use super::{ask_passphrase, open};
 use crate::cli::output::error_text;
+use crate::cli::output::outln;
 
 /// Creates the node in `home`, its keys sealed under a passphrase if `passphrase`.
 pub(crate) fn init(home: &Path, name: &str, passphrase: bool) -> Result<(), String> {
@@ -34,15 +35,15 @@ pub(crate) fn init(home: &Path, name: &str, passphrase: bool) -> Result<(), Stri
     let node = Node::open_with(home, name, caravan::store::CACHE_BYTES, secret.as_ref().map(|p| p.as_str()))
         .map_err(error_text)?;
     if secret.is_some() {
-        println!("the node's keys are sealed under your passphrase: keep it safe, nothing opens them without it");
+        outln!("the node's keys are sealed under your passphrase: keep it safe, nothing opens them without it");
     }
-    println!("created node {} ({}) in {}", node.node_id(), node.name(), home.display());
-    println!("{}", node.card());
+    outln!("created node {} ({}) in {}", node.node_id(), node.name(), home.display());
+    outln!("{}", node.card());
     Ok(())
 }
 
 /// Prints this node's contact card.
 pub(crate) fn id(home: &Path) -> Result<(), String> {
-    println!("{}", open(home)?.card());
+    outln!("{}", open(home)?.card());
     Ok(())
 }

@@ -6,6 +6,7 @@ use caravan::NodeId;
 
 use super::open;
 use crate::cli::args::ProfileCommand;
+use crate::cli::output::outln;
 use crate::cli::output::{error_text, print_json};
 
 pub(crate) fn run(home: &Path, command: ProfileCommand) -> Result<(), String> {
@@ -31,7 +32,7 @@ pub(crate) fn run(home: &Path, command: ProfileCommand) -> Result<(), String> {
                 ));
             } else {
                 for f in fields {
-                    println!("{} = {}  ({})", f.name, f.value, f.audience);
+                    outln!("{} = {}  ({})", f.name, f.value, f.audience);
                 }
             }
         }

@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use super::open;
+use crate::cli::output::outln;
 use crate::cli::output::{error_text, print_json};
 
 /// Sets the relay quota and lifetime cap if given, then prints both and the room used.
@@ -25,7 +26,7 @@ pub(crate) fn run(home: &Path, quota: Option<String>, max_lifetime: Option<u64>,
         }));
     } else {
         use caravan::status::human_bytes;
-        println!(
+        outln!(
             "keeping {} for others, of a quota of {} ({:.1}%); nothing kept longer than {cap_days} days",
             human_bytes(used),
             human_bytes(quota),

@@ -4,6 +4,7 @@ use std::path::Path;
 
 use super::open;
 use crate::cli::output::print_json;
+use crate::cli::output::{errln, outln};
 use crate::cli::progress;
 
 /// Syncs the node with the stick mounted at `stick`, writing at most `max_bytes`.
@@ -12,13 +13,13 @@ pub(crate) fn run(home: &Path, stick: &Path, max_bytes: Option<u64>, json: bool)
     let mut bars = progress::Bars::new();
     let mut on_progress = |p| bars.update(p);
     let options = caravan::link::stick::SyncOptions { max_bytes, progress: Some(&mut on_progress) };
-    let r = caravan::link::stick::sync(&mut node, stick, options).map_err(|e| e.to_string())?;
+    let r = caravan::link::stick::sync(&mut *node, stick, options).map_err(|e| e.to_string())?;
     drop(bars);
     for reason in &r.rejected {
-        eprintln!("rejected: {reason}");
+        errln!("rejected: {reason}");
     }
     for line in &r.skipped {
-        eprintln!("{line}");
+        errln!("{line}");
     }
     if json {
         print_json(serde_json::json!({
@@ -31,7 +32,7 @@ pub(crate) fn run(home: &Path, stick: &Path, max_bytes: Option<u64>, json: bool)
             "millis": r.millis as u64,
         }));
     } else {
-        println!(
+        outln!(
             "read {} records ({} already here, {} damaged, {} expired): {} new bundles, {} new changes, {} waiting, {} rejected",
             r.records,
             r.known,
@@ -43,16 +44,16 @@ pub(crate) fn run(home: &Path, stick: &Path, max_bytes: Option<u64>, json: bool)
             r.rejected.len()
         );
         if r.custody_released > 0 {
-            println!("custody released for {} of our bundles (every destination has them)", r.custody_released);
+            outln!("custody released for {} of our bundles (every destination has them)", r.custody_released);
         }
         if r.not_carried > 0 {
-            println!(
+            outln!(
                 "{} bundles for others left on the stick: no fair room for their senders in the relay quota \
                  (`caravan relay`)",
                 r.not_carried
             );
         }
-        println!(
+        outln!(
             "wrote {} bundles ({} carried for others), {} bytes{}; {} expired segments removed; {:.1} s",
             r.exported,
             r.carried,
@@ -62,7 +63,7 @@ pub(crate) fn run(home: &Path, stick: &Path, max_bytes: Option<u64>, json: bool)
             r.millis as f64 / 1000.0
         );
         if !r.skipped.is_empty() {
-            println!(
+            outln!(
                 "left alone {} entries on the stick that are not Caravan files it may use (named above)",
                 r.skipped.len()
             );

@@ -6,6 +6,7 @@ use std::path::Path;
 use super::{community, open};
 use crate::cli::args::WikiCommand;
 use crate::cli::output::{error_text, print_json};
+use crate::cli::output::{outln, outp};
 use crate::cli::words::{Names, count, parse_at, when};
 
 pub(crate) fn run(home: &Path, command: WikiCommand) -> Result<(), String> {
@@ -16,9 +17,7 @@ pub(crate) fn run(home: &Path, command: WikiCommand) -> Result<(), String> {
                     std::fs::read_to_string(f).map_err(|err| format!("{}: {err}", f.display()))?,
                     f.display().to_string(),
                 ),
-                None => {
-                    (std::io::read_to_string(std::io::stdin()).map_err(|err| format!("stdin: {err}"))?, "stdin".into())
-                }
+                None => (crate::cli::output::read_stdin().map_err(|err| format!("stdin: {err}"))?, "stdin".into()),
             };
             if text.is_empty() && !allow_empty {
                 return Err(format!(
@@ -36,7 +35,7 @@ pub(crate) fn run(home: &Path, command: WikiCommand) -> Result<(), String> {
                 Some(at) => Some(node.wiki_page_at(&cid, &page, parse_at(&at)?).map_err(error_text)?),
             };
             match text {
-                Some(t) => print!("{t}"),
+                Some(t) => outp!("{t}"),
                 None => return Err(format!("no page {page:?} (or you cannot read this community)")),
             }
         }
@@ -74,7 +73,7 @@ pub(crate) fn run(home: &Path, command: WikiCommand) -> Result<(), String> {
                     Some((a, r)) => format!("+{a} -{r} {}", if a + r == 1 { "line" } else { "lines" }),
                     None => String::new(),
                 };
-                println!("{:>3}  {at:<18} {who:<24} {lines}", v.n);
+                outln!("{:>3}  {at:<18} {who:<24} {lines}", v.n);
             }
         }
         WikiCommand::Restore { community: c, page, at } => {
@@ -83,7 +82,7 @@ pub(crate) fn run(home: &Path, command: WikiCommand) -> Result<(), String> {
             let mut node = open(home)?;
             let n = node.restore_wiki_page(&cid, &page, at).map_err(error_text)?;
             let total = node.wiki_history(&cid, &page).map_err(error_text)?.len();
-            println!(
+            outln!(
                 "Page {page:?} has its text of version {n} again, as version {total} (undo with `caravan wiki restore {c} {page:?} --at {}`).",
                 total - 1
             );
@@ -93,10 +92,10 @@ pub(crate) fn run(home: &Path, command: WikiCommand) -> Result<(), String> {
             if json {
                 print_json(serde_json::json!(pages));
             } else if pages.is_empty() {
-                println!("{}", count(0, "page", "pages"));
+                outln!("{}", count(0, "page", "pages"));
             } else {
                 for p in pages {
-                    println!("{p}");
+                    outln!("{p}");
                 }
             }
         }
