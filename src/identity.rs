@@ -341,9 +341,14 @@ impl ContactCard {
         Ok(card)
     }
 
-    /// Parses the one-line text form, ignoring surrounding whitespace.
+    /// Parses the text form, ignoring whitespace anywhere in it (a card pasted from an
+    /// email that wrapped it over lines, or with spaces around it).
     pub fn parse(text: &str) -> Result<Self, IdentityError> {
-        let text = text.trim();
+        // A card is a few hundred characters: anything far longer is not one.
+        if text.len() > crate::limits::CARD_TEXT_BYTES_MAX {
+            return Err(IdentityError::NotACard);
+        }
+        let text: String = text.chars().filter(|c| !c.is_whitespace()).collect();
         let body = text.strip_prefix(CARD_PREFIX).ok_or(IdentityError::NotACard)?;
         let bytes = BASE32_NOPAD.decode(body.to_ascii_uppercase().as_bytes()).map_err(|_| IdentityError::Base32)?;
         Self::from_bytes(&bytes)

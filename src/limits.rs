@@ -364,6 +364,10 @@ pub const LINE_BYTES_MAX: usize = 4096;
 /// (two long unrelated texts would otherwise take quadratic time).
 pub const WIKI_DIFF_SECS_MAX: u64 = 2;
 
+/// The longest text read as a contact card (a card is a few hundred characters; wrapped
+/// over lines with indentation, a few more).
+pub const CARD_TEXT_BYTES_MAX: usize = 16 * 1024;
+
 /// How long a daemon waits for a command that holds the store to let go of it.
 pub const OPEN_WAIT: Duration = Duration::from_secs(10);
 

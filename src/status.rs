@@ -43,6 +43,10 @@ pub struct Status {
     pub windows: usize,
     /// The running daemon, if this report comes from one.
     pub daemon: Option<DaemonLine>,
+    /// Names of the nodes this report mentions, by node id (this node, contacts,
+    /// members of its communities, configured peers).
+    #[serde(default)]
+    pub names: std::collections::BTreeMap<String, String>,
 }
 
 /// One community.
@@ -161,12 +165,25 @@ pub fn collect(node: &mut Node, config: &Config, now_ms: u64) -> Result<Status, 
     let mut waiting: Vec<Waiting> =
         custody.waiting_for.iter().map(|(n, k)| Waiting { node: n.to_string(), bundles: *k }).collect();
     waiting.sort_by(|a, b| b.bundles.cmp(&a.bundles).then(a.node.cmp(&b.node)));
+    let mut names = std::collections::BTreeMap::new();
+    let communities = node.communities()?;
+    for c in &communities {
+        for (id, _, name) in node.members(&c.id).unwrap_or_default() {
+            names.insert(id, name);
+        }
+    }
+    for c in node.contacts()? {
+        names.insert(c.card.node_id().to_string(), c.card.name.clone());
+    }
+    for p in &config.peers {
+        names.entry(p.card.node_id().to_string()).or_insert_with(|| p.card.name.clone());
+    }
+    names.insert(node.node_id().to_string(), node.name().to_string());
     Ok(Status {
         node: node.node_id().to_string(),
         name: node.name().to_string(),
         contacts: node.contacts()?.len(),
-        communities: node
-            .communities()?
+        communities: communities
             .into_iter()
             .map(|c| CommunityLine { id: c.id.to_string(), name: c.name, role: c.role.to_string() })
             .collect(),
@@ -188,35 +205,83 @@ pub fn collect(node: &mut Node, config: &Config, now_ms: u64) -> Result<Status, 
         next_window_unix_ms,
         windows: config.windows.len(),
         daemon: None,
+        names,
     })
 }
 
+/// How long ago `t` was, in words.
 fn ago(now: u64, t: u64) -> String {
     let s = now.saturating_sub(t) / 1000;
+    let n = |k: u64, one: &str, many: &str| if k == 1 { format!("1 {one} ago") } else { format!("{k} {many} ago") };
     match s {
-        0..120 => format!("{s} s ago"),
-        120..7200 => format!("{} min ago", s / 60),
-        _ => format!("{} h ago", s / 3600),
+        0..10 => "just now".into(),
+        10..120 => n(s, "second", "seconds"),
+        120..7200 => n(s / 60, "minute", "minutes"),
+        7200..172_800 => n(s / 3600, "hour", "hours"),
+        _ => n(s / 86_400, "day", "days"),
     }
 }
 
-/// The status as text for a person.
+/// A moment in this machine's time zone, as people write it.
+fn local_time(ms: u64) -> String {
+    jiff::Timestamp::from_millisecond(ms as i64)
+        .map(|t| t.to_zoned(jiff::tz::TimeZone::system()).strftime("%Y-%m-%d %H:%M").to_string())
+        .unwrap_or_else(|_| "an unknown date".into())
+}
+
+/// "1 contact", "2 contacts", "no contacts".
+fn count(n: usize, one: &str, many: &str) -> String {
+    match n {
+        0 => format!("no {many}"),
+        1 => format!("1 {one}"),
+        _ => format!("{n} {many}"),
+    }
+}
+
+/// The status as text for a person: names where they are known (ids in `--json`),
+/// times as "5 minutes ago", sizes in KiB and MiB.
 pub fn render(s: &Status, now_ms: u64) -> String {
     use std::fmt::Write;
+    let name = |id: &str| match s.names.get(id) {
+        Some(n) => n.clone(),
+        None => format!("an unknown node {}…", id.get(..8).unwrap_or(id)),
+    };
     let mut o = String::new();
-    let _ = writeln!(o, "node {} ({})", s.node, s.name);
-    let _ =
-        writeln!(o, "{} contacts, {} communities, {} invitations waiting", s.contacts, s.communities.len(), s.invites);
-    for c in &s.communities {
-        let _ = writeln!(o, "  {}  {}  ({})", c.id, c.name, c.role);
-    }
+    let _ = writeln!(o, "{}", if s.name.is_empty() { name(&s.node) } else { s.name.clone() });
     let _ = writeln!(
         o,
-        "custody: {} of our bundles not yet taken by every destination; {} answers to send",
-        s.custody.open, s.custody.answers_queued
+        "{}, {}, {}",
+        count(s.contacts, "contact", "contacts"),
+        count(s.communities.len(), "community", "communities"),
+        match s.invites {
+            0 => "no invitations waiting".to_string(),
+            1 => "1 invitation waiting (`caravan community invites`)".to_string(),
+            n => format!("{n} invitations waiting (`caravan community invites`)"),
+        }
     );
-    for w in &s.custody.waiting_for {
-        let _ = writeln!(o, "  waiting for {}: {} bundles", w.node, w.bundles);
+    for c in &s.communities {
+        let _ = writeln!(o, "  {} ({})", c.name, c.role);
+    }
+    if s.custody.open == 0 {
+        o.push_str("custody: everything of ours has reached every destination\n");
+    } else {
+        let who: Vec<String> =
+            s.custody.waiting_for.iter().take(5).map(|w| format!("{} ({})", name(&w.node), w.bundles)).collect();
+        let more = s.custody.waiting_for.len().saturating_sub(5);
+        let _ = writeln!(
+            o,
+            "custody: {} of ours still to reach {}{}",
+            count(s.custody.open, "bundle", "bundles"),
+            who.join(", "),
+            if more > 0 { format!(" and {more} more") } else { String::new() }
+        );
+    }
+    if s.custody.answers_queued > 0 {
+        let _ = writeln!(
+            o,
+            "  {} to others' bundles leave with the next sync",
+            count(s.custody.answers_queued, "answer", "answers")
+        );
     }
     let _ = writeln!(
         o,
@@ -225,14 +290,20 @@ pub fn render(s: &Status, now_ms: u64) -> String {
         human_bytes(s.relay.quota_bytes)
     );
     for p in &s.peers {
-        let when = p.last_seen_unix_ms.map_or("never".to_string(), |t| ago(now_ms, t));
+        let when =
+            p.last_seen_unix_ms.map_or("never synced".to_string(), |t| format!("last synced {}", ago(now_ms, t)));
         let now = if p.connected { ", connected now" } else { "" };
-        let _ = writeln!(o, "peer {} ({}) at {}: last synced {when}{now}", p.node, p.name, p.address);
+        let _ = writeln!(o, "peer {} at {}: {when}{now}", p.name, p.address);
     }
     match s.next_window_unix_ms {
         Some(t) if t <= now_ms => o.push_str("window: open now\n"),
         Some(t) => {
-            let _ = writeln!(o, "next window opens in {} min", (t - now_ms) / 60_000);
+            let mins = (t - now_ms) / 60_000;
+            let _ = match mins {
+                0..60 => writeln!(o, "next window opens in {}", count(mins as usize, "minute", "minutes")),
+                60..2880 => writeln!(o, "next window opens in {} h {} min", mins / 60, mins % 60),
+                _ => writeln!(o, "next window opens on {}", local_time(t)),
+            };
         }
         None if s.windows == 0 => {}
         None => o.push_str("no window ahead\n"),
@@ -242,38 +313,37 @@ pub fn render(s: &Status, now_ms: u64) -> String {
         Some(d) => {
             let _ = writeln!(
                 o,
-                "daemon: running (pid {}) on {}, since {}; report from {}",
-                d.pid,
+                "daemon: running on {} since {} (process {})",
                 d.listen,
-                ago(now_ms, d.started_unix_ms),
-                ago(now_ms, d.updated_unix_ms)
+                ago(now_ms, d.started_unix_ms).trim_end_matches(" ago"),
+                d.pid
             );
+            let connected: Vec<String> = d.connected.iter().map(|n| name(n)).collect();
             let _ = writeln!(
                 o,
                 "  connected now: {}",
-                if d.connected.is_empty() { "nobody".into() } else { d.connected.join(", ") }
+                if connected.is_empty() { "nobody".into() } else { connected.join(", ") }
             );
             for (n, a) in &d.discovered {
-                let _ = writeln!(o, "  found on the LAN: {n} at {a}");
+                let _ = writeln!(o, "  found on the LAN: {} at {a}", name(n));
             }
             for x in d.syncs.iter().rev().take(5) {
+                let how = if x.direction == "dialled" { "we called" } else { "they called" };
                 if x.error.is_empty() {
                     let _ = writeln!(
                         o,
-                        "  sync {} {} ({}): sent {}, received {} new",
+                        "  synced with {} {} ({how}): sent {}, received {} new",
+                        name(&x.peer),
                         ago(now_ms, x.at_unix_ms),
-                        x.peer,
-                        x.direction,
-                        x.sent,
+                        count(x.sent, "bundle", "bundles"),
                         x.received_new
                     );
                 } else {
                     let _ = writeln!(
                         o,
-                        "  sync {} {} ({}): failed: {}",
+                        "  sync with {} failed {} ({how}): {}",
+                        name(&x.peer),
                         ago(now_ms, x.at_unix_ms),
-                        x.peer,
-                        x.direction,
                         x.error
                     );
                 }

@@ -77,10 +77,61 @@ fn bad_input_gets_one_clear_line_and_a_failure_status() {
 
     // A damaged bundle file is reported by name, and the rest of the import goes on.
     let dir = tempfile::tempdir().unwrap();
+    ok(home.path(), &["profile", "set", "about", "the well keeper"]);
+    ok(home.path(), &["export", "--out", dir.path().to_str().unwrap()]);
     std::fs::write(dir.path().join("bad.bundle"), b"\x9f\x89\x07garbage").unwrap();
     let out = caravan(home.path(), &["import", dir.path().to_str().unwrap()]);
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("bad.bundle"));
+
+    // A file that is not a bundle at all is named, and importing nothing is a failure.
+    let photo = dir.path().join("photo.jpg");
+    std::fs::write(&photo, b"\xff\xd8\xff\xe0 JFIF").unwrap();
+    let out = caravan(home.path(), &["import", photo.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("photo.jpg: not a Caravan bundle") && err.contains("nothing could be imported"), "{err}");
+    assert!(!err.contains("CBOR"), "{err}");
+}
+
+#[test]
+fn contacts_are_updated_removed_and_found_by_name() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    ok(a.path(), &["init", "--name", "Kisumu"]);
+    ok(b.path(), &["init", "--name", "Homa Bay"]);
+    let card_a = ok(a.path(), &["id"]).trim().to_string();
+    let card_b = ok(b.path(), &["id"]).trim().to_string();
+    // A card wrapped over lines (as email does), with spaces around it.
+    let wrapped: String = card_b.as_bytes().chunks(40).map(|c| format!("  {}\n", String::from_utf8_lossy(c))).collect();
+    assert!(ok(a.path(), &["contact", "add", &wrapped, "--audience", "friends"]).contains("Added Homa Bay"));
+    // Adding it again keeps its audiences and says what changed.
+    let again = ok(a.path(), &["contact", "add", &card_b]);
+    assert!(again.contains("already a contact; nothing changed"), "{again}");
+    let more = ok(a.path(), &["contact", "add", &card_b, "--audience", "family"]);
+    assert!(more.contains("now also in family"), "{more}");
+    let listed = ok(a.path(), &["contact", "list"]);
+    assert!(listed.contains("Homa Bay  (friends and family)"), "{listed}");
+    // Your own card is refused.
+    let own = caravan(a.path(), &["contact", "add", &card_a]);
+    assert!(!own.status.success());
+    assert!(String::from_utf8_lossy(&own.stderr).contains("own card"));
+    // A profile by name; out of one audience by name; then forgotten.
+    ok(b.path(), &["contact", "add", &card_a, "--audience", "friends"]);
+    ok(b.path(), &["profile", "set", "phone", "555-0100", "--audience", "friends"]);
+    let s = tempfile::tempdir().unwrap();
+    ok(b.path(), &["sync", "--stick", s.path().to_str().unwrap()]);
+    ok(a.path(), &["sync", "--stick", s.path().to_str().unwrap()]);
+    assert!(ok(a.path(), &["profile", "show", "homa bay"]).contains("phone = 555-0100"));
+    let out = ok(a.path(), &["contact", "remove", "Homa Bay", "--audience", "family"]);
+    assert!(out.contains("Took Homa Bay out of family"), "{out}");
+    assert!(ok(a.path(), &["contact", "list"]).contains("Homa Bay  (friends)"));
+    assert!(ok(a.path(), &["contact", "remove", "Homa Bay"]).contains("Forgot Homa Bay"));
+    assert!(!ok(a.path(), &["contact", "list"]).contains("Homa Bay"));
+    let unknown = caravan(a.path(), &["contact", "remove", "Nobody"]);
+    assert!(!unknown.status.success());
+    // --help lists the audiences.
+    let help = ok(a.path(), &["contact", "add", "--help"]);
+    assert!(help.contains("friends, family, business or friends-of-friends"), "{help}");
 }
 
 #[test]
@@ -125,7 +176,10 @@ fn status_shows_configured_peers_and_the_next_window() {
     assert_eq!(status["peers"][0]["last_seen_unix_ms"], serde_json::Value::Null);
     assert!(status["next_window_unix_ms"].as_u64().unwrap() > 4_000_000_000_000, "{status}");
     let text = ok(home.path(), &["status"]);
-    assert!(text.contains("last synced never") && text.contains("next window opens in"), "{text}");
+    assert!(
+        text.contains("Hub at hub.example:4433: never synced") && text.contains("next window opens on 2099-01-01"),
+        "{text}"
+    );
     // A broken config is named, not ignored.
     std::fs::write(home.path().join("config.toml"), "[[window]]\ndaily = \"18:00-19:00\"\ntz = \"UTC\"\n").unwrap();
     let bad = caravan(home.path(), &["status"]);

@@ -114,6 +114,9 @@ pub(crate) enum Command {
         /// Print the summary as JSON.
         #[arg(long)]
         json: bool,
+        /// Also print the detailed counts (records, bundles, changes).
+        #[arg(long, short)]
+        verbose: bool,
     },
     /// Run as a daemon: listen for QUIC connections, and sync with the configured peers
     /// (and, with `discovery = true`, with nodes found on the LAN) while a window is open,
@@ -157,12 +160,23 @@ pub(crate) enum Command {
 
 #[derive(Subcommand)]
 pub(crate) enum ContactCommand {
-    /// Add a contact from their card, optionally into audiences of your profile.
+    /// Add a contact from their card (or update one: a new name, more audiences),
+    /// optionally into audiences of your profile.
     Add {
-        /// The contact card (`caravan1_...`).
+        /// The contact card (`caravan1_...`; line breaks and spaces in it are ignored).
         card: String,
-        /// Audiences of your profile they may read.
-        #[arg(long, value_parser = parse_audience)]
+        /// An audience of your profile they may read: friends, family, business or
+        /// friends-of-friends (repeat for several; audiences they are in already stay).
+        #[arg(long, value_parser = parse_audience, value_name = "AUDIENCE")]
+        audience: Vec<Audience>,
+    },
+    /// Take a contact out of audiences of your profile, or forget the contact.
+    Remove {
+        /// Their name, node id or card.
+        who: String,
+        /// Only take them out of this audience (friends, family, business,
+        /// friends-of-friends; repeat for several). Without it, the contact is forgotten.
+        #[arg(long, value_parser = parse_audience, value_name = "AUDIENCE")]
         audience: Vec<Audience>,
     },
     /// List contacts.
@@ -181,13 +195,13 @@ pub(crate) enum ProfileCommand {
         field: String,
         /// Value.
         value: String,
-        /// Who may read it.
-        #[arg(long, default_value = "public", value_parser = parse_audience)]
+        /// Who may read it: public, friends, family, business or friends-of-friends.
+        #[arg(long, default_value = "public", value_parser = parse_audience, value_name = "AUDIENCE")]
         audience: Audience,
     },
     /// Show a profile (yours by default): the fields this node can read.
     Show {
-        /// Node id.
+        /// Whose: a name (a contact's or a community member's), a node id or a card.
         node: Option<String>,
         /// Print JSON.
         #[arg(long)]

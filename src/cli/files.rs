@@ -110,5 +110,10 @@ pub fn read_bundle(f: &BundleFile) -> Result<Vec<u8>, String> {
     if data.len() > BUNDLE_BYTES_MAX {
         return Err(format!("larger than {BUNDLE_BYTES_MAX} bytes, the largest bundle Caravan reads"));
     }
+    // Every bundle is a CBOR indefinite-length array (RFC 9171): a photo or a text file
+    // is told apart before any decoding.
+    if data.first() != Some(&0x9f) {
+        return Err("not a Caravan bundle".into());
+    }
     Ok(data)
 }

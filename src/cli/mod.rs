@@ -5,6 +5,7 @@ pub(crate) mod args;
 pub(crate) mod commands;
 pub(crate) mod control;
 pub(crate) mod files;
+pub(crate) mod news;
 pub(crate) mod output;
 pub(crate) mod progress;
 pub(crate) mod words;
@@ -37,7 +38,9 @@ pub(crate) fn dispatch(home: &Path, command: Command) -> Result<(), String> {
         Command::Daemon { config, passphrase_file } => commands::daemon::run(home, config, passphrase_file),
         Command::Relay { quota, max_lifetime, json } => commands::relay::run(home, quota, max_lifetime, json),
         Command::Status { json } => commands::status::run(home, json),
-        Command::Sync { stick, max_bytes, json } => commands::sync::run(home, &resolve(&stick), max_bytes, json),
+        Command::Sync { stick, max_bytes, json, verbose } => {
+            commands::sync::run(home, &resolve(&stick), max_bytes, json, verbose)
+        }
         Command::Demo => Err("the demo runs on its own, not in a daemon".into()),
     }
 }

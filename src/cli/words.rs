@@ -1,5 +1,5 @@
 //! Words people read: names for node ids, local dates ("today 14:02", "3 days ago"),
-//! sizes in KiB and MiB, counted nouns ("1 post", "2 posts").
+//! counted nouns ("1 post", "2 posts"). Sizes: `caravan::status::human_bytes`.
 
 use std::collections::HashMap;
 
@@ -30,11 +30,11 @@ impl Names {
         Names(map)
     }
 
-    /// A node's name, or the first characters of its id for a node not known by name.
+    /// A node's name, or, for a node not known by name, the first characters of its id.
     pub(crate) fn of(&self, id: &NodeId) -> String {
         match self.0.get(id) {
             Some(n) => n.clone(),
-            None => format!("an unknown node {}…", &id.to_string()[..8]),
+            None => format!("someone you do not know yet (node {}…)", &id.to_string()[..8]),
         }
     }
 }
@@ -64,21 +64,6 @@ pub(crate) fn when(ms: u64, now_ms: u64) -> String {
         1 => format!("yesterday {}", t.strftime("%H:%M")),
         2..=6 => format!("{days} days ago"),
         _ => t.strftime("%Y-%m-%d").to_string(),
-    }
-}
-
-/// A size in bytes, KiB, MiB or GiB.
-pub(crate) fn size(bytes: u64) -> String {
-    const K: f64 = 1024.0;
-    let b = bytes as f64;
-    if bytes < 1024 {
-        count(bytes as usize, "byte", "bytes")
-    } else if b < K * K {
-        format!("{:.1} KiB", b / K)
-    } else if b < K * K * K {
-        format!("{:.1} MiB", b / (K * K))
-    } else {
-        format!("{:.1} GiB", b / (K * K * K))
     }
 }
 
@@ -131,9 +116,6 @@ mod tests {
             when(now - 2 * 3_600_000, now).starts_with("today ")
                 || when(now - 2 * 3_600_000, now).starts_with("yesterday ")
         );
-        assert_eq!(size(1), "1 byte");
-        assert_eq!(size(1536), "1.5 KiB");
-        assert_eq!(size(1 << 30), "1.0 GiB");
         assert_eq!(count(0, "post", "posts"), "no posts");
         assert_eq!(count(2, "change", "changes"), "2 changes");
     }

@@ -3,14 +3,25 @@
 use super::*;
 
 impl Node {
-    /// Adds (or updates) a contact, placing it in `audiences` of our profile. Members of
-    /// an audience receive its key in a grant bundle with the next export.
-    pub fn add_contact(&mut self, card: &ContactCard, audiences: &[Audience]) -> Result<(), Error> {
+    /// Adds a contact, or updates one already known (its card, for a new name), placing
+    /// it in `audiences` of our profile besides those it is in already. Members of an
+    /// audience receive its key in a grant bundle with the next export. Says what changed.
+    pub fn add_contact(&mut self, card: &ContactCard, audiences: &[Audience]) -> Result<ContactChange, Error> {
         let owner = card.node_id();
         if owner == self.node_id() {
             return Err(Error::Invalid("that is this node's own card; a contact is someone else".into()));
         }
-        let bits = audiences.iter().filter(|a| **a != Audience::Public).fold(0u8, |b, a| b | a.bit());
+        let known = self.contacts()?.into_iter().find(|c| c.card.node_id() == owner);
+        let had = known.as_ref().map_or(0, |c| c.audiences.iter().fold(0u8, |b, a| b | a.bit()));
+        let bits = audiences.iter().filter(|a| **a != Audience::Public).fold(had, |b, a| b | a.bit());
+        let change = ContactChange {
+            new: known.is_none(),
+            renamed: known.as_ref().filter(|c| c.card.name != card.name).map(|c| c.card.name.clone()),
+            audiences_added: Audience::ALL.into_iter().filter(|a| bits & !had & a.bit() != 0).collect(),
+        };
+        if !change.new && change.renamed.is_none() && change.audiences_added.is_empty() {
+            return Ok(change);
+        }
         let mut imp = Import::new(self.write_txn()?, (self.clock)());
         let result = (|| {
             imp.t.put_contact(&owner.to_string(), bits, &card.to_bytes())?;
@@ -34,7 +45,29 @@ impl Node {
             self.reread(&mut imp, carried)
         })();
         let Import { t, touched, .. } = imp;
-        self.finish(t, result, touched)
+        self.finish(t, result, touched)?;
+        Ok(change)
+    }
+
+    /// Takes a contact out of `audiences` of our profile, or, with no audiences, forgets
+    /// it as a contact. Returns the audiences it left (`Error::Invalid` if it is not a
+    /// contact). What it could read stays read: the audiences' keys do not change.
+    pub fn remove_contact(&mut self, node: &NodeId, audiences: &[Audience]) -> Result<Vec<Audience>, Error> {
+        let Some(known) = self.contacts()?.into_iter().find(|c| c.card.node_id() == *node) else {
+            return Err(Error::Invalid(format!("{node} is not a contact")));
+        };
+        let mut t = self.write_txn()?;
+        let left: Vec<Audience> = if audiences.is_empty() {
+            t.remove_contact(&node.to_string())?;
+            known.audiences.clone()
+        } else {
+            let drop = audiences.iter().fold(0u8, |b, a| b | a.bit());
+            let had = known.audiences.iter().fold(0u8, |b, a| b | a.bit());
+            t.put_contact(&node.to_string(), had & !drop, &known.card.to_bytes())?;
+            known.audiences.iter().copied().filter(|a| drop & a.bit() != 0).collect()
+        };
+        t.commit()?;
+        Ok(left)
     }
 
     /// All contacts.

@@ -51,7 +51,7 @@ mod testkit;
 
 pub use crate::report::{ImportReport, LinkPlan, LinkSummary, Outcome, Outgoing, WaitReason};
 pub use history::{PageAt, PageVersion};
-pub use reports::{CommunityInfo, Contact, CustodyStatus, Event, InviteInfo, ProfileField};
+pub use reports::{CommunityInfo, Contact, ContactChange, CustodyStatus, Event, InviteInfo, ProfileField};
 
 use import::Import;
 use ledger::Ledger;

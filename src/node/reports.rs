@@ -32,6 +32,17 @@ pub enum Event {
     Joined(CommunityId),
 }
 
+/// What `Node::add_contact` changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContactChange {
+    /// The contact was not known before.
+    pub new: bool,
+    /// Its card names it differently now: the name it had.
+    pub renamed: Option<String>,
+    /// Audiences it was not in before.
+    pub audiences_added: Vec<Audience>,
+}
+
 /// A community this node belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommunityInfo {

@@ -230,6 +230,12 @@ impl Txn {
         Ok(())
     }
 
+    /// Forgets a contact.
+    pub fn remove_contact(&mut self, node: &str) -> Result<(), StoreError> {
+        self.table(CONTACTS)?.remove(node)?;
+        Ok(())
+    }
+
     /// Records our latest sealed bundle of `doc`.
     pub fn set_sealed(&mut self, doc: &str, digest: &[u8; 32], heads: &[[u8; 32]]) -> Result<(), StoreError> {
         let mut v = digest.to_vec();

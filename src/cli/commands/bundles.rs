@@ -7,20 +7,22 @@ use caravan::{NodeId, Outcome, Target};
 
 use super::{community, open};
 use crate::cli::files as caravan_files;
+use crate::cli::news::News;
 use crate::cli::output::{errln, outln};
 use crate::cli::output::{error_text, print_json};
+use crate::cli::words::count;
 
 /// Writes the bundles for `to` (a node), else `c` (a community), else everyone, to `out`.
 pub(crate) fn export(home: &Path, out: &Path, to: Option<String>, c: Option<String>) -> Result<(), String> {
     let mut node = open(home)?;
     let target = match (to, c) {
         (Some(n), _) => Target::Peer(NodeId::parse(n.trim()).ok_or_else(|| format!("{n:?} is not a node id"))?),
-        (None, Some(c)) => Target::Community(community(&c)?),
+        (None, Some(c)) => Target::Community(community(&mut node, &c)?),
         (None, None) => Target::Everyone,
     };
     let bundles = node.export(target).map_err(error_text)?;
     let written = caravan_files::write_bundles(out, &bundles)?;
-    outln!("exported {} bundles ({written} new files) to {}", bundles.len(), out.display());
+    outln!("Exported {} ({written} new files) to {}.", count(bundles.len(), "bundle", "bundles"), out.display());
     Ok(())
 }
 
@@ -28,6 +30,7 @@ pub(crate) fn export(home: &Path, out: &Path, to: Option<String>, c: Option<Stri
 pub(crate) fn import(home: &Path, paths: &[PathBuf], json: bool) -> Result<(), String> {
     let mut node = open(home)?;
     let files = caravan_files::list_bundle_files(paths)?;
+    let news = News::watch(&mut node);
     let mut totals = Totals::default();
     let (mut read, mut refused) = (0usize, 0usize);
     let mut rest = files.iter().peekable();
@@ -54,8 +57,12 @@ pub(crate) fn import(home: &Path, paths: &[PathBuf], json: bool) -> Result<(), S
         read += data.len();
         let report = node.import_many(data.iter().map(Vec::as_slice)).map_err(error_text)?;
         for (f, o) in names.iter().zip(&report.outcomes) {
-            if let Outcome::Rejected(r) = o {
-                errln!("rejected {}: {r}", f.display());
+            match o {
+                Outcome::Rejected(r @ caravan::Rejection::Format(_)) => {
+                    errln!("rejected {}: not a valid bundle: {r}", f.display())
+                }
+                Outcome::Rejected(r) => errln!("rejected {}: {r}", f.display()),
+                _ => {}
             }
         }
         totals.add(&report);
@@ -67,17 +74,30 @@ pub(crate) fn import(home: &Path, paths: &[PathBuf], json: bool) -> Result<(), S
             "unlocked": totals.unlocked,
         }));
     } else {
-        outln!(
-            "read {} bundles: {} new ({} changes), {} duplicate, {} waiting, {} rejected, {} unlocked{}",
-            read,
-            totals.new,
-            totals.changes,
-            totals.duplicate,
-            totals.waiting,
-            totals.rejected,
-            totals.unlocked,
-            if refused > 0 { format!("; {refused} files refused (named above)") } else { String::new() }
-        );
+        let lines = news.lines(&mut node);
+        if lines.is_empty() {
+            outln!("Nothing new for you in these files.");
+        } else {
+            for l in lines {
+                outln!("{l}");
+            }
+        }
+        let mut parts = vec![format!("{} new", totals.new), format!("{} already here", totals.duplicate)];
+        if totals.waiting > 0 {
+            parts.push(format!("{} kept to carry or to read once a key arrives", totals.waiting));
+        }
+        if totals.rejected + refused > 0 {
+            parts.push(format!("{} refused (named above)", totals.rejected + refused));
+        }
+        outln!("Read {}: {}.", count(read + refused, "file", "files"), parts.join(", "));
+    }
+    let taken = totals.new + totals.duplicate + totals.waiting + totals.unlocked;
+    if taken == 0 && refused + totals.rejected > 0 {
+        return Err(format!(
+            "nothing could be imported: {} of {} files refused or rejected (named above)",
+            refused + totals.rejected,
+            refused + read
+        ));
     }
     Ok(())
 }

@@ -7,19 +7,27 @@ use super::{card, community, open};
 use crate::cli::args::CommunityCommand;
 use crate::cli::output::outln;
 use crate::cli::output::{error_text, print_json};
+use crate::cli::words::Names;
 
 pub(crate) fn run(home: &Path, command: CommunityCommand) -> Result<(), String> {
     match command {
         CommunityCommand::Create { name, description } => {
             let cid = open(home)?.create_community(&name, &description).map_err(error_text)?;
-            outln!("created community {name:?}");
+            outln!("Created {name:?}. Commands take its name or its id; invitations carry the id:");
             outln!("{cid}");
         }
         CommunityCommand::Invite { community: c, card: k, role } => {
             let mut node = open(home)?;
             let k = card(&k)?;
-            node.invite(&community(&c)?, &k, role).map_err(error_text)?;
-            outln!("invited {} as {role}; the invitation leaves with the next export", k.name);
+            let cid = community(&mut node, &c)?;
+            node.invite(&cid, &k, role).map_err(error_text)?;
+            let name = node.communities().map_err(error_text)?.into_iter().find(|x| x.id == cid).map(|x| x.name);
+            outln!(
+                "Invited {} as {} of {}; the invitation leaves with your next sync (a stick or a live link).",
+                k.name,
+                role.with_article(),
+                name.unwrap_or_else(|| cid.to_string())
+            );
         }
         CommunityCommand::List { json } => {
             let list = open(home)?.communities().map_err(error_text)?;
@@ -29,14 +37,18 @@ pub(crate) fn run(home: &Path, command: CommunityCommand) -> Result<(), String> 
                         .map(|c| serde_json::json!({"id": c.id.to_string(), "name": c.name, "role": c.role.as_str()}))
                         .collect(),
                 ));
+            } else if list.is_empty() {
+                outln!("No communities yet: found one with `caravan community create NAME`, or accept an invitation.");
             } else {
                 for c in list {
-                    outln!("{}  {}  ({})", c.id, c.name, c.role);
+                    outln!("{}  ({})  {}", c.name, c.role, c.id);
                 }
             }
         }
         CommunityCommand::Members { community: c, json } => {
-            let list = open(home)?.members(&community(&c)?).map_err(error_text)?;
+            let mut node = open(home)?;
+            let cid = community(&mut node, &c)?;
+            let list = node.members(&cid).map_err(error_text)?;
             if json {
                 print_json(serde_json::Value::Array(
                     list.iter()
@@ -44,13 +56,15 @@ pub(crate) fn run(home: &Path, command: CommunityCommand) -> Result<(), String> 
                         .collect(),
                 ));
             } else {
+                let me = node.node_id().to_string();
                 for (n, r, name) in list {
-                    outln!("{n}  {r}  {name}");
+                    outln!("{name}{}  ({r})", if n == me { " (you)" } else { "" });
                 }
             }
         }
         CommunityCommand::Invites { json } => {
-            let list = open(home)?.invites().map_err(error_text)?;
+            let mut node = open(home)?;
+            let list = node.invites().map_err(error_text)?;
             if json {
                 print_json(serde_json::Value::Array(
                     list.iter()
@@ -63,16 +77,25 @@ pub(crate) fn run(home: &Path, command: CommunityCommand) -> Result<(), String> 
                         .collect(),
                 ));
             } else if list.is_empty() {
-                outln!("no invitations waiting");
+                outln!("No invitations waiting.");
             } else {
+                let names = Names::load(&mut node);
                 for i in list {
-                    outln!("{}  {} as {} from {}", i.id, i.name, i.role, i.from);
+                    outln!(
+                        "{:?}, as {}, from {}: accept with `caravan community accept {}`",
+                        i.name,
+                        i.role.with_article(),
+                        names.of(&i.from),
+                        i.id
+                    );
                 }
             }
         }
         CommunityCommand::Accept { id } => {
-            let cid = open(home)?.accept_invite(&id).map_err(error_text)?;
-            outln!("joined {cid}");
+            let mut node = open(home)?;
+            let cid = node.accept_invite(&id).map_err(error_text)?;
+            let name = node.communities().map_err(error_text)?.into_iter().find(|x| x.id == cid).map(|x| x.name);
+            outln!("Joined {}.", name.unwrap_or_else(|| cid.to_string()));
         }
     }
     Ok(())

@@ -9,13 +9,16 @@ use crate::cli::words::{Names, when};
 
 /// Posts `text` to the community `c`.
 pub(crate) fn post(home: &Path, c: &str, text: &str) -> Result<(), String> {
-    open(home)?.post(&community(c)?, text).map_err(error_text)
+    let mut node = open(home)?;
+    let cid = community(&mut node, c)?;
+    node.post(&cid, text).map_err(error_text)
 }
 
 /// Prints the community `c`'s posts.
 pub(crate) fn feed(home: &Path, c: &str, json: bool) -> Result<(), String> {
     let mut node = open(home)?;
-    let posts = node.feed(&community(c)?).map_err(error_text)?;
+    let cid = community(&mut node, c)?;
+    let posts = node.feed(&cid).map_err(error_text)?;
     if json {
         print_json(serde_json::Value::Array(
             posts

@@ -47,8 +47,8 @@ pub(crate) fn list(json: bool) -> Result<(), String> {
 
 /// Prints community `c`'s document of kind `kind`, as the kind shows it.
 pub(crate) fn show(home: &Path, c: &str, kind: &str) -> Result<(), String> {
-    let cid = community(c)?;
     let mut node = open(home)?;
+    let cid = community(&mut node, c)?;
     let page = kind.strip_prefix("wiki/");
     let lines = match page {
         // A page by its name is easier to type than by its id.

@@ -18,7 +18,7 @@ pub(crate) fn run(home: &Path, command: MarketCommand) -> Result<(), String> {
         MarketCommand::Request(a) => add(home, ListingKind::Request, a),
         MarketCommand::List { community: c, json, search, mine, kind } => {
             let mut node = open(home)?;
-            let cid = community(&c)?;
+            let cid = community(&mut node, &c)?;
             let names: HashMap<String, String> =
                 node.members(&cid).map_err(error_text)?.into_iter().map(|(n, _, name)| (n, name)).collect();
             let me = node.node_id();
@@ -44,7 +44,8 @@ pub(crate) fn run(home: &Path, command: MarketCommand) -> Result<(), String> {
         }
         MarketCommand::Withdraw { community: c, id } => {
             let mut node = open(home)?;
-            if node.withdraw_listing(&community(&c)?, &id).map_err(error_text)? {
+            let cid = community(&mut node, &c)?;
+            if node.withdraw_listing(&cid, &id).map_err(error_text)? {
                 outln!("withdrawn; the withdrawal leaves with the next sync");
                 Ok(())
             } else {
@@ -56,7 +57,7 @@ pub(crate) fn run(home: &Path, command: MarketCommand) -> Result<(), String> {
 
 fn add(home: &Path, kind: ListingKind, a: ListingArgs) -> Result<(), String> {
     let mut node = open(home)?;
-    let cid = community(&a.community)?;
+    let cid = community(&mut node, &a.community)?;
     let price = match a.price.as_deref() {
         None => None,
         Some([amount, unit]) => {

@@ -85,8 +85,66 @@ fn open(home: &Path) -> Result<NodeRef, String> {
     opened.map(NodeRef::Own).map_err(|e| open_error(home, e))
 }
 
-fn community(s: &str) -> Result<CommunityId, String> {
-    CommunityId::parse(s.trim()).ok_or_else(|| format!("{s:?} is not a community id (32 letters and digits)"))
+/// The community `s` names: its id, or the name of one this node belongs to (ignoring
+/// case).
+fn community(node: &mut Node, s: &str) -> Result<CommunityId, String> {
+    if let Some(id) = CommunityId::parse(s.trim()) {
+        return Ok(id);
+    }
+    let wanted = s.trim().to_lowercase();
+    let found: Vec<_> =
+        node.communities().unwrap_or_default().into_iter().filter(|c| c.name.to_lowercase() == wanted).collect();
+    match found.as_slice() {
+        [one] => Ok(one.id),
+        [] => Err(format!(
+            "{s:?} is not a community id (32 letters and digits) nor the name of one of your communities \
+             (`caravan community list`)"
+        )),
+        many => Err(format!(
+            "{} of your communities are called {s:?}: give its id ({})",
+            many.len(),
+            many.iter().map(|c| c.id.to_string()).collect::<Vec<_>>().join(", ")
+        )),
+    }
+}
+
+/// The node `s` names: a card, a node id, or the name of this node, a contact or a
+/// member of one of its communities (ignoring case; a name two nodes share is an error
+/// listing their ids).
+fn who(node: &mut Node, s: &str) -> Result<caravan::NodeId, String> {
+    if let Ok(c) = ContactCard::parse(s) {
+        return Ok(c.node_id());
+    }
+    if let Some(id) = caravan::NodeId::parse(s.trim()) {
+        return Ok(id);
+    }
+    let wanted = s.trim().to_lowercase();
+    let mut found: Vec<(caravan::NodeId, String)> = Vec::new();
+    let mut note = |id: caravan::NodeId, name: &str| {
+        if name.to_lowercase() == wanted && !found.iter().any(|(f, _)| *f == id) {
+            found.push((id, name.to_string()));
+        }
+    };
+    note(node.node_id(), &node.name().to_string());
+    for c in node.contacts().unwrap_or_default() {
+        note(c.card.node_id(), &c.card.name);
+    }
+    for c in node.communities().unwrap_or_default() {
+        for (id, _, name) in node.members(&c.id).unwrap_or_default() {
+            if let Some(id) = caravan::NodeId::parse(&id) {
+                note(id, &name);
+            }
+        }
+    }
+    match found.as_slice() {
+        [(id, _)] => Ok(*id),
+        [] => Err(format!("nobody called {s:?} among your contacts and communities (give a node id or a card)")),
+        many => Err(format!(
+            "{} nodes are called {s:?}: give one of their node ids ({})",
+            many.len(),
+            many.iter().map(|(id, _)| id.to_string()).collect::<Vec<_>>().join(", ")
+        )),
+    }
 }
 
 fn card(s: &str) -> Result<ContactCard, String> {

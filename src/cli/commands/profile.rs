@@ -2,9 +2,7 @@
 
 use std::path::Path;
 
-use caravan::NodeId;
-
-use super::open;
+use super::{open, who};
 use crate::cli::args::ProfileCommand;
 use crate::cli::output::outln;
 use crate::cli::output::{error_text, print_json};
@@ -14,11 +12,11 @@ pub(crate) fn run(home: &Path, command: ProfileCommand) -> Result<(), String> {
         ProfileCommand::Set { field, value, audience } => {
             open(home)?.set_profile_field(&field, &value, audience).map_err(error_text)?;
         }
-        ProfileCommand::Show { node: who, json } => {
+        ProfileCommand::Show { node: whose, json } => {
             let mut node = open(home)?;
-            let id = match who {
+            let id = match whose {
                 None => node.node_id(),
-                Some(s) => NodeId::parse(s.trim()).ok_or_else(|| format!("{s:?} is not a node id"))?,
+                Some(s) => who(&mut node, &s)?,
             };
             let fields = node.profile(&id).map_err(error_text)?;
             if json {

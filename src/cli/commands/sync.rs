@@ -3,13 +3,16 @@
 use std::path::Path;
 
 use super::open;
+use crate::cli::news::News;
 use crate::cli::output::print_json;
 use crate::cli::output::{errln, outln};
 use crate::cli::progress;
+use crate::cli::words::count;
 
 /// Syncs the node with the stick mounted at `stick`, writing at most `max_bytes`.
-pub(crate) fn run(home: &Path, stick: &Path, max_bytes: Option<u64>, json: bool) -> Result<(), String> {
+pub(crate) fn run(home: &Path, stick: &Path, max_bytes: Option<u64>, json: bool, verbose: bool) -> Result<(), String> {
     let mut node = open(home)?;
+    let news = News::watch(&mut node);
     let mut bars = progress::Bars::new();
     let mut on_progress = |p| bars.update(p);
     let options = caravan::link::stick::SyncOptions { max_bytes, progress: Some(&mut on_progress) };
@@ -31,9 +34,60 @@ pub(crate) fn run(home: &Path, stick: &Path, max_bytes: Option<u64>, json: bool)
             "expired_segments": r.expired_segments, "full": r.full, "skipped": r.skipped,
             "millis": r.millis as u64,
         }));
+        return Ok(());
+    }
+    let lines = news.lines(&mut node);
+    if lines.is_empty() {
+        outln!("Nothing new on the stick for you.");
     } else {
+        outln!("From the stick:");
+        for l in lines {
+            outln!("  {l}");
+        }
+    }
+    if r.custody_released > 0 {
         outln!(
-            "read {} records ({} already here, {} damaged, {} expired): {} new bundles, {} new changes, {} waiting, {} rejected",
+            "{} of yours reached every destination: the stick's carriers may let {} go.",
+            count(r.custody_released, "bundle", "bundles"),
+            if r.custody_released == 1 { "it" } else { "them" }
+        );
+    }
+    if r.not_carried > 0 {
+        let (used, quota) = node.relay_usage().map_err(|e| e.to_string())?;
+        outln!(
+            "Left {} for others on the stick: carrying them would take more than a fair share of your relay \
+             quota ({} of {} used; `caravan relay --quota`).",
+            count(r.not_carried, "bundle", "bundles"),
+            caravan::status::human_bytes(used),
+            caravan::status::human_bytes(quota)
+        );
+    }
+    let left = match (r.exported, r.carried) {
+        (0, _) => "Left nothing new on the stick".to_string(),
+        (n, 0) => format!("Left {} on the stick", count(n, "bundle", "bundles")),
+        (n, c) => format!("Left {} on the stick ({} carried for others)", count(n, "bundle", "bundles"), c),
+    };
+    let secs = r.millis as f64 / 1000.0;
+    let full = if r.full { " The stick is full: the rest waits for the next trip." } else { "" };
+    if r.bytes_written == 0 {
+        outln!("{left} ({secs:.1} s).{full}");
+    } else {
+        outln!("{left}; {} written in {secs:.1} s.{full}", caravan::status::human_bytes(r.bytes_written));
+    }
+    if !r.rejected.is_empty() {
+        outln!("Refused {} (named above); nothing of them was kept.", count(r.rejected.len(), "bundle", "bundles"));
+    }
+    if !r.skipped.is_empty() {
+        outln!(
+            "Left alone {} on the stick that {} not Caravan's (named above).",
+            count(r.skipped.len(), "entry", "entries"),
+            if r.skipped.len() == 1 { "is" } else { "are" }
+        );
+    }
+    if verbose {
+        outln!(
+            "read {} records ({} already here, {} damaged, {} expired): {} new bundles, {} new changes, {} waiting, \
+             {} rejected; wrote {} bundles, {} bytes; {} expired segments removed",
             r.records,
             r.known,
             r.damaged,
@@ -41,33 +95,11 @@ pub(crate) fn run(home: &Path, stick: &Path, max_bytes: Option<u64>, json: bool)
             r.new_bundles,
             r.new_changes,
             r.waiting,
-            r.rejected.len()
-        );
-        if r.custody_released > 0 {
-            outln!("custody released for {} of our bundles (every destination has them)", r.custody_released);
-        }
-        if r.not_carried > 0 {
-            outln!(
-                "{} bundles for others left on the stick: no fair room for their senders in the relay quota \
-                 (`caravan relay`)",
-                r.not_carried
-            );
-        }
-        outln!(
-            "wrote {} bundles ({} carried for others), {} bytes{}; {} expired segments removed; {:.1} s",
+            r.rejected.len(),
             r.exported,
-            r.carried,
             r.bytes_written,
-            if r.full { ", STICK FULL: the rest waits for the next trip" } else { "" },
-            r.expired_segments,
-            r.millis as f64 / 1000.0
+            r.expired_segments
         );
-        if !r.skipped.is_empty() {
-            outln!(
-                "left alone {} entries on the stick that are not Caravan files it may use (named above)",
-                r.skipped.len()
-            );
-        }
     }
     Ok(())
 }

@@ -25,11 +25,13 @@ pub(crate) fn run(home: &Path, command: WikiCommand) -> Result<(), String> {
                      want (`caravan wiki restore` can bring the text back)"
                 ));
             }
-            open(home)?.put_wiki_page(&community(&c)?, &page, &text).map_err(error_text)?;
+            let mut node = open(home)?;
+            let cid = community(&mut node, &c)?;
+            node.put_wiki_page(&cid, &page, &text).map_err(error_text)?;
         }
         WikiCommand::Get { community: c, page, at } => {
-            let cid = community(&c)?;
             let mut node = open(home)?;
+            let cid = community(&mut node, &c)?;
             let text = match at {
                 None => node.wiki_page(&cid, &page).map_err(error_text)?,
                 Some(at) => Some(node.wiki_page_at(&cid, &page, parse_at(&at)?).map_err(error_text)?),
@@ -40,8 +42,8 @@ pub(crate) fn run(home: &Path, command: WikiCommand) -> Result<(), String> {
             }
         }
         WikiCommand::History { community: c, page, json } => {
-            let cid = community(&c)?;
             let mut node = open(home)?;
+            let cid = community(&mut node, &c)?;
             let versions = node.wiki_history(&cid, &page).map_err(error_text)?;
             if versions.is_empty() {
                 return Err(format!("no page {page:?} (or you cannot read this community)"));
@@ -77,9 +79,9 @@ pub(crate) fn run(home: &Path, command: WikiCommand) -> Result<(), String> {
             }
         }
         WikiCommand::Restore { community: c, page, at } => {
-            let cid = community(&c)?;
             let at = parse_at(&at)?;
             let mut node = open(home)?;
+            let cid = community(&mut node, &c)?;
             let n = node.restore_wiki_page(&cid, &page, at).map_err(error_text)?;
             let total = node.wiki_history(&cid, &page).map_err(error_text)?.len();
             outln!(
@@ -88,7 +90,9 @@ pub(crate) fn run(home: &Path, command: WikiCommand) -> Result<(), String> {
             );
         }
         WikiCommand::List { community: c, json } => {
-            let pages = open(home)?.wiki_pages(&community(&c)?).map_err(error_text)?;
+            let mut node = open(home)?;
+            let cid = community(&mut node, &c)?;
+            let pages = node.wiki_pages(&cid).map_err(error_text)?;
             if json {
                 print_json(serde_json::json!(pages));
             } else if pages.is_empty() {
