@@ -65,6 +65,10 @@ pub struct Config {
     /// How long one live exchange may last in all (`exchange_timeout_secs`), so a peer
     /// that trickles keeps nothing open for ever.
     pub exchange_timeout: std::time::Duration,
+    /// Where the local dashboard is served (`dashboard = "127.0.0.1:4480"`); `None`: no
+    /// dashboard (the default). Only a loopback address is accepted unless
+    /// `dashboard_beyond_this_machine = true`.
+    pub dashboard: Option<SocketAddr>,
 }
 
 /// A known recurring contact between two nodes.
@@ -105,6 +109,7 @@ impl Default for Config {
             contacts: Vec::new(),
             max_lifetime: None,
             exchange_timeout: EXCHANGE_TIMEOUT_DEFAULT,
+            dashboard: None,
         }
     }
 }
@@ -119,6 +124,8 @@ struct File {
     time_scale: Option<f64>,
     max_lifetime_days: Option<u64>,
     exchange_timeout_secs: Option<u64>,
+    dashboard: Option<String>,
+    dashboard_beyond_this_machine: Option<bool>,
     #[serde(default)]
     peer: Vec<PeerFile>,
     #[serde(default)]
@@ -258,6 +265,17 @@ impl Config {
                 return Err(fail(format!("max_lifetime_days: {d} must be 1 to 3650")));
             }
             c.max_lifetime = Some(std::time::Duration::from_secs(d * 86_400));
+        }
+        if let Some(d) = f.dashboard {
+            let addr: SocketAddr =
+                d.parse().map_err(|_| fail(format!("dashboard: {d:?} is not an address like 127.0.0.1:4480")))?;
+            if !addr.ip().is_loopback() && f.dashboard_beyond_this_machine != Some(true) {
+                return Err(fail(format!(
+                    "dashboard: {addr} is reachable from other machines; use 127.0.0.1, or set \
+                     dashboard_beyond_this_machine = true if you mean it"
+                )));
+            }
+            c.dashboard = Some(addr);
         }
         if let Some(t) = f.exchange_timeout_secs {
             if t == 0 {

@@ -39,6 +39,9 @@ pub enum DaemonError {
     /// TLS or QUIC setup failed.
     #[error(transparent)]
     Quic(#[from] QuicError),
+    /// The dashboard could not start.
+    #[error(transparent)]
+    Dashboard(#[from] crate::dashboard::DashboardError),
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Listen {
@@ -188,6 +191,7 @@ pub async fn run_with(
 /// Live sync running on a [`Handle`]'s node ([`Handle::serve`]).
 pub struct Live {
     listen: SocketAddr,
+    dashboard: Option<(SocketAddr, tokio::task::AbortHandle)>,
     stop: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<DaemonStats>,
 }
@@ -198,9 +202,17 @@ impl Live {
         self.listen
     }
 
+    /// Where the dashboard is served, if it is.
+    pub fn dashboard_addr(&self) -> Option<SocketAddr> {
+        self.dashboard.as_ref().map(|d| d.0)
+    }
+
     /// Stops: no new connections, in-flight exchanges finish for up to
     /// `SHUTDOWN_GRACE`, the endpoint closes. Returns what it did.
     pub async fn stop(self) -> DaemonStats {
+        if let Some((_, task)) = &self.dashboard {
+            task.abort();
+        }
         let _ = self.stop.send(());
         self.task.await.unwrap_or_default()
     }
@@ -248,11 +260,19 @@ pub async fn serve(handle: &Handle, config: Config) -> Result<Live, DaemonError>
         started_ms,
         listen,
     });
+    let dashboard = match ctx.config.dashboard {
+        None => None,
+        Some(addr) => {
+            let from = ctx.clone();
+            let report: crate::dashboard::Report = Arc::new(move || report(&from));
+            Some(crate::dashboard::serve(handle.clone(), addr, report).await?)
+        }
+    };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(drive(ctx, endpoint, async move {
         let _ = stopped.await;
     }));
-    Ok(Live { listen, stop, task })
+    Ok(Live { listen, dashboard, stop, task })
 }
 
 /// The daemon's tasks, until `shutdown`.
@@ -588,7 +608,17 @@ async fn refresh_status(ctx: &Ctx) {
             Err(e) => tracing::warn!("collecting status: {e}"),
         }
     }
-    let Some(s) = with(&ctx.shared, |sh| {
+    let Some(s) = report(ctx) else {
+        return;
+    };
+    if let Err(e) = status::write(&ctx.home, &s) {
+        tracing::warn!("writing {}: {e}", status::file(&ctx.home).display());
+    }
+}
+
+/// The status as of the last refresh: the node's part, and the daemon's now.
+fn report(ctx: &Ctx) -> Option<Status> {
+    with(&ctx.shared, |sh| {
         let mut s = sh.node_status.clone()?;
         for p in &mut s.peers {
             p.connected = NodeId::parse(&p.node).is_some_and(|id| sh.connected.contains_key(&id));
@@ -608,12 +638,7 @@ async fn refresh_status(ctx: &Ctx) {
             syncs: sh.syncs.iter().cloned().collect(),
         });
         Some(s)
-    }) else {
-        return;
-    };
-    if let Err(e) = status::write(&ctx.home, &s) {
-        tracing::warn!("writing {}: {e}", status::file(&ctx.home).display());
-    }
+    })
 }
 
 fn now_ms() -> u64 {

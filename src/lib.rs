@@ -33,6 +33,7 @@ pub mod config;
 pub mod crypto;
 pub mod custody;
 pub mod daemon;
+pub mod dashboard;
 pub mod doc;
 pub mod envelope;
 pub mod error;

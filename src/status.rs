@@ -210,7 +210,7 @@ pub fn collect(node: &mut Node, config: &Config, now_ms: u64) -> Result<Status, 
 }
 
 /// How long ago `t` was, in words.
-fn ago(now: u64, t: u64) -> String {
+pub(crate) fn ago(now: u64, t: u64) -> String {
     let s = now.saturating_sub(t) / 1000;
     let n = |k: u64, one: &str, many: &str| if k == 1 { format!("1 {one} ago") } else { format!("{k} {many} ago") };
     match s {
@@ -223,7 +223,7 @@ fn ago(now: u64, t: u64) -> String {
 }
 
 /// A moment in this machine's time zone, as people write it.
-fn local_time(ms: u64) -> String {
+pub(crate) fn local_time(ms: u64) -> String {
     jiff::Timestamp::from_millisecond(ms as i64)
         .map(|t| t.to_zoned(jiff::tz::TimeZone::system()).strftime("%Y-%m-%d %H:%M").to_string())
         .unwrap_or_else(|_| "an unknown date".into())
@@ -385,6 +385,45 @@ pub fn read(home: &Path) -> Option<Status> {
         return None;
     }
     serde_json::from_slice(&bytes).ok()
+}
+
+/// The file the last stick syncs are noted in, inside the node's home.
+pub const STICK_SYNCS_FILE: &str = "stick-syncs.json";
+
+/// One stick sync, as `caravan sync` notes it for the dashboard.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct StickSync {
+    /// When it ended (ms since the epoch).
+    pub at_unix_ms: u64,
+    /// The stick's path.
+    pub stick: String,
+    /// Bundles taken in that were new.
+    pub took: usize,
+    /// Bundles left on the stick.
+    pub left: usize,
+    /// What arrived, in words (one line per community).
+    pub news: Vec<String>,
+}
+
+/// Notes a stick sync in `home` (the last `SYNCS_KEPT` are kept; written aside, then
+/// renamed).
+pub fn note_stick_sync(home: &Path, sync: StickSync) -> std::io::Result<()> {
+    let mut all = stick_syncs(home);
+    all.push(sync);
+    let drop = all.len().saturating_sub(SYNCS_KEPT);
+    all.drain(..drop);
+    let tmp = home.join(format!("{STICK_SYNCS_FILE}.tmp"));
+    std::fs::write(&tmp, serde_json::to_vec(&all).map_err(std::io::Error::other)?)?;
+    std::fs::rename(&tmp, home.join(STICK_SYNCS_FILE))
+}
+
+/// The last stick syncs noted in `home`, oldest first.
+pub fn stick_syncs(home: &Path) -> Vec<StickSync> {
+    let Ok(bytes) = std::fs::read(home.join(STICK_SYNCS_FILE)) else { return Vec::new() };
+    if bytes.len() > 1 << 20 {
+        return Vec::new();
+    }
+    serde_json::from_slice(&bytes).unwrap_or_default()
 }
 
 /// A size for people: bytes, then KiB, MiB, GiB with one decimal.

@@ -6,42 +6,10 @@
 mod common;
 
 use std::io::Write;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{caravan, ok};
-
-fn free_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// A `caravan daemon` process, stopped with SIGTERM when dropped.
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = Command::new("kill").arg("-TERM").arg(self.0.id().to_string()).status();
-        let _ = self.0.wait();
-    }
-}
-
-fn daemon(home: &std::path::Path) -> Daemon {
-    let child = Command::new(env!("CARGO_BIN_EXE_caravan"))
-        .arg("--home")
-        .arg(home)
-        .arg("daemon")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(home.join("daemon.log")).unwrap())
-        .spawn()
-        .unwrap();
-    // Ready when its control socket answers.
-    let until = Instant::now() + Duration::from_secs(20);
-    while std::os::unix::net::UnixStream::connect(home.join("control.sock")).is_err() {
-        assert!(Instant::now() < until, "the daemon for {} did not start", home.display());
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Daemon(child)
-}
+use common::{caravan, daemon, free_port, ok};
 
 fn with_stdin(home: &std::path::Path, args: &[&str], input: &str) -> std::process::Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_caravan"))

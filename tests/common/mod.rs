@@ -223,3 +223,37 @@ pub fn compressed_change_bomb(actor: &[u8; 32], inflated: usize) -> Vec<u8> {
     chunk.extend_from_slice(&body);
     chunk
 }
+
+/// A free local port (UDP and TCP are both free on loopback in practice).
+pub fn free_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A `caravan daemon` process, stopped with SIGTERM when dropped; its stderr goes to
+/// `daemon.log` in its home.
+pub struct Daemon(pub std::process::Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill").arg("-TERM").arg(self.0.id().to_string()).status();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `caravan daemon` for `home`; returns once its control socket answers.
+pub fn daemon(home: &std::path::Path) -> Daemon {
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_caravan"))
+        .arg("--home")
+        .arg(home)
+        .arg("daemon")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(home.join("daemon.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::os::unix::net::UnixStream::connect(home.join("control.sock")).is_err() {
+        assert!(std::time::Instant::now() < until, "the daemon for {} did not start", home.display());
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    Daemon(child)
+}

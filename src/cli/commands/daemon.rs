@@ -71,6 +71,9 @@ pub(crate) fn run(home: &Path, config: Option<PathBuf>, passphrase_file: Option<
         if let Some(group) = discovery {
             errln!("caravan daemon: LAN discovery on {group}");
         }
+        if let Some(addr) = live.dashboard_addr() {
+            errln!("caravan daemon: dashboard on http://{addr}/");
+        }
         shutdown_signal().await;
         server.abort();
         let _ = std::fs::remove_file(control::socket(home));

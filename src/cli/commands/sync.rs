@@ -24,6 +24,17 @@ pub(crate) fn run(home: &Path, stick: &Path, max_bytes: Option<u64>, json: bool,
     for line in &r.skipped {
         errln!("{line}");
     }
+    let lines = news.lines(&mut node);
+    let noted = caravan::status::StickSync {
+        at_unix_ms: node.now(),
+        stick: stick.display().to_string(),
+        took: r.new_bundles,
+        left: r.exported,
+        news: lines.clone(),
+    };
+    if let Err(e) = caravan::status::note_stick_sync(home, noted) {
+        errln!("could not note this sync for the dashboard: {e}");
+    }
     if json {
         print_json(serde_json::json!({
             "records": r.records, "known": r.known, "damaged": r.damaged, "expired": r.expired,
@@ -36,7 +47,6 @@ pub(crate) fn run(home: &Path, stick: &Path, max_bytes: Option<u64>, json: bool,
         }));
         return Ok(());
     }
-    let lines = news.lines(&mut node);
     if lines.is_empty() {
         outln!("Nothing new on the stick for you.");
     } else {
