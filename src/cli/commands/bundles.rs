@@ -10,6 +10,7 @@ use crate::cli::files as caravan_files;
 use crate::cli::news::News;
 use crate::cli::output::{errln, outln};
 use crate::cli::output::{error_text, print_json};
+use crate::cli::progress::Bars;
 use crate::cli::words::count;
 
 /// Writes the bundles for `to` (a node), else `c` (a community), else everyone, to `out`.
@@ -31,6 +32,8 @@ pub(crate) fn import(home: &Path, paths: &[PathBuf], json: bool) -> Result<(), S
     let mut node = open(home)?;
     let files = caravan_files::list_bundle_files(paths)?;
     let news = News::watch(&mut node);
+    let mut bars = Bars::new("import");
+    let mut done = 0usize;
     let mut totals = Totals::default();
     let (mut read, mut refused) = (0usize, 0usize);
     let mut rest = files.iter().peekable();
@@ -39,6 +42,7 @@ pub(crate) fn import(home: &Path, paths: &[PathBuf], json: bool) -> Result<(), S
         let (mut names, mut data, mut bytes) = (Vec::new(), Vec::new(), 0usize);
         while names.len() < IMPORT_FILES_PER_COMMIT && bytes < IMPORT_BYTES_PER_COMMIT {
             let Some(f) = rest.next() else { break };
+            done += 1;
             match caravan_files::read_bundle(f) {
                 Ok(b) => {
                     bytes += b.len();
@@ -51,6 +55,7 @@ pub(crate) fn import(home: &Path, paths: &[PathBuf], json: bool) -> Result<(), S
                 }
             }
         }
+        bars.files(done, files.len());
         if data.is_empty() {
             continue;
         }
@@ -67,6 +72,7 @@ pub(crate) fn import(home: &Path, paths: &[PathBuf], json: bool) -> Result<(), S
         }
         totals.add(&report);
     }
+    drop(bars);
     if json {
         print_json(serde_json::json!({
             "read": read, "refused": refused, "new": totals.new, "changes": totals.changes,

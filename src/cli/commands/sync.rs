@@ -1,4 +1,4 @@
-//! `caravan sync`: one trip's exchange with a USB stick, with progress bars.
+//! `caravan sync`: one trip's exchange with a USB stick, with one progress display.
 
 use std::path::Path;
 
@@ -13,7 +13,7 @@ use crate::cli::words::count;
 pub(crate) fn run(home: &Path, stick: &Path, max_bytes: Option<u64>, json: bool, verbose: bool) -> Result<(), String> {
     let mut node = open(home)?;
     let news = News::watch(&mut node);
-    let mut bars = progress::Bars::new();
+    let mut bars = progress::Bars::new("sync");
     let mut on_progress = |p| bars.update(p);
     let options = caravan::link::stick::SyncOptions { max_bytes, progress: Some(&mut on_progress) };
     let r = caravan::link::stick::sync(&mut *node, stick, options).map_err(|e| e.to_string())?;

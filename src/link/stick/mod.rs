@@ -279,6 +279,7 @@ pub struct SyncOptions<'a> {
 
 /// How far a sync has got.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Progress {
     /// Reading: records examined so far, of all committed records on the stick.
     Reading {
@@ -287,6 +288,16 @@ pub enum Progress {
         /// Committed records on the stick (an estimate until the end).
         total: usize,
     },
+    /// Checking and storing a batch of bundles just read (signatures, rules, merge),
+    /// which can take longer than reading them.
+    Storing {
+        /// Bundles in this batch.
+        bundles: usize,
+        /// Bundles checked and stored before it.
+        before: usize,
+    },
+    /// Choosing and sealing what to leave on the stick.
+    Planning,
     /// Writing: bytes written so far, of the bytes planned.
     Writing {
         /// Bytes written.

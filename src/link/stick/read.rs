@@ -281,10 +281,17 @@ pub(super) fn read_into<N: LinkNode>(
 ) -> Result<Vec<usize>, StickError> {
     let mut batch: Vec<Vec<u8>> = Vec::new();
     let mut batch_bytes = 0usize;
-    let flush = |node: &mut N, batch: &mut Vec<Vec<u8>>, report: &mut SyncReport| -> Result<(), StickError> {
+    let mut stored = 0usize;
+    let mut flush = |node: &mut N,
+                     batch: &mut Vec<Vec<u8>>,
+                     report: &mut SyncReport,
+                     progress: &mut dyn FnMut(Progress)|
+     -> Result<(), StickError> {
         if batch.is_empty() {
             return Ok(());
         }
+        progress(Progress::Storing { bundles: batch.len(), before: stored });
+        stored += batch.len();
         let r = node.import_bundles(&batch.iter().map(Vec::as_slice).collect::<Vec<_>>())?;
         report.new_bundles += r.new_bundles();
         report.new_changes += r.new_changes();
@@ -368,7 +375,7 @@ pub(super) fn read_into<N: LinkNode>(
                     }
                 }
                 if batch.len() >= IMPORT_BATCH_COUNT || batch_bytes >= IMPORT_BATCH_BYTES {
-                    flush(node, &mut batch, report)?;
+                    flush(node, &mut batch, report, progress)?;
                     batch_bytes = 0;
                 }
             }
@@ -380,7 +387,7 @@ pub(super) fn read_into<N: LinkNode>(
     if done > 0 {
         progress(Progress::Reading { done, total: done });
     }
-    flush(node, &mut batch, report)?;
+    flush(node, &mut batch, report, progress)?;
     Ok(dead)
 }
 

@@ -285,6 +285,7 @@ pub(super) fn write_from<N: LinkNode>(
     progress: &mut dyn FnMut(Progress),
 ) -> Result<(), StickError> {
     let me = Me { id: node.node_id(), text: node.node_id().to_string(), key: node.stick_header_key() };
+    progress(Progress::Planning);
     let mut plan = node.plan_export(Target::Everyone)?;
     if plan.is_empty() {
         return Ok(());

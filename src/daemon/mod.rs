@@ -22,6 +22,12 @@ use crate::node::Node;
 use crate::schedule;
 use crate::status::{self, DaemonLine, Status, SyncLine};
 
+mod discovery;
+mod report;
+
+use discovery::{beacon_loop, listen_loop};
+use report::{record_sync, refresh_status, report};
+
 pub use crate::limits::{
     BACKOFF_MAX, BACKOFF_MIN, EXCHANGES_MAX, HANDSHAKE_TIMEOUT, OPEN_WAIT, RESYNC_AFTER, SHUTDOWN_GRACE, STATUS_EVERY,
 };
@@ -450,68 +456,6 @@ fn dial_targets(ctx: &Ctx) -> Vec<(ContactCard, String)> {
     out
 }
 
-async fn beacon_loop(ctx: &Ctx, socket: &tokio::net::UdpSocket) {
-    let card = ctx.node.lock().await.card();
-    loop {
-        let beacon = lan::seal(&ctx.identity, &card, ctx.listen.port(), now_ms());
-        if let Err(e) = socket.send_to(&beacon, std::net::SocketAddr::V4(ctx.config.discovery_group)).await {
-            tracing::debug!("sending a beacon: {e}");
-        }
-        tokio::time::sleep(lan::BEACON_EVERY).await;
-    }
-}
-
-async fn listen_loop(ctx: &Ctx, socket: &tokio::net::UdpSocket) {
-    let me = ctx.identity.node_id();
-    let mut buf = vec![0u8; lan::BEACON_BYTES_MAX + 1];
-    // Each beacon costs two signature checks: per address, and for strangers in all, only
-    // so many are checked per second; the rest are dropped unread.
-    let mut per_address: HashMap<IpAddr, lan::Bucket> = HashMap::new();
-    let mut strangers = lan::Bucket::new(lan::STRANGER_BEACONS_PER_SEC);
-    loop {
-        let Ok((n, from)) = socket.recv_from(&mut buf).await else { continue };
-        if per_address.len() > 4096 {
-            per_address.clear();
-        }
-        let bucket = per_address.entry(from.ip()).or_insert_with(|| lan::Bucket::new(lan::BEACONS_PER_ADDRESS_PER_SEC));
-        if !bucket.take(lan::BEACONS_PER_ADDRESS_PER_SEC, lan::BEACONS_PER_ADDRESS_PER_SEC) {
-            continue;
-        }
-        let known = lan::claimed_node(&buf[..n]).is_some_and(|id| ctx.known.contains(&id));
-        if !known && !strangers.take(lan::STRANGER_BEACONS_PER_SEC, lan::STRANGER_BEACONS_PER_SEC) {
-            continue;
-        }
-        let beacon = match lan::open(&buf[..n]) {
-            Ok(b) => b,
-            Err(e) => {
-                tracing::debug!("ignoring a datagram from {from}: {e}");
-                continue;
-            }
-        };
-        let id = beacon.card.node_id();
-        if id == me {
-            continue;
-        }
-        let addr = lan::address_of(&beacon, from);
-        with(&ctx.shared, |s| {
-            let known = s.discovered.get(&id).map(|h| h.sent_ms);
-            if known.is_some_and(|t| beacon.sent_ms <= t) {
-                return; // older or replayed
-            }
-            if known.is_none() {
-                // Strangers heard at once are bounded: anyone on the LAN can make keys.
-                let strangers = s.discovered.keys().filter(|k| !ctx.known.contains(k)).count();
-                if !ctx.known.contains(&id) && strangers >= lan::STRANGERS_HEARD_MAX {
-                    return;
-                }
-                s.stats.discovered += 1;
-                tracing::info!("discovered {} ({id}) at {addr}", beacon.card.name);
-            }
-            s.discovered.insert(id, Heard { card: beacon.card, addr, sent_ms: beacon.sent_ms, at: Instant::now() });
-        });
-    }
-}
-
 /// One exchange with a connected peer, within the whole-exchange deadline, then noted
 /// for `caravan status`. A configured peer may relay for us; anyone else learns only
 /// what concerns it.
@@ -523,47 +467,6 @@ async fn exchange_and_record(ctx: &Ctx, conn: &quinn::Connection, peer: NodeId) 
         .map_err(|_| QuicError::Link(format!("the exchange took longer than {} s; stopped", deadline.as_secs())))??;
     ctx.node.lock().await.record_contact(&peer)?;
     Ok(x)
-}
-
-fn record_sync(ctx: &Ctx, peer: NodeId, direction: &str, result: &Result<quic::Exchange, QuicError>) {
-    let line = match result {
-        Ok(x) => {
-            tracing::info!(
-                "sync with {peer} ({direction}): sent {}, received {} ({} new, {} stored unread, {} duplicate, {} refused)",
-                x.sent,
-                x.received.outcomes.len(),
-                x.received.new_bundles(),
-                x.received.waiting(),
-                x.received.duplicates(),
-                x.received.rejected().len() + x.received.not_carried()
-            );
-            SyncLine {
-                peer: peer.to_string(),
-                at_unix_ms: now_ms(),
-                direction: direction.into(),
-                sent: x.sent,
-                received_new: x.received.new_bundles(),
-                error: String::new(),
-            }
-        }
-        Err(e) => {
-            tracing::warn!("sync with {peer} ({direction}) failed: {e}");
-            SyncLine {
-                peer: peer.to_string(),
-                at_unix_ms: now_ms(),
-                direction: direction.into(),
-                sent: 0,
-                received_new: 0,
-                error: e.to_string(),
-            }
-        }
-    };
-    with(&ctx.shared, |s| {
-        s.syncs.push_back(line);
-        while s.syncs.len() > status::SYNCS_KEPT {
-            s.syncs.pop_front();
-        }
-    });
 }
 
 async fn dial_once(endpoint: &quinn::Endpoint, ctx: &Ctx, card: &ContactCard, address: &str) -> Result<(), QuicError> {
@@ -589,56 +492,6 @@ async fn dial_once(endpoint: &quinn::Endpoint, ctx: &Ctx, card: &ContactCard, ad
     record_sync(ctx, peer, "dialled", &result);
     refresh_status(ctx).await;
     result.map(|_| ())
-}
-
-/// Rewrites the status file: the node's part when the node is free (else the last one),
-/// the daemon's part always.
-async fn refresh_status(ctx: &Ctx) {
-    if let Ok(mut node) = ctx.node.try_lock() {
-        // Windows are judged on the daemon's clock (scaled in testnets); the report gives
-        // real times.
-        let scaled = schedule::scaled(ctx.started_ms, now_ms(), ctx.config.time_scale);
-        match status::collect(&mut node, &ctx.config, scaled) {
-            Ok(mut s) => {
-                s.next_window_unix_ms = s
-                    .next_window_unix_ms
-                    .map(|t| ctx.started_ms + (t.saturating_sub(ctx.started_ms) as f64 / ctx.config.time_scale) as u64);
-                with(&ctx.shared, |sh| sh.node_status = Some(s))
-            }
-            Err(e) => tracing::warn!("collecting status: {e}"),
-        }
-    }
-    let Some(s) = report(ctx) else {
-        return;
-    };
-    if let Err(e) = status::write(&ctx.home, &s) {
-        tracing::warn!("writing {}: {e}", status::file(&ctx.home).display());
-    }
-}
-
-/// The status as of the last refresh: the node's part, and the daemon's now.
-fn report(ctx: &Ctx) -> Option<Status> {
-    with(&ctx.shared, |sh| {
-        let mut s = sh.node_status.clone()?;
-        for p in &mut s.peers {
-            p.connected = NodeId::parse(&p.node).is_some_and(|id| sh.connected.contains_key(&id));
-        }
-        let mut connected: Vec<String> = sh.connected.keys().map(|n| n.to_string()).collect();
-        connected.sort();
-        let mut discovered: Vec<(String, String)> =
-            sh.discovered.iter().map(|(n, h)| (n.to_string(), h.addr.to_string())).collect();
-        discovered.sort();
-        s.daemon = Some(DaemonLine {
-            pid: std::process::id(),
-            listen: ctx.listen.to_string(),
-            started_unix_ms: ctx.started_ms,
-            updated_unix_ms: now_ms(),
-            connected,
-            discovered,
-            syncs: sh.syncs.iter().cloned().collect(),
-        });
-        Some(s)
-    })
 }
 
 fn now_ms() -> u64 {
