@@ -118,6 +118,7 @@ fn every_command_works_beside_a_running_hub_and_an_edit_reaches_the_peer_at_once
     assert!(!second.status.success());
     let err = String::from_utf8_lossy(&second.stderr);
     assert!(err.contains("already running") && !err.contains("listening"), "{err}");
+    assert!(err.contains(&format!("(process {})", _hub.0.id())), "names the other process: {err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     // A daemon whose port is taken says so, naming the port, before listening.
     let other = tempfile::tempdir().unwrap();

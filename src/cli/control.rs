@@ -68,7 +68,12 @@ pub(crate) fn forward(home: &Path, command: &Command, args: Vec<String>) -> Opti
 pub(crate) fn bind(home: &Path) -> Result<tokio::net::UnixListener, String> {
     let path = socket(home);
     if std::os::unix::net::UnixStream::connect(&path).is_ok() {
-        return Err(format!("a caravan daemon is already running for {}", home.display()));
+        let pid = caravan::status::running(home).and_then(|s| s.daemon).map(|d| format!(" (process {})", d.pid));
+        return Err(format!(
+            "a caravan daemon{} is already running for {}; stop it first (`kill -TERM PID`, or stop its service)",
+            pid.unwrap_or_default(),
+            home.display()
+        ));
     }
     let _ = std::fs::remove_file(&path);
     let listener = tokio::net::UnixListener::bind(&path).map_err(|e| format!("{}: {e}", path.display()))?;
