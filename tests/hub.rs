@@ -85,6 +85,34 @@ fn every_command_works_beside_a_running_hub_and_an_edit_reaches_the_peer_at_once
     let report: serde_json::Value = serde_json::from_slice(&synced.stdout).unwrap();
     assert!(report["exported"].as_u64().unwrap() > 0, "{report}");
     assert!(stick.path().join("caravan").is_dir());
+    // The rest of the README's commands, beside the daemon too.
+    assert_eq!(ok(h, &["id"]).trim(), card_h);
+    let third = tempfile::tempdir().unwrap();
+    ok(third.path(), &["init", "--name", "Homa Bay"]);
+    let card_t = ok(third.path(), &["id"]).trim().to_string();
+    assert!(ok(h, &["contact", "add", &card_t, "--audience", "friends"]).contains("Added Homa Bay"));
+    ok(h, &["profile", "set", "phone", "555-0100", "--audience", "friends"]);
+    assert!(ok(h, &["profile", "show"]).contains("phone = 555-0100"));
+    assert!(ok(h, &["show", &cid, "feed"]).contains("Market day on Thursday"));
+    assert!(ok(h, &["market", "list", &cid, "--search", "eggs"]).contains("Eggs"));
+    let restored = with_stdin(h, &["wiki", "put", &cid, "Water"], "a slip\n");
+    assert!(restored.status.success());
+    assert!(ok(h, &["wiki", "restore", &cid, "Water", "--at", "1"]).contains("version 1"));
+    assert_eq!(ok(h, &["wiki", "get", &cid, "Water"]), "North well: pump works.\n");
+    let relay: serde_json::Value = serde_json::from_str(&ok(h, &["relay", "--json"])).unwrap();
+    assert_eq!(relay["quota_bytes"], 1u64 << 30);
+    let exported = Command::new(env!("CARGO_BIN_EXE_caravan"))
+        .current_dir(stick.path())
+        .arg("--home")
+        .arg(h)
+        .args(["export", "--out", "bundles"])
+        .output()
+        .unwrap();
+    assert!(exported.status.success(), "{}", String::from_utf8_lossy(&exported.stderr));
+    assert!(stick.path().join("bundles").read_dir().unwrap().count() > 0);
+    let imported: serde_json::Value =
+        serde_json::from_str(&ok(h, &["import", stick.path().join("bundles").to_str().unwrap(), "--json"])).unwrap();
+    assert_eq!(imported["rejected"], 0, "{imported}");
     // Errors come back as errors.
     let bad = caravan(h, &["wiki", "get", &cid, "No such page"]);
     assert!(!bad.status.success());
