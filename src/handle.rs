@@ -63,6 +63,8 @@ pub enum Change {
         what: What,
         /// Who made the new changes.
         by: Vec<NodeId>,
+        /// For a feed: the posts added or edited, oldest first (empty for other parts).
+        posts: Vec<crate::doc::Post>,
         /// The document's id.
         doc: DocId,
     },
@@ -107,8 +109,18 @@ pub enum What {
 impl fmt::Display for Change {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Change::Doc { what, by, .. } => {
-                let by = if by.is_empty() { String::new() } else { format!(" by {}", by.len()) };
+            Change::Doc { what, by, posts, .. } => {
+                let by = match by.len() {
+                    0 => String::new(),
+                    1 => " by 1 node".to_string(),
+                    n => format!(" by {n} nodes"),
+                };
+                if let (What::Feed, [one]) = (what, posts.as_slice()) {
+                    return write!(f, "a post{by}: {:?}", one.text);
+                }
+                if let (What::Feed, [_, _, ..]) = (what, posts.as_slice()) {
+                    return write!(f, "{} posts{by}", posts.len());
+                }
                 match what {
                     What::WikiPage(p) => write!(f, "wiki page {p:?} changed{by}"),
                     What::WikiIndex => write!(f, "the wiki's pages changed{by}"),
@@ -279,7 +291,8 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 /// Names what a node event touched (a page's name is read from its document).
 fn describe(node: &Mutex<Node>, event: Event) -> Change {
     match event {
-        Event::DocChanged { doc, by, .. } => {
+        Event::DocChanged { doc, by, before, .. } => {
+            let mut posts = Vec::new();
             let (community, what) = match doc {
                 DocId::Profile { owner, audience } => (None, What::Profile { owner, audience }),
                 DocId::Community { id, part } => {
@@ -288,7 +301,10 @@ fn describe(node: &Mutex<Node>, event: Event) -> Change {
                             node.blocking_lock().wiki_page_name(&id, p).ok().flatten().unwrap_or_default(),
                         ),
                         Part::WIKI => What::WikiIndex,
-                        Part::FEED => What::Feed,
+                        Part::FEED => {
+                            posts = node.blocking_lock().posts_since(&id, &before).unwrap_or_default();
+                            What::Feed
+                        }
                         Part::ROSTER => What::Roster,
                         Part::PUBLIC => What::About,
                         Part::Kind(k) => What::Kind(k.to_string()),
@@ -296,9 +312,65 @@ fn describe(node: &Mutex<Node>, event: Event) -> Change {
                     (Some(id), what)
                 }
             };
-            Change::Doc { community, what, by, doc }
+            Change::Doc { community, what, by, posts, doc }
         }
         Event::Joined(cid) => Change::Joined(cid),
         Event::Invitation { id, community, name } => Change::Invitation { id, community, name },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::doc::Role;
+    use crate::sync::Target;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn events_name_the_community_the_part_the_post_and_its_author() {
+        let mut a = Node::in_memory("Kisumu").unwrap();
+        let mut b = Node::in_memory("Homa Bay").unwrap();
+        a.add_contact(&b.card(), &[]).unwrap();
+        b.add_contact(&a.card(), &[]).unwrap();
+        let lake = a.create_community("Lake Villages", "").unwrap();
+        a.invite(&lake, &b.card(), Role::Editor).unwrap();
+        for bundle in a.export(Target::Everyone).unwrap() {
+            b.import(&bundle).unwrap();
+        }
+        let author = a.node_id();
+        let handle = Handle::new(b);
+        let mut events = handle.events();
+        a.post(&lake, "Market day moved to Thursday").unwrap();
+        a.put_wiki_page(&lake, "Water", "North well: pump works.\n").unwrap();
+        let bundles = a.export(Target::Everyone).unwrap();
+        handle
+            .run(move |b| {
+                for bundle in bundles {
+                    b.import(&bundle).unwrap();
+                }
+            })
+            .await;
+        let mut seen = Vec::new();
+        while seen.len() < 2 {
+            match tokio::time::timeout(std::time::Duration::from_secs(10), events.next()).await {
+                Ok(Some(Change::Doc { community: Some(c), what, by, posts, .. })) if c == lake => {
+                    assert_eq!(by, vec![author]);
+                    match what {
+                        What::Feed => {
+                            assert_eq!(posts.len(), 1, "{posts:?}");
+                            assert_eq!(posts[0].text, "Market day moved to Thursday");
+                            seen.push("feed");
+                        }
+                        What::WikiPage(p) => {
+                            assert_eq!(p, "Water");
+                            seen.push("page");
+                        }
+                        _ => {}
+                    }
+                }
+                Ok(Some(_)) => {}
+                other => panic!("no event: {other:?}, saw {seen:?}"),
+            }
+        }
+        assert_eq!(handle.wiki_page(&lake, "Water").await.unwrap().as_deref(), Some("North well: pump works.\n"));
     }
 }

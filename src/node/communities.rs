@@ -208,6 +208,27 @@ impl Node {
         Ok(builtin::read_page(&self.load_doc(&view, DocId::Community { id: *cid, part: Part::WIKI })?.doc, page))
     }
 
+    /// The posts of community `cid`'s feed added or edited since its heads were `before`
+    /// (as an event's `before` says), oldest first.
+    pub fn posts_since(&mut self, cid: &CommunityId, before: &[[u8; 32]]) -> Result<Vec<Post>, Error> {
+        let view = self.store.read()?;
+        let doc = &mut self.load_doc(&view, DocId::Community { id: *cid, part: Part::FEED })?.doc;
+        let before: Vec<automerge::ChangeHash> = before.iter().map(|h| automerge::ChangeHash(*h)).collect();
+        if before.iter().any(|h| doc.get_change_by_hash(h).is_none()) {
+            return Ok(Vec::new());
+        }
+        let after = doc.get_heads();
+        let mut keys = std::collections::BTreeSet::new();
+        for patch in doc.diff(&before, &after) {
+            if patch.path.is_empty()
+                && let automerge::PatchAction::PutMap { key, .. } = patch.action
+            {
+                keys.insert(key);
+            }
+        }
+        Ok(builtin::read_posts_keyed(doc).into_iter().filter(|(k, _)| keys.contains(k)).map(|(_, p)| p).collect())
+    }
+
     /// The name of the wiki page whose id is `page` (`None` if its document is not here
     /// or not readable).
     pub fn wiki_page_name(&mut self, cid: &CommunityId, page: PageId) -> Result<Option<String>, Error> {

@@ -211,7 +211,8 @@ impl Node {
         }
         let heads =
             self.docs.get_mut(&id).map(|s| s.doc.get_heads().iter().map(hash_bytes).collect()).unwrap_or_default();
-        Ok(Event::DocChanged { doc: id, heads, by: vec![me] })
+        let before = before.iter().map(hash_bytes).collect();
+        Ok(Event::DocChanged { doc: id, heads, before, by: vec![me] })
     }
 }
 

@@ -28,13 +28,20 @@ pub(super) struct Taken<'a> {
     pub(super) bytes: &'a [u8],
 }
 
+/// A document an import changed.
+#[derive(Default)]
+pub(super) struct Touched {
+    pub(super) before: Vec<[u8; 32]>,
+    pub(super) by: BTreeSet<NodeId>,
+}
+
 /// One import in progress: its transaction, clock, report and what it touched.
 pub(super) struct Import {
     pub(super) t: Txn,
     pub(super) now: u64,
     pub(super) report: ImportReport,
-    /// Documents that took new changes, and whose changes they were.
-    pub(super) touched: BTreeMap<DocId, BTreeSet<NodeId>>,
+    /// Documents that took new changes: their heads before, and whose changes they were.
+    pub(super) touched: BTreeMap<DocId, Touched>,
     /// Digests seen in this import (a bundle given twice is taken once).
     seen: HashSet<[u8; 32]>,
     /// Set when this import took in a key: bundles checked before it may now be readable.
@@ -324,7 +331,7 @@ impl Node {
         &mut self,
         mut t: Txn,
         result: Result<(), Error>,
-        touched: BTreeMap<DocId, BTreeSet<NodeId>>,
+        touched: BTreeMap<DocId, Touched>,
     ) -> Result<(), Error> {
         let result = result.and_then(|_| {
             for id in touched.keys() {
@@ -338,9 +345,9 @@ impl Node {
             self.ledger = None;
             return Err(e);
         }
-        for (id, by) in touched {
+        for (id, t) in touched {
             let heads = self.heads_of(id)?;
-            events.push(Event::DocChanged { doc: id, heads, by: by.into_iter().collect() });
+            events.push(Event::DocChanged { doc: id, heads, before: t.before, by: t.by.into_iter().collect() });
         }
         self.emit(events);
         self.trim_docs();

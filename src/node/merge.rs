@@ -1,7 +1,7 @@
 //! Merging verified batches into documents: one `apply_changes` per document, and what
 //! a batch tells about its sender.
 
-use super::import::{Import, Taken};
+use super::import::{Import, Taken, Touched};
 use super::*;
 
 impl Node {
@@ -17,6 +17,7 @@ impl Node {
         let me = self.node_id();
         for (id, items) in docs {
             let state = self.load_doc(&imp.t, id)?;
+            let before: Vec<[u8; 32]> = state.doc.get_heads().iter().map(|h| h.0).collect();
             // The changes new to us, by position in each batch (copied only to apply them:
             // a big change costs its size a few times over, not once per step).
             let mut fresh: Vec<Vec<usize>> = Vec::with_capacity(items.len());
@@ -34,7 +35,7 @@ impl Node {
                 vec![None; items.len()]
             } else {
                 let authors = items.iter().zip(&fresh).filter(|(_, f)| !f.is_empty()).map(|(i, _)| i.verified.author);
-                imp.touched.entry(id).or_default().extend(authors);
+                imp.touched.entry(id).or_insert_with(|| Touched { before, by: BTreeSet::new() }).by.extend(authors);
                 let batches: Vec<&[Change]> = items.iter().map(|i| i.verified.changes.as_slice()).collect();
                 self.apply_all(&imp.t, id, &batches, &fresh)?
             };

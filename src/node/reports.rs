@@ -15,6 +15,8 @@ pub enum Event {
         doc: DocId,
         /// Its new heads.
         heads: Vec<[u8; 32]>,
+        /// Its heads before (what changed is the difference: `Node::posts_since`).
+        before: Vec<[u8; 32]>,
         /// Who made the new changes: the authors of the bundles that brought them, or
         /// this node for its own edits.
         by: Vec<NodeId>,

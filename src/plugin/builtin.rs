@@ -178,6 +178,11 @@ pub(crate) fn add_post(
 
 /// All posts, oldest first.
 pub(crate) fn read_posts(doc: &AutoCommit) -> Vec<Post> {
+    read_posts_keyed(doc).into_iter().map(|(_, p)| p).collect()
+}
+
+/// The posts with their keys, oldest first.
+pub(crate) fn read_posts_keyed(doc: &AutoCommit) -> Vec<(String, Post)> {
     let mut keys: Vec<String> = doc.keys(ROOT).filter(|k| k.starts_with(POST_PREFIX)).collect();
     keys.sort();
     keys.into_iter()
@@ -185,7 +190,8 @@ pub(crate) fn read_posts(doc: &AutoCommit) -> Vec<Post> {
             let mut parts = k[POST_PREFIX.len()..].split('/');
             let at_unix_ms = parts.next()?.parse().ok()?;
             let author = parts.next()?.to_string();
-            Some(Post { author, at_unix_ms, text: read_str(doc, &k)? })
+            let post = Post { author, at_unix_ms, text: read_str(doc, &k)? };
+            Some((k, post))
         })
         .collect()
 }
