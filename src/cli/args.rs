@@ -229,11 +229,14 @@ pub(crate) enum CommunityCommand {
         #[arg(long, default_value = "member", value_parser = parse_role)]
         role: Role,
     },
-    /// List your communities.
+    /// List your communities (commands take their names; `--verbose` shows their ids).
     List {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+        /// Also show each community's id.
+        #[arg(long, short)]
+        verbose: bool,
     },
     /// List a community's members.
     Members {

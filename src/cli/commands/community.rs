@@ -29,7 +29,7 @@ pub(crate) fn run(home: &Path, command: CommunityCommand) -> Result<(), String> 
                 name.unwrap_or_else(|| cid.to_string())
             );
         }
-        CommunityCommand::List { json } => {
+        CommunityCommand::List { json, verbose } => {
             let list = open(home)?.communities().map_err(error_text)?;
             if json {
                 print_json(serde_json::Value::Array(
@@ -41,7 +41,11 @@ pub(crate) fn run(home: &Path, command: CommunityCommand) -> Result<(), String> 
                 outln!("No communities yet: found one with `caravan community create NAME`, or accept an invitation.");
             } else {
                 for c in list {
-                    outln!("{}  ({})  {}", c.name, c.role, c.id);
+                    if verbose {
+                        outln!("{}  ({})  {}", c.name, c.role, c.id);
+                    } else {
+                        outln!("{}  ({})", c.name, c.role);
+                    }
                 }
             }
         }

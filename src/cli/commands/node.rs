@@ -37,7 +37,11 @@ pub(crate) fn init(home: &Path, name: &str, passphrase: bool) -> Result<(), Stri
     if secret.is_some() {
         outln!("the node's keys are sealed under your passphrase: keep it safe, nothing opens them without it");
     }
-    outln!("created node {} ({}) in {}", node.node_id(), node.name(), home.display());
+    outln!(
+        "Created {} in {}. Your contact card, for the people you trust (`caravan id` shows it again):",
+        node.name(),
+        home.display()
+    );
     outln!("{}", node.card());
     Ok(())
 }
