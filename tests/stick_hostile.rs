@@ -450,10 +450,11 @@ fn import_refuses_links_fifos_and_oversized_files_by_name_and_takes_the_rest() {
     assert_eq!(taken.iter().sum::<u64>() as usize, good, "{v}");
 
     // A file named on the command line may be a link (the user typed it), but must
-    // still lead to a regular file.
+    // still lead to a regular file; importing nothing at all is a failure.
     let out = run(d.path(), &["import", dir.path().join("zero.bundle").to_str().unwrap()]);
-    assert!(out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("a character device"));
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("a character device") && err.contains("nothing could be imported"), "{err}");
 }
 
 #[test]
