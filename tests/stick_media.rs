@@ -70,7 +70,8 @@ fn a_full_stick_keeps_what_fit_and_the_rest_follows_on_the_next_trip() {
     let fit = r["exported"].as_u64().unwrap();
     assert!(fit > 5, "{r}");
     let out = caravan(a.path(), &["sync", "--stick", small.path().to_str().unwrap()]);
-    assert!(String::from_utf8_lossy(&out.stdout).contains("STICK FULL"));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("The stick is full: the rest waits for the next trip."), "{said}");
 
     // What fit is whole and readable.
     let at_b = sync(b.path(), &small.path());

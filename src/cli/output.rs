@@ -58,10 +58,16 @@ thread_local! {
 /// Runs `f` as a command for a client: its output, node, directory and stdin are the
 /// client's (for this thread, until `f` returns).
 pub(crate) fn as_remote<T>(remote: Remote, f: impl FnOnce() -> T) -> T {
+    /// Clears the thread's client even if the command panics (the thread is reused).
+    struct Clear;
+    impl Drop for Clear {
+        fn drop(&mut self) {
+            REMOTE.with(|r| *r.borrow_mut() = None);
+        }
+    }
     REMOTE.with(|r| *r.borrow_mut() = Some(remote));
-    let out = f();
-    REMOTE.with(|r| *r.borrow_mut() = None);
-    out
+    let _clear = Clear;
+    f()
 }
 
 /// The daemon's node, when running a command for a client.
