@@ -95,8 +95,17 @@ fn every_command_works_beside_a_running_hub_and_an_edit_reaches_the_peer_at_once
     assert!(ok(h, &["profile", "show"]).contains("phone = 555-0100"));
     assert!(ok(h, &["show", &cid, "feed"]).contains("Market day on Thursday"));
     assert!(ok(h, &["market", "list", &cid, "--search", "eggs"]).contains("Eggs"));
-    let restored = with_stdin(h, &["wiki", "put", &cid, "Water"], "a slip\n");
-    assert!(restored.status.success());
+    // A relative --file is the caller's.
+    std::fs::write(stick.path().join("slip.txt"), "a slip\n").unwrap();
+    let put = Command::new(env!("CARGO_BIN_EXE_caravan"))
+        .current_dir(stick.path())
+        .arg("--home")
+        .arg(h)
+        .args(["wiki", "put", &cid, "Water", "--file", "slip.txt"])
+        .output()
+        .unwrap();
+    assert!(put.status.success(), "{}", String::from_utf8_lossy(&put.stderr));
+    assert_eq!(ok(h, &["wiki", "get", &cid, "Water"]), "a slip\n");
     assert!(ok(h, &["wiki", "restore", &cid, "Water", "--at", "1"]).contains("version 1"));
     assert_eq!(ok(h, &["wiki", "get", &cid, "Water"]), "North well: pump works.\n");
     let relay: serde_json::Value = serde_json::from_str(&ok(h, &["relay", "--json"])).unwrap();

@@ -24,6 +24,10 @@ pub(crate) fn dispatch(home: &Path, command: Command) -> Result<(), String> {
         Command::Contact(c) => commands::contacts::run(home, c),
         Command::Profile(c) => commands::profile::run(home, c),
         Command::Community(c) => commands::community::run(home, c),
+        Command::Wiki(args::WikiCommand::Put { community, page, file, allow_empty }) => {
+            let file = file.map(|f| resolve(&f));
+            commands::wiki::run(home, args::WikiCommand::Put { community, page, file, allow_empty })
+        }
         Command::Wiki(c) => commands::wiki::run(home, c),
         Command::Market(c) => commands::market::run(home, c),
         Command::Show { community, kind } => commands::kinds::show(home, &community, &kind),
