@@ -3,23 +3,25 @@
 
 use std::path::Path;
 
+use crate::cli::news::News;
 use crate::cli::output::outln;
+use crate::cli::words::count;
 use caravan::{Audience, DocId, Node, Part, Role};
 
 const PAGE: &str = "Water";
 const FIRST: &str = "North well: pump works.\nSouth well: dry since June.\nEast well: not tested.\n";
 
 fn carry(node: &mut Node, stick: &Path, village: &str) -> Result<(), String> {
+    let news = News::watch(node);
     let r = caravan::link::stick::sync(node, stick, Default::default()).map_err(|e| e.to_string())?;
-    outln!(
-        "  {village}: read {} records ({} new bundles, {} changes, {} waiting), left {} bundles ({} carried for others)",
-        r.records,
-        r.new_bundles,
-        r.new_changes,
-        r.waiting,
-        r.exported,
-        r.carried
-    );
+    let lines = news.lines(node);
+    let took = if lines.is_empty() { "Nothing new.".to_string() } else { lines.join(" ") };
+    let left = match (r.exported, r.carried) {
+        (0, _) => "Left nothing new".to_string(),
+        (n, 0) => format!("Left {}", count(n, "bundle", "bundles")),
+        (n, c) => format!("Left {} ({c} carried for others)", count(n, "bundle", "bundles")),
+    };
+    outln!("  {village}: {took} {left} on the stick.");
     Ok(())
 }
 
