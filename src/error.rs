@@ -55,6 +55,10 @@ pub enum Rejection {
     /// digest, so not checked again.
     #[error("refused before (the same bytes were refused for good)")]
     RefusedBefore,
+    /// Its source is a node blocked here (`Node::block`). Not remembered: unblocked, the
+    /// node's bundles are taken again.
+    #[error("from {0}, a node blocked here")]
+    Blocked(String),
     /// A decoder failed on this bundle (a fault in a library it uses); refused alone.
     #[error("a decoder failed on this bundle")]
     DecoderFailed,
@@ -117,7 +121,7 @@ impl Rejection {
     /// refusal can be remembered by digest. Only a bundle from the future may become
     /// acceptable (its time comes).
     pub fn is_permanent(&self) -> bool {
-        !matches!(self, Rejection::Format(BundleFormatError::FromTheFuture(_)))
+        !matches!(self, Rejection::Format(BundleFormatError::FromTheFuture(_)) | Rejection::Blocked(_))
     }
 }
 

@@ -368,6 +368,9 @@ pub const WIKI_DIFF_SECS_MAX: u64 = 2;
 /// over lines with indentation, a few more).
 pub const CARD_TEXT_BYTES_MAX: usize = 16 * 1024;
 
+/// Nodes a node can block.
+pub const BLOCKED_MAX: usize = 4096;
+
 /// How long a daemon waits for a command that holds the store to let go of it.
 pub const OPEN_WAIT: Duration = Duration::from_secs(10);
 

@@ -95,6 +95,29 @@ fn bad_input_gets_one_clear_line_and_a_failure_status() {
 }
 
 #[test]
+fn a_blocked_node_gets_nothing_in_until_unblocked() {
+    let (a, b, s) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (a, b, s) = (a.path(), b.path(), s.path().to_str().unwrap());
+    ok(a, &["init", "--name", "Kisumu"]);
+    ok(b, &["init", "--name", "Spammer"]);
+    let card_b = ok(b, &["id"]).trim().to_string();
+    ok(a, &["contact", "add", &card_b, "--audience", "friends"]);
+    ok(b, &["contact", "add", &ok(a, &["id"]).trim().to_string(), "--audience", "friends"]);
+    ok(b, &["profile", "set", "offer", "cheap pills", "--audience", "friends"]);
+    assert!(ok(a, &["block", "Spammer"]).contains("Blocked Spammer"));
+    assert!(ok(a, &["blocked"]).contains("Spammer"));
+    ok(b, &["sync", "--stick", s]);
+    let out = caravan(a, &["sync", "--stick", s]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("from nodes you blocked"), "{out:?}");
+    assert!(!ok(a, &["profile", "show", "Spammer"]).contains("cheap pills"));
+    assert!(ok(a, &["unblock", "Spammer"]).contains("Unblocked Spammer"));
+    ok(a, &["sync", "--stick", s]);
+    assert!(ok(a, &["profile", "show", "Spammer"]).contains("cheap pills"));
+    assert!(ok(a, &["blocked"]).contains("Nobody is blocked"));
+}
+
+#[test]
 fn contacts_are_updated_removed_and_found_by_name() {
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     ok(a.path(), &["init", "--name", "Kisumu"]);

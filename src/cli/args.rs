@@ -153,6 +153,23 @@ pub(crate) enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Block a node: its bundles are refused and never carried, it is never dialled or
+    /// answered on a live link.
+    Block {
+        /// Its name, node id or card.
+        who: String,
+    },
+    /// Unblock a node: its bundles are taken again the next time they come.
+    Unblock {
+        /// Its name, node id or card.
+        who: String,
+    },
+    /// List the nodes blocked here.
+    Blocked {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run three villages, one community and a carried stick in a temporary directory,
     /// and show that every village converges.
     Demo,

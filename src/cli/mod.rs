@@ -45,6 +45,9 @@ pub(crate) fn dispatch(home: &Path, command: Command) -> Result<(), String> {
         Command::Sync { stick, max_bytes, json, verbose } => {
             commands::sync::run(home, &resolve(&stick), max_bytes, json, verbose)
         }
+        Command::Block { who } => commands::contacts::block(home, &who, true),
+        Command::Unblock { who } => commands::contacts::block(home, &who, false),
+        Command::Blocked { json } => commands::contacts::blocked(home, json),
         Command::Demo => Err("the demo runs on its own, not in a daemon".into()),
     }
 }

@@ -308,6 +308,10 @@ async fn drive(
                     let _slot = slot;
                     let Ok(Ok(conn)) = tokio::time::timeout(HANDSHAKE_TIMEOUT, incoming).await else { return };
                     let Some(peer) = quic::peer_node(&conn) else { return };
+                    if ctx.handle.run(move |n| n.is_blocked(&peer)).await.unwrap_or(false) {
+                        conn.close(2u32.into(), b"blocked");
+                        return;
+                    }
                     // One exchange per peer at a time: a second connection gets nothing.
                     if with(&ctx.shared, |s| s.connected.contains_key(&peer)) {
                         conn.close(1u32.into(), b"already syncing");
@@ -470,6 +474,10 @@ async fn exchange_and_record(ctx: &Ctx, conn: &quinn::Connection, peer: NodeId) 
 }
 
 async fn dial_once(endpoint: &quinn::Endpoint, ctx: &Ctx, card: &ContactCard, address: &str) -> Result<(), QuicError> {
+    let id = card.node_id();
+    if ctx.handle.run(move |n| n.is_blocked(&id)).await.unwrap_or(false) {
+        return Ok(()); // never dialled
+    }
     let addr = tokio::net::lookup_host(address)
         .await
         .map_err(|e| QuicError::Link(format!("{address}: {e}")))?

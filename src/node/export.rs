@@ -24,7 +24,10 @@ impl Node {
         self.seal_all()?;
         let now = (self.clock)();
         let view = self.store.read()?;
-        let catalog = view.all_bundle_meta()?;
+        let mut catalog = view.all_bundle_meta()?;
+        // Nothing of a blocked node is passed on, even what was carried before it was.
+        let blocked = super::block::blocked_in(&view)?;
+        catalog.retain(|(_, m)| !blocked.contains(&m.author));
         let scope = self.scope_for(&view, target, &catalog)?;
         let by_digest: HashMap<[u8; 32], &BundleMeta> = catalog.iter().map(|(d, m)| (*d, m)).collect();
         let mut out: Vec<Outgoing> = sync::plan(&catalog, &scope, now)

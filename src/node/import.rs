@@ -175,6 +175,7 @@ impl Node {
             certs: Arc::new(self.certs.snapshot()),
             now,
             lifetime_cap_ms: self.lifetime_cap_ms,
+            blocked: super::block::blocked_in(r)?.into_iter().collect(),
         })
     }
 

@@ -104,7 +104,9 @@ impl Node {
         let endpoints: HashSet<&str> = peer_endpoints.iter().map(String::as_str).collect();
         let mut candidates: Vec<([u8; 32], &BundleMeta)> = Vec::new();
         let mut offers: Vec<Offer> = Vec::new();
-        let catalog = view.all_bundle_meta()?;
+        let mut catalog = view.all_bundle_meta()?;
+        let blocked = super::block::blocked_in(&view)?;
+        catalog.retain(|(_, m)| !blocked.contains(&m.author));
         for (digest, m) in &catalog {
             // What the peer holds goes again only as carrier copies (below).
             let held = peer_holds.contains(digest);

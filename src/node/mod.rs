@@ -27,6 +27,7 @@ use crate::routing::{Caravan, Class, ContactPlan, Offer, Relation, Strategy};
 use crate::store::{BundleMeta, BundleState, CustodyRow, PayloadKind, Reads, Store, Txn, hex};
 use crate::sync::{self, Target};
 
+mod block;
 mod communities;
 mod custody;
 mod docs;

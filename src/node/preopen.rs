@@ -35,6 +35,8 @@ pub(super) struct Ctx {
     pub(super) certs: Arc<HashSet<[u8; 32]>>,
     pub(super) now: u64,
     pub(super) lifetime_cap_ms: u64,
+    /// Nodes blocked here: their bundles are refused at the first look.
+    pub(super) blocked: HashSet<NodeId>,
 }
 
 /// A verified change batch: only the pre-pass makes one, and only merging consumes it.
@@ -109,6 +111,11 @@ fn check(bytes: &[u8], ctx: &Ctx, certs: &mut NewCerts) -> Result<Pre, Rejection
         .into());
     }
     let source = source_node(&info.source).ok_or_else(|| Rejection::Source(info.source.clone()))?;
+    // The source must be the signed author (checked below), so a bundle naming a blocked
+    // source is the blocked node's or a forgery: refused either way, before any work.
+    if ctx.blocked.contains(&source) {
+        return Err(Rejection::Blocked(source.to_string()));
+    }
     let payload_bytes = &bytes[info.payload.clone()];
     let payload = payload_digest(payload_bytes);
     if info.admin_record {

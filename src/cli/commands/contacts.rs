@@ -90,3 +90,37 @@ fn list(items: &[&str]) -> String {
         [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
     }
 }
+
+/// Blocks (or unblocks) the node `w` names.
+pub(crate) fn block(home: &Path, w: &str, on: bool) -> Result<(), String> {
+    let mut node = open(home)?;
+    let id = who(&mut node, w)?;
+    let name = crate::cli::words::Names::load(&mut node).of(&id);
+    let changed = if on { node.block(&id) } else { node.unblock(&id) }.map_err(error_text)?;
+    match (on, changed) {
+        (true, true) => {
+            outln!("Blocked {name}: nothing of theirs is taken in or passed on, and live links refuse them.")
+        }
+        (true, false) => outln!("{name} was blocked already."),
+        (false, true) => outln!("Unblocked {name}: their bundles are taken again the next time they come."),
+        (false, false) => outln!("{name} was not blocked."),
+    }
+    Ok(())
+}
+
+/// Lists the blocked nodes.
+pub(crate) fn blocked(home: &Path, json: bool) -> Result<(), String> {
+    let mut node = open(home)?;
+    let list = node.blocked().map_err(error_text)?;
+    if json {
+        print_json(serde_json::json!(list.iter().map(|n| n.to_string()).collect::<Vec<_>>()));
+    } else if list.is_empty() {
+        outln!("Nobody is blocked.");
+    } else {
+        let names = crate::cli::words::Names::load(&mut node);
+        for n in list {
+            outln!("{}", names.of(&n));
+        }
+    }
+    Ok(())
+}

@@ -18,8 +18,13 @@ pub(crate) fn run(home: &Path, stick: &Path, max_bytes: Option<u64>, json: bool,
     let options = caravan::link::stick::SyncOptions { max_bytes, progress: Some(&mut on_progress) };
     let r = caravan::link::stick::sync(&mut *node, stick, options).map_err(|e| e.to_string())?;
     drop(bars);
-    for reason in &r.rejected {
+    // Bundles of blocked nodes are refused at every trip: one line says so.
+    let blocked = r.rejected.iter().filter(|why| why.ends_with("a node blocked here")).count();
+    for reason in r.rejected.iter().filter(|why| !why.ends_with("a node blocked here")) {
         errln!("rejected: {reason}");
+    }
+    if blocked > 0 {
+        errln!("left {} from nodes you blocked", count(blocked, "bundle", "bundles"));
     }
     for line in &r.skipped {
         errln!("{line}");
