@@ -52,6 +52,7 @@ pub mod schedule;
 pub mod status;
 pub mod store;
 pub mod sync;
+pub mod words;
 
 /// The Automerge version documents are made with: a plug-in reads and edits them with it.
 pub use automerge;

@@ -12,6 +12,8 @@ use crate::config::Config;
 use crate::node::Node;
 
 pub use crate::limits::SYNCS_KEPT;
+pub use crate::words::human_bytes;
+use crate::words::{count, local_time, unknown, when};
 
 /// The file a running daemon keeps its status in, inside the node's home.
 pub const STATUS_FILE: &str = "daemon-status.json";
@@ -165,20 +167,12 @@ pub fn collect(node: &mut Node, config: &Config, now_ms: u64) -> Result<Status, 
     let mut waiting: Vec<Waiting> =
         custody.waiting_for.iter().map(|(n, k)| Waiting { node: n.to_string(), bundles: *k }).collect();
     waiting.sort_by(|a, b| b.bundles.cmp(&a.bundles).then(a.node.cmp(&b.node)));
-    let mut names = std::collections::BTreeMap::new();
     let communities = node.communities()?;
-    for c in &communities {
-        for (id, _, name) in node.members(&c.id).unwrap_or_default() {
-            names.insert(id, name);
-        }
-    }
-    for c in node.contacts()? {
-        names.insert(c.card.node_id().to_string(), c.card.name.clone());
-    }
+    let mut names: std::collections::BTreeMap<String, String> =
+        node.names()?.into_iter().map(|(id, n)| (id.to_string(), n)).collect();
     for p in &config.peers {
         names.entry(p.card.node_id().to_string()).or_insert_with(|| p.card.name.clone());
     }
-    names.insert(node.node_id().to_string(), node.name().to_string());
     Ok(Status {
         node: node.node_id().to_string(),
         name: node.name().to_string(),
@@ -209,42 +203,13 @@ pub fn collect(node: &mut Node, config: &Config, now_ms: u64) -> Result<Status, 
     })
 }
 
-/// How long ago `t` was, in words.
-pub(crate) fn ago(now: u64, t: u64) -> String {
-    let s = now.saturating_sub(t) / 1000;
-    let n = |k: u64, one: &str, many: &str| if k == 1 { format!("1 {one} ago") } else { format!("{k} {many} ago") };
-    match s {
-        0..10 => "just now".into(),
-        10..120 => n(s, "second", "seconds"),
-        120..7200 => n(s / 60, "minute", "minutes"),
-        7200..172_800 => n(s / 3600, "hour", "hours"),
-        _ => n(s / 86_400, "day", "days"),
-    }
-}
-
-/// A moment in this machine's time zone, as people write it.
-pub(crate) fn local_time(ms: u64) -> String {
-    jiff::Timestamp::from_millisecond(ms as i64)
-        .map(|t| t.to_zoned(jiff::tz::TimeZone::system()).strftime("%Y-%m-%d %H:%M").to_string())
-        .unwrap_or_else(|_| "an unknown date".into())
-}
-
-/// "1 contact", "2 contacts", "no contacts".
-fn count(n: usize, one: &str, many: &str) -> String {
-    match n {
-        0 => format!("no {many}"),
-        1 => format!("1 {one}"),
-        _ => format!("{n} {many}"),
-    }
-}
-
 /// The status as text for a person: names where they are known (ids in `--json`),
 /// times as "5 minutes ago", sizes in KiB and MiB.
 pub fn render(s: &Status, now_ms: u64) -> String {
     use std::fmt::Write;
     let name = |id: &str| match s.names.get(id) {
         Some(n) => n.clone(),
-        None => format!("an unknown node {}…", id.get(..8).unwrap_or(id)),
+        None => unknown(id),
     };
     let mut o = String::new();
     let _ = writeln!(o, "{}", if s.name.is_empty() { name(&s.node) } else { s.name.clone() });
@@ -291,7 +256,7 @@ pub fn render(s: &Status, now_ms: u64) -> String {
     );
     for p in &s.peers {
         let when =
-            p.last_seen_unix_ms.map_or("never synced".to_string(), |t| format!("last synced {}", ago(now_ms, t)));
+            p.last_seen_unix_ms.map_or("never synced".to_string(), |t| format!("last synced {}", when(t, now_ms)));
         let now = if p.connected { ", connected now" } else { "" };
         let _ = writeln!(o, "peer {} at {}: {when}{now}", p.name, p.address);
     }
@@ -315,7 +280,7 @@ pub fn render(s: &Status, now_ms: u64) -> String {
                 o,
                 "daemon: running on {} since {} (process {})",
                 d.listen,
-                ago(now_ms, d.started_unix_ms).trim_end_matches(" ago"),
+                when(d.started_unix_ms, now_ms),
                 d.pid
             );
             let connected: Vec<String> = d.connected.iter().map(|n| name(n)).collect();
@@ -334,7 +299,7 @@ pub fn render(s: &Status, now_ms: u64) -> String {
                         o,
                         "  synced with {} {} ({how}): sent {}, received {} new",
                         name(&x.peer),
-                        ago(now_ms, x.at_unix_ms),
+                        when(x.at_unix_ms, now_ms),
                         count(x.sent, "bundle", "bundles"),
                         x.received_new
                     );
@@ -343,7 +308,7 @@ pub fn render(s: &Status, now_ms: u64) -> String {
                         o,
                         "  sync with {} failed {} ({how}): {}",
                         name(&x.peer),
-                        ago(now_ms, x.at_unix_ms),
+                        when(x.at_unix_ms, now_ms),
                         x.error
                     );
                 }
@@ -424,19 +389,4 @@ pub fn stick_syncs(home: &Path) -> Vec<StickSync> {
         return Vec::new();
     }
     serde_json::from_slice(&bytes).unwrap_or_default()
-}
-
-/// A size for people: bytes, then KiB, MiB, GiB with one decimal.
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
-    if n < 1024 {
-        return format!("{n} bytes");
-    }
-    let mut v = n as f64 / 1024.0;
-    let mut unit = 0;
-    while v >= 1024.0 && unit + 1 < UNITS.len() {
-        v /= 1024.0;
-        unit += 1;
-    }
-    if v >= 100.0 || v.fract() == 0.0 { format!("{v:.0} {}", UNITS[unit]) } else { format!("{v:.1} {}", UNITS[unit]) }
 }

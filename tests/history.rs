@@ -4,25 +4,12 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::Stdio;
-
-use common::{caravan, ok};
+use common::{caravan, ok, with_stdin};
 
 /// `caravan wiki put` with `text` on stdin.
 fn put_stdin(home: &std::path::Path, cid: &str, page: &str, text: &str, extra: &[&str]) -> std::process::Output {
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_caravan"))
-        .arg("--home")
-        .arg(home)
-        .args(["wiki", "put", cid, page])
-        .args(extra)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
-    child.wait_with_output().unwrap()
+    let args: Vec<&str> = ["wiki", "put", cid, page].into_iter().chain(extra.iter().copied()).collect();
+    with_stdin(home, &args, text)
 }
 
 #[test]

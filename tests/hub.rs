@@ -5,25 +5,10 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{caravan, daemon, free_port, ok};
-
-fn with_stdin(home: &std::path::Path, args: &[&str], input: &str) -> std::process::Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_caravan"))
-        .arg("--home")
-        .arg(home)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-    child.wait_with_output().unwrap()
-}
+use common::{caravan, daemon, free_port, ok, with_stdin};
 
 /// Waits for `f`; on failure says what it waited for (`what`, with the daemons' logs).
 fn until(what: impl Fn() -> String, limit: Duration, mut f: impl FnMut() -> bool) -> Duration {

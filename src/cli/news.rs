@@ -1,6 +1,7 @@
 //! What a sync or an import brought, in words: "Lake Villages: 3 new posts, wiki page
 //! "Water"; Mbita's profile", and the announcements that matter (a community joined, an
-//! invitation waiting). Built from the node's events during the run.
+//! invitation waiting). Built from the node's events during the run: each names its
+//! document and its heads before, so only what changed is read.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::mpsc::Receiver;
@@ -9,33 +10,31 @@ use caravan::{CommunityId, DocId, Event, Node, Part};
 
 use crate::cli::words::{Names, count};
 
-/// Watches a node's events from its creation on, and the feeds' sizes before.
+/// Watches a node's events from its creation on.
 pub(crate) struct News {
     events: Receiver<Event>,
-    posts_before: BTreeMap<CommunityId, usize>,
 }
 
 impl News {
     pub(crate) fn watch(node: &mut Node) -> Self {
-        let posts_before = node
-            .communities()
-            .unwrap_or_default()
-            .into_iter()
-            .map(|c| (c.id, node.feed(&c.id).map(|p| p.len()).unwrap_or(0)))
-            .collect();
-        News { events: node.subscribe(), posts_before }
+        News { events: node.subscribe() }
     }
 
     /// The lines to show, most important first (empty if nothing arrived).
     pub(crate) fn lines(self, node: &mut Node) -> Vec<String> {
         let mut parts: BTreeMap<CommunityId, BTreeSet<Part>> = BTreeMap::new();
+        // A feed's heads before its first change in this run.
+        let mut feeds_before: BTreeMap<CommunityId, Vec<[u8; 32]>> = BTreeMap::new();
         let mut profiles: BTreeSet<caravan::NodeId> = BTreeSet::new();
         let mut joined = Vec::new();
         let mut invited = Vec::new();
         let me = node.node_id();
         for e in self.events.try_iter() {
             match e {
-                Event::DocChanged { doc: DocId::Community { id, part }, .. } => {
+                Event::DocChanged { doc: DocId::Community { id, part }, before, .. } => {
+                    if part == Part::FEED {
+                        feeds_before.entry(id).or_insert(before);
+                    }
                     parts.entry(id).or_default().insert(part);
                 }
                 Event::DocChanged { doc: DocId::Profile { owner, .. }, .. } if owner != me => {
@@ -64,9 +63,9 @@ impl News {
                 match part {
                     Part::Page(p) => pages.push(node.wiki_page_name(cid, *p).ok().flatten().unwrap_or_default()),
                     &Part::FEED => {
-                        let now = node.feed(cid).map(|p| p.len()).unwrap_or(0);
-                        let new = now.saturating_sub(self.posts_before.get(cid).copied().unwrap_or(0));
-                        what.push(if new > 0 { count(new, "new post", "new posts") } else { "post edits".into() });
+                        let before = feeds_before.get(cid).map(Vec::as_slice).unwrap_or_default();
+                        let n = node.posts_since(cid, before).map(|p| p.len()).unwrap_or(0);
+                        what.push(if n > 0 { count(n, "new post", "new posts") } else { "post edits".into() });
                     }
                     &Part::ROSTER => what.push("members".into()),
                     &Part::PUBLIC => what.push("name or description".into()),

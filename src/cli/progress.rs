@@ -67,7 +67,7 @@ impl Bars {
             b.set_position(done);
         }
         let amount = if bytes {
-            format!("{} of {}", caravan::status::human_bytes(done), caravan::status::human_bytes(total.max(done)))
+            format!("{} of {}", caravan::words::human_bytes(done), caravan::words::human_bytes(total.max(done)))
         } else {
             format!("{done} of {}", total.max(done))
         };

@@ -1,31 +1,21 @@
-//! Words people read: names for node ids, local dates ("today 14:02", "3 days ago"),
-//! counted nouns ("1 post", "2 posts"). Sizes: `caravan::status::human_bytes`.
+//! Words people read on the command line: names for node ids, and versions given as
+//! numbers or local dates. Moments, counts and sizes: `caravan::words`.
 
 use std::collections::HashMap;
 
 use caravan::{Node, NodeId};
-use jiff::{Timestamp, Zoned, tz::TimeZone};
+use jiff::tz::TimeZone;
+
+pub(crate) use caravan::words::{count, when};
 
 /// The names this node knows for other nodes: its own, its contacts', and the members of
 /// its communities.
 pub(crate) struct Names(HashMap<NodeId, String>);
 
 impl Names {
-    /// Reads every name the node knows (best effort: a part it cannot read is skipped).
+    /// Reads every name the node knows (`Node::names`); this node is "NAME (you)".
     pub(crate) fn load(node: &mut Node) -> Self {
-        let mut map = HashMap::new();
-        if let Ok(communities) = node.communities() {
-            for c in communities {
-                for (id, _, name) in node.members(&c.id).unwrap_or_default() {
-                    if let Some(id) = NodeId::parse(&id) {
-                        map.insert(id, name);
-                    }
-                }
-            }
-        }
-        for c in node.contacts().unwrap_or_default() {
-            map.insert(c.card.node_id(), c.card.name.clone());
-        }
+        let mut map: HashMap<NodeId, String> = node.names().unwrap_or_default().into_iter().collect();
         map.insert(node.node_id(), format!("{} (you)", node.name()));
         Names(map)
     }
@@ -34,45 +24,8 @@ impl Names {
     pub(crate) fn of(&self, id: &NodeId) -> String {
         match self.0.get(id) {
             Some(n) => n.clone(),
-            None => format!("someone you do not know yet (node {}…)", &id.to_string()[..8]),
+            None => caravan::words::unknown(&id.to_string()),
         }
-    }
-}
-
-fn local(ms: u64) -> Option<Zoned> {
-    let ts = Timestamp::from_millisecond(i64::try_from(ms).ok()?).ok()?;
-    Some(ts.to_zoned(TimeZone::system()))
-}
-
-/// A moment as people say it, from where they stand (`now_ms`): "just now", "5 minutes
-/// ago", "today 14:02", "yesterday 09:15", "3 days ago", else the date.
-pub(crate) fn when(ms: u64, now_ms: u64) -> String {
-    let (Some(t), Some(now)) = (local(ms), local(now_ms)) else { return "at an unknown time".into() };
-    let ago = now_ms.saturating_sub(ms) / 1000;
-    if ms > now_ms + 60_000 {
-        return t.strftime("%Y-%m-%d %H:%M").to_string();
-    }
-    if ago < 60 {
-        return "just now".into();
-    }
-    if ago < 3600 {
-        return count(ago as usize / 60, "minute", "minutes") + " ago";
-    }
-    let days = (now.date() - t.date()).get_days();
-    match days {
-        0 => format!("today {}", t.strftime("%H:%M")),
-        1 => format!("yesterday {}", t.strftime("%H:%M")),
-        2..=6 => format!("{days} days ago"),
-        _ => t.strftime("%Y-%m-%d").to_string(),
-    }
-}
-
-/// "1 post", "2 posts", "no posts".
-pub(crate) fn count(n: usize, one: &str, many: &str) -> String {
-    match n {
-        0 => format!("no {many}"),
-        1 => format!("1 {one}"),
-        _ => format!("{n} {many}"),
     }
 }
 
@@ -103,22 +56,6 @@ pub(crate) fn parse_at(s: &str) -> Result<caravan::PageAt, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn moments_sizes_and_counts_read_as_words() {
-        let now = 1_796_000_000_000u64;
-        assert_eq!(when(now - 5_000, now), "just now");
-        assert_eq!(when(now - 60_000, now), "1 minute ago");
-        assert_eq!(when(now - 25 * 60_000, now), "25 minutes ago");
-        assert_eq!(when(now - 3 * 86_400_000, now), "3 days ago");
-        assert!(when(now - 40 * 86_400_000, now).starts_with("2026-"), "{}", when(now - 40 * 86_400_000, now));
-        assert!(
-            when(now - 2 * 3_600_000, now).starts_with("today ")
-                || when(now - 2 * 3_600_000, now).starts_with("yesterday ")
-        );
-        assert_eq!(count(0, "post", "posts"), "no posts");
-        assert_eq!(count(2, "change", "changes"), "2 changes");
-    }
 
     #[test]
     fn versions_by_number_or_local_date() {

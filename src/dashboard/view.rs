@@ -8,7 +8,8 @@ use askama::Template;
 use crate::doc::CommunityId;
 use crate::error::Error;
 use crate::node::Node;
-use crate::status::{self, Status, ago, human_bytes, local_time};
+use crate::status::{self, Status};
+use crate::words::{human_bytes, local_time, unknown, when};
 
 /// Posts shown per community.
 const POSTS_SHOWN: usize = 20;
@@ -87,22 +88,16 @@ pub(super) struct Page {
     text: String,
 }
 
+/// The names the node knows, by node id text; this node is "NAME (you)".
 fn names(node: &mut Node) -> BTreeMap<String, String> {
-    let mut names = BTreeMap::new();
-    for c in node.communities().unwrap_or_default() {
-        for (id, _, name) in node.members(&c.id).unwrap_or_default() {
-            names.insert(id, name);
-        }
-    }
-    for c in node.contacts().unwrap_or_default() {
-        names.insert(c.card.node_id().to_string(), c.card.name.clone());
-    }
+    let mut names: BTreeMap<String, String> =
+        node.names().unwrap_or_default().into_iter().map(|(id, n)| (id.to_string(), n)).collect();
     names.insert(node.node_id().to_string(), format!("{} (you)", node.name()));
     names
 }
 
 fn name_of(names: &BTreeMap<String, String>, id: &str) -> String {
-    names.get(id).cloned().unwrap_or_else(|| format!("someone you do not know yet ({}…)", id.get(..8).unwrap_or(id)))
+    names.get(id).cloned().unwrap_or_else(|| unknown(id))
 }
 
 impl Home {
@@ -120,7 +115,7 @@ impl Home {
             let posts = posts
                 .into_iter()
                 .take(POSTS_SHOWN)
-                .map(|p| PostView { who: name_of(&names, &p.author), when: ago(now, p.at_unix_ms), text: p.text })
+                .map(|p| PostView { who: name_of(&names, &p.author), when: when(p.at_unix_ms, now), text: p.text })
                 .collect();
             communities.push(CommunityView {
                 id: c.id.to_string(),
@@ -140,7 +135,7 @@ impl Home {
             .rev()
             .take(5)
             .map(|s| StickView {
-                when: ago(now, s.at_unix_ms),
+                when: when(s.at_unix_ms, now),
                 stick: s.stick,
                 took: s.took,
                 left: s.left,
@@ -197,7 +192,7 @@ impl Live {
                 .map(|p| PeerView {
                     name: p.name.clone(),
                     address: p.address.clone(),
-                    last: p.last_seen_unix_ms.map_or("never".into(), |t| ago(now, t)),
+                    last: p.last_seen_unix_ms.map_or("never".into(), |t| when(t, now)),
                     connected: p.connected,
                 })
                 .collect(),
@@ -208,7 +203,7 @@ impl Live {
                 .take(10)
                 .map(|x| SyncView {
                     who: name_of(names, &x.peer),
-                    when: ago(now, x.at_unix_ms),
+                    when: when(x.at_unix_ms, now),
                     what: if x.error.is_empty() {
                         format!("sent {}, received {} new", x.sent, x.received_new)
                     } else {

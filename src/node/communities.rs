@@ -208,6 +208,25 @@ impl Node {
         Ok(builtin::read_page(&self.load_doc(&view, DocId::Community { id: *cid, part: Part::WIKI })?.doc, page))
     }
 
+    /// The names this node knows for nodes: members of its communities (as their rosters
+    /// say), then its contacts (their cards, which win), then itself. Best effort: a
+    /// community it cannot read is skipped.
+    pub fn names(&mut self) -> Result<std::collections::BTreeMap<NodeId, String>, Error> {
+        let mut names = std::collections::BTreeMap::new();
+        for c in self.communities()? {
+            for (id, _, name) in self.members(&c.id).unwrap_or_default() {
+                if let Some(id) = NodeId::parse(&id) {
+                    names.insert(id, name);
+                }
+            }
+        }
+        for c in self.contacts()? {
+            names.insert(c.card.node_id(), c.card.name.clone());
+        }
+        names.insert(self.node_id(), self.name().to_string());
+        Ok(names)
+    }
+
     /// The posts of community `cid`'s feed added or edited since its heads were `before`
     /// (as an event's `before` says), oldest first.
     pub fn posts_since(&mut self, cid: &CommunityId, before: &[[u8; 32]]) -> Result<Vec<Post>, Error> {

@@ -257,3 +257,20 @@ pub fn daemon(home: &std::path::Path) -> Daemon {
     }
     Daemon(child)
 }
+
+/// Runs the binary with `--home` and `args`, `input` on its stdin.
+pub fn with_stdin(home: &std::path::Path, args: &[&str], input: &str) -> std::process::Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_caravan"))
+        .arg("--home")
+        .arg(home)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}

@@ -119,23 +119,8 @@ fn who(node: &mut Node, s: &str) -> Result<caravan::NodeId, String> {
         return Ok(id);
     }
     let wanted = s.trim().to_lowercase();
-    let mut found: Vec<(caravan::NodeId, String)> = Vec::new();
-    let mut note = |id: caravan::NodeId, name: &str| {
-        if name.to_lowercase() == wanted && !found.iter().any(|(f, _)| *f == id) {
-            found.push((id, name.to_string()));
-        }
-    };
-    note(node.node_id(), &node.name().to_string());
-    for c in node.contacts().unwrap_or_default() {
-        note(c.card.node_id(), &c.card.name);
-    }
-    for c in node.communities().unwrap_or_default() {
-        for (id, _, name) in node.members(&c.id).unwrap_or_default() {
-            if let Some(id) = caravan::NodeId::parse(&id) {
-                note(id, &name);
-            }
-        }
-    }
+    let found: Vec<(caravan::NodeId, String)> =
+        node.names().unwrap_or_default().into_iter().filter(|(_, name)| name.to_lowercase() == wanted).collect();
     match found.as_slice() {
         [(id, _)] => Ok(*id),
         [] => Err(format!("nobody called {s:?} among your contacts and communities (give a node id or a card)")),

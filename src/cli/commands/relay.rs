@@ -25,7 +25,7 @@ pub(crate) fn run(home: &Path, quota: Option<String>, max_lifetime: Option<u64>,
             "used_bytes": used, "quota_bytes": quota, "max_lifetime_days": cap_days,
         }));
     } else {
-        use caravan::status::human_bytes;
+        use caravan::words::human_bytes;
         outln!(
             "keeping {} for others, of a quota of {} ({:.1}%); nothing kept longer than {cap_days} days",
             human_bytes(used),

@@ -73,8 +73,8 @@ pub(crate) fn run(home: &Path, stick: &Path, max_bytes: Option<u64>, json: bool,
             "Left {} for others on the stick: carrying them would take more than a fair share of your relay \
              quota ({} of {} used; `caravan relay --quota`).",
             count(r.not_carried, "bundle", "bundles"),
-            caravan::status::human_bytes(used),
-            caravan::status::human_bytes(quota)
+            caravan::words::human_bytes(used),
+            caravan::words::human_bytes(quota)
         );
     }
     let left = match (r.exported, r.carried) {
@@ -87,7 +87,7 @@ pub(crate) fn run(home: &Path, stick: &Path, max_bytes: Option<u64>, json: bool,
     if r.bytes_written == 0 {
         outln!("{left} ({secs:.1} s).{full}");
     } else {
-        outln!("{left}; {} written in {secs:.1} s.{full}", caravan::status::human_bytes(r.bytes_written));
+        outln!("{left}; {} written in {secs:.1} s.{full}", caravan::words::human_bytes(r.bytes_written));
     }
     if !r.rejected.is_empty() {
         outln!("Refused {} (named above); nothing of them was kept.", count(r.rejected.len(), "bundle", "bundles"));
