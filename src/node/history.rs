@@ -60,6 +60,21 @@ impl Node {
     /// The text of wiki page `page` as it was at `at` (`Error::Invalid` naming the
     /// versions there are, if there is no such version).
     pub fn wiki_page_at(&mut self, cid: &CommunityId, page: &str, at: PageAt) -> Result<String, Error> {
+        Ok(self.version_at(cid, page, at)?.0)
+    }
+
+    /// Brings back the text page `page` had at `at`, as a new edit (owners and editors).
+    /// Returns the version brought back and the page's latest version after it (the same
+    /// as before when the text was already that one).
+    pub fn restore_wiki_page(&mut self, cid: &CommunityId, page: &str, at: PageAt) -> Result<(usize, usize), Error> {
+        let (text, n, _) = self.version_at(cid, page, at)?;
+        self.put_wiki_page(cid, page, &text)?;
+        let (_, _, latest) = self.version_at(cid, page, PageAt::Version(1))?;
+        Ok((n, latest))
+    }
+
+    /// The text at `at`, that version's number, and how many versions there are.
+    fn version_at(&mut self, cid: &CommunityId, page: &str, at: PageAt) -> Result<(String, usize, usize), Error> {
         let view = self.store.read()?;
         self.membership(&view, cid)?;
         let id = DocId::Community { id: *cid, part: Part::Page(PageId::of(cid, page)) };
@@ -70,24 +85,9 @@ impl Node {
             PageAt::Time(ms) => all.iter().rev().find(|v| v.at_unix_ms.is_some_and(|t| t <= ms)),
         };
         match chosen {
-            Some(v) => Ok(text_at(doc, &v.heads)),
+            Some(v) => Ok((text_at(doc, &v.heads), v.n, all.len())),
             None => Err(Error::Invalid(no_version(page, at, all.len()))),
         }
-    }
-
-    /// Brings back the text page `page` had at `at`, as a new edit (owners and editors).
-    /// Returns the version brought back.
-    pub fn restore_wiki_page(&mut self, cid: &CommunityId, page: &str, at: PageAt) -> Result<usize, Error> {
-        let history = self.wiki_history(cid, page)?;
-        let n = match at {
-            PageAt::Version(n) => history.iter().find(|v| v.n == n),
-            PageAt::Time(ms) => history.iter().rev().find(|v| v.at_unix_ms.is_some_and(|t| t <= ms)),
-        }
-        .map(|v| v.n)
-        .ok_or_else(|| Error::Invalid(no_version(page, at, history.len())))?;
-        let text = self.wiki_page_at(cid, page, PageAt::Version(n))?;
-        self.put_wiki_page(cid, page, &text)?;
-        Ok(n)
     }
 }
 
@@ -183,7 +183,9 @@ mod tests {
         assert_eq!(b.wiki_page_at(&cid, "well", PageAt::Time(t1 + 1)).unwrap(), "dry\nfixed on Monday\n");
         assert!(b.wiki_page_at(&cid, "well", PageAt::Time(h[0].at_unix_ms.unwrap() - 1)).is_err());
         // Restoring is a new edit that every node takes like any other.
-        assert_eq!(b.restore_wiki_page(&cid, "well", PageAt::Version(2)).unwrap(), 2);
+        assert_eq!(b.restore_wiki_page(&cid, "well", PageAt::Version(2)).unwrap(), (2, 4));
+        // Bringing back the text the page has makes no new version, and says so.
+        assert_eq!(b.restore_wiki_page(&cid, "well", PageAt::Version(4)).unwrap(), (4, 4));
         assert_eq!(b.wiki_page(&cid, "well").unwrap().as_deref(), Some("dry\nfixed on Monday\n"));
         assert_eq!(b.wiki_history(&cid, "well").unwrap().len(), 4);
         carry(&mut b, &mut a);

@@ -82,8 +82,7 @@ pub(crate) fn run(home: &Path, command: WikiCommand) -> Result<(), String> {
             let at = parse_at(&at)?;
             let mut node = open(home)?;
             let cid = community(&mut node, &c)?;
-            let n = node.restore_wiki_page(&cid, &page, at).map_err(error_text)?;
-            let total = node.wiki_history(&cid, &page).map_err(error_text)?.len();
+            let (n, total) = node.restore_wiki_page(&cid, &page, at).map_err(error_text)?;
             outln!(
                 "Page {page:?} has its text of version {n} again, as version {total} (undo with `caravan wiki restore {c} {page:?} --at {}`).",
                 total - 1
