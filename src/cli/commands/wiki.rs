@@ -83,6 +83,10 @@ pub(crate) fn run(home: &Path, command: WikiCommand) -> Result<(), String> {
             let mut node = open(home)?;
             let cid = community(&mut node, &c)?;
             let (n, total) = node.restore_wiki_page(&cid, &page, at).map_err(error_text)?;
+            if n == total {
+                outln!("Page {page:?} already has the text of version {n}; nothing changed.");
+                return Ok(());
+            }
             outln!(
                 "Page {page:?} has its text of version {n} again, as version {total} (undo with `caravan wiki restore {c} {page:?} --at {}`).",
                 total - 1
