@@ -34,6 +34,12 @@ pub const CONTEXT_CUSTODY_SIGNAL: &str = "caravan 2026-11 custody signal v1";
 pub const CONTEXT_STICK_HEADER_KEY: &str = "caravan 2026-11 stick header key v1";
 /// Derives a wiki page's document id from its community and name.
 pub const CONTEXT_WIKI_PAGE: &str = "caravan 2026-11 wiki page id v1";
+/// Signature of an authority operation (`membership.md`).
+pub const CONTEXT_AUTHORITY_SIGNATURE: &str = "caravan 2026-12 authority operation v1";
+/// An authority operation's id: the hash of its signed bytes.
+pub const CONTEXT_AUTHORITY_ID: &str = "caravan 2026-12 authority operation id v1";
+/// Associated data of a rekey's key slots.
+pub const CONTEXT_REKEY_SLOT: &str = "caravan 2026-12 rekey slot v1";
 
 /// Bytes of an XChaCha20 nonce.
 pub const NONCE_BYTES: usize = 24;

@@ -26,6 +26,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod authority;
 pub mod batch;
 pub mod bundle;
 pub mod change_scan;

@@ -385,3 +385,19 @@ pub const HISTORY_STATS_MAX: usize = 50;
 /// dropped first): a daemon that touched a big page does not hold it for good. A loaded
 /// document takes about 10-15 times its stored size in memory (`benches/README.md`).
 pub const DOC_CACHE_BYTES: u64 = 8 << 20;
+
+// --- The authority log (membership.md) ---
+
+/// Most operations in one community's authority log that resolution reads. Resolution
+/// keeps one ancestor bit set per operation (N^2/8 bytes: 2 MiB at this cap) and may
+/// replay the log once per voided removal; a village community makes a few hundred.
+pub const AUTHORITY_OPS_MAX: usize = 4096;
+
+/// Largest encoded authority operation: a rekey holds one slot (104 bytes) per member.
+pub const AUTHORITY_OP_BYTES_MAX: usize = 512 * 1024;
+
+/// Most key slots in one rekey: the members a community can hold.
+pub const AUTHORITY_SLOTS_MAX: usize = 4096;
+
+/// Most operations an operation follows (its authority heads).
+pub const AUTHORITY_FOLLOWS_MAX: usize = 64;

@@ -15,9 +15,11 @@ use crate::limits::{
     NAME_BYTES_MAX, SIGNAL_BYTES_MAX, SIGNAL_ENTRIES_MAX, SIGNAL_RANGES_MAX,
 };
 
+mod authority;
 mod grant;
 mod signal;
 
+pub use authority::{decode_auth_op, encode_auth_op};
 pub use grant::{Grant, Invitation};
 pub use signal::{
     CUSTODY_SIGNAL_RECORD_TYPE, SIGNAL_VERSION, SignalRecord, decode_signal_record, encode_signal, encode_signal_record,
