@@ -207,6 +207,8 @@ impl Part {
     pub const WIKI: Part = Part::Kind(KindName::of("wiki"));
     /// The feed (kind `feed`).
     pub const FEED: Part = Part::Kind(KindName::of("feed"));
+    /// The community's authority log (`membership.md`).
+    pub const AUTHORITY: Part = Part::Kind(KindName::of("authority"));
 
     /// The built-in kinds every community has, in priority order (membership first).
     pub const BUILT_IN: [Part; 4] = [Part::ROSTER, Part::PUBLIC, Part::WIKI, Part::FEED];

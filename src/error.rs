@@ -79,6 +79,16 @@ pub enum Rejection {
         /// What is wrong with the membership proof.
         reason: &'static str,
     },
+    /// The community's authority log removed the author (or it left, or whoever vouched
+    /// for it is no longer an owner). Not remembered: a log that later re-adds it
+    /// admits its bundles when they come again.
+    #[error("the author is no longer a member of community {community}: {reason}")]
+    Removed {
+        /// The community.
+        community: CommunityId,
+        /// What the log says.
+        reason: &'static str,
+    },
     /// The author's role may not write this document.
     #[error("{} may not write the community's {} document", role.with_article(), part.name())]
     Permission {
@@ -121,7 +131,10 @@ impl Rejection {
     /// refusal can be remembered by digest. Only a bundle from the future may become
     /// acceptable (its time comes).
     pub fn is_permanent(&self) -> bool {
-        !matches!(self, Rejection::Format(BundleFormatError::FromTheFuture(_)) | Rejection::Blocked(_))
+        !matches!(
+            self,
+            Rejection::Format(BundleFormatError::FromTheFuture(_)) | Rejection::Blocked(_) | Rejection::Removed { .. }
+        )
     }
 }
 
@@ -146,6 +159,12 @@ pub enum Error {
     /// This node is not a member of the community (or does not know it).
     #[error("not a member of community {0}")]
     NotMember(CommunityId),
+    /// The community's authority log removed this node (or it left): what was shared
+    /// before stays readable here; nothing sealed since is.
+    #[error(
+        "this node is no longer a member of community {0} (removed, or it left); what was shared before stays readable here"
+    )]
+    Removed(CommunityId),
     /// This node's role does not allow the operation.
     #[error("{} may not {action}", role.with_article())]
     NotPermitted {

@@ -401,3 +401,7 @@ pub const AUTHORITY_SLOTS_MAX: usize = 4096;
 
 /// Most operations an operation follows (its authority heads).
 pub const AUTHORITY_FOLLOWS_MAX: usize = 64;
+
+/// Most earlier community keys an invitation carries (36 bytes each, within a grant's
+/// `HEADER_BYTES_MAX`): a community rekeyed more often hands newcomers only the latest.
+pub const EPOCH_KEYS_MAX: usize = 512;

@@ -17,6 +17,8 @@ pub(super) struct InvitationWire {
     g: GenesisWire,
     p: Vec<CertWire>,
     n: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    k: Vec<(u32, ByteBuf)>,
 }
 
 /// A community invitation's extra content inside a grant.
@@ -28,6 +30,9 @@ pub struct Invitation {
     pub chain: Vec<Cert>,
     /// The community's name, so the invitee can decide.
     pub name: String,
+    /// The keys of the community's earlier epochs (tag and key), so a new member reads
+    /// what was written before it joined. The grant itself holds the current one.
+    pub earlier_keys: Vec<(u32, [u8; 32])>,
 }
 
 /// The signed inside of a grant: a symmetric key for a scope, for one recipient.
@@ -60,6 +65,7 @@ impl Grant {
                 g: GenesisWire::from(&i.genesis),
                 p: i.chain.iter().map(CertWire::from).collect(),
                 n: i.name.clone(),
+                k: i.earlier_keys.iter().map(|(t, k)| (*t, ByteBuf::from(k.to_vec()))).collect(),
             }),
         })
     }
@@ -76,7 +82,12 @@ impl Grant {
                 if i.n.len() > NAME_BYTES_MAX {
                     return Err(EnvelopeError::Field("invitation community name"));
                 }
-                Some(Invitation { genesis: i.g.to()?, chain: chain_from(&i.p)?, name: i.n })
+                if i.k.len() > crate::limits::EPOCH_KEYS_MAX {
+                    return Err(EnvelopeError::Field("invitation earlier keys"));
+                }
+                let earlier_keys =
+                    i.k.iter().map(|(t, k)| Ok((*t, fixed(k, "invitation earlier key")?))).collect::<Result<_, _>>()?;
+                Some(Invitation { genesis: i.g.to()?, chain: chain_from(&i.p)?, name: i.n, earlier_keys })
             }
         };
         Ok(Grant {

@@ -1,6 +1,7 @@
 //! Communities: founding, inviting, roles, the roster, wiki and feed, invitations.
 
 use super::*;
+use crate::authority::Action;
 use crate::doc::PageId;
 use crate::plugin::wiki;
 
@@ -24,13 +25,14 @@ impl Node {
             scope: format!("c/{cid}"),
             epoch: 0,
             key: crypto::random_32(),
-            invitation: Some(Invitation { genesis, chain: vec![], name: name.to_string() }),
+            invitation: Some(Invitation { genesis, chain: vec![], name: name.to_string(), earlier_keys: vec![] }),
         };
         // One transaction: the key, the public part and the roster, or nothing.
         let me = self.node_id();
         let my_name = self.name.clone();
         let (public, roster) =
             (DocId::Community { id: cid, part: Part::PUBLIC }, DocId::Community { id: cid, part: Part::ROSTER });
+        let log_doc = DocId::Community { id: cid, part: Part::AUTHORITY };
         let mut t = self.write_txn()?;
         t.put_grant(&format!("c/{cid}#0"), &grant.encode())?;
         let edits = self
@@ -39,13 +41,21 @@ impl Node {
                 builtin::put_str(d, "description", description)
             })
             .and_then(|a| {
-                Ok(vec![a, self.edit_in(&mut t, roster, |d, _, _| builtin::put_member(d, &me, Role::Owner, &my_name))?])
+                let me_in_log =
+                    Action::Add { member: me_pk, agreement: self.identity.agreement_public(), role: Role::Owner };
+                let (log, _) = self.append_op(&mut t, &cid, me_in_log, false)?;
+                Ok(vec![
+                    a,
+                    log,
+                    self.edit_in(&mut t, roster, |d, _, _| builtin::put_member(d, &me, Role::Owner, &my_name))?,
+                ])
             });
         match edits {
-            Ok(events) => self.commit_edits(t, &[public, roster], events)?,
+            Ok(events) => self.commit_edits(t, &[public, roster, log_doc], events)?,
             Err(e) => {
                 self.docs.remove(&public);
                 self.docs.remove(&roster);
+                self.docs.remove(&log_doc);
                 return Err(e);
             }
         }
@@ -53,20 +63,30 @@ impl Node {
     }
 
     /// Our membership in a community: the grant holding its key and our chain.
+    /// The role is the authority log's as last resolved (callers that act on it resolve
+    /// first, through `my_role`), else our certificate's.
     pub(super) fn membership(&self, r: &impl Reads, cid: &CommunityId) -> Result<(Grant, Invitation, Role), Error> {
-        let grant = self.latest_grant(r, &format!("c/{cid}"))?.ok_or(Error::NotMember(*cid))?;
-        let inv = grant.invitation.clone().ok_or(Error::NotMember(*cid))?;
-        let role = match inv.chain.last() {
-            None => Role::Owner,
-            Some(c) => Role::from_code(c.role).ok_or(Error::NotMember(*cid))?,
+        let (grant, inv) = self.joined(r, cid)?;
+        let me = self.identity.signing_public();
+        let logged = self.authority.get(cid).map(|c| c.state.clone());
+        let role = match logged {
+            Some(s) if s.is_gone(&me) => return Err(Error::Removed(*cid)),
+            Some(s) if s.role(&me).is_some() => s.role(&me).expect("checked"),
+            _ => match inv.chain.last() {
+                None => Role::Owner,
+                Some(c) => Role::from_code(c.role).ok_or(Error::NotMember(*cid))?,
+            },
         };
         Ok((grant, inv, role))
     }
 
     /// The community's current content key and its epoch. For backups, and for tools
     /// that seal bundles by hand (interoperability and adversarial tests).
-    pub fn community_key(&self, cid: &CommunityId) -> Result<([u8; 32], u32), Error> {
-        let (grant, _, _) = self.membership(&self.store.read()?, cid)?;
+    pub fn community_key(&mut self, cid: &CommunityId) -> Result<([u8; 32], u32), Error> {
+        let view = self.store.read()?;
+        self.my_role(&view, cid)?;
+        let tag = self.resolved(&view, cid)?.state.current_epoch().tag;
+        let grant = self.epoch_grant(&view, cid, tag)?.ok_or(Error::Removed(*cid))?;
         Ok((grant.key, grant.epoch))
     }
 
@@ -78,8 +98,9 @@ impl Node {
     }
 
     /// Our role in a community.
-    pub fn role(&self, cid: &CommunityId) -> Result<Role, Error> {
-        Ok(self.membership(&self.store.read()?, cid)?.2)
+    pub fn role(&mut self, cid: &CommunityId) -> Result<Role, Error> {
+        let view = self.store.read()?;
+        self.my_role(&view, cid)
     }
 
     /// Invites the holder of `card` into a community with `role`. The invitation bundle
@@ -87,7 +108,8 @@ impl Node {
     /// with the next export. Only owners invite.
     pub fn invite(&mut self, cid: &CommunityId, card: &ContactCard, role: Role) -> Result<(), Error> {
         let view = self.store.read()?;
-        let (grant, inv, my_role) = self.membership(&view, cid)?;
+        let my_role = self.my_role(&view, cid)?;
+        let (_, inv, _) = self.membership(&view, cid)?;
         drop(view);
         if my_role != Role::Owner {
             return Err(Error::NotPermitted { role: my_role, action: "invite members" });
@@ -98,13 +120,27 @@ impl Node {
         if chain.len() > crate::limits::CERT_CHAIN_LEN_MAX {
             return Err(Error::Invalid("delegation chain too long: ask an owner closer to the founder".into()));
         }
+        let mut t = self.write_txn()?;
+        // The log says it first: every member learns the newcomer and its key.
+        let add = Action::Add { member: card.signing_public, agreement: card.agreement_public, role };
+        let (log_event, _) = match self.append_op(&mut t, cid, add, false) {
+            Ok(x) => x,
+            Err(e) => {
+                self.docs.remove(&DocId::Community { id: *cid, part: Part::AUTHORITY });
+                return Err(e);
+            }
+        };
+        // The current key in the grant, and every earlier one in the invitation.
+        let grant = self.sealing_key(&mut t, cid, Part::FEED)?;
+        let mut earlier_keys: Vec<(u32, [u8; 32])> =
+            self.epoch_keys(&t, cid)?.into_iter().filter(|(tag, _)| *tag != grant.epoch).collect();
+        earlier_keys.truncate(crate::limits::EPOCH_KEYS_MAX);
         let invitation = Grant {
             granter: self.identity.signing_public(),
             recipient: card.signing_public,
-            invitation: Some(Invitation { chain, ..inv }),
+            invitation: Some(Invitation { chain, earlier_keys, ..inv }),
             ..grant
         };
-        let mut t = self.write_txn()?;
         let id = card.node_id().to_string();
         if !t.contacts()?.iter().any(|(n, _, _)| *n == id) {
             t.put_contact(&id, 0, &card.to_bytes())?;
@@ -114,7 +150,8 @@ impl Node {
         let (node, name) = (card.node_id(), card.name.clone());
         let roster = DocId::Community { id: *cid, part: Part::ROSTER };
         let event = self.edit_in(&mut t, roster, |d, _, _| builtin::put_member(d, &node, role, &name))?;
-        self.commit_edits(t, &[roster], vec![event])
+        let log = DocId::Community { id: *cid, part: Part::AUTHORITY };
+        self.commit_edits(t, &[roster, log], vec![log_event, event])
     }
 
     /// Communities we belong to.
@@ -131,11 +168,16 @@ impl Node {
             if out.iter().any(|c: &CommunityInfo| c.id == cid) {
                 continue;
             }
-            let role = inv.chain.last().map_or(Some(Role::Owner), |c| Role::from_code(c.role));
-            let Some(role) = role else { continue };
+            let cert_role = inv.chain.last().map_or(Some(Role::Owner), |c| Role::from_code(c.role));
+            let Some(cert_role) = cert_role else { continue };
+            let (role, removed) = match self.my_role(&view, &cid) {
+                Ok(role) => (role, false),
+                Err(Error::Removed(_)) => (cert_role, true),
+                Err(e) => return Err(e),
+            };
             let public = self.load_doc(&view, DocId::Community { id: cid, part: Part::PUBLIC })?;
             let name = builtin::read_str(&public.doc, "name").unwrap_or(inv.name);
-            out.push(CommunityInfo { id: cid, name, role });
+            out.push(CommunityInfo { id: cid, name, role, removed });
         }
         Ok(out)
     }
@@ -158,7 +200,7 @@ impl Node {
         Ok((builtin::read_str(d, "name"), builtin::read_str(d, "description")))
     }
 
-    pub(super) fn require_role(&self, cid: &CommunityId, part: Part, action: &'static str) -> Result<(), Error> {
+    pub(super) fn require_role(&mut self, cid: &CommunityId, part: Part, action: &'static str) -> Result<(), Error> {
         let role = self.role(cid)?;
         if part.writable_by(role) { Ok(()) } else { Err(Error::NotPermitted { role, action }) }
     }

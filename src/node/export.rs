@@ -223,6 +223,14 @@ impl Node {
                     out.sort();
                     out.dedup();
                 }
+                // The authority log decides: its members, and never someone it removed.
+                if let Ok(log) = self.resolved(r, &cid) {
+                    let gone: HashSet<NodeId> = log.state.gone.iter().map(NodeId::from_signing_public).collect();
+                    out.retain(|n| !gone.contains(n));
+                    out.extend(log.state.members.keys().map(NodeId::from_signing_public));
+                    out.sort();
+                    out.dedup();
+                }
                 out
             }
             DocId::Profile { audience, .. } => r

@@ -119,12 +119,26 @@ impl Node {
     pub(super) fn accept_grant(&mut self, imp: &mut Import, grant: &Grant) -> Result<(), Error> {
         let scope_epoch = format!("{}#{}", grant.scope, grant.epoch);
         imp.t.put_grant(&scope_epoch, &grant.encode())?;
+        let mut epochs = vec![scope_epoch];
+        // An invitation's earlier community keys, each kept as a grant of its own (never
+        // over a key already held for that epoch).
+        for (tag, key) in grant.invitation.iter().flat_map(|i| i.earlier_keys.iter()) {
+            let scope_epoch = format!("{}#{tag}", grant.scope);
+            if imp.t.grants()?.iter().any(|(k, _)| *k == scope_epoch) {
+                continue;
+            }
+            let g = Grant { epoch: *tag, key: *key, invitation: None, ..grant.clone() };
+            imp.t.put_grant(&scope_epoch, &g.encode())?;
+            epochs.push(scope_epoch);
+        }
         imp.keys_changed = true;
         imp.fresh_ctx = None;
         let mut again = Vec::new();
-        for digest in imp.t.waiting_for_key(&scope_epoch)? {
-            imp.t.remove_waiting_key(&scope_epoch, &digest)?;
-            again.push(digest);
+        for scope_epoch in &epochs {
+            for digest in imp.t.waiting_for_key(scope_epoch)? {
+                imp.t.remove_waiting_key(scope_epoch, &digest)?;
+                again.push(digest);
+            }
         }
         // What we carried unread of this community, or of this profile's owner, we read now.
         let now_read = |d: Option<DocId>| match (doc::parse_scope(&grant.scope), d) {

@@ -85,6 +85,8 @@ impl Node {
         // The relay ledger survives between imports (rebuilding it reads every carried
         // bundle's metadata); any other write, or a failed import, drops it.
         let mut imp = Import::new(self.store.write()?, now);
+        // The pre-pass judges community authors by each log as it stands.
+        self.refresh_logs(&imp.t)?;
         let mut result = Ok(());
         let chunks: Vec<&[&[u8]]> = bundles.chunks(chunk_max.max(1)).collect();
         let mut offset = 0;
@@ -176,6 +178,7 @@ impl Node {
             now,
             lifetime_cap_ms: self.lifetime_cap_ms,
             blocked: super::block::blocked_in(r)?.into_iter().collect(),
+            authority: self.authority.iter().map(|(c, r)| (*c, r.state.clone())).collect(),
         })
     }
 
@@ -275,6 +278,13 @@ impl Node {
                 let id = BundleId { source: verified.author, seq: verified.seq };
                 if imp.t.bundle_by_id(&id)?.is_some() {
                     return Ok(Some(Outcome::Duplicate));
+                }
+                // The log as it stands now (this import may have moved it).
+                if let (DocId::Community { id: cid, part }, Some(m)) = (verified.doc, &verified.member)
+                    && let Some(r) = self.authority.get(&cid)
+                    && let Err(rejection) = super::preopen::log_role(&r.state, cid, m, part, verified.kind)
+                {
+                    return Ok(Some(Outcome::Rejected(rejection)));
                 }
                 batches.push(Taken { index, digest, info, payload, verified, bytes });
                 None

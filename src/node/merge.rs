@@ -121,6 +121,14 @@ impl Node {
                     imp.t.remove_pending(&key)?;
                 }
             }
+            // A community's authority log moved: roles for the rest of this import, and
+            // any key a rekey holds for us.
+            if let DocId::Community { id: cid, part: Part::AUTHORITY } = id
+                && self.joined(&imp.t, &cid).is_ok()
+            {
+                imp.fresh_ctx = None;
+                self.take_epoch_keys(imp, &cid)?;
+            }
         }
         Ok(())
     }

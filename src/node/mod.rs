@@ -27,6 +27,7 @@ use crate::routing::{Caravan, Class, ContactPlan, Offer, Relation, Strategy};
 use crate::store::{BundleMeta, BundleState, CustodyRow, PayloadKind, Reads, Store, Txn, hex};
 use crate::sync::{self, Target};
 
+mod authority;
 mod block;
 mod communities;
 mod custody;
@@ -51,6 +52,7 @@ mod signal;
 mod testkit;
 
 pub use crate::report::{ImportReport, LinkPlan, LinkSummary, Outcome, Outgoing, WaitReason};
+pub use authority::Removal;
 pub use history::{PageAt, PageVersion};
 pub use reports::{CommunityInfo, Contact, ContactChange, CustodyStatus, Event, InviteInfo, ProfileField};
 
@@ -127,6 +129,8 @@ pub struct Node {
     contact_plan: ContactPlan,
     /// Destinations' heads (per node and document) last checked for custody release.
     heads_checked: HashMap<(NodeId, String), Vec<[u8; 32]>>,
+    /// Each community's authority log as last resolved (`authority.rs`).
+    authority: HashMap<CommunityId, Arc<authority::Resolved>>,
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
@@ -232,6 +236,7 @@ impl Node {
             ledger: None,
             contact_plan: ContactPlan::default(),
             heads_checked: HashMap::new(),
+            authority: HashMap::new(),
         })
     }
 
@@ -414,3 +419,5 @@ fn decode_raw(raw: &[u8]) -> Result<Vec<Change>, String> {
     let list = envelope::decode_raw_changes(raw).map_err(|e| e.to_string())?;
     list.into_iter().map(|b| Change::from_bytes(b).map_err(|e| e.to_string())).collect()
 }
+#[cfg(test)]
+mod authority_tests;

@@ -10,7 +10,7 @@ use automerge::{ActorId, Change};
 
 use crate::bundle::{self, BundleFormatError, BundleInfo};
 use crate::crypto::{self, CONTEXT_GRANT_SIGNATURE};
-use crate::doc::{CommunityId, DocId, Role};
+use crate::doc::{CommunityId, DocId, Part, Role};
 use crate::envelope::{self, Batch, Envelope, Grant, Header, Kind};
 use crate::error::Rejection;
 use crate::identity::{Identity, NodeId};
@@ -37,6 +37,8 @@ pub(super) struct Ctx {
     pub(super) lifetime_cap_ms: u64,
     /// Nodes blocked here: their bundles are refused at the first look.
     pub(super) blocked: HashSet<NodeId>,
+    /// Our communities' authority logs, as last resolved.
+    pub(super) authority: HashMap<CommunityId, Arc<crate::authority::State>>,
 }
 
 /// A verified change batch: only the pre-pass makes one, and only merging consumes it.
@@ -50,6 +52,55 @@ pub(super) struct Verified {
     pub(super) changes: Vec<Change>,
     /// A batch or a snapshot.
     pub(super) kind: Kind,
+    /// For community documents, what the authority log is checked against again when
+    /// the batch is taken in (the log may have moved since the pre-pass).
+    pub(super) member: Option<Membership>,
+}
+
+/// A community batch author's proof, as the log judges it.
+#[derive(Clone)]
+pub(super) struct Membership {
+    pub(super) signer: [u8; 32],
+    pub(super) cert_role: Role,
+    /// The owners whose certificates vouch for it.
+    pub(super) vouchers: Vec<[u8; 32]>,
+    pub(super) announcement: bool,
+}
+
+/// The author's role as the community's authority log says, or why it may not write
+/// `part`. The log itself takes every operation of anyone ever admitted (its resolution
+/// voids what breaks a rule, the same at every node). An author the log does not know
+/// yet (its invitation's entry is on its way) holds its certificate's role while every
+/// owner who vouched for it still is one.
+pub(super) fn log_role(
+    state: &crate::authority::State,
+    community: CommunityId,
+    m: &Membership,
+    part: Part,
+    kind: Kind,
+) -> Result<Role, Rejection> {
+    if part == Part::AUTHORITY {
+        return Ok(m.cert_role);
+    }
+    if state.is_gone(&m.signer) {
+        return Err(Rejection::Removed { community, reason: "removed from it, or left" });
+    }
+    let role = match state.role(&m.signer) {
+        Some(role) => role,
+        None => {
+            if m.vouchers.iter().any(|v| state.role(v) != Some(Role::Owner)) {
+                return Err(Rejection::Removed { community, reason: "invited by someone no longer an owner" });
+            }
+            m.cert_role
+        }
+    };
+    if !m.announcement && !part.writable_by(role) {
+        return Err(Rejection::Permission { role, part });
+    }
+    if kind == Kind::Snapshot && role != Role::Owner {
+        return Err(Rejection::SnapshotNotOwner(role));
+    }
+    Ok(role)
 }
 
 /// What the pre-pass concluded about one bundle.
@@ -178,7 +229,7 @@ fn check(bytes: &[u8], ctx: &Ctx, certs: &mut NewCerts) -> Result<Pre, Rejection
             };
             // Signature (and decryption) first: they cost one pass over the bytes.
             let batch = crate::batch::open(env.header_bytes, env.body, key.as_ref())?;
-            let role = rules(doc, source, &header, &batch, ctx, certs)?;
+            let (role, member) = rules(doc, source, &header, &batch, ctx, certs)?;
             if !reads(doc, ctx) {
                 return Ok(Pre::Carry { info, payload, header, verified: true, waiting: None });
             }
@@ -192,6 +243,7 @@ fn check(bytes: &[u8], ctx: &Ctx, certs: &mut NewCerts) -> Result<Pre, Rejection
                 heads: header.heads.clone(),
                 changes,
                 kind: header.kind,
+                member,
             };
             Ok(Pre::Batch { info, payload, verified })
         }
@@ -221,7 +273,7 @@ fn rules(
     batch: &Batch,
     ctx: &Ctx,
     certs: &mut NewCerts,
-) -> Result<Option<Role>, Rejection> {
+) -> Result<(Option<Role>, Option<Membership>), Rejection> {
     if NodeId::from_signing_public(&batch.author) != source {
         return Err(Rejection::AuthorNotSource(source.to_string()));
     }
@@ -231,7 +283,7 @@ fn rules(
             if !announcement && owner != source {
                 return Err(Rejection::NotProfileOwner(owner.to_string()));
             }
-            Ok(None)
+            Ok((None, None))
         }
         DocId::Community { id, part } => {
             let genesis = batch.genesis.ok_or(Rejection::NotMember { community: id, reason: "no genesis" })?;
@@ -243,13 +295,25 @@ fn rules(
                 role
             })
             .map_err(|reason| Rejection::NotMember { community: id, reason })?;
-            if !announcement && !part.writable_by(role) {
-                return Err(Rejection::Permission { role, part });
-            }
-            if header.kind == Kind::Snapshot && role != Role::Owner {
-                return Err(Rejection::SnapshotNotOwner(role));
-            }
-            Ok(Some(role))
+            let member = Membership {
+                signer: batch.author,
+                cert_role: role,
+                vouchers: batch.chain.iter().map(|c| c.issuer).collect(),
+                announcement,
+            };
+            let role = match ctx.authority.get(&id) {
+                Some(state) => log_role(state, id, &member, part, header.kind)?,
+                None => {
+                    if !announcement && !part.writable_by(role) {
+                        return Err(Rejection::Permission { role, part });
+                    }
+                    if header.kind == Kind::Snapshot && role != Role::Owner {
+                        return Err(Rejection::SnapshotNotOwner(role));
+                    }
+                    role
+                }
+            };
+            Ok((Some(role), Some(member)))
         }
     }
 }

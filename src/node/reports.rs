@@ -54,6 +54,9 @@ pub struct CommunityInfo {
     pub name: String,
     /// Our role.
     pub role: Role,
+    /// Whether the community's authority log removed us (or we left): what was shared
+    /// before stays readable; nothing new reaches us.
+    pub removed: bool,
 }
 
 /// A pending invitation.

@@ -11,13 +11,18 @@ impl Node {
         let me = self.node_id();
         let stored: HashSet<String> = view.doc_ids()?.into_iter().collect();
         // Every document we hold of our profile and of our communities, whatever its kind.
-        let ours: HashSet<CommunityId> = self.communities()?.into_iter().map(|c| c.id).collect();
+        // A community that removed us (or we left) still gets our log operations: the
+        // leave itself, or what we did before we heard.
+        let (ours, gone): (Vec<CommunityInfo>, Vec<CommunityInfo>) =
+            self.communities()?.into_iter().partition(|c| !c.removed);
+        let ours: HashSet<CommunityId> = ours.into_iter().map(|c| c.id).collect();
+        let gone: HashSet<CommunityId> = gone.into_iter().map(|c| c.id).collect();
         let mut candidates: Vec<DocId> = stored
             .iter()
             .filter_map(|s| DocId::parse(s))
             .filter(|d| match d {
                 DocId::Profile { owner, .. } => *owner == me,
-                DocId::Community { id, .. } => ours.contains(id),
+                DocId::Community { id, part } => ours.contains(id) || (gone.contains(id) && *part == Part::AUTHORITY),
             })
             // A kind this program does not know (an app's plug-in, in a home the app also
             // opens) is sealed by the program that knows it.
@@ -46,6 +51,18 @@ impl Node {
                 Ok(())
             }
             Err(e) => Err(e),
+        }
+    }
+
+    /// The key a document is sealed under: a community's current epoch (`authority.rs`),
+    /// a profile audience's latest; none for public documents.
+    fn seal_key(&mut self, t: &mut Txn, id: DocId, name: &str) -> Result<Option<Grant>, Error> {
+        match (id, id.key_scope()) {
+            (_, None) => Ok(None),
+            (DocId::Community { id: cid, part }, Some(_)) => Ok(Some(self.sealing_key(t, &cid, part)?)),
+            (DocId::Profile { .. }, Some(scope)) => Ok(Some(self.latest_grant(t, &scope)?.ok_or_else(|| {
+                Error::Document { doc: name.to_string(), reason: "no key held for this document".into() }
+            })?)),
         }
     }
 
@@ -81,7 +98,13 @@ impl Node {
                 .collect();
         let (genesis, chain) = match id {
             DocId::Community { id: cid, part } => {
-                let (_, inv, role) = self.membership(t, &cid)?;
+                let (_, inv) = self.joined(&*t, &cid)?;
+                // The log takes the operations of anyone ever admitted: its resolution
+                // judges them.
+                let role = match (part, self.my_role(&*t, &cid)) {
+                    (Part::AUTHORITY, Err(Error::Removed(_))) => Role::Member,
+                    (_, r) => r?,
+                };
                 if !own.is_empty() && !part.writable_by(role) {
                     return Err(Error::NotPermitted { role, action: "write this document" });
                 }
@@ -89,16 +112,7 @@ impl Node {
             }
             DocId::Profile { .. } => (None, vec![]),
         };
-        let key = match id.key_scope() {
-            None => None,
-            Some(scope) => {
-                let g = self.latest_grant(t, &scope)?.ok_or_else(|| Error::Document {
-                    doc: name.clone(),
-                    reason: "no key held for this document".into(),
-                })?;
-                Some(g)
-            }
-        };
+        let key = self.seal_key(t, id, &name)?;
         // Bundles with changes stay in our custody until every destination took them.
         let destinations = if own.is_empty() { Vec::new() } else { self.destinations(t, id)? };
         let (identity, me) = (self.identity.clone(), self.node_id());
@@ -225,13 +239,7 @@ impl Node {
                 }
                 DocId::Profile { .. } => (None, vec![]),
             };
-            let key = match id.key_scope() {
-                None => None,
-                Some(scope) => Some(self.latest_grant(t, &scope)?.ok_or_else(|| Error::Document {
-                    doc: name.clone(),
-                    reason: "no key held for this document".into(),
-                })?),
-            };
+            let key = self.seal_key(t, id, &name)?;
             let (identity, me) = (self.identity.clone(), self.node_id());
             let endpoint = id.endpoint();
             // A big document goes as several snapshot bundles, each within a batch's caps.

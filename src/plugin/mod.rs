@@ -37,6 +37,7 @@ macro_rules! kind_basics {
     };
 }
 
+pub mod authority;
 pub mod builtin;
 pub mod market;
 pub mod ops;

@@ -6,7 +6,7 @@
 use std::fmt;
 use std::sync::RwLock;
 
-use super::{DocKind, builtin, market};
+use super::{DocKind, authority, builtin, market};
 use crate::limits::KIND_NAME_BYTES_MAX;
 
 /// A kind's name as it appears in document ids: 1 to `KIND_NAME_BYTES_MAX` bytes of
@@ -82,8 +82,9 @@ pub enum RegisterError {
 }
 
 /// Names the built-in kinds use (in community document ids), reserved.
-const BUILTIN: [&dyn DocKind; 8] = [
+const BUILTIN: [&dyn DocKind; 9] = [
     &builtin::Profile,
+    &authority::Authority,
     &builtin::Roster,
     &builtin::CommunityPublic,
     &builtin::Wiki,

@@ -1,0 +1,335 @@
+//! Each community's authority log (`membership.md`): resolving it (cached by the log
+//! document's heads), writing our operations (invitations, roles, removals, leaving,
+//! rekeys), and taking the community keys its rekeys hold for us.
+
+use super::*;
+use crate::authority::{self, Action, Signed, State};
+use crate::plugin::authority as log;
+
+/// A community's log as resolved, for the log document's heads.
+pub(super) struct Resolved {
+    heads: Vec<ChangeHash>,
+    pub(super) state: Arc<State>,
+    pub(super) ops: Arc<Vec<Signed>>,
+}
+
+/// What a removal did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Removal {
+    /// The new key epoch's number.
+    pub epoch: u32,
+    /// Members who get the new key.
+    pub rekeyed: usize,
+    /// Members whose key this node does not know: they get the new key from another
+    /// owner's rekey, or from an invitation again.
+    pub unreachable: Vec<NodeId>,
+}
+
+impl Node {
+    /// A community's membership as its authority log resolves it: members and roles,
+    /// who was removed, key epochs, and every operation with what became of it.
+    pub fn authority(&mut self, cid: &CommunityId) -> Result<Arc<State>, Error> {
+        let view = self.store.read()?;
+        Ok(self.resolved(&view, cid)?.state.clone())
+    }
+
+    pub(super) fn resolved(&mut self, r: &impl Reads, cid: &CommunityId) -> Result<Arc<Resolved>, Error> {
+        let (_, inv) = self.joined(r, cid)?;
+        let id = DocId::Community { id: *cid, part: Part::AUTHORITY };
+        let heads = self.load_doc(r, id)?.doc.get_heads();
+        if let Some(c) = self.authority.get(cid)
+            && c.heads == heads
+        {
+            return Ok(c.clone());
+        }
+        let ops = log::ops_in(&mut self.load_doc(r, id)?.doc, cid);
+        let state = authority::resolve(inv.genesis.root, &ops);
+        let resolved = Arc::new(Resolved { heads, state: Arc::new(state), ops: Arc::new(ops) });
+        self.authority.insert(*cid, resolved.clone());
+        Ok(resolved)
+    }
+
+    /// Resolves the log of every community we belong to (a cache hit when unchanged).
+    pub(super) fn refresh_logs(&mut self, r: &impl Reads) -> Result<(), Error> {
+        let mut ids = Vec::new();
+        for (_, g) in r.grants()? {
+            if let Ok(Grant { invitation: Some(inv), .. }) = Grant::decode(&g) {
+                ids.push(membership::community_id(&inv.genesis));
+            }
+        }
+        ids.sort();
+        ids.dedup();
+        for cid in ids {
+            self.resolved(r, &cid)?;
+        }
+        Ok(())
+    }
+
+    /// The grant that made us a member (it holds the invitation) and the invitation.
+    pub(super) fn joined(&self, r: &impl Reads, cid: &CommunityId) -> Result<(Grant, Invitation), Error> {
+        let prefix = format!("c/{cid}#");
+        r.grants()?
+            .into_iter()
+            .filter(|(k, _)| k.starts_with(&prefix))
+            .filter_map(|(_, g)| Grant::decode(&g).ok())
+            .find_map(|g| g.invitation.clone().map(|i| (g, i)))
+            .ok_or(Error::NotMember(*cid))
+    }
+
+    /// Our role as the log says (as our certificate says while the log does not know
+    /// us yet); `Error::Removed` once it removed us.
+    pub(super) fn my_role(&mut self, r: &impl Reads, cid: &CommunityId) -> Result<Role, Error> {
+        let (_, inv) = self.joined(r, cid)?;
+        let state = self.resolved(r, cid)?.state.clone();
+        let me = self.identity.signing_public();
+        if state.is_gone(&me) {
+            return Err(Error::Removed(*cid));
+        }
+        Ok(match state.role(&me) {
+            Some(role) => role,
+            None => inv.chain.last().and_then(|c| Role::from_code(c.role)).unwrap_or(Role::Owner),
+        })
+    }
+
+    /// The community key we seal under: the current epoch's. If someone who holds it is
+    /// no longer a member, a rekey comes first (in `t`).
+    pub(super) fn sealing_key(&mut self, t: &mut Txn, cid: &CommunityId, part: Part) -> Result<Grant, Error> {
+        let resolved = self.resolved(&*t, cid)?;
+        // The log itself goes under the first key, which every member ever had: a
+        // removed member learns it was removed (and nothing sealed later).
+        let tag = if part == Part::AUTHORITY {
+            0
+        } else {
+            if resolved.state.needs_rekey() && !resolved.state.is_gone(&self.identity.signing_public()) {
+                self.append_op(t, cid, Action::Rekey, true)?;
+            }
+            self.resolved(&*t, cid)?.state.current_epoch().tag
+        };
+        self.epoch_grant(&*t, cid, tag)?.ok_or_else(|| Error::Document {
+            doc: DocId::Community { id: *cid, part }.to_string(),
+            reason: "this node holds no key for the community's current epoch (it may have been removed)".into(),
+        })
+    }
+
+    pub(super) fn epoch_grant(&self, r: &impl Reads, cid: &CommunityId, tag: u32) -> Result<Option<Grant>, Error> {
+        let key = format!("c/{cid}#{tag}");
+        Ok(r.grants()?.into_iter().find(|(k, _)| *k == key).and_then(|(_, g)| Grant::decode(&g).ok()))
+    }
+
+    /// Every community key we hold, by epoch tag.
+    pub(super) fn epoch_keys(&self, r: &impl Reads, cid: &CommunityId) -> Result<Vec<(u32, [u8; 32])>, Error> {
+        let prefix = format!("c/{cid}#");
+        Ok(r.grants()?
+            .into_iter()
+            .filter_map(|(k, g)| {
+                let tag = k.strip_prefix(&prefix)?.parse().ok()?;
+                Some((tag, Grant::decode(&g).ok()?.key))
+            })
+            .collect())
+    }
+
+    /// Appends an operation of ours to the log (in `t`). With `rekey`, it starts a key
+    /// epoch: a fresh key wrapped for every member the operation leaves, whose key we
+    /// know. Returns the event, and the members we could not wrap the key for.
+    pub(super) fn append_op(
+        &mut self,
+        t: &mut Txn,
+        cid: &CommunityId,
+        action: Action,
+        rekey: bool,
+    ) -> Result<(Event, Vec<NodeId>), Error> {
+        let state = self.resolved(&*t, cid)?.state.clone();
+        let me = self.identity.signing_public();
+        let mut op = authority::Op { community: *cid, author: me, follows: state.heads.clone(), action, rekey: None };
+        let key = crypto::random_32();
+        let mut unreachable = Vec::new();
+        if rekey {
+            let leaving = match &op.action {
+                Action::Remove { member } => Some(*member),
+                Action::Leave => Some(me),
+                _ => None,
+            };
+            let mut wrap_for = Vec::new();
+            for (pk, m) in state.members.iter().filter(|(pk, _)| Some(**pk) != leaving) {
+                let node = NodeId::from_signing_public(pk);
+                let agreement = match m.agreement {
+                    Some(a) => Some(a),
+                    None if *pk == me => Some(self.identity.agreement_public()),
+                    None => self.contact_card(&*t, &node)?.map(|c| c.agreement_public),
+                };
+                match agreement {
+                    Some(a) => wrap_for.push(a),
+                    None => unreachable.push(node),
+                }
+            }
+            let number = state.epochs.iter().map(|e| e.number).max().unwrap_or(0) + 1;
+            op.rekey = Some(authority::rekey(cid, number, &key, &wrap_for));
+        }
+        let signed = Signed::sign(&self.identity, op);
+        if rekey {
+            let tag = authority::epoch_tag(&signed.id);
+            let grant =
+                Grant { granter: me, recipient: me, scope: format!("c/{cid}"), epoch: tag, key, invitation: None };
+            t.put_grant(&format!("c/{cid}#{tag}"), &grant.encode())?;
+        }
+        let id = DocId::Community { id: *cid, part: Part::AUTHORITY };
+        let event = self.edit_in(t, id, |d, _, _| log::put_op(d, &signed))?;
+        // Our own operation must hold in the log as every node resolves it.
+        let after = self.resolved(&*t, cid)?;
+        if let Some(e) = after.state.log.iter().find(|e| e.id == signed.id)
+            && let authority::Outcome::Void(reason) = e.outcome
+        {
+            self.docs.remove(&id);
+            self.authority.remove(cid);
+            return Err(Error::Invalid(format!("not done: {reason}")));
+        }
+        Ok((event, unreachable))
+    }
+
+    /// The keys the log's rekeys hold for us that we do not have yet: taken, and what
+    /// waited for them read again (in the import's transaction).
+    pub(super) fn take_epoch_keys(&mut self, imp: &mut super::import::Import, cid: &CommunityId) -> Result<(), Error> {
+        let resolved = self.resolved(&imp.t, cid)?;
+        let held: HashSet<u32> = self.epoch_keys(&imp.t, cid)?.into_iter().map(|(t, _)| t).collect();
+        for epoch in &resolved.state.epochs {
+            if held.contains(&epoch.tag) {
+                continue;
+            }
+            let Some(op) = resolved.ops.iter().find(|o| o.id == epoch.op) else { continue };
+            let Some(rekey) = &op.op.rekey else { continue };
+            let Some(key) = authority::open_slot(cid, rekey, &self.identity) else { continue };
+            let me = self.identity.signing_public();
+            let grant = Grant {
+                granter: op.op.author,
+                recipient: me,
+                scope: format!("c/{cid}"),
+                epoch: epoch.tag,
+                key,
+                invitation: None,
+            };
+            self.accept_grant(imp, &grant)?;
+        }
+        Ok(())
+    }
+
+    fn member_key(&mut self, r: &impl Reads, cid: &CommunityId, who: &NodeId) -> Result<[u8; 32], Error> {
+        let state = self.resolved(r, cid)?.state.clone();
+        state
+            .members
+            .keys()
+            .chain(state.gone.iter())
+            .find(|pk| NodeId::from_signing_public(pk) == *who)
+            .copied()
+            .ok_or_else(|| Error::Invalid(format!("{who} is not a member of this community")))
+    }
+
+    fn require_owner(&mut self, r: &impl Reads, cid: &CommunityId, action: &'static str) -> Result<(), Error> {
+        match self.my_role(r, cid)? {
+            Role::Owner => Ok(()),
+            role => Err(Error::NotPermitted { role, action }),
+        }
+    }
+
+    /// Removes a member: a signed removal in the log, and in the same operation a new
+    /// community key for everyone else. Nothing sealed from now on (by us, or by any
+    /// member once it has seen the removal) is readable by the removed member; what was
+    /// shared before stays readable to it. Owners only.
+    pub fn remove_member(&mut self, cid: &CommunityId, who: &NodeId) -> Result<Removal, Error> {
+        let mut t = self.write_txn()?;
+        let result = (|| {
+            self.require_owner(&t, cid, "remove members")?;
+            let member = self.member_key(&t, cid, who)?;
+            if member == self.identity.signing_public() {
+                return Err(Error::Invalid("to take yourself out, leave the community".into()));
+            }
+            let state = self.resolved(&t, cid)?.state.clone();
+            if state.is_gone(&member) {
+                return Err(Error::Invalid(format!("{who} is already out of this community")));
+            }
+            let (log_event, unreachable) = self.append_op(&mut t, cid, Action::Remove { member }, true)?;
+            let roster = DocId::Community { id: *cid, part: Part::ROSTER };
+            let node = *who;
+            let roster_event = self.edit_in(&mut t, roster, |d, _, _| builtin::drop_member(d, &node))?;
+            let state = self.resolved(&t, cid)?.state.clone();
+            let removal = Removal {
+                epoch: state.current_epoch().number,
+                rekeyed: state.members.len() - unreachable.len(),
+                unreachable,
+            };
+            Ok((vec![log_event, roster_event], removal))
+        })();
+        self.finish_membership_edit(t, cid, result)
+    }
+
+    /// Gives a member another role (owners only). A demoted owner's log operations that
+    /// its demotion had not seen are void; a demoted editor's wiki edits made after it
+    /// are refused by every node.
+    pub fn set_member_role(&mut self, cid: &CommunityId, who: &NodeId, role: Role) -> Result<(), Error> {
+        let mut t = self.write_txn()?;
+        let result = (|| {
+            self.require_owner(&t, cid, "change roles")?;
+            let member = self.member_key(&t, cid, who)?;
+            let state = self.resolved(&t, cid)?.state.clone();
+            match state.role(&member) {
+                None => return Err(Error::Invalid(format!("{who} is no longer a member of this community"))),
+                Some(r) if r == role => {
+                    return Err(Error::Invalid(format!("{who} is already {}", role.with_article())));
+                }
+                Some(_) => {}
+            }
+            let (log_event, _) = self.append_op(&mut t, cid, Action::SetRole { member, role }, false)?;
+            let name = self.roster_name(&t, cid, who)?;
+            let roster = DocId::Community { id: *cid, part: Part::ROSTER };
+            let node = *who;
+            let roster_event = self.edit_in(&mut t, roster, |d, _, _| builtin::put_member(d, &node, role, &name))?;
+            Ok((vec![log_event, roster_event], ()))
+        })();
+        self.finish_membership_edit(t, cid, result)
+    }
+
+    /// Leaves a community: a signed leave in the log (the remaining members rekey before
+    /// they seal anything new). The last owner cannot leave.
+    pub fn leave_community(&mut self, cid: &CommunityId) -> Result<(), Error> {
+        let mut t = self.write_txn()?;
+        let result = (|| {
+            self.my_role(&t, cid)?;
+            let (event, _) = self.append_op(&mut t, cid, Action::Leave, false)?;
+            Ok((vec![event], ()))
+        })();
+        self.finish_membership_edit(t, cid, result)
+    }
+
+    fn roster_name(&mut self, r: &impl Reads, cid: &CommunityId, who: &NodeId) -> Result<String, Error> {
+        let roster = self.load_doc(r, DocId::Community { id: *cid, part: Part::ROSTER })?;
+        let id = who.to_string();
+        Ok(builtin::read_roster(&roster.doc)
+            .into_iter()
+            .find(|(n, _, _)| *n == id)
+            .map(|(_, _, name)| name)
+            .unwrap_or_default())
+    }
+
+    fn finish_membership_edit<T>(
+        &mut self,
+        t: Txn,
+        cid: &CommunityId,
+        result: Result<(Vec<Event>, T), Error>,
+    ) -> Result<T, Error> {
+        let docs =
+            [DocId::Community { id: *cid, part: Part::AUTHORITY }, DocId::Community { id: *cid, part: Part::ROSTER }];
+        match result {
+            Ok((events, out)) => {
+                self.commit_edits(t, &docs, events)?;
+                Ok(out)
+            }
+            Err(e) => {
+                for d in docs {
+                    self.docs.remove(&d);
+                }
+                self.authority.remove(cid);
+                Err(e)
+            }
+        }
+    }
+}

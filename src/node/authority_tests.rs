@@ -1,0 +1,165 @@
+//! Removal, rekey, demotion, leaving and concurrent owners, between real nodes.
+
+use super::testkit::{Kit, carry, community, import};
+use super::*;
+
+fn join(owner: &mut Node, member: &mut Node, cid: &CommunityId, role: Role) {
+    owner.add_contact(&member.card(), &[]).unwrap();
+    member.add_contact(&owner.card(), &[]).unwrap();
+    owner.invite(cid, &member.card(), role).unwrap();
+    carry(owner, member);
+    carry(member, owner);
+}
+
+fn import_all(to: &mut Node, bundles: &[Vec<u8>]) -> ImportReport {
+    to.import_many(bundles.iter().map(Vec::as_slice)).unwrap()
+}
+
+fn posts(n: &mut Node, cid: &CommunityId) -> Vec<String> {
+    n.feed(cid).unwrap().into_iter().map(|p| p.text).collect()
+}
+
+#[test]
+fn a_removed_member_reads_nothing_sealed_after_the_removal_and_keeps_what_came_before() {
+    let kit = Kit::new();
+    let (mut a, mut b, mut c) = (kit.node("A"), kit.node("B"), kit.node("C"));
+    let cid = community(&mut a, &mut b, Role::Member);
+    join(&mut a, &mut c, &cid, Role::Editor);
+    carry(&mut a, &mut b);
+    a.post(&cid, "before").unwrap();
+    carry(&mut a, &mut b);
+    carry(&mut a, &mut c);
+    assert_eq!(posts(&mut b, &cid), ["before"]);
+
+    let removal = a.remove_member(&cid, &b.node_id()).unwrap();
+    assert_eq!(removal.epoch, 1);
+    assert_eq!(removal.rekeyed, 2, "A and C get the new key");
+    a.post(&cid, "after").unwrap();
+    a.put_wiki_page(&cid, "Plan", "secret plan\n").unwrap();
+    let bundles = a.export(Target::Everyone).unwrap();
+    import(&mut b, &bundles);
+    import(&mut c, &bundles);
+    assert_eq!(posts(&mut c, &cid), ["before", "after"]);
+    assert_eq!(c.wiki_page(&cid, "Plan").unwrap().as_deref(), Some("secret plan\n"));
+    // B learns it was removed; what it had stays; nothing new opens.
+    assert_eq!(posts(&mut b, &cid), ["before"]);
+    assert_eq!(b.wiki_page(&cid, "Plan").unwrap(), None);
+    assert!(matches!(b.role(&cid), Err(Error::Removed(_))));
+    assert!(b.communities().unwrap().iter().any(|c| c.id == cid && c.removed));
+    assert!(matches!(b.post(&cid, "still here?"), Err(Error::Removed(_))));
+
+    // C, having seen the removal, seals under the new key too.
+    c.post(&cid, "from C").unwrap();
+    let from_c = c.export(Target::Everyone).unwrap();
+    import(&mut b, &from_c);
+    import(&mut a, &from_c);
+    assert!(!posts(&mut b, &cid).contains(&"from C".to_string()));
+    assert!(posts(&mut a, &cid).contains(&"from C".to_string()));
+}
+
+#[test]
+fn what_a_removed_member_sends_afterwards_is_refused_and_nothing_kept() {
+    let kit = Kit::new();
+    let (mut a, mut b) = (kit.node("A"), kit.node("B"));
+    let cid = community(&mut a, &mut b, Role::Member);
+    a.remove_member(&cid, &b.node_id()).unwrap();
+    // B has not heard yet, and posts.
+    b.post(&cid, "unseen").unwrap();
+    let from_b = b.export(Target::Everyone).unwrap();
+    let before = a.fingerprint().unwrap();
+    let r = import_all(&mut a, &from_b);
+    assert!(r.rejected().iter().any(|x| matches!(x, Rejection::Removed { .. })), "{r:?}");
+    assert_eq!(a.fingerprint().unwrap(), before);
+    assert!(posts(&mut a, &cid).is_empty());
+}
+
+#[test]
+fn a_demoted_editor_s_wiki_edits_are_refused_locally_and_at_every_node() {
+    let kit = Kit::new();
+    let (mut a, mut b, mut c) = (kit.node("A"), kit.node("B"), kit.node("C"));
+    let cid = community(&mut a, &mut b, Role::Editor);
+    join(&mut a, &mut c, &cid, Role::Member);
+    carry(&mut a, &mut b);
+    b.put_wiki_page(&cid, "Wells", "north\n").unwrap();
+    carry(&mut b, &mut a);
+    a.set_member_role(&cid, &b.node_id(), Role::Member).unwrap();
+    let log = a.export(Target::Everyone).unwrap();
+    import(&mut c, &log);
+    // An edit B makes before it hears of the demotion: refused by everyone who has.
+    b.put_wiki_page(&cid, "Wells", "north\nsouth\n").unwrap();
+    let late = b.export(Target::Everyone).unwrap();
+    for n in [&mut a, &mut c] {
+        let r = import_all(n, &late);
+        assert!(r.rejected().iter().any(|x| matches!(x, Rejection::Permission { .. })), "{r:?}");
+        assert_eq!(n.wiki_page(&cid, "Wells").unwrap().as_deref(), Some("north\n"));
+    }
+    // Once B has heard, its own node refuses the edit.
+    import(&mut b, &log);
+    assert_eq!(b.role(&cid).unwrap(), Role::Member);
+    assert!(matches!(b.put_wiki_page(&cid, "Wells", "x\n"), Err(Error::NotPermitted { .. })));
+    assert!(b.post(&cid, "members still post").is_ok());
+}
+
+#[test]
+fn a_member_who_leaves_is_rekeyed_out_by_the_next_one_to_seal() {
+    let kit = Kit::new();
+    let (mut a, mut b, mut c) = (kit.node("A"), kit.node("B"), kit.node("C"));
+    let cid = community(&mut a, &mut b, Role::Member);
+    join(&mut a, &mut c, &cid, Role::Member);
+    carry(&mut a, &mut b);
+    b.leave_community(&cid).unwrap();
+    carry(&mut b, &mut a);
+    carry(&mut b, &mut c);
+    assert!(a.authority(&cid).unwrap().needs_rekey());
+    // C seals first: it rekeys for A and itself.
+    c.post(&cid, "after B left").unwrap();
+    let from_c = c.export(Target::Everyone).unwrap();
+    import(&mut a, &from_c);
+    import(&mut b, &from_c);
+    assert!(!a.authority(&cid).unwrap().needs_rekey());
+    assert_eq!(posts(&mut a, &cid), ["after B left"]);
+    assert!(posts(&mut b, &cid).is_empty());
+    // The last owner cannot leave.
+    assert!(a.leave_community(&cid).is_err());
+}
+
+#[test]
+fn concurrent_owners_removing_each_other_resolve_alike_in_every_delivery_order() {
+    let kit = Kit::new();
+    let (mut f, mut o1, mut o2, mut m) = (kit.node("F"), kit.node("O1"), kit.node("O2"), kit.node("M"));
+    let cid = community(&mut f, &mut o1, Role::Owner);
+    join(&mut f, &mut o2, &cid, Role::Owner);
+    join(&mut f, &mut m, &cid, Role::Member);
+    for n in [&mut o1, &mut o2, &mut m] {
+        carry(&mut f, n);
+    }
+    // O1 (owner first) and O2 remove each other without having heard of the other.
+    o1.remove_member(&cid, &o2.node_id()).unwrap();
+    o2.remove_member(&cid, &o1.node_id()).unwrap();
+    let x = o1.export(Target::Everyone).unwrap();
+    let y = o2.export(Target::Everyone).unwrap();
+    let mut states = Vec::new();
+    for (first, second) in [(&x, &y), (&y, &x)] {
+        let n = &mut kit.node("late");
+        // A fresh member who receives everything in this order.
+        join(&mut f, n, &cid, Role::Member);
+        carry(&mut f, n);
+        import(n, first);
+        import(n, second);
+        states.push(n.authority(&cid).unwrap());
+    }
+    import(&mut m, &y);
+    import(&mut m, &x);
+    import(&mut f, &x);
+    import(&mut f, &y);
+    let (sm, sf) = (m.authority(&cid).unwrap(), f.authority(&cid).unwrap());
+    let o1_pk = o1.identity.signing_public();
+    let o2_pk = o2.identity.signing_public();
+    let m_pk = m.identity.signing_public();
+    for s in states.iter().chain([&sm, &sf]) {
+        assert_eq!(s.role(&o1_pk), Some(Role::Owner));
+        assert!(s.is_gone(&o2_pk));
+        assert_eq!(s.role(&m_pk), Some(Role::Member));
+        assert_eq!(s.current_epoch().tag, sf.current_epoch().tag);
+    }
+}
