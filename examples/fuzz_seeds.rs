@@ -102,7 +102,7 @@ fn main() {
         scope: "c/abcdefghijklmnopqrstuvwxyz234567".into(),
         epoch: 2,
         key: [6; 32],
-        invitation: Some(Invitation { genesis, chain: vec![cert], name: "Wells".into() }),
+        invitation: Some(Invitation { genesis, chain: vec![cert], name: "Wells".into(), earlier_keys: vec![] }),
     };
     put(&out, "grant", "made.invitation", &grant.encode());
     put(&out, "grant", "made.invitation.signed", &envelope::encode_signed(&grant.encode(), &[7; 64]));

@@ -274,6 +274,39 @@ pub(crate) enum CommunityCommand {
         /// Invitation id (from `community invites`).
         id: String,
     },
+    /// Remove a member (owners). A new community key goes to everyone else in the same
+    /// step: nothing sealed afterwards is readable by the removed member; what was shared
+    /// before stays readable to them.
+    Remove {
+        /// Community name or id.
+        community: String,
+        /// The member: a name, node id or card.
+        member: String,
+    },
+    /// Give a member another role: owner, editor or member (owners).
+    Role {
+        /// Community name or id.
+        community: String,
+        /// The member: a name, node id or card.
+        member: String,
+        /// The new role.
+        #[arg(value_parser = parse_role)]
+        role: Role,
+    },
+    /// Leave a community. What you have stays readable here; nothing new reaches you.
+    Leave {
+        /// Community name or id.
+        community: String,
+    },
+    /// The community's authority log: who invited, promoted, removed whom, and what was
+    /// void (concurrent changes resolved by seniority, removals, the last owner kept).
+    Log {
+        /// Community name or id.
+        community: String,
+        /// Print JSON (node ids and operation ids).
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]

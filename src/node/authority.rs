@@ -247,17 +247,16 @@ impl Node {
             if state.is_gone(&member) {
                 return Err(Error::Invalid(format!("{who} is already out of this community")));
             }
+            // The roster keeps its name: the log says it is out, and people still read
+            // who it was.
             let (log_event, unreachable) = self.append_op(&mut t, cid, Action::Remove { member }, true)?;
-            let roster = DocId::Community { id: *cid, part: Part::ROSTER };
-            let node = *who;
-            let roster_event = self.edit_in(&mut t, roster, |d, _, _| builtin::drop_member(d, &node))?;
             let state = self.resolved(&t, cid)?.state.clone();
             let removal = Removal {
                 epoch: state.current_epoch().number,
                 rekeyed: state.members.len() - unreachable.len(),
                 unreachable,
             };
-            Ok((vec![log_event, roster_event], removal))
+            Ok((vec![log_event], removal))
         })();
         self.finish_membership_edit(t, cid, result)
     }

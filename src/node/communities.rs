@@ -82,10 +82,11 @@ impl Node {
 
     /// The community's current content key and its epoch. For backups, and for tools
     /// that seal bundles by hand (interoperability and adversarial tests).
-    pub fn community_key(&mut self, cid: &CommunityId) -> Result<([u8; 32], u32), Error> {
+    /// The epoch is the current one as this node last resolved the community's log.
+    pub fn community_key(&self, cid: &CommunityId) -> Result<([u8; 32], u32), Error> {
         let view = self.store.read()?;
-        self.my_role(&view, cid)?;
-        let tag = self.resolved(&view, cid)?.state.current_epoch().tag;
+        self.membership(&view, cid)?;
+        let tag = self.authority.get(cid).map_or(0, |r| r.state.current_epoch().tag);
         let grant = self.epoch_grant(&view, cid, tag)?.ok_or(Error::Removed(*cid))?;
         Ok((grant.key, grant.epoch))
     }
@@ -182,10 +183,32 @@ impl Node {
         Ok(out)
     }
 
-    /// A community's roster: (node id, role, name).
+    /// A community's members: (node id, role, name). Who is in and with which role is
+    /// the authority log's to say; names come from the roster.
     pub fn members(&mut self, cid: &CommunityId) -> Result<Vec<(String, Role, String)>, Error> {
         let view = self.store.read()?;
-        Ok(builtin::read_roster(&self.load_doc(&view, DocId::Community { id: *cid, part: Part::ROSTER })?.doc))
+        let roster =
+            builtin::read_roster(&self.load_doc(&view, DocId::Community { id: *cid, part: Part::ROSTER })?.doc);
+        let state = self.resolved(&view, cid)?.state.clone();
+        let gone: HashSet<String> = state.gone.iter().map(|pk| NodeId::from_signing_public(pk).to_string()).collect();
+        let mut out: Vec<(String, Role, String)> = state
+            .members
+            .iter()
+            .map(|(pk, m)| {
+                let id = NodeId::from_signing_public(pk).to_string();
+                let name =
+                    roster.iter().find(|(n, _, _)| *n == id).map(|(_, _, name)| name.clone()).unwrap_or_default();
+                (id, m.role, name)
+            })
+            .collect();
+        // Invited by certificate, not yet in the log as this node has it.
+        for (n, r, name) in roster {
+            if !gone.contains(&n) && !out.iter().any(|(o, _, _)| *o == n) {
+                out.push((n, r, name));
+            }
+        }
+        out.sort_by(|a, b| (a.1, &a.2).cmp(&(b.1, &b.2)));
+        Ok(out)
     }
 
     /// A community's public name and description, readable by anyone holding them.
@@ -255,8 +278,11 @@ impl Node {
     /// community it cannot read is skipped.
     pub fn names(&mut self) -> Result<std::collections::BTreeMap<NodeId, String>, Error> {
         let mut names = std::collections::BTreeMap::new();
+        let view = self.store.read()?;
         for c in self.communities()? {
-            for (id, _, name) in self.members(&c.id).unwrap_or_default() {
+            // The roster, who is out included: people still read who it was.
+            let roster = self.load_doc(&view, DocId::Community { id: c.id, part: Part::ROSTER })?;
+            for (id, _, name) in builtin::read_roster(&roster.doc) {
                 if let Some(id) = NodeId::parse(&id) {
                     names.insert(id, name);
                 }

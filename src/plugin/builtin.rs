@@ -226,15 +226,6 @@ pub(crate) fn put_member(
     Ok(())
 }
 
-/// Takes a member off the roster.
-pub(crate) fn drop_member(doc: &mut AutoCommit, node: &NodeId) -> Result<(), automerge::AutomergeError> {
-    let key = format!("{MEMBER_PREFIX}{node}");
-    if doc.get(ROOT, key.as_str())?.is_some() {
-        doc.delete(ROOT, key.as_str())?;
-    }
-    Ok(())
-}
-
 /// The roster: node id text, role, display name.
 pub(crate) fn read_roster(doc: &AutoCommit) -> Vec<(String, Role, String)> {
     let mut out: Vec<(String, Role, String)> = doc

@@ -3,7 +3,10 @@
 
 use std::path::Path;
 
-use super::{card, community, open};
+use caravan::NodeId;
+use caravan::authority::{Action, Entry, Outcome};
+
+use super::{card, community, open, who};
 use crate::cli::args::CommunityCommand;
 use crate::cli::output::outln;
 use crate::cli::output::{error_text, print_json};
@@ -34,17 +37,22 @@ pub(crate) fn run(home: &Path, command: CommunityCommand) -> Result<(), String> 
             if json {
                 print_json(serde_json::Value::Array(
                     list.iter()
-                        .map(|c| serde_json::json!({"id": c.id.to_string(), "name": c.name, "role": c.role.as_str()}))
+                        .map(|c| {
+                            serde_json::json!({
+                                "id": c.id.to_string(), "name": c.name, "role": c.role.as_str(), "removed": c.removed,
+                            })
+                        })
                         .collect(),
                 ));
             } else if list.is_empty() {
                 outln!("No communities yet: found one with `caravan community create NAME`, or accept an invitation.");
             } else {
                 for c in list {
+                    let role = if c.removed { "no longer a member".to_string() } else { c.role.to_string() };
                     if verbose {
-                        outln!("{}  ({})  {}", c.name, c.role, c.id);
+                        outln!("{}  ({role})  {}", c.name, c.id);
                     } else {
-                        outln!("{}  ({})", c.name, c.role);
+                        outln!("{}  ({role})", c.name);
                     }
                 }
             }
@@ -95,6 +103,61 @@ pub(crate) fn run(home: &Path, command: CommunityCommand) -> Result<(), String> 
                 }
             }
         }
+        CommunityCommand::Remove { community: c, member } => {
+            let mut node = open(home)?;
+            let cid = community(&mut node, &c)?;
+            let id = who(&mut node, &member)?;
+            let names = Names::load(&mut node);
+            let (them, place) = (names.of(&id), community_name(&mut node, &cid));
+            let r = node.remove_member(&cid, &id).map_err(error_text)?;
+            outln!(
+                "Removed {them} from {place}. A new key (epoch {}) goes to the {} remaining {} with your next sync: \
+                 nothing sealed from now on is readable by {them}; what was shared before stays readable to them.",
+                r.epoch,
+                r.rekeyed,
+                if r.rekeyed == 1 { "member" } else { "members" }
+            );
+            if !r.unreachable.is_empty() {
+                let list: Vec<String> = r.unreachable.iter().map(|n| names.of(n)).collect();
+                outln!(
+                    "This node does not know the key of {}: they get the new key when an owner who does rekeys, \
+                     or when invited again.",
+                    list.join(", ")
+                );
+            }
+        }
+        CommunityCommand::Role { community: c, member, role } => {
+            let mut node = open(home)?;
+            let cid = community(&mut node, &c)?;
+            let id = who(&mut node, &member)?;
+            let them = Names::load(&mut node).of(&id);
+            node.set_member_role(&cid, &id, role).map_err(error_text)?;
+            let place = community_name(&mut node, &cid);
+            outln!("{them} is now {} of {place}; everyone hears it with your next sync.", role.with_article());
+        }
+        CommunityCommand::Leave { community: c } => {
+            let mut node = open(home)?;
+            let cid = community(&mut node, &c)?;
+            let place = community_name(&mut node, &cid);
+            node.leave_community(&cid).map_err(error_text)?;
+            outln!(
+                "You left {place}. The members hear it with your next sync and stop sending you anything new; \
+                 what you have stays readable here."
+            );
+        }
+        CommunityCommand::Log { community: c, json } => {
+            let mut node = open(home)?;
+            let cid = community(&mut node, &c)?;
+            let state = node.authority(&cid).map_err(error_text)?;
+            if json {
+                print_json(serde_json::Value::Array(state.log.iter().map(log_json).collect()));
+            } else {
+                let names = Names::load(&mut node);
+                for e in &state.log {
+                    outln!("{}", log_line(&names, e));
+                }
+            }
+        }
         CommunityCommand::Accept { id } => {
             let mut node = open(home)?;
             let cid = node.accept_invite(&id).map_err(error_text)?;
@@ -103,4 +166,56 @@ pub(crate) fn run(home: &Path, command: CommunityCommand) -> Result<(), String> 
         }
     }
     Ok(())
+}
+
+fn community_name(node: &mut caravan::Node, cid: &caravan::CommunityId) -> String {
+    node.communities()
+        .ok()
+        .and_then(|l| l.into_iter().find(|x| x.id == *cid))
+        .map_or_else(|| cid.to_string(), |c| c.name)
+}
+
+/// One operation of the log, in words.
+fn log_line(names: &Names, e: &Entry) -> String {
+    let by = names.of(&NodeId::from_signing_public(&e.author));
+    let of = |pk: &[u8; 32]| names.of(&NodeId::from_signing_public(pk));
+    let what = match &e.action {
+        Action::Add { member, role, .. } if *member == e.author => {
+            format!("{by} founded it, as {}", role.with_article())
+        }
+        Action::Add { member, role, .. } => format!("{by} invited {} as {}", of(member), role.with_article()),
+        Action::SetRole { member, role } => format!("{by} made {} {}", of(member), role.with_article()),
+        Action::Remove { member } => format!("{by} removed {}", of(member)),
+        Action::Leave => format!("{by} left"),
+        Action::Quarantine { member } => format!("{by} quarantined {}", of(member)),
+        Action::Release { member } => format!("{by} lifted the quarantine of {}", of(member)),
+        Action::Rekey => format!("{by} gave the members a new key"),
+    };
+    match &e.outcome {
+        Outcome::Applied => what,
+        Outcome::Void(reason) => format!("{what}: void, {reason}"),
+        Outcome::Waiting => format!("{what}: waiting for earlier changes of the log"),
+    }
+}
+
+fn log_json(e: &Entry) -> serde_json::Value {
+    let node = |pk: &[u8; 32]| NodeId::from_signing_public(pk).to_string();
+    let (role, member) = match &e.action {
+        Action::Add { member, role, .. } | Action::SetRole { member, role } => {
+            (Some(role.as_str()), Some(node(member)))
+        }
+        Action::Remove { member } | Action::Quarantine { member } | Action::Release { member } => {
+            (None, Some(node(member)))
+        }
+        Action::Leave | Action::Rekey => (None, None),
+    };
+    let (outcome, reason) = match &e.outcome {
+        Outcome::Applied => ("applied", None),
+        Outcome::Void(r) => ("void", Some(*r)),
+        Outcome::Waiting => ("waiting", None),
+    };
+    serde_json::json!({
+        "id": caravan::store::hex(&e.id), "by": node(&e.author), "action": e.action.name(),
+        "member": member, "role": role, "outcome": outcome, "reason": reason,
+    })
 }

@@ -1,0 +1,96 @@
+//! Membership that changes, through the binary over a stick: removal with a new key,
+//! demotion, leaving, and the log that says what happened.
+
+mod common;
+
+use common::{caravan, ok, with_stdin};
+use std::path::Path;
+
+fn init(name: &str) -> tempfile::TempDir {
+    let home = tempfile::tempdir().unwrap();
+    ok(home.path(), &["init", "--name", name]);
+    home
+}
+
+fn card(home: &Path) -> String {
+    ok(home, &["id"]).trim().to_string()
+}
+
+fn sync(home: &Path, stick: &Path) {
+    ok(home, &["sync", "--stick", stick.to_str().unwrap()]);
+}
+
+#[test]
+fn removed_members_read_nothing_new_demoted_editors_edit_nothing_and_the_log_says_why() {
+    let (a, b, c) = (init("Ana"), init("Bo"), init("Cy"));
+    let (a, b, c) = (a.path(), b.path(), c.path());
+    let stick = tempfile::tempdir().unwrap();
+    let stick = stick.path();
+    for (x, y) in [(a, b), (a, c), (b, a), (c, a)] {
+        ok(x, &["contact", "add", &card(y)]);
+    }
+    ok(a, &["community", "create", "Wells"]);
+    ok(a, &["community", "invite", "Wells", &card(b)]);
+    ok(a, &["community", "invite", "Wells", &card(c), "--role", "editor"]);
+    ok(a, &["post", "Wells", "before the removal"]);
+    sync(a, stick);
+    for n in [b, c] {
+        sync(n, stick);
+        assert!(ok(n, &["feed", "Wells"]).contains("before the removal"));
+    }
+    let members = ok(a, &["community", "members", "Wells"]);
+    assert!(members.contains("Bo") && members.contains("Cy  (editor)"), "{members}");
+
+    // Only owners remove.
+    let out = caravan(c, &["community", "remove", "Wells", "Bo"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("may not remove members"), "{out:?}");
+
+    let said = ok(a, &["community", "remove", "Wells", "Bo"]);
+    assert!(said.contains("Removed Bo from Wells") && said.contains("what was shared before stays readable"), "{said}");
+    ok(a, &["post", "Wells", "after the removal"]);
+    assert!(with_stdin(a, &["wiki", "put", "Wells", "Plan"], "the new well goes north\n").status.success());
+    sync(a, stick);
+    sync(b, stick);
+    sync(c, stick);
+
+    // Bo keeps what came before, reads nothing after, and is told.
+    let feed_b = ok(b, &["feed", "Wells"]);
+    assert!(feed_b.contains("before the removal") && !feed_b.contains("after the removal"), "{feed_b}");
+    assert!(!ok(b, &["wiki", "list", "Wells"]).contains("Plan"));
+    assert!(ok(b, &["community", "list"]).contains("Wells  (no longer a member)"));
+    let out = caravan(b, &["post", "Wells", "let me back"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no longer a member"), "{out:?}");
+    // Cy reads everything.
+    assert!(ok(c, &["feed", "Wells"]).contains("after the removal"));
+    assert!(ok(c, &["wiki", "get", "Wells", "Plan"]).contains("north"));
+
+    // Demoted, Cy's node refuses its wiki edits; the log says what happened.
+    assert!(ok(a, &["community", "role", "Wells", "Cy", "member"]).contains("Cy is now a member of Wells"));
+    sync(a, stick);
+    sync(c, stick);
+    let out = with_stdin(c, &["wiki", "put", "Wells", "Plan"], "south after all\n");
+    assert!(!out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("a member may not"), "{out:?}");
+    let log = ok(c, &["community", "log", "Wells"]);
+    for line in ["Ana founded it", "Ana invited Bo as a member", "Ana removed Bo", "Ana made Cy (you) a member"] {
+        assert!(log.contains(line), "{line:?} not in {log}");
+    }
+    let json: serde_json::Value = serde_json::from_str(&ok(c, &["community", "log", "Wells", "--json"])).unwrap();
+    assert!(json.as_array().unwrap().iter().all(|e| e["outcome"] == "applied"), "{json}");
+
+    // Cy leaves; Ana's next post is sealed for Ana alone, under a new key.
+    assert!(ok(c, &["community", "leave", "Wells"]).contains("You left Wells"));
+    sync(c, stick);
+    sync(a, stick);
+    ok(a, &["post", "Wells", "after Cy left"]);
+    sync(a, stick);
+    sync(c, stick);
+    assert!(!ok(c, &["feed", "Wells"]).contains("after Cy left"));
+    assert!(ok(a, &["community", "log", "Wells"]).contains("Cy left"));
+    // The last owner cannot leave.
+    let out = caravan(a, &["community", "leave", "Wells"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("last owner"), "{out:?}");
+}
