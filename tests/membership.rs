@@ -94,3 +94,42 @@ fn removed_members_read_nothing_new_demoted_editors_edit_nothing_and_the_log_say
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("last owner"), "{out:?}");
 }
+
+#[test]
+fn each_circle_reaches_exactly_its_members_before_and_after_someone_leaves_it() {
+    let (a, b, c, d) = (init("Ana"), init("Bo"), init("Cy"), init("Di"));
+    let (a, b, c, d) = (a.path(), b.path(), c.path(), d.path());
+    let stick = tempfile::tempdir().unwrap();
+    let stick = stick.path();
+    ok(a, &["contact", "add", &card(b), "--audience", "friends", "--audience", "family"]);
+    ok(a, &["contact", "add", &card(c), "--audience", "friends"]);
+    ok(a, &["contact", "add", &card(d), "--audience", "business"]);
+    for n in [b, c, d] {
+        ok(n, &["contact", "add", &card(a)]);
+    }
+    ok(a, &["profile", "set", "phone", "555-0101", "--audience", "friends"]);
+    ok(a, &["profile", "set", "address", "12 Well Road", "--audience", "family"]);
+    ok(a, &["profile", "set", "hours", "9 to 5", "--audience", "business"]);
+    sync(a, stick);
+    let reads = |n: &Path| {
+        sync(n, stick);
+        ok(n, &["profile", "show", "Ana"])
+    };
+    let (rb, rc, rd) = (reads(b), reads(c), reads(d));
+    assert!(rb.contains("555-0101") && rb.contains("12 Well Road") && !rb.contains("9 to 5"), "{rb}");
+    assert!(rc.contains("555-0101") && !rc.contains("12 Well Road") && !rc.contains("9 to 5"), "{rc}");
+    assert!(rd.contains("9 to 5") && !rd.contains("555-0101") && !rd.contains("12 Well Road"), "{rd}");
+
+    let said = ok(a, &["contact", "remove", "Cy", "--audience", "friends"]);
+    assert!(said.contains("Took Cy out of friends") && said.contains("new key"), "{said}");
+    let circles = ok(a, &["circle", "list"]);
+    assert!(circles.contains("friends: Bo  (key epoch 1)"), "{circles}");
+    assert!(circles.contains("family: Bo  (its first key)"), "{circles}");
+    ok(a, &["profile", "set", "meeting", "Tuesday at the north well", "--audience", "friends"]);
+    sync(a, stick);
+    let (rb, rc, rd) = (reads(b), reads(c), reads(d));
+    assert!(rb.contains("Tuesday at the north well"), "{rb}");
+    assert!(!rc.contains("Tuesday"), "a removed friend reads what came after: {rc}");
+    assert!(rc.contains("555-0101"), "what came before stays readable: {rc}");
+    assert!(!rd.contains("Tuesday"), "{rd}");
+}

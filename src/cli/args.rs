@@ -43,6 +43,9 @@ pub(crate) enum Command {
     /// Edit or show profiles.
     #[command(subcommand)]
     Profile(ProfileCommand),
+    /// Your profile's circles (its audiences): who is in each, and its key.
+    #[command(subcommand)]
+    Circle(CircleCommand),
     /// Create, join and inspect communities.
     #[command(subcommand)]
     Community(CommunityCommand),
@@ -221,6 +224,18 @@ pub(crate) enum ProfileCommand {
         /// Whose: a name (a contact's or a community member's), a node id or a card.
         node: Option<String>,
         /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum CircleCommand {
+    /// List each circle (friends, family, business, friends-of-friends), who is in it and
+    /// its key epoch. Put people in with `contact add CARD --audience A`, take them out
+    /// with `contact remove NAME --audience A` (which gives the rest a new key).
+    List {
+        /// Print JSON (node ids).
         #[arg(long)]
         json: bool,
     },

@@ -22,6 +22,7 @@ pub(crate) fn dispatch(home: &Path, command: Command) -> Result<(), String> {
         Command::Init { name, passphrase } => commands::node::init(home, &name, passphrase),
         Command::Id => commands::node::id(home),
         Command::Contact(c) => commands::contacts::run(home, c),
+        Command::Circle(c) => commands::contacts::circles(home, c),
         Command::Profile(c) => commands::profile::run(home, c),
         Command::Community(c) => commands::community::run(home, c),
         Command::Wiki(args::WikiCommand::Put { community, page, file, allow_empty }) => {

@@ -189,7 +189,12 @@ impl Node {
         let view = self.store.read()?;
         let roster =
             builtin::read_roster(&self.load_doc(&view, DocId::Community { id: *cid, part: Part::ROSTER })?.doc);
-        let state = self.resolved(&view, cid)?.state.clone();
+        // A community we are not in: what its roster says, if we hold it.
+        let state = match self.resolved(&view, cid) {
+            Ok(r) => r.state.clone(),
+            Err(Error::NotMember(_)) => return Ok(roster),
+            Err(e) => return Err(e),
+        };
         let gone: HashSet<String> = state.gone.iter().map(|pk| NodeId::from_signing_public(pk).to_string()).collect();
         let mut out: Vec<(String, Role, String)> = state
             .members

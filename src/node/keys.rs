@@ -51,7 +51,9 @@ impl Node {
 
     /// Takes a contact out of `audiences` of our profile, or, with no audiences, forgets
     /// it as a contact. Returns the audiences it left (`Error::Invalid` if it is not a
-    /// contact). What it could read stays read: the audiences' keys do not change.
+    /// contact). Each audience it left gets a new key epoch in the same operation, granted
+    /// to everyone still in it: nothing written for that audience from now on is readable
+    /// by the contact; what it could read before stays readable to it.
     pub fn remove_contact(&mut self, node: &NodeId, audiences: &[Audience]) -> Result<Vec<Audience>, Error> {
         let Some(known) = self.contacts()?.into_iter().find(|c| c.card.node_id() == *node) else {
             return Err(Error::Invalid(format!("{node} is not a contact")));
@@ -66,8 +68,60 @@ impl Node {
             t.put_contact(&node.to_string(), had & !drop, &known.card.to_bytes())?;
             known.audiences.iter().copied().filter(|a| drop & a.bit() != 0).collect()
         };
+        for audience in left.iter().filter(|a| **a != Audience::Public) {
+            self.rekey_audience(&mut t, *audience)?;
+        }
         t.commit()?;
         Ok(left)
+    }
+
+    /// Starts a new epoch of our `audience` circle: a fresh key, granted to everyone in
+    /// it now. Returns the epoch.
+    fn rekey_audience(&mut self, t: &mut Txn, audience: Audience) -> Result<u32, Error> {
+        let me = self.identity.signing_public();
+        let scope = format!("p/{}/{audience}", self.node_id());
+        let Some(current) = self.latest_grant(t, &scope)? else { return Ok(0) };
+        let epoch = current.epoch + 1;
+        let grant = Grant {
+            granter: me,
+            recipient: me,
+            scope: scope.clone(),
+            epoch,
+            key: crypto::random_32(),
+            invitation: None,
+        };
+        t.put_grant(&format!("{scope}#{epoch}"), &grant.encode())?;
+        self.ensure_audience_grants(t, audience)?;
+        Ok(epoch)
+    }
+
+    /// Our profile's circles: each audience but the public one, who is in it, and its key
+    /// epoch.
+    pub fn circles(&self) -> Result<Vec<Circle>, Error> {
+        let view = self.store.read()?;
+        let contacts = self.contacts()?;
+        let me = self.node_id();
+        let mut out = Vec::new();
+        for audience in Audience::ALL.into_iter().filter(|a| *a != Audience::Public) {
+            let scope = format!("p/{me}/{audience}");
+            out.push(Circle {
+                audience,
+                members: contacts
+                    .iter()
+                    .filter(|c| c.audiences.contains(&audience))
+                    .map(|c| c.card.node_id())
+                    .collect(),
+                epoch: self.latest_grant(&view, &scope)?.map(|g| g.epoch),
+            });
+        }
+        Ok(out)
+    }
+
+    /// The key epoch a grant bundle we stored carries (its header says it in clear).
+    fn grant_bundle_epoch(r: &impl Reads, digest: &[u8; 32]) -> Result<Option<u32>, Error> {
+        let Some(bytes) = r.bundle(digest)? else { return Ok(None) };
+        let Ok(info) = bundle::parse_untimed(&bytes) else { return Ok(None) };
+        Ok(envelope::decode_envelope(&bytes[info.payload.clone()]).ok().map(|e| e.header.epoch))
     }
 
     /// All contacts.
@@ -120,12 +174,16 @@ impl Node {
                 g
             }
         };
-        let already: HashSet<String> = t
-            .all_bundle_meta()?
-            .into_iter()
-            .filter(|(_, m)| m.state == BundleState::Grant && m.doc == scope)
-            .map(|(_, m)| m.destination)
-            .collect();
+        // Who holds a grant of this epoch already (older epochs' grants do not count).
+        let mut already: HashSet<String> = HashSet::new();
+        for (digest, m) in t.all_bundle_meta()? {
+            if m.state == BundleState::Grant
+                && m.doc == scope
+                && Self::grant_bundle_epoch(t, &digest)? == Some(own.epoch)
+            {
+                already.insert(m.destination);
+            }
+        }
         for (_, bits, card) in t.contacts()? {
             if bits & audience.bit() == 0 {
                 continue;

@@ -54,7 +54,7 @@ mod testkit;
 pub use crate::report::{ImportReport, LinkPlan, LinkSummary, Outcome, Outgoing, WaitReason};
 pub use authority::Removal;
 pub use history::{PageAt, PageVersion};
-pub use reports::{CommunityInfo, Contact, ContactChange, CustodyStatus, Event, InviteInfo, ProfileField};
+pub use reports::{Circle, CommunityInfo, Contact, ContactChange, CustodyStatus, Event, InviteInfo, ProfileField};
 
 use import::Import;
 use ledger::Ledger;

@@ -104,3 +104,16 @@ pub struct CustodyStatus {
     /// Custody answers we owe, sent with the next export.
     pub answers_queued: usize,
 }
+
+/// One circle of our profile: an audience, who is in it, and its key epoch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Circle {
+    /// The audience.
+    pub audience: Audience,
+    /// Contacts in it.
+    pub members: Vec<NodeId>,
+    /// Its key's epoch (`None` until something was written for it or someone was put in
+    /// it); every removal starts a new one.
+    pub epoch: Option<u32>,
+}

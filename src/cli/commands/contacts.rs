@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use super::{card, open, who};
-use crate::cli::args::ContactCommand;
+use crate::cli::args::{CircleCommand, ContactCommand};
 use crate::cli::output::outln;
 use crate::cli::output::{error_text, print_json};
 
@@ -42,14 +42,20 @@ pub(crate) fn run(home: &Path, command: ContactCommand) -> Result<(), String> {
             let Some(name) = name else { return Err(format!("{w:?} is not one of your contacts")) };
             let left = node.remove_contact(&id, &audience).map_err(error_text)?;
             let left: Vec<&str> = left.iter().map(|a| a.as_str()).collect();
+            let rekeyed = if left.iter().any(|a| *a != "public") {
+                format!(
+                    " {} a new key, for the others in it: what you write there from now on is not readable by \
+                     {name}; what they could read before stays readable to them.",
+                    if left.len() == 1 { "It has" } else { "Each has" }
+                )
+            } else {
+                String::new()
+            };
             match (audience.is_empty(), left.as_slice()) {
-                (true, _) => outln!("Forgot {name} as a contact."),
+                (true, []) => outln!("Forgot {name} as a contact."),
+                (true, l) => outln!("Forgot {name} as a contact, and took them out of {}.{rekeyed}", list(l)),
                 (false, []) => outln!("{name} was in none of these audiences; nothing changed."),
-                (false, l) => outln!(
-                    "Took {name} out of {}. They keep the key they were given: what that audience reads stays \
-                     readable to them until its key changes.",
-                    list(l)
-                ),
+                (false, l) => outln!("Took {name} out of {}.{rekeyed}", list(l)),
             }
         }
         ContactCommand::List { json } => {
@@ -121,6 +127,37 @@ pub(crate) fn blocked(home: &Path, json: bool) -> Result<(), String> {
         for n in list {
             outln!("{}", names.of(&n));
         }
+    }
+    Ok(())
+}
+
+/// `caravan circle list`.
+pub(crate) fn circles(home: &Path, command: CircleCommand) -> Result<(), String> {
+    let CircleCommand::List { json } = command;
+    let mut node = open(home)?;
+    let circles = node.circles().map_err(error_text)?;
+    if json {
+        print_json(serde_json::Value::Array(
+            circles
+                .iter()
+                .map(|c| {
+                    let members: Vec<String> = c.members.iter().map(|n| n.to_string()).collect();
+                    serde_json::json!({"audience": c.audience.as_str(), "members": members, "epoch": c.epoch})
+                })
+                .collect(),
+        ));
+        return Ok(());
+    }
+    let names = crate::cli::words::Names::load(&mut node);
+    for c in circles {
+        let who: Vec<String> = c.members.iter().map(|n| names.of(n)).collect();
+        let key = match c.epoch {
+            None => "no key yet".to_string(),
+            Some(0) => "its first key".to_string(),
+            Some(e) => format!("key epoch {e}"),
+        };
+        let who = if who.is_empty() { "nobody".to_string() } else { who.join(", ") };
+        outln!("{}: {who}  ({key})", c.audience);
     }
     Ok(())
 }
