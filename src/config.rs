@@ -69,6 +69,12 @@ pub struct Config {
     /// dashboard (the default). Only a loopback address is accepted unless
     /// `dashboard_beyond_this_machine = true`.
     pub dashboard: Option<SocketAddr>,
+    /// What one member of a community can make this node store per day
+    /// (`member_bytes_per_day`, `member_bundles_per_day`); `None` keeps the node's own
+    /// setting (`caravan relay`, default 256 MiB and 20,000 bundles).
+    pub member_bytes_per_day: Option<u64>,
+    /// See `member_bytes_per_day`.
+    pub member_bundles_per_day: Option<u32>,
 }
 
 /// A known recurring contact between two nodes.
@@ -110,6 +116,8 @@ impl Default for Config {
             max_lifetime: None,
             exchange_timeout: EXCHANGE_TIMEOUT_DEFAULT,
             dashboard: None,
+            member_bytes_per_day: None,
+            member_bundles_per_day: None,
         }
     }
 }
@@ -119,6 +127,8 @@ impl Default for Config {
 struct File {
     listen: Option<String>,
     relay_quota: Option<Size>,
+    member_bytes_per_day: Option<Size>,
+    member_bundles_per_day: Option<u32>,
     discovery: Option<bool>,
     discovery_group: Option<String>,
     time_scale: Option<f64>,
@@ -253,6 +263,13 @@ impl Config {
         if let Some(l) = f.listen {
             c.listen = l.parse().map_err(|_| fail(format!("listen: {l:?} is not an address like 0.0.0.0:4433")))?;
         }
+        if let Some(q) = f.member_bytes_per_day {
+            c.member_bytes_per_day = Some(match q {
+                Size::Bytes(n) => n,
+                Size::Text(t) => parse_size(&t).map_err(|e| fail(format!("member_bytes_per_day: {e}")))?,
+            });
+        }
+        c.member_bundles_per_day = f.member_bundles_per_day;
         if let Some(q) = f.relay_quota {
             c.relay_quota = Some(match q {
                 Size::Bytes(b) => b,
@@ -351,6 +368,8 @@ mod tests {
         let c = Config::parse(&text, "c").unwrap();
         assert_eq!(c.listen, "127.0.0.1:5000".parse().unwrap());
         assert_eq!(c.relay_quota, Some(2 << 30));
+        let m = Config::parse("member_bytes_per_day = \"10MiB\"\nmember_bundles_per_day = 50\n", "c").unwrap();
+        assert_eq!((m.member_bytes_per_day, m.member_bundles_per_day), (Some(10 << 20), Some(50)));
         assert!(c.discovery);
         assert_eq!(c.time_scale, 60.0);
         assert_eq!(c.peers.len(), 1);

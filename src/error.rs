@@ -89,6 +89,17 @@ pub enum Rejection {
         /// What the log says.
         reason: &'static str,
     },
+    /// The author already made this node store its daily share for the community. Not
+    /// remembered: the bundle is taken when it comes again on a later day.
+    #[error("{author} reached its daily limit in community {community} ({limit}); taken again tomorrow")]
+    MemberLimit {
+        /// The community.
+        community: CommunityId,
+        /// The author (node id).
+        author: String,
+        /// Which limit, in words.
+        limit: String,
+    },
     /// The author's role may not write this document.
     #[error("{} may not write the community's {} document", role.with_article(), part.name())]
     Permission {
@@ -133,7 +144,10 @@ impl Rejection {
     pub fn is_permanent(&self) -> bool {
         !matches!(
             self,
-            Rejection::Format(BundleFormatError::FromTheFuture(_)) | Rejection::Blocked(_) | Rejection::Removed { .. }
+            Rejection::Format(BundleFormatError::FromTheFuture(_))
+                | Rejection::Blocked(_)
+                | Rejection::Removed { .. }
+                | Rejection::MemberLimit { .. }
         )
     }
 }

@@ -405,3 +405,15 @@ pub const AUTHORITY_FOLLOWS_MAX: usize = 64;
 /// Most earlier community keys an invitation carries (36 bytes each, within a grant's
 /// `HEADER_BYTES_MAX`): a community rekeyed more often hands newcomers only the latest.
 pub const EPOCH_KEYS_MAX: usize = 512;
+
+// --- What one member can make the others store (security.md) ---
+
+/// Default bytes of bundles one member of a community can make this node store per day
+/// (by this node's clock), beyond which its bundles are refused until the next day (not
+/// remembered: they come again, and its custody keeps them meanwhile). Counted on
+/// arrival, so it must hold a busy member's month of backlog off one stick: generous for
+/// a village's wiki and feed; a flood stops at it.
+pub const MEMBER_BYTES_PER_DAY_DEFAULT: u64 = 256 * 1024 * 1024;
+
+/// Default bundles one member of a community can make this node store per day.
+pub const MEMBER_BUNDLES_PER_DAY_DEFAULT: u32 = 20_000;

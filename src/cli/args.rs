@@ -144,6 +144,14 @@ pub(crate) enum Command {
         /// longer ones are refused, so nothing kept for others outlives it.
         #[arg(long, value_name = "DAYS")]
         max_lifetime: Option<u64>,
+        /// What one member of a community can make this node store per day, in bytes or
+        /// with a unit (default 256MiB); beyond it, its bundles wait for the next day.
+        #[arg(long, value_name = "SIZE")]
+        member_bytes_per_day: Option<String>,
+        /// How many bundles one member of a community can make this node store per day
+        /// (default 20000).
+        #[arg(long, value_name = "N")]
+        member_bundles_per_day: Option<u32>,
         /// Print JSON.
         #[arg(long)]
         json: bool,

@@ -41,7 +41,9 @@ pub(crate) fn dispatch(home: &Path, command: Command) -> Result<(), String> {
             commands::bundles::import(home, &paths, json)
         }
         Command::Daemon { config, passphrase_file } => commands::daemon::run(home, config, passphrase_file),
-        Command::Relay { quota, max_lifetime, json } => commands::relay::run(home, quota, max_lifetime, json),
+        Command::Relay { quota, max_lifetime, member_bytes_per_day, member_bundles_per_day, json } => {
+            commands::relay::run(home, quota, max_lifetime, member_bytes_per_day, member_bundles_per_day, json)
+        }
         Command::Status { json } => commands::status::run(home, json),
         Command::Sync { stick, max_bytes, json, verbose } => {
             commands::sync::run(home, &resolve(&stick), max_bytes, json, verbose)

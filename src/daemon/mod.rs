@@ -238,6 +238,12 @@ pub async fn serve(handle: &Handle, config: Config) -> Result<Live, DaemonError>
             if let Some(cap) = plan_config.max_lifetime {
                 node.set_lifetime_cap(cap)?;
             }
+            if plan_config.member_bytes_per_day.is_some() || plan_config.member_bundles_per_day.is_some() {
+                let mut limits = node.member_limits()?;
+                limits.bytes_per_day = plan_config.member_bytes_per_day.unwrap_or(limits.bytes_per_day);
+                limits.bundles_per_day = plan_config.member_bundles_per_day.unwrap_or(limits.bundles_per_day);
+                node.set_member_limits(limits)?;
+            }
             let relays: std::collections::HashSet<NodeId> = plan_config
                 .peers
                 .iter()

@@ -286,6 +286,17 @@ impl Node {
                 {
                     return Ok(Some(Outcome::Rejected(rejection)));
                 }
+                // What one member can make us store per day (owners' snapshots, which
+                // carry the whole document for newcomers, and heads announcements aside).
+                if let DocId::Community { id: cid, .. } = verified.doc
+                    && verified.author != self.node_id()
+                    && verified.kind == Kind::Batch
+                    && !verified.changes.is_empty()
+                    && let Err(rejection) =
+                        self.charge_member(&mut imp.t, &cid, &verified.author, bytes.len() as u64, imp.now)?
+                {
+                    return Ok(Some(Outcome::Rejected(rejection)));
+                }
                 batches.push(Taken { index, digest, info, payload, verified, bytes });
                 None
             }

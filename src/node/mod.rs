@@ -39,6 +39,7 @@ mod import;
 mod keys;
 mod kinds;
 mod ledger;
+mod limits;
 mod live;
 mod market;
 mod merge;
@@ -53,6 +54,7 @@ mod testkit;
 
 pub use crate::report::{ImportReport, LinkPlan, LinkSummary, Outcome, Outgoing, WaitReason};
 pub use authority::Removal;
+pub use limits::MemberLimits;
 pub use history::{PageAt, PageVersion};
 pub use reports::{Circle, CommunityInfo, Contact, ContactChange, CustodyStatus, Event, InviteInfo, ProfileField};
 
