@@ -52,6 +52,12 @@ pub enum WaitReason {
         /// How many of its changes wait.
         changes: usize,
     },
+    /// By a member an owner quarantined: kept for audit, hidden, read if the quarantine
+    /// is lifted.
+    Quarantined {
+        /// The community.
+        community: crate::doc::CommunityId,
+    },
 }
 
 /// The result of importing bundles: one outcome per bundle, in input order.

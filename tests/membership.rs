@@ -133,3 +133,31 @@ fn each_circle_reaches_exactly_its_members_before_and_after_someone_leaves_it() 
     assert!(rc.contains("555-0101"), "what came before stays readable: {rc}");
     assert!(!rd.contains("Tuesday"), "{rd}");
 }
+
+#[test]
+fn a_quarantined_member_is_hidden_until_released_and_the_log_says_so() {
+    let (a, b) = (init("Ana"), init("Spammy"));
+    let (a, b) = (a.path(), b.path());
+    let stick = tempfile::tempdir().unwrap();
+    let stick = stick.path();
+    ok(a, &["contact", "add", &card(b)]);
+    ok(b, &["contact", "add", &card(a)]);
+    ok(a, &["community", "create", "Wells"]);
+    ok(a, &["community", "invite", "Wells", &card(b)]);
+    sync(a, stick);
+    sync(b, stick);
+    ok(b, &["post", "Wells", "cheap pills"]);
+    sync(b, stick);
+    sync(a, stick);
+    assert!(ok(a, &["feed", "Wells"]).contains("cheap pills"));
+    assert!(ok(a, &["community", "quarantine", "Wells", "Spammy"]).contains("Quarantined Spammy in Wells"));
+    assert!(!ok(a, &["feed", "Wells"]).contains("cheap pills"));
+    ok(b, &["post", "Wells", "more pills"]);
+    sync(b, stick);
+    sync(a, stick);
+    assert!(!ok(a, &["feed", "Wells"]).contains("pills"));
+    assert!(ok(a, &["community", "log", "Wells"]).contains("quarantined Spammy"));
+    assert!(ok(a, &["community", "release", "Wells", "Spammy"]).contains("Lifted the quarantine"));
+    let feed = ok(a, &["feed", "Wells"]);
+    assert!(feed.contains("cheap pills") && feed.contains("more pills"), "{feed}");
+}

@@ -316,6 +316,22 @@ pub(crate) enum CommunityCommand {
         #[arg(value_parser = parse_role)]
         role: Role,
     },
+    /// Quarantine a member who floods or abuses the community (owners): its posts and
+    /// listings are hidden for everyone, and what it sends is kept for audit, not shown,
+    /// until `community release`.
+    Quarantine {
+        /// Community name or id.
+        community: String,
+        /// The member: a name, node id or card.
+        member: String,
+    },
+    /// Lift a quarantine (owners): what was kept for audit shows again.
+    Release {
+        /// Community name or id.
+        community: String,
+        /// The member: a name, node id or card.
+        member: String,
+    },
     /// Leave a community. What you have stays readable here; nothing new reaches you.
     Leave {
         /// Community name or id.

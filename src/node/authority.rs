@@ -299,6 +299,68 @@ impl Node {
         self.finish_membership_edit(t, cid, result)
     }
 
+    /// Quarantines a member (owners): its content is hidden for everyone, and what it
+    /// sends from now on is kept for audit, not merged, until the quarantine is lifted.
+    pub fn quarantine(&mut self, cid: &CommunityId, who: &NodeId) -> Result<(), Error> {
+        self.quarantine_op(cid, who, true)
+    }
+
+    /// Lifts a quarantine (owners): what was kept for audit is read.
+    pub fn release(&mut self, cid: &CommunityId, who: &NodeId) -> Result<(), Error> {
+        self.quarantine_op(cid, who, false)
+    }
+
+    fn quarantine_op(&mut self, cid: &CommunityId, who: &NodeId, on: bool) -> Result<(), Error> {
+        let mut imp = super::import::Import::new(self.write_txn()?, (self.clock)());
+        let result = (|| {
+            self.require_owner(&imp.t, cid, "quarantine members")?;
+            let member = self.member_key(&imp.t, cid, who)?;
+            let state = self.resolved(&imp.t, cid)?.state.clone();
+            if state.quarantined.contains(&member) == on {
+                return Err(Error::Invalid(format!("{who} is {} quarantined", if on { "already" } else { "not" })));
+            }
+            let action = if on { Action::Quarantine { member } } else { Action::Release { member } };
+            let (event, _) = self.append_op(&mut imp.t, cid, action, false)?;
+            self.queued.push(event);
+            self.after_quarantine_change(&mut imp, cid)
+        })();
+        let super::import::Import { t, touched, .. } = imp;
+        if result.is_err() {
+            self.authority.remove(cid);
+            self.queued.clear();
+        }
+        self.finish(t, result, touched)
+    }
+
+    /// After the log moved: what was kept of members no longer quarantined is read.
+    pub(super) fn after_quarantine_change(
+        &mut self,
+        imp: &mut super::import::Import,
+        cid: &CommunityId,
+    ) -> Result<(), Error> {
+        let state = self.resolved(&imp.t, cid)?.state.clone();
+        let mut again = Vec::new();
+        for pk in state.members.keys().filter(|pk| !state.quarantined.contains(*pk)) {
+            let scope = quarantine_scope(cid, &NodeId::from_signing_public(pk));
+            for digest in imp.t.waiting_for_key(&scope)? {
+                imp.t.remove_waiting_key(&scope, &digest)?;
+                again.push(digest);
+            }
+        }
+        self.reread(imp, again)
+    }
+
+    /// The members of a community an owner quarantined: their posts and listings are
+    /// hidden (kept in the documents, for audit).
+    pub fn quarantined(&mut self, cid: &CommunityId) -> Result<HashSet<NodeId>, Error> {
+        let view = self.store.read()?;
+        match self.resolved(&view, cid) {
+            Ok(r) => Ok(r.state.quarantined.iter().map(NodeId::from_signing_public).collect()),
+            Err(Error::NotMember(_)) => Ok(HashSet::new()),
+            Err(e) => Err(e),
+        }
+    }
+
     fn roster_name(&mut self, r: &impl Reads, cid: &CommunityId, who: &NodeId) -> Result<String, Error> {
         let roster = self.load_doc(r, DocId::Community { id: *cid, part: Part::ROSTER })?;
         let id = who.to_string();
@@ -331,4 +393,9 @@ impl Node {
             }
         }
     }
+}
+
+/// The key under which a quarantined member's held bundles wait (in the key-wait table).
+pub(super) fn quarantine_scope(cid: &CommunityId, author: &NodeId) -> String {
+    format!("quarantine/{cid}/{author}")
 }

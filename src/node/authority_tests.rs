@@ -163,3 +163,35 @@ fn concurrent_owners_removing_each_other_resolve_alike_in_every_delivery_order()
         assert_eq!(s.current_epoch().tag, sf.current_epoch().tag);
     }
 }
+
+#[test]
+fn a_quarantined_member_s_content_is_hidden_for_everyone_kept_and_back_when_released() {
+    let kit = Kit::new();
+    let (mut a, mut b, mut c) = (kit.node("A"), kit.node("B"), kit.node("C"));
+    let cid = community(&mut a, &mut b, Role::Member);
+    join(&mut a, &mut c, &cid, Role::Member);
+    carry(&mut a, &mut b);
+    b.post(&cid, "spam 1").unwrap();
+    let first = b.export(Target::Everyone).unwrap();
+    import(&mut a, &first);
+    import(&mut c, &first);
+    assert_eq!(posts(&mut c, &cid), ["spam 1"]);
+    // Only owners quarantine.
+    assert!(matches!(c.quarantine(&cid, &b.node_id()), Err(Error::NotPermitted { .. })));
+    a.quarantine(&cid, &b.node_id()).unwrap();
+    assert!(posts(&mut a, &cid).is_empty());
+    carry(&mut a, &mut c);
+    assert!(posts(&mut c, &cid).is_empty(), "hidden for everyone");
+    // What it sends now is kept for audit, not merged.
+    b.post(&cid, "spam 2").unwrap();
+    let second: Vec<Vec<u8>> = b.export(Target::Everyone).unwrap().into_iter().filter(|x| !first.contains(x)).collect();
+    let r = import_all(&mut c, &second);
+    assert!(r.outcomes.iter().any(|o| matches!(o, Outcome::Waiting(WaitReason::Quarantined { .. }))), "{r:?}");
+    assert!(posts(&mut c, &cid).is_empty());
+    // Lifted: everything shows, what was kept is read.
+    a.release(&cid, &b.node_id()).unwrap();
+    carry(&mut a, &mut c);
+    assert_eq!(posts(&mut c, &cid), ["spam 1", "spam 2"]);
+    let log = c.authority(&cid).unwrap();
+    assert!(log.quarantined.is_empty());
+}

@@ -349,7 +349,11 @@ impl Node {
     /// A community's feed, oldest first.
     pub fn feed(&mut self, cid: &CommunityId) -> Result<Vec<Post>, Error> {
         let view = self.store.read()?;
-        Ok(builtin::read_posts(&self.load_doc(&view, DocId::Community { id: *cid, part: Part::FEED })?.doc))
+        let mut posts =
+            builtin::read_posts(&self.load_doc(&view, DocId::Community { id: *cid, part: Part::FEED })?.doc);
+        let hidden: HashSet<String> = self.quarantined(cid)?.iter().map(NodeId::to_string).collect();
+        posts.retain(|p| !hidden.contains(&p.author));
+        Ok(posts)
     }
 
     /// Invitations waiting for our consent.

@@ -286,6 +286,13 @@ impl Node {
                 {
                     return Ok(Some(Outcome::Rejected(rejection)));
                 }
+                // A quarantined member's content is kept for audit, not merged.
+                if let (DocId::Community { id: cid, part }, Some(m)) = (verified.doc, &verified.member)
+                    && part != Part::AUTHORITY
+                    && self.authority.get(&cid).is_some_and(|r| r.state.quarantined.contains(&m.signer))
+                {
+                    return Ok(Some(self.hold_quarantined(imp, bytes, digest, &info, payload, &verified, cid)?));
+                }
                 // What one member can make us store per day (owners' snapshots, which
                 // carry the whole document for newcomers, and heads announcements aside).
                 if let DocId::Community { id: cid, .. } = verified.doc
@@ -301,6 +308,41 @@ impl Node {
                 None
             }
         })
+    }
+
+    /// Keeps a quarantined member's bundle for audit (counted against the relay quota,
+    /// so a quarantined flood stays bounded), to be read if the quarantine is lifted.
+    #[allow(clippy::too_many_arguments)]
+    fn hold_quarantined(
+        &mut self,
+        imp: &mut Import,
+        bytes: &[u8],
+        digest: [u8; 32],
+        info: &BundleInfo,
+        payload: [u8; 32],
+        verified: &super::preopen::Verified,
+        cid: CommunityId,
+    ) -> Result<Outcome, Error> {
+        let meta = BundleMeta {
+            state: BundleState::Carried,
+            author: verified.author,
+            seq: verified.seq,
+            verified: true,
+            payload,
+            doc: verified.doc.to_string(),
+            destination: info.destination.clone(),
+            expires_unix_ms: info.expires_unix_ms(),
+            changes: 0,
+            bytes: bytes.len() as u32,
+            kind: verified.kind.into(),
+            payload_at: info.payload_at(),
+        };
+        if let Err(o) = self.carry(&mut imp.t, digest, &meta)? {
+            return Ok(o);
+        }
+        imp.t.put_bundle(&digest, bytes, &meta)?;
+        imp.t.put_waiting_key(&super::authority::quarantine_scope(&cid, &verified.author), &digest)?;
+        Ok(Outcome::Waiting(WaitReason::Quarantined { community: cid }))
     }
 
     /// Keeps a bundle for others, within the relay quota.

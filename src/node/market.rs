@@ -60,6 +60,8 @@ impl Node {
             out.extend(self.read_kind(cid, kind, |d| market::listings(d, now))?.into_iter().map(|l| (public, l)));
         }
         out.sort_by(|a, b| (a.1.created_unix_ms, &a.1.id).cmp(&(b.1.created_unix_ms, &b.1.id)));
+        let hidden = self.quarantined(cid)?;
+        out.retain(|(_, l)| !hidden.contains(&l.author));
         Ok(out)
     }
 

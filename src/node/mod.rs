@@ -54,8 +54,8 @@ mod testkit;
 
 pub use crate::report::{ImportReport, LinkPlan, LinkSummary, Outcome, Outgoing, WaitReason};
 pub use authority::Removal;
-pub use limits::MemberLimits;
 pub use history::{PageAt, PageVersion};
+pub use limits::MemberLimits;
 pub use reports::{Circle, CommunityInfo, Contact, ContactChange, CustodyStatus, Event, InviteInfo, ProfileField};
 
 use import::Import;

@@ -135,6 +135,8 @@ pub(crate) fn run(home: &Path, command: CommunityCommand) -> Result<(), String> 
             let place = community_name(&mut node, &cid);
             outln!("{them} is now {} of {place}; everyone hears it with your next sync.", role.with_article());
         }
+        CommunityCommand::Quarantine { community: c, member } => quarantine(home, &c, &member, true)?,
+        CommunityCommand::Release { community: c, member } => quarantine(home, &c, &member, false)?,
         CommunityCommand::Leave { community: c } => {
             let mut node = open(home)?;
             let cid = community(&mut node, &c)?;
@@ -218,4 +220,22 @@ fn log_json(e: &Entry) -> serde_json::Value {
         "id": caravan::store::hex(&e.id), "by": node(&e.author), "action": e.action.name(),
         "member": member, "role": role, "outcome": outcome, "reason": reason,
     })
+}
+
+fn quarantine(home: &Path, c: &str, member: &str, on: bool) -> Result<(), String> {
+    let mut node = open(home)?;
+    let cid = community(&mut node, c)?;
+    let id = who(&mut node, member)?;
+    let them = Names::load(&mut node).of(&id);
+    if on { node.quarantine(&cid, &id) } else { node.release(&cid, &id) }.map_err(error_text)?;
+    let place = community_name(&mut node, &cid);
+    if on {
+        outln!(
+            "Quarantined {them} in {place}: their posts and listings are hidden for everyone once they hear it \
+             (with your next sync); what they send is kept for audit, not shown."
+        );
+    } else {
+        outln!("Lifted the quarantine of {them} in {place}: what they sent shows again.");
+    }
+    Ok(())
 }
