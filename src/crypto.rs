@@ -40,6 +40,15 @@ pub const CONTEXT_AUTHORITY_SIGNATURE: &str = "caravan 2026-12 authority operati
 pub const CONTEXT_AUTHORITY_ID: &str = "caravan 2026-12 authority operation id v1";
 /// Associated data of a rekey's key slots.
 pub const CONTEXT_REKEY_SLOT: &str = "caravan 2026-12 rekey slot v1";
+/// A friends pass: what a circle key's holders can derive and its owner may hand to
+/// others as a slot key, without handing over the circle key itself.
+pub const CONTEXT_FRIENDS_PASS: &str = "caravan 2026-12 friends pass v1";
+/// A key slot's hint (which slot a pass opens) and its sealing key.
+pub const CONTEXT_SLOT_HINT: &str = "caravan 2026-12 slot hint v1";
+/// See `CONTEXT_SLOT_HINT`.
+pub const CONTEXT_SLOT_KEY: &str = "caravan 2026-12 slot key v1";
+/// Signature of a slot grant.
+pub const CONTEXT_SLOTS_SIGNATURE: &str = "caravan 2026-12 slot grant signature v1";
 
 /// Bytes of an XChaCha20 nonce.
 pub const NONCE_BYTES: usize = 24;
@@ -179,6 +188,38 @@ pub fn wrap(recipient: &[u8; 32], aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8
     let mut out = eph_public.to_vec();
     out.extend_from_slice(&seal(&key, aad, plaintext));
     Ok(out)
+}
+
+/// The friends pass of a circle key (`CONTEXT_FRIENDS_PASS`).
+pub fn friends_pass(circle_key: &[u8; 32]) -> [u8; 32] {
+    derive(CONTEXT_FRIENDS_PASS, &[circle_key])
+}
+
+/// A key slot: `hint8 ‖ seal(derive(slot key, pass ‖ nonce), aad, key)`. Whoever holds the
+/// pass finds its slot by the hint and opens it; the others learn nothing of whose it is.
+pub fn slot_seal(pass: &[u8; 32], nonce: &[u8; 16], aad: &[u8], key: &[u8; 32]) -> Vec<u8> {
+    let mut out = slot_hint(pass, nonce).to_vec();
+    out.extend_from_slice(&seal(&derive(CONTEXT_SLOT_KEY, &[pass, nonce]), aad, key));
+    out
+}
+
+/// The hint that marks `pass`'s slot.
+pub fn slot_hint(pass: &[u8; 32], nonce: &[u8; 16]) -> [u8; 8] {
+    let d = derive(CONTEXT_SLOT_HINT, &[pass, nonce]);
+    let mut h = [0u8; 8];
+    h.copy_from_slice(&d[..8]);
+    h
+}
+
+/// Opens the slot `pass` finds among `slots`, if any.
+pub fn slot_open(pass: &[u8; 32], nonce: &[u8; 16], aad: &[u8], slots: &[Vec<u8>]) -> Option<[u8; 32]> {
+    let hint = slot_hint(pass, nonce);
+    let key = derive(CONTEXT_SLOT_KEY, &[pass, nonce]);
+    slots
+        .iter()
+        .filter(|s| s.len() > 8 && s[..8] == hint)
+        .find_map(|s| open(&key, aad, &s[8..]).ok())
+        .and_then(|k| <[u8; 32]>::try_from(k.as_slice()).ok())
 }
 
 /// Opens what `wrap` produced, with the recipient's static secret.

@@ -417,3 +417,10 @@ pub const MEMBER_BYTES_PER_DAY_DEFAULT: u64 = 256 * 1024 * 1024;
 
 /// Default bundles one member of a community can make this node store per day.
 pub const MEMBER_BUNDLES_PER_DAY_DEFAULT: u32 = 20_000;
+
+/// Most slots in a slot grant (friends of friends, friends of members): one per friend
+/// or member whose pass the granter holds.
+pub const SLOTS_MAX: usize = 4096;
+
+/// Largest encoded slot grant: `SLOTS_MAX` slots of 80 bytes, and room.
+pub const SLOT_GRANT_BYTES_MAX: usize = 512 * 1024;

@@ -18,12 +18,14 @@ use crate::limits::{
 mod authority;
 mod grant;
 mod signal;
+mod slots;
 
 pub use authority::{decode_auth_op, encode_auth_op};
 pub use grant::{Grant, Invitation};
 pub use signal::{
     CUSTODY_SIGNAL_RECORD_TYPE, SIGNAL_VERSION, SignalRecord, decode_signal_record, encode_signal, encode_signal_record,
 };
+pub use slots::SlotGrant;
 /// Envelope format version written by this code. Version 2 put the author and its custody
 /// sequence number into the signed header (custody rests only on signed content).
 pub const ENVELOPE_VERSION: u8 = 2;
@@ -133,6 +135,8 @@ pub enum Kind {
     /// A snapshot: a signed batch holding every change of the document, from an owner,
     /// for readers whose missing changes are no longer stored as bundles.
     Snapshot,
+    /// A key sealed in anonymous slots, one per pass (`SlotGrant`).
+    Slots,
 }
 
 /// The outer envelope: a header and a body, each as exact bytes.
@@ -207,6 +211,7 @@ impl Header {
                 Kind::Batch => 0,
                 Kind::Grant => 1,
                 Kind::Snapshot => 2,
+                Kind::Slots => 3,
             },
             a: ByteBuf::from(self.author.0.to_vec()),
             q: self.seq,
@@ -223,6 +228,7 @@ impl Header {
             0 => Kind::Batch,
             1 => Kind::Grant,
             2 => Kind::Snapshot,
+            3 => Kind::Slots,
             _ => return Err(EnvelopeError::Field("header kind")),
         };
         if w.d.len() > DOC_ID_BYTES_MAX {

@@ -34,8 +34,10 @@ impl Node {
             payload_at: info.payload_at(),
         };
         match (doc::parse_scope(&grant.scope), &grant.invitation) {
-            (Some(ScopeOwner::Profile(owner, _)), None) if owner == source => {
-                if self.contact_card(&imp.t, &owner)?.is_none() {
+            (Some(ScopeOwner::Profile(owner, audience)), None) if owner == source => {
+                // Friends of friends read without knowing the author: that is the point
+                // of the audience (its slots open only for friends of its friends).
+                if self.contact_card(&imp.t, &owner)?.is_none() && audience != Audience::FriendsOfFriends {
                     // From someone who is not our contact: reading them takes mutual
                     // agreement. Kept (counted against the relay quota, like an invitation)
                     // and read once we add them as a contact.
@@ -148,8 +150,15 @@ impl Node {
             (Some(ScopeOwner::Profile(owner, _)), Some(DocId::Profile { owner: o, .. })) => o == owner,
             _ => false,
         };
+        // A friends circle key may open slot grants carried unread.
+        let friends_key = matches!(doc::parse_scope(&grant.scope), Some(ScopeOwner::Profile(_, Audience::Friends)));
+        let slots = |m: &BundleMeta| {
+            friends_key
+                && m.kind == PayloadKind::Grant
+                && matches!(doc::parse_scope(&m.doc), Some(ScopeOwner::Profile(_, Audience::FriendsOfFriends)))
+        };
         for (digest, m) in imp.t.all_bundle_meta()? {
-            if m.state == BundleState::Carried && now_read(DocId::parse(&m.doc)) {
+            if m.state == BundleState::Carried && (now_read(DocId::parse(&m.doc)) || slots(&m)) {
                 again.push(digest);
             }
         }

@@ -11,6 +11,13 @@ impl Node {
         if owner == self.node_id() {
             return Err(Error::Invalid("that is this node's own card; a contact is someone else".into()));
         }
+        if audiences.contains(&Audience::FriendsOfFriends) {
+            return Err(Error::Invalid(
+                "friends-of-friends is not a list you fill: it is your friends and their friends; \
+                 put people in friends"
+                    .into(),
+            ));
+        }
         let known = self.contacts()?.into_iter().find(|c| c.card.node_id() == owner);
         let had = known.as_ref().map_or(0, |c| c.audiences.iter().fold(0u8, |b, a| b | a.bit()));
         let bits = audiences.iter().filter(|a| **a != Audience::Public).fold(had, |b, a| b | a.bit());

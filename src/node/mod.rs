@@ -33,6 +33,7 @@ mod communities;
 mod custody;
 mod docs;
 mod export;
+mod fof;
 mod grant;
 mod history;
 mod import;

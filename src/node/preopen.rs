@@ -196,6 +196,7 @@ fn check(bytes: &[u8], ctx: &Ctx, certs: &mut NewCerts) -> Result<Pre, Rejection
             let grant = open_grant(&env, source, &ctx.identity)?;
             Ok(Pre::Grant { info, payload, header, grant })
         }
+        Kind::Slots => open_slots(&env, info, payload, header, source, ctx),
         Kind::Batch | Kind::Snapshot => {
             let doc = DocId::parse(&header.doc).ok_or_else(|| Rejection::Document(header.doc.clone()))?;
             if info.destination != doc.endpoint() {
@@ -341,6 +342,63 @@ fn actors(doc: DocId, header: &Header, batch: &Batch, role: Option<Role>, change
         }
     }
     Ok(())
+}
+
+/// A slot grant: checked (signed by its scope's owner, addressed to the scope), then
+/// opened with any friends pass this node can derive (a friend of one of the granter's
+/// friends can), or carried for others.
+fn open_slots(
+    env: &Envelope,
+    info: BundleInfo,
+    payload: [u8; 32],
+    header: Header,
+    source: NodeId,
+    ctx: &Ctx,
+) -> Result<Pre, Rejection> {
+    let (inner, signature) = envelope::decode_signed(env.body)?;
+    let sg = envelope::SlotGrant::decode(inner)?;
+    if NodeId::from_signing_public(&sg.granter) != source {
+        return Err(Rejection::AuthorNotSource(source.to_string()));
+    }
+    crypto::verify(&sg.granter, crypto::CONTEXT_SLOTS_SIGNATURE, &[env.header_bytes, inner], &signature)
+        .map_err(|_| Rejection::Signature)?;
+    if sg.scope != header.doc || sg.epoch != header.epoch {
+        return Err(Rejection::Grant("slot grant does not match its header"));
+    }
+    let owned = matches!(
+        crate::doc::parse_scope(&sg.scope),
+        Some(crate::doc::ScopeOwner::Profile(o, crate::doc::Audience::FriendsOfFriends)) if o == source
+    );
+    if !owned {
+        return Err(Rejection::Grant("a slot grant for a scope that is not its granter's"));
+    }
+    let expected = DocId::Profile { owner: source, audience: crate::doc::Audience::FriendsOfFriends }.endpoint();
+    if info.destination != expected {
+        return Err(Rejection::Destination { found: info.destination.clone(), expected });
+    }
+    // Every friends circle key we hold (ours, and those our friends gave us) yields a pass.
+    for (scope_epoch, key) in &ctx.keys {
+        let circle = scope_epoch.split('#').next().unwrap_or_default();
+        if !matches!(
+            crate::doc::parse_scope(circle),
+            Some(crate::doc::ScopeOwner::Profile(_, crate::doc::Audience::Friends))
+        ) {
+            continue;
+        }
+        let pass = crypto::friends_pass(key);
+        if let Some(k) = crypto::slot_open(&pass, &sg.nonce, env.header_bytes, &sg.slots) {
+            let grant = Grant {
+                granter: sg.granter,
+                recipient: ctx.identity.signing_public(),
+                scope: sg.scope,
+                epoch: sg.epoch,
+                key: k,
+                invitation: None,
+            };
+            return Ok(Pre::Grant { info, payload, header, grant });
+        }
+    }
+    Ok(Pre::Carry { info, payload, header, verified: true, waiting: None })
 }
 
 /// Unwraps a grant addressed to this node and checks it.

@@ -21,8 +21,10 @@ impl Node {
     {
         let id = DocId::Profile { owner: self.node_id(), audience };
         let mut t = self.write_txn()?;
-        if audience != Audience::Public {
-            self.ensure_audience_grants(&mut t, audience)?;
+        match audience {
+            Audience::Public => {}
+            Audience::FriendsOfFriends => self.ensure_fof_slots(&mut t)?,
+            _ => self.ensure_audience_grants(&mut t, audience)?,
         }
         let event = self.edit_in(&mut t, id, f)?;
         self.commit_edits(t, &[id], vec![event])

@@ -33,6 +33,10 @@ impl Node {
         let mut t = self.write_txn()?;
         let result = (|| {
             self.forget_expired_listings(&mut t, &stored)?;
+            // Friends of friends: sealed for the passes we hold now.
+            if stored.contains(&DocId::Profile { owner: me, audience: Audience::FriendsOfFriends }.to_string()) {
+                self.ensure_fof_slots(&mut t)?;
+            }
             for id in candidates {
                 if stored.contains(&id.to_string()) {
                     self.seal_doc(&mut t, id)?;

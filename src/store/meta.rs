@@ -51,7 +51,7 @@ impl From<crate::envelope::Kind> for PayloadKind {
     fn from(k: crate::envelope::Kind) -> Self {
         match k {
             crate::envelope::Kind::Batch => PayloadKind::Batch,
-            crate::envelope::Kind::Grant => PayloadKind::Grant,
+            crate::envelope::Kind::Grant | crate::envelope::Kind::Slots => PayloadKind::Grant,
             crate::envelope::Kind::Snapshot => PayloadKind::Snapshot,
         }
     }
