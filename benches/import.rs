@@ -45,7 +45,9 @@ fn fixture() -> (tempfile::TempDir, Vec<Vec<u8>>) {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
     let mut bundles = Vec::with_capacity(COUNT);
     for i in 0..COUNT {
-        let post = doc.put_object(automerge::ROOT, format!("post/{i:08}"), automerge::ObjType::Map).unwrap();
+        // Keyed as the feed's rule wants: `post/<time>/<author>/<n>`.
+        let post_key = format!("post/{now:013}/{}/{i}", author.node_id());
+        let post = doc.put_object(automerge::ROOT, post_key, automerge::ObjType::Map).unwrap();
         doc.put(&post, "text", text.as_str()).unwrap();
         doc.commit();
         let change = doc.get_last_local_change().unwrap();

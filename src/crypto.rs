@@ -43,6 +43,9 @@ pub const CONTEXT_REKEY_SLOT: &str = "caravan 2026-12 rekey slot v1";
 /// A friends pass: what a circle key's holders can derive and its owner may hand to
 /// others as a slot key, without handing over the circle key itself.
 pub const CONTEXT_FRIENDS_PASS: &str = "caravan 2026-12 friends pass v1";
+/// A friends-of-members pass: a member's circle key made into a pass for one community
+/// (publishing it there gives away nothing usable elsewhere).
+pub const CONTEXT_FOM_PASS: &str = "caravan 2026-12 friends of members pass v1";
 /// A key slot's hint (which slot a pass opens) and its sealing key.
 pub const CONTEXT_SLOT_HINT: &str = "caravan 2026-12 slot hint v1";
 /// See `CONTEXT_SLOT_HINT`.
@@ -193,6 +196,11 @@ pub fn wrap(recipient: &[u8; 32], aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8
 /// The friends pass of a circle key (`CONTEXT_FRIENDS_PASS`).
 pub fn friends_pass(circle_key: &[u8; 32]) -> [u8; 32] {
     derive(CONTEXT_FRIENDS_PASS, &[circle_key])
+}
+
+/// The friends-of-members pass of a circle (or community) key for community `community`.
+pub fn members_friends_pass(key: &[u8; 32], community: &[u8; 20]) -> [u8; 32] {
+    derive(CONTEXT_FOM_PASS, &[key, community])
 }
 
 /// A key slot: `hint8 ‖ seal(derive(slot key, pass ‖ nonce), aad, key)`. Whoever holds the

@@ -207,6 +207,10 @@ impl Part {
     pub const WIKI: Part = Part::Kind(KindName::of("wiki"));
     /// The feed (kind `feed`).
     pub const FEED: Part = Part::Kind(KindName::of("feed"));
+    /// Posts for the members' friends (kind `fom-feed`).
+    pub const FOM_FEED: Part = Part::Kind(KindName::of("fom-feed"));
+    /// The members' friends passes (kind `passes`).
+    pub const PASSES: Part = Part::Kind(KindName::of("passes"));
     /// The community's authority log (`membership.md`).
     pub const AUTHORITY: Part = Part::Kind(KindName::of("authority"));
 
@@ -303,6 +307,9 @@ impl DocId {
         }
         Some(match self {
             DocId::Profile { owner, audience } => format!("p/{owner}/{audience}"),
+            DocId::Community { id, part } if part.kind().is_some_and(|k| k.home() == Home::FriendsOfMembers) => {
+                format!("c/{id}/fom")
+            }
             DocId::Community { id, .. } => format!("c/{id}"),
         })
     }
@@ -337,6 +344,7 @@ pub fn parse_scope(scope: &str) -> Option<ScopeOwner> {
     let mut it = scope.split('/');
     match (it.next()?, it.next()?, it.next(), it.next()) {
         ("c", id, None, None) => Some(ScopeOwner::Community(CommunityId::parse(id)?)),
+        ("c", id, Some("fom"), None) => Some(ScopeOwner::FriendsOfMembers(CommunityId::parse(id)?)),
         ("p", node, Some(aud), None) => {
             let audience = Audience::parse(aud).filter(|a| *a != Audience::Public)?;
             Some(ScopeOwner::Profile(NodeId::parse(node)?, audience))
@@ -352,6 +360,8 @@ pub enum ScopeOwner {
     Community(CommunityId),
     /// One audience of a node's profile.
     Profile(NodeId, Audience),
+    /// A community's documents for its members' friends.
+    FriendsOfMembers(CommunityId),
 }
 
 pub use crate::plugin::builtin::Post;

@@ -71,15 +71,23 @@ pub(crate) enum Command {
     },
     /// Post to a community's feed.
     Post {
-        /// Community id.
+        /// Community name or id.
         community: String,
         /// The post's text.
         text: String,
+        /// Post for the members' friends too: every member and every friend of a member
+        /// reads it (and nobody else).
+        #[arg(long)]
+        friends_of_members: bool,
     },
     /// Show a community's feed.
     Feed {
-        /// Community id.
+        /// Community name or id (an id for a community you are not in).
         community: String,
+        /// The posts for the members' friends instead: readable by members and by any
+        /// member's friend (you, if one of its members counts you a friend).
+        #[arg(long)]
+        friends_of_members: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,

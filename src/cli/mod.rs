@@ -33,8 +33,12 @@ pub(crate) fn dispatch(home: &Path, command: Command) -> Result<(), String> {
         Command::Market(c) => commands::market::run(home, c),
         Command::Show { community, kind } => commands::kinds::show(home, &community, &kind),
         Command::Kinds { json } => commands::kinds::list(json),
-        Command::Post { community, text } => commands::feed::post(home, &community, &text),
-        Command::Feed { community, json } => commands::feed::feed(home, &community, json),
+        Command::Post { community, text, friends_of_members } => {
+            commands::feed::post(home, &community, &text, friends_of_members)
+        }
+        Command::Feed { community, friends_of_members, json } => {
+            commands::feed::feed(home, &community, friends_of_members, json)
+        }
         Command::Export { out, to, community } => commands::bundles::export(home, &resolve(&out), to, community),
         Command::Import { paths, json } => {
             let paths: Vec<_> = paths.iter().map(|p| resolve(p)).collect();

@@ -87,6 +87,17 @@ impl Node {
                     Ok(Outcome::Waiting(WaitReason::Consent { invite: id }))
                 }
             }
+            (Some(ScopeOwner::FriendsOfMembers(_)), None) => {
+                // Offered to members' friends: no consent step. A tag already held keeps
+                // its first key.
+                imp.t.put_bundle(&digest, bytes, &meta(BundleState::Grant))?;
+                imp.t.put_custody_answer(&source.0, Disposition::Accepted.code(), header.seq)?;
+                let held = format!("{}#{}", grant.scope, grant.epoch);
+                if !imp.t.grants()?.iter().any(|(k, _)| *k == held) {
+                    self.accept_grant(imp, &grant)?;
+                }
+                Ok(Outcome::New { doc: None, changes: 0 })
+            }
             _ => Ok(Outcome::Rejected(Rejection::Grant("scope and granter do not match"))),
         }
     }
@@ -155,7 +166,10 @@ impl Node {
         let slots = |m: &BundleMeta| {
             friends_key
                 && m.kind == PayloadKind::Grant
-                && matches!(doc::parse_scope(&m.doc), Some(ScopeOwner::Profile(_, Audience::FriendsOfFriends)))
+                && matches!(
+                    doc::parse_scope(&m.doc),
+                    Some(ScopeOwner::Profile(_, Audience::FriendsOfFriends) | ScopeOwner::FriendsOfMembers(_))
+                )
         };
         for (digest, m) in imp.t.all_bundle_meta()? {
             if m.state == BundleState::Carried && (now_read(DocId::parse(&m.doc)) || slots(&m)) {

@@ -34,6 +34,7 @@ mod custody;
 mod docs;
 mod export;
 mod fof;
+mod fom;
 mod grant;
 mod history;
 mod import;

@@ -365,27 +365,31 @@ fn open_slots(
     if sg.scope != header.doc || sg.epoch != header.epoch {
         return Err(Rejection::Grant("slot grant does not match its header"));
     }
-    let owned = matches!(
-        crate::doc::parse_scope(&sg.scope),
-        Some(crate::doc::ScopeOwner::Profile(o, crate::doc::Audience::FriendsOfFriends)) if o == source
-    );
-    if !owned {
-        return Err(Rejection::Grant("a slot grant for a scope that is not its granter's"));
-    }
-    let expected = DocId::Profile { owner: source, audience: crate::doc::Audience::FriendsOfFriends }.endpoint();
+    use crate::doc::{Audience, ScopeOwner, parse_scope};
+    // Friends of friends: the granter's own audience. Friends of members: a community's,
+    // under a tag bound to the granter (its content must still prove membership).
+    let (expected, community) = match parse_scope(&sg.scope) {
+        Some(ScopeOwner::Profile(o, Audience::FriendsOfFriends)) if o == source => {
+            (DocId::Profile { owner: source, audience: Audience::FriendsOfFriends }.endpoint(), None)
+        }
+        Some(ScopeOwner::FriendsOfMembers(cid)) if sg.epoch == super::fom::fom_tag(&sg.granter, &sg.nonce) => {
+            (cid.endpoint(), Some(cid))
+        }
+        _ => return Err(Rejection::Grant("a slot grant for a scope that is not its granter's")),
+    };
     if info.destination != expected {
         return Err(Rejection::Destination { found: info.destination.clone(), expected });
     }
-    // Every friends circle key we hold (ours, and those our friends gave us) yields a pass.
+    // Every friends circle key we hold (ours, and those our friends gave us) yields a
+    // pass; for a community's, so does every key of that community we hold.
     for (scope_epoch, key) in &ctx.keys {
         let circle = scope_epoch.split('#').next().unwrap_or_default();
-        if !matches!(
-            crate::doc::parse_scope(circle),
-            Some(crate::doc::ScopeOwner::Profile(_, crate::doc::Audience::Friends))
-        ) {
-            continue;
-        }
-        let pass = crypto::friends_pass(key);
+        let pass = match (parse_scope(circle), community) {
+            (Some(ScopeOwner::Profile(_, Audience::Friends)), None) => crypto::friends_pass(key),
+            (Some(ScopeOwner::Profile(_, Audience::Friends)), Some(cid)) => crypto::members_friends_pass(key, &cid.0),
+            (Some(ScopeOwner::Community(c)), Some(cid)) if c == cid => crypto::members_friends_pass(key, &cid.0),
+            _ => continue,
+        };
         if let Some(k) = crypto::slot_open(&pass, &sg.nonce, env.header_bytes, &sg.slots) {
             let grant = Grant {
                 granter: sg.granter,

@@ -33,12 +33,23 @@ impl Node {
         let mut t = self.write_txn()?;
         let result = (|| {
             self.forget_expired_listings(&mut t, &stored)?;
+            // Friends of members: our pass, published in each community we are in.
+            let mut ours: Vec<CommunityId> = ours.iter().copied().collect();
+            ours.sort();
+            self.ensure_passes(&mut t, &ours)?;
+            let mut candidates = candidates;
+            for cid in &ours {
+                let passes = DocId::Community { id: *cid, part: Part::PASSES };
+                if !candidates.contains(&passes) {
+                    candidates.push(passes);
+                }
+            }
             // Friends of friends: sealed for the passes we hold now.
             if stored.contains(&DocId::Profile { owner: me, audience: Audience::FriendsOfFriends }.to_string()) {
                 self.ensure_fof_slots(&mut t)?;
             }
             for id in candidates {
-                if stored.contains(&id.to_string()) {
+                if stored.contains(&id.to_string()) || id.kind().is_some_and(|k| k.name() == "passes") {
                     self.seal_doc(&mut t, id)?;
                 }
             }
@@ -63,6 +74,11 @@ impl Node {
     fn seal_key(&mut self, t: &mut Txn, id: DocId, name: &str) -> Result<Option<Grant>, Error> {
         match (id, id.key_scope()) {
             (_, None) => Ok(None),
+            (DocId::Community { id: cid, part }, Some(_))
+                if part == Part::FOM_FEED || id.key_scope().is_some_and(|s| s.ends_with("/fom")) =>
+            {
+                Ok(Some(self.fom_key(t, &cid)?))
+            }
             (DocId::Community { id: cid, part }, Some(_)) => Ok(Some(self.sealing_key(t, &cid, part)?)),
             (DocId::Profile { .. }, Some(scope)) => Ok(Some(self.latest_grant(t, &scope)?.ok_or_else(|| {
                 Error::Document { doc: name.to_string(), reason: "no key held for this document".into() }

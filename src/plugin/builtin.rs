@@ -22,6 +22,37 @@ pub struct WikiPage;
 pub struct Feed;
 /// One audience of a node's profile: fields and posts. Only its owner writes.
 pub struct Profile;
+/// A community's posts for its members' friends: every member posts, and edits or
+/// deletes only its own; members and their friends read.
+pub struct FomFeed;
+/// The friends passes a community's members publish (`crypto.md`): each member writes
+/// only its own.
+pub struct Passes;
+
+/// The node id a pass's key names: `pass/<author>`.
+pub(crate) fn pass_owner(key: &str) -> Option<&str> {
+    key.strip_prefix("pass/")
+}
+
+impl DocKind for FomFeed {
+    kind_basics!("fom-feed", Home::FriendsOfMembers, Writers::Members, Class::Content);
+    fn check(&self, by: &Writer, ops: &[Op]) -> Result<(), Broken> {
+        own_items(ops, by, post_author, "a member adds, edits and deletes only its own posts")
+    }
+    fn show(&self, doc: &AutoCommit) -> Vec<String> {
+        read_posts(doc).into_iter().map(|p| format!("{} {}: {}", day(p.at_unix_ms), p.author, p.text)).collect()
+    }
+}
+
+impl DocKind for Passes {
+    kind_basics!("passes", Home::Members, Writers::Members, Class::Membership);
+    fn check(&self, by: &Writer, ops: &[Op]) -> Result<(), Broken> {
+        own_items(ops, by, pass_owner, "a member publishes only its own friends pass")
+    }
+    fn show(&self, doc: &AutoCommit) -> Vec<String> {
+        doc.keys(ROOT).filter_map(|k| pass_owner(&k).map(|n| format!("friends pass of {n}"))).collect()
+    }
+}
 
 impl DocKind for Roster {
     kind_basics!("roster", Home::Members, Writers::Owners, Class::Membership);

@@ -57,6 +57,9 @@ pub enum Home {
     CommunityPublic,
     /// A node's profile, one document per audience.
     Profile,
+    /// A community's, readable by its members and by their friends (the key travels in
+    /// slots, one per member's friends pass: `crypto.md`).
+    FriendsOfMembers,
 }
 
 /// Who may write a kind's documents at all (per-item rules come on top, [`DocKind::check`]).

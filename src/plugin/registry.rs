@@ -82,7 +82,7 @@ pub enum RegisterError {
 }
 
 /// Names the built-in kinds use (in community document ids), reserved.
-const BUILTIN: [&dyn DocKind; 9] = [
+const BUILTIN: [&dyn DocKind; 11] = [
     &builtin::Profile,
     &authority::Authority,
     &builtin::Roster,
@@ -90,6 +90,8 @@ const BUILTIN: [&dyn DocKind; 9] = [
     &builtin::Wiki,
     &builtin::WikiPage,
     &builtin::Feed,
+    &builtin::FomFeed,
+    &builtin::Passes,
     &market::Market,
     &market::PublicMarket,
 ];

@@ -8,17 +8,24 @@ use crate::cli::output::{error_text, print_json};
 use crate::cli::words::{Names, when};
 
 /// Posts `text` to the community `c`.
-pub(crate) fn post(home: &Path, c: &str, text: &str) -> Result<(), String> {
+pub(crate) fn post(home: &Path, c: &str, text: &str, friends_of_members: bool) -> Result<(), String> {
     let mut node = open(home)?;
     let cid = community(&mut node, c)?;
-    node.post(&cid, text).map_err(error_text)
+    if friends_of_members {
+        node.post_for_friends_of_members(&cid, text).map_err(error_text)?;
+        outln!("Posted for the members and their friends; it leaves with your next sync.");
+        Ok(())
+    } else {
+        node.post(&cid, text).map_err(error_text)
+    }
 }
 
 /// Prints the community `c`'s posts.
-pub(crate) fn feed(home: &Path, c: &str, json: bool) -> Result<(), String> {
+pub(crate) fn feed(home: &Path, c: &str, friends_of_members: bool, json: bool) -> Result<(), String> {
     let mut node = open(home)?;
     let cid = community(&mut node, c)?;
-    let posts = node.feed(&cid).map_err(error_text)?;
+    let posts = if friends_of_members { node.friends_of_members_posts(&cid) } else { node.feed(&cid) };
+    let posts = posts.map_err(error_text)?;
     if json {
         print_json(serde_json::Value::Array(
             posts

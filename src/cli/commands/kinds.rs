@@ -15,6 +15,7 @@ pub(crate) fn list(json: bool) -> Result<(), String> {
         Home::Members => "a community's members",
         Home::CommunityPublic => "anyone (a community's public part)",
         Home::Profile => "a profile's audience",
+        Home::FriendsOfMembers => "a community's members and their friends",
     };
     let writers = |w: Writers| match w {
         Writers::Owners => "owners",
