@@ -102,6 +102,15 @@ pub(super) fn record_checksum(payload: &[u8]) -> [u8; 16] {
     out
 }
 
+/// The name a node's stick files go by: derived from its secret header key (so only it
+/// knows which files are its own), shaped like a node id, and no node id.
+pub(super) fn pseudonym(header_key: &[u8; 32]) -> NodeId {
+    let d = crate::crypto::derive(crate::crypto::CONTEXT_STICK_HEADER_KEY, &[b"file names", header_key]);
+    let mut id = [0u8; crate::identity::NODE_ID_BYTES];
+    id.copy_from_slice(&d[..crate::identity::NODE_ID_BYTES]);
+    NodeId(id)
+}
+
 /// `<writer>-<nnnnnn>`: a segment's name without its extension.
 pub(super) fn segment_base(writer: &str, number: u32) -> String {
     format!("{writer}-{number:06}")

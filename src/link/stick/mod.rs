@@ -91,7 +91,7 @@ fn is_full(e: &std::io::Error) -> bool {
 /// A segment: its data file and index file (names inside `caravan/`), and who wrote it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Segment {
-    /// The writer's node id (text).
+    /// The writer's stick pseudonym (text; not its node id).
     pub writer: String,
     /// Sequence number among the writer's segments.
     pub number: u32,

@@ -22,7 +22,7 @@ use crate::link::LinkNode;
 use crate::report::Outgoing;
 use crate::sync::Target;
 
-/// Who writes: this node's id and the key of its headers.
+/// Who writes: this node's stick pseudonym and the key of its headers.
 struct Me {
     id: NodeId,
     text: String,
@@ -284,7 +284,11 @@ pub(super) fn write_from<N: LinkNode>(
     report: &mut SyncReport,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<(), StickError> {
-    let me = Me { id: node.node_id(), text: node.node_id().to_string(), key: node.stick_header_key() };
+    // Our files go by a pseudonym, not our node id: a stick's holder links our segments
+    // to each other, never to us.
+    let key = node.stick_header_key();
+    let id = super::layout::pseudonym(&key);
+    let me = Me { id, text: id.to_string(), key };
     progress(Progress::Planning);
     let mut plan = node.plan_export(Target::Everyone)?;
     if plan.is_empty() {
