@@ -66,7 +66,7 @@ impl World {
 
     /// The file name of node `i`'s segment `number`, `ext` "seg" or "idx".
     fn name(&self, i: usize, number: u32, ext: &str) -> String {
-        format!("{}-{number:06}.{ext}", self.open(i).node_id())
+        format!("{}-{number:06}.{ext}", caravan::link::stick::writer_name(&self.open(i).stick_header_key()))
     }
 
     fn file(&self, i: usize, number: u32, ext: &str) -> PathBuf {

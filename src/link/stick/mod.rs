@@ -26,6 +26,12 @@ use crate::link::LinkNode;
 
 pub use layout::{Entry, FOLDER, MARKER, MARKER_LINE, SEGMENT_BYTES_MAX};
 
+/// The name a node's stick files go by (`<name>-<nnnnnn>.seg`), from its stick header
+/// key (`Node::stick_header_key`): a pseudonym, not its node id.
+pub fn writer_name(header_key: &[u8; 32]) -> String {
+    layout::pseudonym(header_key).to_string()
+}
+
 use dir::{Dir, OpenDir, Problem};
 
 /// What went wrong with a stick. Each names the stick path and the problem.
