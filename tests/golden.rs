@@ -88,6 +88,7 @@ fn golden_corpus_still_decodes() {
             Kind::Batch => "batch",
             Kind::Grant => "grant",
             Kind::Snapshot => "snapshot",
+            Kind::Slots => "slots",
         };
         assert_eq!(kind, expect["kind"], "{name}");
         assert_eq!(env.header.doc, expect["doc"], "{name}");
