@@ -121,7 +121,7 @@ mod tests {
         // Everyone's keys travel (a stick passed around).
         for _ in 0..2 {
             for (x, y) in [(0, 1), (1, 0), (1, 2), (2, 1), (2, 3), (3, 2), (0, 4), (1, 5)] {
-                let mut nodes = [&mut a, &mut b, &mut c, &mut d, &mut e, &mut f];
+                let nodes = [&mut a, &mut b, &mut c, &mut d, &mut e, &mut f];
                 let bundles = nodes[x].export(Target::Everyone).unwrap();
                 nodes[y].import_many(bundles.iter().map(Vec::as_slice)).unwrap();
             }
