@@ -27,6 +27,7 @@ fn fixture(size: usize) -> Fixture {
     let mut changes = vec![0u8; size];
     crypto::fill_random(&mut changes);
     let batch = Batch {
+        authority: vec![],
         author: author.signing_public(),
         genesis: Some(Genesis { root: author.signing_public(), nonce: [1; 16] }),
         chain: vec![],

@@ -52,6 +52,7 @@ fn fixture() -> (tempfile::TempDir, Vec<Vec<u8>>) {
         doc.commit();
         let change = doc.get_last_local_change().unwrap();
         let batch = Batch {
+            authority: vec![],
             author: author.signing_public(),
             genesis: Some(genesis),
             chain: chain.clone(),

@@ -93,8 +93,14 @@ fn main() {
     // Batches and grants with a community's genesis and certificate chain.
     let genesis = Genesis { root: [1; 32], nonce: [2; 16] };
     let cert = Cert { community: [3; 20], member: [4; 32], role: 1, issuer: [1; 32], signature: [5; 64] };
-    let batch =
-        Batch { author: [4; 32], genesis: Some(genesis), chain: vec![cert.clone()], encoding: enc, changes: bytes };
+    let batch = Batch {
+        authority: vec![],
+        author: [4; 32],
+        genesis: Some(genesis),
+        chain: vec![cert.clone()],
+        encoding: enc,
+        changes: bytes,
+    };
     put(&out, "batch", "made.community", &batch.encode());
     let grant = Grant {
         granter: [1; 32],

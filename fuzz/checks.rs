@@ -89,7 +89,14 @@ pub fn batch(data: &[u8]) {
             1 => ChangeEncoding::AutomergeBundle,
             _ => ChangeEncoding::DeflatedAutomergeBundle,
         };
-        let batch = Batch { author: [0; 32], genesis: None, chain: vec![], encoding, changes: changes.to_vec() };
+        let batch = Batch {
+            authority: vec![],
+            author: [0; 32],
+            genesis: None,
+            chain: vec![],
+            encoding,
+            changes: changes.to_vec(),
+        };
         let _ = caravan::batch::decode_changes(&batch);
     }
 }

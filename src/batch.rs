@@ -157,7 +157,7 @@ mod tests {
     use super::*;
 
     fn batch_with(encoding: ChangeEncoding, changes: Vec<u8>) -> Batch {
-        Batch { author: [0; 32], genesis: None, chain: vec![], encoding, changes }
+        Batch { authority: vec![], author: [0; 32], genesis: None, chain: vec![], encoding, changes }
     }
 
     #[test]

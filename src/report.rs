@@ -58,6 +58,14 @@ pub enum WaitReason {
         /// The community.
         community: crate::doc::CommunityId,
     },
+    /// Void by the community's authority log (its author wrote it concurrently with its
+    /// own removal or demotion), kept for audit, not merged.
+    SetAside {
+        /// The community.
+        community: crate::doc::CommunityId,
+        /// Why, in words.
+        reason: &'static str,
+    },
 }
 
 /// The result of importing bundles: one outcome per bundle, in input order.

@@ -79,6 +79,7 @@ fn change_scan_finds_are_refused_by_the_batch_decoder() {
         let raw = std::panic::catch_unwind(|| automerge::Bundle::try_from(&data[..]).map(|b| b.to_changes()));
         panicking += usize::from(raw.is_err());
         let batch = Batch {
+            authority: vec![],
             author: [0; 32],
             genesis: None,
             chain: vec![],

@@ -18,6 +18,7 @@ pub fn feed_bundles(cid: CommunityId, epoch: u32, count: usize, size: usize) -> 
         .map(|i| {
             crypto::fill_random(&mut changes[..64.min(size)]);
             let b = Batch {
+                authority: vec![],
                 author: author.signing_public(),
                 genesis: None,
                 chain: vec![],

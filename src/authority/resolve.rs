@@ -85,6 +85,11 @@ pub struct State {
     pub log: Vec<Entry>,
     /// The operations no other follows: what a new operation follows.
     pub heads: Vec<OpId>,
+    /// The last operation that removed (or demoted) each member, by member: what content
+    /// is judged against (`saw`).
+    pub changed_by: BTreeMap<[u8; 32], OpId>,
+    /// What each resolved operation follows (for `saw`).
+    pub follows: BTreeMap<OpId, Vec<OpId>>,
 }
 
 impl State {
@@ -135,7 +140,35 @@ impl State {
             epochs: vec![Epoch { tag: 0, number: 0, op: [0; 32], holders: BTreeSet::from([founder]) }],
             log: Vec::new(),
             heads: Vec::new(),
+            changed_by: BTreeMap::new(),
+            follows: BTreeMap::new(),
         }
+    }
+
+    /// Whether `op` is one of `heads` or in their causal past: whether whoever wrote
+    /// under these authority heads had seen it.
+    pub fn saw(&self, heads: &[OpId], op: &OpId) -> bool {
+        let mut todo: Vec<OpId> = heads.to_vec();
+        let mut seen = std::collections::BTreeSet::new();
+        while let Some(h) = todo.pop() {
+            if h == *op {
+                return true;
+            }
+            if seen.insert(h)
+                && let Some(f) = self.follows.get(&h)
+            {
+                todo.extend(f.iter().copied());
+            }
+        }
+        false
+    }
+
+    /// What the log says of content its author wrote under authority heads `heads`:
+    /// `None` if the author's last removal or demotion is not concurrent with it (it
+    /// was seen, or there is none); else that operation, which the content had not seen.
+    pub fn unseen_change(&self, author: &[u8; 32], heads: &[OpId]) -> Option<OpId> {
+        let op = self.changed_by.get(author)?;
+        (!self.saw(heads, op)).then_some(*op)
     }
 }
 
@@ -245,6 +278,9 @@ pub fn resolve(founder: [u8; 32], ops: &[Signed]) -> State {
         let _ = i;
     }
     state.heads.sort();
+    for s in &g.ops {
+        state.follows.insert(s.id, s.op.follows.clone());
+    }
     let placed_ids: BTreeSet<OpId> = g.ops.iter().map(|s| s.id).collect();
     for (id, s) in &by_id {
         if !placed_ids.contains(id) {
@@ -457,14 +493,22 @@ fn apply(state: &mut State, ranks: &mut Ranks, s: &Signed, step: u64) -> Option<
                 }
             }
         }
-        Action::SetRole { member, role } => removed = set_role(state, ranks, *member, *role),
+        Action::SetRole { member, role } => {
+            let was = state.role(member);
+            removed = set_role(state, ranks, *member, *role);
+            if was.is_some_and(|w| w < *role) {
+                state.changed_by.insert(*member, s.id);
+            }
+        }
         Action::Remove { member } => {
+            state.changed_by.insert(*member, s.id);
             state.members.remove(member);
             ranks.owner.remove(member);
             state.gone.insert(*member);
             removed = Some((*member, STRONG_REMOVAL, false));
         }
         Action::Leave => {
+            state.changed_by.insert(op.author, s.id);
             state.members.remove(&op.author);
             ranks.owner.remove(&op.author);
             state.gone.insert(op.author);

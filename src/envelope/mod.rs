@@ -388,6 +388,8 @@ struct BatchWire<'a> {
     n: u8,
     #[serde(borrow)]
     c: &'a Bytes,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    w: Vec<ByteBuf>,
 }
 
 /// The signed inside of a batch bundle.
@@ -403,6 +405,10 @@ pub struct Batch {
     pub encoding: ChangeEncoding,
     /// The encoded changes.
     pub changes: Vec<u8>,
+    /// For community documents: the authority heads (`membership.md`) its author had
+    /// when it sealed the batch, so every node tells what the author had seen of removals
+    /// and role changes. Empty for profiles and for the authority log itself.
+    pub authority: Vec<[u8; 32]>,
 }
 
 impl Batch {
@@ -424,6 +430,7 @@ impl Batch {
                 ChangeEncoding::DeflatedAutomergeBundle => 2,
             },
             c: Bytes::new(&self.changes),
+            w: self.authority.iter().map(|h| ByteBuf::from(h.to_vec())).collect(),
         })
     }
 
@@ -441,6 +448,12 @@ impl Batch {
                 _ => return Err(EnvelopeError::Field("batch change encoding")),
             },
             changes: w.c.to_vec(),
+            authority: {
+                if w.w.len() > crate::limits::AUTHORITY_FOLLOWS_MAX {
+                    return Err(EnvelopeError::Field("batch authority heads"));
+                }
+                w.w.iter().map(|h| fixed(h, "batch authority head")).collect::<Result<_, _>>()?
+            },
         })
     }
 }
@@ -570,8 +583,14 @@ mod tests {
             encode(&Reordered { a: ByteBuf::from(vec![9; 20]), k: 0, q: 1, d: "d", e: 0, s: vec![], x: false });
         assert_eq!(Header::decode(&reordered), Err(EnvelopeError::NonCanonical));
         // A batch with an extra field, and a signed wrapper with one.
-        let batch =
-            Batch { author: [1; 32], genesis: None, chain: vec![], encoding: ChangeEncoding::Raw, changes: vec![0x80] };
+        let batch = Batch {
+            authority: vec![],
+            author: [1; 32],
+            genesis: None,
+            chain: vec![],
+            encoding: ChangeEncoding::Raw,
+            changes: vec![0x80],
+        };
         assert!(batch.is_announcement());
         let mut bytes = batch.encode();
         assert!(Batch::decode(&bytes).is_ok());

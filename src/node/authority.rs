@@ -361,6 +361,22 @@ impl Node {
         }
     }
 
+    /// What the log voided of each author and this node keeps for audit (changes made
+    /// concurrently with their author's removal or demotion): author and how many bundles.
+    pub fn set_aside(&mut self, cid: &CommunityId) -> Result<Vec<(NodeId, usize)>, Error> {
+        let view = self.store.read()?;
+        let state = self.resolved(&view, cid)?.state.clone();
+        let mut out = Vec::new();
+        for pk in state.changed_by.keys() {
+            let node = NodeId::from_signing_public(pk);
+            let n = view.waiting_for_key(&set_aside_scope(cid, &node))?.len();
+            if n > 0 {
+                out.push((node, n));
+            }
+        }
+        Ok(out)
+    }
+
     fn roster_name(&mut self, r: &impl Reads, cid: &CommunityId, who: &NodeId) -> Result<String, Error> {
         let roster = self.load_doc(r, DocId::Community { id: *cid, part: Part::ROSTER })?;
         let id = who.to_string();
@@ -398,4 +414,10 @@ impl Node {
 /// The key under which a quarantined member's held bundles wait (in the key-wait table).
 pub(super) fn quarantine_scope(cid: &CommunityId, author: &NodeId) -> String {
     format!("quarantine/{cid}/{author}")
+}
+
+/// The key under which what the log voids of an author (made concurrently with its
+/// removal or demotion) is kept for audit.
+pub(super) fn set_aside_scope(cid: &CommunityId, author: &NodeId) -> String {
+    format!("void/{cid}/{author}")
 }

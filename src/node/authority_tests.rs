@@ -58,19 +58,27 @@ fn a_removed_member_reads_nothing_sealed_after_the_removal_and_keeps_what_came_b
 }
 
 #[test]
-fn what_a_removed_member_sends_afterwards_is_refused_and_nothing_kept() {
+fn what_a_removed_member_wrote_unaware_of_its_removal_is_set_aside_not_merged_not_lost() {
     let kit = Kit::new();
-    let (mut a, mut b) = (kit.node("A"), kit.node("B"));
+    let (mut a, mut b, mut c) = (kit.node("A"), kit.node("B"), kit.node("C"));
     let cid = community(&mut a, &mut b, Role::Member);
+    join(&mut a, &mut c, &cid, Role::Member);
+    carry(&mut a, &mut b);
     a.remove_member(&cid, &b.node_id()).unwrap();
-    // B has not heard yet, and posts.
+    let log = a.export(Target::Everyone).unwrap();
+    import(&mut c, &log);
+    // B has not heard yet, and posts: concurrent with its removal.
     b.post(&cid, "unseen").unwrap();
     let from_b = b.export(Target::Everyone).unwrap();
-    let before = a.fingerprint().unwrap();
-    let r = import_all(&mut a, &from_b);
-    assert!(r.rejected().iter().any(|x| matches!(x, Rejection::Removed { .. })), "{r:?}");
-    assert_eq!(a.fingerprint().unwrap(), before);
-    assert!(posts(&mut a, &cid).is_empty());
+    for n in [&mut a, &mut c] {
+        let r = import_all(n, &from_b);
+        assert!(r.outcomes.iter().any(|o| matches!(o, Outcome::Waiting(WaitReason::SetAside { .. }))), "{r:?}");
+        assert!(posts(n, &cid).is_empty(), "void: not merged");
+        assert_eq!(n.set_aside(&cid).unwrap(), vec![(b.node_id(), 1)], "kept for audit");
+    }
+    // Once B has heard, its own node writes nothing more there.
+    import(&mut b, &log);
+    assert!(matches!(b.post(&cid, "and now?"), Err(Error::Removed(_))));
 }
 
 #[test]
@@ -85,12 +93,13 @@ fn a_demoted_editor_s_wiki_edits_are_refused_locally_and_at_every_node() {
     a.set_member_role(&cid, &b.node_id(), Role::Member).unwrap();
     let log = a.export(Target::Everyone).unwrap();
     import(&mut c, &log);
-    // An edit B makes before it hears of the demotion: refused by everyone who has.
+    // An edit B makes before it hears of the demotion: void at everyone who has heard
+    // (set aside, kept for audit), never merged.
     b.put_wiki_page(&cid, "Wells", "north\nsouth\n").unwrap();
     let late = b.export(Target::Everyone).unwrap();
     for n in [&mut a, &mut c] {
         let r = import_all(n, &late);
-        assert!(r.rejected().iter().any(|x| matches!(x, Rejection::Permission { .. })), "{r:?}");
+        assert!(r.outcomes.iter().any(|o| matches!(o, Outcome::Waiting(WaitReason::SetAside { .. }))), "{r:?}");
         assert_eq!(n.wiki_page(&cid, "Wells").unwrap().as_deref(), Some("north\n"));
     }
     // Once B has heard, its own node refuses the edit.
@@ -194,4 +203,60 @@ fn a_quarantined_member_s_content_is_hidden_for_everyone_kept_and_back_when_rele
     assert_eq!(posts(&mut c, &cid), ["spam 1", "spam 2"]);
     let log = c.authority(&cid).unwrap();
     assert!(log.quarantined.is_empty());
+}
+
+/// A removed member whose own node has seen its removal, writing anyway (a modified
+/// client, signing with the removal among its authority heads): refused everywhere.
+#[test]
+fn what_a_removed_member_writes_after_seeing_its_removal_is_refused() {
+    use automerge::transaction::Transactable;
+    let kit = Kit::new();
+    let (mut a, mut b) = (kit.node("A"), kit.node("B"));
+    let cid = community(&mut a, &mut b, Role::Member);
+    a.remove_member(&cid, &b.node_id()).unwrap();
+    carry(&mut a, &mut b);
+    let heads = b.authority(&cid).unwrap().heads.clone();
+    assert!(b.authority(&cid).unwrap().is_gone(&b.identity.signing_public()));
+    // B forges a post by hand, under the key it still holds.
+    let view = b.store.read().unwrap();
+    let (_, inv) = b.joined(&view, &cid).unwrap();
+    let old = b.epoch_grant(&view, &cid, 0).unwrap().unwrap();
+    drop(view);
+    let feed = DocId::Community { id: cid, part: Part::FEED };
+    let mut doc = AutoCommit::new().with_actor(ActorId::from(b.identity.signing_public().to_vec()));
+    doc.put(automerge::ROOT, format!("post/0000000000001/{}", b.node_id()), "after I saw it").unwrap();
+    doc.commit();
+    let change = doc.get_last_local_change().unwrap().clone();
+    let batch = Batch {
+        author: b.identity.signing_public(),
+        genesis: Some(inv.genesis),
+        chain: inv.chain.clone(),
+        encoding: envelope::ChangeEncoding::Raw,
+        changes: envelope::encode_raw_changes(&[change.raw_bytes()]),
+        authority: heads,
+    };
+    let header = Header {
+        kind: Kind::Batch,
+        author: b.node_id(),
+        seq: 9_999,
+        doc: feed.to_string(),
+        epoch: 0,
+        heads: vec![change.hash().0],
+        encrypted: true,
+    };
+    let (h, body) = crate::batch::seal(&b.identity, &header, &batch, Some(&old.key));
+    let now = b.now();
+    let bytes = bundle::build(
+        &b.node_id().endpoint(),
+        &feed.endpoint(),
+        now,
+        9_999,
+        Duration::from_secs(86_400),
+        &envelope::encode_envelope(&h, &body),
+    )
+    .unwrap();
+    let r = a.import(&bytes).unwrap();
+    assert!(r.rejected().iter().any(|x| matches!(x, Rejection::Removed { .. })), "{r:?}");
+    assert!(posts(&mut a, &cid).is_empty());
+    assert!(a.set_aside(&cid).unwrap().is_empty());
 }

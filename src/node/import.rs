@@ -282,16 +282,27 @@ impl Node {
                 // The log as it stands now (this import may have moved it).
                 if let (DocId::Community { id: cid, part }, Some(m)) = (verified.doc, &verified.member)
                     && let Some(r) = self.authority.get(&cid)
-                    && let Err(rejection) = super::preopen::log_role(&r.state, cid, m, part, verified.kind)
                 {
-                    return Ok(Some(Outcome::Rejected(rejection)));
+                    match super::preopen::log_role(&r.state, cid, m, part, verified.kind) {
+                        Err(rejection) => return Ok(Some(Outcome::Rejected(rejection))),
+                        Ok(super::preopen::Verdict::SetAside(reason)) => {
+                            let scope = super::authority::set_aside_scope(&cid, &verified.author);
+                            let held = self.hold(imp, bytes, digest, &info, payload, &verified, &scope)?;
+                            return Ok(Some(
+                                held.unwrap_or(Outcome::Waiting(WaitReason::SetAside { community: cid, reason })),
+                            ));
+                        }
+                        Ok(super::preopen::Verdict::Admit(_)) => {}
+                    }
                 }
                 // A quarantined member's content is kept for audit, not merged.
                 if let (DocId::Community { id: cid, part }, Some(m)) = (verified.doc, &verified.member)
                     && part != Part::AUTHORITY
                     && self.authority.get(&cid).is_some_and(|r| r.state.quarantined.contains(&m.signer))
                 {
-                    return Ok(Some(self.hold_quarantined(imp, bytes, digest, &info, payload, &verified, cid)?));
+                    let scope = super::authority::quarantine_scope(&cid, &verified.author);
+                    let held = self.hold(imp, bytes, digest, &info, payload, &verified, &scope)?;
+                    return Ok(Some(held.unwrap_or(Outcome::Waiting(WaitReason::Quarantined { community: cid }))));
                 }
                 // What one member can make us store per day (owners' snapshots, which
                 // carry the whole document for newcomers, and heads announcements aside).
@@ -310,10 +321,11 @@ impl Node {
         })
     }
 
-    /// Keeps a quarantined member's bundle for audit (counted against the relay quota,
-    /// so a quarantined flood stays bounded), to be read if the quarantine is lifted.
+    /// Keeps a bundle for audit, not merged (a quarantined member's, to be read if the
+    /// quarantine is lifted; or one the log voids, set aside): counted against the relay
+    /// quota, so a flood of them stays bounded.
     #[allow(clippy::too_many_arguments)]
-    fn hold_quarantined(
+    fn hold(
         &mut self,
         imp: &mut Import,
         bytes: &[u8],
@@ -321,8 +333,8 @@ impl Node {
         info: &BundleInfo,
         payload: [u8; 32],
         verified: &super::preopen::Verified,
-        cid: CommunityId,
-    ) -> Result<Outcome, Error> {
+        scope: &str,
+    ) -> Result<Option<Outcome>, Error> {
         let meta = BundleMeta {
             state: BundleState::Carried,
             author: verified.author,
@@ -338,11 +350,11 @@ impl Node {
             payload_at: info.payload_at(),
         };
         if let Err(o) = self.carry(&mut imp.t, digest, &meta)? {
-            return Ok(o);
+            return Ok(Some(o));
         }
         imp.t.put_bundle(&digest, bytes, &meta)?;
-        imp.t.put_waiting_key(&super::authority::quarantine_scope(&cid, &verified.author), &digest)?;
-        Ok(Outcome::Waiting(WaitReason::Quarantined { community: cid }))
+        imp.t.put_waiting_key(scope, &digest)?;
+        Ok(None)
     }
 
     /// Keeps a bundle for others, within the relay quota.

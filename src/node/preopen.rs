@@ -65,6 +65,8 @@ pub(super) struct Membership {
     /// The owners whose certificates vouch for it.
     pub(super) vouchers: Vec<[u8; 32]>,
     pub(super) announcement: bool,
+    /// The authority heads it was written under (signed, in the batch).
+    pub(super) authority: Vec<[u8; 32]>,
 }
 
 /// The author's role as the community's authority log says, or why it may not write
@@ -72,17 +74,26 @@ pub(super) struct Membership {
 /// voids what breaks a rule, the same at every node). An author the log does not know
 /// yet (its invitation's entry is on its way) holds its certificate's role while every
 /// owner who vouched for it still is one.
+///
+/// Content carries the authority heads its author wrote under. What a removed (or
+/// demoted) author wrote having seen its removal is refused; what it wrote concurrently
+/// (not having seen it) is void but not dropped: set aside, kept for audit
+/// (`Verdict::SetAside`).
 pub(super) fn log_role(
     state: &crate::authority::State,
     community: CommunityId,
     m: &Membership,
     part: Part,
     kind: Kind,
-) -> Result<Role, Rejection> {
+) -> Result<Verdict, Rejection> {
     if part == Part::AUTHORITY {
-        return Ok(m.cert_role);
+        return Ok(Verdict::Admit(m.cert_role));
     }
+    let unseen = !m.announcement && state.unseen_change(&m.signer, &m.authority).is_some();
     if state.is_gone(&m.signer) {
+        if unseen {
+            return Ok(Verdict::SetAside("made concurrently with its author's removal"));
+        }
         return Err(Rejection::Removed { community, reason: "removed from it, or left" });
     }
     let role = match state.role(&m.signer) {
@@ -95,12 +106,24 @@ pub(super) fn log_role(
         }
     };
     if !m.announcement && !part.writable_by(role) {
+        if unseen {
+            return Ok(Verdict::SetAside("made concurrently with its author's demotion"));
+        }
         return Err(Rejection::Permission { role, part });
     }
     if kind == Kind::Snapshot && role != Role::Owner {
         return Err(Rejection::SnapshotNotOwner(role));
     }
-    Ok(role)
+    Ok(Verdict::Admit(role))
+}
+
+/// What the authority log makes of a community batch's author.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Verdict {
+    /// It writes with this role.
+    Admit(Role),
+    /// Void (why), but kept for audit, not merged.
+    SetAside(&'static str),
 }
 
 /// What the pre-pass concluded about one bundle.
@@ -301,9 +324,15 @@ fn rules(
                 cert_role: role,
                 vouchers: batch.chain.iter().map(|c| c.issuer).collect(),
                 announcement,
+                authority: batch.authority.clone(),
             };
             let role = match ctx.authority.get(&id) {
-                Some(state) => log_role(state, id, &member, part, header.kind)?,
+                // Set aside or not is decided when it is taken in; its changes are
+                // still judged by the role its certificate gives.
+                Some(state) => match log_role(state, id, &member, part, header.kind)? {
+                    Verdict::Admit(role) => role,
+                    Verdict::SetAside(_) => role,
+                },
                 None => {
                     if !announcement && !part.writable_by(role) {
                         return Err(Rejection::Permission { role, part });

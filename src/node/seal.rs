@@ -133,13 +133,29 @@ impl Node {
             DocId::Profile { .. } => (None, vec![]),
         };
         let key = self.seal_key(t, id, &name)?;
+        // Community content says which authority heads it was written under.
+        let authority: Vec<[u8; 32]> = match id {
+            DocId::Community { id: cid, part } if part != Part::AUTHORITY => {
+                let mut h = self.resolved(&*t, &cid)?.state.heads.clone();
+                h.truncate(crate::limits::AUTHORITY_FOLLOWS_MAX);
+                h
+            }
+            _ => Vec::new(),
+        };
         // Bundles with changes stay in our custody until every destination took them.
         let destinations = if own.is_empty() { Vec::new() } else { self.destinations(t, id)? };
         let (identity, me) = (self.identity.clone(), self.node_id());
         let endpoint = id.endpoint();
         let mut digest = [0u8; 32];
         for (encoding, changes, hashes) in encoded {
-            let batch = Batch { author: identity.signing_public(), genesis, chain: chain.clone(), encoding, changes };
+            let batch = Batch {
+                authority: authority.clone(),
+                author: identity.signing_public(),
+                genesis,
+                chain: chain.clone(),
+                encoding,
+                changes,
+            };
             let seal = |seq| {
                 let header = Header {
                     kind: Kind::Batch,
@@ -264,8 +280,14 @@ impl Node {
             let endpoint = id.endpoint();
             // A big document goes as several snapshot bundles, each within a batch's caps.
             for (encoding, changes, hashes) in encoded {
-                let batch =
-                    Batch { author: identity.signing_public(), genesis, chain: chain.clone(), encoding, changes };
+                let batch = Batch {
+                    authority: vec![],
+                    author: identity.signing_public(),
+                    genesis,
+                    chain: chain.clone(),
+                    encoding,
+                    changes,
+                };
                 let seal = |seq| {
                     let header = Header {
                         kind: Kind::Snapshot,

@@ -65,6 +65,7 @@ pub fn forge_batch(
 ) -> Vec<u8> {
     let refs: Vec<&[u8]> = raw_changes.iter().map(Vec::as_slice).collect();
     let batch = Batch {
+        authority: vec![],
         author: author.signing_public(),
         genesis,
         chain,
@@ -178,6 +179,7 @@ pub fn forge_padded_announcement(author: &Identity, doc: &str, destination: &str
     })
     .unwrap();
     let batch = Batch {
+        authority: vec![],
         author: author.signing_public(),
         genesis: None,
         chain: vec![],

@@ -158,6 +158,14 @@ pub(crate) fn run(home: &Path, command: CommunityCommand) -> Result<(), String> 
                 for e in &state.log {
                     outln!("{}", log_line(&names, e));
                 }
+                for (who, n) in node.set_aside(&cid).map_err(error_text)? {
+                    outln!(
+                        "Set aside, kept for audit and not shown: {n} {} by {}, made before they heard of their \
+                         removal or new role",
+                        if n == 1 { "bundle" } else { "bundles" },
+                        names.of(&who)
+                    );
+                }
             }
         }
         CommunityCommand::Accept { id } => {
