@@ -44,6 +44,7 @@ impl Node {
                 let me_in_log =
                     Action::Add { member: me_pk, agreement: self.identity.agreement_public(), role: Role::Owner };
                 let (log, _) = self.append_op(&mut t, &cid, me_in_log, false)?;
+                self.ensure_passes(&mut t, &[cid])?;
                 Ok(vec![
                     a,
                     log,
@@ -56,6 +57,7 @@ impl Node {
                 self.docs.remove(&public);
                 self.docs.remove(&roster);
                 self.docs.remove(&log_doc);
+                self.docs.remove(&DocId::Community { id: cid, part: Part::PASSES });
                 return Err(e);
             }
         }

@@ -9,8 +9,9 @@ use super::*;
 use crate::envelope::SlotGrant;
 
 impl Node {
-    /// Publishes our friends-of-members pass in each community we belong to, if it is not
-    /// there yet for our current friends circle key (in `t`).
+    /// Publishes our friends-of-members pass in each of `communities`, if it is not there
+    /// yet for our current friends circle key (in `t`). Done when we found or join a
+    /// community and when our friends circle changes, never by an idle sync.
     pub(super) fn ensure_passes(&mut self, t: &mut Txn, communities: &[CommunityId]) -> Result<(), Error> {
         if communities.is_empty() {
             return Ok(());
@@ -37,6 +38,26 @@ impl Node {
             }
         }
         Ok(())
+    }
+
+    /// Publishes our pass again in every community we are still in (our friends circle
+    /// changed).
+    pub(super) fn publish_passes(&mut self, t: &mut Txn) -> Result<(), Error> {
+        let mut ids = Vec::new();
+        for (_, g) in t.grants()? {
+            if let Ok(Grant { invitation: Some(inv), .. }) = Grant::decode(&g) {
+                ids.push(membership::community_id(&inv.genesis));
+            }
+        }
+        ids.sort();
+        ids.dedup();
+        let mut ours = Vec::new();
+        for cid in ids {
+            if !matches!(self.my_role(&*t, &cid), Err(Error::Removed(_))) {
+                ours.push(cid);
+            }
+        }
+        self.ensure_passes(t, &ours)
     }
 
     /// The passes our friends-of-members key is sealed for in `cid`: each current

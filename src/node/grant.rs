@@ -146,6 +146,13 @@ impl Node {
         }
         imp.keys_changed = true;
         imp.fresh_ctx = None;
+        // Joining: our friends-of-members pass goes into the community.
+        if let (Some(inv), Some(ScopeOwner::Community(cid))) = (&grant.invitation, doc::parse_scope(&grant.scope))
+            && grant.recipient == self.identity.signing_public()
+            && inv.genesis.root != grant.recipient
+        {
+            self.ensure_passes(&mut imp.t, &[cid])?;
+        }
         let mut again = Vec::new();
         for scope_epoch in &epochs {
             for digest in imp.t.waiting_for_key(scope_epoch)? {

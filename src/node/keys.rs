@@ -35,6 +35,9 @@ impl Node {
             for audience in audiences.iter().filter(|a| **a != Audience::Public) {
                 self.ensure_audience_grants(&mut imp.t, *audience)?;
             }
+            if audiences.contains(&Audience::Friends) {
+                self.publish_passes(&mut imp.t)?;
+            }
             // Its profile bundles we carried unread: we read them now (and are a
             // destination of them, so they are answered for).
             let carried: Vec<[u8; 32]> = imp
@@ -99,6 +102,9 @@ impl Node {
         };
         t.put_grant(&format!("{scope}#{epoch}"), &grant.encode())?;
         self.ensure_audience_grants(t, audience)?;
+        if audience == Audience::Friends {
+            self.publish_passes(t)?;
+        }
         Ok(epoch)
     }
 

@@ -33,23 +33,13 @@ impl Node {
         let mut t = self.write_txn()?;
         let result = (|| {
             self.forget_expired_listings(&mut t, &stored)?;
-            // Friends of members: our pass, published in each community we are in.
-            let mut ours: Vec<CommunityId> = ours.iter().copied().collect();
-            ours.sort();
-            self.ensure_passes(&mut t, &ours)?;
-            let mut candidates = candidates;
-            for cid in &ours {
-                let passes = DocId::Community { id: *cid, part: Part::PASSES };
-                if !candidates.contains(&passes) {
-                    candidates.push(passes);
-                }
-            }
+
             // Friends of friends: sealed for the passes we hold now.
             if stored.contains(&DocId::Profile { owner: me, audience: Audience::FriendsOfFriends }.to_string()) {
                 self.ensure_fof_slots(&mut t)?;
             }
             for id in candidates {
-                if stored.contains(&id.to_string()) || id.kind().is_some_and(|k| k.name() == "passes") {
+                if stored.contains(&id.to_string()) {
                     self.seal_doc(&mut t, id)?;
                 }
             }
