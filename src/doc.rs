@@ -215,7 +215,7 @@ impl Part {
     pub const AUTHORITY: Part = Part::Kind(KindName::of("authority"));
 
     /// The built-in kinds every community has, in priority order (membership first).
-    pub const BUILT_IN: [Part; 4] = [Part::ROSTER, Part::PUBLIC, Part::WIKI, Part::FEED];
+    pub const BUILT_IN: [Part; 5] = [Part::AUTHORITY, Part::ROSTER, Part::PUBLIC, Part::WIKI, Part::FEED];
 
     /// Text name, as in document ids (`wiki/<page id>` for a page).
     pub fn name(self) -> String {
