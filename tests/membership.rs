@@ -161,3 +161,57 @@ fn a_quarantined_member_is_hidden_until_released_and_the_log_says_so() {
     let feed = ok(a, &["feed", "Wells"]);
     assert!(feed.contains("cheap pills") && feed.contains("more pills"), "{feed}");
 }
+
+fn node_id(home: &Path) -> String {
+    let cards: serde_json::Value = serde_json::from_str(&ok(home, &["status", "--json"])).unwrap();
+    cards["node"].as_str().map(str::to_string).unwrap_or_else(|| panic!("no node id in {cards}"))
+}
+
+#[test]
+fn friends_of_friends_and_friends_of_members_reach_exactly_their_readers_over_a_stick() {
+    let people: Vec<tempfile::TempDir> = ["Ana", "Bo", "Cy", "Di", "Mo", "Fe"].iter().map(|n| init(n)).collect();
+    let [a, b, c, d, m, f] = [0, 1, 2, 3, 4, 5].map(|i| people[i].path());
+    let stick = tempfile::tempdir().unwrap();
+    let stick = stick.path();
+    // Ana-Bo and Bo-Cy and Cy-Di are friends; Mo is in Ana's community, Fe is Mo's friend.
+    for (x, y) in [(a, b), (b, c), (c, d), (m, f)] {
+        ok(x, &["contact", "add", &card(y), "--audience", "friends"]);
+        ok(y, &["contact", "add", &card(x), "--audience", "friends"]);
+    }
+    ok(a, &["contact", "add", &card(m)]);
+    ok(m, &["contact", "add", &card(a)]);
+    ok(a, &["community", "create", "Wells"]);
+    ok(a, &["community", "invite", "Wells", &card(m)]);
+    let everyone = [a, b, c, d, m, f];
+    let round = || {
+        for n in everyone {
+            sync(n, stick);
+        }
+    };
+    round();
+    round();
+    ok(a, &["profile", "set", "party", "Saturday at the well", "--audience", "friends-of-friends"]);
+    ok(m, &["post", "Wells", "--friends-of-members", "open day on Sunday"]);
+    round();
+    round();
+    let ana = node_id(a);
+    let wells = ok(a, &["community", "list", "--json"]);
+    let wells: serde_json::Value = serde_json::from_str(&wells).unwrap();
+    let wells = wells[0]["id"].as_str().unwrap().to_string();
+    let mut fof = Vec::new();
+    let mut fom = Vec::new();
+    for (name, n) in [("Bo", b), ("Cy", c), ("Di", d), ("Mo", m), ("Fe", f)] {
+        if ok(n, &["profile", "show", &ana]).contains("Saturday at the well") {
+            fof.push(name);
+        }
+        let out = caravan(n, &["feed", &wells, "--friends-of-members"]);
+        if String::from_utf8_lossy(&out.stdout).contains("open day on Sunday") {
+            fom.push(name);
+        }
+    }
+    assert_eq!(fof, ["Bo", "Cy"], "friends of friends: Ana's friend and its friend");
+    // Ana (a member) counts Bo a friend, Mo (a member) counts Fe: both read; Cy and Di,
+    // friends of friends, do not.
+    assert_eq!(fom, ["Bo", "Mo", "Fe"], "friends of members: the members and their friends");
+    assert!(ok(a, &["feed", "Wells", "--friends-of-members"]).contains("open day on Sunday"));
+}
