@@ -102,7 +102,7 @@ fn a_blocked_node_gets_nothing_in_until_unblocked() {
     ok(b, &["init", "--name", "Spammer"]);
     let card_b = ok(b, &["id"]).trim().to_string();
     ok(a, &["contact", "add", &card_b, "--audience", "friends"]);
-    ok(b, &["contact", "add", &ok(a, &["id"]).trim().to_string(), "--audience", "friends"]);
+    ok(b, &["contact", "add", ok(a, &["id"]).trim(), "--audience", "friends"]);
     ok(b, &["profile", "set", "offer", "cheap pills", "--audience", "friends"]);
     assert!(ok(a, &["block", "Spammer"]).contains("Blocked Spammer"));
     assert!(ok(a, &["blocked"]).contains("Spammer"));

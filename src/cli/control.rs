@@ -28,7 +28,7 @@ pub(crate) fn socket(home: &Path) -> PathBuf {
 /// Whether `command` can run in a daemon for this client (everything that works on the
 /// node; not what makes a node, runs a daemon or works without a node).
 pub(crate) fn can_forward(command: &Command) -> bool {
-    !matches!(command, Command::Init { .. } | Command::Daemon { .. } | Command::Demo { .. } | Command::Kinds { .. })
+    !matches!(command, Command::Init { .. } | Command::Daemon { .. } | Command::Demo | Command::Kinds { .. })
 }
 
 /// If a daemon answers on `home`'s socket, has it run this command (`args`, without the

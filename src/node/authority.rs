@@ -52,15 +52,7 @@ impl Node {
 
     /// Resolves the log of every community we belong to (a cache hit when unchanged).
     pub(super) fn refresh_logs(&mut self, r: &impl Reads) -> Result<(), Error> {
-        let mut ids = Vec::new();
-        for (_, g) in r.grants()? {
-            if let Ok(Grant { invitation: Some(inv), .. }) = Grant::decode(&g) {
-                ids.push(membership::community_id(&inv.genesis));
-            }
-        }
-        ids.sort();
-        ids.dedup();
-        for cid in ids {
+        for cid in joined_communities(r)? {
             self.resolved(r, &cid)?;
         }
         Ok(())
@@ -420,4 +412,17 @@ pub(super) fn quarantine_scope(cid: &CommunityId, author: &NodeId) -> String {
 /// removal or demotion) is kept for audit.
 pub(super) fn set_aside_scope(cid: &CommunityId, author: &NodeId) -> String {
     format!("void/{cid}/{author}")
+}
+
+/// Every community we were ever admitted to (whose invitation grant we hold).
+pub(super) fn joined_communities(r: &impl Reads) -> Result<Vec<CommunityId>, Error> {
+    let mut ids = Vec::new();
+    for (_, g) in r.grants()? {
+        if let Ok(Grant { invitation: Some(inv), .. }) = Grant::decode(&g) {
+            ids.push(membership::community_id(&inv.genesis));
+        }
+    }
+    ids.sort();
+    ids.dedup();
+    Ok(ids)
 }

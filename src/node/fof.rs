@@ -50,27 +50,6 @@ impl Node {
         let own = Grant { granter: signer, recipient: signer, scope: scope.clone(), epoch, key, invitation: None };
         t.put_grant(&format!("{scope}#{epoch}"), &own.encode())?;
         t.set_meta(FOF_PASSES_META, fingerprint.as_bytes())?;
-        let identity = self.identity.clone();
-        let mut nonce = [0u8; 16];
-        crypto::fill_random(&mut nonce);
-        let seal = |seq| {
-            let header = Header {
-                kind: Kind::Slots,
-                author: me,
-                seq,
-                doc: scope.clone(),
-                epoch,
-                heads: vec![],
-                encrypted: true,
-            };
-            let header_bytes = header.encode();
-            let mut slots: Vec<Vec<u8>> =
-                passes.iter().map(|(_, pass)| crypto::slot_seal(pass, &nonce, &header_bytes, &key)).collect();
-            slots.sort();
-            let inner = SlotGrant { granter: signer, scope: scope.clone(), epoch, nonce, slots }.encode();
-            let signature = identity.sign(crypto::CONTEXT_SLOTS_SIGNATURE, &[&header_bytes, &inner]);
-            Ok((header_bytes, envelope::encode_signed(&inner, &signature)))
-        };
         let destination = DocId::Profile { owner: me, audience: Audience::FriendsOfFriends }.endpoint();
         let friends: Vec<NodeId> = t
             .contacts()?
@@ -78,16 +57,62 @@ impl Node {
             .filter(|(_, bits, _)| bits & Audience::Friends.bit() != 0)
             .filter_map(|(n, _, _)| NodeId::parse(&n))
             .collect();
+        let mut nonce = [0u8; 16];
+        crypto::fill_random(&mut nonce);
+        let passes: Vec<[u8; 32]> = passes.into_iter().map(|(_, p)| p).collect();
+        let slots = Slots { scope: &scope, epoch, nonce, key, passes: &passes };
+        self.mint_slots(t, slots, &destination, friends)
+    }
+
+    /// Mints a slot grant (`crypto.md`): `key` sealed once per pass, in sorted slots,
+    /// signed, addressed to `destination`, in custody for `custody_for`.
+    pub(super) fn mint_slots(
+        &mut self,
+        t: &mut Txn,
+        s: Slots<'_>,
+        destination: &str,
+        custody_for: Vec<NodeId>,
+    ) -> Result<(), Error> {
+        let (me, signer, identity) = (self.node_id(), self.identity.signing_public(), self.identity.clone());
+        let seal = |seq| {
+            let header = Header {
+                kind: Kind::Slots,
+                author: me,
+                seq,
+                doc: s.scope.to_string(),
+                epoch: s.epoch,
+                heads: vec![],
+                encrypted: true,
+            };
+            let header_bytes = header.encode();
+            let mut slots: Vec<Vec<u8>> =
+                s.passes.iter().map(|pass| crypto::slot_seal(pass, &s.nonce, &header_bytes, &s.key)).collect();
+            slots.sort();
+            let inner =
+                SlotGrant { granter: signer, scope: s.scope.to_string(), epoch: s.epoch, nonce: s.nonce, slots }
+                    .encode();
+            let signature = identity.sign(crypto::CONTEXT_SLOTS_SIGNATURE, &[&header_bytes, &inner]);
+            Ok((header_bytes, envelope::encode_signed(&inner, &signature)))
+        };
         let mint = Mint {
-            destination: &destination,
-            doc: scope.clone(),
+            destination,
+            doc: s.scope.to_string(),
             state: BundleState::Grant,
             kind: PayloadKind::Grant,
             heads: &[],
         };
-        self.mint(t, mint, seal, &[], friends)?;
+        self.mint(t, mint, seal, &[], custody_for)?;
         Ok(())
     }
+}
+
+/// What a slot grant seals: a key of a scope and epoch, for passes, with a nonce.
+pub(super) struct Slots<'a> {
+    pub(super) scope: &'a str,
+    pub(super) epoch: u32,
+    pub(super) nonce: [u8; 16],
+    pub(super) key: [u8; 32],
+    pub(super) passes: &'a [[u8; 32]],
 }
 
 #[cfg(test)]

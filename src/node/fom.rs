@@ -6,7 +6,6 @@
 //! epoch whenever that set changes.
 
 use super::*;
-use crate::envelope::SlotGrant;
 
 impl Node {
     /// Publishes our friends-of-members pass in each of `communities`, if it is not there
@@ -43,16 +42,8 @@ impl Node {
     /// Publishes our pass again in every community we are still in (our friends circle
     /// changed).
     pub(super) fn publish_passes(&mut self, t: &mut Txn) -> Result<(), Error> {
-        let mut ids = Vec::new();
-        for (_, g) in t.grants()? {
-            if let Ok(Grant { invitation: Some(inv), .. }) = Grant::decode(&g) {
-                ids.push(membership::community_id(&inv.genesis));
-            }
-        }
-        ids.sort();
-        ids.dedup();
         let mut ours = Vec::new();
-        for cid in ids {
+        for cid in super::authority::joined_communities(&*t)? {
             if !matches!(self.my_role(&*t, &cid), Err(Error::Removed(_))) {
                 ours.push(cid);
             }
@@ -106,7 +97,6 @@ impl Node {
                 return Grant::decode(&g.1).map_err(|e| Error::Invalid(e.to_string()));
             }
         }
-        let me = self.node_id();
         let signer = self.identity.signing_public();
         let mut nonce = [0u8; 16];
         crypto::fill_random(&mut nonce);
@@ -117,35 +107,10 @@ impl Node {
         let mut v = tag.to_le_bytes().to_vec();
         v.extend_from_slice(fingerprint.as_bytes());
         t.set_meta(&meta_key, &v)?;
-        let identity = self.identity.clone();
-        let seal = |seq| {
-            let header = Header {
-                kind: Kind::Slots,
-                author: me,
-                seq,
-                doc: scope.clone(),
-                epoch: tag,
-                heads: vec![],
-                encrypted: true,
-            };
-            let header_bytes = header.encode();
-            let mut slots: Vec<Vec<u8>> =
-                passes.iter().map(|pass| crypto::slot_seal(pass, &nonce, &header_bytes, &key)).collect();
-            slots.sort();
-            let inner = SlotGrant { granter: signer, scope: scope.clone(), epoch: tag, nonce, slots }.encode();
-            let signature = identity.sign(crypto::CONTEXT_SLOTS_SIGNATURE, &[&header_bytes, &inner]);
-            Ok((header_bytes, envelope::encode_signed(&inner, &signature)))
-        };
         let destination = cid.endpoint();
         let members = self.destinations(&*t, DocId::Community { id: *cid, part: Part::FOM_FEED })?;
-        let mint = Mint {
-            destination: &destination,
-            doc: scope.clone(),
-            state: BundleState::Grant,
-            kind: PayloadKind::Grant,
-            heads: &[],
-        };
-        self.mint(t, mint, seal, &[], members)?;
+        let slots = super::fof::Slots { scope: &scope, epoch: tag, nonce, key, passes: &passes };
+        self.mint_slots(t, slots, &destination, members)?;
         Ok(own)
     }
 

@@ -335,26 +335,21 @@ impl Node {
         verified: &super::preopen::Verified,
         scope: &str,
     ) -> Result<Option<Outcome>, Error> {
-        let meta = BundleMeta {
-            state: BundleState::Carried,
+        // Kept as a bundle waiting under `scope`, which no key ever opens: what reads it
+        // again is lifting the quarantine (or nothing).
+        let header = Header {
+            kind: verified.kind,
             author: verified.author,
             seq: verified.seq,
-            verified: true,
-            payload,
             doc: verified.doc.to_string(),
-            destination: info.destination.clone(),
-            expires_unix_ms: info.expires_unix_ms(),
-            changes: 0,
-            bytes: bytes.len() as u32,
-            kind: verified.kind.into(),
-            payload_at: info.payload_at(),
+            epoch: 0,
+            heads: Vec::new(),
+            encrypted: true,
         };
-        if let Err(o) = self.carry(&mut imp.t, digest, &meta)? {
-            return Ok(Some(o));
-        }
-        imp.t.put_bundle(&digest, bytes, &meta)?;
-        imp.t.put_waiting_key(scope, &digest)?;
-        Ok(None)
+        Ok(match self.take_carried(imp, bytes, digest, info, payload, &header, true, Some(scope.to_string()))? {
+            Outcome::Waiting(WaitReason::Key { .. }) => None,
+            other => Some(other),
+        })
     }
 
     /// Keeps a bundle for others, within the relay quota.

@@ -25,16 +25,7 @@ impl Default for MemberLimits {
 impl Node {
     /// The per-member daily limits in force.
     pub fn member_limits(&self) -> Result<MemberLimits, Error> {
-        let view = self.store.read()?;
-        let d = MemberLimits::default();
-        let get = |k: &str| -> Result<Option<u64>, Error> {
-            Ok(view.meta(k)?.and_then(|b| b.try_into().ok().map(u64::from_le_bytes)))
-        };
-        Ok(MemberLimits {
-            bytes_per_day: get("member_bytes_per_day")?.unwrap_or(d.bytes_per_day),
-            bundles_per_day: get("member_bundles_per_day")?
-                .map_or(d.bundles_per_day, |n| u32::try_from(n).unwrap_or(u32::MAX)),
-        })
+        self.member_limits_in(&self.store.read()?)
     }
 
     /// Sets the per-member daily limits (kept in the store).

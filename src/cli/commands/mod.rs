@@ -48,7 +48,7 @@ fn ask_passphrase(prompt: &str) -> Result<zeroize::Zeroizing<String>, String> {
 /// The node a command works on: opened by this process, or the running daemon's (for a
 /// command the daemon runs for a client), held for the command's duration.
 pub(crate) enum NodeRef {
-    Own(Node),
+    Own(Box<Node>),
     Daemons(tokio::sync::OwnedMutexGuard<Node>),
 }
 
@@ -82,7 +82,7 @@ fn open(home: &Path) -> Result<NodeRef, String> {
     }
     let passphrase = passphrase_for(home)?;
     let opened = Node::open_with(home, "", caravan::store::CACHE_BYTES, passphrase.as_ref().map(|p| p.as_str()));
-    opened.map(NodeRef::Own).map_err(|e| open_error(home, e))
+    opened.map(|n| NodeRef::Own(Box::new(n))).map_err(|e| open_error(home, e))
 }
 
 /// The community `s` names: its id, or the name of one this node belongs to (ignoring
