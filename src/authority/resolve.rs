@@ -457,6 +457,9 @@ fn check(
             }
             Ok(())
         }
+        // A bare rekey only when someone who holds the current key is gone: otherwise
+        // any member could make every other member open new slots at will.
+        Action::Rekey if !state.needs_rekey() => Err("nobody to rekey out"),
         Action::Rekey => Ok(()),
     }
 }

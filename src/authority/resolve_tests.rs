@@ -244,6 +244,34 @@ fn removals_start_epochs_and_say_when_a_rekey_is_due() {
     assert_eq!(open_slot(&CID, k, &w.people[M]), None);
 }
 
+#[test]
+fn a_bare_rekey_is_void_unless_someone_holding_the_key_is_gone() {
+    let w = World::new(6);
+    let m = w.add(F, &[], M, Role::Member);
+    let needless = w.op(M, &[&m], Action::Rekey);
+    let s = w.resolve(&[m.clone(), needless.clone()]);
+    assert_eq!(w.outcome(&s, &needless), Outcome::Void("nobody to rekey out"));
+    // After a leave, the first rekey applies and the next is needless again.
+    let leave = w.add(F, &[&m], N, Role::Member);
+    let n_leaves = w.op(N, &[&leave], Action::Leave);
+    let rekey = |by: usize, follows: &[&Signed]| {
+        let op = Op {
+            community: CID,
+            author: w.pk(by),
+            follows: follows.iter().map(|s| s.id).collect(),
+            action: Action::Rekey,
+            rekey: Some(rekey(&CID, 1, &[5; 32], &[])),
+        };
+        Signed::sign(&w.people[by], op)
+    };
+    let first = rekey(M, &[&n_leaves]);
+    let second = rekey(F, &[&first]);
+    let s = w.resolve(&[m, leave, n_leaves, first.clone(), second.clone()]);
+    assert_eq!(w.outcome(&s, &first), Outcome::Applied);
+    assert_eq!(w.outcome(&s, &second), Outcome::Void("nobody to rekey out"));
+    assert!(!s.needs_rekey());
+}
+
 // --- Properties over random concurrent logs ---
 
 /// A step of a random history: someone writes an operation on what they have seen, or

@@ -181,22 +181,31 @@ impl Node {
 
     /// The keys the log's rekeys hold for us that we do not have yet: taken, and what
     /// waited for them read again (in the import's transaction).
+    ///
+    /// Only the keys that serve: the current epoch's, and those of epochs some stored
+    /// bundle waits for (a rekey the log voided included: what its author sealed under it
+    /// is still for the members it wrapped the key for). Opening a rekey's slots costs an
+    /// X25519 agreement per slot, so nobody can make us open every rekey ever logged.
     pub(super) fn take_epoch_keys(&mut self, imp: &mut super::import::Import, cid: &CommunityId) -> Result<(), Error> {
         let resolved = self.resolved(&imp.t, cid)?;
         let held: HashSet<u32> = self.epoch_keys(&imp.t, cid)?.into_iter().map(|(t, _)| t).collect();
-        for epoch in &resolved.state.epochs {
-            if held.contains(&epoch.tag) {
+        let current = resolved.state.current_epoch().tag;
+        for op in resolved.ops.iter() {
+            let Some(rekey) = &op.op.rekey else { continue };
+            let tag = authority::epoch_tag(&op.id);
+            if held.contains(&tag) {
                 continue;
             }
-            let Some(op) = resolved.ops.iter().find(|o| o.id == epoch.op) else { continue };
-            let Some(rekey) = &op.op.rekey else { continue };
+            if tag != current && imp.t.waiting_for_key(&format!("c/{cid}#{tag}"))?.is_empty() {
+                continue;
+            }
             let Some(key) = authority::open_slot(cid, rekey, &self.identity) else { continue };
             let me = self.identity.signing_public();
             let grant = Grant {
                 granter: op.op.author,
                 recipient: me,
                 scope: format!("c/{cid}"),
-                epoch: epoch.tag,
+                epoch: tag,
                 key,
                 invitation: None,
             };

@@ -260,3 +260,32 @@ fn what_a_removed_member_writes_after_seeing_its_removal_is_refused() {
     assert!(posts(&mut a, &cid).is_empty());
     assert!(a.set_aside(&cid).unwrap().is_empty());
 }
+
+/// Keys are opened when they serve: content sealed under an earlier epoch that arrives
+/// after the log moved on is still read (its key opened then).
+#[test]
+fn content_of_an_earlier_epoch_arriving_late_is_read() {
+    let kit = Kit::new();
+    let (mut a, mut b, mut c, mut d) = (kit.node("A"), kit.node("B"), kit.node("C"), kit.node("D"));
+    let cid = community(&mut a, &mut b, Role::Member);
+    join(&mut a, &mut c, &cid, Role::Member);
+    join(&mut a, &mut d, &cid, Role::Member);
+    carry(&mut a, &mut b);
+    a.remove_member(&cid, &c.node_id()).unwrap();
+    a.post(&cid, "epoch one").unwrap();
+    let first = a.export(Target::Everyone).unwrap();
+    a.remove_member(&cid, &d.node_id()).unwrap();
+    let second = a.export(Target::Everyone).unwrap();
+    let feed = DocId::Community { id: cid, part: Part::FEED }.to_string();
+    let is_feed = |x: &Vec<u8>| {
+        let info = bundle::parse_untimed(x).unwrap();
+        envelope::decode_envelope(&x[info.payload.clone()]).is_ok_and(|e| e.header.doc == feed)
+    };
+    // B gets the whole log first, then the post.
+    let (posts_first, log_first): (Vec<Vec<u8>>, Vec<Vec<u8>>) = first.into_iter().partition(is_feed);
+    import(&mut b, &log_first);
+    import(&mut b, &second);
+    assert_eq!(b.authority(&cid).unwrap().current_epoch().number, 2);
+    import_all(&mut b, &posts_first);
+    assert_eq!(posts(&mut b, &cid), ["epoch one"]);
+}

@@ -267,7 +267,16 @@ impl Node {
                 Some(self.take_signal(imp, bytes, digest, &info, payload, signer, &signal)?)
             }
             Pre::Carry { info, payload, header, verified, waiting } => {
-                Some(self.take_carried(imp, bytes, digest, &info, payload, &header, verified, waiting)?)
+                let outcome = self.take_carried(imp, bytes, digest, &info, payload, &header, verified, waiting)?;
+                // Sealed under a community key its log holds for us but we had not opened
+                // (an earlier epoch): opened now, and the bundle read.
+                if let Outcome::Waiting(WaitReason::Key { scope }) = &outcome
+                    && let Some(ScopeOwner::Community(cid)) = doc::parse_scope(scope.split('#').next().unwrap_or(""))
+                    && self.joined(&imp.t, &cid).is_ok()
+                {
+                    self.take_epoch_keys(imp, &cid)?;
+                }
+                Some(outcome)
             }
             Pre::Grant { info, payload, header, grant } => {
                 Some(self.take_grant(imp, bytes, digest, &info, payload, &header, grant)?)
