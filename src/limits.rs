@@ -424,3 +424,8 @@ pub const SLOTS_MAX: usize = 4096;
 
 /// Largest encoded slot grant: `SLOTS_MAX` slots of 80 bytes, and room.
 pub const SLOT_GRANT_BYTES_MAX: usize = 512 * 1024;
+
+/// Largest Automerge change in a community's authority log: one operation (at most
+/// `AUTHORITY_OP_BYTES_MAX`) and the change's own fields. Every member reads the whole
+/// log each time it moves, so no member can make that cost more than its operations.
+pub const AUTHORITY_CHANGE_BYTES_MAX: usize = AUTHORITY_OP_BYTES_MAX + 4096;

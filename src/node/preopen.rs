@@ -351,6 +351,16 @@ fn rules(
 /// Every change is the signer's own and keeps its kind's write rule, except in an owner's
 /// community snapshot (which vouches for every member's changes).
 fn actors(doc: DocId, header: &Header, batch: &Batch, role: Option<Role>, changes: &[Change]) -> Result<(), Rejection> {
+    // Every node reads the whole authority log each time it moves: no change in it may
+    // be bigger than one operation needs (snapshots included).
+    if matches!(doc, DocId::Community { part: Part::AUTHORITY, .. })
+        && changes.iter().any(|c| c.raw_bytes().len() > crate::limits::AUTHORITY_CHANGE_BYTES_MAX)
+    {
+        return Err(Rejection::Rule {
+            kind: "authority".into(),
+            rule: "a change to the authority log holds one operation, at most its size".into(),
+        });
+    }
     let snapshot = header.kind == Kind::Snapshot && matches!(doc, DocId::Community { .. }) && role == Some(Role::Owner);
     if snapshot {
         return Ok(());

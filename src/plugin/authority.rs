@@ -26,6 +26,10 @@ const OP_PREFIX: &str = "op/";
 impl DocKind for Authority {
     kind_basics!("authority", Home::Members, Writers::Members, Class::Membership);
     fn check(&self, _by: &Writer, ops: &[Op]) -> Result<(), Broken> {
+        // One operation per change: a log change is one signed operation.
+        if ops.len() > 1 {
+            return Err(Broken { rule: "a change to the authority log holds one operation" });
+        }
         let well_formed = ops.iter().all(|op| {
             op.target == Target::Root
                 && op.action == Action::Put
@@ -107,10 +111,17 @@ mod tests {
         let ops = ops_in(&mut doc, &cid);
         assert_eq!(ops, vec![add.clone()]);
         assert_eq!(resolve(f.signing_public(), &ops).role(&a.signing_public()), Some(Role::Owner));
-        // Anything but a new root key is refused by the kind's rule.
+        // Anything but a new root key is refused by the kind's rule, and so are two
+        // operations in one change.
+        let by = Writer { node: f.node_id(), role: None };
         doc.put(ROOT, "name", "x").unwrap();
         doc.commit();
         let change = doc.get_last_local_change().unwrap().clone();
-        assert!(Authority.check(&Writer { node: f.node_id(), role: None }, &ops_of(&change).unwrap()).is_err());
+        assert!(Authority.check(&by, &ops_of(&change).unwrap()).is_err());
+        doc.put(ROOT, format!("op/{}", hex(&[1; 32])), ScalarValue::Bytes(vec![1])).unwrap();
+        doc.put(ROOT, format!("op/{}", hex(&[2; 32])), ScalarValue::Bytes(vec![2])).unwrap();
+        doc.commit();
+        let change = doc.get_last_local_change().unwrap().clone();
+        assert!(Authority.check(&by, &ops_of(&change).unwrap()).is_err());
     }
 }
