@@ -152,6 +152,7 @@ fn a_quarantined_member_is_hidden_until_released_and_the_log_says_so() {
     assert!(ok(a, &["feed", "Wells"]).contains("cheap pills"));
     assert!(ok(a, &["community", "quarantine", "Wells", "Spammy"]).contains("Quarantined Spammy in Wells"));
     assert!(!ok(a, &["feed", "Wells"]).contains("cheap pills"));
+    assert!(ok(a, &["community", "members", "Wells"]).contains("Spammy  (member, quarantined)"));
     ok(b, &["post", "Wells", "more pills"]);
     sync(b, stick);
     sync(a, stick);

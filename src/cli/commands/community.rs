@@ -61,16 +61,24 @@ pub(crate) fn run(home: &Path, command: CommunityCommand) -> Result<(), String> 
             let mut node = open(home)?;
             let cid = community(&mut node, &c)?;
             let list = node.members(&cid).map_err(error_text)?;
+            let hidden: std::collections::HashSet<String> =
+                node.quarantined(&cid).map_err(error_text)?.iter().map(ToString::to_string).collect();
             if json {
                 print_json(serde_json::Value::Array(
                     list.iter()
-                        .map(|(n, r, name)| serde_json::json!({"node": n, "role": r.as_str(), "name": name}))
+                        .map(|(n, r, name)| {
+                            serde_json::json!({
+                                "node": n, "role": r.as_str(), "name": name, "quarantined": hidden.contains(n),
+                            })
+                        })
                         .collect(),
                 ));
             } else {
                 let me = node.node_id().to_string();
                 for (n, r, name) in list {
-                    outln!("{name}{}  ({r})", if n == me { " (you)" } else { "" });
+                    let you = if n == me { " (you)" } else { "" };
+                    let q = if hidden.contains(&n) { ", quarantined" } else { "" };
+                    outln!("{name}{you}  ({r}{q})");
                 }
             }
         }
