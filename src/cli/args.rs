@@ -201,8 +201,9 @@ pub(crate) enum ContactCommand {
     Add {
         /// The contact card (`caravan1_...`; line breaks and spaces in it are ignored).
         card: String,
-        /// An audience of your profile they may read: friends, family, business or
-        /// friends-of-friends (repeat for several; audiences they are in already stay).
+        /// An audience of your profile they may read: friends, family or business (repeat
+        /// for several; audiences they are in already stay). Friends-of-friends is not a
+        /// list: your friends and their friends read it.
         #[arg(long, value_parser = parse_audience, value_name = "AUDIENCE")]
         audience: Vec<Audience>,
     },
@@ -210,8 +211,8 @@ pub(crate) enum ContactCommand {
     Remove {
         /// Their name, node id or card.
         who: String,
-        /// Only take them out of this audience (friends, family, business,
-        /// friends-of-friends; repeat for several). Without it, the contact is forgotten.
+        /// Only take them out of this audience (friends, family, business; repeat for
+        /// several): the others in it get a new key. Without it, the contact is forgotten.
         #[arg(long, value_parser = parse_audience, value_name = "AUDIENCE")]
         audience: Vec<Audience>,
     },
@@ -231,7 +232,8 @@ pub(crate) enum ProfileCommand {
         field: String,
         /// Value.
         value: String,
-        /// Who may read it: public, friends, family, business or friends-of-friends.
+        /// Who may read it: public, friends, family, business, or friends-of-friends (your
+        /// friends and their friends).
         #[arg(long, default_value = "public", value_parser = parse_audience, value_name = "AUDIENCE")]
         audience: Audience,
     },
@@ -247,7 +249,8 @@ pub(crate) enum ProfileCommand {
 
 #[derive(Subcommand)]
 pub(crate) enum CircleCommand {
-    /// List each circle (friends, family, business, friends-of-friends), who is in it and
+    /// List each circle (friends, family, business; friends-of-friends is your friends and
+    /// their friends), who is in it and
     /// its key epoch. Put people in with `contact add CARD --audience A`, take them out
     /// with `contact remove NAME --audience A` (which gives the rest a new key).
     List {

@@ -156,7 +156,13 @@ pub(crate) fn circles(home: &Path, command: CircleCommand) -> Result<(), String>
             Some(0) => "its first key".to_string(),
             Some(e) => format!("key epoch {e}"),
         };
-        let who = if who.is_empty() { "nobody".to_string() } else { who.join(", ") };
+        let who = if c.audience == caravan::Audience::FriendsOfFriends {
+            "your friends and their friends".to_string()
+        } else if who.is_empty() {
+            "nobody".to_string()
+        } else {
+            who.join(", ")
+        };
         outln!("{}: {who}  ({key})", c.audience);
     }
     Ok(())
