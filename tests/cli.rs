@@ -152,9 +152,14 @@ fn contacts_are_updated_removed_and_found_by_name() {
     assert!(!ok(a.path(), &["contact", "list"]).contains("Homa Bay"));
     let unknown = caravan(a.path(), &["contact", "remove", "Nobody"]);
     assert!(!unknown.status.success());
-    // --help lists the audiences.
+    // --help lists the audiences a contact can be put in, and says what friends-of-friends
+    // is (not a list: it is computed).
     let help = ok(a.path(), &["contact", "add", "--help"]);
-    assert!(help.contains("friends, family, business or friends-of-friends"), "{help}");
+    assert!(help.contains("friends, family or business"), "{help}");
+    assert!(help.contains("Friends-of-friends is not a list"), "{help}");
+    let out = caravan(a.path(), &["contact", "add", &card_b, "--audience", "friends-of-friends"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("put people in friends"), "{out:?}");
 }
 
 #[test]
