@@ -539,7 +539,8 @@ fn regenerate_kinds() {
 
 /// The membership corpus, `bundles/membership-v1/`: a community whose founder `a`
 /// invited `b` (member) and `d` (editor), posted, removed `d` (a new key in the same
-/// operation) and posted again; and `a`'s friends-of-friends slot grant with a field for
+/// operation) and posted again, then invited `e` (its invitation carries the earlier
+/// key); and `a`'s friends-of-friends slot grant with a field for
 /// it (`b` is `a`'s friend, and holds `a`'s friends key). The authority log travels as
 /// two bundles (before and with the removal).
 #[test]
@@ -551,6 +552,7 @@ fn golden_membership_corpus_still_reads() {
     let files = [
         "invitation-b",
         "invitation-d",
+        "invitation-e",
         "friends-grant-b",
         "authority-1",
         "authority-2",
@@ -571,11 +573,15 @@ fn golden_membership_corpus_still_reads() {
     let a_id = NodeId::parse(expect["founder"].as_str().unwrap()).unwrap();
     // b, a remaining member and a's friend: everything.
     let (mut b, _hb) = reader("b", now);
-    let all: Vec<&[u8]> = bundles.iter().filter(|(f, _)| *f != "invitation-d").map(|(_, b)| b.as_slice()).collect();
+    let all: Vec<&[u8]> = bundles
+        .iter()
+        .filter(|(f, _)| !matches!(*f, "invitation-d" | "invitation-e"))
+        .map(|(_, b)| b.as_slice())
+        .collect();
     b.import_many(all).unwrap();
     assert_eq!(texts(&mut b), ["before the removal", "after the removal"]);
     let log = b.authority(&cid).unwrap();
-    assert_eq!(log.log.len(), 4, "{:?}", log.log);
+    assert_eq!(log.log.len(), 5, "{:?}", log.log); // founded, b, d, d removed, e
     assert!(log.log.iter().all(|e| e.outcome == caravan::authority::Outcome::Applied));
     assert_eq!(log.current_epoch().number, 1);
     let fof = b.profile(&a_id).unwrap().into_iter().find(|f| f.name == "party").map(|f| f.value);
@@ -584,12 +590,22 @@ fn golden_membership_corpus_still_reads() {
     let (mut d, _hd) = reader("d", now);
     let all: Vec<&[u8]> = bundles
         .iter()
-        .filter(|(f, _)| !matches!(*f, "invitation-b" | "friends-grant-b"))
+        .filter(|(f, _)| !matches!(*f, "invitation-b" | "invitation-e" | "friends-grant-b"))
         .map(|(_, b)| b.as_slice())
         .collect();
     d.import_many(all).unwrap();
     assert_eq!(texts(&mut d), ["before the removal"]);
     assert!(matches!(d.role(&cid), Err(caravan::Error::Removed(_))));
+    // e, invited after the removal: its invitation holds the first key, so it reads what
+    // was written before it joined too.
+    let (mut e, _he) = reader("e", now);
+    let all: Vec<&[u8]> = bundles
+        .iter()
+        .filter(|(f, _)| matches!(*f, "invitation-e" | "authority-1" | "authority-2" | "feed-before" | "feed-after"))
+        .map(|(_, b)| b.as_slice())
+        .collect();
+    e.import_many(all).unwrap();
+    assert_eq!(texts(&mut e), ["before the removal", "after the removal"]);
 }
 
 #[test]
@@ -602,7 +618,11 @@ fn regenerate_membership() {
         std::fs::copy(corpus().join("keys").join(format!("{who}.key")), h.path().join("identity.key")).unwrap();
         h
     };
-    let (ha, hb, hd) = (home("a"), home("b"), home("d"));
+    let e_key = corpus().join("keys").join("e.key");
+    if !e_key.exists() {
+        caravan::Identity::load_or_create(&e_key).unwrap();
+    }
+    let (ha, hb, hd, he) = (home("a"), home("b"), home("d"), home("e"));
     let now = caravan_now();
     let mut a = Node::open(ha.path(), "Founder A").unwrap();
     a.set_clock(std::sync::Arc::new(move || now));
@@ -623,6 +643,10 @@ fn regenerate_membership() {
     let from_b = b.export(Target::Everyone).unwrap();
     a.import_many(from_b.iter().map(Vec::as_slice)).unwrap();
     a.set_profile_field("party", "Saturday at the well", Audience::FriendsOfFriends).unwrap();
+    // A newcomer after the removal: its invitation carries the first key too.
+    let e = Node::open(he.path(), "Newcomer E").unwrap();
+    a.add_contact(&e.card(), &[]).unwrap();
+    a.invite(&wells, &e.card(), Role::Member).unwrap();
     let second = a.export(Target::Everyone).unwrap();
     let cid = wells.to_string();
     // Custody signals are administrative records, not envelopes: named by nothing here.
@@ -651,6 +675,7 @@ fn regenerate_membership() {
     let picks = [
         ("invitation-b", pick(&first, &format!("c/{cid}"), Some(b.node_id().endpoint()), Kind::Grant)),
         ("invitation-d", pick(&first, &format!("c/{cid}"), Some(d.node_id().endpoint()), Kind::Grant)),
+        ("invitation-e", pick(&fresh, &format!("c/{cid}"), Some(e.node_id().endpoint()), Kind::Grant)),
         (
             "friends-grant-b",
             pick(&first, &format!("p/{}/friends", a.node_id()), Some(b.node_id().endpoint()), Kind::Grant),

@@ -324,12 +324,9 @@ fn replay(founder: [u8; 32], g: &Graph, outer_void: &BTreeMap<usize, &'static st
     let mut waiting: Vec<usize> = g.parents.clone();
     let mut ready: Vec<usize> = (0..n).filter(|&i| waiting[i] == 0).collect();
     let mut step = 0u64;
-    while !ready.is_empty() {
-        let (at, &i) = ready
-            .iter()
-            .enumerate()
-            .min_by_key(|(_, i)| (ranks.of(&g.ops[**i].op.author), g.depth[**i], g.ops[**i].id))
-            .expect("not empty");
+    while let Some((at, &i)) =
+        ready.iter().enumerate().min_by_key(|(_, i)| (ranks.of(&g.ops[**i].op.author), g.depth[**i], g.ops[**i].id))
+    {
         ready.swap_remove(at);
         step += 1;
         for &k in &g.children[i] {
@@ -487,8 +484,9 @@ fn apply(state: &mut State, ranks: &mut Ranks, s: &Signed, step: u64) -> Option<
             let new = !state.members.contains_key(member);
             state.gone.remove(member);
             removed = set_role(state, ranks, *member, *role);
-            let m = state.members.get_mut(member).expect("just set");
-            m.agreement.get_or_insert(*agreement);
+            if let Some(m) = state.members.get_mut(member) {
+                m.agreement.get_or_insert(*agreement);
+            }
             if new {
                 // The inviter hands over the current key with the invitation.
                 if let Some(e) = state.epochs.last_mut() {

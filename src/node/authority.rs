@@ -8,7 +8,7 @@ use crate::plugin::authority as log;
 
 /// A community's log as resolved, for the log document's heads.
 pub(super) struct Resolved {
-    heads: Vec<ChangeHash>,
+    heads: Vec<[u8; 32]>,
     pub(super) state: Arc<State>,
     pub(super) ops: Arc<Vec<Signed>>,
 }
@@ -34,15 +34,20 @@ impl Node {
         Ok(self.resolved(&view, cid)?.state.clone())
     }
 
+    /// Called for every seal and role check: a cache hit costs one heads lookup (the
+    /// loaded document's, else the store's), never loading or decoding the log.
     pub(super) fn resolved(&mut self, r: &impl Reads, cid: &CommunityId) -> Result<Arc<Resolved>, Error> {
-        let (_, inv) = self.joined(r, cid)?;
         let id = DocId::Community { id: *cid, part: Part::AUTHORITY };
-        let heads = self.load_doc(r, id)?.doc.get_heads();
+        let heads: Vec<[u8; 32]> = match self.docs.get_mut(&id) {
+            Some(d) => d.doc.get_heads().iter().map(|h| h.0).collect(),
+            None => r.doc_heads(&id.to_string())?.unwrap_or_default(),
+        };
         if let Some(c) = self.authority.get(cid)
             && c.heads == heads
         {
             return Ok(c.clone());
         }
+        let (_, inv) = self.joined(r, cid)?;
         let ops = log::ops_in(&mut self.load_doc(r, id)?.doc, cid);
         let state = authority::resolve(inv.genesis.root, &ops);
         let resolved = Arc::new(Resolved { heads, state: Arc::new(state), ops: Arc::new(ops) });
@@ -106,7 +111,7 @@ impl Node {
 
     pub(super) fn epoch_grant(&self, r: &impl Reads, cid: &CommunityId, tag: u32) -> Result<Option<Grant>, Error> {
         let key = format!("c/{cid}#{tag}");
-        Ok(r.grants()?.into_iter().find(|(k, _)| *k == key).and_then(|(_, g)| Grant::decode(&g).ok()))
+        Ok(r.grant(&key)?.and_then(|g| Grant::decode(&g).ok()))
     }
 
     /// Every community key we hold, by epoch tag.

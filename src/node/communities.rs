@@ -73,7 +73,7 @@ impl Node {
         let logged = self.authority.get(cid).map(|c| c.state.clone());
         let role = match logged {
             Some(s) if s.is_gone(&me) => return Err(Error::Removed(*cid)),
-            Some(s) if s.role(&me).is_some() => s.role(&me).expect("checked"),
+            Some(s) if let Some(role) = s.role(&me) => role,
             _ => match inv.chain.last() {
                 None => Role::Owner,
                 Some(c) => Role::from_code(c.role).ok_or(Error::NotMember(*cid))?,

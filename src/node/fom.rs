@@ -88,14 +88,12 @@ impl Node {
         let fingerprint = blake3::hash(&passes.concat());
         let meta_key = format!("fom/{cid}");
         let scope = format!("c/{cid}/fom");
-        if let Some(v) = t.meta(&meta_key)?
-            && v.len() == 36
-            && v[4..] == *fingerprint.as_bytes()
+        let recorded = t.meta(&meta_key)?;
+        if let Some((tag, sealed_for)) = recorded.as_deref().and_then(|v| v.split_first_chunk::<4>())
+            && sealed_for == fingerprint.as_bytes()
+            && let Some(g) = t.grant(&format!("{scope}#{}", u32::from_le_bytes(*tag)))?
         {
-            let tag = u32::from_le_bytes(v[..4].try_into().expect("4"));
-            if let Some(g) = t.grants()?.into_iter().find(|(k, _)| *k == format!("{scope}#{tag}")) {
-                return Grant::decode(&g.1).map_err(|e| Error::Invalid(e.to_string()));
-            }
+            return Grant::decode(&g).map_err(|e| Error::Invalid(e.to_string()));
         }
         let signer = self.identity.signing_public();
         let mut nonce = [0u8; 16];

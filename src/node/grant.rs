@@ -93,7 +93,7 @@ impl Node {
                 imp.t.put_bundle(&digest, bytes, &meta(BundleState::Grant))?;
                 imp.t.put_custody_answer(&source.0, Disposition::Accepted.code(), header.seq)?;
                 let held = format!("{}#{}", grant.scope, grant.epoch);
-                if !imp.t.grants()?.iter().any(|(k, _)| *k == held) {
+                if imp.t.grant(&held)?.is_none() {
                     self.accept_grant(imp, &grant)?;
                 }
                 Ok(Outcome::New { doc: None, changes: 0 })
@@ -137,7 +137,7 @@ impl Node {
         // over a key already held for that epoch).
         for (tag, key) in grant.invitation.iter().flat_map(|i| i.earlier_keys.iter()) {
             let scope_epoch = format!("{}#{tag}", grant.scope);
-            if imp.t.grants()?.iter().any(|(k, _)| *k == scope_epoch) {
+            if imp.t.grant(&scope_epoch)?.is_some() {
                 continue;
             }
             let g = Grant { epoch: *tag, key: *key, invitation: None, ..grant.clone() };

@@ -272,7 +272,7 @@ impl Node {
                 // (an earlier epoch): opened now, and the bundle read.
                 if let Outcome::Waiting(WaitReason::Key { scope }) = &outcome
                     && let Some(ScopeOwner::Community(cid)) = doc::parse_scope(scope.split('#').next().unwrap_or(""))
-                    && self.joined(&imp.t, &cid).is_ok()
+                    && self.authority.contains_key(&cid)
                 {
                     self.take_epoch_keys(imp, &cid)?;
                 }

@@ -50,13 +50,14 @@ impl Node {
         let limits = self.member_limits_in(t)?;
         let key = format!("member-day/{community}/{author}");
         let today = (now / DAY_MS) as u32;
-        let (mut used_bytes, mut used_bundles) = match t.meta(&key)? {
-            Some(v) if v.len() == 16 && u32::from_le_bytes(v[..4].try_into().expect("4")) == today => (
-                u64::from_le_bytes(v[4..12].try_into().expect("8")),
-                u32::from_le_bytes(v[12..16].try_into().expect("4")),
-            ),
-            _ => (0, 0),
-        };
+        // day le32 ‖ bytes le64 ‖ bundles le32; anything else (another day) starts at 0.
+        let counted = t.meta(&key)?.and_then(|v| {
+            let (day, rest) = v.split_first_chunk::<4>()?;
+            let (bytes, rest) = rest.split_first_chunk::<8>()?;
+            let bundles: [u8; 4] = rest.try_into().ok()?;
+            (u32::from_le_bytes(*day) == today).then(|| (u64::from_le_bytes(*bytes), u32::from_le_bytes(bundles)))
+        });
+        let (mut used_bytes, mut used_bundles) = counted.unwrap_or((0, 0));
         let limit = if used_bytes.saturating_add(bytes) > limits.bytes_per_day {
             Some(format!("{} a day", crate::words::human_bytes(limits.bytes_per_day)))
         } else if used_bundles >= limits.bundles_per_day {
