@@ -124,11 +124,6 @@ impl State {
         self.current_epoch().holders.iter().any(|h| !self.members.contains_key(h))
     }
 
-    /// The ids of voided operations.
-    pub fn voided(&self) -> impl Iterator<Item = &Entry> {
-        self.log.iter().filter(|e| matches!(e.outcome, Outcome::Void(_)))
-    }
-
     fn new(founder: [u8; 32]) -> Self {
         let mut members = BTreeMap::new();
         members.insert(founder, Member { role: Role::Owner, agreement: None });
