@@ -13,13 +13,38 @@ fn put(dir: &Path, target: &str, name: &str, bytes: &[u8]) {
     std::fs::write(d.join(name), bytes).expect("seed file");
 }
 
+/// Every route recorded in the corpus's JSON files (`"route": "<hex>"`).
+fn routes(corpus: &Path) -> Vec<caravan::cloak::Route> {
+    let mut out = Vec::new();
+    for dir in ["", "custody-v1", "kinds-v1", "membership-v1"] {
+        for e in std::fs::read_dir(corpus.join(dir)).expect("corpus") {
+            let p = e.expect("entry").path();
+            if p.extension().is_none_or(|x| x != "json") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&p).expect("json");
+            for part in text.split("\"route\": \"").skip(1) {
+                let hex = part.get(..64).expect("a route");
+                let mut r = [0u8; 32];
+                for (i, b) in r.iter_mut().enumerate() {
+                    *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).expect("hex");
+                }
+                out.push(caravan::cloak::Route(r));
+            }
+        }
+    }
+    out
+}
+
 fn main() {
     let out = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "fuzz/corpus".into()));
     let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("bundles");
 
-    // Every golden bundle, and what is inside it as far as no key is needed.
+    // Every golden bundle, and what is inside its cloak (opened with the route recorded
+    // beside it) as far as no other key is needed.
+    let routes = routes(&corpus);
     let mut bundles = Vec::new();
-    for dir in [corpus.clone(), corpus.join("custody-v1"), corpus.join("kinds-v1")] {
+    for dir in [corpus.clone(), corpus.join("custody-v1"), corpus.join("kinds-v1"), corpus.join("membership-v1")] {
         for e in std::fs::read_dir(&dir).expect("corpus") {
             let p = e.expect("entry").path();
             if p.extension().is_some_and(|x| x == "bundle") {
@@ -29,9 +54,15 @@ fn main() {
         }
     }
     bundles.sort();
-    for (name, bytes) in &bundles {
-        for t in ["bundle", "bp7_differential", "envelope", "import"] {
-            put(&out, t, name, bytes);
+    for (name, cloaked) in &bundles {
+        for t in ["bundle", "bp7_differential", "cloak", "import"] {
+            put(&out, t, name, cloaked);
+        }
+        let outer = caravan::cloak::read_untimed(cloaked).expect("golden cloak reads");
+        let Some(bytes) = routes.iter().find_map(|r| outer.open(r).ok()) else { continue };
+        let bytes = &bytes;
+        for t in ["bundle", "bp7_differential", "envelope"] {
+            put(&out, t, &format!("{name}.inner"), bytes);
         }
         let info = caravan::bundle::parse_untimed(bytes).expect("golden bundle parses");
         let payload = &bytes[info.payload];
@@ -158,8 +189,15 @@ fn main() {
 
     // The stick: the golden segment and index, each alone and together.
     let stick = corpus.join("stick-v1/caravan");
-    let seg = std::fs::read(stick.join("3cvb4syx6jwlu6jjj6ht525exg2yw2dy-000000.seg")).expect("segment");
-    let idx = std::fs::read(stick.join("3cvb4syx6jwlu6jjj6ht525exg2yw2dy-000000.idx")).expect("index");
+    let file = |ext: &str| {
+        let p = std::fs::read_dir(&stick)
+            .expect("stick")
+            .map(|e| e.expect("entry").path())
+            .find(|p| p.extension().is_some_and(|x| x == ext))
+            .expect("a golden stick file");
+        std::fs::read(p).expect("stick file")
+    };
+    let (seg, idx) = (file("seg"), file("idx"));
     put(&out, "stick", "segment", &[&[0u8][..], &seg].concat());
     put(&out, "stick", "index", &[&[1u8][..], &idx].concat());
     let at = (seg.len() as u16).to_le_bytes();

@@ -33,6 +33,54 @@ pub fn corpus_time() -> u64 {
         .unwrap()
 }
 
+/// Every route recorded in the golden corpus (each bundle's, beside it in its JSON), so a
+/// check can open what the corpus's readers open.
+pub fn golden_routes() -> &'static [caravan::cloak::Route] {
+    static R: OnceLock<Vec<caravan::cloak::Route>> = OnceLock::new();
+    R.get_or_init(|| {
+        let mut out = Vec::new();
+        for dir in ["", "custody-v1", "kinds-v1", "membership-v1"] {
+            let Ok(entries) = std::fs::read_dir(corpus().join(dir)) else { continue };
+            for e in entries.flatten() {
+                if e.path().extension().is_none_or(|x| x != "json") {
+                    continue;
+                }
+                let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+                for part in text.split("\"route\": \"").skip(1) {
+                    let hex = &part[..64.min(part.len())];
+                    let mut r = [0u8; 32];
+                    if hex.len() == 64
+                        && r.iter_mut()
+                            .enumerate()
+                            .all(|(i, b)| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map(|v| *b = v).is_ok())
+                    {
+                        out.push(caravan::cloak::Route(r));
+                    }
+                }
+            }
+        }
+        out
+    })
+}
+
+/// `cloak`: reading a cloak (`caravan::cloak::read_untimed`) never panics; what reads is
+/// padded to a bucket and addressed to its tag; opening it with any route (the corpus's,
+/// and a wrong one) never panics, and what opens is checked as a bundle and an envelope.
+pub fn cloak(data: &[u8]) {
+    let Ok(outer) = caravan::cloak::read_untimed(data) else { return };
+    let len = outer.info.payload.len();
+    assert_eq!(caravan::cloak::bucket(len), Some(len));
+    assert_eq!(caravan::cloak::tag_of(&outer.info.destination), Some(outer.tag));
+    let _ = outer.open(&caravan::cloak::Route([0; 32]));
+    for route in golden_routes() {
+        if let Ok(inner) = outer.open(route) {
+            assert!(inner.len() + caravan::cloak::CLOAK_OVERHEAD <= len);
+            bundle(&inner);
+            envelope(&inner);
+        }
+    }
+}
+
 /// `bundle`: BPv7 parsing (`caravan::bundle::parse` and `parse_untimed`) never panics;
 /// what parses has its payload inside the input, and both agree.
 pub fn bundle(data: &[u8]) {
@@ -208,8 +256,14 @@ pub fn config(data: &[u8]) {
     }
 }
 
-const STICK_SEG: &str = "3cvb4syx6jwlu6jjj6ht525exg2yw2dy-000000.seg";
-const STICK_IDX: &str = "3cvb4syx6jwlu6jjj6ht525exg2yw2dy-000000.idx";
+/// The golden stick's file with extension `ext` (named by its writer's pseudonym).
+fn golden_stick_file(ext: &str) -> String {
+    std::fs::read_dir(corpus().join("stick-v1/caravan"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .find(|n| n.ends_with(ext))
+        .unwrap()
+}
 
 /// Every entry of `dir` by name, and the identity's bytes.
 fn home_state(dir: &Path) -> (Vec<String>, Vec<u8>) {
@@ -228,9 +282,10 @@ fn home_state(dir: &Path) -> (Vec<String>, Vec<u8>) {
 pub fn stick(data: &[u8]) {
     let Some((&mode, rest)) = data.split_first() else { return };
     let golden = corpus().join("stick-v1/caravan");
+    let (seg_name, idx_name) = (golden_stick_file(".seg"), golden_stick_file(".idx"));
     let (seg, idx): (Vec<u8>, Vec<u8>) = match mode {
-        0 => (rest.to_vec(), std::fs::read(golden.join(STICK_IDX)).unwrap()),
-        1 => (std::fs::read(golden.join(STICK_SEG)).unwrap(), rest.to_vec()),
+        0 => (rest.to_vec(), std::fs::read(golden.join(&idx_name)).unwrap()),
+        1 => (std::fs::read(golden.join(&seg_name)).unwrap(), rest.to_vec()),
         _ => {
             let Some((at, bytes)) = rest.split_first_chunk::<2>() else { return };
             let at = (u16::from_le_bytes(*at) as usize).min(bytes.len());
@@ -241,8 +296,8 @@ pub fn stick(data: &[u8]) {
     let folder = stick.path().join("caravan");
     std::fs::create_dir(&folder).unwrap();
     std::fs::copy(golden.join("CARAVAN.TXT"), folder.join("CARAVAN.TXT")).unwrap();
-    std::fs::write(folder.join(STICK_SEG), &seg).unwrap();
-    std::fs::write(folder.join(STICK_IDX), &idx).unwrap();
+    std::fs::write(folder.join(&seg_name), &seg).unwrap();
+    std::fs::write(folder.join(&idx_name), &idx).unwrap();
 
     let home = tempfile::tempdir().unwrap();
     std::fs::copy(corpus().join("keys/b.key"), home.path().join("identity.key")).unwrap();

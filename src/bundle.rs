@@ -76,6 +76,9 @@ pub struct BundleInfo {
     pub admin_record: bool,
     /// Byte range of the payload within the bundle.
     pub payload: std::ops::Range<usize>,
+    /// For an inner bundle: the route that opened the cloak it came in
+    /// (`crate::cloak`); `None` for a bundle as it was parsed.
+    pub opener: Option<crate::cloak::Route>,
 }
 
 impl BundleInfo {
@@ -130,10 +133,17 @@ fn build_with(
     let source: Eid = source.parse().map_err(|_| BundleFormatError::Endpoint(source.to_string()))?;
     let destination: Eid = destination.parse().map_err(|_| BundleFormatError::Endpoint(destination.to_string()))?;
     let time = DtnTime::new(created_unix_ms.saturating_sub(DTN_EPOCH_UNIX_MS));
+    let from_nobody = source.is_null();
     // CRC-32C on the primary block only: the payload is protected end to end by its
     // signature (and AEAD tag), and a CRC over megabytes would cost more than both.
     let (_, data) = Builder::new(source, destination)
-        .with_flags(hardy_bpv7::bundle::Flags { is_admin_record: admin_record, ..Default::default() })
+        // A bundle from nobody (`dtn:none`, every cloak) must not be fragmented (RFC 9171
+        // 4.2.3): its pieces could not be told apart from another's.
+        .with_flags(hardy_bpv7::bundle::Flags {
+            is_admin_record: admin_record,
+            do_not_fragment: from_nobody,
+            ..Default::default()
+        })
         .with_crc_type(CrcType::CRC32_CASTAGNOLI)
         .with_lifetime(lifetime)
         .add_extension_block(block::Type::Payload)
@@ -206,6 +216,7 @@ pub fn parse_untimed(data: &[u8]) -> Result<BundleInfo, BundleFormatError> {
         sequence: bundle.id.timestamp.sequence_number(),
         admin_record: bundle.flags.is_admin_record,
         payload,
+        opener: None,
     };
     Ok(info)
 }

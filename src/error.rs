@@ -19,6 +19,10 @@ pub enum Rejection {
     /// The payload is not a valid Caravan envelope.
     #[error(transparent)]
     Envelope(#[from] EnvelopeError),
+    /// The bundle's cloak (its outer layer) is not valid, or does not open with the route
+    /// its tag names.
+    #[error(transparent)]
+    Cloak(crate::cloak::CloakError),
     /// The source endpoint is not a Caravan node endpoint.
     #[error("source endpoint {0} is not a Caravan node")]
     Source(String),
@@ -149,6 +153,15 @@ impl Rejection {
                 | Rejection::Removed { .. }
                 | Rejection::MemberLimit { .. }
         )
+    }
+}
+
+impl From<crate::cloak::CloakError> for Rejection {
+    fn from(e: crate::cloak::CloakError) -> Self {
+        match e {
+            crate::cloak::CloakError::Bundle(b) => Rejection::Format(b),
+            other => Rejection::Cloak(other),
+        }
     }
 }
 

@@ -239,6 +239,12 @@ impl Identity {
         self.signing.to_pkcs8_der().ok().map(|d| d.as_bytes().to_vec())
     }
 
+    /// The X25519 secret that opens bundles cloaked for this node alone
+    /// ([`crate::cloak::To::Node`]).
+    pub(crate) fn direct_secret(&self) -> StaticSecret {
+        crate::cloak::direct_secret(&self.signing)
+    }
+
     pub(crate) fn agreement_secret(&self) -> &StaticSecret {
         &self.agreement
     }

@@ -30,6 +30,7 @@ pub mod authority;
 pub mod batch;
 pub mod bundle;
 pub mod change_scan;
+pub mod cloak;
 pub mod config;
 pub mod crypto;
 pub mod custody;

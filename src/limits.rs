@@ -13,6 +13,16 @@ use std::time::Duration;
 /// batch larger than this is split by the sender. Bounds memory per import.
 pub const BUNDLE_BYTES_MAX: usize = 64 * 1024 * 1024 + 64 * 1024;
 
+/// Largest bundle a carrier floods to every peer when it cannot open it (the smallest
+/// cloak, 1 KiB, and its primary block): answers, notices, grants, announcements.
+pub const FLOOD_BYTES_MAX: usize = 1024 + 128;
+
+/// Most communities a node reads the friends-of-members feed of as a member's friend.
+pub const FOM_FOLLOWED_MAX: usize = 64;
+
+/// Largest cloak (a bundle's outer payload, `spec/bundle.md`): the largest padding bucket.
+pub const CLOAK_PAYLOAD_MAX: usize = 64 * 1024 * 1024;
+
 /// Largest payload envelope (CBOR) we decode. Same reason as `BUNDLE_BYTES_MAX`.
 pub const ENVELOPE_BYTES_MAX: usize = 64 * 1024 * 1024 + 32 * 1024;
 

@@ -103,6 +103,7 @@ mod tests {
             bytes: 10,
             kind: crate::store::PayloadKind::Batch,
             payload_at: (0, 10),
+            opener: None,
         }
     }
 

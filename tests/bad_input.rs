@@ -45,7 +45,8 @@ fn world() -> World {
     World { a, b, m, wells }
 }
 
-/// The fields of a primary block a carrier can rewrite without any key.
+/// The fields of a primary block that can be rewritten: the cloak's by any carrier, the
+/// inner bundle's by whoever can open the cloak (a member of the group).
 #[derive(Clone)]
 struct Wrapper {
     source: String,
@@ -56,8 +57,8 @@ struct Wrapper {
     admin: bool,
 }
 
-/// Re-wraps a bundle's payload under a primary block changed by `f`.
-fn rewrap(bytes: &[u8], f: impl FnOnce(&mut Wrapper)) -> Vec<u8> {
+/// `bytes` (a bundle's primary block and payload) rebuilt with a primary block changed by `f`.
+fn rebuild(bytes: &[u8], f: impl FnOnce(&mut Wrapper)) -> Vec<u8> {
     let info = bundle::parse_untimed(bytes).unwrap();
     let mut w = Wrapper {
         source: info.source.clone(),
@@ -76,9 +77,27 @@ fn rewrap(bytes: &[u8], f: impl FnOnce(&mut Wrapper)) -> Vec<u8> {
     }
 }
 
-fn doc_of(bytes: &[u8]) -> Option<String> {
-    let info = bundle::parse_untimed(bytes).ok()?;
-    envelope::decode_envelope(&bytes[info.payload.clone()]).ok().map(|e| e.header.doc)
+/// A carrier's rewrite: the cloak's primary block changed, its sealed payload as it was.
+fn rewrap_outer(bytes: &[u8], f: impl FnOnce(&mut Wrapper)) -> Vec<u8> {
+    rebuild(bytes, f)
+}
+
+/// A group member's rewrite (`reader` opens the cloak): the inner bundle's primary block
+/// changed around the same signed payload, cloaked again for the same readers.
+fn rewrap(reader: &Node, bytes: &[u8], f: impl FnOnce(&mut Wrapper)) -> Vec<u8> {
+    let opened = reader.open_cloak(bytes).unwrap().expect("a bundle the reader opens");
+    let inner = rebuild(&opened.inner, f);
+    opened.cloak_again(&inner, common::now_ms(), Duration::from_secs(3600)).unwrap()
+}
+
+fn inner_info(reader: &Node, bytes: &[u8]) -> Option<(bundle::BundleInfo, Vec<u8>)> {
+    let inner = reader.open_cloak(bytes).ok()??.inner;
+    Some((bundle::parse_untimed(&inner).ok()?, inner))
+}
+
+fn doc_of(reader: &Node, bytes: &[u8]) -> Option<String> {
+    let (info, inner) = inner_info(reader, bytes)?;
+    envelope::decode_envelope(&inner[info.payload.clone()]).ok().map(|e| e.header.doc)
 }
 
 fn only(report: &caravan::ImportReport) -> &Outcome {
@@ -94,8 +113,9 @@ fn import_unchanged(n: &mut Node, bytes: &[u8]) -> Outcome {
     only(&report).clone()
 }
 
-/// The attack that lost data: a carrier re-numbers an authentic bundle of A's so that its
-/// BPv7 id is that of another bundle of A's that the member never received.
+/// The attack that lost data: an authentic bundle of A's re-numbered so that its BPv7 id
+/// is that of another bundle of A's that the member never received. (A carrier cannot
+/// even see the inner sequence number now; a member of the group can still try.)
 #[test]
 fn a_renumbered_copy_cannot_make_the_author_release_a_bundle_the_member_lacks() {
     let mut w = world();
@@ -109,12 +129,13 @@ fn a_renumbered_copy_cannot_make_the_author_release_a_bundle_the_member_lacks() 
     let x = w.a.node.export(Target::Everyone).unwrap();
     w.a.node.post(&wells, "second").unwrap();
     let y = w.a.node.export(Target::Everyone).unwrap();
-    let x_wiki = x.iter().find(|b| doc_of(b).is_some_and(|d| d.ends_with("/wiki"))).unwrap().clone();
-    let y_feed = y.iter().find(|b| doc_of(b).is_some_and(|d| d.ends_with("/feed"))).unwrap().clone();
-    let y_seq = bundle::parse_untimed(&y_feed).unwrap().sequence;
+    let a = &w.a.node;
+    let x_wiki = x.iter().find(|b| doc_of(a, b).is_some_and(|d| d.ends_with("/wiki"))).unwrap().clone();
+    let y_feed = y.iter().find(|b| doc_of(a, b).is_some_and(|d| d.ends_with("/feed"))).unwrap().clone();
+    let y_seq = inner_info(a, &y_feed).unwrap().0.sequence;
     let open_before = w.a.node.custody().unwrap();
-    // The carrier gives M the wiki bundle under the feed bundle's BPv7 sequence number.
-    let forged = rewrap(&x_wiki, |p| p.seq = y_seq);
+    // M gets the wiki bundle under the feed bundle's BPv7 sequence number.
+    let forged = rewrap(&w.a.node, &x_wiki, |p| p.seq = y_seq);
     let report = w.m.node.import(&forged).unwrap();
     assert!(matches!(only(&report), Outcome::New { .. }), "the wiki change itself is authentic: {report:?}");
     // M's answer goes back to A.
@@ -133,8 +154,9 @@ fn a_renumbered_copy_cannot_make_the_author_release_a_bundle_the_member_lacks() 
     assert_eq!(feed, vec!["second".to_string()]);
 }
 
-/// Every rewrite of the primary block of an authentic bundle already held is a duplicate
-/// (or refused), and changes nothing: no answer, no custody state, no stored bundle.
+/// Every rewrite of the primary blocks of an authentic bundle already held is a duplicate
+/// (or refused), and changes nothing: no answer, no custody state, no stored bundle. The
+/// cloak's by a carrier; the inner bundle's by a member who can open the cloak.
 #[test]
 fn rewrapped_renumbered_retimed_readdressed_copies_change_nothing() {
     let mut w = world();
@@ -142,18 +164,24 @@ fn rewrapped_renumbered_retimed_readdressed_copies_change_nothing() {
     w.a.node.put_wiki_page(&wells, "Water", "text\n").unwrap();
     let sent = w.a.node.export(Target::Everyone).unwrap();
     w.b.node.import_many(sent.iter().map(Vec::as_slice)).unwrap();
-    let wiki = sent.iter().find(|b| doc_of(b).is_some_and(|d| d.ends_with("/wiki"))).unwrap().clone();
+    let wiki = sent.iter().find(|b| doc_of(&w.a.node, b).is_some_and(|d| d.ends_with("/wiki"))).unwrap().clone();
     let signal = {
         let back = w.b.node.export(Target::Peer(w.a.node.node_id())).unwrap();
-        back.into_iter().find(|b| bundle::parse_untimed(b).unwrap().admin_record).expect("B's custody signal")
+        back.into_iter()
+            .find(|b| inner_info(&w.a.node, b).is_some_and(|(i, _)| i.admin_record))
+            .expect("B's custody signal")
     };
     let now = common::now_ms();
     let other = w.m.node.node_id();
+    let a = &w.a.node;
     let cases: Vec<(&str, Vec<u8>)> = vec![
         ("replayed", wiki.clone()),
-        ("re-numbered", rewrap(&wiki, |p| p.seq += 1000)),
-        ("re-timed", rewrap(&wiki, |p| p.created = now - 3_600_000)),
-        ("longer lifetime", rewrap(&wiki, |p| p.lifetime = Duration::from_secs(40 * 86_400))),
+        ("cloak re-numbered", rewrap_outer(&wiki, |p| p.seq += 1000)),
+        ("cloak re-timed", rewrap_outer(&wiki, |p| p.created = now - 3 * 86_400_000)),
+        ("cloak with a longer lifetime", rewrap_outer(&wiki, |p| p.lifetime = Duration::from_secs(40 * 86_400))),
+        ("re-numbered", rewrap(a, &wiki, |p| p.seq += 1000)),
+        ("re-timed", rewrap(a, &wiki, |p| p.created = now - 3_600_000)),
+        ("longer lifetime", rewrap(a, &wiki, |p| p.lifetime = Duration::from_secs(40 * 86_400))),
     ];
     for (what, bytes) in cases {
         let outcome = import_unchanged(&mut w.b.node, &bytes);
@@ -161,17 +189,25 @@ fn rewrapped_renumbered_retimed_readdressed_copies_change_nothing() {
     }
     type Expected = fn(&Rejection) -> bool;
     let refused: Vec<(&str, Vec<u8>, Expected)> = vec![
-        ("re-sourced", rewrap(&wiki, |p| p.source = other.endpoint()), |r| {
+        ("cloak from a named source", rewrap_outer(&wiki, |p| p.source = other.endpoint()), |r| {
+            matches!(r, Rejection::Cloak(caravan::cloak::CloakError::Version))
+        }),
+        ("cloak to a node", rewrap_outer(&wiki, |p| p.destination = other.endpoint()), |r| {
+            matches!(r, Rejection::Cloak(caravan::cloak::CloakError::Destination))
+        }),
+        (
+            "cloak lifetime over the cap",
+            rewrap_outer(&wiki, |p| p.lifetime = Duration::from_secs(100 * 365 * 86_400)),
+            |r| matches!(r, Rejection::Format(BundleFormatError::LifetimeOverCap { .. })),
+        ),
+        ("re-sourced", rewrap(a, &wiki, |p| p.source = other.endpoint()), |r| {
             matches!(r, Rejection::SourceNotAuthor { .. })
         }),
-        ("re-addressed", rewrap(&wiki, |p| p.destination = other.endpoint()), |r| {
+        ("re-addressed", rewrap(a, &wiki, |p| p.destination = other.endpoint()), |r| {
             matches!(r, Rejection::Destination { .. })
         }),
-        ("lifetime over the cap", rewrap(&wiki, |p| p.lifetime = Duration::from_secs(100 * 365 * 86_400)), |r| {
+        ("lifetime over the cap", rewrap(a, &wiki, |p| p.lifetime = Duration::from_secs(100 * 365 * 86_400)), |r| {
             matches!(r, Rejection::Format(BundleFormatError::LifetimeOverCap { .. }))
-        }),
-        ("a signal re-sourced", rewrap(&signal, |p| p.source = other.endpoint()), |r| {
-            matches!(r, Rejection::AuthorNotSource(_))
         }),
     ];
     for (what, bytes, expected) in refused {
@@ -183,9 +219,21 @@ fn rewrapped_renumbered_retimed_readdressed_copies_change_nothing() {
             other => panic!("{what}: {other:?}"),
         }
     }
-    // A signal re-addressed to someone else still answers for what B holds (its entries
-    // are signed); A applies it once, and the re-wrapped copy is then a duplicate.
-    let readdressed = rewrap(&signal, |p| p.destination = other.endpoint());
+    // A cloak moved to another tag opens for nobody: to B it is someone else's bundle,
+    // kept for others within its relay quota (as anything a carrier brings), never read.
+    let (used, _) = w.b.node.relay_usage().unwrap();
+    let custody = w.b.node.custody().unwrap();
+    let moved = rewrap_outer(&wiki, |p| p.destination = "dtn://aaaaaaaaaaaaaaaaaaaaaaaaaa/t".into());
+    let report = w.b.node.import(&moved).unwrap();
+    assert_eq!(only(&report), &Outcome::Waiting(caravan::WaitReason::ForOthers));
+    assert_eq!(w.b.node.relay_usage().unwrap().0, used + moved.len() as u64);
+    assert_eq!(w.b.node.custody().unwrap(), custody);
+    // B's signal, re-sourced by someone who opened it (only A can), is refused by A; one
+    // re-addressed to someone else still answers for what B holds (its entries are
+    // signed): A applies it once, and the re-wrapped copy is then a duplicate.
+    let resourced = rewrap(&w.a.node, &signal, |p| p.source = other.endpoint());
+    assert!(matches!(import_unchanged(&mut w.a.node, &resourced), Outcome::Rejected(Rejection::AuthorNotSource(_))));
+    let readdressed = rewrap(&w.a.node, &signal, |p| p.destination = other.endpoint());
     let released = w.a.node.import(&signal).unwrap().custody_released();
     let before = w.a.node.custody().unwrap();
     assert_eq!(only(&w.a.node.import(&readdressed).unwrap()), &Outcome::Duplicate);
@@ -200,16 +248,26 @@ fn tampered_truncated_forged_and_wrong_key_bundles_are_refused_with_their_reason
     let wells = w.wells;
     w.a.node.put_wiki_page(&wells, "Water", "text\n").unwrap();
     let sent = w.a.node.export(Target::Everyone).unwrap();
-    let wiki = sent.iter().find(|b| doc_of(b).is_some_and(|d| d.ends_with("/wiki"))).unwrap().clone();
+    let wiki = sent.iter().find(|b| doc_of(&w.a.node, b).is_some_and(|d| d.ends_with("/wiki"))).unwrap().clone();
     let info = bundle::parse_untimed(&wiki).unwrap();
 
     let mut tampered = wiki.clone();
     tampered[info.payload.start + info.payload.len() / 2] ^= 0x40;
-    assert!(matches!(import_unchanged(&mut w.b.node, &tampered), Outcome::Rejected(Rejection::Envelope(_))));
+    assert!(matches!(
+        import_unchanged(&mut w.b.node, &tampered),
+        Outcome::Rejected(Rejection::Cloak(caravan::cloak::CloakError::Open))
+    ));
     let truncated = &wiki[..wiki.len() - 10];
     assert!(matches!(import_unchanged(&mut w.b.node, truncated), Outcome::Rejected(Rejection::Format(_))));
     // Offered again, the same bytes cost a lookup.
     assert_eq!(import_unchanged(&mut w.b.node, truncated), Outcome::Rejected(Rejection::RefusedBefore));
+    // Damage inside the cloak, by someone who can open it: the envelope's checksum.
+    let opened = w.a.node.open_cloak(&wiki).unwrap().unwrap();
+    let mut inner = opened.inner.clone();
+    let at = bundle::parse_untimed(&inner).unwrap().payload;
+    inner[at.start + at.len() / 2] ^= 0x40;
+    let damaged = opened.cloak_again(&inner, common::now_ms(), Duration::from_secs(3600)).unwrap();
+    assert!(matches!(import_unchanged(&mut w.b.node, &damaged), Outcome::Rejected(Rejection::Envelope(_))));
 
     // An outsider claiming to be A (A in the header and the primary block, its own key).
     let outsider = Identity::generate();
@@ -227,24 +285,29 @@ fn tampered_truncated_forged_and_wrong_key_bundles_are_refused_with_their_reason
         &changes_by(&outsider.signing_public(), "post/1/x", "forged"),
     );
     assert!(matches!(import_unchanged(&mut w.b.node, &forged), Outcome::Rejected(Rejection::AuthorNotSource(_))));
-    // Under a key that is not the community's.
+    // Under a key that is not the community's, in a cloak members open.
     let b_identity = {
         let secret: [u8; 64] = std::fs::read(w.b.home.path().join("identity.key")).unwrap().try_into().unwrap();
         Identity::from_secret_bytes(&secret)
     };
-    let wrong_key = forge_batch(
-        &b_identity,
-        &w.b.node.node_id().endpoint(),
+    let wrong_key = common::cloak_for(
+        &common::forge_inner(
+            &b_identity,
+            &w.b.node.node_id().endpoint(),
+            &feed.to_string(),
+            &wells.endpoint(),
+            Some(([9; 32], key.1)),
+            Some(genesis),
+            chain.clone(),
+            &changes_by(&b_identity.signing_public(), "post/2/x", "hidden"),
+        ),
         &feed.to_string(),
-        &wells.endpoint(),
-        Some(([9; 32], key.1)),
-        Some(genesis),
-        chain.clone(),
-        &changes_by(&b_identity.signing_public(), "post/2/x", "hidden"),
+        Some((&key.0, key.1)),
     );
     assert!(matches!(import_unchanged(&mut w.m.node, &wrong_key), Outcome::Rejected(Rejection::Decrypt(_))));
-    // Under an epoch nobody here holds: kept for others (in the relay pool, counted), never
-    // read, and the node's documents and custody do not change.
+    // Under an epoch nobody here holds: its cloak opens for nobody here, so it is kept for
+    // others (in the relay pool, counted), never read, and the node's documents and
+    // custody do not change.
     let wrong_epoch = forge_batch(
         &b_identity,
         &w.b.node.node_id().endpoint(),
@@ -258,7 +321,7 @@ fn tampered_truncated_forged_and_wrong_key_bundles_are_refused_with_their_reason
     let (used_before, _) = w.m.node.relay_usage().unwrap();
     let custody_before = w.m.node.custody().unwrap();
     let report = w.m.node.import(&wrong_epoch).unwrap();
-    assert!(matches!(only(&report), Outcome::Waiting(caravan::WaitReason::Key { .. })), "{report:?}");
+    assert!(matches!(only(&report), Outcome::Waiting(caravan::WaitReason::ForOthers)), "{report:?}");
     assert_eq!(w.m.node.relay_usage().unwrap().0, used_before + wrong_epoch.len() as u64);
     assert_eq!(w.m.node.custody().unwrap(), custody_before);
     assert!(w.m.node.feed(&wells).unwrap().is_empty());
@@ -280,16 +343,26 @@ fn oversized_nested_padded_and_bomb_input_is_refused() {
     let me = w.b.node.node_id();
     let deep =
         bundle::build(&me.endpoint(), &me.endpoint(), common::now_ms(), 1, Duration::from_secs(60), &nested).unwrap();
+    // Not cloaked: refused at the first look.
+    assert!(matches!(
+        import_unchanged(&mut w.b.node, &deep),
+        Outcome::Rejected(Rejection::Cloak(caravan::cloak::CloakError::Version))
+    ));
+    // Cloaked for B's own public route, so B opens it.
+    let deep = common::cloak_for(&deep, &format!("p/{me}/public"), None);
     assert!(matches!(
         import_unchanged(&mut w.b.node, &deep),
         Outcome::Rejected(Rejection::Envelope(EnvelopeError::Cbor { .. }))
     ));
 
-    // A stranger's own public-profile announcement, padded with an unknown header field
+    // A contact's own public-profile announcement, padded with an unknown header field
     // and validly signed: another spelling of a signed structure is refused.
-    let stranger = Identity::generate();
-    let doc = DocId::Profile { owner: stranger.node_id(), audience: Audience::Public };
-    let padded = common::forge_padded_announcement(&stranger, &doc.to_string(), &doc.endpoint(), 4096);
+    let a_identity = {
+        let secret: [u8; 64] = std::fs::read(w.a.home.path().join("identity.key")).unwrap().try_into().unwrap();
+        Identity::from_secret_bytes(&secret)
+    };
+    let doc = DocId::Profile { owner: a_identity.node_id(), audience: Audience::Public };
+    let padded = common::forge_padded_announcement(&a_identity, &doc.to_string(), &doc.endpoint(), 4096);
     assert!(matches!(
         import_unchanged(&mut w.b.node, &padded),
         Outcome::Rejected(Rejection::Envelope(EnvelopeError::NonCanonical))

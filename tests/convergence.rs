@@ -88,9 +88,13 @@ fn everything_waiting_survives_a_restart() {
 
     // Changes before their dependencies, content before the invitation.
     let b_endpoint = b.node.node_id().endpoint();
-    let (invitations, content): (Vec<_>, Vec<_>) = first
-        .iter()
-        .partition(|bundle| caravan::bundle::parse(bundle, common::now_ms()).unwrap().destination == b_endpoint);
+    let (invitations, content): (Vec<_>, Vec<_>) = first.iter().partition(|bundle| {
+        // What B opens as its own: the invitation (a cloak for B alone).
+        b.node
+            .open_cloak(bundle)
+            .unwrap()
+            .is_some_and(|o| caravan::bundle::parse(&o.inner, common::now_ms()).unwrap().destination == b_endpoint)
+    });
     for bundle in &second {
         b.node.import(bundle).unwrap();
     }

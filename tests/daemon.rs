@@ -180,6 +180,8 @@ async fn a_stranger_learns_nothing_private_and_a_silent_one_keeps_no_one_out() {
         let mut public = Vec::new();
         for d in all {
             let b = a.bundle_bytes(&d).unwrap().unwrap();
+            let Some(opened) = a.open_cloak(&b).unwrap() else { continue };
+            let b = opened.inner;
             let info = caravan::bundle::parse_untimed(&b).unwrap();
             let Ok(env) = caravan::envelope::decode_envelope(&b[info.payload.clone()]) else { continue };
             // Members-only and audience-only content, and key grants, are private; public

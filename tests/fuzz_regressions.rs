@@ -37,6 +37,7 @@ macro_rules! replays {
 
 replays!(
     bundle,
+    cloak,
     bp7_differential,
     envelope,
     batch,
@@ -97,12 +98,27 @@ fn golden_inputs_pass_every_check() {
     let corpus = checks::corpus();
     for name in ["profile-public", "community-wiki", "invitation", "custody-v1/signal"] {
         let bytes = std::fs::read(corpus.join(format!("{name}.bundle"))).unwrap();
-        for check in [checks::bundle, checks::bp7_differential, checks::envelope, checks::import] {
+        for check in [checks::bundle, checks::bp7_differential, checks::envelope, checks::import, checks::cloak] {
             check(&bytes);
         }
     }
+    // The corpus's routes open its bundles (so the cloak target reaches the inner decoders).
+    let opened = ["profile-public", "community-wiki", "invitation"]
+        .iter()
+        .filter(|name| {
+            let bytes = std::fs::read(corpus.join(format!("{name}.bundle"))).unwrap();
+            let outer = caravan::cloak::read_untimed(&bytes).unwrap();
+            checks::golden_routes().iter().any(|r| outer.open(r).is_ok())
+        })
+        .count();
+    assert_eq!(opened, 3);
     checks::beacon(&std::fs::read(corpus.join("lan-v1/beacon.bin")).unwrap());
     checks::card(std::fs::read_to_string(corpus.join("keys/a.card")).unwrap().trim().as_bytes());
-    let seg = std::fs::read(corpus.join("stick-v1/caravan/3cvb4syx6jwlu6jjj6ht525exg2yw2dy-000000.seg")).unwrap();
+    let seg = std::fs::read_dir(corpus.join("stick-v1/caravan"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "seg"))
+        .map(|p| std::fs::read(p).unwrap())
+        .unwrap();
     checks::stick(&[&[0u8][..], &seg].concat());
 }

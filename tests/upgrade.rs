@@ -1,6 +1,7 @@
-//! A store written by the previous store format (2) opens with this version and loses
-//! nothing: documents, membership, contacts, custody, and the payload of a bundle still in
-//! custody (renewed from what the upgrade recorded, and delivered).
+//! A store written by an earlier store format (2, and wire version 2 before the cloak)
+//! opens with this version and loses nothing: documents, membership, contacts, custody,
+//! and the payload of a bundle still in custody (cloaked again from what the upgrade
+//! recorded, and delivered).
 //! The stores are in `tests/data/store-format-2` (see its README).
 
 use std::path::{Path, PathBuf};
@@ -74,9 +75,17 @@ fn a_format_2_store_opens_with_everything_it_held() {
     assert_eq!(custody.open, 1);
     assert_eq!(custody.waiting_for, vec![(b.node_id(), 1)]);
 
-    // The stick Asha left carries "second post"; Bako takes it, and its answer releases
-    // Asha's custody.
+    // The stick Asha left carries "second post" in wire version 2 (before the cloak):
+    // Bako refuses those bundles, each with its reason, and keeps what it has.
     let stick = w.path().join("stick");
+    let r = stick::sync(&mut b, &stick, Default::default()).unwrap();
+    assert!(!r.rejected.is_empty(), "{r:?}");
+    assert!(r.rejected.iter().all(|why| why.contains("wire version")), "{:?}", r.rejected);
+    assert_eq!(texts(&mut b, &cid), ["Bako here", "hello all"]);
+    // Asha's next sync cloaks her bundle again (its custody goes on); Bako takes it, and
+    // its answer releases Asha's custody.
+    sync(&mut a, &stick);
+    assert_eq!(a.custody().unwrap().open, 1);
     sync(&mut b, &stick);
     assert_eq!(texts(&mut b, &cid), ["Bako here", "hello all", "second post"]);
     sync(&mut b, &stick);

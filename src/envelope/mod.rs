@@ -204,6 +204,19 @@ pub struct Envelope<'a> {
 }
 
 impl Header {
+    /// What is known of a bundle carried unopened (its cloak is for others): nothing.
+    pub fn unknown() -> Self {
+        Header {
+            kind: Kind::Batch,
+            author: NodeId([0; 20]),
+            seq: 0,
+            doc: String::new(),
+            epoch: 0,
+            heads: Vec::new(),
+            encrypted: true,
+        }
+    }
+
     /// Encodes the header.
     pub fn encode(&self) -> Vec<u8> {
         encode(&HeaderWire {

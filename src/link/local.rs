@@ -138,10 +138,14 @@ mod tests {
         let mut r = Node::in_memory("Relay").unwrap();
         let wells = a.create_community("Wells", "").unwrap();
         a.invite(&wells, &c.card(), Role::Editor).unwrap();
+        // A page too big to flood: it travels by carrier copies.
+        a.put_wiki_page(&wells, "North", &"Pump fixed.\n".repeat(400)).unwrap();
         // The relay gets A's bundles on a stick: carried, without copies.
         let bundles = a.export(crate::Target::Everyone).unwrap();
         r.import_many(bundles.iter().map(Vec::as_slice)).unwrap();
-        let digest = crate::bundle::bundle_digest(&bundles[0]);
+        let big = bundles.iter().max_by_key(|b| b.len()).unwrap();
+        assert!(big.len() > crate::limits::FLOOD_BYTES_MAX);
+        let digest = crate::bundle::bundle_digest(big);
         // A peer claims u32::MAX copies: the relay takes at most CARRIER_COPIES_MAX ...
         assert_eq!(r.take_handover(&[(digest, u32::MAX)]).unwrap(), vec![digest]);
         // ... and does not take (or receipt) the same claim again.

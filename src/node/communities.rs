@@ -405,7 +405,7 @@ impl Node {
                 .find(|(d, m)| m.state == BundleState::Invite && hex(&d[..8]) == id);
             if let Some((digest, meta)) = stored {
                 imp.t.set_bundle_meta(&digest, &BundleMeta { state: BundleState::Grant, ..meta.clone() })?;
-                imp.t.put_custody_answer(&meta.author.0, Disposition::Accepted.code(), meta.seq)?;
+                imp.t.put_custody_answer(&grant.granter, Disposition::Accepted.code(), meta.seq)?;
             }
             self.accept_grant(&mut imp, &grant)
         })();

@@ -94,7 +94,7 @@ impl Node {
             SignalEffect::Released => {
                 t.remove_custody(row.seq)?;
                 // Every destination stored it: tell carriers, and forget it.
-                t.put_custody_answer(&me.0, Disposition::Delivered.code(), row.seq)?;
+                t.put_custody_answer(&self.identity.signing_public(), Disposition::Delivered.code(), row.seq)?;
                 self.forget_own(t, &row.digest)?;
                 Ok(true)
             }

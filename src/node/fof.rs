@@ -59,49 +59,63 @@ impl Node {
             .collect();
         let mut nonce = [0u8; 16];
         crypto::fill_random(&mut nonce);
-        let passes: Vec<[u8; 32]> = passes.into_iter().map(|(_, p)| p).collect();
+        // Our own circle's pass is held by all our friends; a friend's, by that friend
+        // (and its friends, whom we do not know).
+        let own = format!("p/{me}/friends#");
+        let passes: Vec<([u8; 32], Vec<NodeId>)> = passes
+            .into_iter()
+            .map(|(label, pass)| {
+                let holders = if label.starts_with(&own) {
+                    friends.clone()
+                } else {
+                    doc::parse_scope(label.split('#').next().unwrap_or_default())
+                        .and_then(|o| match o {
+                            ScopeOwner::Profile(owner, _) => Some(vec![owner]),
+                            _ => None,
+                        })
+                        .unwrap_or_default()
+                };
+                (pass, holders)
+            })
+            .collect();
         let slots = Slots { scope: &scope, epoch, nonce, key, passes: &passes };
-        self.mint_slots(t, slots, &destination, friends)
+        self.mint_slots(t, slots, &destination)
     }
 
-    /// Mints a slot grant (`crypto.md`): `key` sealed once per pass, in sorted slots,
-    /// signed, addressed to `destination`, in custody for `custody_for`.
-    pub(super) fn mint_slots(
-        &mut self,
-        t: &mut Txn,
-        s: Slots<'_>,
-        destination: &str,
-        custody_for: Vec<NodeId>,
-    ) -> Result<(), Error> {
+    /// Mints a slot grant (`crypto.md`) per pass: `key` sealed in one slot, signed,
+    /// addressed to `destination`, cloaked for the pass's holders (so a reader
+    /// recognises it by its tag), in custody for the holders we know.
+    pub(super) fn mint_slots(&mut self, t: &mut Txn, s: Slots<'_>, destination: &str) -> Result<(), Error> {
         let (me, signer, identity) = (self.node_id(), self.identity.signing_public(), self.identity.clone());
-        let seal = |seq| {
-            let header = Header {
-                kind: Kind::Slots,
-                author: me,
-                seq,
-                doc: s.scope.to_string(),
-                epoch: s.epoch,
-                heads: vec![],
-                encrypted: true,
+        for (pass, holders) in s.passes {
+            let seal = |seq| {
+                let header = Header {
+                    kind: Kind::Slots,
+                    author: me,
+                    seq,
+                    doc: s.scope.to_string(),
+                    epoch: s.epoch,
+                    heads: vec![],
+                    encrypted: true,
+                };
+                let header_bytes = header.encode();
+                let slots = vec![crypto::slot_seal(pass, &s.nonce, &header_bytes, &s.key)];
+                let inner =
+                    SlotGrant { granter: signer, scope: s.scope.to_string(), epoch: s.epoch, nonce: s.nonce, slots }
+                        .encode();
+                let signature = identity.sign(crypto::CONTEXT_SLOTS_SIGNATURE, &[&header_bytes, &inner]);
+                Ok((header_bytes, envelope::encode_signed(&inner, &signature)))
             };
-            let header_bytes = header.encode();
-            let mut slots: Vec<Vec<u8>> =
-                s.passes.iter().map(|pass| crypto::slot_seal(pass, &s.nonce, &header_bytes, &s.key)).collect();
-            slots.sort();
-            let inner =
-                SlotGrant { granter: signer, scope: s.scope.to_string(), epoch: s.epoch, nonce: s.nonce, slots }
-                    .encode();
-            let signature = identity.sign(crypto::CONTEXT_SLOTS_SIGNATURE, &[&header_bytes, &inner]);
-            Ok((header_bytes, envelope::encode_signed(&inner, &signature)))
-        };
-        let mint = Mint {
-            destination,
-            doc: s.scope.to_string(),
-            state: BundleState::Grant,
-            kind: PayloadKind::Grant,
-            heads: &[],
-        };
-        self.mint(t, mint, seal, &[], custody_for)?;
+            let mint = Mint {
+                destination,
+                to: crate::cloak::To::Group(crate::cloak::Route::pass(pass)),
+                doc: s.scope.to_string(),
+                state: BundleState::Grant,
+                kind: PayloadKind::Grant,
+                heads: &[],
+            };
+            self.mint(t, mint, seal, &[], holders.clone())?;
+        }
         Ok(())
     }
 }
@@ -112,7 +126,8 @@ pub(super) struct Slots<'a> {
     pub(super) epoch: u32,
     pub(super) nonce: [u8; 16],
     pub(super) key: [u8; 32],
-    pub(super) passes: &'a [[u8; 32]],
+    /// Each pass, with the nodes we know hold it (custody waits for them).
+    pub(super) passes: &'a [([u8; 32], Vec<NodeId>)],
 }
 
 #[cfg(test)]

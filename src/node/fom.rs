@@ -53,7 +53,7 @@ impl Node {
 
     /// The passes our friends-of-members key is sealed for in `cid`: each current
     /// member's published one, and the members' own (from the current community key).
-    fn fom_passes(&mut self, r: &impl Reads, cid: &CommunityId) -> Result<Vec<[u8; 32]>, Error> {
+    fn fom_passes(&mut self, r: &impl Reads, cid: &CommunityId) -> Result<Vec<([u8; 32], Vec<NodeId>)>, Error> {
         let state = self.resolved(r, cid)?.state.clone();
         let current: HashSet<String> =
             state.members.keys().map(|pk| NodeId::from_signing_public(pk).to_string()).collect();
@@ -68,16 +68,18 @@ impl Node {
                 automerge::ReadDoc::get(doc, automerge::ROOT, k.as_str())
                 && let automerge::ScalarValue::Bytes(b) = s.as_ref()
                 && let Ok(p) = <[u8; 32]>::try_from(b.as_slice())
+                && let Some(n) = NodeId::parse(node)
             {
-                out.push(p);
+                out.push((p, vec![n]));
             }
         }
         let tag = state.current_epoch().tag;
         if let Some(g) = self.epoch_grant(r, cid, tag)? {
-            out.push(crypto::members_friends_pass(&g.key, &cid.0));
+            let members = self.destinations(r, DocId::Community { id: *cid, part: Part::FOM_FEED })?;
+            out.push((crypto::members_friends_pass(&g.key, &cid.0), members));
         }
         out.sort();
-        out.dedup();
+        out.dedup_by(|a, b| a.0 == b.0);
         Ok(out)
     }
 
@@ -85,7 +87,7 @@ impl Node {
     /// slot grant if they changed (in `t`). Returns the grant to seal under.
     pub(super) fn fom_key(&mut self, t: &mut Txn, cid: &CommunityId) -> Result<Grant, Error> {
         let passes = self.fom_passes(&*t, cid)?;
-        let fingerprint = blake3::hash(&passes.concat());
+        let fingerprint = blake3::hash(&passes.iter().map(|(p, _)| *p).collect::<Vec<_>>().concat());
         let meta_key = format!("fom/{cid}");
         let scope = format!("c/{cid}/fom");
         let recorded = t.meta(&meta_key)?;
@@ -106,9 +108,8 @@ impl Node {
         v.extend_from_slice(fingerprint.as_bytes());
         t.set_meta(&meta_key, &v)?;
         let destination = cid.endpoint();
-        let members = self.destinations(&*t, DocId::Community { id: *cid, part: Part::FOM_FEED })?;
         let slots = super::fof::Slots { scope: &scope, epoch: tag, nonce, key, passes: &passes };
-        self.mint_slots(t, slots, &destination, members)?;
+        self.mint_slots(t, slots, &destination)?;
         Ok(own)
     }
 
@@ -121,7 +122,12 @@ impl Node {
 
     /// The posts of community `cid`'s feed for its members' friends that this node can
     /// read (as a member, or as a member's friend), oldest first.
+    /// A reader that is not a member follows the feed from then on
+    /// ([`Node::follow_friends_of_members`]).
     pub fn friends_of_members_posts(&mut self, cid: &CommunityId) -> Result<Vec<Post>, Error> {
+        if self.membership(&self.store.read()?, cid).is_err() {
+            self.follow_friends_of_members(cid)?;
+        }
         let view = self.store.read()?;
         let mut posts =
             builtin::read_posts(&self.load_doc(&view, DocId::Community { id: *cid, part: Part::FOM_FEED })?.doc);

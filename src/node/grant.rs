@@ -32,6 +32,7 @@ impl Node {
             bytes: bytes.len() as u32,
             kind: PayloadKind::Grant,
             payload_at: info.payload_at(),
+            opener: info.opener,
         };
         match (doc::parse_scope(&grant.scope), &grant.invitation) {
             (Some(ScopeOwner::Profile(owner, audience)), None) if owner == source => {
@@ -52,7 +53,7 @@ impl Node {
                     return Ok(Outcome::Waiting(WaitReason::Consent { invite: id }));
                 }
                 imp.t.put_bundle(&digest, bytes, &meta(BundleState::Grant))?;
-                imp.t.put_custody_answer(&source.0, Disposition::Accepted.code(), header.seq)?;
+                imp.t.put_custody_answer(&grant.granter, Disposition::Accepted.code(), header.seq)?;
                 self.accept_grant(imp, &grant)?;
                 Ok(Outcome::New { doc: None, changes: 0 })
             }
@@ -68,7 +69,7 @@ impl Node {
                 }
                 if self.contact_card(&imp.t, &source)?.is_some() || self.membership(&imp.t, &cid).is_ok() {
                     imp.t.put_bundle(&digest, bytes, &meta(BundleState::Grant))?;
-                    imp.t.put_custody_answer(&source.0, Disposition::Accepted.code(), header.seq)?;
+                    imp.t.put_custody_answer(&grant.granter, Disposition::Accepted.code(), header.seq)?;
                     self.accept_grant(imp, &grant)?;
                     self.queued.push(Event::Joined(cid));
                     Ok(Outcome::New { doc: None, changes: 0 })
@@ -91,7 +92,7 @@ impl Node {
                 // Offered to members' friends: no consent step. A tag already held keeps
                 // its first key.
                 imp.t.put_bundle(&digest, bytes, &meta(BundleState::Grant))?;
-                imp.t.put_custody_answer(&source.0, Disposition::Accepted.code(), header.seq)?;
+                imp.t.put_custody_answer(&grant.granter, Disposition::Accepted.code(), header.seq)?;
                 let held = format!("{}#{}", grant.scope, grant.epoch);
                 if imp.t.grant(&held)?.is_none() {
                     self.accept_grant(imp, &grant)?;
@@ -183,6 +184,10 @@ impl Node {
                 again.push(digest);
             }
         }
+        // And what we carried unopened whose cloak this key (or this community) opens.
+        again.extend(self.newly_recognised(imp)?);
+        again.sort();
+        again.dedup();
         self.reread(imp, again)
     }
 }

@@ -168,9 +168,12 @@ impl Node {
             }
             keys.insert(k, g.key);
         }
+        let routes = Arc::new(self.routes(r, now, &keys, &contacts, &communities)?);
         Ok(Ctx {
             identity: self.identity.clone(),
             me: self.node_id(),
+            routes,
+            direct: self.identity.direct_secret(),
             keys,
             contacts,
             communities,
@@ -391,6 +394,7 @@ impl Node {
             bytes: bytes.len() as u32,
             kind: header.kind.into(),
             payload_at: info.payload_at(),
+            opener: info.opener,
         };
         if let Err(o) = self.carry(&mut imp.t, digest, &meta)? {
             return Ok(o);

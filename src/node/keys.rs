@@ -52,6 +52,10 @@ impl Node {
                 })
                 .map(|(d, _)| d)
                 .collect();
+            let mut carried = carried;
+            carried.extend(self.newly_recognised(&imp)?);
+            carried.sort();
+            carried.dedup();
             self.reread(&mut imp, carried)
         })();
         let Import { t, touched, .. } = imp;
@@ -130,11 +134,11 @@ impl Node {
         Ok(out)
     }
 
-    /// The key epoch a grant bundle we stored carries (its header says it in clear).
+    /// The key epoch a grant bundle we stored carries (its inner header says it).
     fn grant_bundle_epoch(r: &impl Reads, digest: &[u8; 32]) -> Result<Option<u32>, Error> {
-        let Some(bytes) = r.bundle(digest)? else { return Ok(None) };
-        let Ok(info) = bundle::parse_untimed(&bytes) else { return Ok(None) };
-        Ok(envelope::decode_envelope(&bytes[info.payload.clone()]).ok().map(|e| e.header.epoch))
+        let (Some(bytes), Some(meta)) = (r.bundle(digest)?, r.bundle_meta(digest)?) else { return Ok(None) };
+        let Some(inner) = meta.inner_of(&bytes) else { return Ok(None) };
+        Ok(meta.payload_of(&inner).and_then(|p| envelope::decode_envelope(p).ok()).map(|e| e.header.epoch))
     }
 
     /// All contacts.
@@ -241,6 +245,7 @@ impl Node {
         };
         let mint = Mint {
             destination: &destination,
+            to: crate::cloak::To::Node(&to.signing_public),
             doc: grant.scope.clone(),
             state: BundleState::Grant,
             kind: PayloadKind::Grant,
@@ -266,10 +271,13 @@ impl Node {
         let payload = envelope::encode_envelope(&header_bytes, &body);
         let now = (self.clock)();
         let me = self.node_id();
-        let bytes = bundle::build(&me.endpoint(), what.destination, now, seq, self.lifetime, &payload)
+        let inner = bundle::build(&me.endpoint(), what.destination, now, seq, self.lifetime, &payload)
             .map_err(|e| Error::Invalid(e.to_string()))?;
+        let info = bundle::parse_untimed(&inner).map_err(|e| Error::Invalid(e.to_string()))?;
+        let cloaked = crate::cloak::cloak(&inner, what.to, now, self.lifetime)
+            .map_err(|e| Error::Invalid(format!("cannot cloak a bundle for {}: {e}", what.destination)))?;
+        let bytes = cloaked.bytes;
         let digest = crypto::derive(CONTEXT_BUNDLE_DIGEST, &[&bytes]);
-        let info = bundle::parse_untimed(&bytes).map_err(|e| Error::Invalid(e.to_string()))?;
         let meta = BundleMeta {
             state: what.state,
             author: me,
@@ -283,6 +291,7 @@ impl Node {
             bytes: bytes.len() as u32,
             kind: what.kind,
             payload_at: info.payload_at(),
+            opener: Some(cloaked.route),
         };
         let id = BundleId { source: me, seq };
         t.put_bundle(&digest, &bytes, &meta)?;

@@ -214,6 +214,7 @@ mod tests {
             bytes: 1,
             kind: PayloadKind::Batch,
             payload_at: (0, 1),
+            opener: None,
         };
         let other = NodeId([2; 20]);
         assert!(kept_for_others(&meta(BundleState::Carried, me), me));

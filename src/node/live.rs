@@ -35,12 +35,24 @@ impl Node {
         let mut digests = Vec::new();
         for (d, m) in view.all_bundle_meta()? {
             let public = DocId::parse(&m.doc).is_some_and(|doc| doc.is_public());
-            if public || disclosed.contains(&m.destination) || m.author == peer || m.state == BundleState::Signal {
+            // What we carry unopened says nothing of us (its cloak is someone else's):
+            // its digest saves the peer sending it again.
+            let unopened = m.opener.is_none() && m.state == BundleState::Carried;
+            if public
+                || unopened
+                || disclosed.contains(&m.destination)
+                || m.author == peer
+                || m.state == BundleState::Signal
+            {
                 digests.push(d);
             }
         }
         if known {
             digests.extend(view.all_forgotten()?);
+            // The tags we read today and the two days before: a carrier hands us what it
+            // holds under them (relays route by tag; nobody learns what a tag stands for).
+            let today = crate::cloak::day_of((self.clock)());
+            endpoints.extend(self.own_tags(&view, today.saturating_sub(2)..=today)?);
         }
         Ok(LinkSummary { digests, endpoints })
     }
@@ -126,7 +138,10 @@ impl Node {
             if m.state == BundleState::Signal && !kept && !known {
                 continue;
             }
-            if (kept && endpoints.contains(m.destination.as_str())) || m.state == BundleState::Signal {
+            // Our signals go with carrier copies when they have some: a relay cannot tell
+            // them from anything else it carries, so they cross relays as copies do.
+            let signal_floods = (m.state == BundleState::Signal && !carried.contains_key(digest)) || floods(m);
+            if (kept && endpoints.contains(m.destination.as_str())) || signal_floods {
             } else if let Some(CustodyRow { record: r, .. }) = records.get(digest) {
                 offer.relation = if trusted { Relation::Trusted } else { Relation::Stranger };
                 offer.copies = if carrier_copies { r.copies } else { 0 };
@@ -345,6 +360,14 @@ impl crate::link::LinkNode for Node {
     fn import_bundles(&mut self, bundles: &[&[u8]]) -> Result<ImportReport, Error> {
         Node::import_many(self, bundles.iter().copied())
     }
+}
+
+/// Whether a bundle we carry unopened floods (goes to every peer): the smallest cloaks,
+/// where answers, notices, grants and announcements travel. A carrier cannot tell them
+/// apart, nor from a short post, so size is the only sign it goes by; larger cloaks
+/// travel as carrier copies.
+fn floods(m: &BundleMeta) -> bool {
+    m.opener.is_none() && m.state == BundleState::Carried && (m.bytes as usize) <= crate::limits::FLOOD_BYTES_MAX
 }
 
 #[cfg(test)]

@@ -73,6 +73,7 @@ impl Node {
                     bytes: bytes.len() as u32,
                     kind: v.kind.into(),
                     payload_at: info.payload_at(),
+                    opener: info.opener,
                 };
                 imp.t.put_bundle(&digest, bytes, &meta)?;
                 imp.t.put_bundle_id(&v.author.0, v.seq, &digest)?;
@@ -80,7 +81,7 @@ impl Node {
                 // Durable in this transaction: our custody answer, by the signed custody
                 // id, goes out with it. This node reads only what it is a destination of.
                 if !hashes.is_empty() && v.author != me {
-                    imp.t.put_custody_answer(&v.author.0, Disposition::Accepted.code(), v.seq)?;
+                    imp.t.put_custody_answer(&v.signer, Disposition::Accepted.code(), v.seq)?;
                 }
                 // A heads announcement supersedes the same sender's older one for the
                 // document (its heads are learned either way).

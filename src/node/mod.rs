@@ -29,6 +29,7 @@ use crate::sync::{self, Target};
 
 mod authority;
 mod block;
+mod cloaking;
 mod communities;
 mod custody;
 mod docs;
@@ -41,6 +42,7 @@ mod import;
 mod keys;
 mod kinds;
 mod ledger;
+mod legacy;
 mod limits;
 mod live;
 mod market;
@@ -69,6 +71,8 @@ pub use crate::bundle::{bundle_digest, payload_digest};
 /// What a minted bundle is: where it goes, its document (or key scope), its state.
 struct Mint<'a> {
     destination: &'a str,
+    /// Who can open its cloak (`crate::cloak`).
+    to: crate::cloak::To<'a>,
     doc: String,
     state: BundleState,
     kind: PayloadKind,

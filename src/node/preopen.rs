@@ -9,6 +9,7 @@ use std::sync::Arc;
 use automerge::{ActorId, Change};
 
 use crate::bundle::{self, BundleFormatError, BundleInfo};
+use crate::cloak::Route;
 use crate::crypto::{self, CONTEXT_GRANT_SIGNATURE};
 use crate::doc::{CommunityId, DocId, Part, Role};
 use crate::envelope::{self, Batch, Envelope, Grant, Header, Kind};
@@ -39,6 +40,11 @@ pub(super) struct Ctx {
     pub(super) blocked: HashSet<NodeId>,
     /// Our communities' authority logs, as last resolved.
     pub(super) authority: HashMap<CommunityId, Arc<crate::authority::State>>,
+    /// The routes we read, by every tag they have had while a bundle could live
+    /// (`cloaking.rs`).
+    pub(super) routes: Arc<HashMap<[u8; crate::cloak::TAG_LEN], Route>>,
+    /// What opens bundles cloaked for this node alone.
+    pub(super) direct: x25519_dalek::StaticSecret,
 }
 
 /// A verified change batch: only the pre-pass makes one, and only merging consumes it.
@@ -46,6 +52,8 @@ pub(super) struct Verified {
     pub(super) doc: DocId,
     /// The signer, who is the author named in the signed header.
     pub(super) author: NodeId,
+    /// Its signing key (custody answers go to it alone).
+    pub(super) signer: [u8; 32],
     /// The author's custody sequence number (signed).
     pub(super) seq: u64,
     pub(super) heads: Vec<[u8; 32]>,
@@ -175,7 +183,38 @@ pub(super) fn preopen_all(chunk: &[&[u8]], skip: &[bool], ctx: &Ctx) -> Vec<Opti
     })
 }
 
+/// Reads the cloak: a bundle whose tag is one of our routes' (or that is for us alone)
+/// is opened and its inner bundle checked; anything else is carried unopened.
 fn check(bytes: &[u8], ctx: &Ctx, certs: &mut NewCerts) -> Result<Pre, Rejection> {
+    let outer = crate::cloak::read(bytes, ctx.now)?;
+    if outer.info.lifetime_ms > ctx.lifetime_cap_ms {
+        return Err(BundleFormatError::LifetimeOverCap {
+            lifetime_s: outer.info.lifetime_ms / 1000,
+            cap_s: ctx.lifetime_cap_ms / 1000,
+        }
+        .into());
+    }
+    let route = match ctx.routes.get(&outer.tag) {
+        Some(r) => Some(*r),
+        None => outer.direct_route(&ctx.direct),
+    };
+    let Some(route) = route else {
+        let payload = payload_digest(&bytes[outer.info.payload.clone()]);
+        return Ok(Pre::Carry { info: outer.info, payload, header: Header::unknown(), verified: false, waiting: None });
+    };
+    let inner = outer.open(&route)?;
+    let mut pre = check_inner(&inner, ctx, certs)?;
+    match &mut pre {
+        Pre::Refused(_) => {}
+        Pre::Signal { info, .. } | Pre::Carry { info, .. } | Pre::Grant { info, .. } | Pre::Batch { info, .. } => {
+            info.opener = Some(route)
+        }
+    }
+    Ok(pre)
+}
+
+/// Checks an inner bundle (what a cloak holds: the bundle as its author signed it).
+pub(super) fn check_inner(bytes: &[u8], ctx: &Ctx, certs: &mut NewCerts) -> Result<Pre, Rejection> {
     let info = bundle::parse(bytes, ctx.now)?;
     if info.lifetime_ms > ctx.lifetime_cap_ms {
         return Err(BundleFormatError::LifetimeOverCap {
@@ -263,6 +302,7 @@ fn check(bytes: &[u8], ctx: &Ctx, certs: &mut NewCerts) -> Result<Pre, Rejection
             let verified = Verified {
                 doc,
                 author: source,
+                signer: batch.author,
                 seq: header.seq,
                 heads: header.heads.clone(),
                 changes,

@@ -1,6 +1,7 @@
 //! Sealing: our changes, snapshots and custody answers into bundles; renewal and purging.
 
 use super::*;
+use crate::cloak::{Route, To};
 
 impl Node {
     /// Seals, per document we may write, our changes not yet in a bundle; and, where our
@@ -43,6 +44,7 @@ impl Node {
                     self.seal_doc(&mut t, id)?;
                 }
             }
+            self.recloak_legacy(&mut t)?;
             self.seal_snapshots(&mut t)?;
             self.renew_custody(&mut t)?;
             self.release_known_holders(&mut t)?;
@@ -160,6 +162,7 @@ impl Node {
             };
             let mint = Mint {
                 destination: &endpoint,
+                to: crate::cloak::To::Group(super::cloaking::doc_route(id, key.as_ref())),
                 doc: name.clone(),
                 state: BundleState::Applied,
                 kind: PayloadKind::Batch,
@@ -294,6 +297,7 @@ impl Node {
                 let covered: Vec<[u8; 32]> = uncovered.iter().filter(|h| hashes.contains(*h)).copied().collect();
                 let mint = Mint {
                     destination: &endpoint,
+                    to: crate::cloak::To::Group(super::cloaking::doc_route(id, key.as_ref())),
                     doc: name.clone(),
                     state: BundleState::Applied,
                     kind: PayloadKind::Snapshot,
@@ -330,8 +334,9 @@ impl Node {
                 let record = envelope::encode_signal_record(&inner, &signature);
                 let now = (self.clock)();
                 let seq = self.next_sequence(t)?;
-                let destination = NodeId(custodian).endpoint();
-                let bytes = bundle::build_admin_record(
+                let custodian = NodeId(custodian);
+                let destination = custodian.endpoint();
+                let inner = bundle::build_admin_record(
                     &self.node_id().endpoint(),
                     &destination,
                     now,
@@ -340,8 +345,21 @@ impl Node {
                     &record,
                 )
                 .map_err(|e| Error::Invalid(e.to_string()))?;
+                let info = bundle::parse_untimed(&inner).map_err(|e| Error::Invalid(e.to_string()))?;
+                // A notice is for everyone who holds our bundles (members, contacts); an
+                // answer for its custodian alone.
+                let key = t.meta(&format!("answer-key/{custodian}"))?.and_then(|k| <[u8; 32]>::try_from(k).ok());
+                let to = if custodian == self.node_id() {
+                    To::Group(Route::notices(&custodian))
+                } else if let Some(key) = &key {
+                    To::Node(key)
+                } else {
+                    continue; // queued by an earlier version without the key: the custodian renews
+                };
+                let cloaked =
+                    crate::cloak::cloak(&inner, to, now, self.lifetime).map_err(|e| Error::Invalid(e.to_string()))?;
+                let bytes = cloaked.bytes;
                 let digest = crypto::derive(CONTEXT_BUNDLE_DIGEST, &[&bytes]);
-                let info = bundle::parse_untimed(&bytes).map_err(|e| Error::Invalid(e.to_string()))?;
                 let meta = BundleMeta {
                     state: BundleState::Signal,
                     author: self.node_id(),
@@ -355,9 +373,14 @@ impl Node {
                     bytes: bytes.len() as u32,
                     kind: PayloadKind::Record,
                     payload_at: info.payload_at(),
+                    opener: Some(cloaked.route),
                 };
                 t.put_bundle(&digest, &bytes, &meta)?;
+                // A carrier cannot tell a signal from anything else it carries: it
+                // crosses relays as carrier copies do.
+                t.set_carrier_copies(&digest, Caravan::default().initial_copies())?;
             }
+            t.remove_meta(&format!("answer-key/{}", NodeId(custodian)))?;
         }
         t.clear_custody_outbox()?;
         Ok(())
@@ -372,35 +395,61 @@ impl Node {
         let now = (self.clock)();
         let me = self.node_id();
         for row in super::custody::due_for_renewal(t, me, now)? {
-            let (seq, digest) = (row.seq, row.digest);
+            let digest = row.digest;
             let (Some(bytes), Some(meta)) = (t.bundle(&digest)?, t.bundle_meta(&digest)?) else { continue };
-            let Some(payload) = meta.payload_of(&bytes) else { continue };
             if meta.kind == PayloadKind::Record {
                 continue;
             }
-            let wrapper_seq = self.next_sequence(t)?;
-            let renewed = bundle::build(&me.endpoint(), &meta.destination, now, wrapper_seq, self.lifetime, payload)
-                .map_err(|e| Error::Invalid(e.to_string()))?;
-            let placed = bundle::parse_untimed(&renewed).map_err(|e| Error::Invalid(e.to_string()))?.payload_at();
-            let new_digest = crypto::derive(CONTEXT_BUNDLE_DIGEST, &[&renewed]);
-            let expires = now.saturating_add(self.lifetime.as_millis() as u64);
-            let new_meta = BundleMeta {
-                expires_unix_ms: expires,
-                bytes: renewed.len() as u32,
-                payload_at: placed,
-                ..meta.clone()
-            };
-            t.remove_bundle(&digest)?;
-            t.put_bundle(&new_digest, &renewed, &new_meta)?;
-            t.put_bundle_id(&me.0, seq, &new_digest)?;
-            if let Some((latest, heads)) = t.sealed(&meta.doc)?
-                && latest == digest
-            {
-                t.set_sealed(&meta.doc, &new_digest, &heads)?;
-            }
-            super::custody::renewed(t, row, new_digest, expires, now)?;
+            let (Some(route), Ok(outer)) = (meta.opener, crate::cloak::read_untimed(&bytes)) else { continue };
+            let Ok(inner) = outer.open(&route) else { continue };
+            let Some(payload) = meta.payload_of(&inner) else { continue };
+            // The same readers: the same route and key; a new day's tag.
+            let again = To::Again { route, e: outer.e, direct: outer.is_direct(&route) };
+            self.reissue(t, digest, &meta, payload, again, Some(row))?;
         }
         Ok(())
+    }
+
+    /// Our bundle `digest` again: the same signed payload in a new inner primary block
+    /// (new creation time, BPv7 sequence number and lifetime), cloaked for `to`, in place
+    /// of the old one (its custody record, custody id and `sealed` entry move to it).
+    pub(super) fn reissue(
+        &mut self,
+        t: &mut Txn,
+        digest: [u8; 32],
+        meta: &BundleMeta,
+        payload: &[u8],
+        to: To<'_>,
+        row: Option<CustodyRow>,
+    ) -> Result<[u8; 32], Error> {
+        let now = (self.clock)();
+        let me = self.node_id();
+        let wrapper_seq = self.next_sequence(t)?;
+        let inner = bundle::build(&me.endpoint(), &meta.destination, now, wrapper_seq, self.lifetime, payload)
+            .map_err(|e| Error::Invalid(e.to_string()))?;
+        let placed = bundle::parse_untimed(&inner).map_err(|e| Error::Invalid(e.to_string()))?.payload_at();
+        let cloaked = crate::cloak::cloak(&inner, to, now, self.lifetime).map_err(|e| Error::Invalid(e.to_string()))?;
+        let new_digest = crypto::derive(CONTEXT_BUNDLE_DIGEST, &[&cloaked.bytes]);
+        let expires = now.saturating_add(self.lifetime.as_millis() as u64);
+        let new_meta = BundleMeta {
+            expires_unix_ms: expires,
+            bytes: cloaked.bytes.len() as u32,
+            payload_at: placed,
+            opener: Some(cloaked.route),
+            ..meta.clone()
+        };
+        t.remove_bundle(&digest)?;
+        t.put_bundle(&new_digest, &cloaked.bytes, &new_meta)?;
+        t.put_bundle_id(&me.0, meta.seq, &new_digest)?;
+        if let Some((latest, heads)) = t.sealed(&meta.doc)?
+            && latest == digest
+        {
+            t.set_sealed(&meta.doc, &new_digest, &heads)?;
+        }
+        if let Some(row) = row {
+            super::custody::renewed(t, row, new_digest, expires, now)?;
+        }
+        Ok(new_digest)
     }
 
     /// Drops expired bundles that hold nothing a document needs: signals, notices,
@@ -486,7 +535,11 @@ mod tests {
         assert!(meta.expires_unix_ms > a.now() + crate::limits::RENEW_BEFORE_MS);
         let new_bytes = a.bundle_bytes(&m_new).unwrap().unwrap();
         let old_bytes = old.iter().find(|b| bundle_digest(b) == m_old).unwrap();
-        assert_eq!(meta.payload_of(&new_bytes), Some(&old_bytes[bundle::parse_untimed(old_bytes).unwrap().payload]));
+        let (new_inner, old_inner) = (a.inner(&new_bytes).unwrap(), a.inner(old_bytes).unwrap());
+        assert_eq!(meta.payload_of(&new_inner), Some(&old_inner[bundle::parse_untimed(&old_inner).unwrap().payload]));
+        // A new day's tag: a carrier cannot tell the renewed copy is the same.
+        let tag = |x: &[u8]| crate::cloak::read_untimed(x).unwrap().tag;
+        assert_ne!(tag(&new_bytes), tag(old_bytes));
         // B gets the content from the renewed copy, then the old one is a duplicate.
         import(&mut b, &renewed);
         assert_eq!(b.feed(&cid).unwrap().len(), 1);

@@ -29,9 +29,12 @@ pub struct BundleMeta {
     pub bytes: u32,
     /// What the payload is (from the envelope header, or the primary block's flag).
     pub kind: PayloadKind,
-    /// Where the payload sits in the bundle's bytes (offset, length), so a renewal or a
-    /// reader of a carried batch takes it without parsing the primary block again.
+    /// Where the payload sits in the inner bundle's bytes (offset, length), so a renewal
+    /// or a reader of a carried batch takes it without parsing the primary block again.
     pub payload_at: (u32, u32),
+    /// The route that opens the bundle's cloak (`crate::cloak`), when this node could
+    /// open it; `None` for a bundle carried unopened.
+    pub opener: Option<crate::cloak::Route>,
 }
 
 /// What a stored bundle's payload is.
@@ -77,16 +80,42 @@ pub enum BundleState {
 }
 
 impl BundleMeta {
-    /// The payload within the bundle's stored bytes (`None` if the bytes are shorter than
+    /// The inner bundle of a stored bundle: its cloak opened with the recorded route
+    /// (`None` for a bundle carried unopened, or damage).
+    pub fn inner_of(&self, bytes: &[u8]) -> Option<Vec<u8>> {
+        let route = self.opener?;
+        crate::cloak::read_untimed(bytes).ok()?.open(&route).ok()
+    }
+
+    /// The payload within an inner bundle's bytes (`None` if the bytes are shorter than
     /// the metadata says: damage).
-    pub fn payload_of<'a>(&self, bytes: &'a [u8]) -> Option<&'a [u8]> {
+    pub fn payload_of<'a>(&self, inner: &'a [u8]) -> Option<&'a [u8]> {
         let (at, len) = (self.payload_at.0 as usize, self.payload_at.1 as usize);
-        bytes.get(at..at.checked_add(len)?)
+        inner.get(at..at.checked_add(len)?)
+    }
+
+    /// Format 4: the format 3 layout, then the opener: 0 ‖ 32 zero bytes, or 1 ‖ route(32).
+    pub(super) fn encode(&self) -> Vec<u8> {
+        let mut out = self.encode_v3();
+        out.push(self.opener.is_some() as u8);
+        out.extend_from_slice(&self.opener.map_or([0; 32], |r| r.0));
+        out
+    }
+
+    /// Reads a format 4 value.
+    pub(super) fn decode(b: &[u8]) -> Option<Self> {
+        let (v3, tail) = b.split_at_checked(b.len().checked_sub(33)?)?;
+        let opener = match tail[0] {
+            0 => None,
+            1 => Some(crate::cloak::Route(tail[1..].try_into().ok()?)),
+            _ => return None,
+        };
+        Some(BundleMeta { opener, ..Self::decode_v3(v3)? })
     }
 
     /// Format 3: the format 2 layout, then kind(1) ‖ payload offset (le32) ‖ payload
     /// length (le32) after the destination's length-prefixed text.
-    pub(super) fn encode(&self) -> Vec<u8> {
+    fn encode_v3(&self) -> Vec<u8> {
         let mut out = self.encode_v2_fields();
         out.push(match self.kind {
             PayloadKind::Batch => 0,
@@ -124,7 +153,7 @@ impl BundleMeta {
     }
 
     /// Reads a format 3 value.
-    pub(super) fn decode(b: &[u8]) -> Option<Self> {
+    pub(crate) fn decode_v3(b: &[u8]) -> Option<Self> {
         let (v2, tail) = b.split_at_checked(b.len().checked_sub(9)?)?;
         let kind = match tail[0] {
             0 => PayloadKind::Batch,
@@ -184,6 +213,7 @@ impl BundleMeta {
             bytes,
             kind,
             payload_at: (0, 0),
+            opener: None,
         })
     }
 }
@@ -206,6 +236,7 @@ mod tests {
             bytes: 900,
             kind,
             payload_at: (40, 850),
+            opener: None,
         }
     }
 
@@ -214,6 +245,8 @@ mod tests {
         for kind in [PayloadKind::Batch, PayloadKind::Grant, PayloadKind::Snapshot, PayloadKind::Record] {
             for dest in ["", "dtn://x/", "dtn://abcdefghijklmnopqrstuvwxyz234567/~profile/friends"] {
                 let m = sample(dest, kind);
+                assert_eq!(BundleMeta::decode(&m.encode()), Some(m.clone()));
+                let m = BundleMeta { opener: Some(crate::cloak::Route([0; 32])), ..m };
                 assert_eq!(BundleMeta::decode(&m.encode()), Some(m));
             }
         }
@@ -232,7 +265,7 @@ mod tests {
             assert_eq!(BundleMeta::decode(&good[..n]), None, "cut at {n}");
         }
         let mut bad = good.clone();
-        let k = bad.len() - 9;
+        let k = bad.len() - 42;
         bad[k] = 4;
         assert_eq!(BundleMeta::decode(&bad), None);
     }

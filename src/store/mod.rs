@@ -91,9 +91,13 @@ const CARRIER_COPIES: TableDefinition<&[u8], u32> = TableDefinition::new("carrie
 const FORGOTTEN: TableDefinition<&[u8], u64> = TableDefinition::new("forgotten");
 /// The store format this code writes (`meta` key `format`). A store without it that holds
 /// bundles was written before custody ids were signed, and is refused.
-pub const STORE_FORMAT: &[u8] = b"3";
-/// The previous format, upgraded in place at open (`upgrade.rs`).
+pub const STORE_FORMAT: &[u8] = b"4";
+/// Earlier formats, upgraded in place at open (`upgrade.rs`).
 const STORE_FORMAT_2: &[u8] = b"2";
+const STORE_FORMAT_3: &[u8] = b"3";
+/// Settings key an upgrade sets when it kept bundles of wire version 2 (before the
+/// cloak): the node cloaks its own again and drops the rest (`node/legacy.rs`).
+pub const LEGACY_BUNDLES_META: &str = "legacy-bundles";
 /// Small settings: display name, bundle sequence counter.
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 
@@ -259,8 +263,9 @@ impl Store {
                 Err(_) => false,
             };
             match format {
-                Some(f) if f == STORE_FORMAT => false,
-                Some(f) if f == STORE_FORMAT_2 => true,
+                Some(f) if f == STORE_FORMAT => None,
+                Some(f) if f == STORE_FORMAT_2 => Some(2),
+                Some(f) if f == STORE_FORMAT_3 => Some(3),
                 Some(f) => {
                     return Err(StoreError::Format(format!(
                         "{}: store format {} is not supported (this version reads format {})",
@@ -276,20 +281,24 @@ impl Store {
                         path.display()
                     )));
                 }
-                None => false,
+                None => None,
             }
         };
         if !with_tables!(all_tables_exist) {
             with_tables!(create_all_tables);
-            if !upgrade {
+            if upgrade.is_none() {
                 let tx = db.begin_write()?;
                 tx.open_table(META)?.insert("format", STORE_FORMAT)?;
                 tx.commit()?;
             }
         }
         let store = Store { db, keyring: None, commits: Default::default() };
-        if upgrade {
-            upgrade::from_format_2(&store)?;
+        match upgrade {
+            Some(2) => {
+                upgrade::from_format_2(&store)?;
+            }
+            Some(_) => upgrade::from_format_3(&store)?,
+            None => {}
         }
         Ok(store)
     }
@@ -345,6 +354,7 @@ mod tests {
             bytes: bytes as u32,
             kind: PayloadKind::Batch,
             payload_at: (0, bytes as u32),
+            opener: None,
         }
     }
 

@@ -289,8 +289,13 @@ impl Txn {
         Ok(())
     }
 
-    /// Queues a custody answer for `custodian` about its bundle `seq`.
-    pub fn put_custody_answer(&mut self, custodian: &[u8; 20], code: u8, seq: u64) -> Result<(), StoreError> {
+    /// Queues a custody answer for the custodian whose signing key is `custodian_key`
+    /// about its bundle `seq`. The key is kept with it (settings `answer-key/<node>`): the
+    /// signal is cloaked for that node alone.
+    pub fn put_custody_answer(&mut self, custodian_key: &[u8; 32], code: u8, seq: u64) -> Result<(), StoreError> {
+        let custodian = NodeId::from_signing_public(custodian_key);
+        self.set_meta(&format!("answer-key/{custodian}"), custodian_key)?;
+        let custodian = &custodian.0;
         let mut key = [0u8; 29];
         key[..20].copy_from_slice(custodian);
         key[20] = code;

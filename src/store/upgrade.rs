@@ -1,5 +1,9 @@
 //! Upgrading a store written in an earlier format, in place, in one transaction.
 //!
+//! Format 3 kept bundles of wire version 2 (before the cloak) and no opener in
+//! `bundle_meta`: the upgrade adds an empty opener and marks the store, and the node
+//! cloaks its own bundles again before its next export (`node/legacy.rs`).
+//!
 //! Format 2 kept no payload place or kind in `bundle_meta` and no `custody_heads`: those
 //! were read by parsing the stored bundle each time. The upgrade parses each stored bundle
 //! once more, for the last time, and writes what it learned. A crash during the upgrade
@@ -57,8 +61,41 @@ pub(super) fn from_format_2(store: &Store) -> Result<usize, StoreError> {
         }
     }
     t.table(META)?.insert("format", STORE_FORMAT)?;
+    mark_legacy(&mut t)?;
     t.commit()?;
     Ok(dropped)
+}
+
+/// Upgrades a format 3 store: each bundle's metadata gains its opener (none: every
+/// stored bundle is of wire version 2, before the cloak), and the node is told to cloak
+/// its own bundles again (`node/legacy.rs`).
+pub(super) fn from_format_3(store: &Store) -> Result<(), StoreError> {
+    let mut t = store.write()?;
+    let rows: Vec<(Vec<u8>, Vec<u8>)> = {
+        let table = t.tx.open_table(BUNDLE_META)?;
+        let mut rows = Vec::new();
+        for row in table.iter()? {
+            let (k, v) = row?;
+            rows.push((k.value().to_vec(), v.value().to_vec()));
+        }
+        rows
+    };
+    for (k, v) in rows {
+        let meta =
+            BundleMeta::decode_v3(&v).ok_or_else(|| StoreError::Damaged(format!("bundle metadata of {}", hex(&k))))?;
+        t.table(BUNDLE_META)?.insert(&k[..], meta.encode().as_slice())?;
+    }
+    t.table(META)?.insert("format", STORE_FORMAT)?;
+    mark_legacy(&mut t)?;
+    t.commit()?;
+    Ok(())
+}
+
+fn mark_legacy(t: &mut Txn) -> Result<(), StoreError> {
+    if !t.tx.open_table(BUNDLE_META)?.is_empty()? {
+        t.table(META)?.insert(LEGACY_BUNDLES_META, &b"1"[..])?;
+    }
+    Ok(())
 }
 
 /// A stored bundle's payload kind and place, as the import that stored it read them.

@@ -51,9 +51,26 @@ pub fn now_ms() -> u64 {
 }
 
 /// Seals a batch by hand: `author` signs, `key` (if any) encrypts, `source` is the
-/// bundle's source node endpoint. Lets tests build bundles the library would refuse to.
+/// bundle's source node endpoint; cloaked for `doc`'s readers (under the same key).
+/// Lets tests build bundles the library would refuse to.
 #[allow(clippy::too_many_arguments)]
 pub fn forge_batch(
+    author: &Identity,
+    source: &str,
+    doc: &str,
+    destination: &str,
+    key: Option<([u8; 32], u32)>,
+    genesis: Option<Genesis>,
+    chain: Vec<caravan::envelope::Cert>,
+    raw_changes: &[Vec<u8>],
+) -> Vec<u8> {
+    let inner = forge_inner(author, source, doc, destination, key, genesis, chain, raw_changes);
+    cloak_for(&inner, doc, key.as_ref().map(|(k, e)| (k, *e)))
+}
+
+/// [`forge_batch`]'s inner bundle, not cloaked.
+#[allow(clippy::too_many_arguments)]
+pub fn forge_inner(
     author: &Identity,
     source: &str,
     doc: &str,
@@ -99,7 +116,7 @@ pub fn forge_batch(
         Some((k, _)) => crypto::seal(&k, &hb, &signed),
         None => signed,
     };
-    caravan::bundle::build(
+    let inner = caravan::bundle::build(
         source,
         destination,
         now_ms(),
@@ -107,7 +124,20 @@ pub fn forge_batch(
         std::time::Duration::from_secs(3600),
         &envelope::encode_envelope(&hb, &body),
     )
-    .unwrap()
+    .unwrap();
+    inner
+}
+
+/// `inner` cloaked as its author would for document `doc` (under `key` and its epoch,
+/// or its owner's public route), so the nodes that read `doc` open it.
+pub fn cloak_for(inner: &[u8], doc: &str, key: Option<(&[u8; 32], u32)>) -> Vec<u8> {
+    let route = match caravan::doc::DocId::parse(doc) {
+        Some(d) => caravan::cloak::route_for(&d, key),
+        None => caravan::cloak::Route::public(doc),
+    };
+    caravan::cloak::cloak(inner, caravan::cloak::To::Group(route), now_ms(), std::time::Duration::from_secs(3600))
+        .unwrap()
+        .bytes
 }
 
 /// Raw Automerge changes made by `actor` (an Ed25519 public key) on a fresh document.
@@ -189,7 +219,7 @@ pub fn forge_padded_announcement(author: &Identity, doc: &str, destination: &str
     let inner = batch.encode();
     let sig = author.sign(CONTEXT_BATCH_SIGNATURE, &[&hb, &inner]);
     let body = envelope::encode_signed(&inner, &sig);
-    caravan::bundle::build(
+    let inner = caravan::bundle::build(
         &author.node_id().endpoint(),
         destination,
         now_ms(),
@@ -197,7 +227,8 @@ pub fn forge_padded_announcement(author: &Identity, doc: &str, destination: &str
         std::time::Duration::from_secs(3600),
         &envelope::encode_envelope(&hb, &body),
     )
-    .unwrap()
+    .unwrap();
+    cloak_for(&inner, doc, None)
 }
 
 /// An Automerge compressed change chunk (chunk type 2) whose DEFLATE body inflates to
