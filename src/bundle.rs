@@ -79,6 +79,8 @@ pub struct BundleInfo {
     /// For an inner bundle: the route that opened the cloak it came in
     /// (`crate::cloak`); `None` for a bundle as it was parsed.
     pub opener: Option<crate::cloak::Route>,
+    /// For an inner bundle: the release hash its cloak showed (zeros otherwise).
+    pub release: [u8; 32],
 }
 
 impl BundleInfo {
@@ -217,6 +219,7 @@ pub fn parse_untimed(data: &[u8]) -> Result<BundleInfo, BundleFormatError> {
         admin_record: bundle.flags.is_admin_record,
         payload,
         opener: None,
+        release: [0; 32],
     };
     Ok(info)
 }

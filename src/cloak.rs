@@ -21,8 +21,11 @@ use crate::limits::CLOAK_PAYLOAD_MAX;
 
 /// The first byte of every cloak: the wire format's version.
 pub const CLOAK_VERSION: u8 = 3;
-/// The cloak's own bytes: version, ephemeral key, nonce, AEAD tag, and the inner length.
-pub const CLOAK_OVERHEAD: usize = 1 + 32 + NONCE_BYTES + TAG_BYTES + 4;
+/// The cloak's own bytes: version, ephemeral key, release hash, nonce, AEAD tag, and the
+/// inner length.
+pub const CLOAK_OVERHEAD: usize = 1 + 32 + 32 + NONCE_BYTES + TAG_BYTES + 4;
+/// Where the sealed part of a cloak starts: after the version, `e` and the release hash.
+const CLEAR: usize = 1 + 32 + 32;
 /// The source of every cloaked bundle: nobody.
 pub const SOURCE: &str = "dtn:none";
 /// Milliseconds in a day: tags rotate at 00:00 UTC.
@@ -33,6 +36,20 @@ pub const TAG_LEN: usize = 16;
 const CONTEXT_ROUTE: &str = "caravan 2026-12 cloak route v1";
 const CONTEXT_TAG: &str = "caravan 2026-12 cloak tag v1";
 const CONTEXT_KEY: &str = "caravan 2026-12 cloak key v1";
+const CONTEXT_RELEASE_HASH: &str = "caravan 2026-12 cloak release hash v1";
+const CONTEXT_DIRECT_RELEASE: &str = "caravan 2026-12 cloak direct release v1";
+
+/// The release secret of a bundle for one node: from its route, so both its writer and
+/// its recipient can show it (the recipient once it took the bundle in).
+pub fn direct_release(route: &Route) -> [u8; 32] {
+    crypto::derive(CONTEXT_DIRECT_RELEASE, &[&route.0])
+}
+
+/// The release hash of a release secret: what a cloak shows in clear, so whoever holds
+/// it drops the bundle when its author reveals the secret (every destination has it).
+pub fn release_hash(secret: &[u8; 32]) -> [u8; 32] {
+    crypto::derive(CONTEXT_RELEASE_HASH, &[secret])
+}
 
 /// Why bytes are not a cloak this node can read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -88,6 +105,12 @@ impl Route {
         Route(crypto::derive(CONTEXT_ROUTE, &[b"notices", &node.0]))
     }
 
+    /// The route of release lists (`crate::envelope::encode_release_record`): everyone
+    /// reads them, carriers too, since they name no one.
+    pub fn releases() -> Self {
+        Route(crypto::derive(CONTEXT_ROUTE, &[b"releases"]))
+    }
+
     /// The route of a slot grant sealed for one pass (friends of friends, friends of
     /// members): whoever holds the pass.
     pub fn pass(pass: &[u8; 32]) -> Self {
@@ -137,12 +160,16 @@ pub struct Opened {
     pub e: [u8; 32],
     /// Whether it is for one node.
     pub direct: bool,
+    /// Its release hash.
+    pub release: [u8; 32],
 }
 
 impl Opened {
-    /// `inner` cloaked for the same readers, created at `created_ms`.
+    /// `inner` cloaked for the same readers, created at `created_ms`, with the same
+    /// release hash.
     pub fn cloak_again(&self, inner: &[u8], created_ms: u64, lifetime: Duration) -> Result<Vec<u8>, CloakError> {
-        Ok(cloak(inner, To::Again { route: self.route, e: self.e, direct: self.direct }, created_ms, lifetime)?.bytes)
+        let again = To::Again { route: self.route, e: self.e, direct: self.direct };
+        Ok(cloak(inner, again, created_ms, lifetime, &self.release)?.bytes)
     }
 }
 
@@ -165,11 +192,11 @@ pub fn tag_of(endpoint: &str) -> Option<[u8; TAG_LEN]> {
     BASE32_NOPAD.decode(name.to_ascii_uppercase().as_bytes()).ok()?.try_into().ok()
 }
 
-/// The padding buckets: 1 KiB, 1.5 KiB, 2 KiB, 3 KiB, 4 KiB, ... up to 64 MiB (two sizes
-/// per doubling: at most a third of a cloak is padding). The size of a cloak (the whole
-/// payload) is always one of them.
+/// The padding buckets: 512 B, 768 B, 1 KiB, 1.5 KiB, 2 KiB, 3 KiB, ... up to 64 MiB (two
+/// sizes per doubling: at most a third of a cloak is padding). The size of a cloak (the
+/// whole payload) is always one of them.
 pub fn bucket(len: usize) -> Option<usize> {
-    let mut size = 1024usize;
+    let mut size = 512usize;
     while size <= CLOAK_PAYLOAD_MAX {
         if len <= size {
             return Some(size);
@@ -210,8 +237,16 @@ pub struct Cloaked {
 }
 
 /// Cloaks `inner` (a whole signed bundle) for `to`, created at `created_ms` and living
-/// `lifetime`.
-pub fn cloak(inner: &[u8], to: To<'_>, created_ms: u64, lifetime: Duration) -> Result<Cloaked, CloakError> {
+/// `lifetime`, showing `release` (a [`release_hash`], or random bytes for a bundle that
+/// is never released). A bundle for one node shows the hash of its [`direct_release`]
+/// instead, whatever `release` says.
+pub fn cloak(
+    inner: &[u8],
+    to: To<'_>,
+    created_ms: u64,
+    lifetime: Duration,
+    release: &[u8; 32],
+) -> Result<Cloaked, CloakError> {
     let size = bucket(inner.len() + CLOAK_OVERHEAD).ok_or(CloakError::TooLarge(inner.len()))?;
     let (route, e, tag) = match to {
         To::Group(route) => {
@@ -235,9 +270,17 @@ pub fn cloak(inner: &[u8], to: To<'_>, created_ms: u64, lifetime: Duration) -> R
             (route, e, if direct { route.direct_tag() } else { route.tag(day_of(created_ms)) })
         }
     };
+    let direct = match to {
+        To::Node(_) => true,
+        To::Again { direct, .. } => direct,
+        To::Group(_) => false,
+    };
+    let release = if direct { release_hash(&direct_release(&route)) } else { *release };
+    let release = &release;
     let mut payload = Vec::with_capacity(size);
     payload.push(CLOAK_VERSION);
     payload.extend_from_slice(&e);
+    payload.extend_from_slice(release);
     let mut nonce = [0u8; NONCE_BYTES];
     crypto::fill_random(&mut nonce);
     payload.extend_from_slice(&nonce);
@@ -245,7 +288,7 @@ pub fn cloak(inner: &[u8], to: To<'_>, created_ms: u64, lifetime: Duration) -> R
     payload.extend_from_slice(&(inner.len() as u32).to_le_bytes());
     payload.extend_from_slice(inner);
     payload.resize(size - TAG_BYTES, 0);
-    let aad = aad(&tag, &e);
+    let aad = aad(&tag, &e, release);
     let sealed = route
         .aead()
         .encrypt_inout_detached(&XNonce::from(nonce), &aad, (&mut payload[start..]).into())
@@ -255,10 +298,11 @@ pub fn cloak(inner: &[u8], to: To<'_>, created_ms: u64, lifetime: Duration) -> R
     Ok(Cloaked { bytes, route })
 }
 
-fn aad(tag: &[u8; TAG_LEN], e: &[u8; 32]) -> Vec<u8> {
+fn aad(tag: &[u8; TAG_LEN], e: &[u8; 32], release: &[u8; 32]) -> Vec<u8> {
     let mut aad = vec![CLOAK_VERSION];
     aad.extend_from_slice(tag);
     aad.extend_from_slice(e);
+    aad.extend_from_slice(release);
     aad
 }
 
@@ -278,6 +322,8 @@ pub struct Outer<'a> {
     pub tag: [u8; TAG_LEN],
     /// The ephemeral key (for one node) or a fresh key that looks the same.
     pub e: [u8; 32],
+    /// The release hash: the bundle goes wherever its author's release secret is shown.
+    pub release: [u8; 32],
     nonce: [u8; NONCE_BYTES],
     sealed: &'a [u8],
 }
@@ -302,10 +348,11 @@ fn outer(bytes: &[u8], info: BundleInfo) -> Result<Outer<'_>, CloakError> {
         return Err(CloakError::Size(payload.len()));
     }
     let tag = tag_of(&info.destination).ok_or(CloakError::Destination)?;
-    let e: [u8; 32] = payload[1..33].try_into().expect("a bucket is over 33 bytes");
-    let nonce: [u8; NONCE_BYTES] = payload[33..33 + NONCE_BYTES].try_into().expect("within the bucket");
-    let sealed = &payload[33 + NONCE_BYTES..];
-    Ok(Outer { info, tag, e, nonce, sealed })
+    let e: [u8; 32] = payload[1..33].try_into().expect("a bucket is over the clear part");
+    let release: [u8; 32] = payload[33..CLEAR].try_into().expect("a bucket is over the clear part");
+    let nonce: [u8; NONCE_BYTES] = payload[CLEAR..CLEAR + NONCE_BYTES].try_into().expect("within the bucket");
+    let sealed = &payload[CLEAR + NONCE_BYTES..];
+    Ok(Outer { info, tag, e, release, nonce, sealed })
 }
 
 impl Outer<'_> {
@@ -334,7 +381,7 @@ impl Outer<'_> {
             .aead()
             .decrypt_inout_detached(
                 &XNonce::from(self.nonce),
-                &aad(&self.tag, &self.e),
+                &aad(&self.tag, &self.e, &self.release),
                 (&mut plain[..]).into(),
                 tag.try_into().map_err(|_| CloakError::Open)?,
             )
@@ -343,7 +390,7 @@ impl Outer<'_> {
         let end = len.checked_add(4).filter(|&end| end <= plain.len()).ok_or(CloakError::Padding)?;
         // One spelling: the padding is zeros, and no smaller bucket would have done.
         if plain[end..].iter().any(|&b| b != 0)
-            || bucket(len + CLOAK_OVERHEAD) != Some(self.sealed.len() + 33 + NONCE_BYTES)
+            || bucket(len + CLOAK_OVERHEAD) != Some(self.sealed.len() + CLEAR + NONCE_BYTES)
         {
             return Err(CloakError::Padding);
         }
@@ -367,7 +414,8 @@ mod tests {
 
     #[test]
     fn buckets_are_few_and_tight() {
-        assert_eq!(bucket(1), Some(1024));
+        assert_eq!(bucket(1), Some(512));
+        assert_eq!(bucket(513), Some(768));
         assert_eq!(bucket(1025), Some(1536));
         assert_eq!(bucket(1537), Some(2048));
         assert_eq!(bucket(3 * 1024 * 1024 + 1), Some(4 * 1024 * 1024));
@@ -376,27 +424,27 @@ mod tests {
         let mut sizes = std::collections::BTreeSet::new();
         for len in (1..CLOAK_PAYLOAD_MAX).step_by(4093) {
             let b = bucket(len).unwrap();
-            assert!(b >= len && (b <= 1024 || b * 2 <= len * 3), "{len} -> {b}");
+            assert!(b >= len && (b <= 512 || b * 2 <= len * 3), "{len} -> {b}");
             sizes.insert(b);
         }
-        assert!(sizes.len() <= 33, "{} sizes", sizes.len());
+        assert!(sizes.len() <= 35, "{} sizes", sizes.len());
     }
 
     #[test]
     fn a_group_reads_what_a_carrier_cannot_link() {
         let route = Route::of_key("c/x", 0, &[7; 32]);
         let inner = b"a whole signed bundle".to_vec();
-        let c = cloak(&inner, To::Group(route), NOW, DAY).unwrap();
+        let c = cloak(&inner, To::Group(route), NOW, DAY, &[5; 32]).unwrap();
         let outer = read(&c.bytes, NOW).unwrap();
         assert_eq!(outer.info.source, "dtn:none");
         assert_eq!(outer.tag, route.tag(day_of(NOW)));
-        assert_eq!(outer.info.payload.len(), 1024, "padded to the first bucket");
+        assert_eq!(outer.info.payload.len(), 512, "padded to the first bucket");
         assert_eq!(outer.open(&route).unwrap(), inner);
         assert_eq!(outer.open(&Route::of_key("c/x", 1, &[7; 32])), Err(CloakError::Open));
         // The same route the next day has an unrelated tag, and the same content twice
         // is two different-looking bundles.
         assert_ne!(route.tag(day_of(NOW)), route.tag(day_of(NOW) + 1));
-        let again = cloak(&inner, To::Group(route), NOW, DAY).unwrap();
+        let again = cloak(&inner, To::Group(route), NOW, DAY, &[5; 32]).unwrap();
         assert_ne!(again.bytes, c.bytes);
         // Nothing of the inner bytes shows.
         assert!(!c.bytes.windows(8).any(|w| w == b"a whole "));
@@ -406,7 +454,7 @@ mod tests {
     fn one_node_recognises_its_own_by_one_agreement() {
         let alice = ed25519_dalek::SigningKey::from_bytes(&[1; 32]);
         let bob = ed25519_dalek::SigningKey::from_bytes(&[2; 32]);
-        let c = cloak(b"grant", To::Node(&alice.verifying_key().to_bytes()), NOW, DAY).unwrap();
+        let c = cloak(b"grant", To::Node(&alice.verifying_key().to_bytes()), NOW, DAY, &[5; 32]).unwrap();
         let outer = read(&c.bytes, NOW).unwrap();
         let route = outer.direct_route(&direct_secret(&alice)).expect("alice's");
         assert_eq!(route, c.route);
@@ -414,7 +462,8 @@ mod tests {
         assert!(outer.direct_route(&direct_secret(&bob)).is_none());
         // A renewal: same route and key, a new time; still alice's.
         let renewed =
-            cloak(b"grant", To::Again { route, e: outer.e, direct: true }, NOW + 9 * 86_400_000, DAY).unwrap();
+            cloak(b"grant", To::Again { route, e: outer.e, direct: true }, NOW + 9 * 86_400_000, DAY, &[5; 32])
+                .unwrap();
         let r = read(&renewed.bytes, NOW + 9 * 86_400_000).unwrap();
         assert_eq!(r.direct_route(&direct_secret(&alice)), Some(route));
     }
@@ -422,7 +471,7 @@ mod tests {
     #[test]
     fn every_altered_byte_is_refused() {
         let route = Route::public("p/someone");
-        let c = cloak(b"public profile", To::Group(route), NOW, DAY).unwrap();
+        let c = cloak(b"public profile", To::Group(route), NOW, DAY, &[5; 32]).unwrap();
         for i in 0..c.bytes.len() {
             let mut bad = c.bytes.clone();
             bad[i] ^= 0x10;

@@ -50,6 +50,10 @@ pub const CONTEXT_FOM_PASS: &str = "caravan 2026-12 friends of members pass v1";
 pub const CONTEXT_SLOT_HINT: &str = "caravan 2026-12 slot hint v1";
 /// See `CONTEXT_SLOT_HINT`.
 pub const CONTEXT_SLOT_KEY: &str = "caravan 2026-12 slot key v1";
+/// The key a node's release secrets are derived from (never leaves the node).
+pub const CONTEXT_RELEASE_KEY: &str = "caravan 2026-12 release key v1";
+/// A bundle's release secret: from its author's release key and its payload digest.
+pub const CONTEXT_RELEASE_SECRET: &str = "caravan 2026-12 release secret v1";
 /// Signature of a slot grant.
 pub const CONTEXT_SLOTS_SIGNATURE: &str = "caravan 2026-12 slot grant signature v1";
 

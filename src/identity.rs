@@ -221,6 +221,12 @@ impl Identity {
         crypto::derive(crypto::CONTEXT_STICK_HEADER_KEY, &[self.signing.as_bytes()])
     }
 
+    /// The key this node's release secrets come from (`crate::cloak::release_hash`):
+    /// derived from the signing secret, so only this node can release its bundles.
+    pub(crate) fn release_key(&self) -> [u8; 32] {
+        crypto::derive(crypto::CONTEXT_RELEASE_KEY, &[self.signing.as_bytes()])
+    }
+
     /// The X25519 public key other nodes wrap keys for.
     pub fn agreement_public(&self) -> [u8; 32] {
         AgreementPublic::from(&self.agreement).to_bytes()

@@ -13,8 +13,11 @@ use std::time::Duration;
 /// batch larger than this is split by the sender. Bounds memory per import.
 pub const BUNDLE_BYTES_MAX: usize = 64 * 1024 * 1024 + 64 * 1024;
 
-/// Largest bundle a carrier floods to every peer when it cannot open it (the smallest
-/// cloak, 1 KiB, and its primary block): answers, notices, grants, announcements.
+/// Most release secrets in one release list (`spec/custody.md`): 32 KiB of secrets.
+pub const RELEASES_MAX: usize = 1024;
+
+/// Largest bundle a carrier floods to every peer when it cannot open it (the cloaks of
+/// up to 1 KiB, and their primary block): answers, release lists, grants, announcements.
 pub const FLOOD_BYTES_MAX: usize = 1024 + 128;
 
 /// Most communities a node reads the friends-of-members feed of as a member's friend.

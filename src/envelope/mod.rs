@@ -17,11 +17,13 @@ use crate::limits::{
 
 mod authority;
 mod grant;
+mod release;
 mod signal;
 mod slots;
 
 pub use authority::{decode_auth_op, encode_auth_op};
 pub use grant::{Grant, Invitation};
+pub use release::{RELEASE_LIST_RECORD_TYPE, admin_record_type, decode_release_record, encode_release_record};
 pub use signal::{
     CUSTODY_SIGNAL_RECORD_TYPE, SIGNAL_VERSION, SignalRecord, decode_signal_record, encode_signal, encode_signal_record,
 };

@@ -11,7 +11,7 @@ pub const SIGNAL_VERSION: u8 = 1;
 
 /// RFC 9171 section 6.1: an administrative record is `[type code, content]`.
 #[derive(Serialize, Deserialize)]
-pub(super) struct AdminRecordWire<'a>(u64, #[serde(borrow)] &'a Bytes);
+pub(super) struct AdminRecordWire<'a>(pub(super) u64, #[serde(borrow)] pub(super) &'a Bytes);
 
 /// One entry: `[disposition, source node id, [lo, hi, lo, hi, ...]]`.
 #[derive(Serialize, Deserialize)]

@@ -256,8 +256,9 @@ fn what_a_removed_member_writes_after_seeing_its_removal_is_refused() {
     )
     .unwrap();
     let route = crate::cloak::Route::of_key(&old.scope, old.epoch, &old.key);
-    let bytes =
-        crate::cloak::cloak(&inner, crate::cloak::To::Group(route), now, Duration::from_secs(86_400)).unwrap().bytes;
+    let bytes = crate::cloak::cloak(&inner, crate::cloak::To::Group(route), now, Duration::from_secs(86_400), &[1; 32])
+        .unwrap()
+        .bytes;
     let r = a.import(&bytes).unwrap();
     assert!(r.rejected().iter().any(|x| matches!(x, Rejection::Removed { .. })), "{r:?}");
     assert!(posts(&mut a, &cid).is_empty());

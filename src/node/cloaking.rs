@@ -28,6 +28,17 @@ pub(super) fn public_owner(id: DocId) -> String {
 }
 
 impl Node {
+    /// The release secret of our bundle with payload digest `payload`: shown in a release
+    /// list once every destination holds it, so every holder of a copy drops it.
+    pub(super) fn release_secret(&self, payload: &[u8; 32]) -> [u8; 32] {
+        crypto::derive(crypto::CONTEXT_RELEASE_SECRET, &[&self.identity.release_key(), payload])
+    }
+
+    /// The release hash our bundle with payload digest `payload` shows in its cloak.
+    pub(super) fn release_of(&self, payload: &[u8; 32]) -> [u8; 32] {
+        cloak::release_hash(&self.release_secret(payload))
+    }
+
     /// Every route this node reads, by tag, for each day from the lifetime cap before
     /// `now` to the day after it.
     pub(super) fn routes(
@@ -61,6 +72,7 @@ impl Node {
         let mut fom: HashSet<CommunityId> = communities.clone();
         fom.extend(followed(r)?);
         let mut out = HashSet::new();
+        out.insert(Route::releases());
         for (scope_epoch, key) in keys {
             let Some((scope, epoch)) = scope_epoch.rsplit_once('#') else { continue };
             let Ok(epoch) = epoch.parse::<u32>() else { continue };
@@ -179,6 +191,7 @@ impl Node {
             route,
             e: outer.e,
             direct: outer.is_direct(&route),
+            release: outer.release,
         }))
     }
 
@@ -198,7 +211,7 @@ fn followed(r: &impl Reads) -> Result<Vec<CommunityId>, Error> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testkit::{Kit, carry, community};
+    use super::super::testkit::{Kit, carry, community, is_release_list};
     use super::*;
 
     /// What a member seals is opened by members and carried unopened by everyone else;
@@ -211,9 +224,18 @@ mod tests {
         a.put_wiki_page(&cid, "Well", "The well is fixed.").unwrap();
         let from_a = a.export(Target::Everyone).unwrap();
         let r = relay.import_many(from_a.iter().map(Vec::as_slice)).unwrap();
-        assert!(r.outcomes.iter().all(|o| matches!(o, Outcome::Waiting(WaitReason::ForOthers))), "{r:?}");
+        // (A copy its own release list already showed delivered is a duplicate.)
+        assert!(
+            r.outcomes.iter().all(|o| matches!(o, Outcome::Waiting(WaitReason::ForOthers) | Outcome::Duplicate)),
+            "{r:?}"
+        );
+        assert!(r.outcomes.iter().any(|o| matches!(o, Outcome::Waiting(WaitReason::ForOthers))), "{r:?}");
+        assert!(from_a.iter().any(|b| !is_release_list(b)));
         let view = relay.store.read().unwrap();
         for (_, m) in view.all_bundle_meta().unwrap() {
+            if m.doc == super::super::seal::RELEASES_DOC {
+                continue; // release lists name no one: everyone reads them
+            }
             assert!(m.opener.is_none() && m.doc.is_empty(), "{m:?}");
             assert!(cloak::tag_of(&m.destination).is_some(), "{}", m.destination);
         }

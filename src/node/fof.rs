@@ -120,6 +120,9 @@ impl Node {
     }
 }
 
+/// A pass, with the nodes we know hold it (custody waits for them).
+pub(super) type Pass = ([u8; 32], Vec<NodeId>);
+
 /// What a slot grant seals: a key of a scope and epoch, for passes, with a nonce.
 pub(super) struct Slots<'a> {
     pub(super) scope: &'a str,
@@ -127,7 +130,7 @@ pub(super) struct Slots<'a> {
     pub(super) nonce: [u8; 16],
     pub(super) key: [u8; 32],
     /// Each pass, with the nodes we know hold it (custody waits for them).
-    pub(super) passes: &'a [([u8; 32], Vec<NodeId>)],
+    pub(super) passes: &'a [Pass],
 }
 
 #[cfg(test)]

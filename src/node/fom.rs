@@ -53,7 +53,7 @@ impl Node {
 
     /// The passes our friends-of-members key is sealed for in `cid`: each current
     /// member's published one, and the members' own (from the current community key).
-    fn fom_passes(&mut self, r: &impl Reads, cid: &CommunityId) -> Result<Vec<([u8; 32], Vec<NodeId>)>, Error> {
+    fn fom_passes(&mut self, r: &impl Reads, cid: &CommunityId) -> Result<Vec<super::fof::Pass>, Error> {
         let state = self.resolved(r, cid)?.state.clone();
         let current: HashSet<String> =
             state.members.keys().map(|pk| NodeId::from_signing_public(pk).to_string()).collect();

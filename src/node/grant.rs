@@ -33,6 +33,7 @@ impl Node {
             kind: PayloadKind::Grant,
             payload_at: info.payload_at(),
             opener: info.opener,
+            release: info.release,
         };
         match (doc::parse_scope(&grant.scope), &grant.invitation) {
             (Some(ScopeOwner::Profile(owner, audience)), None) if owner == source => {

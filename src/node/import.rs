@@ -257,15 +257,33 @@ impl Node {
             Pre::Signal { payload, .. }
             | Pre::Carry { payload, .. }
             | Pre::Grant { payload, .. }
-            | Pre::Batch { payload, .. } => *payload,
+            | Pre::Batch { payload, .. }
+            | Pre::Release { payload, .. } => *payload,
+        };
+        let release = match &pre {
+            Pre::Signal { info, .. }
+            | Pre::Carry { info, .. }
+            | Pre::Grant { info, .. }
+            | Pre::Batch { info, .. }
+            | Pre::Release { info, .. } => info.release,
+            Pre::Refused(_) => [0; 32],
         };
         // A re-wrapped copy (another primary block around the same signed payload) of
-        // what we hold or forgot is a duplicate, and changes nothing.
+        // what we hold or forgot is a duplicate, and changes nothing; so is a copy of
+        // what a release list showed delivered.
         if imp.t.bundle_by_payload(&payload)?.is_some() || imp.t.forgotten(&payload)? {
+            return Ok(Some(Outcome::Duplicate));
+        }
+        // (Not remembered by its digest: any carrier can re-wrap a cloak into new digests,
+        // and the release hash already knows them all.)
+        if release != [0; 32] && imp.t.forgotten(&release)? {
             return Ok(Some(Outcome::Duplicate));
         }
         Ok(match pre {
             Pre::Refused(_) => None,
+            Pre::Release { info, payload, secrets } => {
+                Some(self.take_release(imp, bytes, digest, &info, payload, &secrets)?)
+            }
             Pre::Signal { info, payload, signer, signal } => {
                 Some(self.take_signal(imp, bytes, digest, &info, payload, signer, &signal)?)
             }
@@ -395,6 +413,7 @@ impl Node {
             kind: header.kind.into(),
             payload_at: info.payload_at(),
             opener: info.opener,
+            release: info.release,
         };
         if let Err(o) = self.carry(&mut imp.t, digest, &meta)? {
             return Ok(o);

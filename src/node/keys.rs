@@ -274,7 +274,8 @@ impl Node {
         let inner = bundle::build(&me.endpoint(), what.destination, now, seq, self.lifetime, &payload)
             .map_err(|e| Error::Invalid(e.to_string()))?;
         let info = bundle::parse_untimed(&inner).map_err(|e| Error::Invalid(e.to_string()))?;
-        let cloaked = crate::cloak::cloak(&inner, what.to, now, self.lifetime)
+        let release = self.release_of(&payload_digest(&payload));
+        let cloaked = crate::cloak::cloak(&inner, what.to, now, self.lifetime, &release)
             .map_err(|e| Error::Invalid(format!("cannot cloak a bundle for {}: {e}", what.destination)))?;
         let bytes = cloaked.bytes;
         let digest = crypto::derive(CONTEXT_BUNDLE_DIGEST, &[&bytes]);
@@ -292,6 +293,7 @@ impl Node {
             kind: what.kind,
             payload_at: info.payload_at(),
             opener: Some(cloaked.route),
+            release,
         };
         let id = BundleId { source: me, seq };
         t.put_bundle(&digest, &bytes, &meta)?;

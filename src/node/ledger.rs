@@ -5,7 +5,8 @@
 //! groups we are not in, strangers' public content, grants for other nodes), bundles
 //! waiting for a key nobody here holds, invitations waiting for consent, and signals for
 //! other nodes. Fair shares are per authenticated signer; what this node cannot
-//! authenticate shares one pool (`relay::UNAUTHENTICATED`).
+//! authenticate (every cloak it cannot open) shares two pools by size
+//! (`relay::UNAUTHENTICATED`, `relay::UNAUTHENTICATED_LARGE`).
 
 use super::*;
 
@@ -51,7 +52,11 @@ pub(super) fn kept_for_others(meta: &BundleMeta, me: NodeId) -> bool {
 /// Whose fair share a kept bundle counts against: its author if this node checked the
 /// author's signature, else the one pool of what it cannot authenticate.
 fn share_of(meta: &BundleMeta) -> NodeId {
-    if meta.verified { meta.author } else { relay::UNAUTHENTICATED }
+    match (meta.verified, meta.bytes as usize <= crate::limits::FLOOD_BYTES_MAX) {
+        (true, _) => meta.author,
+        (false, true) => relay::UNAUTHENTICATED,
+        (false, false) => relay::UNAUTHENTICATED_LARGE,
+    }
 }
 
 impl Node {
@@ -215,6 +220,7 @@ mod tests {
             kind: PayloadKind::Batch,
             payload_at: (0, 1),
             opener: None,
+            release: [0; 32],
         };
         let other = NodeId([2; 20]);
         assert!(kept_for_others(&meta(BundleState::Carried, me), me));
@@ -224,9 +230,12 @@ mod tests {
         assert!(!kept_for_others(&meta(BundleState::Signal, me), me));
         assert!(!kept_for_others(&meta(BundleState::Applied, other), me));
         assert!(!kept_for_others(&meta(BundleState::Grant, other), me));
-        // An unverified bundle counts against the one shared pool, not its claimed author.
+        // An unverified bundle counts against a shared pool by its size, not its claimed
+        // author.
         let unverified = BundleMeta { verified: false, ..meta(BundleState::Carried, other) };
         assert_eq!(share_of(&unverified), relay::UNAUTHENTICATED);
+        let large = BundleMeta { bytes: 16 * 1024, ..unverified };
+        assert_eq!(share_of(&large), relay::UNAUTHENTICATED_LARGE);
         assert_eq!(share_of(&meta(BundleState::Carried, other)), other);
     }
 }

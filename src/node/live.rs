@@ -135,7 +135,8 @@ impl Node {
             // control that releases storage everywhere floods. Our own and our communities'
             // bundles reach a stranger only as the routing strategy's carrier copies.
             let kept = super::ledger::kept_for_others(m, me);
-            if m.state == BundleState::Signal && !kept && !known {
+            // (Release lists name no one: they go to anyone.)
+            if m.state == BundleState::Signal && !kept && !known && m.doc != super::seal::RELEASES_DOC {
                 continue;
             }
             // Our signals go with carrier copies when they have some: a relay cannot tell

@@ -74,6 +74,7 @@ impl Node {
                     kind: v.kind.into(),
                     payload_at: info.payload_at(),
                     opener: info.opener,
+                    release: info.release,
                 };
                 imp.t.put_bundle(&digest, bytes, &meta)?;
                 imp.t.put_bundle_id(&v.author.0, v.seq, &digest)?;

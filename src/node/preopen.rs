@@ -138,6 +138,9 @@ pub(super) enum Verdict {
 pub(super) enum Pre {
     /// Refused: the reason says whether for good.
     Refused(Rejection),
+    /// A release list: whatever we hold whose cloak shows the hash of one of its secrets
+    /// is delivered everywhere it had to go.
+    Release { info: BundleInfo, payload: [u8; 32], secrets: Vec<[u8; 32]> },
     /// A custody signal or delivered notice, its signature checked.
     Signal { info: BundleInfo, payload: [u8; 32], signer: NodeId, signal: crate::custody::Signal },
     /// Kept for others without being read: grants for other nodes, content of groups
@@ -200,14 +203,20 @@ fn check(bytes: &[u8], ctx: &Ctx, certs: &mut NewCerts) -> Result<Pre, Rejection
     };
     let Some(route) = route else {
         let payload = payload_digest(&bytes[outer.info.payload.clone()]);
-        return Ok(Pre::Carry { info: outer.info, payload, header: Header::unknown(), verified: false, waiting: None });
+        let info = BundleInfo { release: outer.release, ..outer.info };
+        return Ok(Pre::Carry { info, payload, header: Header::unknown(), verified: false, waiting: None });
     };
     let inner = outer.open(&route)?;
     let mut pre = check_inner(&inner, ctx, certs)?;
     match &mut pre {
         Pre::Refused(_) => {}
-        Pre::Signal { info, .. } | Pre::Carry { info, .. } | Pre::Grant { info, .. } | Pre::Batch { info, .. } => {
-            info.opener = Some(route)
+        Pre::Signal { info, .. }
+        | Pre::Carry { info, .. }
+        | Pre::Grant { info, .. }
+        | Pre::Batch { info, .. }
+        | Pre::Release { info, .. } => {
+            info.opener = Some(route);
+            info.release = outer.release;
         }
     }
     Ok(pre)
@@ -222,6 +231,14 @@ pub(super) fn check_inner(bytes: &[u8], ctx: &Ctx, certs: &mut NewCerts) -> Resu
             cap_s: ctx.lifetime_cap_ms / 1000,
         }
         .into());
+    }
+    // A release list names no one (its secrets are their own proof).
+    if info.admin_record
+        && envelope::admin_record_type(&bytes[info.payload.clone()]) == Some(envelope::RELEASE_LIST_RECORD_TYPE)
+    {
+        let payload_bytes = &bytes[info.payload.clone()];
+        let secrets = envelope::decode_release_record(payload_bytes)?;
+        return Ok(Pre::Release { payload: payload_digest(payload_bytes), info, secrets });
     }
     let source = source_node(&info.source).ok_or_else(|| Rejection::Source(info.source.clone()))?;
     // The source must be the signed author (checked below), so a bundle naming a blocked

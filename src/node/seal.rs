@@ -3,6 +3,20 @@
 use super::*;
 use crate::cloak::{Route, To};
 
+/// What a stored release list is (its `doc` in the bundle metadata).
+pub(super) const RELEASES_DOC: &str = "releases";
+
+fn unhex32(s: &str) -> Option<[u8; 32]> {
+    let mut out = [0u8; 32];
+    if s.len() != 64 {
+        return None;
+    }
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
 impl Node {
     /// Seals, per document we may write, our changes not yet in a bundle; and, where our
     /// heads moved without changes of ours, an empty batch announcing what we now have;
@@ -49,7 +63,8 @@ impl Node {
             self.renew_custody(&mut t)?;
             self.release_known_holders(&mut t)?;
             self.purge_expired(&mut t)?;
-            self.seal_signals(&mut t)
+            self.seal_signals(&mut t)?;
+            self.seal_releases(&mut t)
         })();
         match result {
             Ok(()) => {
@@ -176,10 +191,13 @@ impl Node {
         if own.is_empty() {
             t.set_carrier_copies(&digest, Caravan::default().initial_copies())?;
         }
-        // A superseded announcement carries nothing anyone needs.
+        // A superseded announcement carries nothing anyone needs: its copies go too (our
+        // next release list shows its secret, so carriers drop them).
         if let Some((old, _)) = sealed
-            && t.bundle_meta(&old)?.is_some_and(|m| m.changes == 0)
+            && let Some(m) = t.bundle_meta(&old)?
+            && m.changes == 0
         {
+            self.release_later(t, &old, &m)?;
             self.forget(t, &old)?;
         }
         t.set_sealed(&name, &digest, &heads_bytes)?;
@@ -319,8 +337,14 @@ impl Node {
             return Ok(());
         }
         let mut by: std::collections::BTreeMap<[u8; 20], Vec<(Disposition, BundleId)>> = Default::default();
+        let me = self.node_id();
         for (custodian, code, seq) in outbox {
             let Some(d) = Disposition::from_code(code) else { continue };
+            // Our own bundles delivered: their release secrets (`seal_releases`) make every
+            // holder drop them; a notice naming us would tell carriers whose they were.
+            if custodian == me.0 && d == Disposition::Delivered {
+                continue;
+            }
             by.entry(custodian).or_default().push((d, BundleId { source: NodeId(custodian), seq }));
         }
         let signer = self.identity.signing_public();
@@ -356,8 +380,10 @@ impl Node {
                 } else {
                     continue; // queued by an earlier version without the key: the custodian renews
                 };
-                let cloaked =
-                    crate::cloak::cloak(&inner, to, now, self.lifetime).map_err(|e| Error::Invalid(e.to_string()))?;
+                // Never released: it goes when it expires.
+                let release = crypto::random_32();
+                let cloaked = crate::cloak::cloak(&inner, to, now, self.lifetime, &release)
+                    .map_err(|e| Error::Invalid(e.to_string()))?;
                 let bytes = cloaked.bytes;
                 let digest = crypto::derive(CONTEXT_BUNDLE_DIGEST, &[&bytes]);
                 let meta = BundleMeta {
@@ -374,6 +400,7 @@ impl Node {
                     kind: PayloadKind::Record,
                     payload_at: info.payload_at(),
                     opener: Some(cloaked.route),
+                    release,
                 };
                 t.put_bundle(&digest, &bytes, &meta)?;
                 // A carrier cannot tell a signal from anything else it carries: it
@@ -383,6 +410,64 @@ impl Node {
             t.remove_meta(&format!("answer-key/{}", NodeId(custodian)))?;
         }
         t.clear_custody_outbox()?;
+        Ok(())
+    }
+
+    /// Turns the release secrets of bundles every destination now holds into release
+    /// lists (`spec/custody.md`, "Forgetting"): from nobody, cloaked for the route
+    /// everyone reads, so that any holder of a copy, a carrier that never opened it
+    /// too, drops it. A list names no one: only the secrets.
+    pub(super) fn seal_releases(&mut self, t: &mut Txn) -> Result<(), Error> {
+        let waiting = t.meta_prefix(super::custody::RELEASE_META)?;
+        if waiting.is_empty() {
+            return Ok(());
+        }
+        let now = (self.clock)();
+        let mut secrets = Vec::new();
+        let mut until = now;
+        for (key, expires) in &waiting {
+            let hex = &key[super::custody::RELEASE_META.len()..];
+            let Some(secret) = unhex32(hex) else { continue };
+            let expires = expires.as_slice().try_into().map(u64::from_le_bytes).unwrap_or(now);
+            // Copies of an expired bundle are gone anyway.
+            if expires > now {
+                secrets.push(secret);
+                until = until.max(expires);
+            }
+        }
+        // A list lives as long as the copies it releases can.
+        let lifetime = Duration::from_millis(until.saturating_sub(now).max(60_000)).min(self.lifetime);
+        for chunk in secrets.chunks(crate::limits::RELEASES_MAX) {
+            let record = envelope::encode_release_record(chunk);
+            let inner =
+                bundle::build_admin_record(crate::cloak::SOURCE, crate::cloak::SOURCE, now, 0, lifetime, &record)
+                    .map_err(|e| Error::Invalid(e.to_string()))?;
+            let info = bundle::parse_untimed(&inner).map_err(|e| Error::Invalid(e.to_string()))?;
+            let release = crypto::random_32();
+            let cloaked = crate::cloak::cloak(&inner, To::Group(Route::releases()), now, lifetime, &release)
+                .map_err(|e| Error::Invalid(e.to_string()))?;
+            let digest = crypto::derive(CONTEXT_BUNDLE_DIGEST, &[&cloaked.bytes]);
+            let meta = BundleMeta {
+                state: BundleState::Signal,
+                author: self.node_id(),
+                seq: 0,
+                verified: true,
+                payload: payload_digest(&record),
+                doc: RELEASES_DOC.into(),
+                destination: info.destination.clone(),
+                expires_unix_ms: now.saturating_add(lifetime.as_millis() as u64),
+                changes: 0,
+                bytes: cloaked.bytes.len() as u32,
+                kind: PayloadKind::Record,
+                payload_at: info.payload_at(),
+                opener: Some(cloaked.route),
+                release,
+            };
+            t.put_bundle(&digest, &cloaked.bytes, &meta)?;
+        }
+        for (key, _) in waiting {
+            t.remove_meta(&key)?;
+        }
         Ok(())
     }
 
@@ -428,7 +513,9 @@ impl Node {
         let inner = bundle::build(&me.endpoint(), &meta.destination, now, wrapper_seq, self.lifetime, payload)
             .map_err(|e| Error::Invalid(e.to_string()))?;
         let placed = bundle::parse_untimed(&inner).map_err(|e| Error::Invalid(e.to_string()))?.payload_at();
-        let cloaked = crate::cloak::cloak(&inner, to, now, self.lifetime).map_err(|e| Error::Invalid(e.to_string()))?;
+        let release = self.release_of(&meta.payload);
+        let cloaked =
+            crate::cloak::cloak(&inner, to, now, self.lifetime, &release).map_err(|e| Error::Invalid(e.to_string()))?;
         let new_digest = crypto::derive(CONTEXT_BUNDLE_DIGEST, &[&cloaked.bytes]);
         let expires = now.saturating_add(self.lifetime.as_millis() as u64);
         let new_meta = BundleMeta {
@@ -436,6 +523,7 @@ impl Node {
             bytes: cloaked.bytes.len() as u32,
             payload_at: placed,
             opener: Some(cloaked.route),
+            release,
             ..meta.clone()
         };
         t.remove_bundle(&digest)?;

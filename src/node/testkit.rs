@@ -59,3 +59,12 @@ pub(super) fn new_since(node: &mut Node, seen: &mut HashSet<[u8; 32]>) -> Vec<Ve
     let all = node.export(Target::Everyone).unwrap();
     all.into_iter().filter(|b| seen.insert(bundle_digest(b))).collect()
 }
+
+/// Whether `bytes` is a release list (`seal_releases`): anonymous, read by everyone.
+pub(super) fn is_release_list(bytes: &[u8]) -> bool {
+    let Ok(outer) = crate::cloak::read_untimed(bytes) else { return false };
+    let Ok(inner) = outer.open(&crate::cloak::Route::releases()) else { return false };
+    crate::bundle::parse_untimed(&inner).is_ok_and(|i| {
+        crate::envelope::admin_record_type(&inner[i.payload]) == Some(crate::envelope::RELEASE_LIST_RECORD_TYPE)
+    })
+}

@@ -35,6 +35,9 @@ pub struct BundleMeta {
     /// The route that opens the bundle's cloak (`crate::cloak`), when this node could
     /// open it; `None` for a bundle carried unopened.
     pub opener: Option<crate::cloak::Route>,
+    /// The release hash its cloak shows (zeros when unknown): the bundle goes when a
+    /// release list shows its secret (`crate::cloak::release_hash`).
+    pub release: [u8; 32],
 }
 
 /// What a stored bundle's payload is.
@@ -94,23 +97,26 @@ impl BundleMeta {
         inner.get(at..at.checked_add(len)?)
     }
 
-    /// Format 4: the format 3 layout, then the opener: 0 ‖ 32 zero bytes, or 1 ‖ route(32).
+    /// Format 4: the format 3 layout, then the opener (0 ‖ 32 zero bytes, or 1 ‖
+    /// route(32)), then the release hash (32).
     pub(super) fn encode(&self) -> Vec<u8> {
         let mut out = self.encode_v3();
         out.push(self.opener.is_some() as u8);
         out.extend_from_slice(&self.opener.map_or([0; 32], |r| r.0));
+        out.extend_from_slice(&self.release);
         out
     }
 
     /// Reads a format 4 value.
     pub(super) fn decode(b: &[u8]) -> Option<Self> {
-        let (v3, tail) = b.split_at_checked(b.len().checked_sub(33)?)?;
+        let (v3, tail) = b.split_at_checked(b.len().checked_sub(65)?)?;
         let opener = match tail[0] {
             0 => None,
-            1 => Some(crate::cloak::Route(tail[1..].try_into().ok()?)),
+            1 => Some(crate::cloak::Route(tail[1..33].try_into().ok()?)),
             _ => return None,
         };
-        Some(BundleMeta { opener, ..Self::decode_v3(v3)? })
+        let release = tail[33..].try_into().ok()?;
+        Some(BundleMeta { opener, release, ..Self::decode_v3(v3)? })
     }
 
     /// Format 3: the format 2 layout, then kind(1) ‖ payload offset (le32) ‖ payload
@@ -214,6 +220,7 @@ impl BundleMeta {
             kind,
             payload_at: (0, 0),
             opener: None,
+            release: [0; 32],
         })
     }
 }
@@ -237,6 +244,7 @@ mod tests {
             kind,
             payload_at: (40, 850),
             opener: None,
+            release: [3; 32],
         }
     }
 
@@ -265,7 +273,7 @@ mod tests {
             assert_eq!(BundleMeta::decode(&good[..n]), None, "cut at {n}");
         }
         let mut bad = good.clone();
-        let k = bad.len() - 42;
+        let k = bad.len() - 74;
         bad[k] = 4;
         assert_eq!(BundleMeta::decode(&bad), None);
     }

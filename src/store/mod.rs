@@ -355,6 +355,7 @@ mod tests {
             kind: PayloadKind::Batch,
             payload_at: (0, bytes as u32),
             opener: None,
+            release: [0; 32],
         }
     }
 

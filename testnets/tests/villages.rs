@@ -56,7 +56,9 @@ fn content_of_a_at_b(w: &World) -> Vec<String> {
     let mut out = Vec::new();
     for d in w.b.held_digests().unwrap() {
         // (Digests it forgot as delivered are listed too, without bytes.)
-        let Some(bytes) = w.b.bundle_bytes(&d).unwrap() else { continue };
+        let Some(cloaked) = w.b.bundle_bytes(&d).unwrap() else { continue };
+        // B cannot open it; A (a member, the author) can, or it is not A's content.
+        let Some(bytes) = w.a.open_cloak(&cloaked).unwrap().map(|o| o.inner) else { continue };
         let info = caravan::bundle::parse_untimed(&bytes).unwrap();
         if info.admin_record {
             continue;
@@ -190,10 +192,15 @@ fn a_full_relay_carries_what_fits_and_nothing_is_lost() {
     assert!(left.is_empty(), "B still carries A's delivered content: {left:?}");
     let mut kept = Vec::new();
     for d in w.b.held_digests().unwrap() {
-        let Some(bytes) = w.b.bundle_bytes(&d).unwrap() else { continue };
+        let Some(cloaked) = w.b.bundle_bytes(&d).unwrap() else { continue };
+        let Some(bytes) = w.a.open_cloak(&cloaked).unwrap().map(|o| o.inner) else {
+            // What A cannot open: another node's answer to C, or a release list A did not write.
+            kept.push(format!("for someone else ({} bytes)", cloaked.len()));
+            continue;
+        };
         let info = caravan::bundle::parse_untimed(&bytes).unwrap();
         if info.admin_record {
-            kept.push(format!("signal ({} bytes)", bytes.len()));
+            kept.push(format!("signal ({} bytes)", cloaked.len()));
             continue;
         }
         let env = caravan::envelope::decode_envelope(&bytes[info.payload.clone()]).unwrap();

@@ -116,7 +116,7 @@ pub fn forge_inner(
         Some((k, _)) => crypto::seal(&k, &hb, &signed),
         None => signed,
     };
-    let inner = caravan::bundle::build(
+    caravan::bundle::build(
         source,
         destination,
         now_ms(),
@@ -124,8 +124,7 @@ pub fn forge_inner(
         std::time::Duration::from_secs(3600),
         &envelope::encode_envelope(&hb, &body),
     )
-    .unwrap();
-    inner
+    .unwrap()
 }
 
 /// `inner` cloaked as its author would for document `doc` (under `key` and its epoch,
@@ -135,9 +134,16 @@ pub fn cloak_for(inner: &[u8], doc: &str, key: Option<(&[u8; 32], u32)>) -> Vec<
         Some(d) => caravan::cloak::route_for(&d, key),
         None => caravan::cloak::Route::public(doc),
     };
-    caravan::cloak::cloak(inner, caravan::cloak::To::Group(route), now_ms(), std::time::Duration::from_secs(3600))
-        .unwrap()
-        .bytes
+    let release = caravan::crypto::random_32();
+    caravan::cloak::cloak(
+        inner,
+        caravan::cloak::To::Group(route),
+        now_ms(),
+        std::time::Duration::from_secs(3600),
+        &release,
+    )
+    .unwrap()
+    .bytes
 }
 
 /// Raw Automerge changes made by `actor` (an Ed25519 public key) on a fresh document.
