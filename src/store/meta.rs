@@ -121,7 +121,7 @@ impl BundleMeta {
 
     /// Format 3: the format 2 layout, then kind(1) ‖ payload offset (le32) ‖ payload
     /// length (le32) after the destination's length-prefixed text.
-    fn encode_v3(&self) -> Vec<u8> {
+    pub(super) fn encode_v3(&self) -> Vec<u8> {
         let mut out = self.encode_v2_fields();
         out.push(match self.kind {
             PayloadKind::Batch => 0,

@@ -404,6 +404,41 @@ mod tests {
         assert!(err.to_string().contains("part is missing"), "{err}");
     }
 
+    /// A format 3 store (bundles of wire version 2, no opener): opened by this version,
+    /// every bundle's metadata is read in format 4 with no opener or release hash, the
+    /// bundles are kept, and the store is marked for our own to be cloaked again.
+    #[test]
+    fn a_format_3_store_is_upgraded_in_place_and_marked_for_recloaking() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.redb");
+        let kept: Vec<([u8; 32], BundleMeta)> =
+            (1..4).map(|i| ([i as u8; 32], BundleMeta { doc: format!("c/x/feed{i}"), ..meta(100 * i) })).collect();
+        {
+            let store = Store::open(&path).unwrap();
+            let mut t = store.write().unwrap();
+            for (d, m) in &kept {
+                t.put_bundle(d, &vec![7u8; m.bytes as usize], m).unwrap();
+                // As format 3 wrote it.
+                t.table(BUNDLE_META).unwrap().insert(&d[..], m.encode_v3().as_slice()).unwrap();
+            }
+            t.table(META).unwrap().insert("format", &b"3"[..]).unwrap();
+            t.commit().unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let view = store.read().unwrap();
+        assert_eq!(view.meta("format").unwrap().as_deref(), Some(STORE_FORMAT));
+        assert_eq!(view.meta(LEGACY_BUNDLES_META).unwrap().as_deref(), Some(&b"1"[..]));
+        for (d, m) in &kept {
+            assert_eq!(view.bundle_meta(d).unwrap().as_ref(), Some(m));
+            assert_eq!(view.bundle(d).unwrap().map(|b| b.len()), Some(m.bytes as usize));
+        }
+        drop(view);
+        drop(store);
+        // Opened again: nothing more to do.
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.read().unwrap().all_bundle_meta().unwrap().len(), kept.len());
+    }
+
     #[test]
     fn large_document_chunks_are_stored_in_parts_and_compaction_removes_them() {
         let dir = tempfile::tempdir().unwrap();
