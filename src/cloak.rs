@@ -192,18 +192,22 @@ pub fn tag_of(endpoint: &str) -> Option<[u8; TAG_LEN]> {
     BASE32_NOPAD.decode(name.to_ascii_uppercase().as_bytes()).ok()?.try_into().ok()
 }
 
-/// The padding buckets: 512 B, 768 B, 1 KiB, 1.5 KiB, 2 KiB, 3 KiB, ... up to 64 MiB (two
-/// sizes per doubling: at most a third of a cloak is padding). The size of a cloak (the
-/// whole payload) is always one of them.
+/// The padding buckets: below 64 KiB two sizes per doubling (512 B, 768 B, 1 KiB,
+/// 1.5 KiB, ... 48 KiB: at most a third of a small cloak is padding), from 64 KiB eight
+/// (64, 72, 80, ... 120 KiB, 128 KiB, ...: at most an eighth), up to 64 MiB; 95 sizes in
+/// all. The size of a cloak (the whole payload) is always one of them.
 pub fn bucket(len: usize) -> Option<usize> {
     let mut size = 512usize;
     while size <= CLOAK_PAYLOAD_MAX {
-        if len <= size {
-            return Some(size);
-        }
-        let half = size + size / 2;
-        if len <= half && half <= CLOAK_PAYLOAD_MAX {
-            return Some(half);
+        let steps = if size < 64 * 1024 { 2 } else { 8 };
+        for k in 0..steps {
+            let candidate = size + size * k / steps;
+            if candidate > CLOAK_PAYLOAD_MAX {
+                return None;
+            }
+            if len <= candidate {
+                return Some(candidate);
+            }
         }
         size *= 2;
     }
@@ -418,16 +422,21 @@ mod tests {
         assert_eq!(bucket(513), Some(768));
         assert_eq!(bucket(1025), Some(1536));
         assert_eq!(bucket(1537), Some(2048));
-        assert_eq!(bucket(3 * 1024 * 1024 + 1), Some(4 * 1024 * 1024));
+        assert_eq!(bucket(3 * 1024 * 1024 + 1), Some(3 * 1024 * 1024 + 256 * 1024));
         assert_eq!(bucket(CLOAK_PAYLOAD_MAX), Some(CLOAK_PAYLOAD_MAX));
         assert_eq!(bucket(CLOAK_PAYLOAD_MAX + 1), None);
-        let mut sizes = std::collections::BTreeSet::new();
-        for len in (1..CLOAK_PAYLOAD_MAX).step_by(4093) {
-            let b = bucket(len).unwrap();
-            assert!(b >= len && (b <= 512 || b * 2 <= len * 3), "{len} -> {b}");
-            sizes.insert(b);
+        assert_eq!(bucket(64 * 1024 + 1), Some(72 * 1024));
+        assert_eq!(bucket(16 * 1024 * 1024 + 200), Some(18 * 1024 * 1024));
+        // Walk every bucket from the length just past the one before (the worst case).
+        let mut sizes = Vec::new();
+        let mut len = 1;
+        while let Some(b) = bucket(len) {
+            // At most a third padding below 64 KiB, an eighth above.
+            assert!(b >= len && (b <= 512 || b * 2 <= len * 3) && (b <= 64 * 1024 || b * 8 <= len * 9), "{len} -> {b}");
+            sizes.push(b);
+            len = b + 1;
         }
-        assert!(sizes.len() <= 35, "{} sizes", sizes.len());
+        assert_eq!(sizes.len(), 95);
     }
 
     #[test]

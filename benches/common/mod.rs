@@ -4,7 +4,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use caravan::envelope::{self, Batch, ChangeEncoding, Header, Kind};
-use caravan::{CommunityId, DocId, Identity, Part, batch, bundle, crypto};
+use caravan::{CommunityId, DocId, Identity, Part, batch, bundle, cloak, crypto};
 
 /// `count` signed, encrypted feed bundles of community `cid` under key `epoch` (a key
 /// nobody else holds), from a fresh author, each carrying `size` bytes of changes.
@@ -35,7 +35,7 @@ pub fn feed_bundles(cid: CommunityId, epoch: u32, count: usize, size: usize) -> 
                 encrypted: true,
             };
             let (hb, body) = batch::seal(&author, &h, &b, Some(&key));
-            bundle::build(
+            let inner = bundle::build(
                 &author.node_id().endpoint(),
                 &feed.endpoint(),
                 now,
@@ -43,7 +43,10 @@ pub fn feed_bundles(cid: CommunityId, epoch: u32, count: usize, size: usize) -> 
                 Duration::from_secs(86_400),
                 &envelope::encode_envelope(&hb, &body),
             )
-            .unwrap()
+            .unwrap();
+            // Cloaked as its author would: for the holders of that key (nobody here).
+            let to = cloak::To::Group(cloak::Route::of_key(&format!("c/{cid}"), epoch, &key));
+            cloak::cloak(&inner, to, now, Duration::from_secs(86_400), &crypto::random_32()).unwrap().bytes
         })
         .collect()
 }
