@@ -70,17 +70,20 @@ fn fixture() -> (tempfile::TempDir, Vec<Vec<u8>>) {
         };
         let (h, body) = batch::seal(&author, &header, &batch, Some(&key));
         let payload = envelope::encode_envelope(&h, &body);
-        bundles.push(
-            bundle::build(
-                &author.node_id().endpoint(),
-                &feed.endpoint(),
-                now,
-                i as u64 + 1000,
-                Duration::from_secs(86_400),
-                &payload,
-            )
-            .unwrap(),
-        );
+        let inner = bundle::build(
+            &author.node_id().endpoint(),
+            &feed.endpoint(),
+            now,
+            i as u64 + 1000,
+            Duration::from_secs(86_400),
+            &payload,
+        )
+        .unwrap();
+        // Cloaked as the author does: for the holders of the community's key.
+        let route = caravan::cloak::Route::of_key(&format!("c/{cid}"), epoch, &key);
+        let to = caravan::cloak::To::Group(route);
+        let release = caravan::crypto::random_32();
+        bundles.push(caravan::cloak::cloak(&inner, to, now, Duration::from_secs(86_400), &release).unwrap().bytes);
     }
     let avg = bundles.iter().map(Vec::len).sum::<usize>() / COUNT;
     println!("fixture: {COUNT} bundles, {avg} bytes each on average");

@@ -85,7 +85,9 @@ pub(crate) enum Command {
         /// Community name or id (an id for a community you are not in).
         community: String,
         /// The posts for the members' friends instead: readable by members and by any
-        /// member's friend (you, if one of its members counts you a friend).
+        /// member's friend (you, if one of its members counts you a friend). Not a member?
+        /// From then on your syncs look for this community's posts too (what you already
+        /// carry for others is read now).
         #[arg(long)]
         friends_of_members: bool,
         /// Print JSON.
