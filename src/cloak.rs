@@ -6,6 +6,23 @@
 //! the tags of their routes for every day a bundle can live, so they recognise what is
 //! theirs without trying keys; a bundle for one node carries an ephemeral X25519 key and
 //! is recognised by one key agreement.
+//!
+//! ```
+//! use std::time::Duration;
+//! use caravan::cloak::{self, Route, To};
+//!
+//! // The members of a community share its key; their route comes from it.
+//! let route = Route::of_key("c/wells", 0, &[7; 32]);
+//! let now = 1_796_000_000_000;
+//! let inner = b"a whole signed bundle";
+//! let c = cloak::cloak(inner, To::Group(route), now, Duration::from_secs(3600), &[0; 32]).unwrap();
+//! // A carrier sees a bundle from nobody to a tag, padded to a bucket.
+//! let outer = cloak::read(&c.bytes, now).unwrap();
+//! assert_eq!(outer.info.source, "dtn:none");
+//! assert_eq!(outer.tag, route.tag(cloak::day_of(now)));
+//! // A member opens it.
+//! assert_eq!(outer.open(&route).unwrap(), inner);
+//! ```
 
 use std::time::Duration;
 
