@@ -69,10 +69,6 @@ pub(super) fn renewed(t: &mut Txn, row: CustodyRow, digest: [u8; 32], expires_ms
     Ok(())
 }
 
-/// Settings keys of release secrets waiting for our next release list: `release/<hex>`,
-/// the bundle's expiry (le64).
-pub(super) const RELEASE_META: &str = "release/";
-
 /// Whether a document (or key scope) is read beyond its custody destinations: friends of
 /// friends and friends of members, whom its author does not know.
 pub(super) fn beyond_custody(doc: &str) -> bool {
@@ -83,29 +79,7 @@ pub(super) fn beyond_custody(doc: &str) -> bool {
     }
 }
 
-/// Queues a release secret for our next release list (`seal_releases`).
-pub(super) fn queue_release(t: &mut Txn, secret: &[u8; 32], expires_ms: u64) -> Result<(), Error> {
-    t.set_meta(&format!("{RELEASE_META}{}", hex(secret)), &expires_ms.to_le_bytes())?;
-    Ok(())
-}
-
 impl Node {
-    /// Queues the release secret of our bundle `m` (stored as `digest`) for our next
-    /// release list: from its payload, or for a bundle for one node, from its route.
-    pub(super) fn release_later(&self, t: &mut Txn, digest: &[u8; 32], m: &BundleMeta) -> Result<(), Error> {
-        let direct = match (m.opener, t.bundle(digest)?) {
-            (Some(route), Some(bytes)) => {
-                crate::cloak::read_untimed(&bytes).ok().filter(|o| o.is_direct(&route)).map(|_| route)
-            }
-            _ => None,
-        };
-        let secret = match direct {
-            Some(route) => crate::cloak::direct_release(&route),
-            None => self.release_secret(&m.payload),
-        };
-        queue_release(t, &secret, m.expires_unix_ms)
-    }
-
     /// Applies one destination's answer to one of our custody records (from its signed
     /// signal, or from its own signed heads): progress, a noted refusal, or the release
     /// (the record goes, a delivered notice is queued for carriers, and we forget the

@@ -136,7 +136,7 @@ impl Node {
             // bundles reach a stranger only as the routing strategy's carrier copies.
             let kept = super::ledger::kept_for_others(m, me);
             // (Release lists name no one: they go to anyone.)
-            if m.state == BundleState::Signal && !kept && !known && m.doc != super::seal::RELEASES_DOC {
+            if m.state == BundleState::Signal && !kept && !known && m.doc != super::release::RELEASES_DOC {
                 continue;
             }
             // Our signals go with carrier copies when they have some: a relay cannot tell

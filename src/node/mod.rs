@@ -50,6 +50,7 @@ mod merge;
 mod preopen;
 mod profile;
 mod query;
+mod release;
 mod reports;
 mod seal;
 mod signal;

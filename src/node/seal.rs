@@ -1,20 +1,14 @@
 //! Sealing: our changes, snapshots and custody answers into bundles; renewal and purging.
 
 use super::*;
-use crate::cloak::{Route, To};
+use crate::cloak::To;
 
-/// What a stored release list is (its `doc` in the bundle metadata).
-pub(super) const RELEASES_DOC: &str = "releases";
-
-fn unhex32(s: &str) -> Option<[u8; 32]> {
-    let mut out = [0u8; 32];
-    if s.len() != 64 {
-        return None;
-    }
-    for (i, b) in out.iter_mut().enumerate() {
-        *b = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(out)
+/// A control bundle's inner addressing, its BPv7 sequence number and what it is.
+pub(super) struct Control<'a> {
+    pub(super) source: &'a str,
+    pub(super) destination: &'a str,
+    pub(super) seq: u64,
+    pub(super) doc: &'a str,
 }
 
 impl Node {
@@ -356,53 +350,16 @@ impl Node {
                 let inner = envelope::encode_signal(&signer, &part);
                 let signature = self.identity.sign(CONTEXT_CUSTODY_SIGNAL, &[&inner]);
                 let record = envelope::encode_signal_record(&inner, &signature);
-                let now = (self.clock)();
                 let seq = self.next_sequence(t)?;
                 let custodian = NodeId(custodian);
-                let destination = custodian.endpoint();
-                let inner = bundle::build_admin_record(
-                    &self.node_id().endpoint(),
-                    &destination,
-                    now,
-                    seq,
-                    self.lifetime,
-                    &record,
-                )
-                .map_err(|e| Error::Invalid(e.to_string()))?;
-                let info = bundle::parse_untimed(&inner).map_err(|e| Error::Invalid(e.to_string()))?;
-                // A notice is for everyone who holds our bundles (members, contacts); an
-                // answer for its custodian alone.
+                // For its custodian alone (its key was kept with the queued answer).
                 let key = t.meta(&format!("answer-key/{custodian}"))?.and_then(|k| <[u8; 32]>::try_from(k).ok());
-                let to = if custodian == self.node_id() {
-                    To::Group(Route::notices(&custodian))
-                } else if let Some(key) = &key {
-                    To::Node(key)
-                } else {
+                let Some(key) = key else {
                     continue; // queued by an earlier version without the key: the custodian renews
                 };
-                // Never released: it goes when it expires.
-                let release = crypto::random_32();
-                let cloaked = crate::cloak::cloak(&inner, to, now, self.lifetime, &release)
-                    .map_err(|e| Error::Invalid(e.to_string()))?;
-                let bytes = cloaked.bytes;
-                let digest = crypto::derive(CONTEXT_BUNDLE_DIGEST, &[&bytes]);
-                let meta = BundleMeta {
-                    state: BundleState::Signal,
-                    author: self.node_id(),
-                    seq: 0,
-                    verified: true,
-                    payload: payload_digest(&record),
-                    doc: "custody".into(),
-                    destination,
-                    expires_unix_ms: now.saturating_add(self.lifetime.as_millis() as u64),
-                    changes: 0,
-                    bytes: bytes.len() as u32,
-                    kind: PayloadKind::Record,
-                    payload_at: info.payload_at(),
-                    opener: Some(cloaked.route),
-                    release,
-                };
-                t.put_bundle(&digest, &bytes, &meta)?;
+                let (source, destination) = (self.node_id().endpoint(), custodian.endpoint());
+                let control = Control { source: &source, destination: &destination, seq, doc: "custody" };
+                let digest = self.mint_control(t, control, &record, To::Node(&key), self.lifetime)?;
                 // A carrier cannot tell a signal from anything else it carries: it
                 // crosses relays as carrier copies do.
                 t.set_carrier_copies(&digest, Caravan::default().initial_copies())?;
@@ -413,62 +370,42 @@ impl Node {
         Ok(())
     }
 
-    /// Turns the release secrets of bundles every destination now holds into release
-    /// lists (`spec/custody.md`, "Forgetting"): from nobody, cloaked for the route
-    /// everyone reads, so that any holder of a copy, a carrier that never opened it
-    /// too, drops it. A list names no one: only the secrets.
-    pub(super) fn seal_releases(&mut self, t: &mut Txn) -> Result<(), Error> {
-        let waiting = t.meta_prefix(super::custody::RELEASE_META)?;
-        if waiting.is_empty() {
-            return Ok(());
-        }
+    /// Mints one of our control bundles (an administrative record: a custody signal, a
+    /// release list), cloaked for `to`, never released (it goes when it expires).
+    pub(super) fn mint_control(
+        &mut self,
+        t: &mut Txn,
+        c: Control<'_>,
+        record: &[u8],
+        to: To<'_>,
+        lifetime: Duration,
+    ) -> Result<[u8; 32], Error> {
         let now = (self.clock)();
-        let mut secrets = Vec::new();
-        let mut until = now;
-        for (key, expires) in &waiting {
-            let hex = &key[super::custody::RELEASE_META.len()..];
-            let Some(secret) = unhex32(hex) else { continue };
-            let expires = expires.as_slice().try_into().map(u64::from_le_bytes).unwrap_or(now);
-            // Copies of an expired bundle are gone anyway.
-            if expires > now {
-                secrets.push(secret);
-                until = until.max(expires);
-            }
-        }
-        // A list lives as long as the copies it releases can.
-        let lifetime = Duration::from_millis(until.saturating_sub(now).max(60_000)).min(self.lifetime);
-        for chunk in secrets.chunks(crate::limits::RELEASES_MAX) {
-            let record = envelope::encode_release_record(chunk);
-            let inner =
-                bundle::build_admin_record(crate::cloak::SOURCE, crate::cloak::SOURCE, now, 0, lifetime, &record)
-                    .map_err(|e| Error::Invalid(e.to_string()))?;
-            let info = bundle::parse_untimed(&inner).map_err(|e| Error::Invalid(e.to_string()))?;
-            let release = crypto::random_32();
-            let cloaked = crate::cloak::cloak(&inner, To::Group(Route::releases()), now, lifetime, &release)
-                .map_err(|e| Error::Invalid(e.to_string()))?;
-            let digest = crypto::derive(CONTEXT_BUNDLE_DIGEST, &[&cloaked.bytes]);
-            let meta = BundleMeta {
-                state: BundleState::Signal,
-                author: self.node_id(),
-                seq: 0,
-                verified: true,
-                payload: payload_digest(&record),
-                doc: RELEASES_DOC.into(),
-                destination: info.destination.clone(),
-                expires_unix_ms: now.saturating_add(lifetime.as_millis() as u64),
-                changes: 0,
-                bytes: cloaked.bytes.len() as u32,
-                kind: PayloadKind::Record,
-                payload_at: info.payload_at(),
-                opener: Some(cloaked.route),
-                release,
-            };
-            t.put_bundle(&digest, &cloaked.bytes, &meta)?;
-        }
-        for (key, _) in waiting {
-            t.remove_meta(&key)?;
-        }
-        Ok(())
+        let inner = bundle::build_admin_record(c.source, c.destination, now, c.seq, lifetime, record)
+            .map_err(|e| Error::Invalid(e.to_string()))?;
+        let info = bundle::parse_untimed(&inner).map_err(|e| Error::Invalid(e.to_string()))?;
+        let release = crypto::random_32();
+        let cloaked =
+            crate::cloak::cloak(&inner, to, now, lifetime, &release).map_err(|e| Error::Invalid(e.to_string()))?;
+        let digest = crypto::derive(CONTEXT_BUNDLE_DIGEST, &[&cloaked.bytes]);
+        let meta = BundleMeta {
+            state: BundleState::Signal,
+            author: self.node_id(),
+            seq: 0,
+            verified: true,
+            payload: payload_digest(record),
+            doc: c.doc.into(),
+            destination: info.destination.clone(),
+            expires_unix_ms: now.saturating_add(lifetime.as_millis() as u64),
+            changes: 0,
+            bytes: cloaked.bytes.len() as u32,
+            kind: PayloadKind::Record,
+            payload_at: info.payload_at(),
+            opener: Some(cloaked.route),
+            release,
+        };
+        t.put_bundle(&digest, &cloaked.bytes, &meta)?;
+        Ok(digest)
     }
 
     /// Renews our bundles still waiting for destinations that are about to expire: the

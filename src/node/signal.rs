@@ -7,58 +7,6 @@ use super::import::Import;
 use super::*;
 
 impl Node {
-    /// Takes in a release list: every bundle we hold (not ours) whose cloak shows the
-    /// hash of one of its secrets goes, remembered until it expires (a copy that comes
-    /// back is a duplicate); the list travels on to everyone, within the relay quota.
-    pub(super) fn take_release(
-        &mut self,
-        imp: &mut Import,
-        bytes: &[u8],
-        digest: [u8; 32],
-        info: &BundleInfo,
-        payload: [u8; 32],
-        secrets: &[[u8; 32]],
-    ) -> Result<Outcome, Error> {
-        let me = self.node_id();
-        let hashes: HashSet<[u8; 32]> = secrets.iter().map(crate::cloak::release_hash).collect();
-        let mut released = 0;
-        for (d, m) in imp.t.all_bundle_meta()? {
-            if m.release != [0; 32] && hashes.contains(&m.release) && m.author != me {
-                self.drop_stored(&mut imp.t, &d)?;
-                imp.t.set_forgotten(&d, m.expires_unix_ms)?;
-                imp.t.set_forgotten(&m.release, m.expires_unix_ms)?;
-                released += 1;
-            }
-        }
-        let meta = BundleMeta {
-            state: BundleState::Signal,
-            author: NodeId([0; 20]),
-            seq: 0,
-            verified: false,
-            payload,
-            doc: super::seal::RELEASES_DOC.into(),
-            destination: info.destination.clone(),
-            expires_unix_ms: info.expires_unix_ms(),
-            changes: 0,
-            bytes: bytes.len() as u32,
-            kind: PayloadKind::Record,
-            payload_at: info.payload_at(),
-            opener: info.opener,
-            release: info.release,
-        };
-        if let Err(o) = self.carry(&mut imp.t, digest, &meta)? {
-            return Ok(o);
-        }
-        imp.t.put_bundle(&digest, bytes, &meta)?;
-        // A copy that comes later (from a stick still holding it) is known for what it
-        // is, as long as the list is kept (within the relay quota, like the list itself).
-        for h in &hashes {
-            imp.t.set_forgotten(h, meta.expires_unix_ms)?;
-        }
-        tracing::debug!(released, "release list");
-        Ok(Outcome::Waiting(WaitReason::ForOthers))
-    }
-
     /// Takes in a custody signal or delivered notice (its signature checked). What it
     /// does comes from its signed entries only, never from its primary block: entries
     /// about our bundles are applied to our custody records (the signal is then consumed:
@@ -82,22 +30,7 @@ impl Node {
             return Ok(Outcome::Rejected(Rejection::Signal("a notice may only declare its own bundles delivered")));
         }
         let until = info.expires_unix_ms().min(imp.now.saturating_add(self.lifetime_cap_ms));
-        let meta = BundleMeta {
-            state: BundleState::Signal,
-            author: signer,
-            seq: 0,
-            verified: true,
-            payload,
-            doc: "custody".into(),
-            destination: info.destination.clone(),
-            expires_unix_ms: info.expires_unix_ms(),
-            changes: 0,
-            bytes: bytes.len() as u32,
-            kind: PayloadKind::Record,
-            payload_at: info.payload_at(),
-            opener: info.opener,
-            release: info.release,
-        };
+        let meta = control_meta(info, bytes.len(), payload, signer, true, "custody");
         let notice = !signal.entries.is_empty() && signal.entries.iter().all(|e| delivered(&e));
         if notice {
             self.drop_delivered(&mut imp.t, signer, signal, until)?;
@@ -127,7 +60,7 @@ impl Node {
         imp.t.set_forgotten(&digest, until)?;
         imp.t.set_forgotten(&payload, until)?;
         if let Some(route) = info.opener {
-            super::custody::queue_release(&mut imp.t, &crate::cloak::direct_release(&route), until)?;
+            super::release::queue_release(&mut imp.t, &crate::cloak::direct_release(&route), until)?;
         }
         let t = &mut imp.t;
         let records: std::collections::BTreeMap<u64, CustodyRow> =
@@ -141,6 +74,34 @@ impl Node {
             }
         }
         Ok(Outcome::Custody { released })
+    }
+}
+
+/// What the store keeps about a control bundle taken in (a custody signal, a release
+/// list): an administrative record, flooded as a signal.
+pub(super) fn control_meta(
+    info: &BundleInfo,
+    bytes: usize,
+    payload: [u8; 32],
+    author: NodeId,
+    verified: bool,
+    doc: &str,
+) -> BundleMeta {
+    BundleMeta {
+        state: BundleState::Signal,
+        author,
+        seq: 0,
+        verified,
+        payload,
+        doc: doc.into(),
+        destination: info.destination.clone(),
+        expires_unix_ms: info.expires_unix_ms(),
+        changes: 0,
+        bytes: bytes as u32,
+        kind: PayloadKind::Record,
+        payload_at: info.payload_at(),
+        opener: info.opener,
+        release: info.release,
     }
 }
 
@@ -167,7 +128,7 @@ mod tests {
         import(&mut r, &answers);
         let view = r.store.read().unwrap();
         let all = view.all_bundle_meta().unwrap();
-        let carried = all.iter().filter(|(_, m)| m.doc != super::super::seal::RELEASES_DOC);
+        let carried = all.iter().filter(|(_, m)| m.doc != super::super::release::RELEASES_DOC);
         assert!(
             carried.clone().all(|(_, m)| m.state == BundleState::Carried && m.opener.is_none() && m.doc.is_empty())
         );
