@@ -55,6 +55,11 @@ pub(crate) enum Command {
     /// Offer and ask for goods and services in a community's market.
     #[command(subcommand)]
     Market(MarketCommand),
+    /// Agree with another member on one of their market listings, one signed step at a
+    /// time: you propose, its author accepts, each of you marks it completed (or calls
+    /// it off). Each step travels with your next sync.
+    #[command(subcommand)]
+    Exchange(ExchangeCommand),
     /// Show one of a community's documents as its kind reads it (feed, roster, wiki,
     /// public, market, market-public, or `wiki/<page id>`), whatever the kind.
     Show {
@@ -356,6 +361,40 @@ pub(crate) enum CommunityCommand {
         /// Community name or id.
         community: String,
         /// Print JSON (node ids and operation ids).
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum ExchangeCommand {
+    /// Propose an exchange about someone's listing (its id, from `caravan market list`).
+    /// Prints the exchange's id.
+    Propose {
+        /// The listing's id.
+        listing: String,
+        /// A note for its author ("two dozen, on Saturday?").
+        #[arg(long, value_name = "TEXT", default_value = "")]
+        note: String,
+    },
+    /// Accept an exchange proposed about one of your listings.
+    Accept {
+        /// The exchange's id (or its first characters).
+        id: String,
+    },
+    /// Mark an exchange done on your side: it is completed when both parties say so.
+    Complete {
+        /// The exchange's id (or its first characters).
+        id: String,
+    },
+    /// Call an exchange off (before both parties completed it).
+    Cancel {
+        /// The exchange's id (or its first characters).
+        id: String,
+    },
+    /// The exchanges in your communities: yours first, with where each stands.
+    List {
+        /// Print JSON (ids, node ids, times in ms).
         #[arg(long)]
         json: bool,
     },

@@ -31,6 +31,7 @@ pub(crate) fn dispatch(home: &Path, command: Command) -> Result<(), String> {
         }
         Command::Wiki(c) => commands::wiki::run(home, c),
         Command::Market(c) => commands::market::run(home, c),
+        Command::Exchange(c) => commands::exchange::run(home, c),
         Command::Show { community, kind } => commands::kinds::show(home, &community, &kind),
         Command::Kinds { json } => commands::kinds::list(json),
         Command::Post { community, text, friends_of_members } => {

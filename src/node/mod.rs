@@ -33,6 +33,7 @@ mod cloaking;
 mod communities;
 mod custody;
 mod docs;
+mod exchange;
 mod export;
 mod fof;
 mod fom;

@@ -39,6 +39,7 @@ macro_rules! kind_basics {
 
 pub mod authority;
 pub mod builtin;
+pub mod exchange;
 pub mod market;
 pub mod ops;
 pub mod registry;

@@ -11,6 +11,7 @@ pub(crate) mod bundles;
 pub(crate) mod community;
 pub(crate) mod contacts;
 pub(crate) mod daemon;
+pub(crate) mod exchange;
 pub(crate) mod feed;
 pub(crate) mod kinds;
 pub(crate) mod market;
