@@ -33,7 +33,6 @@ use x25519_dalek::{PublicKey as AgreementPublic, StaticSecret};
 
 use crate::bundle::{self, BundleFormatError, BundleInfo};
 use crate::crypto::{self, NONCE_BYTES, TAG_BYTES};
-use crate::identity::NodeId;
 use crate::limits::CLOAK_PAYLOAD_MAX;
 
 /// The first byte of every cloak: the wire format's version.
@@ -117,11 +116,6 @@ impl Route {
         Route(crypto::derive(CONTEXT_ROUTE, &[b"public", owner.as_bytes()]))
     }
 
-    /// The route of a node's delivered notices (about its own bundles only).
-    pub fn notices(node: &NodeId) -> Self {
-        Route(crypto::derive(CONTEXT_ROUTE, &[b"notices", &node.0]))
-    }
-
     /// The route of release lists (`crate::envelope::encode_release_record`): everyone
     /// reads them, carriers too, since they name no one.
     pub fn releases() -> Self {
@@ -141,7 +135,9 @@ impl Route {
     /// The tag of this route on `day` (days since the Unix epoch).
     pub fn tag(&self, day: u32) -> [u8; TAG_LEN] {
         let d = crypto::derive(CONTEXT_TAG, &[&self.0, &day.to_le_bytes()]);
-        d[..TAG_LEN].try_into().expect("16 of 32 bytes")
+        let mut tag = [0u8; TAG_LEN];
+        tag.copy_from_slice(&d[..TAG_LEN]);
+        tag
     }
 
     /// The tag of a bundle for one node: its route is fresh, so it need not rotate.
@@ -369,10 +365,15 @@ fn outer(bytes: &[u8], info: BundleInfo) -> Result<Outer<'_>, CloakError> {
         return Err(CloakError::Size(payload.len()));
     }
     let tag = tag_of(&info.destination).ok_or(CloakError::Destination)?;
-    let e: [u8; 32] = payload[1..33].try_into().expect("a bucket is over the clear part");
-    let release: [u8; 32] = payload[33..CLEAR].try_into().expect("a bucket is over the clear part");
-    let nonce: [u8; NONCE_BYTES] = payload[CLEAR..CLEAR + NONCE_BYTES].try_into().expect("within the bucket");
-    let sealed = &payload[CLEAR + NONCE_BYTES..];
+    let field = |r: std::ops::Range<usize>| payload.get(r).ok_or(CloakError::Size(payload.len()));
+    let e: [u8; 32] = field(1..33)?.try_into().map_err(|_| CloakError::Size(payload.len()))?;
+    let release: [u8; 32] = field(33..CLEAR)?.try_into().map_err(|_| CloakError::Size(payload.len()))?;
+    let nonce: [u8; NONCE_BYTES] =
+        field(CLEAR..CLEAR + NONCE_BYTES)?.try_into().map_err(|_| CloakError::Size(payload.len()))?;
+    let sealed = field(CLEAR + NONCE_BYTES..payload.len())?;
+    if sealed.len() < TAG_BYTES + 4 {
+        return Err(CloakError::Size(payload.len()));
+    }
     Ok(Outer { info, tag, e, release, nonce, sealed })
 }
 
@@ -396,7 +397,8 @@ impl Outer<'_> {
 
     /// Opens the cloak with `route`: the inner bundle's bytes.
     pub fn open(&self, route: &Route) -> Result<Vec<u8>, CloakError> {
-        let (body, tag) = self.sealed.split_at(self.sealed.len() - TAG_BYTES);
+        // (`outer` checked the sealed part holds at least the tag and the length.)
+        let (body, tag) = self.sealed.split_at(self.sealed.len().saturating_sub(TAG_BYTES));
         let mut plain = body.to_vec();
         route
             .aead()
@@ -407,7 +409,8 @@ impl Outer<'_> {
                 tag.try_into().map_err(|_| CloakError::Open)?,
             )
             .map_err(|_| CloakError::Open)?;
-        let len = u32::from_le_bytes(plain[..4].try_into().expect("a bucket is over 4 bytes")) as usize;
+        let len: [u8; 4] = plain.get(..4).and_then(|b| b.try_into().ok()).ok_or(CloakError::Padding)?;
+        let len = u32::from_le_bytes(len) as usize;
         let end = len.checked_add(4).filter(|&end| end <= plain.len()).ok_or(CloakError::Padding)?;
         // One spelling: the padding is zeros, and no smaller bucket would have done.
         if plain[end..].iter().any(|&b| b != 0)

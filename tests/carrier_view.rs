@@ -8,26 +8,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{ok, with_stdin};
-
-fn init(name: &str) -> tempfile::TempDir {
-    let home = tempfile::tempdir().unwrap();
-    ok(home.path(), &["init", "--name", name]);
-    home
-}
-
-fn card(home: &Path) -> String {
-    ok(home, &["id"]).trim().to_string()
-}
-
-fn id(home: &Path) -> String {
-    let status: serde_json::Value = serde_json::from_str(&ok(home, &["status", "--json"])).unwrap();
-    status["node"].as_str().unwrap().to_string()
-}
-
-fn sync(home: &Path, stick: &Path) {
-    ok(home, &["sync", "--stick", stick.to_str().unwrap()]);
-}
+use common::{card, init, node_id, ok, sync_stick, with_stdin};
 
 /// Every spelling of an id a carrier could search for: its text (as Caravan writes it,
 /// and upper case), its bytes, and its bytes in hex.
@@ -83,7 +64,7 @@ fn a_stick_and_a_relays_store_name_no_one_and_nothing() {
     let everyone = [a, b, c, d, f, r];
     let round = || {
         for n in everyone {
-            sync(n, stick);
+            sync_stick(n, stick);
         }
     };
     round();
@@ -102,14 +83,14 @@ fn a_stick_and_a_relays_store_name_no_one_and_nothing() {
 
     // It all worked: the content reached its readers.
     assert!(ok(b, &["feed", "Wells"]).contains("after the removal"));
-    assert!(ok(b, &["profile", "show", &id(a)]).contains("555-0100"));
-    assert!(ok(d, &["profile", "show", &id(a)]).contains("the blue house"));
+    assert!(ok(b, &["profile", "show", &node_id(a)]).contains("555-0100"));
+    assert!(ok(d, &["profile", "show", &node_id(a)]).contains("the blue house"));
     let cid: serde_json::Value = serde_json::from_str(&ok(a, &["community", "list", "--json"])).unwrap();
     let cid = cid[0]["id"].as_str().unwrap().to_string();
     assert!(ok(f, &["feed", &cid, "--friends-of-members"]).contains("open day on Sunday"));
     let mut needles: Vec<(String, Vec<u8>)> = Vec::new();
     for (who, home) in [("Ana", a), ("Bo", b), ("Cy", c), ("Di", d), ("Fe", f)] {
-        for s in spellings(&id(home)) {
+        for s in spellings(&node_id(home)) {
             needles.push((format!("{who}'s node id"), s));
         }
     }

@@ -7,21 +7,7 @@ mod common;
 use std::path::Path;
 
 use caravan::{Audience, DocId, Outcome, Rejection, Role};
-use common::{caravan, changes_by, forge_batch, node, ok};
-
-fn init(name: &str) -> tempfile::TempDir {
-    let home = tempfile::tempdir().unwrap();
-    ok(home.path(), &["init", "--name", name]);
-    home
-}
-
-fn card(home: &Path) -> String {
-    ok(home, &["id"]).trim().to_string()
-}
-
-fn sync(home: &Path, stick: &Path) {
-    ok(home, &["sync", "--stick", stick.to_str().unwrap()]);
-}
+use common::{caravan, card, changes_by, forge_batch, init, node, ok, sync_stick};
 
 fn state(home: &Path, id: &str) -> String {
     let all: serde_json::Value = serde_json::from_str(&ok(home, &["exchange", "list", "--json"])).unwrap();
@@ -45,7 +31,7 @@ fn an_exchange_goes_one_step_at_a_time_over_a_stick() {
     let listing = listed.split("(id ").nth(1).unwrap().split(')').next().unwrap().to_string();
     let round = || {
         for n in [s, b, t, s] {
-            sync(n, stick);
+            sync_stick(n, stick);
         }
     };
     round();

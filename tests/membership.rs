@@ -3,22 +3,8 @@
 
 mod common;
 
-use common::{caravan, ok, with_stdin};
+use common::{caravan, card, init, node_id, ok, sync_stick, with_stdin};
 use std::path::Path;
-
-fn init(name: &str) -> tempfile::TempDir {
-    let home = tempfile::tempdir().unwrap();
-    ok(home.path(), &["init", "--name", name]);
-    home
-}
-
-fn card(home: &Path) -> String {
-    ok(home, &["id"]).trim().to_string()
-}
-
-fn sync(home: &Path, stick: &Path) {
-    ok(home, &["sync", "--stick", stick.to_str().unwrap()]);
-}
 
 #[test]
 fn removed_members_read_nothing_new_demoted_editors_edit_nothing_and_the_log_says_why() {
@@ -33,9 +19,9 @@ fn removed_members_read_nothing_new_demoted_editors_edit_nothing_and_the_log_say
     ok(a, &["community", "invite", "Wells", &card(b)]);
     ok(a, &["community", "invite", "Wells", &card(c), "--role", "editor"]);
     ok(a, &["post", "Wells", "before the removal"]);
-    sync(a, stick);
+    sync_stick(a, stick);
     for n in [b, c] {
-        sync(n, stick);
+        sync_stick(n, stick);
         assert!(ok(n, &["feed", "Wells"]).contains("before the removal"));
     }
     let members = ok(a, &["community", "members", "Wells"]);
@@ -50,9 +36,9 @@ fn removed_members_read_nothing_new_demoted_editors_edit_nothing_and_the_log_say
     assert!(said.contains("Removed Bo from Wells") && said.contains("what was shared before stays readable"), "{said}");
     ok(a, &["post", "Wells", "after the removal"]);
     assert!(with_stdin(a, &["wiki", "put", "Wells", "Plan"], "the new well goes north\n").status.success());
-    sync(a, stick);
-    sync(b, stick);
-    sync(c, stick);
+    sync_stick(a, stick);
+    sync_stick(b, stick);
+    sync_stick(c, stick);
 
     // Bo keeps what came before, reads nothing after, and is told.
     let feed_b = ok(b, &["feed", "Wells"]);
@@ -68,8 +54,8 @@ fn removed_members_read_nothing_new_demoted_editors_edit_nothing_and_the_log_say
 
     // Demoted, Cy's node refuses its wiki edits; the log says what happened.
     assert!(ok(a, &["community", "role", "Wells", "Cy", "member"]).contains("Cy is now a member of Wells"));
-    sync(a, stick);
-    sync(c, stick);
+    sync_stick(a, stick);
+    sync_stick(c, stick);
     let out = with_stdin(c, &["wiki", "put", "Wells", "Plan"], "south after all\n");
     assert!(!out.status.success(), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("a member may not"), "{out:?}");
@@ -82,11 +68,11 @@ fn removed_members_read_nothing_new_demoted_editors_edit_nothing_and_the_log_say
 
     // Cy leaves; Ana's next post is sealed for Ana alone, under a new key.
     assert!(ok(c, &["community", "leave", "Wells"]).contains("You left Wells"));
-    sync(c, stick);
-    sync(a, stick);
+    sync_stick(c, stick);
+    sync_stick(a, stick);
     ok(a, &["post", "Wells", "after Cy left"]);
-    sync(a, stick);
-    sync(c, stick);
+    sync_stick(a, stick);
+    sync_stick(c, stick);
     assert!(!ok(c, &["feed", "Wells"]).contains("after Cy left"));
     assert!(ok(a, &["community", "log", "Wells"]).contains("Cy left"));
     // The last owner cannot leave.
@@ -110,9 +96,9 @@ fn each_circle_reaches_exactly_its_members_before_and_after_someone_leaves_it() 
     ok(a, &["profile", "set", "phone", "555-0101", "--audience", "friends"]);
     ok(a, &["profile", "set", "address", "12 Well Road", "--audience", "family"]);
     ok(a, &["profile", "set", "hours", "9 to 5", "--audience", "business"]);
-    sync(a, stick);
+    sync_stick(a, stick);
     let reads = |n: &Path| {
-        sync(n, stick);
+        sync_stick(n, stick);
         ok(n, &["profile", "show", "Ana"])
     };
     let (rb, rc, rd) = (reads(b), reads(c), reads(d));
@@ -126,7 +112,7 @@ fn each_circle_reaches_exactly_its_members_before_and_after_someone_leaves_it() 
     assert!(circles.contains("friends: Bo  (key epoch 1)"), "{circles}");
     assert!(circles.contains("family: Bo  (its first key)"), "{circles}");
     ok(a, &["profile", "set", "meeting", "Tuesday at the north well", "--audience", "friends"]);
-    sync(a, stick);
+    sync_stick(a, stick);
     let (rb, rc, rd) = (reads(b), reads(c), reads(d));
     assert!(rb.contains("Tuesday at the north well"), "{rb}");
     assert!(!rc.contains("Tuesday"), "a removed friend reads what came after: {rc}");
@@ -144,28 +130,23 @@ fn a_quarantined_member_is_hidden_until_released_and_the_log_says_so() {
     ok(b, &["contact", "add", &card(a)]);
     ok(a, &["community", "create", "Wells"]);
     ok(a, &["community", "invite", "Wells", &card(b)]);
-    sync(a, stick);
-    sync(b, stick);
+    sync_stick(a, stick);
+    sync_stick(b, stick);
     ok(b, &["post", "Wells", "cheap pills"]);
-    sync(b, stick);
-    sync(a, stick);
+    sync_stick(b, stick);
+    sync_stick(a, stick);
     assert!(ok(a, &["feed", "Wells"]).contains("cheap pills"));
     assert!(ok(a, &["community", "quarantine", "Wells", "Spammy"]).contains("Quarantined Spammy in Wells"));
     assert!(!ok(a, &["feed", "Wells"]).contains("cheap pills"));
     assert!(ok(a, &["community", "members", "Wells"]).contains("Spammy  (member, quarantined)"));
     ok(b, &["post", "Wells", "more pills"]);
-    sync(b, stick);
-    sync(a, stick);
+    sync_stick(b, stick);
+    sync_stick(a, stick);
     assert!(!ok(a, &["feed", "Wells"]).contains("pills"));
     assert!(ok(a, &["community", "log", "Wells"]).contains("quarantined Spammy"));
     assert!(ok(a, &["community", "release", "Wells", "Spammy"]).contains("Lifted the quarantine"));
     let feed = ok(a, &["feed", "Wells"]);
     assert!(feed.contains("cheap pills") && feed.contains("more pills"), "{feed}");
-}
-
-fn node_id(home: &Path) -> String {
-    let cards: serde_json::Value = serde_json::from_str(&ok(home, &["status", "--json"])).unwrap();
-    cards["node"].as_str().map(str::to_string).unwrap_or_else(|| panic!("no node id in {cards}"))
 }
 
 #[test]
@@ -186,7 +167,7 @@ fn friends_of_friends_and_friends_of_members_reach_exactly_their_readers_over_a_
     let everyone = [a, b, c, d, m, f];
     let round = || {
         for n in everyone {
-            sync(n, stick);
+            sync_stick(n, stick);
         }
     };
     round();

@@ -34,7 +34,7 @@ pub fn decode_release_record(payload: &[u8]) -> Result<Vec<[u8; 32]>, EnvelopeEr
     if content.is_empty() || !content.len().is_multiple_of(32) || content.len() / 32 > RELEASES_MAX {
         return Err(EnvelopeError::Field("release list length"));
     }
-    let secrets: Vec<[u8; 32]> = content.chunks_exact(32).map(|c| c.try_into().expect("chunks of 32")).collect();
+    let secrets: Vec<[u8; 32]> = content.chunks_exact(32).filter_map(|c| c.try_into().ok()).collect();
     if !secrets.windows(2).all(|w| w[0] < w[1]) {
         return Err(EnvelopeError::NonCanonical);
     }

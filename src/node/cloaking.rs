@@ -1,7 +1,7 @@
 //! Which cloaks this node opens (`crate::cloak`, `spec/bundle.md`): the route of every
-//! key it holds, of the public content of everyone it reads, of its friends' passes and
-//! of the delivered notices of the nodes it knows; each by every tag it has had while a
-//! bundle could live. And the route each of our documents is sealed for.
+//! key it holds, of the public content of everyone it knows (contacts, co-members) and
+//! of its communities, of its friends' passes, and of release lists; each by every tag it
+//! has had while a bundle could live. And the route each of our documents is sealed for.
 
 use super::*;
 use crate::cloak::{self, Route};
@@ -101,14 +101,8 @@ impl Node {
                 known.extend(state.state.gone.iter().map(NodeId::from_signing_public));
             }
         }
-        for (id, _, _) in r.contacts()? {
-            if let Some(n) = NodeId::parse(&id) {
-                known.insert(n);
-            }
-        }
         for n in known {
             out.insert(Route::public(&format!("p/{n}")));
-            out.insert(Route::notices(&n));
         }
         Ok(out)
     }

@@ -44,11 +44,10 @@ impl Node {
                     // agreement. Kept (counted against the relay quota, like an invitation)
                     // and read once we add them as a contact.
                     let m = meta(BundleState::Invite);
-                    if let Err(o) = self.carry(&mut imp.t, digest, &m)? {
+                    if let Err(o) = self.keep(&mut imp.t, digest, bytes, &m)? {
                         return Ok(o);
                     }
                     let id = hex(&digest[..8]);
-                    imp.t.put_bundle(&digest, bytes, &m)?;
                     imp.t.put_invite(&id, &grant.encode())?;
                     self.cap_invites(&mut imp.t)?;
                     return Ok(Outcome::Waiting(WaitReason::Consent { invite: id }));
@@ -78,11 +77,10 @@ impl Node {
                     // From someone we do not know: it waits for consent, counted against
                     // the relay quota, and custody stays with the inviter until we accept.
                     let m = meta(BundleState::Invite);
-                    if let Err(o) = self.carry(&mut imp.t, digest, &m)? {
+                    if let Err(o) = self.keep(&mut imp.t, digest, bytes, &m)? {
                         return Ok(o);
                     }
                     let id = hex(&digest[..8]);
-                    imp.t.put_bundle(&digest, bytes, &m)?;
                     imp.t.put_invite(&id, &grant.encode())?;
                     self.cap_invites(&mut imp.t)?;
                     self.queued.push(Event::Invitation { id: id.clone(), community: cid, name: inv.name.clone() });

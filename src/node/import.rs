@@ -415,10 +415,9 @@ impl Node {
             opener: info.opener,
             release: info.release,
         };
-        if let Err(o) = self.carry(&mut imp.t, digest, &meta)? {
+        if let Err(o) = self.keep(&mut imp.t, digest, bytes, &meta)? {
             return Ok(o);
         }
-        imp.t.put_bundle(&digest, bytes, &meta)?;
         Ok(match waiting {
             Some(scope) => {
                 imp.t.put_waiting_key(&scope, &digest)?;

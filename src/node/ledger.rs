@@ -60,6 +60,22 @@ fn share_of(meta: &BundleMeta) -> NodeId {
 }
 
 impl Node {
+    /// Stores a bundle kept for others, if it fits the relay quota (`carry`); otherwise
+    /// the outcome that says why not, and nothing is stored.
+    pub(super) fn keep(
+        &mut self,
+        t: &mut Txn,
+        digest: [u8; 32],
+        bytes: &[u8],
+        meta: &BundleMeta,
+    ) -> Result<Result<(), Outcome>, Error> {
+        if let Err(o) = self.carry(t, digest, meta)? {
+            return Ok(Err(o));
+        }
+        t.put_bundle(&digest, bytes, meta)?;
+        Ok(Ok(()))
+    }
+
     /// Makes room for a bundle kept for others within the relay quota, evicting other
     /// such bundles (expired first, then the heaviest share's largest), or refuses it:
     /// not carried (no room), or a duplicate (its author declared it delivered).

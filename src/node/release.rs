@@ -108,10 +108,9 @@ impl Node {
             }
         }
         let meta = super::signal::control_meta(info, bytes.len(), payload, NodeId([0; 20]), false, RELEASES_DOC);
-        if let Err(o) = self.carry(&mut imp.t, digest, &meta)? {
+        if let Err(o) = self.keep(&mut imp.t, digest, bytes, &meta)? {
             return Ok(o);
         }
-        imp.t.put_bundle(&digest, bytes, &meta)?;
         // A copy that comes later (from a stick still holding it) is known for what it
         // is, as long as the list is kept (within the relay quota, like the list itself).
         for h in &hashes {

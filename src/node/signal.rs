@@ -39,20 +39,18 @@ impl Node {
                 return Ok(Outcome::Duplicate);
             }
             // On to everyone who may hold those bundles.
-            if let Err(o) = self.carry(&mut imp.t, digest, &meta)? {
+            if let Err(o) = self.keep(&mut imp.t, digest, bytes, &meta)? {
                 return Ok(o);
             }
-            imp.t.put_bundle(&digest, bytes, &meta)?;
             return Ok(Outcome::Waiting(WaitReason::ForOthers));
         }
         if !signal.entries.iter().any(|e| e.source == me) {
             if signer == me {
                 return Ok(Outcome::Duplicate);
             }
-            if let Err(o) = self.carry(&mut imp.t, digest, &meta)? {
+            if let Err(o) = self.keep(&mut imp.t, digest, bytes, &meta)? {
                 return Ok(o);
             }
-            imp.t.put_bundle(&digest, bytes, &meta)?;
             return Ok(Outcome::Waiting(WaitReason::ForOthers));
         }
         // Ours: applied, then remembered by digest (so a stick visit knows it), not kept;

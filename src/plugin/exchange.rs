@@ -11,7 +11,9 @@
 //! counts for nothing.
 
 use automerge::transaction::Transactable;
-use automerge::{AutoCommit, ObjType, ROOT, ReadDoc, ScalarValue, Value};
+use automerge::{AutoCommit, ObjType, ROOT, ReadDoc, Value};
+
+use super::market::{number, text};
 
 use super::ops::Target;
 use super::{Broken, DocKind, Home, Op, Writer, Writers};
@@ -194,27 +196,6 @@ pub fn step(
 ) -> Result<(), automerge::AutomergeError> {
     let key = format!("s/{me}/{}/{}/{}", x.id, x.seller, step.as_str());
     doc.put(ROOT, key, now)
-}
-
-fn text(doc: &AutoCommit, obj: &automerge::ObjId, key: &str) -> Option<String> {
-    match doc.get(obj, key).ok()?? {
-        (Value::Scalar(s), _) => match s.as_ref() {
-            ScalarValue::Str(t) => Some(t.to_string()),
-            _ => None,
-        },
-        _ => None,
-    }
-}
-
-fn number(doc: &AutoCommit, obj: &automerge::ObjId, key: &str) -> Option<u64> {
-    match doc.get(obj, key).ok()?? {
-        (Value::Scalar(s), _) => match s.as_ref() {
-            ScalarValue::Uint(n) => Some(*n),
-            ScalarValue::Int(n) => u64::try_from(*n).ok(),
-            _ => None,
-        },
-        _ => None,
-    }
 }
 
 /// Every exchange in the document, oldest first, each with where it stands.

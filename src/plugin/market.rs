@@ -158,7 +158,8 @@ pub fn withdraw(doc: &mut AutoCommit, id: &str) -> Result<bool, automerge::Autom
     Ok(true)
 }
 
-fn text(doc: &AutoCommit, obj: &automerge::ObjId, key: &str) -> Option<String> {
+/// A text value of `obj` (other plug-ins read their maps with it too).
+pub(super) fn text(doc: &AutoCommit, obj: &automerge::ObjId, key: &str) -> Option<String> {
     match doc.get(obj, key).ok()?? {
         (Value::Scalar(s), _) => match s.as_ref() {
             ScalarValue::Str(t) => Some(t.to_string()),
@@ -168,7 +169,8 @@ fn text(doc: &AutoCommit, obj: &automerge::ObjId, key: &str) -> Option<String> {
     }
 }
 
-fn number(doc: &AutoCommit, obj: &automerge::ObjId, key: &str) -> Option<u64> {
+/// A non-negative number of `obj`.
+pub(super) fn number(doc: &AutoCommit, obj: &automerge::ObjId, key: &str) -> Option<u64> {
     match doc.get(obj, key).ok()?? {
         (Value::Scalar(s), _) => match s.as_ref() {
             ScalarValue::Uint(n) => Some(*n),

@@ -313,3 +313,30 @@ pub fn with_stdin(home: &std::path::Path, args: &[&str], input: &str) -> std::pr
     child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
     child.wait_with_output().unwrap()
 }
+
+/// A new home initialised through the binary with display name `name`.
+#[allow(dead_code)]
+pub fn init(name: &str) -> tempfile::TempDir {
+    let home = tempfile::tempdir().unwrap();
+    ok(home.path(), &["init", "--name", name]);
+    home
+}
+
+/// The node's contact card, as `caravan id` prints it.
+#[allow(dead_code)]
+pub fn card(home: &std::path::Path) -> String {
+    ok(home, &["id"]).trim().to_string()
+}
+
+/// `caravan sync --stick` through the binary.
+#[allow(dead_code)]
+pub fn sync_stick(home: &std::path::Path, stick: &std::path::Path) {
+    ok(home, &["sync", "--stick", stick.to_str().unwrap()]);
+}
+
+/// The node's id, as `caravan status --json` says it.
+#[allow(dead_code)]
+pub fn node_id(home: &std::path::Path) -> String {
+    let status: serde_json::Value = serde_json::from_str(&ok(home, &["status", "--json"])).unwrap();
+    status["node"].as_str().map(str::to_string).unwrap_or_else(|| panic!("no node id in {status}"))
+}
