@@ -72,10 +72,20 @@ pub(super) fn renewed(t: &mut Txn, row: CustodyRow, digest: [u8; 32], expires_ms
 /// Whether a document (or key scope) is read beyond its custody destinations: friends of
 /// friends and friends of members, whom its author does not know.
 pub(super) fn beyond_custody(doc: &str) -> bool {
+    // Key scopes of slot grants first (`c/<community>/fom` would also read as a document
+    // of a kind `fom` nobody registered).
+    if let Some(ScopeOwner::FriendsOfMembers(_) | ScopeOwner::Profile(_, Audience::FriendsOfFriends)) =
+        doc::parse_scope(doc)
+    {
+        return true;
+    }
     match DocId::parse(doc) {
-        Some(DocId::Community { part, .. }) => part == Part::FOM_FEED,
+        // Any kind whose home is the friends of members (the built-in feed, or a plug-in's).
+        Some(id @ DocId::Community { .. }) => {
+            id.kind().is_some_and(|k| k.home() == crate::plugin::Home::FriendsOfMembers)
+        }
         Some(DocId::Profile { audience, .. }) => audience == Audience::FriendsOfFriends,
-        None => doc.ends_with("/fom") || doc.ends_with("/friends-of-friends"),
+        None => false,
     }
 }
 
@@ -282,6 +292,19 @@ impl Node {
 mod tests {
     use super::super::testkit::{import, new_since};
     use super::*;
+
+    /// What its author does not know all readers of is not released: the friends-of-members
+    /// feed, the friends-of-friends audience, and their slot grants' scopes; the rest is.
+    #[test]
+    fn content_for_unknown_readers_is_never_released() {
+        let (cid, node) = (CommunityId([4; 20]), NodeId([5; 20]));
+        for doc in [format!("c/{cid}/fom-feed"), format!("p/{node}/friends-of-friends"), format!("c/{cid}/fom")] {
+            assert!(beyond_custody(&doc), "{doc}");
+        }
+        for doc in [format!("c/{cid}/feed"), format!("c/{cid}/wiki"), format!("p/{node}/friends"), format!("c/{cid}")] {
+            assert!(!beyond_custody(&doc), "{doc}");
+        }
+    }
 
     /// A destination that stored a batch whose dependency it lacks has not got the
     /// dependency: its answer for the batch must not release the dependency's bundle.
