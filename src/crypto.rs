@@ -56,6 +56,10 @@ pub const CONTEXT_RELEASE_KEY: &str = "caravan 2026-12 release key v1";
 pub const CONTEXT_RELEASE_SECRET: &str = "caravan 2026-12 release secret v1";
 /// Signature of a slot grant.
 pub const CONTEXT_SLOTS_SIGNATURE: &str = "caravan 2026-12 slot grant signature v1";
+/// A party's signature that it completed an exchange (`plugins.md`, "exchange").
+pub const CONTEXT_EXCHANGE_COMPLETED: &str = "caravan 2026-12 exchange completed v1";
+/// A party's signature over its review of an exchange (`plugins.md`, "reviews").
+pub const CONTEXT_REVIEW_SIGNATURE: &str = "caravan 2026-12 exchange review v1";
 
 /// Bytes of an XChaCha20 nonce.
 pub const NONCE_BYTES: usize = 24;

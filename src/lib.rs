@@ -63,7 +63,8 @@ pub use error::{Error, Rejection};
 pub use handle::{Change, Handle, What};
 pub use identity::{ContactCard, Identity, NodeId};
 pub use node::{
-    Circle, CommunityInfo, Contact, ContactChange, CustodyStatus, Event, ImportReport, InviteInfo, LinkPlan,
-    LinkSummary, Node, Outcome, Outgoing, PageAt, PageVersion, ProfileField, Removal, WaitReason, bundle_digest,
+    Circle, CommunityInfo, Contact, ContactChange, CustodyStatus, Event, Followed, ImportReport, InviteInfo, LinkPlan,
+    LinkSummary, Node, Outcome, Outgoing, PageAt, PageVersion, ProfileField, Removal, Reputation, Standing, Tie,
+    WaitReason, bundle_digest,
 };
 pub use sync::Target;

@@ -442,3 +442,14 @@ pub const SLOT_GRANT_BYTES_MAX: usize = 512 * 1024;
 /// `AUTHORITY_OP_BYTES_MAX`) and the change's own fields. Every member reads the whole
 /// log each time it moves, so no member can make that cost more than its operations.
 pub const AUTHORITY_CHANGE_BYTES_MAX: usize = AUTHORITY_OP_BYTES_MAX + 4096;
+
+// --- The social plug-ins (plugins.md) ---
+
+/// Most reviews one change may add: each costs three signature checks on import.
+pub const REVIEWS_PER_CHANGE_MAX: usize = 64;
+
+/// Largest review text, in bytes.
+pub const REVIEW_TEXT_MAX: usize = 2000;
+
+/// Most sources (nodes and communities) one node follows.
+pub const FOLLOWING_MAX: usize = 1024;

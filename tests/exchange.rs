@@ -1,6 +1,7 @@
-//! Exchanges through the binary over a stick: a buyer proposes, the seller accepts, both
-//! complete, one sync at a time; and a step crafted by someone who is not a party is
-//! refused on import, leaving the store unchanged.
+//! Exchanges and reviews through the binary over a stick: a buyer proposes, the seller
+//! accepts, both complete, one sync at a time, then each reviews the other once and a
+//! third member reads their reputations; and steps and reviews crafted by someone who
+//! may not make them are refused on import, leaving the store unchanged.
 
 mod common;
 
@@ -56,6 +57,100 @@ fn an_exchange_goes_one_step_at_a_time_over_a_stick() {
     }
     let list = ok(b, &["exchange", "list"]);
     assert!(list.contains("completed between Buyer (you) and Seller"), "{list}");
+
+    // Reviews: each party once; nobody else.
+    assert!(ok(b, &["review", &id, "--rating", "4", "--text", "fresh eggs"]).contains("You rated Seller ★★★★☆"));
+    let again = caravan(b, &["review", &id, "--rating", "5"]);
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already"), "{again:?}");
+    let outsider = caravan(t, &["review", &id, "--rating", "1"]);
+    assert!(String::from_utf8_lossy(&outsider.stderr).contains("not a party"), "{outsider:?}");
+    let bad = caravan(s, &["review", &id, "--rating", "6"]);
+    assert!(!bad.status.success());
+    ok(s, &["review", &id, "--rating", "5", "--text", "paid on the day"]);
+    round();
+    let seller = ok(t, &["reputation", "Seller"]);
+    assert!(seller.starts_with("Seller: 4.0 of 5 from 1 counterparty you are tied to"), "{seller}");
+    assert!(seller.contains("\"fresh eggs\""), "{seller}");
+    let buyer: serde_json::Value = serde_json::from_str(&ok(t, &["reputation", "Buyer", "--json"])).unwrap();
+    assert_eq!(buyer["tied"]["counterparties"], 1);
+    assert_eq!(buyer["tied"]["distribution"], serde_json::json!([0, 0, 0, 0, 1]));
+    assert_eq!(buyer["reviews"][0]["tie"], "contact", "the seller is the third's contact");
+    let nobody = ok(t, &["reputation", &common::node_id(t)]);
+    assert!(nobody.contains("no reviews"), "{nobody}");
+}
+
+/// Reviews a normal client never writes, signed by a member: of an exchange the other
+/// party never completed, by someone who is not a party, a second one, one whose text
+/// was changed after signing. Every member refuses each with the rule it breaks, and
+/// its store is unchanged.
+#[test]
+fn a_review_without_a_completed_exchange_is_refused_on_import() {
+    use caravan::plugin::exchange::{ExchangeRef, Proof};
+    use caravan::plugin::review;
+    let (mut s, mut b, mut t) = (node("Seller"), node("Buyer"), node("Third"));
+    for x in [&mut b, &mut t] {
+        s.node.add_contact(&x.node.card(), &[Audience::Friends]).unwrap();
+        x.node.add_contact(&s.node.card(), &[]).unwrap();
+    }
+    let cid = s.node.create_community("Growers", "").unwrap();
+    s.node.invite(&cid, &b.node.card(), Role::Member).unwrap();
+    s.node.invite(&cid, &t.node.card(), Role::Member).unwrap();
+    let all = s.node.export(caravan::Target::Everyone).unwrap();
+    for x in [&mut b, &mut t] {
+        x.node.import_many(all.iter().map(Vec::as_slice)).unwrap();
+    }
+    let (si, bi, ti) =
+        (common::identity_of(s.home.path()), common::identity_of(b.home.path()), common::identity_of(t.home.path()));
+    let x = ExchangeRef { proposer: bi.node_id(), n: 1, seller: si.node_id() };
+    let doc = DocId::parse(&format!("c/{cid}/reviews")).unwrap();
+    let good = review::write(&bi, &x, [Proof::sign(&bi, &x), Proof::sign(&si, &x)], 5, "fine", 1).unwrap();
+    // The seller never completed: its proof is a copy of the buyer's.
+    let one_sided = {
+        let mut r = good.clone();
+        let p = Proof::sign(&bi, &x).encode();
+        r[10 + 96..10 + 192].copy_from_slice(&p);
+        r
+    };
+    let mut edited = good.clone();
+    *edited.last_mut().unwrap() = b'!';
+    // (who signs, key, value, the rule's words)
+    let cases: Vec<(&caravan::Identity, String, Vec<u8>, &str)> = vec![
+        (&bi, review::key(&bi.node_id(), &x), one_sided, "both parties signed"),
+        (&bi, review::key(&bi.node_id(), &x), edited, "both parties signed"),
+        (&ti, review::key(&bi.node_id(), &x), good.clone(), "its own reviews"),
+        (&ti, review::key(&ti.node_id(), &x), good.clone(), "both parties signed"),
+    ];
+    let (genesis_b, chain_b) = b.node.membership_proof(&cid).unwrap();
+    let (genesis_t, chain_t) = t.node.membership_proof(&cid).unwrap();
+    for (who, key, value, rule_words) in cases {
+        let (genesis, chain) = if who.node_id() == bi.node_id() {
+            (genesis_b, chain_b.clone())
+        } else {
+            (genesis_t, chain_t.clone())
+        };
+        let forged = forge_batch(
+            who,
+            &who.node_id().endpoint(),
+            &doc.to_string(),
+            &cid.endpoint(),
+            None,
+            Some(genesis),
+            chain,
+            &common::bytes_change_by(&who.signing_public(), &key, &value),
+        );
+        for n in [&mut s, &mut b, &mut t] {
+            let before = n.node.fingerprint().unwrap();
+            let r = n.node.import(&forged).unwrap();
+            match r.outcomes.as_slice() {
+                [Outcome::Rejected(Rejection::Rule { kind, rule })] => {
+                    assert_eq!(kind, "reviews");
+                    assert!(rule.contains(rule_words), "{rule}");
+                }
+                other => panic!("{key}: {other:?}"),
+            }
+            assert_eq!(n.node.fingerprint().unwrap(), before);
+        }
+    }
 }
 
 /// A third member signs a step in someone else's exchange (a change a normal client

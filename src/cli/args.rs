@@ -60,6 +60,55 @@ pub(crate) enum Command {
     /// it off). Each step travels with your next sync.
     #[command(subcommand)]
     Exchange(ExchangeCommand),
+    /// Review an exchange both of you completed: a rating 1 to 5 and a few words, once.
+    /// The review carries both parties' signed proofs, so anyone who reads it can check
+    /// it; it goes to the community's public part with your next sync.
+    Review {
+        /// The exchange's id (or its first characters), from `caravan exchange list`.
+        exchange: String,
+        /// 1 (poor) to 5 (excellent).
+        #[arg(long, value_parser = clap::value_parser!(u8).range(1..=5))]
+        rating: u8,
+        /// What you would tell others about it.
+        #[arg(long, value_name = "TEXT", default_value = "")]
+        text: String,
+    },
+    /// A node's reputation as you see it: what its counterparties said of it, counted
+    /// through your ties to them (yourself and your contacts count twice, members of your
+    /// communities once). Reviews by nodes you have no tie to are shown apart and count
+    /// for nothing, so strangers vouching for each other change nothing for you.
+    Reputation {
+        /// The node: its name (a contact or a member of your communities), id or card.
+        node: String,
+        /// Print JSON (node ids, times in ms).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Follow the public content of a node (its public profile and posts) or of a
+    /// community (its public part: name, public market, reviews), like an RSS feed: every
+    /// link then brings it, whoever carries it, and you pass it on to other followers.
+    Follow {
+        /// A name (contact, member, or one of your communities), a contact card, a node id,
+        /// or a community id (with --community).
+        source: String,
+        /// The id is a community's.
+        #[arg(long)]
+        community: bool,
+    },
+    /// Stop following a node or a community (what was read stays).
+    Unfollow {
+        /// As for `caravan follow`.
+        source: String,
+        /// The id is a community's.
+        #[arg(long)]
+        community: bool,
+    },
+    /// What you follow.
+    Following {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Show one of a community's documents as its kind reads it (feed, roster, wiki,
     /// public, market, market-public, or `wiki/<page id>`), whatever the kind.
     Show {

@@ -32,6 +32,11 @@ pub(crate) fn dispatch(home: &Path, command: Command) -> Result<(), String> {
         Command::Wiki(c) => commands::wiki::run(home, c),
         Command::Market(c) => commands::market::run(home, c),
         Command::Exchange(c) => commands::exchange::run(home, c),
+        Command::Review { exchange, rating, text } => commands::social::review(home, &exchange, rating, &text),
+        Command::Reputation { node, json } => commands::social::reputation(home, &node, json),
+        Command::Follow { source, community } => commands::social::follow(home, &source, community, true),
+        Command::Unfollow { source, community } => commands::social::follow(home, &source, community, false),
+        Command::Following { json } => commands::social::following(home, json),
         Command::Show { community, kind } => commands::kinds::show(home, &community, &kind),
         Command::Kinds { json } => commands::kinds::list(json),
         Command::Post { community, text, friends_of_members } => {

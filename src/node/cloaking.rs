@@ -48,8 +48,11 @@ impl Node {
         keys: &HashMap<String, [u8; 32]>,
         contacts: &HashSet<NodeId>,
         communities: &HashSet<CommunityId>,
+        followed: &super::follow::FollowSet,
     ) -> Result<HashMap<[u8; cloak::TAG_LEN], Route>, Error> {
-        let routes = self.route_set(r, keys, contacts, communities)?;
+        let mut routes = self.route_set(r, keys, contacts, communities)?;
+        routes.extend(followed.nodes.iter().map(|n| Route::public(&format!("p/{n}"))));
+        routes.extend(followed.communities.iter().map(|c| Route::public(&format!("c/{c}"))));
         let today = cloak::day_of(now);
         let back = self.lifetime_cap_ms.div_ceil(cloak::DAY_MS) as u32 + 1;
         let mut out = HashMap::with_capacity(routes.len() * (back as usize + 2));

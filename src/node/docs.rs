@@ -96,14 +96,18 @@ impl Node {
     /// carried bundles, whose signatures and authors were checked when they arrived.
     /// `None` for documents this node keeps itself.
     pub(super) fn carried_doc(&self, r: &impl Reads, id: DocId) -> Result<Option<AutoCommit>, Error> {
+        let followed = super::follow::follow_set(r)?;
         let kept = match id {
             DocId::Profile { owner, audience } => {
                 audience != Audience::Public
                     || owner == self.node_id()
+                    || followed.nodes.contains(&owner)
                     || self.contact_card(r, &owner)?.is_some()
                     || r.grants()?.iter().any(|(k, _)| k.starts_with(&format!("p/{owner}/")))
             }
-            DocId::Community { id: cid, part } => part != Part::PUBLIC || self.membership(r, &cid).is_ok(),
+            DocId::Community { id: cid, .. } => {
+                !id.is_public() || followed.communities.contains(&cid) || self.membership(r, &cid).is_ok()
+            }
         };
         if kept {
             return Ok(None);

@@ -109,9 +109,10 @@ impl Node {
             (StepKind::Completed, State::Proposed) => &[StepKind::Accepted, StepKind::Completed],
             _ => std::slice::from_ref(&step),
         };
-        self.edit_kind(&cid, EXCHANGE, |d, me, now| {
+        let identity = self.identity.clone();
+        self.edit_kind(&cid, EXCHANGE, |d, _, now| {
             for s in steps {
-                exchange::step(d, me, &x, *s, now)?;
+                exchange::step(d, &identity, &x, *s, now)?;
             }
             Ok(())
         })?;

@@ -168,8 +168,10 @@ impl Node {
             }
             keys.insert(k, g.key);
         }
-        let routes = Arc::new(self.routes(r, now, &keys, &contacts, &communities)?);
+        let followed = Arc::new(super::follow::follow_set(r)?);
+        let routes = Arc::new(self.routes(r, now, &keys, &contacts, &communities, &followed)?);
         Ok(Ctx {
+            followed,
             identity: self.identity.clone(),
             me: self.node_id(),
             routes,

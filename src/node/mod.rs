@@ -36,6 +36,7 @@ mod docs;
 mod exchange;
 mod export;
 mod fof;
+mod follow;
 mod fom;
 mod grant;
 mod history;
@@ -53,6 +54,7 @@ mod profile;
 mod query;
 mod release;
 mod reports;
+mod reputation;
 mod seal;
 mod signal;
 #[cfg(test)]
@@ -60,9 +62,11 @@ mod testkit;
 
 pub use crate::report::{ImportReport, LinkPlan, LinkSummary, Outcome, Outgoing, WaitReason};
 pub use authority::Removal;
+pub use follow::Followed;
 pub use history::{PageAt, PageVersion};
 pub use limits::MemberLimits;
 pub use reports::{Circle, CommunityInfo, Contact, ContactChange, CustodyStatus, Event, InviteInfo, ProfileField};
+pub use reputation::{Reputation, Standing, Tie};
 
 use import::Import;
 use ledger::Ledger;

@@ -32,6 +32,8 @@ pub(super) struct Ctx {
     pub(super) contacts: HashSet<NodeId>,
     /// Communities we are a member of: we read their public part too.
     pub(super) communities: HashSet<CommunityId>,
+    /// Nodes and communities whose public content we follow (`follow.rs`).
+    pub(super) followed: Arc<super::follow::FollowSet>,
     /// Certificates whose signatures already verified.
     pub(super) certs: Arc<HashSet<[u8; 32]>>,
     pub(super) now: u64,
@@ -332,15 +334,17 @@ pub(super) fn check_inner(bytes: &[u8], ctx: &Ctx, certs: &mut NewCerts) -> Resu
 }
 
 /// Whether this node reads (merges) a document: its own profile, its contacts' (and
-/// those of nodes that granted it a key), its communities', and anything it holds the
-/// key of. Everything else it carries unread, within the relay quota.
+/// those of nodes that granted it a key), its communities', what it follows, and
+/// anything it holds the key of. Everything else it carries unread, within the relay quota.
 fn reads(doc: DocId, ctx: &Ctx) -> bool {
     if !doc.is_public() {
         return true; // opened with a key we were given
     }
     match doc {
-        DocId::Profile { owner, .. } => owner == ctx.me || ctx.contacts.contains(&owner),
-        DocId::Community { id, .. } => ctx.communities.contains(&id),
+        DocId::Profile { owner, .. } => {
+            owner == ctx.me || ctx.contacts.contains(&owner) || ctx.followed.nodes.contains(&owner)
+        }
+        DocId::Community { id, .. } => ctx.communities.contains(&id) || ctx.followed.communities.contains(&id),
     }
 }
 

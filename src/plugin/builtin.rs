@@ -285,7 +285,7 @@ mod tests {
     fn the_feed_admits_only_the_authors_own_posts() {
         let (me, other) = (NodeId([1; 20]), NodeId([2; 20]));
         let by = Writer { node: me, role: Some(Role::Owner) };
-        let put = |key: String| Op { target: Target::Root, key: Key::Map(key), action: Action::Put };
+        let put = |key: String| Op::new(Target::Root, Key::Map(key), Action::Put);
         assert_eq!(Feed.check(&by, &[put(format!("post/1796000000000/{me}"))]), Ok(()));
         assert_eq!(Feed.check(&by, &[put(format!("post/1796000000000/{me}/2"))]), Ok(()));
         // Not even an owner writes another member's post, or outside the posts.

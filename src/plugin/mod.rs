@@ -43,6 +43,7 @@ pub mod exchange;
 pub mod market;
 pub mod ops;
 pub mod registry;
+pub mod review;
 pub mod wiki;
 
 pub use ops::{Action, Key, Op, Target};
@@ -198,7 +199,7 @@ mod tests {
     use super::*;
 
     fn op(target: Target, key: &str, action: Action) -> Op {
-        Op { target, key: Key::Map(key.into()), action }
+        Op::new(target, Key::Map(key.into()), action)
     }
 
     #[test]
@@ -220,7 +221,7 @@ mod tests {
             op(Target::Root, &theirs, Action::Delete),
             op(Target::Root, "title", Action::Put),
             op(Target::Others, "text", Action::Put),
-            Op { target: Target::Root, key: Key::Seq, action: Action::Put },
+            Op::new(Target::Root, Key::Seq, Action::Put),
         ] {
             let ops = [op(Target::Root, &mine, Action::Put), bad.clone()];
             assert_eq!(own_items(&ops, &by, owner, rule), Err(Broken { rule }), "{bad:?}");

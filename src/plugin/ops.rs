@@ -4,7 +4,7 @@
 //! node judges a change alike, whatever it holds of the document.
 
 use automerge::legacy::{self, ObjectId};
-use automerge::{ActorId, Change, ObjType};
+use automerge::{ActorId, Change, ObjType, ScalarValue};
 
 /// The object an operation changes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,7 +42,7 @@ pub enum Action {
 }
 
 /// One operation of a change.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Op {
     /// The object it changes.
     pub target: Target,
@@ -50,9 +50,28 @@ pub struct Op {
     pub key: Key,
     /// What it does.
     pub action: Action,
+    /// The value a `Put` sets (`None` for other actions).
+    pub value: Option<ScalarValue>,
+    /// Whether it replaces or deletes a value its author had seen (an Automerge
+    /// operation's predecessors): a first `Put` of a key overwrites nothing.
+    pub overwrites: bool,
 }
 
 impl Op {
+    /// An operation that sets no value and overwrites nothing (for tests and rules that
+    /// look only at targets and keys).
+    pub fn new(target: Target, key: Key, action: Action) -> Self {
+        Op { target, key, action, value: None, overwrites: false }
+    }
+
+    /// The bytes a `Put` of a byte string sets.
+    pub fn bytes(&self) -> Option<&[u8]> {
+        match &self.value {
+            Some(ScalarValue::Bytes(b)) => Some(b),
+            _ => None,
+        }
+    }
+
     /// The map key, if the operation is on a map.
     pub fn map_key(&self) -> Option<&str> {
         match &self.key {
@@ -67,10 +86,10 @@ impl Op {
 pub fn ops_of(change: &Change) -> Option<Vec<Op>> {
     let expanded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| change.decode())).ok()?;
     let author = change.actor_id();
-    Some(expanded.operations.iter().map(|op| view(op, author)).collect())
+    Some(expanded.operations.into_iter().map(|op| view(op, author)).collect())
 }
 
-fn view(op: &legacy::Op, author: &ActorId) -> Op {
+fn view(op: legacy::Op, author: &ActorId) -> Op {
     let target = match &op.obj {
         ObjectId::Root => Target::Root,
         ObjectId::Id(id) if id.actor() == author => Target::Own,
@@ -80,14 +99,15 @@ fn view(op: &legacy::Op, author: &ActorId) -> Op {
         legacy::Key::Map(k) => Key::Map(k.to_string()),
         legacy::Key::Seq(_) => Key::Seq,
     };
-    let action = match &op.action {
-        legacy::OpType::Make(t) => Action::Make(*t),
-        legacy::OpType::Delete => Action::Delete,
-        legacy::OpType::Increment(_) => Action::Increment,
-        legacy::OpType::Put(_) => Action::Put,
-        legacy::OpType::MarkBegin(_) | legacy::OpType::MarkEnd(_) => Action::Mark,
+    let overwrites = !op.pred.is_empty();
+    let (action, value) = match op.action {
+        legacy::OpType::Make(t) => (Action::Make(t), None),
+        legacy::OpType::Delete => (Action::Delete, None),
+        legacy::OpType::Increment(_) => (Action::Increment, None),
+        legacy::OpType::Put(v) => (Action::Put, Some(v)),
+        legacy::OpType::MarkBegin(_) | legacy::OpType::MarkEnd(_) => (Action::Mark, None),
     };
-    Op { target, key, action }
+    Op { target, key, action, value, overwrites }
 }
 
 #[cfg(test)]
@@ -111,9 +131,11 @@ mod tests {
         doc.insert(&list, 0, "first").unwrap();
         let c = last_change(&mut doc);
         let ops = ops_of(&c).unwrap();
-        assert_eq!(ops[0], Op { target: Target::Root, key: Key::Map("title".into()), action: Action::Put });
+        assert_eq!(ops[0].target, Target::Root);
+        assert_eq!(ops[0].key, Key::Map("title".into()));
+        assert_eq!((ops[0].action, ops[0].value.clone(), ops[0].overwrites), (Action::Put, Some("x".into()), false));
         assert_eq!(ops[1].action, Action::Make(ObjType::List));
-        assert_eq!(ops[2], Op { target: Target::Own, key: Key::Seq, action: Action::Put });
+        assert_eq!((&ops[2].target, &ops[2].key, ops[2].action), (&Target::Own, &Key::Seq, Action::Put));
         // Someone else changes A's list: the target is another's object.
         let mut other = doc.fork().with_actor(b);
         other.insert(&list, 1, "second").unwrap();
@@ -122,6 +144,13 @@ mod tests {
         let theirs = other.get_last_local_change().unwrap();
         let ops = ops_of(&theirs).unwrap();
         assert_eq!(ops[0].target, Target::Others);
-        assert_eq!(ops[1], Op { target: Target::Root, key: Key::Map("title".into()), action: Action::Delete });
+        assert_eq!(ops[1], Op { overwrites: true, ..Op::new(Target::Root, Key::Map("title".into()), Action::Delete) });
+        // A second put of a key replaces the value its author saw.
+        other.put(ROOT, "count", 1u64).unwrap();
+        other.commit();
+        other.put(ROOT, "count", 2u64).unwrap();
+        other.commit();
+        let again = ops_of(&other.get_last_local_change().unwrap()).unwrap();
+        assert!(again[0].overwrites && again[0].value == Some(ScalarValue::Uint(2)));
     }
 }

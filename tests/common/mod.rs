@@ -155,6 +155,22 @@ pub fn changes_by(actor: &[u8; 32], key: &str, value: &str) -> Vec<Vec<u8>> {
     d.get_changes(&[]).iter().map(|c| c.raw_bytes().to_vec()).collect()
 }
 
+/// Raw Automerge changes made by `actor` putting `value` (bytes) at `key` of a fresh
+/// document.
+pub fn bytes_change_by(actor: &[u8; 32], key: &str, value: &[u8]) -> Vec<Vec<u8>> {
+    use automerge::transaction::Transactable;
+    let mut d = automerge::AutoCommit::new().with_actor(automerge::ActorId::from(actor.to_vec()));
+    d.put(automerge::ROOT, key, value.to_vec()).unwrap();
+    d.commit();
+    d.get_changes(&[]).iter().map(|c| c.raw_bytes().to_vec()).collect()
+}
+
+/// The identity of a test node, read from its home (for forging what only it can sign).
+pub fn identity_of(home: &std::path::Path) -> Identity {
+    let secret: [u8; 64] = std::fs::read(home.join("identity.key")).unwrap().try_into().unwrap();
+    Identity::from_secret_bytes(&secret)
+}
+
 /// Hash of a file's bytes (to show a store file did not change).
 pub fn file_digest(path: &std::path::Path) -> blake3::Hash {
     blake3::hash(&std::fs::read(path).unwrap())

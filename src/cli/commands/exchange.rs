@@ -52,7 +52,7 @@ fn list(node: &mut caravan::Node, json: bool) -> Result<(), String> {
                         "id": x.id, "community": cid.to_string(), "listing": x.listing,
                         "proposer": x.proposer.to_string(), "seller": x.seller.to_string(),
                         "note": x.note, "proposed_unix_ms": x.proposed_unix_ms, "state": x.state.as_str(),
-                        "completed_by": x.completed_by.iter().map(|n| n.to_string()).collect::<Vec<_>>(),
+                        "completed_by": x.completed_by.iter().map(|(n, _)| n.to_string()).collect::<Vec<_>>(),
                     })
                 })
                 .collect(),

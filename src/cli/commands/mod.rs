@@ -18,6 +18,7 @@ pub(crate) mod market;
 pub(crate) mod node;
 pub(crate) mod profile;
 pub(crate) mod relay;
+pub(crate) mod social;
 pub(crate) mod status;
 pub(crate) mod sync;
 pub(crate) mod wiki;
