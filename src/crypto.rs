@@ -60,6 +60,10 @@ pub const CONTEXT_SLOTS_SIGNATURE: &str = "caravan 2026-12 slot grant signature 
 pub const CONTEXT_EXCHANGE_COMPLETED: &str = "caravan 2026-12 exchange completed v1";
 /// A party's signature over its review of an exchange (`plugins.md`, "reviews").
 pub const CONTEXT_REVIEW_SIGNATURE: &str = "caravan 2026-12 exchange review v1";
+/// A leaf of a poll's Merkle tree of counted positions (`plugins.md`, "polls").
+pub const CONTEXT_POLL_LEAF: &str = "caravan 2026-12 poll position v1";
+/// An inner node of a poll's Merkle tree.
+pub const CONTEXT_POLL_NODE: &str = "caravan 2026-12 poll tree node v1";
 
 /// Bytes of an XChaCha20 nonce.
 pub const NONCE_BYTES: usize = 24;

@@ -453,3 +453,9 @@ pub const REVIEW_TEXT_MAX: usize = 2000;
 
 /// Most sources (nodes and communities) one node follows.
 pub const FOLLOWING_MAX: usize = 1024;
+
+/// Most options a poll offers.
+pub const POLL_OPTIONS_MAX: usize = 32;
+
+/// Most authority heads a poll cites, and document heads a poll's close names.
+pub const POLL_HEADS_MAX: usize = 64;

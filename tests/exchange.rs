@@ -123,11 +123,8 @@ fn a_review_without_a_completed_exchange_is_refused_on_import() {
     let (genesis_b, chain_b) = b.node.membership_proof(&cid).unwrap();
     let (genesis_t, chain_t) = t.node.membership_proof(&cid).unwrap();
     for (who, key, value, rule_words) in cases {
-        let (genesis, chain) = if who.node_id() == bi.node_id() {
-            (genesis_b, chain_b.clone())
-        } else {
-            (genesis_t, chain_t.clone())
-        };
+        let (genesis, chain) =
+            if who.node_id() == bi.node_id() { (genesis_b, chain_b.clone()) } else { (genesis_t, chain_t.clone()) };
         let forged = forge_batch(
             who,
             &who.node_id().endpoint(),

@@ -84,6 +84,16 @@ pub(crate) enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Ask a community's members a question, vote, close with a checkable count.
+    #[command(subcommand)]
+    Poll(PollCommand),
+    /// Vote in a poll (again to change your vote: your latest counts).
+    Vote {
+        /// The poll's id (or its first characters), from `caravan poll list`.
+        poll: String,
+        /// The option: its text, or its number as `poll show` lists it.
+        option: String,
+    },
     /// Follow the public content of a node (its public profile and posts) or of a
     /// community (its public part: name, public market, reviews), like an RSS feed: every
     /// link then brings it, whoever carries it, and you pass it on to other followers.
@@ -584,4 +594,45 @@ pub(crate) fn default_home() -> PathBuf {
     }
     let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
     home.join(".local/share/caravan")
+}
+
+#[derive(Subcommand)]
+pub(crate) enum PollCommand {
+    /// Ask a question. Who is a member now may vote; ballots are open (every member sees
+    /// every vote). It ends when an owner closes it.
+    Create {
+        /// Community name or id.
+        community: String,
+        /// The question.
+        question: String,
+        /// An option (give 2 to 32).
+        #[arg(long = "option", value_name = "TEXT", required = true)]
+        options: Vec<String>,
+        /// Keep it open at least this many days (an owner closes it after).
+        #[arg(long, value_name = "DAYS")]
+        closes: Option<u32>,
+    },
+    /// The polls of your communities (or of one), newest first.
+    List {
+        /// Community name or id.
+        community: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A poll: its options and votes, and for a closed poll, whether your own recount
+    /// matches the owner's count.
+    Show {
+        /// The poll's id (or its first characters).
+        poll: String,
+        /// Print JSON (node ids, counted positions, Merkle roots in hex).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Close a poll (owners): count the votes here and commit to the count, which every
+    /// member can recount.
+    Close {
+        /// The poll's id (or its first characters).
+        poll: String,
+    },
 }

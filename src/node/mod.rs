@@ -49,6 +49,7 @@ mod limits;
 mod live;
 mod market;
 mod merge;
+mod poll;
 mod preopen;
 mod profile;
 mod query;
@@ -65,6 +66,7 @@ pub use authority::Removal;
 pub use follow::Followed;
 pub use history::{PageAt, PageVersion};
 pub use limits::MemberLimits;
+pub use poll::PollView;
 pub use reports::{Circle, CommunityInfo, Contact, ContactChange, CustodyStatus, Event, InviteInfo, ProfileField};
 pub use reputation::{Reputation, Standing, Tie};
 

@@ -42,6 +42,7 @@ pub mod builtin;
 pub mod exchange;
 pub mod market;
 pub mod ops;
+pub mod poll;
 pub mod registry;
 pub mod review;
 pub mod wiki;

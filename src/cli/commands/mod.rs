@@ -16,6 +16,7 @@ pub(crate) mod feed;
 pub(crate) mod kinds;
 pub(crate) mod market;
 pub(crate) mod node;
+pub(crate) mod poll;
 pub(crate) mod profile;
 pub(crate) mod relay;
 pub(crate) mod social;
