@@ -64,6 +64,10 @@ pub const CONTEXT_REVIEW_SIGNATURE: &str = "caravan 2026-12 exchange review v1";
 pub const CONTEXT_POLL_LEAF: &str = "caravan 2026-12 poll position v1";
 /// An inner node of a poll's Merkle tree.
 pub const CONTEXT_POLL_NODE: &str = "caravan 2026-12 poll tree node v1";
+/// A certificate statement's hash, and the hashes inside one (`plugins.md`, "certificates").
+pub const CONTEXT_CERT_STATEMENT: &str = "caravan 2026-12 certificate statement v1";
+/// A certifier's signature over a certificate statement.
+pub const CONTEXT_CERTIFICATE: &str = "caravan 2026-12 certificate signature v1";
 
 /// Bytes of an XChaCha20 nonce.
 pub const NONCE_BYTES: usize = 24;

@@ -63,8 +63,8 @@ pub use error::{Error, Rejection};
 pub use handle::{Change, Handle, What};
 pub use identity::{ContactCard, Identity, NodeId};
 pub use node::{
-    Circle, CommunityInfo, Contact, ContactChange, CustodyStatus, Event, Followed, ImportReport, InviteInfo, LinkPlan,
-    LinkSummary, Node, Outcome, Outgoing, PageAt, PageVersion, PollView, ProfileField, Removal, Reputation, Standing,
-    Tie, WaitReason, bundle_digest,
+    CertView, Certify, Circle, CommunityInfo, Contact, ContactChange, CustodyStatus, Event, Followed, ImportReport,
+    InviteInfo, LinkPlan, LinkSummary, Node, Outcome, Outgoing, PageAt, PageVersion, PollView, ProfileField, Removal,
+    Reputation, Standing, Tie, WaitReason, bundle_digest,
 };
 pub use sync::Target;

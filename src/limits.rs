@@ -459,3 +459,12 @@ pub const POLL_OPTIONS_MAX: usize = 32;
 
 /// Most authority heads a poll cites, and document heads a poll's close names.
 pub const POLL_HEADS_MAX: usize = 64;
+
+/// Largest certification threshold (certifiers who must sign the same statement).
+pub const CERT_THRESHOLD_MAX: u8 = 16;
+
+/// Most signatures one certificate statement gathers (beyond, the rest are not read).
+pub const CERT_SIGNERS_MAX: usize = 64;
+
+/// Longest skill a certificate names, in bytes.
+pub const CERT_SKILL_MAX: usize = 200;

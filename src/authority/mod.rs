@@ -60,6 +60,20 @@ pub enum Action {
     },
     /// Only a new community key (see [`Rekey`]).
     Rekey,
+    /// Makes a member one of the community's certifiers (`on`), or no longer (`plugins.md`,
+    /// "certificates").
+    Certifier {
+        /// Ed25519 key of the member.
+        member: [u8; 32],
+        /// Whether it certifies from now on.
+        on: bool,
+    },
+    /// Sets how many certifiers must sign the same statement for a certificate to hold
+    /// (1 to [`crate::limits::CERT_THRESHOLD_MAX`]; 1 until an owner sets it).
+    Threshold {
+        /// The number.
+        k: u8,
+    },
 }
 
 impl Action {
@@ -70,8 +84,9 @@ impl Action {
             | Action::SetRole { member, .. }
             | Action::Remove { member }
             | Action::Quarantine { member }
-            | Action::Release { member } => Some(member),
-            Action::Leave | Action::Rekey => None,
+            | Action::Release { member }
+            | Action::Certifier { member, .. } => Some(member),
+            Action::Leave | Action::Rekey | Action::Threshold { .. } => None,
         }
     }
 
@@ -85,6 +100,8 @@ impl Action {
             Action::Quarantine { .. } => "quarantine",
             Action::Release { .. } => "release",
             Action::Rekey => "rekey",
+            Action::Certifier { .. } => "certifier",
+            Action::Threshold { .. } => "threshold",
         }
     }
 }
@@ -217,6 +234,9 @@ mod tests {
             Action::Quarantine { member: b.signing_public() },
             Action::Release { member: b.signing_public() },
             Action::Rekey,
+            Action::Certifier { member: b.signing_public(), on: true },
+            Action::Certifier { member: b.signing_public(), on: false },
+            Action::Threshold { k: 3 },
         ];
         for action in actions {
             let op = Op { community: cid, author: a.signing_public(), follows: vec![[1; 32]], action, rekey: None };

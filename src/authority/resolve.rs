@@ -90,6 +90,10 @@ pub struct State {
     pub changed_by: BTreeMap<[u8; 32], OpId>,
     /// What each resolved operation follows (for `saw`).
     pub follows: BTreeMap<OpId, Vec<OpId>>,
+    /// Members an owner made certifiers (and not since unmade, removed or gone).
+    pub certifiers: BTreeSet<[u8; 32]>,
+    /// How many certifiers must sign the same statement (1 until an owner sets it).
+    pub threshold: u8,
 }
 
 impl State {
@@ -137,6 +141,8 @@ impl State {
             heads: Vec::new(),
             changed_by: BTreeMap::new(),
             follows: BTreeMap::new(),
+            certifiers: BTreeSet::new(),
+            threshold: 1,
         }
     }
 
@@ -251,7 +257,7 @@ pub fn resolve(founder: [u8; 32], ops: &[Signed]) -> State {
     let mut void: BTreeMap<usize, &'static str> = BTreeMap::new();
     let mut state = loop {
         match replay(founder, &g, &void) {
-            Replay::Done(state) => break state,
+            Replay::Done(state) => break *state,
             Replay::Again(more) => {
                 let before = void.len();
                 void.extend(more);
@@ -259,7 +265,7 @@ pub fn resolve(founder: [u8; 32], ops: &[Signed]) -> State {
                     // Cannot happen (a restart names an operation not yet void); a guard
                     // against looping forever all the same.
                     break match replay(founder, &g, &void) {
-                        Replay::Done(s) => s,
+                        Replay::Done(s) => *s,
                         Replay::Again(_) => State::new(founder),
                     };
                 }
@@ -291,7 +297,7 @@ pub fn resolve(founder: [u8; 32], ops: &[Signed]) -> State {
 }
 
 enum Replay {
-    Done(State),
+    Done(Box<State>),
     Again(Vec<(usize, &'static str)>),
 }
 
@@ -355,7 +361,7 @@ fn replay(founder: [u8; 32], g: &Graph, outer_void: &BTreeMap<usize, &'static st
         };
         state.log.push(Entry { id: s.id, author: s.op.author, action: s.op.action.clone(), outcome });
     }
-    Replay::Done(state)
+    Replay::Done(Box::new(state))
 }
 
 fn needs_owner(a: &Action) -> bool {
@@ -395,9 +401,13 @@ fn check(
             Action::SetRole { member, role } => member == author && *role != Role::Owner && owner,
             _ => false,
         };
-        let same_subject = matches!(op.action, Action::Add { .. } | Action::SetRole { .. } | Action::Remove { .. })
+        let same_subject = (matches!(op.action, Action::Add { .. } | Action::SetRole { .. } | Action::Remove { .. })
             && matches!(other.action, Action::Add { .. } | Action::SetRole { .. } | Action::Remove { .. })
-            && op.action.subject() == other.action.subject();
+            && op.action.subject() == other.action.subject())
+            || (matches!(op.action, Action::Certifier { .. })
+                && matches!(other.action, Action::Certifier { .. })
+                && op.action.subject() == other.action.subject())
+            || (matches!(op.action, Action::Threshold { .. }) && matches!(other.action, Action::Threshold { .. }));
         senior && (against_me || same_subject)
     });
     if overruled {
@@ -453,6 +463,8 @@ fn check(
         // any member could make every other member open new slots at will.
         Action::Rekey if !state.needs_rekey() => Err("nobody to rekey out"),
         Action::Rekey => Ok(()),
+        Action::Certifier { member, .. } if !state.members.contains_key(member) => Err("not a member"),
+        Action::Certifier { .. } | Action::Threshold { .. } => Ok(()),
     }
 }
 
@@ -498,6 +510,7 @@ fn apply(state: &mut State, ranks: &mut Ranks, s: &Signed, step: u64) -> Option<
         }
         Action::Remove { member } => {
             state.changed_by.insert(*member, s.id);
+            state.certifiers.remove(member);
             state.members.remove(member);
             ranks.owner.remove(member);
             state.gone.insert(*member);
@@ -505,6 +518,7 @@ fn apply(state: &mut State, ranks: &mut Ranks, s: &Signed, step: u64) -> Option<
         }
         Action::Leave => {
             state.changed_by.insert(op.author, s.id);
+            state.certifiers.remove(&op.author);
             state.members.remove(&op.author);
             ranks.owner.remove(&op.author);
             state.gone.insert(op.author);
@@ -517,6 +531,13 @@ fn apply(state: &mut State, ranks: &mut Ranks, s: &Signed, step: u64) -> Option<
             state.quarantined.remove(member);
         }
         Action::Rekey => {}
+        Action::Certifier { member, on: true } => {
+            state.certifiers.insert(*member);
+        }
+        Action::Certifier { member, on: false } => {
+            state.certifiers.remove(member);
+        }
+        Action::Threshold { k } => state.threshold = *k,
     }
     if let Some(k) = &op.rekey {
         let tag = epoch_tag(&s.id);

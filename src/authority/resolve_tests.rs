@@ -80,6 +80,40 @@ fn the_founder_alone_is_owner_and_invitations_add_members() {
 }
 
 #[test]
+fn owners_name_certifiers_and_the_threshold_the_senior_owner_decides_concurrently() {
+    let w = World::new(6);
+    let a = w.add(F, &[], A, Role::Owner);
+    let m = w.add(F, &[&a], M, Role::Member);
+    let n = w.add(F, &[&m], N, Role::Member);
+    let cert_m = w.op(F, &[&n], Action::Certifier { member: w.pk(M), on: true });
+    let cert_n = w.op(A, &[&n], Action::Certifier { member: w.pk(N), on: true });
+    // A member names no certifier and sets no threshold.
+    let by_member = w.op(M, &[&cert_m], Action::Certifier { member: w.pk(M), on: true });
+    let k_member = w.op(M, &[&cert_m], Action::Threshold { k: 1 });
+    // Two owners set the threshold concurrently: the founder's stands.
+    let k_f = w.op(F, &[&cert_m, &cert_n], Action::Threshold { k: 2 });
+    let k_a = w.op(A, &[&cert_m, &cert_n], Action::Threshold { k: 3 });
+    let ops = vec![a, m, n.clone(), cert_m, cert_n, by_member.clone(), k_member.clone(), k_f, k_a.clone()];
+    let s = w.resolve(&ops);
+    assert_eq!(s.certifiers, [w.pk(M), w.pk(N)].into_iter().collect());
+    assert_eq!(s.threshold, 2);
+    assert!(matches!(w.outcome(&s, &by_member), Outcome::Void(_)));
+    assert!(matches!(w.outcome(&s, &k_member), Outcome::Void(_)));
+    assert!(matches!(w.outcome(&s, &k_a), Outcome::Void(_)));
+    // A removed certifier certifies no more; one unmade neither.
+    let gone = w.remove(F, &[&k_a], N);
+    let unmade = w.op(F, &[&gone], Action::Certifier { member: w.pk(M), on: false });
+    let mut more = ops.clone();
+    more.extend([gone, unmade]);
+    let s = w.resolve(&more);
+    assert!(s.certifiers.is_empty());
+    // No certifier of a non-member.
+    let stranger = w.op(F, &[&n], Action::Certifier { member: w.pk(5), on: true });
+    let s = w.resolve(&[ops[0].clone(), ops[1].clone(), n, stranger.clone()]);
+    assert_eq!(w.outcome(&s, &stranger), Outcome::Void("not a member"));
+}
+
+#[test]
 fn mutual_concurrent_removal_the_senior_owner_stays() {
     let w = World::new(5);
     let a = w.add(F, &[], A, Role::Owner);

@@ -94,6 +94,34 @@ pub(crate) enum Command {
         /// The option: its text, or its number as `poll show` lists it.
         option: String,
     },
+    /// Certify, as one of a community's certifiers, a market listing (as it reads now) or
+    /// a member's skill. Once as many certifiers as the community asks signed the same
+    /// statement, the certificate holds; `--revoke` (owners) ends it.
+    Certify {
+        /// Community name or id.
+        community: String,
+        /// A listing's id (from `caravan market list`), or a member (name, id or card)
+        /// with --skill.
+        target: String,
+        /// The member's skill, in words.
+        #[arg(long, value_name = "TEXT")]
+        skill: Option<String>,
+        /// It holds for this many days (no end if not given).
+        #[arg(long, value_name = "DAYS")]
+        expires: Option<u32>,
+        /// Revoke this certificate instead (owners).
+        #[arg(long)]
+        revoke: bool,
+    },
+    /// The certificates about a member (its skills and listings) or one listing, in your
+    /// communities: who signed and whether each still holds.
+    Certificates {
+        /// A listing's id, or a member: name, id or card.
+        target: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Follow the public content of a node (its public profile and posts) or of a
     /// community (its public part: name, public market, reviews), like an RSS feed: every
     /// link then brings it, whoever carries it, and you pass it on to other followers.
@@ -408,6 +436,25 @@ pub(crate) enum CommunityCommand {
         community: String,
         /// The member: a name, node id or card.
         member: String,
+    },
+    /// Make a member one of the community's certifiers, who sign certificates for
+    /// listings and skills (owners); `--remove` to unmake one.
+    Certifier {
+        /// Community name or id.
+        community: String,
+        /// The member: a name, node id or card.
+        member: String,
+        /// No longer a certifier.
+        #[arg(long)]
+        remove: bool,
+    },
+    /// How many certifiers must sign the same statement for a certificate to hold
+    /// (owners; 1 until set).
+    Threshold {
+        /// Community name or id.
+        community: String,
+        /// 1 to 16.
+        k: u8,
     },
     /// Leave a community. What you have stays readable here; nothing new reaches you.
     Leave {

@@ -34,6 +34,10 @@ pub(crate) fn dispatch(home: &Path, command: Command) -> Result<(), String> {
         Command::Exchange(c) => commands::exchange::run(home, c),
         Command::Review { exchange, rating, text } => commands::social::review(home, &exchange, rating, &text),
         Command::Reputation { node, json } => commands::social::reputation(home, &node, json),
+        Command::Certify { community, target, skill, expires, revoke } => {
+            commands::certify::certify(home, &community, &target, skill, expires, revoke)
+        }
+        Command::Certificates { target, json } => commands::certify::list(home, &target, json),
         Command::Poll(c) => commands::poll::run(home, c),
         Command::Vote { poll, option } => commands::poll::vote(home, &poll, &option),
         Command::Follow { source, community } => commands::social::follow(home, &source, community, true),

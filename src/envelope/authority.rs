@@ -35,6 +35,8 @@ pub fn encode_auth_op(op: &Op) -> Vec<u8> {
         Action::Quarantine { member } => (4, Some(b(member)), None, None),
         Action::Release { member } => (5, Some(b(member)), None, None),
         Action::Rekey => (6, None, None, None),
+        Action::Certifier { member, on } => (7, Some(b(member)), None, Some(u8::from(*on))),
+        Action::Threshold { k } => (8, None, None, Some(*k)),
     };
     encode(&OpWire {
         c: b(&op.community.0),
@@ -86,6 +88,22 @@ pub fn decode_auth_op(bytes: &[u8]) -> Result<Op, EnvelopeError> {
         3 | 6 => {
             none(w.m.is_some() || w.x.is_some() || w.r.is_some())?;
             if w.t == 3 { Action::Leave } else { Action::Rekey }
+        }
+        7 => {
+            none(w.x.is_some())?;
+            let on = match w.r {
+                Some(0) => false,
+                Some(1) => true,
+                _ => return Err(EnvelopeError::Field("authority operation certifier flag")),
+            };
+            Action::Certifier { member: member()?, on }
+        }
+        8 => {
+            none(w.m.is_some() || w.x.is_some())?;
+            match w.r {
+                Some(k) if (1..=crate::limits::CERT_THRESHOLD_MAX).contains(&k) => Action::Threshold { k },
+                _ => return Err(EnvelopeError::Field("authority operation threshold")),
+            }
         }
         _ => return Err(EnvelopeError::Field("authority operation action")),
     };

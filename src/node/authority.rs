@@ -219,7 +219,7 @@ impl Node {
         Ok(())
     }
 
-    fn member_key(&mut self, r: &impl Reads, cid: &CommunityId, who: &NodeId) -> Result<[u8; 32], Error> {
+    pub(super) fn member_key(&mut self, r: &impl Reads, cid: &CommunityId, who: &NodeId) -> Result<[u8; 32], Error> {
         let state = self.resolved(r, cid)?.state.clone();
         state
             .members
@@ -230,7 +230,12 @@ impl Node {
             .ok_or_else(|| Error::Invalid(format!("{who} is not a member of this community")))
     }
 
-    fn require_owner(&mut self, r: &impl Reads, cid: &CommunityId, action: &'static str) -> Result<(), Error> {
+    pub(super) fn require_owner(
+        &mut self,
+        r: &impl Reads,
+        cid: &CommunityId,
+        action: &'static str,
+    ) -> Result<(), Error> {
         match self.my_role(r, cid)? {
             Role::Owner => Ok(()),
             role => Err(Error::NotPermitted { role, action }),

@@ -63,16 +63,19 @@ impl Node {
         if !kind.inspects_ops() {
             return Ok(None);
         }
-        let role = match id {
-            DocId::Community { id: cid, .. } => Some(self.membership(r, &cid)?.2),
-            DocId::Profile { .. } => None,
+        let (role, log) = match id {
+            DocId::Community { id: cid, .. } => {
+                let log = self.resolved(r, &cid).ok().map(|l| l.state.clone());
+                (Some(self.membership(r, &cid)?.2), log)
+            }
+            DocId::Profile { .. } => (None, None),
         };
         let by = Writer { node: self.node_id(), role };
         let actor = self.actor();
         let Some(state) = self.docs.get_mut(&id) else { return Ok(None) };
         for c in state.doc.get_changes(before).into_iter().filter(|c| *c.actor_id() == actor) {
             let ops = ops::ops_of(&c).unwrap_or_default();
-            if let Err(broken) = kind.check(&by, &ops) {
+            if let Err(broken) = kind.check_with_log(&by, &ops, log.as_deref()) {
                 return Ok(Some(Error::Rule { kind: kind.name().to_string(), rule: broken.rule.to_string() }));
             }
         }

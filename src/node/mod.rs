@@ -29,6 +29,7 @@ use crate::sync::{self, Target};
 
 mod authority;
 mod block;
+mod certify;
 mod cloaking;
 mod communities;
 mod custody;
@@ -63,6 +64,7 @@ mod testkit;
 
 pub use crate::report::{ImportReport, LinkPlan, LinkSummary, Outcome, Outgoing, WaitReason};
 pub use authority::Removal;
+pub use certify::{CertView, Certify};
 pub use follow::Followed;
 pub use history::{PageAt, PageVersion};
 pub use limits::MemberLimits;

@@ -317,7 +317,11 @@ pub(super) fn check_inner(bytes: &[u8], ctx: &Ctx, certs: &mut NewCerts) -> Resu
             }
             // Only now, for content this node reads from an author who may write it.
             let changes = crate::batch::decode_changes(&batch)?;
-            actors(doc, &header, &batch, role, &changes)?;
+            let log = match doc {
+                DocId::Community { id, .. } => ctx.authority.get(&id).map(|s| &**s),
+                DocId::Profile { .. } => None,
+            };
+            actors(doc, &header, &batch, role, &changes, log)?;
             let verified = Verified {
                 doc,
                 author: source,
@@ -411,7 +415,14 @@ fn rules(
 
 /// Every change is the signer's own and keeps its kind's write rule, except in an owner's
 /// community snapshot (which vouches for every member's changes).
-fn actors(doc: DocId, header: &Header, batch: &Batch, role: Option<Role>, changes: &[Change]) -> Result<(), Rejection> {
+fn actors(
+    doc: DocId,
+    header: &Header,
+    batch: &Batch,
+    role: Option<Role>,
+    changes: &[Change],
+    log: Option<&crate::authority::State>,
+) -> Result<(), Rejection> {
     // Every node reads the whole authority log each time it moves: no change in it may
     // be bigger than one operation needs (snapshots included).
     if matches!(doc, DocId::Community { part: Part::AUTHORITY, .. })
@@ -436,7 +447,7 @@ fn actors(doc: DocId, header: &Header, batch: &Batch, role: Option<Role>, change
         let by = Writer { node: header.author, role };
         for c in changes {
             let ops = crate::plugin::ops::ops_of(c).ok_or(Rejection::DecoderFailed)?;
-            if let Err(broken) = kind.check(&by, &ops) {
+            if let Err(broken) = kind.check_with_log(&by, &ops, log) {
                 return Err(Rejection::Rule { kind: kind.name().to_string(), rule: broken.rule.to_string() });
             }
         }

@@ -39,6 +39,7 @@ macro_rules! kind_basics {
 
 pub mod authority;
 pub mod builtin;
+pub mod certificate;
 pub mod exchange;
 pub mod market;
 pub mod ops;
@@ -151,6 +152,15 @@ pub trait DocKind: Send + Sync + 'static {
     fn check(&self, by: &Writer, ops: &[Op]) -> Result<(), Broken> {
         let _ = (by, ops);
         Ok(())
+    }
+    /// The per-item rule of a kind that also needs the community's membership as this
+    /// node's authority log resolves it now (who certifies, how many must sign): called
+    /// for community documents instead of [`DocKind::check`], with `log` when this node
+    /// holds the community's log. The default is `check`. Such a rule is judged like a
+    /// role: a node whose log has moved on may refuse what another took.
+    fn check_with_log(&self, by: &Writer, ops: &[Op], log: Option<&crate::authority::State>) -> Result<(), Broken> {
+        let _ = log;
+        self.check(by, ops)
     }
     /// Whether [`DocKind::check`] reads the operations (if not, they are not expanded:
     /// a large text change costs nothing more).

@@ -145,6 +145,31 @@ pub(crate) fn run(home: &Path, command: CommunityCommand) -> Result<(), String> 
         }
         CommunityCommand::Quarantine { community: c, member } => quarantine(home, &c, &member, true)?,
         CommunityCommand::Release { community: c, member } => quarantine(home, &c, &member, false)?,
+        CommunityCommand::Certifier { community: c, member, remove } => {
+            let mut node = open(home)?;
+            let cid = community(&mut node, &c)?;
+            let who = super::who(&mut node, &member)?;
+            node.set_certifier(&cid, &who, !remove).map_err(error_text)?;
+            let name = Names::load(&mut node).of(&who);
+            if remove {
+                outln!(
+                    "{name} no longer certifies for {}; it leaves with your next sync.",
+                    community_name(&mut node, &cid)
+                );
+            } else {
+                outln!("{name} now certifies for {}; it leaves with your next sync.", community_name(&mut node, &cid));
+            }
+        }
+        CommunityCommand::Threshold { community: c, k } => {
+            let mut node = open(home)?;
+            let cid = community(&mut node, &c)?;
+            node.set_certification_threshold(&cid, k).map_err(error_text)?;
+            outln!(
+                "Certificates of {} now need {}; it leaves with your next sync.",
+                community_name(&mut node, &cid),
+                caravan::words::count(usize::from(k), "certifier's signature", "certifiers' signatures")
+            );
+        }
         CommunityCommand::Leave { community: c } => {
             let mut node = open(home)?;
             let cid = community(&mut node, &c)?;
@@ -208,6 +233,14 @@ fn log_line(names: &Names, e: &Entry) -> String {
         Action::Quarantine { member } => format!("{by} quarantined {}", of(member)),
         Action::Release { member } => format!("{by} lifted the quarantine of {}", of(member)),
         Action::Rekey => format!("{by} gave the members a new key"),
+        Action::Certifier { member, on: true } => format!("{by} made {} a certifier", of(member)),
+        Action::Certifier { member, on: false } => format!("{by} made {} no longer a certifier", of(member)),
+        Action::Threshold { k } => {
+            format!(
+                "{by} set certificates to need {}",
+                caravan::words::count(usize::from(*k), "signature", "signatures")
+            )
+        }
     };
     match &e.outcome {
         Outcome::Applied => what,
@@ -222,10 +255,11 @@ fn log_json(e: &Entry) -> serde_json::Value {
         Action::Add { member, role, .. } | Action::SetRole { member, role } => {
             (Some(role.as_str()), Some(node(member)))
         }
-        Action::Remove { member } | Action::Quarantine { member } | Action::Release { member } => {
-            (None, Some(node(member)))
-        }
-        Action::Leave | Action::Rekey => (None, None),
+        Action::Remove { member }
+        | Action::Quarantine { member }
+        | Action::Release { member }
+        | Action::Certifier { member, .. } => (None, Some(node(member))),
+        Action::Leave | Action::Rekey | Action::Threshold { .. } => (None, None),
     };
     let (outcome, reason) = match &e.outcome {
         Outcome::Applied => ("applied", None),

@@ -30,14 +30,37 @@ pub(crate) fn run(home: &Path, command: MarketCommand) -> Result<(), String> {
                 .filter(|(_, l)| !mine || l.author == me)
                 .filter(|(_, l)| kind.as_deref().is_none_or(|k| l.listing.kind.as_str() == k))
                 .collect();
+            // Certificates the community signed about its listings (`caravan certify`).
+            let certs = node.certificates_in(&cid).map_err(error_text)?;
+            let about = |l: &Listing| -> Vec<&caravan::CertView> {
+                certs.iter().filter(|v| v.entry.statement.listing().as_deref() == Some(l.id.as_str())).collect()
+            };
             if json {
-                print_json(serde_json::Value::Array(shown.iter().map(|(public, l)| to_json(*public, l)).collect()));
+                print_json(serde_json::Value::Array(
+                    shown
+                        .iter()
+                        .map(|(public, l)| {
+                            let mut v = to_json(*public, l);
+                            v["certificates"] =
+                                about(l).into_iter().map(super::certify::to_json).collect::<Vec<_>>().into();
+                            v
+                        })
+                        .collect(),
+                ));
             } else if shown.is_empty() {
                 outln!("nothing listed");
             } else {
+                let name =
+                    |n: &caravan::NodeId| names.get(&n.to_string()).cloned().unwrap_or_else(|| short(&n.to_string()));
                 for (public, l) in &shown {
-                    let who = names.get(&l.author.to_string()).cloned().unwrap_or_else(|| short(&l.author.to_string()));
-                    outln!("{}", line(*public, l, &who));
+                    outln!("{}", line(*public, l, &name(&l.author)));
+                    for v in about(l) {
+                        let by: Vec<String> = v.entry.signatures.iter().map(|s| name(&s.signer())).collect();
+                        match v.holds {
+                            Ok(()) => outln!("    certified by the community ({})", by.join(", ")),
+                            Err(why) => outln!("    certificate ({}) does not hold: {why}", by.join(", ")),
+                        }
+                    }
                 }
             }
             Ok(())

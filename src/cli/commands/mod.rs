@@ -8,6 +8,7 @@ use caravan::{CommunityId, ContactCard, Node};
 use crate::cli::output::open_error;
 
 pub(crate) mod bundles;
+pub(crate) mod certify;
 pub(crate) mod community;
 pub(crate) mod contacts;
 pub(crate) mod daemon;
