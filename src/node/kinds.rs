@@ -64,9 +64,12 @@ impl Node {
             return Ok(None);
         }
         let (role, log) = match id {
-            DocId::Community { id: cid, .. } => {
-                let log = self.resolved(r, &cid).ok().map(|l| l.state.clone());
-                (Some(self.membership(r, &cid)?.2), log)
+            DocId::Community { id: cid, part } => {
+                let role = self.membership(r, &cid)?.2;
+                // The log itself is judged by its resolution, never by a rule over it.
+                let log =
+                    if part == Part::AUTHORITY { None } else { self.resolved(r, &cid).ok().map(|l| l.state.clone()) };
+                (Some(role), log)
             }
             DocId::Profile { .. } => (None, None),
         };
