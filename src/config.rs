@@ -43,6 +43,9 @@ pub struct Config {
     /// Bytes carried for others; `None` keeps the node's own setting (`caravan relay`,
     /// default 1 GiB).
     pub relay_quota: Option<u64>,
+    /// Bytes kept and passed on per followed source (`follow_budget`); `None` keeps the
+    /// node's own setting (default `limits::FOLLOW_BUDGET_DEFAULT`).
+    pub follow_budget: Option<u64>,
     /// LAN sync parties: signed UDP multicast beacons.
     pub discovery: bool,
     /// Where beacons go and are heard: an IPv4 multicast group and port.
@@ -106,6 +109,7 @@ impl Default for Config {
         Config {
             listen: LISTEN_DEFAULT.parse().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 4433))),
             relay_quota: None,
+            follow_budget: None,
             discovery: false,
             discovery_group: crate::link::lan::GROUP_DEFAULT,
             time_scale: 1.0,
@@ -127,6 +131,7 @@ impl Default for Config {
 struct File {
     listen: Option<String>,
     relay_quota: Option<Size>,
+    follow_budget: Option<Size>,
     member_bytes_per_day: Option<Size>,
     member_bundles_per_day: Option<u32>,
     discovery: Option<bool>,
@@ -274,6 +279,12 @@ impl Config {
             c.relay_quota = Some(match q {
                 Size::Bytes(b) => b,
                 Size::Text(t) => parse_size(&t).map_err(|e| fail(format!("relay_quota: {e}")))?,
+            });
+        }
+        if let Some(q) = f.follow_budget {
+            c.follow_budget = Some(match q {
+                Size::Bytes(b) => b,
+                Size::Text(t) => parse_size(&t).map_err(|e| fail(format!("follow_budget: {e}")))?,
             });
         }
         c.discovery = f.discovery.unwrap_or(false);

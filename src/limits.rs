@@ -468,3 +468,7 @@ pub const CERT_SIGNERS_MAX: usize = 64;
 
 /// Longest skill a certificate names, in bytes.
 pub const CERT_SKILL_MAX: usize = 200;
+
+/// Default bytes of a followed source's public content a node keeps and passes on; past
+/// it, the source's oldest bundles go first (the documents read from them stay).
+pub const FOLLOW_BUDGET_DEFAULT: u64 = 16 * 1024 * 1024;

@@ -141,8 +141,12 @@ pub(crate) enum Command {
         #[arg(long)]
         community: bool,
     },
-    /// What you follow.
+    /// What you follow, and how much of each source you keep and pass on.
     Following {
+        /// Keep and pass on at most this much of each source (like 16MiB; the oldest go
+        /// first; what you read stays readable).
+        #[arg(long, value_name = "SIZE")]
+        budget: Option<String>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -169,19 +173,31 @@ pub(crate) enum Command {
         text: String,
         /// Post for the members' friends too: every member and every friend of a member
         /// reads it (and nobody else).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "public")]
         friends_of_members: bool,
+        /// Post publicly, in the community's public part: anyone who follows the
+        /// community reads it.
+        #[arg(long)]
+        public: bool,
     },
-    /// Show a community's feed.
+    /// Show a community's feed, or (`--following`) what everything you follow posted
+    /// publicly, newest first.
     Feed {
         /// Community name or id (an id for a community you are not in).
-        community: String,
+        #[arg(required_unless_present = "following")]
+        community: Option<String>,
         /// The posts for the members' friends instead: readable by members and by any
         /// member's friend (you, if one of its members counts you a friend). Not a member?
         /// From then on your syncs look for this community's posts too (what you already
         /// carry for others is read now).
-        #[arg(long)]
+        #[arg(long, conflicts_with_all = ["public", "following"])]
         friends_of_members: bool,
+        /// The community's public posts instead.
+        #[arg(long, conflicts_with = "following")]
+        public: bool,
+        /// The public posts of every node and community you follow (`caravan follow`).
+        #[arg(long, conflicts_with = "community")]
+        following: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -328,6 +344,15 @@ pub(crate) enum ProfileCommand {
         value: String,
         /// Who may read it: public, friends, family, business, or friends-of-friends (your
         /// friends and their friends).
+        #[arg(long, default_value = "public", value_parser = parse_audience, value_name = "AUDIENCE")]
+        audience: Audience,
+    },
+    /// Post on your profile (public by default: everyone who follows you reads it, as
+    /// `caravan feed --following`).
+    Post {
+        /// The post's text.
+        text: String,
+        /// Who may read it: public, friends, family, business, or friends-of-friends.
         #[arg(long, default_value = "public", value_parser = parse_audience, value_name = "AUDIENCE")]
         audience: Audience,
     },

@@ -42,14 +42,15 @@ pub(crate) fn dispatch(home: &Path, command: Command) -> Result<(), String> {
         Command::Vote { poll, option } => commands::poll::vote(home, &poll, &option),
         Command::Follow { source, community } => commands::social::follow(home, &source, community, true),
         Command::Unfollow { source, community } => commands::social::follow(home, &source, community, false),
-        Command::Following { json } => commands::social::following(home, json),
+        Command::Following { budget, json } => commands::social::following(home, budget.as_deref(), json),
         Command::Show { community, kind } => commands::kinds::show(home, &community, &kind),
         Command::Kinds { json } => commands::kinds::list(json),
-        Command::Post { community, text, friends_of_members } => {
-            commands::feed::post(home, &community, &text, friends_of_members)
+        Command::Post { community, text, friends_of_members, public } => {
+            commands::feed::post(home, &community, &text, friends_of_members, public)
         }
-        Command::Feed { community, friends_of_members, json } => {
-            commands::feed::feed(home, &community, friends_of_members, json)
+        Command::Feed { community: None, json, .. } => commands::feed::following(home, json),
+        Command::Feed { community: Some(community), friends_of_members, public, json, .. } => {
+            commands::feed::feed(home, &community, friends_of_members, public, json)
         }
         Command::Export { out, to, community } => commands::bundles::export(home, &resolve(&out), to, community),
         Command::Import { paths, json } => {

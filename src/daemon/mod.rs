@@ -235,6 +235,9 @@ pub async fn serve(handle: &Handle, config: Config) -> Result<Live, DaemonError>
             if let Some(q) = plan_config.relay_quota {
                 node.set_relay_quota(q)?;
             }
+            if let Some(b) = plan_config.follow_budget {
+                node.set_follow_budget(b)?;
+            }
             if let Some(cap) = plan_config.max_lifetime {
                 node.set_lifetime_cap(cap)?;
             }

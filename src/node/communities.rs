@@ -285,6 +285,8 @@ impl Node {
     /// community it cannot read is skipped.
     pub fn names(&mut self) -> Result<std::collections::BTreeMap<NodeId, String>, Error> {
         let mut names = std::collections::BTreeMap::new();
+        // Followed nodes first: a contact's or a member's name wins.
+        names.extend(self.followed_names()?);
         let view = self.store.read()?;
         for c in self.communities()? {
             // The roster, who is out included: people still read who it was.

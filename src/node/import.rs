@@ -441,6 +441,8 @@ impl Node {
             for id in touched.keys() {
                 self.persist_doc(&mut t, *id)?;
             }
+            // What is kept of followed sources stays within its budget.
+            self.trim_followed(&mut t)?;
             Ok(t.commit()?)
         });
         let mut events = std::mem::take(&mut self.queued);

@@ -25,6 +25,9 @@ pub struct Profile;
 /// A community's posts for its members' friends: every member posts, and edits or
 /// deletes only its own; members and their friends read.
 pub struct FomFeed;
+/// A community's public posts: every member posts, and edits or deletes only its own;
+/// anyone who follows the community reads them.
+pub struct PublicFeed;
 /// The friends passes a community's members publish (`crypto.md`): each member writes
 /// only its own.
 pub struct Passes;
@@ -36,6 +39,16 @@ pub(crate) fn pass_owner(key: &str) -> Option<&str> {
 
 impl DocKind for FomFeed {
     kind_basics!("fom-feed", Home::FriendsOfMembers, Writers::Members, Class::Content);
+    fn check(&self, by: &Writer, ops: &[Op]) -> Result<(), Broken> {
+        own_items(ops, by, post_author, "a member adds, edits and deletes only its own posts")
+    }
+    fn show(&self, doc: &AutoCommit) -> Vec<String> {
+        read_posts(doc).into_iter().map(|p| format!("{} {}: {}", day(p.at_unix_ms), p.author, p.text)).collect()
+    }
+}
+
+impl DocKind for PublicFeed {
+    kind_basics!("public-feed", Home::CommunityPublic, Writers::Members, Class::Content);
     fn check(&self, by: &Writer, ops: &[Op]) -> Result<(), Broken> {
         own_items(ops, by, post_author, "a member adds, edits and deletes only its own posts")
     }

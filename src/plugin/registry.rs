@@ -82,7 +82,7 @@ pub enum RegisterError {
 }
 
 /// Names the built-in kinds use (in community document ids), reserved.
-const BUILTIN: [&dyn DocKind; 15] = [
+const BUILTIN: [&dyn DocKind; 16] = [
     &builtin::Profile,
     &authority::Authority,
     &builtin::Roster,
@@ -91,6 +91,7 @@ const BUILTIN: [&dyn DocKind; 15] = [
     &builtin::WikiPage,
     &builtin::Feed,
     &builtin::FomFeed,
+    &builtin::PublicFeed,
     &builtin::Passes,
     &market::Market,
     &market::PublicMarket,

@@ -12,6 +12,10 @@ pub(crate) fn run(home: &Path, command: ProfileCommand) -> Result<(), String> {
         ProfileCommand::Set { field, value, audience } => {
             open(home)?.set_profile_field(&field, &value, audience).map_err(error_text)?;
         }
+        ProfileCommand::Post { text, audience } => {
+            open(home)?.add_profile_post(&text, audience).map_err(error_text)?;
+            outln!("Posted on your profile for {}; it leaves with your next sync.", audience.as_str());
+        }
         ProfileCommand::Show { node: whose, json } => {
             let mut node = open(home)?;
             let id = match whose {

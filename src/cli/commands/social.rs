@@ -109,7 +109,11 @@ pub(crate) fn follow(home: &Path, source: &str, is_community: bool, on: bool) ->
     let src = source_of(&mut node, source, is_community)?;
     let what = describe(&mut node, &src);
     if on {
-        if node.follow(src).map_err(error_text)? {
+        let followed = match caravan::ContactCard::parse(source) {
+            Ok(card) => node.follow_card(&card),
+            Err(_) => node.follow(src),
+        };
+        if followed.map_err(error_text)? {
             outln!("Following {what}: every sync now brings its public content, whoever carries it.");
         } else {
             outln!("You follow {what} already.");
@@ -132,15 +136,30 @@ fn describe(node: &mut caravan::Node, f: &Followed) -> String {
     }
 }
 
-pub(crate) fn following(home: &Path, json: bool) -> Result<(), String> {
+pub(crate) fn following(home: &Path, budget: Option<&str>, json: bool) -> Result<(), String> {
     let mut node = open(home)?;
+    if let Some(b) = budget {
+        let bytes = caravan::config::parse_size(b).map_err(|e| format!("--budget {b:?}: {e}"))?;
+        node.set_follow_budget(bytes).map_err(error_text)?;
+        outln!("You keep and pass on at most {} of each source you follow.", caravan::words::human_bytes(bytes));
+        return Ok(());
+    }
     let list = node.following().map_err(error_text)?;
+    let usage = node.followed_usage().map_err(error_text)?;
+    let kept = |f: &Followed| usage.iter().find(|(u, _, _)| u == f).map(|(_, b, n)| (*b, *n));
     if json {
         print_json(serde_json::Value::Array(
             list.iter()
-                .map(|f| match f {
-                    Followed::Node(n) => serde_json::json!({"node": n.to_string()}),
-                    Followed::Community(c) => serde_json::json!({"community": c.to_string()}),
+                .map(|f| {
+                    let mut v = match f {
+                        Followed::Node(n) => serde_json::json!({"node": n.to_string()}),
+                        Followed::Community(c) => serde_json::json!({"community": c.to_string()}),
+                    };
+                    if let Some((bytes, bundles)) = kept(f) {
+                        v["kept_bytes"] = bytes.into();
+                        v["kept_bundles"] = bundles.into();
+                    }
+                    v
                 })
                 .collect(),
         ));
@@ -152,7 +171,12 @@ pub(crate) fn following(home: &Path, json: bool) -> Result<(), String> {
     }
     for f in &list {
         let d = describe(&mut node, f);
-        outln!("{d}");
+        match kept(f) {
+            Some((bytes, _)) => outln!("{d} ({} kept)", caravan::words::human_bytes(bytes)),
+            None => outln!("{d}"),
+        }
     }
+    let budget = node.follow_budget().map_err(error_text)?;
+    outln!("(You keep and pass on at most {} of each.)", caravan::words::human_bytes(budget));
     Ok(())
 }
