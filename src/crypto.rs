@@ -68,6 +68,8 @@ pub const CONTEXT_POLL_NODE: &str = "caravan 2026-12 poll tree node v1";
 pub const CONTEXT_CERT_STATEMENT: &str = "caravan 2026-12 certificate statement v1";
 /// A certifier's signature over a certificate statement.
 pub const CONTEXT_CERTIFICATE: &str = "caravan 2026-12 certificate signature v1";
+/// A link between communities: its statement's hash, and each owner's signature.
+pub const CONTEXT_LINK: &str = "caravan 2026-12 community link v1";
 
 /// Bytes of an XChaCha20 nonce.
 pub const NONCE_BYTES: usize = 24;

@@ -64,7 +64,7 @@ pub use handle::{Change, Handle, What};
 pub use identity::{ContactCard, Identity, NodeId};
 pub use node::{
     CertView, Certify, Circle, CommunityInfo, Contact, ContactChange, CustodyStatus, Event, Followed, ImportReport,
-    InviteInfo, LinkPlan, LinkSummary, Node, Outcome, Outgoing, PageAt, PageVersion, PollView, ProfileField, Removal,
-    Reputation, Standing, Tie, WaitReason, bundle_digest,
+    InviteInfo, LinkPlan, LinkStatus, LinkSummary, LinkView, Node, Outcome, Outgoing, PageAt, PageVersion, PollView,
+    ProfileField, Removal, Reputation, Standing, Tie, WaitReason, bundle_digest,
 };
 pub use sync::Target;

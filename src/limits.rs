@@ -472,3 +472,6 @@ pub const CERT_SKILL_MAX: usize = 200;
 /// Default bytes of a followed source's public content a node keeps and passes on; past
 /// it, the source's oldest bundles go first (the documents read from them stay).
 pub const FOLLOW_BUDGET_DEFAULT: u64 = 16 * 1024 * 1024;
+
+/// Most ended links a node remembers (their statements' hashes), newest kept.
+pub const LINKS_ENDED_MAX: usize = 1024;

@@ -486,6 +486,35 @@ pub(crate) enum CommunityCommand {
         /// Community name or id.
         community: String,
     },
+    /// Link your community (you own it) with another, so designated public content flows
+    /// both ways: each side's members see the other's shared market, posts or reviews
+    /// without joining it. The first owner proposes; an owner of the other community
+    /// accepts by running the same command from its side. Carried by your next sync.
+    Link {
+        /// Your community: name or id.
+        community: String,
+        /// The other community's id (or name, if you belong to it too).
+        other: String,
+        /// What flows: market (public listings), feed (public posts), reviews. Repeat.
+        #[arg(long = "share", value_name = "WHAT", required = true)]
+        shares: Vec<String>,
+    },
+    /// A community's links with other communities, and proposals waiting.
+    Links {
+        /// Community name or id.
+        community: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// End your community's link with another (either side's owner may): nothing new
+    /// flows after it.
+    Unlink {
+        /// Your community: name or id.
+        community: String,
+        /// The other community's id (or name).
+        other: String,
+    },
     /// The community's authority log: who invited, promoted, removed whom, and what was
     /// void (concurrent changes resolved by seniority, removals, the last owner kept).
     Log {

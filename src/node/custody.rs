@@ -70,7 +70,8 @@ pub(super) fn renewed(t: &mut Txn, row: CustodyRow, digest: [u8; 32], expires_ms
 }
 
 /// Whether a document (or key scope) is read beyond its custody destinations: friends of
-/// friends and friends of members, whom its author does not know.
+/// friends, friends of members and followers of public content (`follow.rs`), whom its
+/// author does not know.
 pub(super) fn beyond_custody(doc: &str) -> bool {
     // Key scopes of slot grants first (`c/<community>/fom` would also read as a document
     // of a kind `fom` nobody registered).
@@ -80,11 +81,12 @@ pub(super) fn beyond_custody(doc: &str) -> bool {
         return true;
     }
     match DocId::parse(doc) {
-        // Any kind whose home is the friends of members (the built-in feed, or a plug-in's).
-        Some(id @ DocId::Community { .. }) => {
-            id.kind().is_some_and(|k| k.home() == crate::plugin::Home::FriendsOfMembers)
-        }
-        Some(DocId::Profile { audience, .. }) => audience == Audience::FriendsOfFriends,
+        // Any kind whose home is the friends of members (the built-in feed, or a plug-in's),
+        // or a community's public part.
+        Some(id @ DocId::Community { .. }) => id.kind().is_some_and(|k| {
+            matches!(k.home(), crate::plugin::Home::FriendsOfMembers | crate::plugin::Home::CommunityPublic)
+        }),
+        Some(DocId::Profile { audience, .. }) => matches!(audience, Audience::FriendsOfFriends | Audience::Public),
         None => false,
     }
 }
@@ -294,11 +296,20 @@ mod tests {
     use super::*;
 
     /// What its author does not know all readers of is not released: the friends-of-members
-    /// feed, the friends-of-friends audience, and their slot grants' scopes; the rest is.
+    /// feed, the friends-of-friends audience, their slot grants' scopes, and public
+    /// content (read by followers); the rest is.
     #[test]
     fn content_for_unknown_readers_is_never_released() {
         let (cid, node) = (CommunityId([4; 20]), NodeId([5; 20]));
-        for doc in [format!("c/{cid}/fom-feed"), format!("p/{node}/friends-of-friends"), format!("c/{cid}/fom")] {
+        for doc in [
+            format!("c/{cid}/fom-feed"),
+            format!("p/{node}/friends-of-friends"),
+            format!("c/{cid}/fom"),
+            format!("p/{node}/public"),
+            format!("c/{cid}/public"),
+            format!("c/{cid}/market-public"),
+            format!("c/{cid}/links"),
+        ] {
             assert!(beyond_custody(&doc), "{doc}");
         }
         for doc in [format!("c/{cid}/feed"), format!("c/{cid}/wiki"), format!("p/{node}/friends"), format!("c/{cid}")] {

@@ -109,7 +109,9 @@ impl Node {
                 !id.is_public() || followed.communities.contains(&cid) || self.membership(r, &cid).is_ok()
             }
         };
-        if kept {
+        // A document merged here before (a source followed once, a link that ended) is
+        // read as stored.
+        if kept || r.doc_heads(&id.to_string())?.is_some() {
             return Ok(None);
         }
         let name = id.to_string();

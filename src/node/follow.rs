@@ -58,6 +58,9 @@ impl Followed {
     }
 }
 
+/// A bundle kept of a followed source: digest, its author's sequence number, bytes.
+type KeptBundle = ([u8; 32], u64, u64);
+
 /// What this node follows: nodes and communities.
 #[derive(Debug, Clone, Default)]
 pub(super) struct FollowSet {
@@ -98,6 +101,8 @@ fn write_entries(t: &mut Txn, list: &[(Followed, Option<String>)]) -> Result<(),
 
 pub(super) fn follow_set(r: &impl Reads) -> Result<FollowSet, Error> {
     let mut set = FollowSet::default();
+    // Communities linked to ours are read like followed ones (`link.rs`).
+    set.communities.extend(super::link::linked_in(r)?);
     for f in following_in(r)? {
         match f {
             Followed::Node(n) => set.nodes.insert(n),
@@ -250,7 +255,7 @@ impl Node {
 
     /// The bundles kept of each followed source (digest, author's sequence, bytes); our
     /// communities and contacts, kept by other rules (custody, membership), left out.
-    fn followed_bundles(&self, r: &impl Reads) -> Result<Vec<(Followed, Vec<([u8; 32], u64, u64)>)>, Error> {
+    fn followed_bundles(&self, r: &impl Reads) -> Result<Vec<(Followed, Vec<KeptBundle>)>, Error> {
         let list = following_in(r)?;
         if list.is_empty() {
             return Ok(Vec::new());
@@ -265,7 +270,7 @@ impl Node {
                 Followed::Community(c) => !joined.contains(c),
             })
             .collect();
-        let mut per: Vec<(Followed, Vec<([u8; 32], u64, u64)>)> = list.iter().map(|f| (*f, Vec::new())).collect();
+        let mut per: Vec<(Followed, Vec<KeptBundle>)> = list.iter().map(|f| (*f, Vec::new())).collect();
         for (d, m) in r.all_bundle_meta()? {
             if m.author == me || m.state != BundleState::Applied {
                 continue;

@@ -127,6 +127,10 @@ impl Node {
                 offset += chunk.len();
             }
         });
+        // A links document moved: which communities are linked may have changed.
+        if result.is_ok() && imp.touched.keys().any(|d| d.kind().is_some_and(|k| k.name() == "links")) {
+            result = self.refresh_linked(&mut imp);
+        }
         let Import { t, report, touched, .. } = imp;
         self.finish(t, result, touched)?;
         Ok(report)

@@ -41,6 +41,7 @@ pub mod authority;
 pub mod builtin;
 pub mod certificate;
 pub mod exchange;
+pub mod link;
 pub mod market;
 pub mod ops;
 pub mod poll;

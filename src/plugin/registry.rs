@@ -6,7 +6,7 @@
 use std::fmt;
 use std::sync::RwLock;
 
-use super::{DocKind, authority, builtin, certificate, exchange, market, poll, review};
+use super::{DocKind, authority, builtin, certificate, exchange, link, market, poll, review};
 use crate::limits::KIND_NAME_BYTES_MAX;
 
 /// A kind's name as it appears in document ids: 1 to `KIND_NAME_BYTES_MAX` bytes of
@@ -82,7 +82,7 @@ pub enum RegisterError {
 }
 
 /// Names the built-in kinds use (in community document ids), reserved.
-const BUILTIN: [&dyn DocKind; 16] = [
+const BUILTIN: [&dyn DocKind; 17] = [
     &builtin::Profile,
     &authority::Authority,
     &builtin::Roster,
@@ -99,6 +99,7 @@ const BUILTIN: [&dyn DocKind; 16] = [
     &review::Reviews,
     &poll::Polls,
     &certificate::Certificates,
+    &link::Links,
 ];
 
 static REGISTERED: RwLock<Vec<&'static dyn DocKind>> = RwLock::new(Vec::new());

@@ -145,6 +145,9 @@ pub(crate) fn run(home: &Path, command: CommunityCommand) -> Result<(), String> 
         }
         CommunityCommand::Quarantine { community: c, member } => quarantine(home, &c, &member, true)?,
         CommunityCommand::Release { community: c, member } => quarantine(home, &c, &member, false)?,
+        CommunityCommand::Link { community: c, other, shares } => super::links::link(home, &c, &other, &shares)?,
+        CommunityCommand::Links { community: c, json } => super::links::list(home, &c, json)?,
+        CommunityCommand::Unlink { community: c, other } => super::links::unlink(home, &c, &other)?,
         CommunityCommand::Certifier { community: c, member, remove } => {
             let mut node = open(home)?;
             let cid = community(&mut node, &c)?;

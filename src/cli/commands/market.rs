@@ -35,19 +35,32 @@ pub(crate) fn run(home: &Path, command: MarketCommand) -> Result<(), String> {
             let about = |l: &Listing| -> Vec<&caravan::CertView> {
                 certs.iter().filter(|v| v.entry.statement.listing().as_deref() == Some(l.id.as_str())).collect()
             };
+            // Listings of linked communities sharing their market (`caravan community link`).
+            let linked: Vec<(caravan::CommunityId, Listing)> = node
+                .linked_listings(&cid)
+                .map_err(error_text)?
+                .into_iter()
+                .filter(|(_, l)| search.as_deref().is_none_or(|s| caravan::plugin::market::matches(l, s)))
+                .filter(|(_, l)| kind.as_deref().is_none_or(|k| l.listing.kind.as_str() == k))
+                .filter(|_| !mine)
+                .collect();
             if json {
-                print_json(serde_json::Value::Array(
-                    shown
-                        .iter()
-                        .map(|(public, l)| {
-                            let mut v = to_json(*public, l);
-                            v["certificates"] =
-                                about(l).into_iter().map(super::certify::to_json).collect::<Vec<_>>().into();
-                            v
-                        })
-                        .collect(),
-                ));
-            } else if shown.is_empty() {
+                let mut all: Vec<serde_json::Value> = shown
+                    .iter()
+                    .map(|(public, l)| {
+                        let mut v = to_json(*public, l);
+                        v["certificates"] =
+                            about(l).into_iter().map(super::certify::to_json).collect::<Vec<_>>().into();
+                        v
+                    })
+                    .collect();
+                for (from, l) in &linked {
+                    let mut v = to_json(true, l);
+                    v["linked_from"] = from.to_string().into();
+                    all.push(v);
+                }
+                print_json(serde_json::Value::Array(all));
+            } else if shown.is_empty() && linked.is_empty() {
                 outln!("nothing listed");
             } else {
                 let name =
@@ -61,6 +74,15 @@ pub(crate) fn run(home: &Path, command: MarketCommand) -> Result<(), String> {
                             Err(why) => outln!("    certificate ({}) does not hold: {why}", by.join(", ")),
                         }
                     }
+                }
+                let mut from_before = None;
+                for (from, l) in &linked {
+                    if from_before != Some(*from) {
+                        let place = node.community_name(from).ok().flatten().unwrap_or_else(|| from.to_string());
+                        outln!("From {place} (linked):");
+                        from_before = Some(*from);
+                    }
+                    outln!("  {}", line(true, l, &short(&l.author.to_string())));
                 }
             }
             Ok(())

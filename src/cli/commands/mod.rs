@@ -15,6 +15,7 @@ pub(crate) mod daemon;
 pub(crate) mod exchange;
 pub(crate) mod feed;
 pub(crate) mod kinds;
+pub(crate) mod links;
 pub(crate) mod market;
 pub(crate) mod node;
 pub(crate) mod poll;
