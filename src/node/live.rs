@@ -142,7 +142,17 @@ impl Node {
             // Our signals go with carrier copies when they have some: a relay cannot tell
             // them from anything else it carries, so they cross relays as copies do.
             let signal_floods = (m.state == BundleState::Signal && !carried.contains_key(digest)) || floods(m);
-            if (kept && endpoints.contains(m.destination.as_str())) || signal_floods {
+            // Public content we read (a source we follow) goes to a peer that reads its
+            // route too (one of the route's recent tags is among the peer's): followers
+            // pass on what they follow.
+            let public = m.state == BundleState::Applied
+                && DocId::parse(&m.doc).is_some_and(|d| d.is_public())
+                && m.opener.is_some_and(|route| {
+                    let today = crate::cloak::day_of(now);
+                    (today.saturating_sub(2)..=today)
+                        .any(|day| endpoints.contains(crate::cloak::endpoint(&route.tag(day)).as_str()))
+                });
+            if (kept && endpoints.contains(m.destination.as_str())) || public || signal_floods {
             } else if let Some(CustodyRow { record: r, .. }) = records.get(digest) {
                 offer.relation = if trusted { Relation::Trusted } else { Relation::Stranger };
                 offer.copies = if carrier_copies { r.copies } else { 0 };
@@ -373,7 +383,7 @@ fn floods(m: &BundleMeta) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testkit::{Kit, community, import};
+    use super::super::testkit::{Kit, carry, community, import};
     use super::*;
 
     fn copies_of(plan: &LinkPlan, digest: &[u8; 32]) -> u32 {
@@ -438,5 +448,40 @@ mod tests {
         let bytes: Vec<Vec<u8>> = a.bundles_bytes(&digests).unwrap().into_iter().flatten().collect();
         import(&mut b, &bytes);
         assert_eq!(b.feed(&cid).unwrap().len(), 1, "the post went over the link");
+    }
+
+    /// A follower gets a source's public posts over a live link from a peer that follows
+    /// it too (and carries nothing for others), never meeting the author.
+    #[test]
+    fn followers_pass_on_what_they_follow_over_a_live_link() {
+        use super::super::follow::Followed;
+        let kit = Kit::new();
+        let (mut author, mut r, mut f) = (kit.node("Author"), kit.node("Relay"), kit.node("Reader"));
+        r.set_relay_quota(0).unwrap();
+        r.add_contact(&f.card(), &[]).unwrap();
+        f.add_contact(&r.card(), &[]).unwrap();
+        for n in [&mut r, &mut f] {
+            n.follow(Followed::Node(author.node_id())).unwrap();
+        }
+        author.add_profile_post("Swarm season starts Monday", Audience::Public).unwrap();
+        carry(&mut author, &mut r);
+        let summary = f.summary_for(r.node_id(), false).unwrap();
+        let holds: HashSet<[u8; 32]> = summary.digests.iter().copied().collect();
+        let plan = r.plan_link(f.node_id(), &summary.endpoints, &holds, false).unwrap();
+        let digests: Vec<[u8; 32]> = plan.outgoing.iter().map(|o| o.digest).collect();
+        let bytes: Vec<Vec<u8>> = r.bundles_bytes(&digests).unwrap().into_iter().flatten().collect();
+        import(&mut f, &bytes);
+        let posts = f.profile_posts(&author.node_id(), Audience::Public).unwrap();
+        assert_eq!(posts.len(), 1, "the post went over the link: {plan:?}");
+        // A peer that does not follow the author gets none of it.
+        let mut other = kit.node("Other");
+        other.add_contact(&r.card(), &[]).unwrap();
+        r.add_contact(&other.card(), &[]).unwrap();
+        let summary = other.summary_for(r.node_id(), false).unwrap();
+        let holds: HashSet<[u8; 32]> = summary.digests.iter().copied().collect();
+        let plan = r.plan_link(other.node_id(), &summary.endpoints, &holds, false).unwrap();
+        let to_other: HashSet<[u8; 32]> = plan.outgoing.iter().map(|o| o.digest).collect();
+        let post: Vec<&[u8; 32]> = digests.iter().filter(|d| !to_other.contains(*d)).collect();
+        assert_eq!(post.len(), 1, "the post's bundle goes to the follower alone: {plan:?}");
     }
 }
