@@ -1,7 +1,8 @@
 //! Subscriptions through the binary: a follower two hops away gets a node's and a
 //! community's public posts through a relay that follows them too (and carries nothing
-//! else for others), never meeting the author; unfollowing stops what comes next; a
-//! per-source budget keeps the newest and passes on only those.
+//! else for others), never meeting the author, over sticks and over real QUIC on
+//! loopback; unfollowing stops what comes next; a per-source budget keeps the newest
+//! and passes them on.
 
 mod common;
 
@@ -91,4 +92,44 @@ fn a_followers_budget_keeps_the_newest_and_passes_them_on() {
     // What the relay read stays readable there.
     let own = ok(r, &["feed", "--following"]);
     assert!(own.contains("post 0:") && own.contains("post 7:"), "{own}");
+}
+
+/// The second hop over QUIC: the relay got the author's post from a stick; the reader's
+/// daemon dials the relay's daemon and takes it, never meeting the author.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_gets_public_posts_from_a_following_relay_over_quic() {
+    use caravan::config::{Config, Peer};
+    use caravan::{Audience, Followed, Node};
+    use std::time::Duration;
+    let (a, r, f) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut author = Node::open(a.path(), "Author").unwrap();
+    let mut relay = Node::open(r.path(), "Relay").unwrap();
+    let mut reader = Node::open(f.path(), "Reader").unwrap();
+    relay.set_relay_quota(0).unwrap();
+    relay.follow(Followed::Node(author.node_id())).unwrap();
+    reader.follow_card(&author.card()).unwrap();
+    author.add_profile_post("Swarm season starts Monday", Audience::Public).unwrap();
+    let bundles = author.export(caravan::Target::Everyone).unwrap();
+    relay.import_many(bundles.iter().map(Vec::as_slice)).unwrap();
+    let relay_card = relay.card();
+    let author_id = author.node_id();
+    drop((author, relay, reader));
+    let port = common::free_port();
+    let hub = Config { listen: format!("127.0.0.1:{port}").parse().unwrap(), ..Config::default() };
+    let village = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        peers: vec![Peer { card: relay_card, address: format!("127.0.0.1:{port}") }],
+        ..Config::default()
+    };
+    let stop = || tokio::time::sleep(Duration::from_secs(3));
+    let (x, y) = tokio::join!(
+        caravan::daemon::run(r.path(), hub, stop()),
+        caravan::daemon::run(f.path(), village, stop()),
+    );
+    x.unwrap();
+    assert!(y.unwrap().dialled >= 1);
+    let mut reader = Node::open(f.path(), "").unwrap();
+    let posts = reader.profile_posts(&author_id, Audience::Public).unwrap();
+    assert_eq!(posts.len(), 1, "the post crossed the relay");
+    assert_eq!(posts[0].text, "Swarm season starts Monday");
 }
