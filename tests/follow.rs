@@ -122,10 +122,8 @@ async fn a_follower_gets_public_posts_from_a_following_relay_over_quic() {
         ..Config::default()
     };
     let stop = || tokio::time::sleep(Duration::from_secs(3));
-    let (x, y) = tokio::join!(
-        caravan::daemon::run(r.path(), hub, stop()),
-        caravan::daemon::run(f.path(), village, stop()),
-    );
+    let (x, y) =
+        tokio::join!(caravan::daemon::run(r.path(), hub, stop()), caravan::daemon::run(f.path(), village, stop()),);
     x.unwrap();
     assert!(y.unwrap().dialled >= 1);
     let mut reader = Node::open(f.path(), "").unwrap();

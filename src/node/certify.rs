@@ -131,8 +131,13 @@ impl Node {
             if let Some(e) = entry
                 && e.certificate.is_none()
             {
-                let signatures: Vec<Signature> =
-                    e.signatures.iter().filter(|s| certifies(&s.signer())).copied().collect();
+                let signatures: Vec<Signature> = e
+                    .signatures
+                    .iter()
+                    .filter(|s| certifies(&s.signer()))
+                    .take(crate::limits::CERT_SIGNERS_MAX)
+                    .copied()
+                    .collect();
                 if signatures.len() >= k {
                     let c = Certificate { statement: statement.clone(), signatures };
                     d.put(automerge::ROOT, format!("c/{hash}"), c.encode())?;
@@ -285,5 +290,21 @@ mod tests {
             c.certificates(&Certify::Skill(c.node_id(), String::new())).unwrap()[0].holds,
             Err("revoked by the community")
         );
+    }
+
+    /// A certifier named and its certificate signed in one stick load: the member that
+    /// takes both in one import judges the certificate against the log as that import
+    /// moves it, and keeps it.
+    #[test]
+    fn a_certifier_named_and_signing_in_one_import_is_judged_with_the_new_log() {
+        let kit = Kit::new();
+        let (mut o, mut c) = (kit.node("Owner"), kit.node("Member"));
+        let cid = community(&mut o, &mut c, Role::Member);
+        o.set_certifier(&cid, &o.node_id(), true).unwrap();
+        o.certify(&cid, &Certify::Skill(c.node_id(), "thatching".into()), 0).unwrap();
+        carry(&mut o, &mut c);
+        let seen = c.certificates(&Certify::Skill(c.node_id(), String::new())).unwrap();
+        assert_eq!(seen.len(), 1);
+        assert_eq!(seen[0].holds, Ok(()));
     }
 }

@@ -206,6 +206,7 @@ impl Node {
     /// then the batches are merged, one `apply_changes` per document.
     fn take_chunk(&mut self, imp: &mut Import, chunk: &[&[u8]], checked: Checked, offset: usize) -> Result<(), Error> {
         let mut batches = Vec::new();
+        let mut deferred = Vec::new();
         for (j, ((bytes, pre), digest)) in chunk.iter().zip(checked.results).zip(checked.digests).enumerate() {
             let index = offset + j;
             imp.report.outcomes.push(Outcome::Duplicate);
@@ -219,11 +220,54 @@ impl Node {
             if !imp.seen.insert(digest) {
                 continue;
             }
+            // A batch its kind's rule refused against the log the pre-pass saw, but not
+            // without it: judged once this chunk's log changes are merged, and refused
+            // then before anything of it is stored.
+            if let Pre::Batch { verified, .. } = &pre
+                && verified.recheck
+            {
+                deferred.push((*bytes, digest, pre, index));
+                continue;
+            }
+            if let Some(outcome) = self.take_in(imp, bytes, digest, pre, index, &mut batches)? {
+                imp.report.outcomes[index] = outcome;
+            }
+        }
+        self.merge_batches(imp, batches)?;
+        if deferred.is_empty() {
+            return Ok(());
+        }
+        let mut batches = Vec::new();
+        for (bytes, digest, mut pre, index) in deferred {
+            let Pre::Batch { verified, info, .. } = &mut pre else { continue };
+            if let Some(broken) = self.rule_with_log(imp, verified)? {
+                imp.t.set_refused(&digest, info.expires_unix_ms())?;
+                imp.report.outcomes[index] = Outcome::Rejected(broken);
+                continue;
+            }
+            verified.recheck = false;
             if let Some(outcome) = self.take_in(imp, bytes, digest, pre, index, &mut batches)? {
                 imp.report.outcomes[index] = outcome;
             }
         }
         self.merge_batches(imp, batches)
+    }
+
+    /// The rule a batch breaks against its community's log as it stands now, if any.
+    pub(super) fn rule_with_log(&mut self, imp: &Import, verified: &Verified) -> Result<Option<Rejection>, Error> {
+        let (DocId::Community { id: cid, .. }, Some(kind)) = (verified.doc, verified.doc.kind()) else {
+            return Ok(None);
+        };
+        let log = self.resolved(&imp.t, &cid).ok().map(|r| r.state.clone());
+        let role =
+            verified.member.as_ref().map(|m| log.as_ref().and_then(|l| l.role(&m.signer)).unwrap_or(m.cert_role));
+        let by = crate::plugin::Writer { node: verified.author, role };
+        Ok(verified.changes.iter().find_map(|c| {
+            let ops = crate::plugin::ops::ops_of(c)?;
+            kind.check_with_log(&by, &ops, log.as_deref())
+                .err()
+                .map(|b| Rejection::Rule { kind: kind.name().to_string(), rule: b.rule.to_string() })
+        }))
     }
 
     /// Takes in one pre-checked bundle. Returns its outcome, or `None` when it is a batch

@@ -13,9 +13,15 @@ impl Node {
             by_doc.entry(b.verified.doc).or_default().push(b);
         }
         let mut docs: Vec<_> = by_doc.into_iter().collect();
-        docs.sort_by_key(|(id, _)| *id);
+        // Authority logs first: a rule judged again against the log sees what this
+        // import brought to it.
+        docs.sort_by_key(|(id, _)| (!matches!(id, DocId::Community { part: Part::AUTHORITY, .. }), *id));
         let me = self.node_id();
         for (id, items) in docs {
+            let items = self.judge_again(imp, items)?;
+            if items.is_empty() {
+                continue;
+            }
             let state = self.load_doc(&imp.t, id)?;
             let before: Vec<[u8; 32]> = state.doc.get_heads().iter().map(|h| h.0).collect();
             // The changes new to us, by position in each batch (copied only to apply them:
@@ -230,5 +236,31 @@ mod tests {
         // Both nodes agree on the document's heads.
         let id = DocId::Community { id: cid, part: Part::WIKI };
         assert_eq!(a.heads(id).unwrap(), b.heads(id).unwrap());
+    }
+}
+
+impl Node {
+    /// Batches whose kind's rule failed against the log the pre-pass saw (`recheck`) and
+    /// reached the merge without being judged again (a re-read): judged against the log
+    /// as it stands now; those that still fail are refused.
+    fn judge_again<'a>(&mut self, imp: &mut Import, items: Vec<Taken<'a>>) -> Result<Vec<Taken<'a>>, Error> {
+        if !items.iter().any(|i| i.verified.recheck) {
+            return Ok(items);
+        }
+        let mut kept = Vec::with_capacity(items.len());
+        for item in items {
+            if !item.verified.recheck {
+                kept.push(item);
+                continue;
+            }
+            match self.rule_with_log(imp, &item.verified)? {
+                None => kept.push(item),
+                Some(rejection) => {
+                    imp.t.set_refused(&item.digest, item.info.expires_unix_ms())?;
+                    imp.report.outcomes[item.index] = Outcome::Rejected(rejection);
+                }
+            }
+        }
+        Ok(kept)
     }
 }

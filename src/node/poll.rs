@@ -168,6 +168,12 @@ impl Node {
             return Err(Error::NotPermitted { role, action: "close a poll (only an owner does)" });
         }
         let eligible: HashSet<NodeId> = v.eligible.iter().copied().collect();
+        let heads_now = self.read_kind(&v.community, POLLS, |d| d.clone().get_heads().len())?;
+        if heads_now > crate::limits::POLL_HEADS_MAX {
+            return Err(Error::Invalid(format!(
+                "the polls document has {heads_now} concurrent branches; sync with the members and close it again"
+            )));
+        }
         self.edit_kind(&v.community, POLLS, |d, _, _| {
             let heads: Vec<[u8; 32]> = d.get_heads().iter().map(|h| h.0).collect();
             let now = poll::polls(d).into_iter().find(|x| x.id == p.id).unwrap_or(p.clone());

@@ -65,6 +65,10 @@ pub(super) struct Verified {
     /// For community documents, what the authority log is checked against again when
     /// the batch is taken in (the log may have moved since the pre-pass).
     pub(super) member: Option<Membership>,
+    /// Its kind's rule failed against the log as the pre-pass saw it, but holds without
+    /// the log: judged again against the log when merged (this import may move the log,
+    /// as when a certifier is named and signs in one stick load).
+    pub(super) recheck: bool,
 }
 
 /// A community batch author's proof, as the log judges it.
@@ -321,7 +325,7 @@ pub(super) fn check_inner(bytes: &[u8], ctx: &Ctx, certs: &mut NewCerts) -> Resu
                 DocId::Community { id, .. } => ctx.authority.get(&id).map(|s| &**s),
                 DocId::Profile { .. } => None,
             };
-            actors(doc, &header, &batch, role, &changes, log)?;
+            let recheck = actors(doc, &header, &batch, role, &changes, log)?;
             let verified = Verified {
                 doc,
                 author: source,
@@ -331,6 +335,7 @@ pub(super) fn check_inner(bytes: &[u8], ctx: &Ctx, certs: &mut NewCerts) -> Resu
                 changes,
                 kind: header.kind,
                 member,
+                recheck,
             };
             Ok(Pre::Batch { info, payload, verified })
         }
@@ -422,7 +427,7 @@ fn actors(
     role: Option<Role>,
     changes: &[Change],
     log: Option<&crate::authority::State>,
-) -> Result<(), Rejection> {
+) -> Result<bool, Rejection> {
     // Every node reads the whole authority log each time it moves: no change in it may
     // be bigger than one operation needs (snapshots included).
     if matches!(doc, DocId::Community { part: Part::AUTHORITY, .. })
@@ -435,7 +440,7 @@ fn actors(
     }
     let snapshot = header.kind == Kind::Snapshot && matches!(doc, DocId::Community { .. }) && role == Some(Role::Owner);
     if snapshot {
-        return Ok(());
+        return Ok(false);
     }
     let actor = ActorId::from(batch.author.to_vec());
     if let Some(c) = changes.iter().find(|c| *c.actor_id() != actor) {
@@ -443,16 +448,22 @@ fn actors(
     }
     // The kind's per-item rule, one change at a time (a change's ops are capped).
     let Some(kind) = doc.kind() else { return Err(Rejection::Document(doc.to_string())) };
+    let mut recheck = false;
     if kind.inspects_ops() {
         let by = Writer { node: header.author, role };
         for c in changes {
             let ops = crate::plugin::ops::ops_of(c).ok_or(Rejection::DecoderFailed)?;
             if let Err(broken) = kind.check_with_log(&by, &ops, log) {
+                // What holds without the log may hold with the log this import brings.
+                if log.is_some() && kind.check_with_log(&by, &ops, None).is_ok() {
+                    recheck = true;
+                    continue;
+                }
                 return Err(Rejection::Rule { kind: kind.name().to_string(), rule: broken.rule.to_string() });
             }
         }
     }
-    Ok(())
+    Ok(recheck)
 }
 
 /// A slot grant: checked (signed by its scope's owner, addressed to the scope), then

@@ -3,7 +3,8 @@
 //!
 //! Standing is the viewer's own reading, TrustNet-style: reviews are gathered from every
 //! reviews document this node reads (its communities', and those of communities it
-//! follows), each re-checked, one per reviewer and exchange. A reviewer
+//! follows or that are linked to its own), each re-checked, one per reviewer and
+//! exchange. A reviewer
 //! counts in the standing only through a tie the viewer has with it (itself, a contact,
 //! a fellow member of one of its communities); reviews by nodes without a tie are shown
 //! apart and move nothing. So a swarm of fresh keys trading with each other, whom the
@@ -146,6 +147,8 @@ impl Node {
                 sources.push(c);
             }
         }
+        // Communities linked to ours (whatever they share: their reviews are public).
+        sources.extend(super::link::linked_in(&self.store.read()?)?);
         sources.sort();
         sources.dedup();
         let mut seen = HashSet::new();

@@ -67,6 +67,11 @@ fn content_of_a_at_b(w: &World) -> Vec<String> {
         if env.header.author != a {
             continue;
         }
+        // Public content (the community's name) stays until it expires: followers its
+        // author does not know read it too (`custody.md`).
+        if DocId::parse(&env.header.doc).is_some_and(|d| d.is_public()) {
+            continue;
+        }
         // A's heads announcements (its heads moved when it took C's changes) are not
         // content: no custody, superseded by the next one.
         let announcement = match DocId::parse(&env.header.doc) {
@@ -204,6 +209,10 @@ fn a_full_relay_carries_what_fits_and_nothing_is_lost() {
             continue;
         }
         let env = caravan::envelope::decode_envelope(&bytes[info.payload.clone()]).unwrap();
+        if DocId::parse(&env.header.doc).is_some_and(|d| d.is_public()) {
+            kept.push(format!("public {} ({} bytes)", env.header.doc, cloaked.len()));
+            continue;
+        }
         let (key, _) = w.a.community_key(&cid).unwrap();
         let key = env.header.encrypted.then_some(&key);
         let batch = caravan::batch::open(env.header_bytes, env.body, key)

@@ -101,6 +101,13 @@ fn source_of(node: &mut caravan::Node, source: &str, is_community: bool) -> Resu
     if let [one] = ours.as_slice() {
         return Ok(Followed::Community(one.id));
     }
+    // A bare id: a community's if its public part has reached this node (node and
+    // community ids look alike), else a node's.
+    if let Some(cid) = caravan::CommunityId::parse(source.trim())
+        && node.community_name(&cid).ok().flatten().is_some_and(|n| !n.is_empty())
+    {
+        return Ok(Followed::Community(cid));
+    }
     who(node, source).map(Followed::Node)
 }
 
