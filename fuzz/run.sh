@@ -6,7 +6,7 @@
 set -u
 cd "$(dirname "$0")"
 mkdir -p logs
-targets="${*:-bundle bp7_differential cloak change_scan batch envelope grant signal card beacon quic_frames config stick import}"
+targets="${*:-bundle bp7_differential cloak change_scan batch envelope grant signal card beacon quic_frames config social stick import}"
 for t in $targets; do
     mkdir -p "corpus/$t"
     echo "== $t: $(date -u +%FT%TZ)" >"logs/$t.log"
