@@ -307,4 +307,33 @@ mod tests {
         assert_eq!(seen.len(), 1);
         assert_eq!(seen[0].holds, Ok(()));
     }
+
+    /// A certificate that arrives before the log naming its certifier is refused, not
+    /// remembered as refused: once the log comes, the same bundle is taken.
+    #[test]
+    fn a_certificate_ahead_of_its_log_is_taken_when_it_comes_again() {
+        let kit = Kit::new();
+        let (mut o, mut c) = (kit.node("Owner"), kit.node("Member"));
+        let cid = community(&mut o, &mut c, Role::Member);
+        o.set_certifier(&cid, &o.node_id(), true).unwrap();
+        o.certify(&cid, &Certify::Skill(c.node_id(), "thatching".into()), 0).unwrap();
+        let all = o.export(crate::sync::Target::Everyone).unwrap();
+        let doc_of = |b: &Vec<u8>| -> String {
+            let Some(inner) = o.inner(b) else { return String::new() };
+            let Ok(info) = crate::bundle::parse_untimed(&inner) else { return String::new() };
+            crate::envelope::decode_envelope(&inner[info.payload]).map(|e| e.header.doc).unwrap_or_default()
+        };
+        let (log, rest): (Vec<Vec<u8>>, Vec<Vec<u8>>) =
+            all.iter().cloned().partition(|b| doc_of(b).ends_with("/authority"));
+        let certs: Vec<Vec<u8>> = rest.iter().filter(|b| doc_of(b).ends_with("/certs")).cloned().collect();
+        assert!(!log.is_empty() && !certs.is_empty());
+        let r = c.import_many(certs.iter().map(Vec::as_slice)).unwrap();
+        assert!(r.outcomes.iter().any(|o| matches!(o, Outcome::Rejected(Rejection::Rule { .. }))), "{r:?}");
+        assert!(c.certificates(&Certify::Skill(c.node_id(), String::new())).unwrap().is_empty());
+        c.import_many(log.iter().map(Vec::as_slice)).unwrap();
+        c.import_many(certs.iter().map(Vec::as_slice)).unwrap();
+        let seen = c.certificates(&Certify::Skill(c.node_id(), String::new())).unwrap();
+        assert_eq!(seen.len(), 1);
+        assert_eq!(seen[0].holds, Ok(()));
+    }
 }

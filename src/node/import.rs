@@ -239,9 +239,11 @@ impl Node {
         }
         let mut batches = Vec::new();
         for (bytes, digest, mut pre, index) in deferred {
-            let Pre::Batch { verified, info, .. } = &mut pre else { continue };
+            let Pre::Batch { verified, .. } = &mut pre else { continue };
+            // Refused, but not remembered: the log that admits it may come later (any
+            // order), and then a copy is judged again. Its author is a member whose
+            // signature held: what it can send is bounded by the member limits.
             if let Some(broken) = self.rule_with_log(imp, verified)? {
-                imp.t.set_refused(&digest, info.expires_unix_ms())?;
                 imp.report.outcomes[index] = Outcome::Rejected(broken);
                 continue;
             }

@@ -255,10 +255,8 @@ impl Node {
             }
             match self.rule_with_log(imp, &item.verified)? {
                 None => kept.push(item),
-                Some(rejection) => {
-                    imp.t.set_refused(&item.digest, item.info.expires_unix_ms())?;
-                    imp.report.outcomes[item.index] = Outcome::Rejected(rejection);
-                }
+                // Not remembered as refused: the log that admits it may come later.
+                Some(rejection) => imp.report.outcomes[item.index] = Outcome::Rejected(rejection),
             }
         }
         Ok(kept)
