@@ -222,8 +222,9 @@ fn a_full_relay_carries_what_fits_and_nothing_is_lost() {
         assert!(!kept.contains(&latest), "a superseded announcement is still carried: {latest}");
         kept.push(latest);
     }
+    // Small control bundles, and the community's public part (kept for followers).
     let (carried, _) = w.b.relay_usage().unwrap();
-    assert!(carried < 1024 * 16, "B still carries {carried} bytes: {kept:?}");
+    assert!(carried < 1024 * 20, "B still carries {carried} bytes: {kept:?}");
 }
 
 #[test]
