@@ -234,42 +234,7 @@ impl Node {
             }
         }
         self.merge_batches(imp, batches)?;
-        if deferred.is_empty() {
-            return Ok(());
-        }
-        let mut batches = Vec::new();
-        for (bytes, digest, mut pre, index) in deferred {
-            let Pre::Batch { verified, .. } = &mut pre else { continue };
-            // Refused, but not remembered: the log that admits it may come later (any
-            // order), and then a copy is judged again. Its author is a member whose
-            // signature held: what it can send is bounded by the member limits.
-            if let Some(broken) = self.rule_with_log(imp, verified)? {
-                imp.report.outcomes[index] = Outcome::Rejected(broken);
-                continue;
-            }
-            verified.recheck = false;
-            if let Some(outcome) = self.take_in(imp, bytes, digest, pre, index, &mut batches)? {
-                imp.report.outcomes[index] = outcome;
-            }
-        }
-        self.merge_batches(imp, batches)
-    }
-
-    /// The rule a batch breaks against its community's log as it stands now, if any.
-    pub(super) fn rule_with_log(&mut self, imp: &Import, verified: &Verified) -> Result<Option<Rejection>, Error> {
-        let (DocId::Community { id: cid, .. }, Some(kind)) = (verified.doc, verified.doc.kind()) else {
-            return Ok(None);
-        };
-        let log = self.resolved(&imp.t, &cid).ok().map(|r| r.state.clone());
-        let role =
-            verified.member.as_ref().map(|m| log.as_ref().and_then(|l| l.role(&m.signer)).unwrap_or(m.cert_role));
-        let by = crate::plugin::Writer { node: verified.author, role };
-        Ok(verified.changes.iter().find_map(|c| {
-            let ops = crate::plugin::ops::ops_of(c)?;
-            kind.check_with_log(&by, &ops, log.as_deref())
-                .err()
-                .map(|b| Rejection::Rule { kind: kind.name().to_string(), rule: b.rule.to_string() })
-        }))
+        self.take_deferred(imp, deferred)
     }
 
     /// Takes in one pre-checked bundle. Returns its outcome, or `None` when it is a batch

@@ -238,27 +238,3 @@ mod tests {
         assert_eq!(a.heads(id).unwrap(), b.heads(id).unwrap());
     }
 }
-
-impl Node {
-    /// Batches whose kind's rule failed against the log the pre-pass saw (`recheck`) and
-    /// reached the merge without being judged again (a re-read): judged against the log
-    /// as it stands now; those that still fail are refused.
-    fn judge_again<'a>(&mut self, imp: &mut Import, items: Vec<Taken<'a>>) -> Result<Vec<Taken<'a>>, Error> {
-        if !items.iter().any(|i| i.verified.recheck) {
-            return Ok(items);
-        }
-        let mut kept = Vec::with_capacity(items.len());
-        for item in items {
-            if !item.verified.recheck {
-                kept.push(item);
-                continue;
-            }
-            match self.rule_with_log(imp, &item.verified)? {
-                None => kept.push(item),
-                // Not remembered as refused: the log that admits it may come later.
-                Some(rejection) => imp.report.outcomes[item.index] = Outcome::Rejected(rejection),
-            }
-        }
-        Ok(kept)
-    }
-}

@@ -55,6 +55,7 @@ mod poll;
 mod preopen;
 mod profile;
 mod query;
+mod recheck;
 mod release;
 mod reports;
 mod reputation;
