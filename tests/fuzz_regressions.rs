@@ -50,6 +50,7 @@ replays!(
     config,
     stick,
     import,
+    social,
 );
 
 /// The batch target's finds (Automerge panicking inside `Bundle::try_from` on compact
