@@ -17,7 +17,7 @@ fn put(dir: &Path, target: &str, name: &str, bytes: &[u8]) {
 fn routes(corpus: &Path) -> Vec<caravan::cloak::Route> {
     // Release lists are cloaked for everyone.
     let mut out = vec![caravan::cloak::Route::releases()];
-    for dir in ["", "custody-v1", "kinds-v1", "membership-v1"] {
+    for dir in ["", "custody-v1", "kinds-v1", "membership-v1", "social-v1"] {
         for e in std::fs::read_dir(corpus.join(dir)).expect("corpus") {
             let p = e.expect("entry").path();
             if p.extension().is_none_or(|x| x != "json") {
@@ -45,7 +45,13 @@ fn main() {
     // beside it) as far as no other key is needed.
     let routes = routes(&corpus);
     let mut bundles = Vec::new();
-    for dir in [corpus.clone(), corpus.join("custody-v1"), corpus.join("kinds-v1"), corpus.join("membership-v1")] {
+    for dir in [
+        corpus.clone(),
+        corpus.join("custody-v1"),
+        corpus.join("kinds-v1"),
+        corpus.join("membership-v1"),
+        corpus.join("social-v1"),
+    ] {
         for e in std::fs::read_dir(&dir).expect("corpus") {
             let p = e.expect("entry").path();
             if p.extension().is_some_and(|x| x == "bundle") {

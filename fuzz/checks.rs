@@ -40,7 +40,7 @@ pub fn golden_routes() -> &'static [caravan::cloak::Route] {
     R.get_or_init(|| {
         // Release lists are cloaked for everyone.
         let mut out = vec![caravan::cloak::Route::releases()];
-        for dir in ["", "custody-v1", "kinds-v1", "membership-v1"] {
+        for dir in ["", "custody-v1", "kinds-v1", "membership-v1", "social-v1"] {
             let Ok(entries) = std::fs::read_dir(corpus().join(dir)) else { continue };
             for e in entries.flatten() {
                 if e.path().extension().is_none_or(|x| x != "json") {
