@@ -82,10 +82,9 @@ impl Node {
             let view = self.store.read()?;
             let resolved = self.resolved(&view, &cid)?;
             drop(view);
-            let docs = self.read_kind(&cid, POLLS, |d| {
-                poll::polls(d).into_iter().map(|p| (p.clone(), d.clone())).collect::<Vec<_>>()
-            })?;
-            for (p, doc) in docs {
+            // One copy of the document for every recount in it (a recount forks it).
+            let (polls, doc) = self.read_kind(&cid, POLLS, |d| (poll::polls(d), d.clone()))?;
+            for p in polls {
                 let (eligible, complete) = members_at(&resolved.state.founder, &resolved.ops, &p.authority_heads);
                 let admits = |n: &NodeId| eligible.contains(n);
                 let tally = poll::tally(&p, admits);
