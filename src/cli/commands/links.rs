@@ -10,7 +10,7 @@ use crate::cli::output::{error_text, outln, print_json};
 fn name(v: &LinkView) -> String {
     match &v.other_name {
         Some(n) if !n.is_empty() => n.clone(),
-        _ => format!("community {}", caravan::words::unknown(&v.other.to_string())),
+        _ => format!("a community not heard of yet ({}…)", &v.other.to_string()[..8]),
     }
 }
 

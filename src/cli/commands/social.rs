@@ -138,7 +138,7 @@ fn describe(node: &mut caravan::Node, f: &Followed) -> String {
         Followed::Node(n) => Names::load(node).of(n),
         Followed::Community(c) => match node.community_name(c).ok().flatten() {
             Some(name) if !name.is_empty() => format!("the community {name}"),
-            _ => format!("the community {}", caravan::words::unknown(&c.to_string())),
+            _ => format!("a community not heard of yet ({}…)", &c.to_string()[..8]),
         },
     }
 }
