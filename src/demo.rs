@@ -25,6 +25,57 @@ fn carry(node: &mut Node, stick: &Path, village: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Homa Bay offers fish; Mbita takes some; each step rides the stick; both review the
+/// exchange; Kisumu reads Homa Bay's standing as it sees it.
+fn market_day(
+    a: &mut Node,
+    b: &mut Node,
+    c: &mut Node,
+    lake: &caravan::CommunityId,
+    stick: &Path,
+) -> Result<(), String> {
+    use caravan::plugin::exchange::StepKind;
+    use caravan::plugin::market::{ListingKind, NewListing, Price};
+    let e = |e: caravan::Error| e.to_string();
+    outln!("\n4. Market day: Homa Bay offers fish, Mbita takes two kilos; every step rides the stick.");
+    let fish = NewListing {
+        kind: ListingKind::Offer,
+        title: "Tilapia, smoked".into(),
+        description: "caught this week".into(),
+        terms: "pay on delivery".into(),
+        price: Some(Price { amount: "4.00".into(), unit: "EUR/kg".into() }),
+        quantity: Some(10),
+        place: "Homa Bay landing".into(),
+        expires_unix_ms: b.now() + 7 * 86_400_000,
+    };
+    let listing = b.add_listing(lake, false, &fish).map_err(e)?;
+    carry(b, stick, "Homa Bay")?;
+    carry(c, stick, "Mbita")?;
+    let (x, _) = c.propose_exchange(&listing, "two kilos on Thursday?").map_err(e)?;
+    carry(c, stick, "Mbita")?;
+    carry(b, stick, "Homa Bay")?;
+    b.exchange_step(&x, StepKind::Completed).map_err(e)?;
+    carry(b, stick, "Homa Bay")?;
+    carry(c, stick, "Mbita")?;
+    c.exchange_step(&x, StepKind::Completed).map_err(e)?;
+    c.review(&x, 5, "fresh, and on time").map_err(e)?;
+    carry(c, stick, "Mbita")?;
+    carry(b, stick, "Homa Bay")?;
+    b.review(&x, 4, "paid as agreed").map_err(e)?;
+    for (node, name) in [(&mut *b, "Homa Bay"), (&mut *a, "Kisumu"), (&mut *c, "Mbita")] {
+        carry(node, stick, name)?;
+    }
+    let rep = a.reputation(&b.node_id()).map_err(e)?;
+    match rep.tied.average {
+        Some(avg) => outln!(
+            "  Kisumu reads Homa Bay's standing: {avg:.1} of 5 from {} it is tied to.",
+            count(rep.tied.counterparties, "counterparty", "counterparties")
+        ),
+        None => outln!("  Kisumu has no review of Homa Bay yet."),
+    }
+    Ok(())
+}
+
 /// Runs the demo and prints what each village sees: in a temporary directory, or in
 /// `keep_in` (which must be empty or new), where the villages stay to be looked at.
 pub fn run(keep_in: Option<&Path>) -> Result<(), String> {
@@ -84,7 +135,9 @@ pub fn run(keep_in: Option<&Path>) -> Result<(), String> {
     carry(&mut b, &stick, "Homa Bay")?;
     carry(&mut c, &stick, "Mbita")?;
 
-    outln!("\n4. What each village sees:");
+    market_day(&mut a, &mut b, &mut c, &lake, &stick)?;
+
+    outln!("\n5. What each village sees:");
     let a_id = a.node_id();
     let mut converged = true;
     let reference: Vec<Vec<[u8; 32]>> = Part::BUILT_IN
