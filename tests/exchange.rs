@@ -58,6 +58,7 @@ fn an_exchange_goes_one_step_at_a_time_over_a_stick() {
     let list = ok(b, &["exchange", "list"]);
     assert!(list.contains("completed between Buyer (you) and Seller"), "{list}");
 
+    assert!(list.contains("not reviewed by you yet"), "{list}");
     // Reviews: each party once; nobody else.
     assert!(ok(b, &["review", &id, "--rating", "4", "--text", "fresh eggs"]).contains("You rated Seller ★★★★☆"));
     let again = caravan(b, &["review", &id, "--rating", "5"]);
@@ -67,6 +68,7 @@ fn an_exchange_goes_one_step_at_a_time_over_a_stick() {
     let bad = caravan(s, &["review", &id, "--rating", "6"]);
     assert!(!bad.status.success());
     ok(s, &["review", &id, "--rating", "5", "--text", "paid on the day"]);
+    assert!(!ok(s, &["exchange", "list"]).contains("not reviewed by you yet"));
     round();
     let seller = ok(t, &["reputation", "Seller"]);
     assert!(seller.starts_with("Seller: 4.0 of 5 from 1 counterparty you are tied to"), "{seller}");

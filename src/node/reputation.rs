@@ -138,6 +138,20 @@ impl Node {
         Ok((mine, cid))
     }
 
+    /// The exchanges this node reviewed, in its communities.
+    pub fn reviewed(&mut self) -> Result<HashSet<crate::plugin::exchange::ExchangeRef>, Error> {
+        let me = self.node_id();
+        let mut out = HashSet::new();
+        for c in self.communities()? {
+            for r in self.read_kind(&c.id, REVIEWS, review::reviews)? {
+                if r.reviewer == me {
+                    out.insert(r.exchange);
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// `node`'s reputation as this node sees it (see the module's documentation).
     pub fn reputation(&mut self, node: &NodeId) -> Result<Reputation, Error> {
         let ties = self.ties()?;

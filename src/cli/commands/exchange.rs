@@ -42,6 +42,7 @@ fn other(names: &Names, node: &caravan::Node, x: &Exchange) -> String {
 fn list(node: &mut caravan::Node, json: bool) -> Result<(), String> {
     let me = node.node_id();
     let mut all = node.exchanges().map_err(error_text)?;
+    let reviewed = node.reviewed().map_err(error_text)?;
     // Ours first.
     all.sort_by_key(|(_, x)| !x.has_party(&me));
     if json {
@@ -53,6 +54,7 @@ fn list(node: &mut caravan::Node, json: bool) -> Result<(), String> {
                         "proposer": x.proposer.to_string(), "seller": x.seller.to_string(),
                         "note": x.note, "proposed_unix_ms": x.proposed_unix_ms, "state": x.state.as_str(),
                         "completed_by": x.completed_by.iter().map(|(n, _)| n.to_string()).collect::<Vec<_>>(),
+                        "reviewed_by_me": reviewed.contains(&x.reference()),
                     })
                 })
                 .collect(),
@@ -74,6 +76,12 @@ fn list(node: &mut caravan::Node, json: bool) -> Result<(), String> {
             names.of(&x.seller),
             x.listing
         );
+        if x.state == caravan::plugin::exchange::State::Completed
+            && x.has_party(&me)
+            && !reviewed.contains(&x.reference())
+        {
+            outln!("    not reviewed by you yet: `caravan review {} --rating 1-5`", x.id);
+        }
     }
     Ok(())
 }
