@@ -60,6 +60,23 @@ impl Node {
         Ok((id, cid))
     }
 
+    /// The exchange whose id is `id` (or starts with it), with its community, if this
+    /// node is a party of it.
+    pub(super) fn own_exchange(&mut self, id: &str) -> Result<(CommunityId, Exchange), Error> {
+        let id = id.trim();
+        let found: Vec<(CommunityId, Exchange)> =
+            self.exchanges()?.into_iter().filter(|(_, x)| x.id == id || x.id.starts_with(id)).collect();
+        let (cid, x) = match found.as_slice() {
+            [one] => one.clone(),
+            [] => return Err(Error::Invalid(format!("no exchange {id} (`caravan exchange list`)"))),
+            _ => return Err(Error::Invalid(format!("{id} names several exchanges: give more of the id"))),
+        };
+        if !x.has_party(&self.node_id()) {
+            return Err(Error::Invalid(format!("you are not a party of exchange {}", x.id)));
+        }
+        Ok((cid, x))
+    }
+
     /// Every exchange in our communities, oldest first, with its community.
     pub fn exchanges(&mut self) -> Result<Vec<(CommunityId, Exchange)>, Error> {
         let mut out = Vec::new();
@@ -81,17 +98,7 @@ impl Node {
     /// where it stands now, as far as this node knows.
     pub fn exchange_step(&mut self, id: &str, step: StepKind) -> Result<(Exchange, CommunityId), Error> {
         let me = self.node_id();
-        let id = id.trim();
-        let found: Vec<(CommunityId, Exchange)> =
-            self.exchanges()?.into_iter().filter(|(_, x)| x.id == id || x.id.starts_with(id)).collect();
-        let (cid, x) = match found.as_slice() {
-            [one] => one.clone(),
-            [] => return Err(Error::Invalid(format!("no exchange {id} (`caravan exchange list`)"))),
-            _ => return Err(Error::Invalid(format!("{id} names several exchanges: give more of the id"))),
-        };
-        if !x.has_party(&me) {
-            return Err(Error::Invalid(format!("you are not a party of exchange {}", x.id)));
-        }
+        let (cid, x) = self.own_exchange(id)?;
         let refuse = |why: &str| Err(Error::Invalid(format!("exchange {} is {}: {why}", x.id, x.state.as_str())));
         match (step, x.state) {
             (_, State::Completed) => return refuse("nothing more to do"),

@@ -92,17 +92,7 @@ impl Node {
     /// review goes to the community's public reviews, carrying both parties' proofs.
     pub fn review(&mut self, id: &str, rating: u8, text: &str) -> Result<(Review, CommunityId), Error> {
         let me = self.node_id();
-        let id = id.trim();
-        let found: Vec<(CommunityId, crate::plugin::exchange::Exchange)> =
-            self.exchanges()?.into_iter().filter(|(_, x)| x.id == id || x.id.starts_with(id)).collect();
-        let (cid, x) = match found.as_slice() {
-            [one] => one.clone(),
-            [] => return Err(Error::Invalid(format!("no exchange {id} (`caravan exchange list`)"))),
-            _ => return Err(Error::Invalid(format!("{id} names several exchanges: give more of the id"))),
-        };
-        if !x.has_party(&me) {
-            return Err(Error::Invalid(format!("you are not a party of exchange {}", x.id)));
-        }
+        let (cid, x) = self.own_exchange(id)?;
         if x.state != State::Completed {
             return Err(Error::Invalid(format!(
                 "exchange {} is {}: a review follows an exchange both parties completed",
