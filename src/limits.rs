@@ -475,3 +475,8 @@ pub const FOLLOW_BUDGET_DEFAULT: u64 = 16 * 1024 * 1024;
 
 /// Most ended links a node remembers (their statements' hashes), newest kept.
 pub const LINKS_ENDED_MAX: usize = 1024;
+
+/// A public document (a profile's, a community's public part) is sealed again whole,
+/// as a snapshot, once this many more bundles of it are stored: a follower that starts
+/// late behind a relay that kept only the newest within its budget reads it all.
+pub const PUBLIC_SNAPSHOT_AFTER: u64 = 8;

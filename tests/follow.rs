@@ -92,6 +92,18 @@ fn a_followers_budget_keeps_the_newest_and_passes_them_on() {
     // What the relay read stays readable there.
     let own = ok(r, &["feed", "--following"]);
     assert!(own.contains("post 0:") && own.contains("post 7:"), "{own}");
+    // A follower that starts late, from what the relay kept alone (a fresh stick): the
+    // author's public snapshot among the newest bundles brings every post.
+    let late_reader = init("Late reader");
+    let g = late_reader.path();
+    ok(g, &["follow", &author]);
+    let fresh = tempfile::tempdir().unwrap();
+    sync_stick(r, fresh.path());
+    sync_stick(g, fresh.path());
+    let feed = ok(g, &["feed", "--following"]);
+    for i in 0..8 {
+        assert!(feed.contains(&format!("post {i}:")), "post {i} missing for the late reader: {feed}");
+    }
 }
 
 /// The second hop over QUIC: the relay got the author's post from a stick; the reader's

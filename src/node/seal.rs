@@ -54,6 +54,7 @@ impl Node {
             }
             self.recloak_legacy(&mut t)?;
             self.seal_snapshots(&mut t)?;
+            self.seal_public_snapshots(&mut t)?;
             self.renew_custody(&mut t)?;
             self.release_known_holders(&mut t)?;
             self.purge_expired(&mut t)?;
@@ -262,64 +263,125 @@ impl Node {
             if needy.is_empty() {
                 continue;
             }
-            let state = self.load_doc(t, id)?;
-            let heads: Vec<[u8; 32]> = state.doc.get_heads().iter().map(hash_bytes).collect();
-            let all: Vec<Change> = state.doc.get_changes(&[]).into_iter().collect();
-            let encoded: Vec<(crate::envelope::ChangeEncoding, Vec<u8>, Vec<[u8; 32]>)> =
-                crate::batch::split_for_batches(&all)
-                    .into_iter()
-                    .map(|group| {
-                        let (encoding, bytes) = crate::batch::encode_changes(&mut state.doc, group);
-                        (encoding, bytes, group.iter().map(|c| c.hash().0).collect())
-                    })
-                    .collect();
-            let (genesis, chain) = match id {
-                DocId::Community { id: cid, .. } => {
-                    let (_, inv, _) = self.membership(t, &cid)?;
-                    (Some(inv.genesis), inv.chain)
-                }
-                DocId::Profile { .. } => (None, vec![]),
-            };
-            let key = self.seal_key(t, id, &name)?;
-            let (identity, me) = (self.identity.clone(), self.node_id());
-            let endpoint = id.endpoint();
-            // A big document goes as several snapshot bundles, each within a batch's caps.
-            for (encoding, changes, hashes) in encoded {
-                let batch = Batch {
-                    authority: vec![],
-                    author: identity.signing_public(),
-                    genesis,
-                    chain: chain.clone(),
-                    encoding,
-                    changes,
-                };
-                let seal = |seq| {
-                    let header = Header {
-                        kind: Kind::Snapshot,
-                        author: me,
-                        seq,
-                        doc: name.clone(),
-                        epoch: key.as_ref().map_or(0, |g| g.epoch),
-                        heads: heads.clone(),
-                        encrypted: !id.is_public(),
-                    };
-                    Ok(crate::batch::seal(&identity, &header, &batch, key.as_ref().map(|g| &g.key)))
-                };
-                let hashes: HashSet<[u8; 32]> = hashes.into_iter().collect();
-                let covered: Vec<[u8; 32]> = uncovered.iter().filter(|h| hashes.contains(*h)).copied().collect();
-                let mint = Mint {
-                    destination: &endpoint,
-                    to: crate::cloak::To::Group(super::cloaking::doc_route(id, key.as_ref())),
-                    doc: name.clone(),
-                    state: BundleState::Applied,
-                    kind: PayloadKind::Snapshot,
-                    heads: &heads,
-                };
-                let (_, bundle) = self.mint(t, mint, seal, &covered, needy.clone())?;
-                // From now on the snapshot is where these changes are stored: sealing again
-                // before it is delivered finds them covered and seals nothing.
-                t.point_changes(&bundle, &covered)?;
+            self.mint_snapshot(t, id, &name, needy, &uncovered)?;
+        }
+        Ok(())
+    }
+
+    /// Seals a snapshot of each public document we may snapshot (our public profile,
+    /// our owned communities' public parts) once `PUBLIC_SNAPSHOT_AFTER` more bundles of
+    /// it are stored: a follower who starts late, behind a relay that kept only the
+    /// newest of a source within its budget, reads the whole document from it. No
+    /// custody: its readers are unknown (`custody.md`).
+    pub(super) fn seal_public_snapshots(&mut self, t: &mut Txn) -> Result<(), Error> {
+        let me = self.node_id();
+        let owned: HashSet<CommunityId> =
+            self.communities()?.into_iter().filter(|c| c.role == Role::Owner && !c.removed).map(|c| c.id).collect();
+        let mut counts: HashMap<String, u64> = HashMap::new();
+        for (_, m) in t.all_bundle_meta()? {
+            if m.state == BundleState::Applied
+                && matches!(m.kind, PayloadKind::Batch | PayloadKind::Snapshot)
+                && m.changes > 0
+            {
+                *counts.entry(m.doc).or_default() += 1;
             }
+        }
+        for (name, n) in counts {
+            let Some(id) = DocId::parse(&name) else { continue };
+            let ours = match id {
+                DocId::Profile { owner, .. } => owner == me,
+                DocId::Community { id: cid, .. } => owned.contains(&cid),
+            };
+            if !ours || !id.is_public() || id.kind().is_none() {
+                continue;
+            }
+            let key = format!("public-snapshot/{name}");
+            let last = t.meta(&key)?.and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok()).map_or(0, u64::from_le_bytes);
+            if n < last + crate::limits::PUBLIC_SNAPSHOT_AFTER {
+                continue;
+            }
+            let all: Vec<[u8; 32]> = self.load_doc(t, id)?.doc.get_changes(&[]).iter().map(|c| c.hash().0).collect();
+            self.mint_snapshot(t, id, &name, Vec::new(), &all)?;
+            // Counted with the snapshot's own bundles, so the next comes after as many more.
+            let now = t
+                .all_bundle_meta()?
+                .iter()
+                .filter(|(_, m)| m.doc == name && m.state == BundleState::Applied && m.changes > 0)
+                .count() as u64;
+            t.set_meta(&key, &now.to_le_bytes())?;
+        }
+        Ok(())
+    }
+
+    /// Seals a snapshot of document `id` (the whole document, in as many bundles as its
+    /// size needs), with custody for `needy`; the changes in `uncovered` are stored in it
+    /// from now on.
+    fn mint_snapshot(
+        &mut self,
+        t: &mut Txn,
+        id: DocId,
+        name: &str,
+        needy: Vec<NodeId>,
+        uncovered: &[[u8; 32]],
+    ) -> Result<(), Error> {
+        let name = name.to_string();
+        let state = self.load_doc(t, id)?;
+        let heads: Vec<[u8; 32]> = state.doc.get_heads().iter().map(hash_bytes).collect();
+        let all: Vec<Change> = state.doc.get_changes(&[]).into_iter().collect();
+        let encoded: Vec<(crate::envelope::ChangeEncoding, Vec<u8>, Vec<[u8; 32]>)> =
+            crate::batch::split_for_batches(&all)
+                .into_iter()
+                .map(|group| {
+                    let (encoding, bytes) = crate::batch::encode_changes(&mut state.doc, group);
+                    (encoding, bytes, group.iter().map(|c| c.hash().0).collect())
+                })
+                .collect();
+        let (genesis, chain) = match id {
+            DocId::Community { id: cid, .. } => {
+                let (_, inv, _) = self.membership(t, &cid)?;
+                (Some(inv.genesis), inv.chain)
+            }
+            DocId::Profile { .. } => (None, vec![]),
+        };
+        let key = self.seal_key(t, id, &name)?;
+        let (identity, me) = (self.identity.clone(), self.node_id());
+        let endpoint = id.endpoint();
+        // A big document goes as several snapshot bundles, each within a batch's caps.
+        for (encoding, changes, hashes) in encoded {
+            let batch = Batch {
+                authority: vec![],
+                author: identity.signing_public(),
+                genesis,
+                chain: chain.clone(),
+                encoding,
+                changes,
+            };
+            let seal = |seq| {
+                let header = Header {
+                    kind: Kind::Snapshot,
+                    author: me,
+                    seq,
+                    doc: name.clone(),
+                    epoch: key.as_ref().map_or(0, |g| g.epoch),
+                    heads: heads.clone(),
+                    encrypted: !id.is_public(),
+                };
+                Ok(crate::batch::seal(&identity, &header, &batch, key.as_ref().map(|g| &g.key)))
+            };
+            let hashes: HashSet<[u8; 32]> = hashes.into_iter().collect();
+            let covered: Vec<[u8; 32]> = uncovered.iter().filter(|h| hashes.contains(*h)).copied().collect();
+            let mint = Mint {
+                destination: &endpoint,
+                to: crate::cloak::To::Group(super::cloaking::doc_route(id, key.as_ref())),
+                doc: name.clone(),
+                state: BundleState::Applied,
+                kind: PayloadKind::Snapshot,
+                heads: &heads,
+            };
+            let (_, bundle) = self.mint(t, mint, seal, &covered, needy.clone())?;
+            // From now on the snapshot is where these changes are stored: sealing again
+            // before it is delivered finds them covered and seals nothing.
+            t.point_changes(&bundle, &covered)?;
         }
         Ok(())
     }
