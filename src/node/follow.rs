@@ -143,16 +143,7 @@ impl Node {
             }
             list.push((source, name));
             write_entries(&mut imp.t, &list)?;
-            // Carried unopened (its route was not ours), or opened but not read (a
-            // community member's profile): read now.
-            let mut again = self.newly_recognised(&imp)?;
-            for (d, m) in imp.t.all_bundle_meta()? {
-                if m.state == BundleState::Carried && m.opener.is_some() && source.owns(&m.doc) {
-                    again.push(d);
-                }
-            }
-            again.sort();
-            again.dedup();
+            let again = self.to_read_again(&imp, source)?;
             self.reread(&mut imp, again)?;
             Ok(true)
         })();
@@ -161,6 +152,20 @@ impl Node {
             Ok(v) => self.finish(t, Ok(()), touched).map(|_| v),
             Err(e) => self.finish(t, Err(e), touched).map(|_| false),
         }
+    }
+
+    /// What to read again once `source` is followed: bundles carried unopened (its
+    /// route was not ours), or opened but not read (a community member's profile).
+    pub(super) fn to_read_again(&self, imp: &Import, source: Followed) -> Result<Vec<[u8; 32]>, Error> {
+        let mut again = self.newly_recognised(imp)?;
+        for (d, m) in imp.t.all_bundle_meta()? {
+            if m.state == BundleState::Carried && m.opener.is_some() && source.owns(&m.doc) {
+                again.push(d);
+            }
+        }
+        again.sort();
+        again.dedup();
+        Ok(again)
     }
 
     /// Stops following a source: nothing more of it is read (what was read stays, as the

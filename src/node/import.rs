@@ -456,8 +456,11 @@ impl Node {
             for id in touched.keys() {
                 self.persist_doc(&mut t, *id)?;
             }
-            // What is kept of followed sources stays within its budget.
-            self.trim_followed(&mut t)?;
+            // What is kept of followed sources stays within its budget (only public
+            // documents bring any).
+            if touched.keys().any(DocId::is_public) {
+                self.trim_followed(&mut t)?;
+            }
             Ok(t.commit()?)
         });
         let mut events = std::mem::take(&mut self.queued);

@@ -7,6 +7,7 @@
 //! shared content reach it over any link. Once a link ends, the other side is no longer
 //! followed: nothing new of it is read.
 
+use super::follow::Followed;
 use super::*;
 use crate::plugin::link::{self, Entry, Link, LinkState, Side, Statement};
 use crate::plugin::market::{self, Listing};
@@ -220,11 +221,6 @@ impl Node {
     fn link_entries(&mut self, mine: &CommunityId, other: &CommunityId) -> Result<Vec<Entry>, Error> {
         let mut all = self.read_kind(mine, LINKS, link::read)?;
         all.extend(self.read_kind(other, LINKS, link::read)?);
-        let rank = |s: &LinkState| match s {
-            LinkState::Proposed { .. } => 0,
-            LinkState::Linked(_) => 1,
-            LinkState::Unlinked { .. } => 2,
-        };
         let ended = ended_in(&self.store.read()?)?;
         let mut out: Vec<Entry> = Vec::new();
         for mut e in all {
@@ -236,7 +232,7 @@ impl Node {
                 e.state = LinkState::Unlinked { by: *by };
             }
             match out.iter_mut().find(|x| x.hash_hex == e.hash_hex) {
-                Some(x) if rank(&e.state) > rank(&x.state) => *x = e,
+                Some(x) if e.state.rank() > x.state.rank() => *x = e,
                 Some(_) => {}
                 None => out.push(e),
             }
@@ -270,29 +266,13 @@ impl Node {
             if !list.contains(other) {
                 list.push(*other);
                 write_linked(&mut imp.t, &list)?;
-                let again = self.reread_linked(&imp, other)?;
+                let again = self.to_read_again(&imp, Followed::Community(*other))?;
                 self.reread(&mut imp, again)?;
             }
             Ok(())
         })();
         let Import { t, touched, .. } = imp;
         self.finish(t, result, touched)
-    }
-
-    fn reread_linked(&self, imp: &Import, other: &CommunityId) -> Result<Vec<[u8; 32]>, Error> {
-        let mut again = self.newly_recognised(imp)?;
-        for (d, m) in imp.t.all_bundle_meta()? {
-            if m.state == BundleState::Carried
-                && m.opener.is_some()
-                && DocId::parse(&m.doc)
-                    .is_some_and(|d| d.is_public() && matches!(d, DocId::Community { id, .. } if id == *other))
-            {
-                again.push(d);
-            }
-        }
-        again.sort();
-        again.dedup();
-        Ok(again)
     }
 
     fn refresh_linked_now(&mut self) -> Result<(), Error> {
@@ -412,7 +392,7 @@ impl Node {
             write_linked(&mut imp.t, &now)?;
             let mut again = Vec::new();
             for other in now.iter().filter(|c| !before.contains(c)) {
-                again.extend(self.reread_linked(imp, other)?);
+                again.extend(self.to_read_again(imp, Followed::Community(*other))?);
             }
             again.sort();
             again.dedup();

@@ -277,16 +277,10 @@ impl Node {
         let me = self.node_id();
         let owned: HashSet<CommunityId> =
             self.communities()?.into_iter().filter(|c| c.role == Role::Owner && !c.removed).map(|c| c.id).collect();
-        let mut counts: HashMap<String, u64> = HashMap::new();
-        for (_, m) in t.all_bundle_meta()? {
-            if m.state == BundleState::Applied
-                && matches!(m.kind, PayloadKind::Batch | PayloadKind::Snapshot)
-                && m.changes > 0
-            {
-                *counts.entry(m.doc).or_default() += 1;
-            }
-        }
-        for (name, n) in counts {
+        // Ours to snapshot, and moved since last looked at (an idle export reads no more
+        // than their heads).
+        let mut moved = Vec::new();
+        for name in t.doc_ids()? {
             let Some(id) = DocId::parse(&name) else { continue };
             let ours = match id {
                 DocId::Profile { owner, .. } => owner == me,
@@ -295,20 +289,32 @@ impl Node {
             if !ours || !id.is_public() || id.kind().is_none() {
                 continue;
             }
+            let heads = t.doc_heads(&name)?.unwrap_or_default().concat();
+            if t.meta(&format!("public-looked/{name}"))?.as_deref() != Some(heads.as_slice()) {
+                moved.push((id, name, heads));
+            }
+        }
+        if moved.is_empty() {
+            return Ok(());
+        }
+        let mut counts: HashMap<String, u64> = HashMap::new();
+        for (_, m) in t.all_bundle_meta()? {
+            if m.state == BundleState::Applied && m.changes > 0 {
+                *counts.entry(m.doc).or_default() += 1;
+            }
+        }
+        for (id, name, heads) in moved {
+            t.set_meta(&format!("public-looked/{name}"), &heads)?;
+            let n = counts.get(&name).copied().unwrap_or(0);
             let key = format!("public-snapshot/{name}");
             let last = t.meta(&key)?.and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok()).map_or(0, u64::from_le_bytes);
             if n < last + crate::limits::PUBLIC_SNAPSHOT_AFTER {
                 continue;
             }
             let all: Vec<[u8; 32]> = self.load_doc(t, id)?.doc.get_changes(&[]).iter().map(|c| c.hash().0).collect();
-            self.mint_snapshot(t, id, &name, Vec::new(), &all)?;
+            let groups = self.mint_snapshot(t, id, &name, Vec::new(), &all)?;
             // Counted with the snapshot's own bundles, so the next comes after as many more.
-            let now = t
-                .all_bundle_meta()?
-                .iter()
-                .filter(|(_, m)| m.doc == name && m.state == BundleState::Applied && m.changes > 0)
-                .count() as u64;
-            t.set_meta(&key, &now.to_le_bytes())?;
+            t.set_meta(&key, &(n + groups).to_le_bytes())?;
         }
         Ok(())
     }
@@ -323,7 +329,7 @@ impl Node {
         name: &str,
         needy: Vec<NodeId>,
         uncovered: &[[u8; 32]],
-    ) -> Result<(), Error> {
+    ) -> Result<u64, Error> {
         let name = name.to_string();
         let state = self.load_doc(t, id)?;
         let heads: Vec<[u8; 32]> = state.doc.get_heads().iter().map(hash_bytes).collect();
@@ -347,6 +353,7 @@ impl Node {
         let (identity, me) = (self.identity.clone(), self.node_id());
         let endpoint = id.endpoint();
         // A big document goes as several snapshot bundles, each within a batch's caps.
+        let mut minted = 0;
         for (encoding, changes, hashes) in encoded {
             let batch = Batch {
                 authority: vec![],
@@ -382,8 +389,9 @@ impl Node {
             // From now on the snapshot is where these changes are stored: sealing again
             // before it is delivered finds them covered and seals nothing.
             t.point_changes(&bundle, &covered)?;
+            minted += 1;
         }
-        Ok(())
+        Ok(minted)
     }
 
     /// Turns queued custody answers into one signed signal bundle per custodian.

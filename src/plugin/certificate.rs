@@ -15,7 +15,7 @@
 //! itself; whether its signer certifies, and how many must sign, is the community's
 //! authority log as this node resolves it ([`DocKind::check_with_log`]).
 
-use automerge::{AutoCommit, ROOT, ReadDoc, ScalarValue, Value};
+use automerge::{AutoCommit, ROOT, ReadDoc};
 
 use super::ops::{Action, Target};
 use super::{Broken, DocKind, Home, Op, Writer, Writers};
@@ -327,13 +327,7 @@ pub struct Entry {
 /// Every statement in the document.
 pub fn read(doc: &AutoCommit) -> Vec<Entry> {
     let mut out: Vec<Entry> = Vec::new();
-    let bytes = |key: &str| match doc.get(ROOT, key) {
-        Ok(Some((Value::Scalar(s), _))) => match s.as_ref() {
-            ScalarValue::Bytes(b) => Some(b.clone()),
-            _ => None,
-        },
-        _ => None,
-    };
+    let bytes = |key: &str| super::market::bytes(doc, &ROOT, key);
     let mut revoked = Vec::new();
     for key in doc.keys(ROOT) {
         let (hash, statement, sigs, cert) = if let Some(rest) = key.strip_prefix("s/") {
@@ -496,7 +490,7 @@ mod tests {
             Err(Broken { rule: RULE_CERTIFIER })
         );
         // Revocation: owners only, once.
-        let r = Op { value: Some(ScalarValue::Uint(1)), ..put(&format!("r/{h}"), vec![]) };
+        let r = Op { value: Some(automerge::ScalarValue::Uint(1)), ..put(&format!("r/{h}"), vec![]) };
         assert_eq!(k.check_with_log(&by(&a, Role::Owner), std::slice::from_ref(&r), Some(&two)), Ok(()));
         assert!(k.check_with_log(&by(&a, Role::Member), std::slice::from_ref(&r), Some(&two)).is_err());
         assert!(k.check_with_log(&by(&a, Role::Owner), &[Op { overwrites: true, ..r }], Some(&two)).is_err());

@@ -327,13 +327,7 @@ pub fn exchanges(doc: &AutoCommit) -> Vec<Exchange> {
     let mut steps: Vec<(String, String, String, StepKind, Option<Proof>)> = Vec::new();
     for key in doc.keys(ROOT) {
         if let Some(step) = Step::parse(&key) {
-            let proof = match doc.get(ROOT, key.as_str()) {
-                Ok(Some((Value::Scalar(v), _))) => match v.as_ref() {
-                    automerge::ScalarValue::Bytes(b) => Proof::decode(b),
-                    _ => None,
-                },
-                _ => None,
-            };
+            let proof = super::market::bytes(doc, &ROOT, &key).and_then(|b| Proof::decode(&b));
             steps.push((
                 format!("{}/{}", step.proposer, step.n),
                 step.seller.to_string(),

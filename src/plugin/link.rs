@@ -9,7 +9,7 @@
 //! - `l/<statement hash>`: the link, the statement with both sides' signatures;
 //! - `u/<statement hash>`: an owner of either side ends it.
 
-use automerge::{AutoCommit, ROOT, ReadDoc, ScalarValue, Value};
+use automerge::{AutoCommit, ROOT, ReadDoc};
 
 use super::ops::{Action, Target};
 use super::{Broken, DocKind, Home, Op, Writer, Writers};
@@ -311,6 +311,18 @@ pub enum LinkState {
     },
 }
 
+impl LinkState {
+    /// How far it went: a statement is at its furthest state (unlinked over linked over
+    /// proposed), whichever document said it.
+    pub fn rank(&self) -> u8 {
+        match self {
+            LinkState::Proposed { .. } => 0,
+            LinkState::Linked(_) => 1,
+            LinkState::Unlinked { .. } => 2,
+        }
+    }
+}
+
 /// A statement as one links document holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
@@ -326,15 +338,10 @@ pub struct Entry {
 /// linked over proposed), every signature checked.
 pub fn read(doc: &AutoCommit) -> Vec<Entry> {
     let mut out: Vec<Entry> = Vec::new();
-    let rank = |s: &LinkState| match s {
-        LinkState::Proposed { .. } => 0,
-        LinkState::Linked(_) => 1,
-        LinkState::Unlinked { .. } => 2,
-    };
     for key in doc.keys(ROOT) {
         let Some((what, hash)) = key.split_once('/') else { continue };
-        let Ok(Some((Value::Scalar(v), _))) = doc.get(ROOT, key.as_str()) else { continue };
-        let ScalarValue::Bytes(b) = v.as_ref() else { continue };
+        let Some(b) = super::market::bytes(doc, &ROOT, &key) else { continue };
+        let b = b.as_slice();
         let found = match what {
             "p" => decode_side_record(b)
                 .filter(|(s, side)| side.owner_of_either(s, &s.encode()))
@@ -350,7 +357,7 @@ pub fn read(doc: &AutoCommit) -> Vec<Entry> {
             continue;
         }
         match out.iter_mut().find(|e| e.hash_hex == hash) {
-            Some(e) if rank(&state) > rank(&e.state) => e.state = state,
+            Some(e) if state.rank() > e.state.rank() => e.state = state,
             Some(_) => {}
             None => out.push(Entry { hash_hex: hash.to_string(), statement, state }),
         }

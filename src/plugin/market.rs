@@ -170,6 +170,17 @@ pub(super) fn text(doc: &AutoCommit, obj: &automerge::ObjId, key: &str) -> Optio
 }
 
 /// A non-negative number of `obj`.
+/// The bytes at `key` of `obj`, if it holds a byte string.
+pub(super) fn bytes(doc: &AutoCommit, obj: &automerge::ObjId, key: &str) -> Option<Vec<u8>> {
+    match doc.get(obj, key).ok()?? {
+        (Value::Scalar(s), _) => match s.as_ref() {
+            ScalarValue::Bytes(b) => Some(b.clone()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 pub(super) fn number(doc: &AutoCommit, obj: &automerge::ObjId, key: &str) -> Option<u64> {
     match doc.get(obj, key).ok()?? {
         (Value::Scalar(s), _) => match s.as_ref() {

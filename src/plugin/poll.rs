@@ -228,10 +228,7 @@ pub fn polls(doc: &AutoCommit) -> Vec<Poll> {
             }
         } else if let Some(rest) = key.strip_prefix("close/") {
             let Some(p) = PollRef::parse(rest) else { continue };
-            if let Ok(Some((Value::Scalar(s), _))) = doc.get(ROOT, key.as_str())
-                && let ScalarValue::Bytes(b) = s.as_ref()
-                && let Some(c) = Close::decode(b)
-            {
+            if let Some(c) = super::market::bytes(doc, &ROOT, &key).and_then(|b| Close::decode(&b)) {
                 closes.push((p, c));
             }
         } else if let Some(rest) = key.strip_prefix("p/") {
@@ -243,15 +240,9 @@ pub fn polls(doc: &AutoCommit) -> Vec<Poll> {
                 .map(str::to_string)
                 .take(POLL_OPTIONS_MAX)
                 .collect();
-            let heads = match doc.get(&obj, "heads") {
-                Ok(Some((Value::Scalar(s), _))) => match s.as_ref() {
-                    ScalarValue::Bytes(b) => {
-                        b.chunks_exact(32).take(POLL_HEADS_MAX).filter_map(|h| h.try_into().ok()).collect()
-                    }
-                    _ => Vec::new(),
-                },
-                _ => Vec::new(),
-            };
+            let heads = super::market::bytes(doc, &obj, "heads")
+                .map(|b| b.chunks_exact(32).take(POLL_HEADS_MAX).filter_map(|h| h.try_into().ok()).collect())
+                .unwrap_or_default();
             if options.len() < 2 {
                 continue;
             }

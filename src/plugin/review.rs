@@ -16,7 +16,7 @@
 //! `version (1) ‖ rating (1) ‖ time (8, LE ms) ‖ proposer's proof (96) ‖ seller's proof
 //! (96) ‖ reviewer's signature (64) ‖ text (UTF-8)`. Put once, never changed or deleted.
 
-use automerge::{AutoCommit, ROOT, ReadDoc, ScalarValue, Value};
+use automerge::{AutoCommit, ROOT, ReadDoc};
 
 use super::exchange::{ExchangeRef, Proof};
 use super::ops::{Action, Target};
@@ -234,9 +234,8 @@ pub fn reviews(doc: &AutoCommit) -> Vec<Review> {
     let mut out = Vec::new();
     for key in doc.keys(ROOT) {
         let Some((reviewer, x)) = parse_key(&key) else { continue };
-        let Ok(Some((Value::Scalar(v), _))) = doc.get(ROOT, key.as_str()) else { continue };
-        let ScalarValue::Bytes(b) = v.as_ref() else { continue };
-        if let Ok(r) = decode(b, reviewer, x)
+        let Some(b) = super::market::bytes(doc, &ROOT, &key) else { continue };
+        if let Ok(r) = decode(&b, reviewer, x)
             && r.verify().is_ok()
         {
             out.push(r);
