@@ -798,13 +798,32 @@ fn regenerate_membership() {
         .unwrap();
 }
 
+/// The documents every social corpus holds a bundle of (files named `<kind>` or
+/// `<kind>-<n>`; Buyers' `buyers-<kind>`).
+const SOCIAL_KINDS: [&str; 11] = [
+    "invitation",
+    "authority",
+    "exchange",
+    "reviews",
+    "polls",
+    "certs",
+    "links",
+    "public-feed",
+    "market-public",
+    "buyers-links",
+    "buyers-public",
+];
+
 /// The social corpus, `bundles/social-v1/`: in community "Growers" founded by `a` (with
 /// `b` a member), an exchange `b` proposed on `a`'s listing, accepted and completed by
-/// both; each party's review of it; a poll `a` asked, both voted in and `a` closed; and
-/// a skill certificate `a` (named a certifier) signed for `b`. Every bundle of the
-/// community travels (its invitation for `b`, its authority log, each kind's document);
-/// the reader `b` then reads the exchange completed, `a`'s standing, the poll's recount
-/// and the certificate holding.
+/// both; each party's review of it; a poll `a` asked, both voted in and `a` closed; a
+/// skill certificate `a` (named a certifier) signed for `b`, and a threshold operation
+/// (k = 1); a public post and a public listing; and a link sharing the market with a
+/// second community, "Buyers" (founded by `d`), proposed by `a` and countersigned by
+/// `d`. Every bundle of Growers travels (its invitation for `b`, its authority log, each
+/// kind's document), and Buyers' public ones; the reader `b` then reads the exchange
+/// completed, `a`'s standing, the poll's recount, the certificate holding, the public
+/// post and listing, and the link.
 #[test]
 fn golden_social_corpus_still_reads() {
     use caravan::plugin::certificate::Subject;
@@ -813,6 +832,7 @@ fn golden_social_corpus_still_reads() {
     let expect: Value = serde_json::from_slice(&std::fs::read(dir.join("social.json")).unwrap()).unwrap();
     let now = expect["created_unix_ms"].as_u64().unwrap() + 1000;
     let cid = CommunityId::parse(expect["community"].as_str().unwrap()).unwrap();
+    let buyers = CommunityId::parse(expect["buyers"].as_str().unwrap()).unwrap();
     let files = expect["files"].as_array().unwrap();
     let mut bundles = Vec::new();
     for want in files {
@@ -822,12 +842,26 @@ fn golden_social_corpus_still_reads() {
         let info = caravan::bundle::parse(&inner, now).unwrap_or_else(|e| panic!("{file}: {e}"));
         let env = envelope::decode_envelope(&inner[info.payload.clone()]).unwrap();
         assert_eq!(env.header.doc, want["doc"].as_str().unwrap(), "{file}");
-        let kind = env.header.doc.strip_prefix(&format!("c/{cid}/")).map_or("invitation", |k| k);
-        assert!(file.starts_with(kind), "{file}: {}", env.header.doc);
+        let doc = &env.header.doc;
+        let kind = match (doc.strip_prefix(&format!("c/{cid}/")), doc.strip_prefix(&format!("c/{buyers}/"))) {
+            (Some(part), _) => part.replace('/', "-"),
+            (None, Some(part)) => {
+                let d = caravan::DocId::parse(doc).unwrap();
+                assert!(d.is_public(), "{file}: only Buyers' public part travels here");
+                format!("buyers-{}", part.replace('/', "-"))
+            }
+            (None, None) => {
+                assert_eq!(*doc, format!("c/{cid}"), "{file}");
+                "invitation".to_string()
+            }
+        };
+        let numbered = file.strip_prefix(&kind).and_then(|n| n.strip_prefix('-'));
+        assert!(file == kind || numbered.is_some_and(|n| n.parse::<usize>().is_ok()), "{file}: {doc}");
         bundles.push(bytes);
     }
-    // Each social kind's document travels, with the invitation and the authority log.
-    for kind in ["invitation", "authority", "exchange", "reviews", "polls", "certs"] {
+    // Each social kind's document travels, with the invitation, the authority log, the
+    // public part and both sides of the link.
+    for kind in SOCIAL_KINDS {
         assert!(files.iter().any(|f| f["file"].as_str().unwrap().starts_with(kind)), "no bundle of {kind}");
     }
     let a_id = NodeId::parse(expect["founder"].as_str().unwrap()).unwrap();
@@ -835,11 +869,20 @@ fn golden_social_corpus_still_reads() {
     let b_id = b.node_id();
     // The invitation and the authority log first, in an import of their own: a
     // certificate is judged against the log as it stood when its import began, so one
-    // whose certifier is named in the same import is refused.
-    let log_first =
-        |f: &Value| matches!(f["file"].as_str().unwrap().split('-').next(), Some("invitation" | "authority"));
-    for first in [true, false] {
-        let some: Vec<(&Value, &Vec<u8>)> = files.iter().zip(&bundles).filter(|(f, _)| log_first(f) == first).collect();
+    // whose certifier is named in the same import is refused. Then the rest of Growers;
+    // then Buyers' public part, which `b` reads once Growers' links document made it
+    // follow Buyers (in the same import it would be carried first, read at the end).
+    let phase = |f: &Value| {
+        let file = f["file"].as_str().unwrap();
+        match file.split('-').next() {
+            Some("invitation" | "authority") => 0,
+            Some("buyers") => 2,
+            _ => 1,
+        }
+    };
+    for p in 0..3 {
+        let some: Vec<(&Value, &Vec<u8>)> = files.iter().zip(&bundles).filter(|(f, _)| phase(f) == p).collect();
+        assert!(!some.is_empty(), "phase {p}");
         let r = b.import_many(some.iter().map(|(_, x)| x.as_slice())).unwrap();
         for ((f, _), o) in some.iter().zip(&r.outcomes) {
             assert!(matches!(o, Outcome::New { .. }), "{}: {o:?}", f["file"]);
@@ -892,6 +935,45 @@ fn golden_social_corpus_still_reads() {
         other => panic!("a skill certificate, not {other:?}"),
     }
     assert_eq!(certs[0].entry.statement.expires_unix_ms, 0, "never expires");
+
+    // The threshold operation: applied, k = 1 (so the certificate above holds).
+    let log = b.authority(&cid).unwrap();
+    let k = expect["threshold"].as_u64().unwrap() as u8;
+    let set: Vec<_> = log
+        .log
+        .iter()
+        .filter(|e| matches!(e.action, caravan::authority::Action::Threshold { .. }))
+        .map(|e| (e.action.clone(), e.outcome.clone(), NodeId::from_signing_public(&e.author)))
+        .collect();
+    assert_eq!(
+        set,
+        [(caravan::authority::Action::Threshold { k }, caravan::authority::Outcome::Applied, a_id)],
+        "{:?}",
+        log.log
+    );
+    assert_eq!(log.threshold, k);
+
+    // The public part: a's public post and public listing.
+    let posts = b.public_posts(&cid).unwrap();
+    assert_eq!(posts.len(), 1, "{posts:?}");
+    assert_eq!(
+        (posts[0].text.as_str(), posts[0].author.clone()),
+        (expect["public_post"].as_str().unwrap(), a_id.to_string())
+    );
+    let listings = b.listings(&cid).unwrap();
+    let public: Vec<_> = listings.iter().filter(|(public, _)| *public).map(|(_, l)| l).collect();
+    assert_eq!(public.len(), 1, "{listings:?}");
+    assert_eq!(public[0].id, expect["public_listing"]["id"].as_str().unwrap());
+    assert_eq!(public[0].listing.title, expect["public_listing"]["title"].as_str().unwrap());
+
+    // The link: signed by an owner of each, sharing the market, with Buyers.
+    let links = b.community_links(&cid).unwrap();
+    assert_eq!(links.len(), 1, "{links:?}");
+    assert_eq!(links[0].state, caravan::LinkStatus::Linked);
+    assert_eq!(links[0].other, buyers);
+    assert_eq!(links[0].other_name.as_deref(), Some("Buyers"));
+    assert_eq!(json!(links[0].shares), expect["link"]["shares"]);
+    assert_eq!(links[0].id, expect["link"]["id"].as_str().unwrap());
 }
 
 #[test]
@@ -976,14 +1058,60 @@ fn regenerate_social() {
     carry(&mut a, &mut b);
     let cert = a.certify(&growers, &caravan::Certify::Skill(b_id, skill.into()), 0).unwrap();
     assert_eq!(cert.holds, Ok(()));
+    // A threshold operation in the authority log (owners; k in 1..=16): k stays 1, so the
+    // certificate still holds.
+    a.set_certification_threshold(&growers, 1).unwrap();
+    let certs = a.certificates(&caravan::Certify::Skill(b_id, String::new())).unwrap();
+    assert_eq!((certs.len(), &certs[0].holds), (1, &Ok(())), "{certs:?}");
+    // The community's public part: a public post (`public-feed`) and a public listing
+    // (`market-public`).
+    let public_post = "Open market on Saturday";
+    a.post_public(&growers, public_post).unwrap();
+    let public_listing = NewListing {
+        kind: ListingKind::Offer,
+        title: "Seed potatoes".into(),
+        description: "a sack, Saturday only".into(),
+        terms: String::new(),
+        price: None,
+        quantity: Some(1),
+        place: "Market square".into(),
+        expires_unix_ms: now + 365 * 86_400_000,
+    };
+    let public_listing_title = public_listing.title.clone();
+    let public_listing = a.add_listing(&growers, true, &public_listing).unwrap();
     carry(&mut a, &mut b);
     carry(&mut b, &mut a);
 
-    // Every bundle of the community either node sent, once each (by its signed custody
+    // A link to a second community, "Buyers", founded by d: a proposes, d (holding the
+    // proposal) countersigns, a copies the link into Growers' own links document.
+    let hd = home("d");
+    let mut d = Node::open(hd.path(), "Founder D").unwrap();
+    d.set_clock(std::sync::Arc::new(move || now));
+    let buyers = d.create_community("Buyers", "Who buys at the market").unwrap();
+    let shares = ["market".to_string()];
+    let proposed = a.link_communities(&growers, &buyers, &shares).unwrap();
+    assert_eq!(proposed.state, caravan::LinkStatus::ProposedByUs);
+    carry(&mut a, &mut d);
+    let linked = d.link_communities(&buyers, &growers, &["market".into()]).unwrap();
+    assert_eq!(linked.state, caravan::LinkStatus::Linked);
+    assert_eq!(linked.id, proposed.id);
+    carry(&mut d, &mut a);
+    let links = a.community_links(&growers).unwrap();
+    assert_eq!(links.len(), 1, "{links:?}");
+    assert_eq!((links[0].other, links[0].state), (buyers, caravan::LinkStatus::Linked));
+    carry(&mut a, &mut b);
+    carry(&mut b, &mut a);
+    let links = b.community_links(&growers).unwrap();
+    assert_eq!(links.iter().map(|l| l.state).collect::<Vec<_>>(), [caravan::LinkStatus::Linked], "{links:?}");
+
+    // Every bundle of the community any node sent, once each (by its signed custody
     // id, author and sequence number), in the order sent: the invitation, the authority
-    // log, each kind's document (heads announcements included). Named by document:
-    // `<kind>.bundle`, or `<kind>-<n>.bundle` when the document has several.
+    // log, each kind's document (heads announcements included); and every public bundle
+    // of Buyers (those `a` opens: it follows Buyers' public part). Named by document:
+    // `<kind>.bundle`, or `<kind>-<n>.bundle` when the document has several; Buyers'
+    // `buyers-<kind>`.
     let cid = growers.to_string();
+    let bid = buyers.to_string();
     let all = sent.take();
     let look = |x: &[u8]| {
         let o = a.open_cloak(x).unwrap()?;
@@ -1003,13 +1131,17 @@ fn regenerate_social() {
         if doc == format!("c/{cid}/passes") && id.0 == b_id {
             continue;
         }
-        if (doc == format!("c/{cid}") || doc.starts_with(&format!("c/{cid}/"))) && seen.insert(id) {
+        let ours = doc == format!("c/{cid}") || doc.starts_with(&format!("c/{cid}/"));
+        let theirs =
+            caravan::DocId::parse(&doc).is_some_and(|d| d.is_public()) && doc.starts_with(&format!("c/{bid}/"));
+        if (ours || theirs) && seen.insert(id) {
             picked.push((doc, x.clone(), route));
         }
     }
-    let kind_of = |doc: &str| match doc.strip_prefix(&format!("c/{cid}/")) {
-        Some(part) => part.replace('/', "-"),
-        None => "invitation".to_string(),
+    let kind_of = |doc: &str| match (doc.strip_prefix(&format!("c/{cid}/")), doc.strip_prefix(&format!("c/{bid}/"))) {
+        (Some(part), _) => part.replace('/', "-"),
+        (None, Some(part)) => format!("buyers-{}", part.replace('/', "-")),
+        (None, None) => "invitation".to_string(),
     };
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -1024,7 +1156,7 @@ fn regenerate_social() {
         std::fs::write(dir.join(format!("{file}.bundle")), bytes).unwrap();
         files.push(json!({ "file": file, "doc": doc, "route": hex(&route.0) }));
     }
-    for kind in ["invitation", "authority", "exchange", "reviews", "polls", "certs"] {
+    for kind in SOCIAL_KINDS {
         assert!(files.iter().any(|f| f["file"].as_str().unwrap().starts_with(kind)), "no bundle of {kind}");
     }
     let expect = json!({
@@ -1038,6 +1170,11 @@ fn regenerate_social() {
         "options": options,
         "counts": counts,
         "skill": skill,
+        "threshold": 1,
+        "public_post": public_post,
+        "public_listing": { "id": public_listing, "title": public_listing_title },
+        "buyers": bid,
+        "link": { "id": proposed.id, "shares": shares },
         "files": files,
     });
     std::fs::write(dir.join("social.json"), serde_json::to_string_pretty(&expect).unwrap() + "\n").unwrap();
