@@ -61,6 +61,7 @@ mod reports;
 mod reputation;
 mod seal;
 mod signal;
+mod snapshot;
 #[cfg(test)]
 mod testkit;
 
