@@ -66,6 +66,12 @@ pub enum WaitReason {
         /// Why, in words.
         reason: &'static str,
     },
+    /// Its author wrote it under changes to the community's authority log that have not
+    /// arrived here yet (a role it was given, say): kept, and judged when they come.
+    Log {
+        /// The community.
+        community: crate::doc::CommunityId,
+    },
 }
 
 /// The result of importing bundles: one outcome per bundle, in input order.

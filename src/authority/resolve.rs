@@ -164,6 +164,12 @@ impl State {
         false
     }
 
+    /// Whether `heads` name an operation this node has not resolved: content written
+    /// under them was written by someone who saw more of the log than this node has.
+    pub fn lacks(&self, heads: &[OpId]) -> bool {
+        heads.iter().any(|h| !self.follows.contains_key(h))
+    }
+
     /// What the log says of content its author wrote under authority heads `heads`:
     /// `None` if the author's last removal or demotion is not concurrent with it (it
     /// was seen, or there is none); else that operation, which the content had not seen.

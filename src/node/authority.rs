@@ -333,7 +333,7 @@ impl Node {
             let action = if on { Action::Quarantine { member } } else { Action::Release { member } };
             let (event, _) = self.append_op(&mut imp.t, cid, action, false)?;
             self.queued.push(event);
-            self.after_quarantine_change(&mut imp, cid)
+            self.after_log_change(&mut imp, cid)
         })();
         let super::import::Import { t, touched, .. } = imp;
         if result.is_err() {
@@ -343,14 +343,21 @@ impl Node {
         self.finish(t, result, touched)
     }
 
-    /// After the log moved: what was kept of members no longer quarantined is read.
-    pub(super) fn after_quarantine_change(
+    /// After the log moved: what was kept of members no longer quarantined is read, and
+    /// what waited for log operations is judged again.
+    pub(super) fn after_log_change(
         &mut self,
         imp: &mut super::import::Import,
         cid: &CommunityId,
     ) -> Result<(), Error> {
         let state = self.resolved(&imp.t, cid)?.state.clone();
         let mut again = Vec::new();
+        // What waited for the operations this log change may have brought.
+        let scope = log_wait_scope(cid);
+        for digest in imp.t.waiting_for_key(&scope)? {
+            imp.t.remove_waiting_key(&scope, &digest)?;
+            again.push(digest);
+        }
         for pk in state.members.keys().filter(|pk| !state.quarantined.contains(*pk)) {
             let scope = quarantine_scope(cid, &NodeId::from_signing_public(pk));
             for digest in imp.t.waiting_for_key(&scope)? {
@@ -429,6 +436,17 @@ pub(super) fn quarantine_scope(cid: &CommunityId, author: &NodeId) -> String {
 
 /// The key under which what the log voids of an author (made concurrently with its
 /// removal or demotion) is kept for audit.
+/// The scope bundles wait under for authority operations their author had seen and this
+/// node lacks (no key ever opens it: the log's arrival reads them again).
+pub(super) fn log_wait_scope(cid: &CommunityId) -> String {
+    format!("log-wait/{cid}")
+}
+
+/// The community a `log_wait_scope` names.
+pub(super) fn log_wait_community(scope: &str) -> Option<CommunityId> {
+    CommunityId::parse(scope.strip_prefix("log-wait/")?)
+}
+
 pub(super) fn set_aside_scope(cid: &CommunityId, author: &NodeId) -> String {
     format!("void/{cid}/{author}")
 }

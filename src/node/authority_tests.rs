@@ -296,3 +296,39 @@ fn content_of_an_earlier_epoch_arriving_late_is_read() {
     import_all(&mut b, &posts_first);
     assert_eq!(posts(&mut b, &cid), ["epoch one"]);
 }
+
+/// A member made editor edits the wiki; another member gets the edit before the
+/// promotion (another stick), or in the same import: the edit waits for the log, is
+/// never refused for good, and is read once the promotion arrives.
+#[test]
+fn an_edit_by_a_new_editor_arriving_before_its_promotion_is_read_once_the_promotion_comes() {
+    for same_import in [false, true] {
+        let kit = Kit::new();
+        let (mut a, mut b, mut c) = (kit.node("A"), kit.node("B"), kit.node("C"));
+        let cid = community(&mut a, &mut b, Role::Member);
+        join(&mut a, &mut c, &cid, Role::Member);
+        carry(&mut a, &mut b);
+        carry(&mut a, &mut c);
+        carry(&mut b, &mut c);
+        a.set_member_role(&cid, &b.node_id(), Role::Editor).unwrap();
+        let promotion = a.export(Target::Everyone).unwrap();
+        import(&mut b, &promotion);
+        assert_eq!(b.role(&cid).unwrap(), Role::Editor);
+        b.put_wiki_page(&cid, "Wells", "north\n").unwrap();
+        let mut seen: HashSet<[u8; 32]> = promotion.iter().map(|b| bundle_digest(b)).collect();
+        let all = b.export(Target::Everyone).unwrap();
+        let edit: Vec<Vec<u8>> = all.iter().filter(|x| seen.insert(bundle_digest(x))).cloned().collect();
+        assert!(!edit.is_empty());
+        if same_import {
+            let r = import_all(&mut c, &all);
+            assert!(!r.outcomes.iter().any(|o| matches!(o, Outcome::Rejected(_))), "{r:?}");
+        } else {
+            let r = import_all(&mut c, &edit);
+            assert!(!r.outcomes.iter().any(|o| matches!(o, Outcome::Rejected(_))), "{r:?}");
+            assert!(r.outcomes.iter().any(|o| matches!(o, Outcome::Waiting(WaitReason::Log { .. }))), "{r:?}");
+            assert_eq!(c.wiki_page(&cid, "Wells").unwrap(), None);
+            import_all(&mut c, &promotion);
+        }
+        assert_eq!(c.wiki_page(&cid, "Wells").unwrap().as_deref(), Some("north\n"), "same import: {same_import}");
+    }
+}

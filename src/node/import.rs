@@ -305,7 +305,11 @@ impl Node {
                 Some(self.take_signal(imp, bytes, digest, &info, payload, signer, &signal)?)
             }
             Pre::Carry { info, payload, header, verified, waiting } => {
+                let for_log = waiting.as_deref().and_then(super::authority::log_wait_community);
                 let outcome = self.take_carried(imp, bytes, digest, &info, payload, &header, verified, waiting)?;
+                if let (Some(community), Outcome::Waiting(WaitReason::Key { .. })) = (for_log, &outcome) {
+                    return Ok(Some(Outcome::Waiting(WaitReason::Log { community })));
+                }
                 // Sealed under a community key its log holds for us but we had not opened
                 // (an earlier epoch): opened now, and the bundle read.
                 if let Outcome::Waiting(WaitReason::Key { scope }) = &outcome

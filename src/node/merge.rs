@@ -136,7 +136,7 @@ impl Node {
             {
                 imp.fresh_ctx = None;
                 self.take_epoch_keys(imp, &cid)?;
-                self.after_quarantine_change(imp, &cid)?;
+                self.after_log_change(imp, &cid)?;
             }
         }
         Ok(())

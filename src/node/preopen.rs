@@ -315,7 +315,31 @@ pub(super) fn check_inner(bytes: &[u8], ctx: &Ctx, certs: &mut NewCerts) -> Resu
             };
             // Signature (and decryption) first: they cost one pass over the bytes.
             let batch = crate::batch::open(env.header_bytes, env.body, key.as_ref())?;
-            let (role, member) = rules(doc, source, &header, &batch, ctx, certs)?;
+            // Its author saw log operations this node lacks (a role it was given, say):
+            // what the log decides waits for them rather than being refused for good.
+            let ahead = match doc {
+                DocId::Community { id, part } if part != Part::AUTHORITY => {
+                    ctx.authority.get(&id).is_some_and(|s| s.lacks(&batch.authority)).then_some(id)
+                }
+                _ => None,
+            };
+            let wait = |r: Rejection| match (ahead, &r) {
+                (
+                    Some(cid),
+                    Rejection::Permission { .. } | Rejection::SnapshotNotOwner(_) | Rejection::Rule { .. },
+                ) => Ok(Pre::Carry {
+                    info: info.clone(),
+                    payload,
+                    header: header.clone(),
+                    verified: true,
+                    waiting: Some(super::authority::log_wait_scope(&cid)),
+                }),
+                _ => Err(r),
+            };
+            let (role, member) = match rules(doc, source, &header, &batch, ctx, certs) {
+                Ok(v) => v,
+                Err(r) => return wait(r),
+            };
             if !reads(doc, ctx) {
                 return Ok(Pre::Carry { info, payload, header, verified: true, waiting: None });
             }
@@ -325,7 +349,10 @@ pub(super) fn check_inner(bytes: &[u8], ctx: &Ctx, certs: &mut NewCerts) -> Resu
                 DocId::Community { id, .. } => ctx.authority.get(&id).map(|s| &**s),
                 DocId::Profile { .. } => None,
             };
-            let recheck = actors(doc, &header, &batch, role, &changes, log)?;
+            let recheck = match actors(doc, &header, &batch, role, &changes, log) {
+                Ok(v) => v,
+                Err(r) => return wait(r),
+            };
             let verified = Verified {
                 doc,
                 author: source,
