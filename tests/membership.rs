@@ -197,3 +197,35 @@ fn friends_of_friends_and_friends_of_members_reach_exactly_their_readers_over_a_
     assert_eq!(fom, ["Bo", "Mo", "Fe"], "friends of members: the members and their friends");
     assert!(ok(a, &["feed", "Wells", "--friends-of-members"]).contains("open day on Sunday"));
 }
+
+/// A member made editor edits the wiki; another member gets the edit on another stick,
+/// from the new editor, with the promotion that stick carries: it reads the page.
+#[test]
+fn a_new_editor_s_first_edit_reaches_members_who_learn_of_the_promotion_with_it() {
+    let (a, b, c) = (init("Ana"), init("Bo"), init("Cy"));
+    let (a, b, c) = (a.path(), b.path(), c.path());
+    let (s1, s2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    for (x, y) in [(a, b), (a, c), (b, a), (c, a)] {
+        ok(x, &["contact", "add", &card(y)]);
+    }
+    ok(a, &["community", "create", "Wells"]);
+    ok(a, &["community", "invite", "Wells", &card(b)]);
+    ok(a, &["community", "invite", "Wells", &card(c)]);
+    sync_stick(a, s1.path());
+    sync_stick(b, s1.path());
+    sync_stick(c, s1.path());
+    ok(b, &["post", "Wells", "hello from Bo"]);
+    sync_stick(b, s2.path());
+    sync_stick(c, s2.path());
+    assert!(ok(c, &["feed", "Wells"]).contains("hello from Bo"));
+
+    assert!(ok(a, &["community", "role", "Wells", "Bo", "editor"]).contains("Bo is now an editor of Wells"));
+    sync_stick(a, s1.path());
+    sync_stick(b, s1.path());
+    assert!(with_stdin(b, &["wiki", "put", "Wells", "Plan"], "the new well goes north\n").status.success());
+    // Cy never sees Ana's stick again: Bo's stick brings the edit and the promotion.
+    sync_stick(b, s2.path());
+    let said = ok(c, &["sync", "--stick", s2.path().to_str().unwrap()]);
+    assert!(ok(c, &["wiki", "get", "Wells", "Plan"]).contains("north"), "{said}");
+    assert!(ok(c, &["community", "members", "Wells"]).contains("Bo  (editor)"));
+}

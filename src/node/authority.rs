@@ -345,11 +345,7 @@ impl Node {
 
     /// After the log moved: what was kept of members no longer quarantined is read, and
     /// what waited for log operations is judged again.
-    pub(super) fn after_log_change(
-        &mut self,
-        imp: &mut super::import::Import,
-        cid: &CommunityId,
-    ) -> Result<(), Error> {
+    pub(super) fn after_log_change(&mut self, imp: &mut super::import::Import, cid: &CommunityId) -> Result<(), Error> {
         let state = self.resolved(&imp.t, cid)?.state.clone();
         let mut again = Vec::new();
         // What waited for the operations this log change may have brought.

@@ -376,7 +376,7 @@ impl Node {
     /// quarantine is lifted; or one the log voids, set aside): counted against the relay
     /// quota, so a flood of them stays bounded.
     #[allow(clippy::too_many_arguments)]
-    fn hold(
+    pub(super) fn hold(
         &mut self,
         imp: &mut Import,
         bytes: &[u8],

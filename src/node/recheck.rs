@@ -26,7 +26,9 @@ impl Node {
             // order), and then a copy is judged again. Its author is a member whose
             // signature held: what it can send is bounded by the member limits.
             if let Some(broken) = self.rule_with_log(imp, verified)? {
-                imp.report.outcomes[index] = Outcome::Rejected(broken);
+                let Pre::Batch { info, payload, verified } = &pre else { continue };
+                imp.report.outcomes[index] =
+                    self.wait_or_refuse(imp, bytes, digest, info, *payload, verified, broken)?;
                 continue;
             }
             verified.recheck = false;
@@ -35,6 +37,30 @@ impl Node {
             }
         }
         self.merge_batches(imp, batches)
+    }
+
+    /// A batch its kind's rule refuses against the log as it stands now: if its author
+    /// wrote it under log operations this node lacks, it waits for them (kept, judged
+    /// again when the log moves); else it is refused (not remembered).
+    #[allow(clippy::too_many_arguments)]
+    fn wait_or_refuse(
+        &mut self,
+        imp: &mut Import,
+        bytes: &[u8],
+        digest: [u8; 32],
+        info: &crate::bundle::BundleInfo,
+        payload: [u8; 32],
+        verified: &Verified,
+        rejection: Rejection,
+    ) -> Result<Outcome, Error> {
+        if let (DocId::Community { id: cid, .. }, Some(m)) = (verified.doc, &verified.member)
+            && self.resolved(&imp.t, &cid).is_ok_and(|r| r.state.lacks(&m.authority))
+        {
+            let scope = super::authority::log_wait_scope(&cid);
+            let held = self.hold(imp, bytes, digest, info, payload, verified, &scope)?;
+            return Ok(held.unwrap_or(Outcome::Waiting(WaitReason::Log { community: cid })));
+        }
+        Ok(Outcome::Rejected(rejection))
     }
 
     /// The rule a batch breaks against its community's log as it stands now, if any.
@@ -70,7 +96,11 @@ impl Node {
             match self.rule_with_log(imp, &item.verified)? {
                 None => kept.push(item),
                 // Not remembered as refused: the log that admits it may come later.
-                Some(rejection) => imp.report.outcomes[item.index] = Outcome::Rejected(rejection),
+                Some(rejection) => {
+                    let Taken { index, digest, info, payload, verified, bytes } = item;
+                    imp.report.outcomes[index] =
+                        self.wait_or_refuse(imp, bytes, digest, &info, payload, &verified, rejection)?;
+                }
             }
         }
         Ok(kept)
