@@ -12,7 +12,13 @@ use common::{caravan, card, changes_by, forge_batch, init, node, ok, sync_stick}
 
 fn state(home: &Path, id: &str) -> String {
     let all: serde_json::Value = serde_json::from_str(&ok(home, &["exchange", "list", "--json"])).unwrap();
-    all.as_array().unwrap().iter().find(|x| x["id"] == id).map(|x| x["state"].as_str().unwrap().to_string()).unwrap()
+    // `id` as the text output shows it (the handle), or the whole id.
+    all.as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["id"] == id || x["handle"] == id)
+        .map(|x| x["state"].as_str().unwrap().to_string())
+        .unwrap()
 }
 
 #[test]

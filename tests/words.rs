@@ -86,3 +86,43 @@ fn sync_feed_status_and_invites_speak_in_names_and_local_times() {
     let json: serde_json::Value = serde_json::from_str(&ok(b, &["feed", "Lake Villages", "--json"])).unwrap();
     assert_eq!(json[0]["author"], id_a.as_str());
 }
+
+/// The market, exchanges and polls name their items by short handles people can type:
+/// no node id or raw timestamp in their default output, and each handle works as the
+/// item's id in the next command.
+#[test]
+fn listings_exchanges_and_polls_speak_in_handles_people_can_type() {
+    let (a, b) = (common::init("Kisumu"), common::init("Homa Bay"));
+    let (a, b) = (a.path(), b.path());
+    let stick = tempfile::tempdir().unwrap();
+    ok(a, &["contact", "add", &common::card(b)]);
+    ok(b, &["contact", "add", &common::card(a)]);
+    ok(a, &["community", "create", "Lake Villages"]);
+    ok(a, &["community", "invite", "Lake Villages", &common::card(b)]);
+    let ids = [node_id(a), node_id(b)];
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let listed = ok(a, &["market", "offer", "Lake Villages", "Tilapia", "--price", "3", "KES"]);
+    let asked = ok(a, &["poll", "create", "Lake Villages", "Market on Friday?", "--option", "Yes", "--option", "No"]);
+    for n in [a, b, a] {
+        common::sync_stick(n, stick.path());
+    }
+    let market = ok(b, &["market", "list", "Lake Villages"]);
+    let polls = ok(b, &["poll", "list"]);
+    for text in [&listed, &asked, &market, &polls] {
+        assert!(raw_ids_and_times(text, &ids).is_empty(), "{text}");
+    }
+    let listing = market.split("id ").nth(1).unwrap().split_whitespace().next().unwrap().to_string();
+    let proposed = ok(b, &["exchange", "propose", &listing, "--note", "ten?"]);
+    let poll = polls.split_whitespace().next().unwrap().to_string();
+    let voted = ok(b, &["vote", &poll, "Yes"]);
+    let exchanges = ok(b, &["exchange", "list"]);
+    let shown = ok(b, &["poll", "show", &poll]);
+    for text in [&proposed, &voted, &exchanges, &shown] {
+        assert!(raw_ids_and_times(text, &ids).is_empty(), "{text}");
+    }
+    assert!(exchanges.contains("proposed between Homa Bay") && exchanges.contains(&listing), "{exchanges}");
+    // The whole ids are in --json, beside the handles.
+    let json: serde_json::Value = serde_json::from_str(&ok(b, &["market", "list", "Lake Villages", "--json"])).unwrap();
+    assert_eq!(json[0]["handle"], listing.as_str());
+    assert!(json[0]["id"].as_str().unwrap().starts_with(&ids[0]), "{json}");
+}

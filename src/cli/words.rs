@@ -68,3 +68,9 @@ mod tests {
         assert!(parse_at("last tuesday").unwrap_err().contains("not a version number"));
     }
 }
+
+/// An item (listing, exchange, poll) as people read and type it: its handle (no `#`,
+/// which a shell would take for a comment).
+pub(crate) fn item(id: &str) -> String {
+    caravan::plugin::handle(id)
+}

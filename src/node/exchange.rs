@@ -47,7 +47,8 @@ impl Node {
     /// # Ok(()) }
     /// ```
     pub fn propose_exchange(&mut self, listing: &str, note: &str) -> Result<(String, CommunityId), Error> {
-        let listing = listing.trim();
+        let found = self.find_listing(None, listing)?;
+        let listing = found.as_ref().map_or(listing.trim(), |(_, id)| id.as_str());
         let Some(cid) = self.listing_community(listing)? else {
             return Err(Error::Invalid(format!(
                 "no listing {listing} in the markets of your communities (`caravan market list COMMUNITY`)"
@@ -65,7 +66,7 @@ impl Node {
     pub(super) fn own_exchange(&mut self, id: &str) -> Result<(CommunityId, Exchange), Error> {
         let id = id.trim();
         let found: Vec<(CommunityId, Exchange)> =
-            self.exchanges()?.into_iter().filter(|(_, x)| x.id == id || x.id.starts_with(id)).collect();
+            self.exchanges()?.into_iter().filter(|(_, x)| crate::plugin::names_item(&x.id, id)).collect();
         let (cid, x) = match found.as_slice() {
             [one] => one.clone(),
             [] => return Err(Error::Invalid(format!("no exchange {id} (`caravan exchange list`)"))),

@@ -65,9 +65,49 @@ impl Node {
         Ok(out)
     }
 
-    /// Withdraws one of our listings in community `cid`. Returns whether there was one
-    /// of ours with this id.
+    /// The listing `given` names (its id, the start of it, or its handle, see
+    /// [`crate::plugin::handle`]) in community `cid`, or in any of our communities: its
+    /// community and id. `None` if nothing matches; an error if several do.
+    pub fn find_listing(
+        &mut self,
+        cid: Option<&CommunityId>,
+        given: &str,
+    ) -> Result<Option<(CommunityId, String)>, Error> {
+        let given = given.trim();
+        let cids: Vec<CommunityId> = match cid {
+            Some(c) => vec![*c],
+            None => self.communities()?.into_iter().filter(|c| !c.removed).map(|c| c.id).collect(),
+        };
+        let mut found: Vec<(CommunityId, String)> = Vec::new();
+        for c in cids {
+            for kind in [MARKET, PUBLIC_MARKET] {
+                let ids: Vec<String> = self.read_kind(&c, kind, |d| {
+                    market::all_listings(d)
+                        .into_iter()
+                        .map(|l| l.id)
+                        .filter(|id| crate::plugin::names_item(id, given))
+                        .collect()
+                })?;
+                found.extend(ids.into_iter().map(|id| (c, id)));
+            }
+        }
+        // The whole id wins over a handle that happens to start the same.
+        if let Some(exact) = found.iter().find(|(_, id)| id == given) {
+            return Ok(Some(exact.clone()));
+        }
+        found.dedup();
+        match found.len() {
+            0 => Ok(None),
+            1 => Ok(found.pop()),
+            _ => Err(Error::Invalid(format!("{given} names several listings: give more of it"))),
+        }
+    }
+
+    /// Withdraws one of our listings in community `cid` (`id` as [`Node::find_listing`]
+    /// takes it). Returns whether there was one of ours with this id.
     pub fn withdraw_listing(&mut self, cid: &CommunityId, id: &str) -> Result<bool, Error> {
+        let Some((_, id)) = self.find_listing(Some(cid), id)? else { return Ok(false) };
+        let id = id.as_str();
         if !id.starts_with(&format!("{}/", self.node_id())) {
             return Ok(false);
         }

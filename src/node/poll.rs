@@ -98,11 +98,11 @@ impl Node {
         Ok(out)
     }
 
-    /// The poll whose id is `id` (or starts with it).
+    /// The poll `id` names: its id, the start of it, or its handle ([`crate::plugin::handle`]).
     pub fn poll(&mut self, id: &str) -> Result<PollView, Error> {
         let id = id.trim();
         let mut found: Vec<PollView> =
-            self.polls(None)?.into_iter().filter(|v| v.poll.id.id() == id || v.poll.id.id().starts_with(id)).collect();
+            self.polls(None)?.into_iter().filter(|v| crate::plugin::names_item(&v.poll.id.id(), id)).collect();
         match found.len() {
             1 => Ok(found.remove(0)),
             0 => Err(Error::Invalid(format!("no poll {id} (`caravan poll list`)"))),

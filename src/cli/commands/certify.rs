@@ -9,19 +9,52 @@ use super::{community, open, who};
 use crate::cli::output::{error_text, outln, print_json};
 use crate::cli::words::{Names, count};
 
-/// A listing id (`<author>/<n>`) or a member.
+/// A listing (its id `<author>/<n>` or its handle, as `market list` shows it) or a
+/// member.
 fn target(node: &mut caravan::Node, t: &str, skill: Option<String>) -> Result<Certify, String> {
     let t = t.trim();
-    if let Some((author, n)) = t.split_once('/')
+    let listing = if let Some((author, n)) = t.split_once('/')
         && caravan::NodeId::parse(author).is_some()
         && n.parse::<u64>().is_ok()
     {
-        if skill.is_some() {
-            return Err("--skill is for a member, not a listing".into());
+        Some(t.to_string())
+    } else {
+        match who(node, t) {
+            Ok(member) => return Ok(Certify::Skill(member, skill.unwrap_or_default())),
+            Err(not_member) => match node.find_listing(None, t).map_err(error_text)? {
+                Some((_, id)) => Some(id),
+                // A listing gone since (withdrawn, expired): as its certificates name it.
+                None => match certified_listing(node, t)? {
+                    Some(id) => Some(id),
+                    None => return Err(not_member),
+                },
+            },
         }
-        return Ok(Certify::Listing(t.to_string()));
+    };
+    if skill.is_some() {
+        return Err("--skill is for a member, not a listing".into());
     }
-    Ok(Certify::Skill(who(node, t)?, skill.unwrap_or_default()))
+    Ok(Certify::Listing(listing.unwrap_or_default()))
+}
+
+/// The listing id a certificate in one of our communities names, if `t` names one.
+fn certified_listing(node: &mut caravan::Node, t: &str) -> Result<Option<String>, String> {
+    let mut ids: Vec<String> = Vec::new();
+    for c in node.communities().map_err(error_text)? {
+        for v in node.certificates_in(&c.id).map_err(error_text)? {
+            if let Some(id) = v.entry.statement.listing()
+                && caravan::plugin::names_item(&id, t)
+                && !ids.contains(&id)
+            {
+                ids.push(id);
+            }
+        }
+    }
+    match ids.len() {
+        0 => Ok(None),
+        1 => Ok(ids.pop()),
+        _ => Err(format!("{t} names several listings: give more of it")),
+    }
 }
 
 pub(crate) fn certify(
@@ -90,7 +123,9 @@ fn about(s: &caravan::plugin::certificate::Statement, what: &Certify) -> bool {
 fn subject(names: &Names, v: &CertView) -> String {
     use caravan::plugin::certificate::Subject;
     match &v.entry.statement.subject {
-        Subject::Listing { author, n, .. } => format!("listing {author}/{n} of {}", names.of(author)),
+        Subject::Listing { author, n, .. } => {
+            format!("listing {} of {}", caravan::plugin::handle(&format!("{author}/{n}")), names.of(author))
+        }
         Subject::Skill { node, skill } => format!("{} for {skill:?}", names.of(node)),
     }
 }

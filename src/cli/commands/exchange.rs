@@ -8,14 +8,14 @@ use super::open;
 use crate::cli::args::ExchangeCommand;
 use crate::cli::output::outln;
 use crate::cli::output::{error_text, print_json};
-use crate::cli::words::Names;
+use crate::cli::words::{Names, item};
 
 pub(crate) fn run(home: &Path, command: ExchangeCommand) -> Result<(), String> {
     let mut node = open(home)?;
     let step = match command {
         ExchangeCommand::Propose { listing, note } => {
             let (id, _) = node.propose_exchange(&listing, &note).map_err(error_text)?;
-            outln!("Proposed exchange {id}; it leaves with your next sync.");
+            outln!("Proposed exchange {}; it leaves with your next sync.", item(&id));
             return Ok(());
         }
         ExchangeCommand::List { json } => return list(&mut node, json),
@@ -27,7 +27,7 @@ pub(crate) fn run(home: &Path, command: ExchangeCommand) -> Result<(), String> {
     let names = Names::load(&mut node);
     outln!(
         "Exchange {} with {} is now {}; it leaves with your next sync.",
-        x.id,
+        item(&x.id),
         other(&names, &node, &x),
         x.state.as_str()
     );
@@ -50,7 +50,7 @@ fn list(node: &mut caravan::Node, json: bool) -> Result<(), String> {
             all.iter()
                 .map(|(cid, x)| {
                     serde_json::json!({
-                        "id": x.id, "community": cid.to_string(), "listing": x.listing,
+                        "id": x.id, "handle": item(&x.id), "community": cid.to_string(), "listing": x.listing,
                         "proposer": x.proposer.to_string(), "seller": x.seller.to_string(),
                         "note": x.note, "proposed_unix_ms": x.proposed_unix_ms, "state": x.state.as_str(),
                         "completed_by": x.completed_by.iter().map(|(n, _)| n.to_string()).collect::<Vec<_>>(),
@@ -70,17 +70,17 @@ fn list(node: &mut caravan::Node, json: bool) -> Result<(), String> {
         let note = if x.note.is_empty() { String::new() } else { format!(": {:?}", x.note) };
         outln!(
             "{} {} between {} and {} about listing {}{note}",
-            x.id,
+            item(&x.id),
             x.state.as_str(),
             names.of(&x.proposer),
             names.of(&x.seller),
-            x.listing
+            item(&x.listing)
         );
         if x.state == caravan::plugin::exchange::State::Completed
             && x.has_party(&me)
             && !reviewed.contains(&x.reference())
         {
-            outln!("    not reviewed by you yet: `caravan review {} --rating 1-5`", x.id);
+            outln!("    not reviewed by you yet: `caravan review {} --rating 1-5`", item(&x.id));
         }
     }
     Ok(())

@@ -9,6 +9,7 @@ use super::{community, open};
 use crate::cli::args::{ListingArgs, MarketCommand};
 use crate::cli::output::outln;
 use crate::cli::output::{error_text, print_json};
+use crate::cli::words::item;
 
 const DAY_MS: u64 = 24 * 3600 * 1000;
 
@@ -128,7 +129,11 @@ fn add(home: &Path, kind: ListingKind, a: ListingArgs) -> Result<(), String> {
     };
     let id = node.add_listing(&cid, a.public, &listing).map_err(error_text)?;
     let whom = if a.public { "anyone" } else { "the community's members" };
-    outln!("listed for {whom} until {} (id {id}); it leaves with the next sync", date(listing.expires_unix_ms));
+    outln!(
+        "listed for {whom} until {} (id {}); it leaves with the next sync",
+        date(listing.expires_unix_ms),
+        item(&id)
+    );
     Ok(())
 }
 
@@ -163,14 +168,14 @@ fn line(public: bool, l: &Listing, who: &str) -> String {
     if !n.terms.is_empty() {
         s.push_str(&format!("\n    terms: {}", n.terms));
     }
-    s.push_str(&format!("\n    id {}", l.id));
+    s.push_str(&format!("\n    id {}", item(&l.id)));
     s
 }
 
 fn to_json(public: bool, l: &Listing) -> serde_json::Value {
     let n = &l.listing;
     serde_json::json!({
-        "id": l.id,
+        "id": l.id, "handle": item(&l.id),
         "author": l.author.to_string(),
         "kind": n.kind.as_str(),
         "public": public,

@@ -8,7 +8,7 @@ use caravan::PollView;
 use super::{community, open};
 use crate::cli::args::PollCommand;
 use crate::cli::output::{error_text, outln, print_json};
-use crate::cli::words::{Names, count, when};
+use crate::cli::words::{Names, count, item, when};
 
 pub(crate) fn run(home: &Path, command: PollCommand) -> Result<(), String> {
     let mut node = open(home)?;
@@ -17,7 +17,11 @@ pub(crate) fn run(home: &Path, command: PollCommand) -> Result<(), String> {
             let cid = community(&mut node, &c)?;
             let closes = closes.map(|d| node.now() + u64::from(d) * 86_400_000);
             let p = node.create_poll(&cid, &question, &options, closes).map_err(error_text)?;
-            outln!("Asked poll {}; it leaves with your next sync. Vote with `caravan vote {} OPTION`.", p.id(), p.id());
+            outln!(
+                "Asked poll {}; it leaves with your next sync. Vote with `caravan vote {} OPTION`.",
+                item(&p.id()),
+                item(&p.id())
+            );
         }
         PollCommand::List { community: c, json } => {
             let cid = c.map(|c| community(&mut node, &c)).transpose()?;
@@ -34,7 +38,7 @@ pub(crate) fn run(home: &Path, command: PollCommand) -> Result<(), String> {
                 let state = if v.closed() { "closed" } else { "open" };
                 outln!(
                     "{} {state}, asked {}: {:?} ({})",
-                    v.poll.id.id(),
+                    item(&v.poll.id.id()),
                     when(v.poll.at_unix_ms, now),
                     v.poll.question,
                     count(v.tally.counted.len(), "vote", "votes")
@@ -51,7 +55,7 @@ pub(crate) fn run(home: &Path, command: PollCommand) -> Result<(), String> {
         }
         PollCommand::Close { poll } => {
             let v = node.close_poll(&poll).map_err(error_text)?;
-            outln!("Closed poll {}; the count leaves with your next sync.", v.poll.id.id());
+            outln!("Closed poll {}; the count leaves with your next sync.", item(&v.poll.id.id()));
             show(&mut node, &v);
         }
     }
@@ -61,7 +65,7 @@ pub(crate) fn run(home: &Path, command: PollCommand) -> Result<(), String> {
 pub(crate) fn vote(home: &Path, poll: &str, option: &str) -> Result<(), String> {
     let mut node = open(home)?;
     let (v, i) = node.vote(poll, option).map_err(error_text)?;
-    outln!("You voted {:?} in poll {}; it leaves with your next sync.", v.poll.options[i], v.poll.id.id());
+    outln!("You voted {:?} in poll {}; it leaves with your next sync.", v.poll.options[i], item(&v.poll.id.id()));
     Ok(())
 }
 
@@ -90,7 +94,7 @@ fn show(node: &mut caravan::Node, v: &PollView) {
         outln!("Part of the membership log it cites has not reached this node yet: some voters may show later.");
     }
     match (&p.close, &v.recount) {
-        (None, _) => outln!("Open: an owner closes it (`caravan poll close {}`).", p.id.id()),
+        (None, _) => outln!("Open: an owner closes it (`caravan poll close {}`).", item(&p.id.id())),
         (Some(_), Some(r)) if r.matches => outln!(
             "Closed. Your recount of the {} counted matches the owner's count.",
             count(r.tally.counted.len(), "vote", "votes")
@@ -108,7 +112,7 @@ fn to_json(v: &PollView) -> serde_json::Value {
     let hex = |b: &[u8; 32]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
     let p = &v.poll;
     serde_json::json!({
-        "id": p.id.id(), "community": v.community.to_string(), "question": p.question,
+        "id": p.id.id(), "handle": item(&p.id.id()), "community": v.community.to_string(), "question": p.question,
         "options": p.options, "asked_unix_ms": p.at_unix_ms, "closes_unix_ms": p.closes_unix_ms,
         "eligible": v.eligible.iter().map(|n| n.to_string()).collect::<Vec<_>>(),
         "authority_complete": v.authority_complete,

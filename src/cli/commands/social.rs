@@ -17,7 +17,7 @@ pub(crate) fn review(home: &Path, exchange: &str, rating: u8, text: &str) -> Res
         "You rated {} {} for exchange {}; the review leaves with your next sync.",
         names.of(&r.subject()),
         stars(r.rating),
-        r.exchange.id()
+        crate::cli::words::item(&r.exchange.id())
     );
     Ok(())
 }
