@@ -229,3 +229,36 @@ fn a_new_editor_s_first_edit_reaches_members_who_learn_of_the_promotion_with_it(
     assert!(ok(c, &["wiki", "get", "Wells", "Plan"]).contains("north"), "{said}");
     assert!(ok(c, &["community", "members", "Wells"]).contains("Bo  (editor)"));
 }
+
+/// A member made owner invites a newcomer: the promotion brings it an owner
+/// certificate, so the newcomer accepts the invitation, and its first post reaches a
+/// member who gets it on the newcomer's stick, with the operations that admit it.
+#[test]
+fn an_owner_made_by_the_log_invites_and_its_newcomer_is_read_everywhere() {
+    let (a, b, c, d) = (init("Ana"), init("Bo"), init("Cy"), init("Dee"));
+    let (a, b, c, d) = (a.path(), b.path(), c.path(), d.path());
+    let (s1, s2, s3) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    for (x, y) in [(a, b), (a, c), (b, a), (c, a), (b, d), (d, b), (c, d), (d, c)] {
+        ok(x, &["contact", "add", &card(y)]);
+    }
+    ok(a, &["community", "create", "Wells"]);
+    ok(a, &["community", "invite", "Wells", &card(b)]);
+    ok(a, &["community", "invite", "Wells", &card(c)]);
+    for n in [a, b, c] {
+        sync_stick(n, s1.path());
+    }
+    assert!(ok(a, &["community", "role", "Wells", "Bo", "owner"]).contains("Bo is now an owner of Wells"));
+    sync_stick(a, s1.path());
+    sync_stick(b, s1.path());
+    ok(b, &["community", "invite", "Wells", &card(d)]);
+    sync_stick(b, s2.path());
+    sync_stick(d, s2.path());
+    assert!(ok(d, &["community", "list"]).contains("Wells"));
+    ok(d, &["post", "Wells", "hello from Dee"]);
+    // Cy never sees Ana's or Bo's sticks again: Dee's brings everything.
+    sync_stick(d, s3.path());
+    sync_stick(c, s3.path());
+    assert!(ok(c, &["feed", "Wells"]).contains("hello from Dee"));
+    let members = ok(c, &["community", "members", "Wells"]);
+    assert!(members.contains("Bo  (owner)") && members.contains("Dee"), "{members}");
+}

@@ -66,11 +66,17 @@ impl Node {
     /// The grant that made us a member (it holds the invitation) and the invitation.
     pub(super) fn joined(&self, r: &impl Reads, cid: &CommunityId) -> Result<(Grant, Invitation), Error> {
         let prefix = format!("c/{cid}#");
+        // The strongest proof held: an owner chain (a promotion's certificate) over a
+        // member's, then the shortest.
         r.grants()?
             .into_iter()
             .filter(|(k, _)| k.starts_with(&prefix))
             .filter_map(|(_, g)| Grant::decode(&g).ok())
-            .find_map(|g| g.invitation.clone().map(|i| (g, i)))
+            .filter_map(|g| g.invitation.clone().map(|i| (g, i)))
+            .min_by_key(|(_, i)| {
+                let owner = i.chain.last().is_none_or(|c| Role::from_code(c.role) == Some(Role::Owner));
+                (!owner, i.chain.len())
+            })
             .ok_or(Error::NotMember(*cid))
     }
 
@@ -289,6 +295,19 @@ impl Node {
                 Some(_) => {}
             }
             let (log_event, _) = self.append_op(&mut t, cid, Action::SetRole { member, role }, false)?;
+            // A new owner gets an owner certificate with it: the proof its own invitations
+            // carry, which newcomers check before any log reaches them.
+            if role == Role::Owner {
+                let agreement = match state.members.get(&member).and_then(|m| m.agreement) {
+                    Some(a) => a,
+                    None => self.contact_card(&t, who)?.map(|c| c.agreement_public).ok_or_else(|| {
+                        Error::Invalid(format!("no contact card of {who} to send its certificate to"))
+                    })?,
+                };
+                let (_, inv) = self.joined(&t, cid)?;
+                let chain = super::communities::invitation_chain(&self.identity, cid, &inv, &member, Role::Owner)?;
+                self.mint_invitation(&mut t, cid, inv, chain, (&member, &agreement))?;
+            }
             let name = self.roster_name(&t, cid, who)?;
             let roster = DocId::Community { id: *cid, part: Part::ROSTER };
             let node = *who;

@@ -332,3 +332,31 @@ fn an_edit_by_a_new_editor_arriving_before_its_promotion_is_read_once_the_promot
         assert_eq!(c.wiki_page(&cid, "Wells").unwrap().as_deref(), Some("north\n"), "same import: {same_import}");
     }
 }
+
+/// A member made owner invites a newcomer, whose first post reaches another member
+/// with (or before) the operation that made its inviter an owner: read, not refused.
+#[test]
+fn a_post_by_someone_a_new_owner_invited_is_read_whatever_arrives_first() {
+    for same_import in [false, true] {
+        let kit = Kit::new();
+        let (mut a, mut b, mut c, mut d) = (kit.node("A"), kit.node("B"), kit.node("C"), kit.node("D"));
+        let cid = community(&mut a, &mut b, Role::Member);
+        join(&mut a, &mut c, &cid, Role::Member);
+        carry(&mut a, &mut b);
+        carry(&mut a, &mut c);
+        a.set_member_role(&cid, &b.node_id(), Role::Owner).unwrap();
+        let promotion = a.export(Target::Everyone).unwrap();
+        import(&mut b, &promotion);
+        join(&mut b, &mut d, &cid, Role::Member);
+        d.post(&cid, "hello from D").unwrap();
+        let mut seen: HashSet<[u8; 32]> = promotion.iter().map(|x| bundle_digest(x)).collect();
+        let all = d.export(Target::Everyone).unwrap();
+        let rest: Vec<Vec<u8>> = all.iter().filter(|x| seen.insert(bundle_digest(x))).cloned().collect();
+        let r = import_all(&mut c, if same_import { &all } else { &rest });
+        assert!(!r.outcomes.iter().any(|o| matches!(o, Outcome::Rejected(_))), "{r:?}");
+        if !same_import {
+            import_all(&mut c, &promotion);
+        }
+        assert!(posts(&mut c, &cid).contains(&"hello from D".to_string()), "same import: {same_import}");
+    }
+}

@@ -117,12 +117,7 @@ impl Node {
         if my_role != Role::Owner {
             return Err(Error::NotPermitted { role: my_role, action: "invite members" });
         }
-        let cert = membership::issue(&self.identity, cid, &card.signing_public, role);
-        let mut chain = inv.chain.clone();
-        chain.push(cert);
-        if chain.len() > crate::limits::CERT_CHAIN_LEN_MAX {
-            return Err(Error::Invalid("delegation chain too long: ask an owner closer to the founder".into()));
-        }
+        let chain = invitation_chain(&self.identity, cid, &inv, &card.signing_public, role)?;
         let mut t = self.write_txn()?;
         // The log says it first: every member learns the newcomer and its key.
         let add = Action::Add { member: card.signing_public, agreement: card.agreement_public, role };
@@ -133,28 +128,40 @@ impl Node {
                 return Err(e);
             }
         };
-        // The current key in the grant, and every earlier one in the invitation.
-        let grant = self.sealing_key(&mut t, cid, Part::FEED)?;
-        let mut earlier_keys: Vec<(u32, [u8; 32])> =
-            self.epoch_keys(&t, cid)?.into_iter().filter(|(tag, _)| *tag != grant.epoch).collect();
-        earlier_keys.truncate(crate::limits::EPOCH_KEYS_MAX);
-        let invitation = Grant {
-            granter: self.identity.signing_public(),
-            recipient: card.signing_public,
-            invitation: Some(Invitation { chain, earlier_keys, ..inv }),
-            ..grant
-        };
         let id = card.node_id().to_string();
         if !t.contacts()?.iter().any(|(n, _, _)| *n == id) {
             t.put_contact(&id, 0, &card.to_bytes())?;
         }
-        self.store_grant_bundle(&mut t, card, &invitation)?;
+        self.mint_invitation(&mut t, cid, inv, chain, (&card.signing_public, &card.agreement_public))?;
         // The invitation and the roster entry in one transaction.
         let (node, name) = (card.node_id(), card.name.clone());
         let roster = DocId::Community { id: *cid, part: Part::ROSTER };
         let event = self.edit_in(&mut t, roster, |d, _, _| builtin::put_member(d, &node, role, &name))?;
         let log = DocId::Community { id: *cid, part: Part::AUTHORITY };
         self.commit_edits(t, &[roster, log], vec![log_event, event])
+    }
+
+    /// Mints an invitation with `chain` for the node whose keys are `to`: the current
+    /// key in the grant, and every earlier one in the invitation.
+    pub(super) fn mint_invitation(
+        &mut self,
+        t: &mut Txn,
+        cid: &CommunityId,
+        inv: Invitation,
+        chain: Vec<envelope::Cert>,
+        to: (&[u8; 32], &[u8; 32]),
+    ) -> Result<(), Error> {
+        let grant = self.sealing_key(t, cid, Part::FEED)?;
+        let mut earlier_keys: Vec<(u32, [u8; 32])> =
+            self.epoch_keys(&*t, cid)?.into_iter().filter(|(tag, _)| *tag != grant.epoch).collect();
+        earlier_keys.truncate(crate::limits::EPOCH_KEYS_MAX);
+        let invitation = Grant {
+            granter: self.identity.signing_public(),
+            recipient: *to.0,
+            invitation: Some(Invitation { chain, earlier_keys, ..inv }),
+            ..grant
+        };
+        self.store_grant_bundle(t, to, &invitation)
     }
 
     /// Communities we belong to.
@@ -465,4 +472,29 @@ mod tests {
         assert_eq!(members.len(), 2, "{members:?}");
         assert_eq!(b.role(&cid).unwrap(), Role::Member);
     }
+}
+
+/// Our chain with a certificate for `member` in `role` at its end. Only an owner chain
+/// may issue one, so an owner the log made without its certificate (still on its way)
+/// is told so rather than sending an invitation nobody would accept.
+pub(super) fn invitation_chain(
+    identity: &Identity,
+    cid: &CommunityId,
+    ours: &Invitation,
+    member: &[u8; 32],
+    role: Role,
+) -> Result<Vec<envelope::Cert>, Error> {
+    if ours.chain.last().is_some_and(|c| Role::from_code(c.role) != Some(Role::Owner)) {
+        return Err(Error::Invalid(
+            "the certificate that makes you an owner has not reached you yet: sync with the owner who \
+             made you one, then try again"
+                .into(),
+        ));
+    }
+    let mut chain = ours.chain.clone();
+    chain.push(membership::issue(identity, cid, member, role));
+    if chain.len() > crate::limits::CERT_CHAIN_LEN_MAX {
+        return Err(Error::Invalid("delegation chain too long: ask an owner closer to the founder".into()));
+    }
+    Ok(chain)
 }

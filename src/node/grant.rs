@@ -67,11 +67,15 @@ impl Node {
                 if let Err(reason) = self.certs.verify(&cid, &inv.genesis, &inv.chain, &grant.recipient) {
                     return Ok(Outcome::Rejected(Rejection::NotMember { community: cid, reason }));
                 }
-                if self.contact_card(&imp.t, &source)?.is_some() || self.membership(&imp.t, &cid).is_ok() {
+                let member = self.membership(&imp.t, &cid).is_ok();
+                if member || self.contact_card(&imp.t, &source)?.is_some() {
                     imp.t.put_bundle(&digest, bytes, &meta(BundleState::Grant))?;
                     imp.t.put_custody_answer(&grant.granter, Disposition::Accepted.code(), header.seq)?;
                     self.accept_grant(imp, &grant)?;
-                    self.queued.push(Event::Joined(cid));
+                    // (A member's new certificate, as a promotion to owner brings, is no news.)
+                    if !member {
+                        self.queued.push(Event::Joined(cid));
+                    }
                     Ok(Outcome::New { doc: None, changes: 0 })
                 } else {
                     // From someone we do not know: it waits for consent, counted against

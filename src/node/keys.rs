@@ -210,7 +210,7 @@ impl Node {
                 continue;
             }
             let grant = Grant { recipient: card.signing_public, invitation: None, ..own.clone() };
-            self.store_grant_bundle(t, &card, &grant)?;
+            self.store_grant_bundle(t, (&card.signing_public, &card.agreement_public), &grant)?;
         }
         Ok(())
     }
@@ -221,10 +221,18 @@ impl Node {
         Ok(self.sequence)
     }
 
-    pub(super) fn store_grant_bundle(&mut self, t: &mut Txn, to: &ContactCard, grant: &Grant) -> Result<(), Error> {
+    /// Mints a grant for the node whose signing and agreement keys are `to`.
+    pub(super) fn store_grant_bundle(
+        &mut self,
+        t: &mut Txn,
+        to: (&[u8; 32], &[u8; 32]),
+        grant: &Grant,
+    ) -> Result<(), Error> {
+        let (signing_public, agreement_public) = to;
+        let to_node = NodeId::from_signing_public(signing_public);
         let me = self.node_id();
         let identity = self.identity.clone();
-        let destination = to.node_id().endpoint();
+        let destination = to_node.endpoint();
         let seal = |seq| {
             let header = Header {
                 kind: Kind::Grant,
@@ -238,20 +246,19 @@ impl Node {
             let header_bytes = header.encode();
             let inner = grant.encode();
             let signature = identity.sign(CONTEXT_GRANT_SIGNATURE, &[&header_bytes, &inner]);
-            let wrapped =
-                crypto::wrap(&to.agreement_public, &header_bytes, &envelope::encode_signed(&inner, &signature))
-                    .map_err(|e| Error::Invalid(format!("cannot wrap a key for {}: {e}", to.node_id())))?;
+            let wrapped = crypto::wrap(agreement_public, &header_bytes, &envelope::encode_signed(&inner, &signature))
+                .map_err(|e| Error::Invalid(format!("cannot wrap a key for {to_node}: {e}")))?;
             Ok((header_bytes, wrapped))
         };
         let mint = Mint {
             destination: &destination,
-            to: crate::cloak::To::Node(&to.signing_public),
+            to: crate::cloak::To::Node(signing_public),
             doc: grant.scope.clone(),
             state: BundleState::Grant,
             kind: PayloadKind::Grant,
             heads: &[],
         };
-        self.mint(t, mint, seal, &[], vec![to.node_id()])?;
+        self.mint(t, mint, seal, &[], vec![to_node])?;
         Ok(())
     }
 

@@ -324,15 +324,19 @@ pub(super) fn check_inner(bytes: &[u8], ctx: &Ctx, certs: &mut NewCerts) -> Resu
                 _ => None,
             };
             let wait = |r: Rejection| match (ahead, &r) {
-                (Some(cid), Rejection::Permission { .. } | Rejection::SnapshotNotOwner(_) | Rejection::Rule { .. }) => {
-                    Ok(Pre::Carry {
-                        info: info.clone(),
-                        payload,
-                        header: header.clone(),
-                        verified: true,
-                        waiting: Some(super::authority::log_wait_scope(&cid)),
-                    })
-                }
+                (
+                    Some(cid),
+                    Rejection::Permission { .. }
+                    | Rejection::SnapshotNotOwner(_)
+                    | Rejection::Rule { .. }
+                    | Rejection::Removed { .. },
+                ) => Ok(Pre::Carry {
+                    info: info.clone(),
+                    payload,
+                    header: header.clone(),
+                    verified: true,
+                    waiting: Some(super::authority::log_wait_scope(&cid)),
+                }),
                 _ => Err(r),
             };
             let (role, member) = match rules(doc, source, &header, &batch, ctx, certs) {

@@ -148,13 +148,23 @@ impl Node {
             DocId::Profile { .. } => (None, vec![]),
         };
         let key = self.seal_key(t, id, &name)?;
+        // Like any community content, it says which authority heads it was sealed under:
+        // a member who has not seen the owner's promotion yet waits for it.
+        let authority: Vec<[u8; 32]> = match id {
+            DocId::Community { id: cid, part } if part != Part::AUTHORITY => {
+                let mut h = self.resolved(&*t, &cid)?.state.heads.clone();
+                h.truncate(crate::limits::AUTHORITY_FOLLOWS_MAX);
+                h
+            }
+            _ => Vec::new(),
+        };
         let (identity, me) = (self.identity.clone(), self.node_id());
         let endpoint = id.endpoint();
         // A big document goes as several snapshot bundles, each within a batch's caps.
         let mut minted = 0;
         for (encoding, changes, hashes) in encoded {
             let batch = Batch {
-                authority: vec![],
+                authority: authority.clone(),
                 author: identity.signing_public(),
                 genesis,
                 chain: chain.clone(),
