@@ -172,7 +172,7 @@ pub fn run(keep_in: Option<&Path>) -> Result<(), String> {
     if converged {
         if keep_in.is_some() {
             outln!(
-                "The villages stay in {}: try `caravan --home {} wiki history {lake} {PAGE:?}`.",
+                "The villages stay in {}: try `caravan --home {} wiki history \"Lake Villages\" {PAGE:?}`.",
                 dir.display(),
                 dir.join("homa-bay").display()
             );
