@@ -480,3 +480,9 @@ pub const LINKS_ENDED_MAX: usize = 1024;
 /// as a snapshot, once this many more bundles of it are stored: a follower that starts
 /// late behind a relay that kept only the newest within its budget reads it all.
 pub const PUBLIC_SNAPSHOT_AFTER: u64 = 8;
+
+/// Characters of an item's handle (`plugin::handle`), and the fewest of them a command
+/// takes to name the item.
+pub const HANDLE_LEN: usize = 8;
+/// See [`HANDLE_LEN`].
+pub const HANDLE_TYPED_MIN: usize = 4;

@@ -260,8 +260,8 @@ mod tests {
 /// ```
 pub fn handle(id: &str) -> String {
     let hash = blake3::hash(id.as_bytes());
-    let text = data_encoding::BASE32_NOPAD.encode(&hash.as_bytes()[..5]).to_ascii_lowercase();
-    text[..8].to_string()
+    let text = data_encoding::BASE32_NOPAD.encode(&hash.as_bytes()[..10]).to_ascii_lowercase();
+    text[..crate::limits::HANDLE_LEN].to_string()
 }
 
 /// Whether what a person typed names the item with id `id`: the whole id, the start of
@@ -277,5 +277,5 @@ pub fn names_item(id: &str, given: &str) -> bool {
         return true;
     }
     let short = given.strip_prefix('#').unwrap_or(given);
-    short.len() >= 4 && handle(id).starts_with(&short.to_ascii_lowercase())
+    short.len() >= crate::limits::HANDLE_TYPED_MIN && handle(id).starts_with(&short.to_ascii_lowercase())
 }
