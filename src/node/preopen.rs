@@ -326,10 +326,7 @@ pub(super) fn check_inner(bytes: &[u8], ctx: &Ctx, certs: &mut NewCerts) -> Resu
             let wait = |r: Rejection| match (ahead, &r) {
                 (
                     Some(cid),
-                    Rejection::Permission { .. }
-                    | Rejection::SnapshotNotOwner(_)
-                    | Rejection::Rule { .. }
-                    | Rejection::Removed { .. },
+                    Rejection::Permission { .. } | Rejection::SnapshotNotOwner(_) | Rejection::Removed { .. },
                 ) => Ok(Pre::Carry {
                     info: info.clone(),
                     payload,
@@ -354,6 +351,19 @@ pub(super) fn check_inner(bytes: &[u8], ctx: &Ctx, certs: &mut NewCerts) -> Resu
             };
             let recheck = match actors(doc, &header, &batch, role, &changes, log) {
                 Ok(v) => v,
+                // A kind's rule waits only if a role the log may yet give would keep it
+                // (an owner's, with no log): what no role keeps is refused now.
+                Err(r @ Rejection::Rule { .. }) if ahead.is_some() && holds_for_an_owner(doc, &header, &changes) => {
+                    let Some(cid) = ahead else { return Err(r) };
+                    return Ok(Pre::Carry {
+                        info,
+                        payload,
+                        header,
+                        verified: true,
+                        waiting: Some(super::authority::log_wait_scope(&cid)),
+                    });
+                }
+                Err(r @ Rejection::Rule { .. }) => return Err(r),
                 Err(r) => return wait(r),
             };
             let verified = Verified {
@@ -370,6 +380,16 @@ pub(super) fn check_inner(bytes: &[u8], ctx: &Ctx, certs: &mut NewCerts) -> Resu
             Ok(Pre::Batch { info, payload, verified })
         }
     }
+}
+
+/// Whether every change of a batch keeps its kind's rule when written by an owner, with
+/// no log to judge against: whether the log's arrival could admit it.
+fn holds_for_an_owner(doc: DocId, header: &Header, changes: &[Change]) -> bool {
+    let Some(kind) = doc.kind() else { return false };
+    let by = Writer { node: header.author, role: Some(Role::Owner) };
+    changes
+        .iter()
+        .all(|c| crate::plugin::ops::ops_of(c).is_some_and(|ops| kind.check_with_log(&by, &ops, None).is_ok()))
 }
 
 /// Whether this node reads (merges) a document: its own profile, its contacts' (and

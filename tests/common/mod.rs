@@ -64,7 +64,23 @@ pub fn forge_batch(
     chain: Vec<caravan::envelope::Cert>,
     raw_changes: &[Vec<u8>],
 ) -> Vec<u8> {
-    let inner = forge_inner(author, source, doc, destination, key, genesis, chain, raw_changes);
+    forge_batch_under(vec![], author, source, doc, destination, key, genesis, chain, raw_changes)
+}
+
+/// [`forge_batch`] with the authority heads its author claims to have written under.
+#[allow(clippy::too_many_arguments)]
+pub fn forge_batch_under(
+    authority: Vec<[u8; 32]>,
+    author: &Identity,
+    source: &str,
+    doc: &str,
+    destination: &str,
+    key: Option<([u8; 32], u32)>,
+    genesis: Option<Genesis>,
+    chain: Vec<caravan::envelope::Cert>,
+    raw_changes: &[Vec<u8>],
+) -> Vec<u8> {
+    let inner = forge_inner_under(authority, author, source, doc, destination, key, genesis, chain, raw_changes);
     cloak_for(&inner, doc, key.as_ref().map(|(k, e)| (k, *e)))
 }
 
@@ -80,9 +96,25 @@ pub fn forge_inner(
     chain: Vec<caravan::envelope::Cert>,
     raw_changes: &[Vec<u8>],
 ) -> Vec<u8> {
+    forge_inner_under(vec![], author, source, doc, destination, key, genesis, chain, raw_changes)
+}
+
+/// [`forge_inner`] with the authority heads its author claims.
+#[allow(clippy::too_many_arguments)]
+pub fn forge_inner_under(
+    authority: Vec<[u8; 32]>,
+    author: &Identity,
+    source: &str,
+    doc: &str,
+    destination: &str,
+    key: Option<([u8; 32], u32)>,
+    genesis: Option<Genesis>,
+    chain: Vec<caravan::envelope::Cert>,
+    raw_changes: &[Vec<u8>],
+) -> Vec<u8> {
     let refs: Vec<&[u8]> = raw_changes.iter().map(Vec::as_slice).collect();
     let batch = Batch {
-        authority: vec![],
+        authority,
         author: author.signing_public(),
         genesis,
         chain,
