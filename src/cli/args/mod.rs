@@ -70,7 +70,8 @@ pub(crate) enum Command {
     /// The review carries both parties' signed proofs, so anyone who reads it can check
     /// it; it goes to the community's public part with your next sync.
     Review {
-        /// The exchange's id (or its first characters), from `caravan exchange list`.
+        /// The exchange's short id, as `caravan exchange list` shows it (or its first
+        /// four characters or more).
         exchange: String,
         /// 1 (poor) to 5 (excellent).
         #[arg(long, value_parser = clap::value_parser!(u8).range(1..=5))]
@@ -95,7 +96,8 @@ pub(crate) enum Command {
     Poll(PollCommand),
     /// Vote in a poll (again to change your vote: your latest counts).
     Vote {
-        /// The poll's id (or its first characters), from `caravan poll list`.
+        /// The poll's short id, as `caravan poll list` shows it (or its first four
+        /// characters or more).
         poll: String,
         /// The option: its text, or its number as `poll show` lists it.
         option: String,
@@ -106,8 +108,8 @@ pub(crate) enum Command {
     Certify {
         /// Community name or id.
         community: String,
-        /// A listing's id (from `caravan market list`), or a member (name, id or card)
-        /// with --skill.
+        /// A listing's short id (as `caravan market list` shows it), or a member (name, id
+        /// or card) with --skill.
         target: String,
         /// The member's skill, in words.
         #[arg(long, value_name = "TEXT")]
@@ -122,7 +124,8 @@ pub(crate) enum Command {
     /// The certificates about a member (its skills and listings) or one listing, in your
     /// communities: who signed and whether each still holds.
     Certificates {
-        /// A listing's id, or a member: name, id or card.
+        /// A listing's short id (as `caravan market list` shows it), or a member: name,
+        /// id or card.
         target: String,
         /// Print JSON.
         #[arg(long)]

@@ -5,9 +5,9 @@ use clap::Subcommand;
 #[derive(Subcommand)]
 pub(crate) enum ExchangeCommand {
     /// Propose an exchange about someone's listing (its id, from `caravan market list`).
-    /// Prints the exchange's id.
+    /// Prints the exchange's short id.
     Propose {
-        /// The listing's id.
+        /// The listing's short id, as `caravan market list` shows it.
         listing: String,
         /// A note for its author ("two dozen, on Saturday?").
         #[arg(long, value_name = "TEXT", default_value = "")]
@@ -15,17 +15,17 @@ pub(crate) enum ExchangeCommand {
     },
     /// Accept an exchange proposed about one of your listings.
     Accept {
-        /// The exchange's id (or its first characters).
+        /// The exchange's short id, as `caravan exchange list` shows it.
         id: String,
     },
     /// Mark an exchange done on your side: it is completed when both parties say so.
     Complete {
-        /// The exchange's id (or its first characters).
+        /// The exchange's short id, as `caravan exchange list` shows it.
         id: String,
     },
     /// Call an exchange off (before both parties completed it).
     Cancel {
-        /// The exchange's id (or its first characters).
+        /// The exchange's short id, as `caravan exchange list` shows it.
         id: String,
     },
     /// The exchanges in your communities: yours first, with where each stands.
@@ -39,7 +39,7 @@ pub(crate) enum ExchangeCommand {
 #[derive(Subcommand)]
 pub(crate) enum MarketCommand {
     /// Offer something (goods, a service, a ride) to the community's members, or with
-    /// `--public` to anyone. Prints the listing's id.
+    /// `--public` to anyone. Prints the listing's short id.
     Offer(ListingArgs),
     /// Ask for something: the same options as `offer`.
     Request(ListingArgs),
@@ -64,7 +64,7 @@ pub(crate) enum MarketCommand {
     Withdraw {
         /// Community id.
         community: String,
-        /// The listing's id.
+        /// The listing's short id, as `caravan market list` shows it.
         id: String,
     },
 }
@@ -126,7 +126,7 @@ pub(crate) enum PollCommand {
     /// A poll: its options and votes, and for a closed poll, whether your own recount
     /// matches the owner's count.
     Show {
-        /// The poll's id (or its first characters).
+        /// The poll's short id, as `caravan poll list` shows it.
         poll: String,
         /// Print JSON (node ids, counted positions, Merkle roots in hex).
         #[arg(long)]
@@ -135,7 +135,7 @@ pub(crate) enum PollCommand {
     /// Close a poll (owners): count the votes here and commit to the count, which every
     /// member can recount.
     Close {
-        /// The poll's id (or its first characters).
+        /// The poll's short id, as `caravan poll list` shows it.
         poll: String,
     },
 }
