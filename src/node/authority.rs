@@ -305,8 +305,13 @@ impl Node {
                     })?,
                 };
                 let (_, inv) = self.joined(&t, cid)?;
-                let chain = super::communities::invitation_chain(&self.identity, cid, &inv, &member, Role::Owner)?;
-                self.mint_invitation(&mut t, cid, inv, chain, (&member, &agreement))?;
+                match super::communities::invitation_chain(&self.identity, cid, &inv, &member, Role::Owner) {
+                    Ok(chain) => self.mint_invitation(&mut t, cid, inv, chain, (&member, &agreement))?,
+                    // Our own owner certificate is still on its way: the role changes
+                    // anyway (members judge by the log); only the new owner's invitations
+                    // lack a proof newcomers accept until it holds an owner certificate.
+                    Err(e) => tracing::warn!("{who} is made an owner without a certificate from us: {e}"),
+                }
             }
             let name = self.roster_name(&t, cid, who)?;
             let roster = DocId::Community { id: *cid, part: Part::ROSTER };
