@@ -35,8 +35,10 @@ use caravan::{CommunityId, Identity, Node, Role};
 /// Epoch of the bundles' encryption key: nobody holds it.
 const EPOCH_NOBODY_HOLDS: u32 = 7;
 
-fn bundles(cid: CommunityId, epoch: u32, count: usize, size: usize) -> Vec<Vec<u8>> {
-    common::feed_bundles(cid, epoch, count, size)
+/// Feed bundles under a key nobody holds, cloaked for the community's current key (so the
+/// sender, its founder, sees whose they are and passes them to the members).
+fn bundles(cid: CommunityId, route: ([u8; 32], u32), count: usize, size: usize) -> Vec<Vec<u8>> {
+    common::feed_bundles_cloaked(cid, EPOCH_NOBODY_HOLDS, count, size, Some(route))
 }
 
 fn tmpdir() -> tempfile::TempDir {
@@ -73,7 +75,8 @@ impl Pair {
         let mut left = count;
         while left > 0 {
             let n = left.min(per.clamp(1, 4096));
-            let set = bundles(self.cid, EPOCH_NOBODY_HOLDS, n, size);
+            let route = sender.community_key(&self.cid).unwrap();
+            let set = bundles(self.cid, route, n, size);
             let r = sender.import_many(set.iter().map(Vec::as_slice)).unwrap();
             assert_eq!(
                 r.waiting(),
@@ -240,7 +243,7 @@ fn relay_check(rt: &tokio::runtime::Runtime) {
     let mut relay = Node::open(rh.path(), "relay").unwrap();
     let stranger = Node::open(sh.path(), "stranger").unwrap();
     drop(stranger);
-    let set = bundles(CommunityId([9; 20]), 0, 10, 1024);
+    let set = common::feed_bundles(CommunityId([9; 20]), 0, 10, 1024);
     assert_eq!(relay.import_many(set.iter().map(Vec::as_slice)).unwrap().waiting(), 10);
     let relay_id = Identity::load_or_create(&rh.path().join("identity.key")).unwrap();
     let stranger_id = Identity::load_or_create(&sh.path().join("identity.key")).unwrap();

@@ -9,6 +9,19 @@ use caravan::{CommunityId, DocId, Identity, Part, batch, bundle, cloak, crypto};
 /// `count` signed, encrypted feed bundles of community `cid` under key `epoch` (a key
 /// nobody else holds), from a fresh author, each carrying `size` bytes of changes.
 pub fn feed_bundles(cid: CommunityId, epoch: u32, count: usize, size: usize) -> Vec<Vec<u8>> {
+    feed_bundles_cloaked(cid, epoch, count, size, None)
+}
+
+/// [`feed_bundles`], cloaked for the holders of `route` (a community key and its epoch)
+/// instead of the inner key: those holders see which community they belong to (and
+/// pass them to its members) without reading them.
+pub fn feed_bundles_cloaked(
+    cid: CommunityId,
+    epoch: u32,
+    count: usize,
+    size: usize,
+    route: Option<([u8; 32], u32)>,
+) -> Vec<Vec<u8>> {
     let author = Identity::generate();
     let feed = DocId::Community { id: cid, part: Part::FEED };
     let key = crypto::random_32();
@@ -45,7 +58,8 @@ pub fn feed_bundles(cid: CommunityId, epoch: u32, count: usize, size: usize) -> 
             )
             .unwrap();
             // Cloaked as its author would: for the holders of that key (nobody here).
-            let to = cloak::To::Group(cloak::Route::of_key(&format!("c/{cid}"), epoch, &key));
+            let (route_key, route_epoch) = route.unwrap_or((key, epoch));
+            let to = cloak::To::Group(cloak::Route::of_key(&format!("c/{cid}"), route_epoch, &route_key));
             cloak::cloak(&inner, to, now, Duration::from_secs(86_400), &crypto::random_32()).unwrap().bytes
         })
         .collect()
