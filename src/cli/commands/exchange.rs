@@ -66,15 +66,23 @@ fn list(node: &mut caravan::Node, json: bool) -> Result<(), String> {
         return Ok(());
     }
     let names = Names::load(node);
+    // Listings by their titles where they are still listed.
+    let mut titles: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    for cid in all.iter().map(|(c, _)| *c).collect::<std::collections::BTreeSet<_>>() {
+        for (_, l) in node.listings(&cid).map_err(error_text)? {
+            titles.insert(l.id.clone(), format!("{:?} ({})", l.listing.title, item(&l.id)));
+        }
+    }
     for (_, x) in &all {
         let note = if x.note.is_empty() { String::new() } else { format!(": {:?}", x.note) };
+        let listing = titles.get(&x.listing).cloned().unwrap_or_else(|| item(&x.listing));
         outln!(
             "{} {} between {} and {} about listing {}{note}",
             item(&x.id),
             x.state.as_str(),
             names.of(&x.proposer),
             names.of(&x.seller),
-            item(&x.listing)
+            listing
         );
         if x.state == caravan::plugin::exchange::State::Completed
             && x.has_party(&me)
