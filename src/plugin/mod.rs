@@ -241,6 +241,20 @@ mod tests {
     }
 
     #[test]
+    fn handles_name_one_item_and_need_four_characters() {
+        let (a, b) = ("x2mloekx3vo6oweh6rla5eghckazpwrl/1", "x2mloekx3vo6oweh6rla5eghckazpwrl/2");
+        let (ha, hb) = (handle(a), handle(b));
+        assert_eq!(ha.len(), crate::limits::HANDLE_LEN);
+        assert_ne!(ha, hb, "items of one author get different handles");
+        assert!(names_item(a, &ha) && names_item(a, &ha[..4]) && names_item(a, &format!("#{}", &ha[..5])));
+        assert!(names_item(a, &ha.to_ascii_uppercase()));
+        assert!(!names_item(a, &ha[..3]), "three characters of a handle name nothing");
+        assert!(!names_item(a, &hb) || ha.starts_with(&hb), "another item's handle");
+        assert!(names_item(a, a) && names_item(a, "x2mloek"), "the id and its start still work");
+        assert!(!names_item(a, "") && !names_item(a, "   "));
+    }
+
+    #[test]
     fn writers_admit_roles() {
         assert!(Writers::Owners.admit(Role::Owner) && !Writers::Owners.admit(Role::Editor));
         assert!(Writers::Editors.admit(Role::Editor) && !Writers::Editors.admit(Role::Member));
