@@ -99,12 +99,16 @@ impl Node {
         let me = self.node_id();
         let hashes: HashSet<[u8; 32]> = secrets.iter().map(crate::cloak::release_hash).collect();
         let mut released = 0;
-        for (d, m) in imp.t.all_bundle_meta()? {
-            if m.release != [0; 32] && hashes.contains(&m.release) && m.author != me {
-                self.drop_stored(&mut imp.t, &d)?;
-                imp.t.set_forgotten(&d, m.expires_unix_ms)?;
-                imp.t.set_forgotten(&m.release, m.expires_unix_ms)?;
-                released += 1;
+        // By the release index: a list costs a lookup per secret, not a catalog scan.
+        for h in &hashes {
+            for d in imp.t.bundles_by_release(h)? {
+                let Some(m) = imp.t.bundle_meta(&d)? else { continue };
+                if m.release == *h && m.author != me {
+                    self.drop_stored(&mut imp.t, &d)?;
+                    imp.t.set_forgotten(&d, m.expires_unix_ms)?;
+                    imp.t.set_forgotten(&m.release, m.expires_unix_ms)?;
+                    released += 1;
+                }
             }
         }
         let meta = super::signal::control_meta(info, bytes.len(), payload, NodeId([0; 20]), false, RELEASES_DOC);

@@ -86,6 +86,10 @@ const DELIVERED: TableDefinition<&[u8], &[u8]> = TableDefinition::new("delivered
 /// bundle digest(32) -> copies. Goes with the bundle.
 const CARRIER_COPIES: TableDefinition<&[u8], u32> = TableDefinition::new("carrier_copies");
 
+/// Stored bundles by release hash (`spec/custody.md`): release(32) || digest(32) -> (), so
+/// a release list finds what it releases without reading the whole catalog.
+const RELEASES: TableDefinition<&[u8], ()> = TableDefinition::new("releases");
+
 /// Digests (of bundles and of their payloads) dropped as delivered or consumed: known, so
 /// never taken again, until the bundle could no longer arrive (its expiry, ms).
 const FORGOTTEN: TableDefinition<&[u8], u64> = TableDefinition::new("forgotten");
@@ -246,7 +250,8 @@ impl Store {
                     CARRIER_COPIES,
                     CUSTODY_CHANGES,
                     CUSTODY_HEADS,
-                    DOC_HEADS
+                    DOC_HEADS,
+                    RELEASES
                 )
             };
         }
@@ -300,6 +305,7 @@ impl Store {
             Some(_) => upgrade::from_format_3(&store)?,
             None => {}
         }
+        upgrade::index_releases(&store)?;
         Ok(store)
     }
 
@@ -357,6 +363,32 @@ mod tests {
             opener: None,
             release: [0; 32],
         }
+    }
+
+    /// A release list finds its bundles by the index, kept with each put and removal,
+    /// and built once for a store written before it.
+    #[test]
+    fn the_release_index_follows_the_bundles_and_is_built_for_older_stores() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.redb");
+        let store = Store::open(&path).unwrap();
+        let (r1, r2) = ([7u8; 32], [8u8; 32]);
+        let mut t = store.write().unwrap();
+        t.put_bundle(&[1; 32], b"one", &BundleMeta { release: r1, ..meta(3) }).unwrap();
+        t.put_bundle(&[2; 32], b"two", &BundleMeta { release: r2, ..meta(4) }).unwrap();
+        t.put_bundle(&[3; 32], b"three", &meta(5)).unwrap();
+        assert_eq!(t.bundles_by_release(&r1).unwrap(), vec![[1; 32]]);
+        t.remove_bundle(&[1; 32]).unwrap();
+        assert!(t.bundles_by_release(&r1).unwrap().is_empty());
+        // As a store from before the index: its rows gone and its mark unset.
+        t.table(RELEASES).unwrap().remove(&[&r2[..], &[2u8; 32][..]].concat()[..]).unwrap();
+        t.table(META).unwrap().remove("release-index").unwrap();
+        t.commit().unwrap();
+        drop(store);
+        let store = Store::open(&path).unwrap();
+        let mut t = store.write().unwrap();
+        assert_eq!(t.bundles_by_release(&r2).unwrap(), vec![[2; 32]]);
+        assert!(t.bundles_by_release(&[0; 32]).unwrap().is_empty(), "bundles without a release are not indexed");
     }
 
     #[test]

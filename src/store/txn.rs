@@ -53,7 +53,23 @@ impl Txn {
             }
         }
         self.table(PAYLOADS)?.insert(&meta.payload[..], &digest[..])?;
+        if meta.release != [0; 32] {
+            self.table(RELEASES)?.insert(&release_key(&meta.release, digest)[..], ())?;
+        }
         self.set_bundle_meta(digest, meta)
+    }
+
+    /// The stored bundles whose release hash is `release`.
+    pub fn bundles_by_release(&mut self, release: &[u8; 32]) -> Result<Vec<[u8; 32]>, StoreError> {
+        let (lo, hi) = (release_key(release, &[0; 32]), release_key(release, &[0xff; 32]));
+        let mut out = Vec::new();
+        for row in self.table(RELEASES)?.range(&lo[..]..=&hi[..])? {
+            let (k, _) = row?;
+            if let Ok(d) = <[u8; 32]>::try_from(&k.value()[32..]) {
+                out.push(d);
+            }
+        }
+        Ok(out)
     }
 
     /// Updates a bundle's metadata.
@@ -70,6 +86,9 @@ impl Txn {
                 payloads.remove(&meta.payload[..])?;
             }
             drop(payloads);
+            if meta.release != [0; 32] {
+                self.table(RELEASES)?.remove(&release_key(&meta.release, digest)[..])?;
+            }
             let key = id_key(&meta.author.0, meta.seq);
             let mut ids = self.table(BUNDLE_IDS)?;
             if ids.get(&key[..])?.is_some_and(|v| v.value() == digest) {
@@ -438,4 +457,12 @@ fn purge_by_time(
         digests.remove(&k[8..])?;
     }
     Ok(gone.len())
+}
+
+/// A `releases` row's key: release hash ‖ bundle digest.
+fn release_key(release: &[u8; 32], digest: &[u8; 32]) -> [u8; 64] {
+    let mut k = [0u8; 64];
+    k[..32].copy_from_slice(release);
+    k[32..].copy_from_slice(digest);
+    k
 }

@@ -114,3 +114,19 @@ fn header_heads(bytes: &[u8]) -> Option<Vec<[u8; 32]>> {
     let env = envelope::decode_envelope(bytes.get(info.payload)?).ok()?;
     Some(env.header.heads)
 }
+
+/// Fills the release index (table `releases`) of a store written before it existed, once
+/// (`meta` key `release-index`).
+pub(super) fn index_releases(store: &Store) -> Result<(), StoreError> {
+    if store.read()?.meta("release-index")?.is_some() {
+        return Ok(());
+    }
+    let mut t = store.write()?;
+    for (digest, meta) in t.all_bundle_meta()? {
+        if meta.release != [0; 32] {
+            t.table(RELEASES)?.insert(&[&meta.release[..], &digest[..]].concat()[..], ())?;
+        }
+    }
+    t.set_meta("release-index", b"1")?;
+    t.commit()
+}
