@@ -129,40 +129,24 @@ impl Node {
         };
         let key = self.seal_key(t, id, &name)?;
         // Community content says which authority heads it was written under.
-        let authority: Vec<[u8; 32]> = match id {
-            DocId::Community { id: cid, part } if part != Part::AUTHORITY => {
-                let mut h = self.resolved(&*t, &cid)?.state.heads.clone();
-                h.truncate(crate::limits::AUTHORITY_FOLLOWS_MAX);
-                h
-            }
-            _ => Vec::new(),
-        };
+        let authority = self.authority_heads(t, id)?;
         // Bundles with changes stay in our custody until every destination took them.
         let destinations = if own.is_empty() { Vec::new() } else { self.destinations(t, id)? };
-        let (identity, me) = (self.identity.clone(), self.node_id());
+        let sealer = BatchSealer {
+            identity: self.identity.clone(),
+            me: self.node_id(),
+            doc: name.clone(),
+            key: key.clone(),
+            encrypted: !id.is_public(),
+            authority,
+            genesis,
+            chain,
+            heads: heads_bytes.clone(),
+        };
         let endpoint = id.endpoint();
         let mut digest = [0u8; 32];
         for (encoding, changes, hashes) in encoded {
-            let batch = Batch {
-                authority: authority.clone(),
-                author: identity.signing_public(),
-                genesis,
-                chain: chain.clone(),
-                encoding,
-                changes,
-            };
-            let seal = |seq| {
-                let header = Header {
-                    kind: Kind::Batch,
-                    author: me,
-                    seq,
-                    doc: name.clone(),
-                    epoch: key.as_ref().map_or(0, |g| g.epoch),
-                    heads: heads_bytes.clone(),
-                    encrypted: !id.is_public(),
-                };
-                Ok(crate::batch::seal(&identity, &header, &batch, key.as_ref().map(|g| &g.key)))
-            };
+            let seal = |seq| Ok(sealer.seal(Kind::Batch, encoding, changes, seq));
             let mint = Mint {
                 destination: &endpoint,
                 to: crate::cloak::To::Group(super::cloaking::doc_route(id, key.as_ref())),
@@ -368,6 +352,65 @@ impl Node {
         t.purge_refused(now)?;
         t.purge_delivered(now)?;
         Ok(())
+    }
+}
+
+/// What every batch of one document sealed now shares: author, document, key, the
+/// authority heads and membership proof, the document's heads.
+pub(super) struct BatchSealer {
+    pub(super) identity: Arc<Identity>,
+    pub(super) me: NodeId,
+    pub(super) doc: String,
+    pub(super) key: Option<Grant>,
+    pub(super) encrypted: bool,
+    pub(super) authority: Vec<[u8; 32]>,
+    pub(super) genesis: Option<envelope::Genesis>,
+    pub(super) chain: Vec<envelope::Cert>,
+    pub(super) heads: Vec<[u8; 32]>,
+}
+
+impl BatchSealer {
+    /// One batch (or snapshot) of `changes`, signed and sealed, as sequence `seq`.
+    pub(super) fn seal(
+        &self,
+        kind: Kind,
+        encoding: crate::envelope::ChangeEncoding,
+        changes: Vec<u8>,
+        seq: u64,
+    ) -> (Vec<u8>, Vec<u8>) {
+        let batch = Batch {
+            authority: self.authority.clone(),
+            author: self.identity.signing_public(),
+            genesis: self.genesis,
+            chain: self.chain.clone(),
+            encoding,
+            changes,
+        };
+        let header = Header {
+            kind,
+            author: self.me,
+            seq,
+            doc: self.doc.clone(),
+            epoch: self.key.as_ref().map_or(0, |g| g.epoch),
+            heads: self.heads.clone(),
+            encrypted: self.encrypted,
+        };
+        crate::batch::seal(&self.identity, &header, &batch, self.key.as_ref().map(|g| &g.key))
+    }
+}
+
+impl Node {
+    /// The authority heads community content sealed now carries (none for the log itself
+    /// and for profiles), so a member that has not seen them yet waits for them.
+    pub(super) fn authority_heads(&mut self, t: &Txn, id: DocId) -> Result<Vec<[u8; 32]>, Error> {
+        Ok(match id {
+            DocId::Community { id: cid, part } if part != Part::AUTHORITY => {
+                let mut h = self.resolved(t, &cid)?.state.heads.clone();
+                h.truncate(crate::limits::AUTHORITY_FOLLOWS_MAX);
+                h
+            }
+            _ => Vec::new(),
+        })
     }
 }
 

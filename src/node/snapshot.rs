@@ -150,39 +150,22 @@ impl Node {
         let key = self.seal_key(t, id, &name)?;
         // Like any community content, it says which authority heads it was sealed under:
         // a member who has not seen the owner's promotion yet waits for it.
-        let authority: Vec<[u8; 32]> = match id {
-            DocId::Community { id: cid, part } if part != Part::AUTHORITY => {
-                let mut h = self.resolved(&*t, &cid)?.state.heads.clone();
-                h.truncate(crate::limits::AUTHORITY_FOLLOWS_MAX);
-                h
-            }
-            _ => Vec::new(),
+        let sealer = super::seal::BatchSealer {
+            identity: self.identity.clone(),
+            me: self.node_id(),
+            doc: name.clone(),
+            key: key.clone(),
+            encrypted: !id.is_public(),
+            authority: self.authority_heads(t, id)?,
+            genesis,
+            chain,
+            heads: heads.clone(),
         };
-        let (identity, me) = (self.identity.clone(), self.node_id());
         let endpoint = id.endpoint();
         // A big document goes as several snapshot bundles, each within a batch's caps.
         let mut minted = 0;
         for (encoding, changes, hashes) in encoded {
-            let batch = Batch {
-                authority: authority.clone(),
-                author: identity.signing_public(),
-                genesis,
-                chain: chain.clone(),
-                encoding,
-                changes,
-            };
-            let seal = |seq| {
-                let header = Header {
-                    kind: Kind::Snapshot,
-                    author: me,
-                    seq,
-                    doc: name.clone(),
-                    epoch: key.as_ref().map_or(0, |g| g.epoch),
-                    heads: heads.clone(),
-                    encrypted: !id.is_public(),
-                };
-                Ok(crate::batch::seal(&identity, &header, &batch, key.as_ref().map(|g| &g.key)))
-            };
+            let seal = |seq| Ok(sealer.seal(Kind::Snapshot, encoding, changes, seq));
             let hashes: HashSet<[u8; 32]> = hashes.into_iter().collect();
             let covered: Vec<[u8; 32]> = uncovered.iter().filter(|h| hashes.contains(*h)).copied().collect();
             let mint = Mint {
