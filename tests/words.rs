@@ -124,5 +124,5 @@ fn listings_exchanges_and_polls_speak_in_handles_people_can_type() {
     // The whole ids are in --json, beside the handles.
     let json: serde_json::Value = serde_json::from_str(&ok(b, &["market", "list", "Lake Villages", "--json"])).unwrap();
     assert_eq!(json[0]["handle"], listing.as_str());
-    assert!(json[0]["id"].as_str().unwrap().starts_with(&ids[0]), "{json}");
+    assert!(json[0]["id"].as_str().unwrap().starts_with(ids[0]), "{json}");
 }

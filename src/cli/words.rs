@@ -53,6 +53,12 @@ pub(crate) fn parse_at(s: &str) -> Result<caravan::PageAt, String> {
     Ok(caravan::PageAt::Time(u64::try_from(ms).map_err(|_| format!("{s:?} is before 1970"))?))
 }
 
+/// An item (listing, exchange, poll) as people read and type it: its handle (no `#`,
+/// which a shell would take for a comment).
+pub(crate) fn item(id: &str) -> String {
+    caravan::plugin::handle(id)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -67,10 +73,4 @@ mod tests {
         assert!(m < d, "a minute within the day is before the day's end");
         assert!(parse_at("last tuesday").unwrap_err().contains("not a version number"));
     }
-}
-
-/// An item (listing, exchange, poll) as people read and type it: its handle (no `#`,
-/// which a shell would take for a comment).
-pub(crate) fn item(id: &str) -> String {
-    caravan::plugin::handle(id)
 }

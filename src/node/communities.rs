@@ -425,6 +425,31 @@ impl Node {
     }
 }
 
+/// Our chain with a certificate for `member` in `role` at its end. Only an owner chain
+/// may issue one, so an owner the log made without its certificate (still on its way)
+/// is told so rather than sending an invitation nobody would accept.
+pub(super) fn invitation_chain(
+    identity: &Identity,
+    cid: &CommunityId,
+    ours: &Invitation,
+    member: &[u8; 32],
+    role: Role,
+) -> Result<Vec<envelope::Cert>, Error> {
+    if ours.chain.last().is_some_and(|c| Role::from_code(c.role) != Some(Role::Owner)) {
+        return Err(Error::Invalid(
+            "the certificate that makes you an owner has not reached you yet: sync with the owner who \
+             made you one, then try again"
+                .into(),
+        ));
+    }
+    let mut chain = ours.chain.clone();
+    chain.push(membership::issue(identity, cid, member, role));
+    if chain.len() > crate::limits::CERT_CHAIN_LEN_MAX {
+        return Err(Error::Invalid("delegation chain too long: ask an owner closer to the founder".into()));
+    }
+    Ok(chain)
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::testkit::{Kit, carry, community};
@@ -472,29 +497,4 @@ mod tests {
         assert_eq!(members.len(), 2, "{members:?}");
         assert_eq!(b.role(&cid).unwrap(), Role::Member);
     }
-}
-
-/// Our chain with a certificate for `member` in `role` at its end. Only an owner chain
-/// may issue one, so an owner the log made without its certificate (still on its way)
-/// is told so rather than sending an invitation nobody would accept.
-pub(super) fn invitation_chain(
-    identity: &Identity,
-    cid: &CommunityId,
-    ours: &Invitation,
-    member: &[u8; 32],
-    role: Role,
-) -> Result<Vec<envelope::Cert>, Error> {
-    if ours.chain.last().is_some_and(|c| Role::from_code(c.role) != Some(Role::Owner)) {
-        return Err(Error::Invalid(
-            "the certificate that makes you an owner has not reached you yet: sync with the owner who \
-             made you one, then try again"
-                .into(),
-        ));
-    }
-    let mut chain = ours.chain.clone();
-    chain.push(membership::issue(identity, cid, member, role));
-    if chain.len() > crate::limits::CERT_CHAIN_LEN_MAX {
-        return Err(Error::Invalid("delegation chain too long: ask an owner closer to the founder".into()));
-    }
-    Ok(chain)
 }

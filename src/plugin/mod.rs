@@ -206,6 +206,37 @@ pub fn own_items(
     Ok(())
 }
 
+/// A short handle for an item's id (a listing, an exchange, a poll), for people to read
+/// and type: eight letters and digits of the id's hash. Ids (`<author>/<n>`) stay in
+/// `--json`; every command that takes an item takes its handle (or its id).
+///
+/// ```
+/// let h = caravan::plugin::handle("x2mloekx3vo6oweh6rla5eghckazpwrl/1796129060029");
+/// assert_eq!(h.len(), 8);
+/// assert!(caravan::plugin::names_item("x2mloekx3vo6oweh6rla5eghckazpwrl/1796129060029", &h[..5]));
+/// ```
+pub fn handle(id: &str) -> String {
+    let hash = blake3::hash(id.as_bytes());
+    let text = data_encoding::BASE32_NOPAD.encode(&hash.as_bytes()[..10]).to_ascii_lowercase();
+    text[..crate::limits::HANDLE_LEN].to_string()
+}
+
+/// Whether what a person typed names the item with id `id`: the whole id, the start of
+/// it, or at least the first four characters of its [`handle`] (a leading `#` allowed,
+/// quoted from a shell).
+/// Several items may match a short start: callers say so and ask for more.
+pub fn names_item(id: &str, given: &str) -> bool {
+    let given = given.trim();
+    if given.is_empty() {
+        return false;
+    }
+    if id.starts_with(given) {
+        return true;
+    }
+    let short = given.strip_prefix('#').unwrap_or(given);
+    short.len() >= crate::limits::HANDLE_TYPED_MIN && handle(id).starts_with(&short.to_ascii_lowercase())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -261,35 +292,4 @@ mod tests {
         assert!(Writers::Members.admit(Role::Member));
         assert!(!Writers::ProfileOwner.admit(Role::Owner));
     }
-}
-
-/// A short handle for an item's id (a listing, an exchange, a poll), for people to read
-/// and type: eight letters and digits of the id's hash. Ids (`<author>/<n>`) stay in
-/// `--json`; every command that takes an item takes its handle (or its id).
-///
-/// ```
-/// let h = caravan::plugin::handle("x2mloekx3vo6oweh6rla5eghckazpwrl/1796129060029");
-/// assert_eq!(h.len(), 8);
-/// assert!(caravan::plugin::names_item("x2mloekx3vo6oweh6rla5eghckazpwrl/1796129060029", &h[..5]));
-/// ```
-pub fn handle(id: &str) -> String {
-    let hash = blake3::hash(id.as_bytes());
-    let text = data_encoding::BASE32_NOPAD.encode(&hash.as_bytes()[..10]).to_ascii_lowercase();
-    text[..crate::limits::HANDLE_LEN].to_string()
-}
-
-/// Whether what a person typed names the item with id `id`: the whole id, the start of
-/// it, or at least the first four characters of its [`handle`] (a leading `#` allowed,
-/// quoted from a shell).
-/// Several items may match a short start: callers say so and ask for more.
-pub fn names_item(id: &str, given: &str) -> bool {
-    let given = given.trim();
-    if given.is_empty() {
-        return false;
-    }
-    if id.starts_with(given) {
-        return true;
-    }
-    let short = given.strip_prefix('#').unwrap_or(given);
-    short.len() >= crate::limits::HANDLE_TYPED_MIN && handle(id).starts_with(&short.to_ascii_lowercase())
 }
