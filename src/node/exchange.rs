@@ -3,23 +3,10 @@
 
 use super::*;
 use crate::plugin::exchange::{self, Exchange, State, StepKind};
-use crate::plugin::market;
 
 const EXCHANGE: &str = "exchange";
 
 impl Node {
-    /// The community whose market holds listing `listing` (`<author>/<n>`), among ours.
-    fn listing_community(&mut self, listing: &str) -> Result<Option<CommunityId>, Error> {
-        for c in self.communities()?.into_iter().filter(|c| !c.removed) {
-            for kind in ["market", "market-public"] {
-                if self.read_kind(&c.id, kind, |d| market::all_listings(d).iter().any(|l| l.id == listing))? {
-                    return Ok(Some(c.id));
-                }
-            }
-        }
-        Ok(None)
-    }
-
     /// Proposes an exchange about someone else's market listing `listing` (its id, as
     /// `caravan market list` shows it), in the community that holds it. Returns the
     /// exchange's id. It travels like any change: the listing's author answers when it
@@ -47,9 +34,7 @@ impl Node {
     /// # Ok(()) }
     /// ```
     pub fn propose_exchange(&mut self, listing: &str, note: &str) -> Result<(String, CommunityId), Error> {
-        let found = self.find_listing(None, listing)?;
-        let listing = found.as_ref().map_or(listing.trim(), |(_, id)| id.as_str());
-        let Some(cid) = self.listing_community(listing)? else {
+        let Some((cid, listing)) = self.find_listing(None, listing)? else {
             return Err(Error::Invalid(format!(
                 "no listing {listing} in the markets of your communities (`caravan market list COMMUNITY`)"
             )));
@@ -57,7 +42,7 @@ impl Node {
         if listing.starts_with(&format!("{}/", self.node_id())) {
             return Err(Error::Invalid(format!("{listing} is your own listing")));
         }
-        let id = self.edit_kind(&cid, EXCHANGE, |d, me, now| exchange::propose(d, me, now, listing, note))?;
+        let id = self.edit_kind(&cid, EXCHANGE, |d, me, now| exchange::propose(d, me, now, &listing, note))?;
         Ok((id, cid))
     }
 
